@@ -1,0 +1,67 @@
+// AWS identity, region and the account guard. Read-only SDK calls (fast: no CLI start-up);
+// the SDK honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS like the CLI does.
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { Config } from './config.js';
+import type { Runner } from './run.js';
+import { hintFor } from './run.js';
+
+// The SDK warns on every run that releases after Jan 2027 need Node 22; package-lock pins a release
+// that supports Node 20, so the warning is noise in every script's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+export interface Identity { account: string; arn: string; region: string }
+
+export class AccountGuardError extends Error {
+  constructor(readonly expected: string, readonly actual: string, readonly arn: string) {
+    super(
+      `Refusing to touch AWS account ${actual} (${arn}): EXPECTED_ACCOUNT_ID is ${expected}.\n` +
+        `  fix: switch credentials (AWS_PROFILE) to account ${expected}, or correct EXPECTED_ACCOUNT_ID in .env`,
+    );
+    this.name = 'AccountGuardError';
+  }
+}
+
+export class CredentialsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CredentialsError';
+  }
+}
+
+export async function getCallerIdentity(region: string, timeoutMs = 10_000): Promise<Identity> {
+  const client = new STSClient({ region, maxAttempts: 2, requestHandler: { requestTimeout: timeoutMs, connectionTimeout: timeoutMs } as any });
+  try {
+    const out = await client.send(new GetCallerIdentityCommand({}));
+    return { account: out.Account!, arn: out.Arn!, region };
+  } catch (error: any) {
+    const text = `${error.name ?? ''}: ${error.message ?? error}`;
+    throw new CredentialsError(`Cannot read the AWS identity (sts get-caller-identity): ${text}\n  fix: ${hintFor(text) ?? 'check your AWS credentials and network'}`);
+  } finally {
+    client.destroy();
+  }
+}
+
+export function assertAccount(config: Pick<Config, 'expectedAccountId'>, identity: Identity): void {
+  if (config.expectedAccountId && identity.account !== config.expectedAccountId) {
+    throw new AccountGuardError(config.expectedAccountId, identity.account, identity.arn);
+  }
+}
+
+/**
+ * Who are we, and is it the account we may touch? Call before the first mutating command.
+ * In dry-run nothing is called: the account is the guide's placeholder.
+ */
+export async function resolveIdentity(runner: Runner, config: Config): Promise<Identity> {
+  if (runner.dryRun) {
+    runner.echo('[dry-run] $ aws sts get-caller-identity   # via the SDK');
+    return { account: '<ACCOUNT_ID>', arn: '<CALLER_ARN>', region: config.region };
+  }
+  runner.echo('$ aws sts get-caller-identity   # via the SDK');
+  const identity = await getCallerIdentity(config.region);
+  assertAccount(config, identity);
+  return identity;
+}
+
+export function ecrRegistry(account: string, region: string): string {
+  return `${account}.dkr.ecr.${region}.amazonaws.com`;
+}

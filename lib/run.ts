@@ -1,0 +1,310 @@
+// The one runner: every external command goes through here, so echo, dry-run, secret masking,
+// timeouts, retries and error hints live in one place.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+
+export interface Cmd { bin: string; args: string[] }
+
+export interface RunOptions {
+  /** Data for the command's stdin (e.g. a password for `--password-stdin`); never echoed. */
+  input?: string;
+  cwd?: string;
+  /** Extra environment for the child (on top of the runner's). */
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+  /** Retries for throttling / transient network errors (default: 3 for aws, 0 otherwise). */
+  retries?: number;
+  /** Stream output lines to the echo sink while running (long commands: build, apply). */
+  stream?: boolean;
+  /** Return the failed result instead of throwing (for checks that may fail on purpose). */
+  nothrow?: boolean;
+  /** Treat stdout as a secret: masked everywhere from now on. */
+  secretOutput?: boolean;
+  /** Read-only commands may run in dry-run mode when explicitly allowed (e.g. `git rev-parse`). */
+  readOnly?: boolean;
+}
+
+export interface RunResult {
+  command: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  ok: boolean;
+  dryRun: boolean;
+}
+
+export interface RunnerOptions {
+  dryRun?: boolean;
+  /** Where echoed commands and streamed output go (stderr by default). */
+  echo?: (line: string) => void;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  secrets?: Iterable<string>;
+  retryBaseMs?: number;
+  defaultTimeoutMs?: number;
+}
+
+/** Shell-quote one word so that bash and zsh both read it back unchanged. */
+export function quote(word: string): string {
+  if (word === '') return "''";
+  if (/^[A-Za-z0-9_\-+/:.,@%][A-Za-z0-9_\-+=/:.,@%]*$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function formatCommand(bin: string, args: readonly string[]): string {
+  return [bin, ...args].map(quote).join(' ');
+}
+
+export class CommandError extends Error {
+  constructor(
+    readonly command: string,
+    readonly exitCode: number,
+    readonly stderrTail: string,
+    readonly hint?: string,
+    readonly result?: RunResult,
+  ) {
+    super(
+      `Command failed (exit ${exitCode}): ${command}` +
+        (stderrTail ? `\n${stderrTail.split('\n').map((l) => `  | ${l}`).join('\n')}` : '') +
+        (hint ? `\n  fix: ${hint}` : ''),
+    );
+    this.name = 'CommandError';
+  }
+}
+
+/** Raised before running a command whose argv would carry a secret: a programming error. */
+export class SecretInArgvError extends Error {
+  constructor(bin: string) {
+    super(`Refusing to run ${bin}: a secret value would appear in the process arguments (pass it on stdin or in a 0600 file)`);
+    this.name = 'SecretInArgvError';
+  }
+}
+
+const INSTALL_HINTS: Record<string, string> = {
+  aws: 'install AWS CLI v2: curl "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip" -o awscliv2.zip && unzip awscliv2.zip && sudo ./aws/install',
+  terraform: 'install Terraform >= 1.6: wget https://releases.hashicorp.com/terraform/1.6.0/terraform_1.6.0_linux_amd64.zip && unzip terraform_1.6.0_linux_amd64.zip && sudo mv terraform /usr/local/bin/',
+  docker: 'install Docker: sudo apt-get update && sudo apt-get install -y docker.io',
+  git: 'install git: sudo apt-get install -y git',
+  gh: 'install the GitHub CLI (optional): see https://cli.github.com (sudo apt install gh)',
+};
+
+export function installHint(bin: string): string {
+  return INSTALL_HINTS[bin] ?? `install ${bin} and make sure it is on PATH`;
+}
+
+const KNOWN_ERRORS: [RegExp, string][] = [
+  [/Unable to locate credentials|NoCredentialProviders|Could not load credentials/i, 'no AWS credentials: run `aws configure` (or `aws sso login`), or set AWS_PROFILE / AWS_ACCESS_KEY_ID in .env'],
+  [/ExpiredToken|RequestExpired|token included in the request is expired|Token has expired/i, 'your AWS session expired: refresh it (`aws sso login --profile <profile>`) and rerun; the step is safe to rerun'],
+  [/InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClientException/i, 'the AWS access key is invalid for this account: check AWS_PROFILE / the keys in ~/.aws/credentials'],
+  [/AccessDenied|UnauthorizedOperation|not authorized to perform/i, 'the AWS identity lacks a permission named above: grant it (see config/iam-deploy-policy.json for the least-privilege policy)'],
+  [/Cannot connect to the Docker daemon|error during connect/i, 'the Docker engine is not running: start it (`sudo systemctl start docker`, or `sudo dockerd &`)'],
+  [/Error acquiring the state lock/i, 'another terraform run holds the state lock: wait for it, or `terraform force-unlock <ID>` if that run is dead'],
+  [/no basic auth credentials|authorization token has expired|denied: .*authoriz/i, 'docker is not logged in to ECR: rerun step 5, which logs in with `aws ecr get-login-password`'],
+  [/Could not connect to the endpoint URL|EndpointConnectionError|ECONNREFUSED/i, 'the AWS endpoint is unreachable: check the network, AWS_REGION, and AWS_ENDPOINT_URL if you use the sandbox (`npm run sandbox:status`)'],
+];
+
+export function hintFor(text: string): string | undefined {
+  return KNOWN_ERRORS.find(([re]) => re.test(text))?.[1];
+}
+
+const TRANSIENT = /Throttl|TooManyRequests|RequestLimitExceeded|Rate exceeded|SlowDown|\b429\b|\b503\b|ServiceUnavailable|RequestTimeout|ECONNRESET|ETIMEDOUT|Connection reset|Connection was closed|Read timeout|EndpointConnectionError|Could not connect to the endpoint URL/i;
+
+export function isTransient(text: string): boolean {
+  return TRANSIENT.test(text);
+}
+
+export class Runner {
+  readonly dryRun: boolean;
+  private secrets = new Set<string>();
+  private readonly echoSink: (line: string) => void;
+  private readonly env: Record<string, string | undefined>;
+  private readonly cwd?: string;
+  private readonly retryBaseMs: number;
+  private readonly defaultTimeoutMs: number;
+
+  constructor(options: RunnerOptions = {}) {
+    this.dryRun = options.dryRun ?? false;
+    this.echoSink = options.echo ?? ((line) => process.stderr.write(`${line}\n`));
+    this.env = options.env ?? {};
+    this.cwd = options.cwd;
+    this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 30 * 60_000;
+    for (const s of options.secrets ?? []) this.addSecret(s);
+  }
+
+  /** The same runner (shared secrets and settings) echoing somewhere else, e.g. into a task's output. */
+  withEcho(echo: (line: string) => void): Runner {
+    const child = new Runner({ dryRun: this.dryRun, echo, env: this.env, cwd: this.cwd, retryBaseMs: this.retryBaseMs, defaultTimeoutMs: this.defaultTimeoutMs });
+    child.secrets = this.secrets;
+    return child;
+  }
+
+  /** Register a value to mask from now on (passwords, tokens). */
+  addSecret(value: string | undefined): void {
+    if (value && value.length >= 4) this.secrets.add(value);
+  }
+
+  mask(text: string): string {
+    let out = text;
+    for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join('***');
+    return out;
+  }
+
+  echo(line: string): void {
+    this.echoSink(this.mask(line));
+  }
+
+  /** In dry-run, a value only known at run time is shown as the guide's placeholder. */
+  async lookup<T extends string>(placeholder: string, resolveValue: () => Promise<T>): Promise<string> {
+    return this.dryRun ? placeholder : resolveValue();
+  }
+
+  /**
+   * AWS CLI v2 before 2.13 ignores AWS_ENDPOINT_URL (the standard variable the SDKs and CLI v1
+   * honour), so it is passed on as `--endpoint-url`: the same call reaches the same endpoint.
+   */
+  private withEndpoint(cmd: Cmd): Cmd {
+    const endpoint = this.env.AWS_ENDPOINT_URL ?? process.env.AWS_ENDPOINT_URL;
+    if (cmd.bin !== 'aws' || !endpoint || cmd.args.includes('--endpoint-url') || cmd.args.includes('--version')) return cmd;
+    return { bin: cmd.bin, args: [...cmd.args, '--endpoint-url', endpoint] };
+  }
+
+  private commandLine(cmds: Cmd[]): string {
+    return this.mask(cmds.map((c) => formatCommand(c.bin, c.args)).join(' | '));
+  }
+
+  private assertNoSecretInArgv(cmd: Cmd): void {
+    for (const s of this.secrets) if (cmd.args.some((a) => a.includes(s)) || cmd.bin.includes(s)) throw new SecretInArgvError(cmd.bin);
+  }
+
+  /** Run one command: echo it, execute it (unless dry-run), mask everything it returns. */
+  async run(bin: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+    return this.runPipeline([{ bin, args }], options);
+  }
+
+  /** Run and parse stdout as JSON (`--output json`); in dry-run returns undefined. */
+  async json<T = any>(bin: string, args: string[], options: RunOptions = {}): Promise<T | undefined> {
+    const r = await this.run(bin, args, options);
+    if (r.dryRun || !r.ok) return undefined;
+    return (r.stdout.trim() ? JSON.parse(r.stdout) : {}) as T;
+  }
+
+  /**
+   * `a | b`: stdout of each command feeds the next, process to process, so a password from
+   * `aws ecr get-login-password` never passes through this process or any argv.
+   */
+  async runPipeline(given: Cmd[], options: RunOptions = {}): Promise<RunResult> {
+    const cmds = given.map((c) => this.withEndpoint(c));
+    if (options.input !== undefined) this.addSecret(options.input);
+    cmds.forEach((c) => this.assertNoSecretInArgv(c));
+    const command = this.commandLine(cmds);
+    if (this.dryRun && !options.readOnly) {
+      this.echoSink(`[dry-run] $ ${command}`);
+      return { command, exitCode: 0, stdout: '', stderr: '', ok: true, dryRun: true };
+    }
+    this.echoSink(`$ ${command}`);
+    const retries = options.retries ?? (cmds.some((c) => c.bin === 'aws') ? 3 : 0);
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.execute(cmds, options, command);
+      if (result.ok || options.nothrow && !isTransient(result.stderr)) return result;
+      if (attempt < retries && isTransient(result.stderr)) {
+        const delay = this.retryBaseMs * 2 ** attempt;
+        this.echoSink(`  (transient error, retry ${attempt + 1}/${retries} in ${delay} ms)`);
+        await new Promise((r) => setTimeout(r, delay));
+        continue;
+      }
+      if (options.nothrow) return result;
+      throw this.errorFor(cmds, result);
+    }
+  }
+
+  private errorFor(cmds: Cmd[], result: RunResult): CommandError {
+    const tail = result.stderr.trim().split('\n').slice(-8).join('\n') || result.stdout.trim().split('\n').slice(-5).join('\n');
+    const missing = result.exitCode === 127 ? cmds.find((c) => tail.includes(`${c.bin}: not found`) || tail.includes(`ENOENT`))?.bin : undefined;
+    const hint = missing ? installHint(missing) : hintFor(result.stderr + result.stdout);
+    return new CommandError(result.command, result.exitCode, tail, hint, result);
+  }
+
+  private async execute(cmds: Cmd[], options: RunOptions, command: string): Promise<RunResult> {
+    const env = { ...this.env, ...options.env };
+    const common = {
+      cwd: options.cwd ?? this.cwd,
+      env,
+      reject: false,
+      timeout: options.timeoutMs ?? this.defaultTimeoutMs,
+      stripFinalNewline: false,
+    } as const;
+    const first = execa(cmds[0]!.bin, cmds[0]!.args, { ...common, input: options.input, stdin: options.input === undefined ? 'ignore' : undefined });
+    let last: any = first;
+    for (const c of cmds.slice(1)) last = last.pipe(c.bin, c.args, common);
+    const streamed: Promise<void>[] = [];
+    if (options.stream) {
+      for (const sub of new Set([first, last])) {
+        for (const s of [sub.stdout, sub.stderr]) if (s) streamed.push(this.streamLines(s));
+      }
+    }
+    let r: any;
+    try {
+      r = await last;
+    } catch (error: any) {
+      r = error; // a failing upstream command of a pipe rejects even with reject:false
+    }
+    await Promise.all(streamed);
+    const stdout: string = typeof r.stdout === 'string' ? r.stdout : '';
+    const upstreamStderr: string = r.pipedFrom?.map((p: any) => p.stderr ?? '').join('\n') ?? '';
+    let stderr: string = [upstreamStderr, typeof r.stderr === 'string' ? r.stderr : ''].filter(Boolean).join('\n');
+    let exitCode: number = typeof r.exitCode === 'number' ? r.exitCode : 1;
+    const failedUpstream = r.pipedFrom?.find((p: any) => p.failed);
+    if (failedUpstream && exitCode === 0) exitCode = failedUpstream.exitCode ?? 1;
+    if (r.code === 'ENOENT' || failedUpstream?.code === 'ENOENT') {
+      const bin = failedUpstream?.code === 'ENOENT' ? cmds[0]!.bin : cmds[cmds.length - 1]!.bin;
+      exitCode = 127;
+      stderr = `${bin}: not found (spawn ENOENT)`;
+    } else if (r.timedOut) {
+      exitCode = 124;
+      stderr += `\ntimed out after ${Math.round((options.timeoutMs ?? this.defaultTimeoutMs) / 1000)} s`;
+    }
+    if (options.secretOutput) this.addSecret(stdout.trim());
+    const ok = !r.failed && !failedUpstream && exitCode === 0;
+    return { command, exitCode, stdout: this.mask(stdout), stderr: this.mask(stderr), ok, dryRun: false };
+  }
+
+  private async streamLines(stream: NodeJS.ReadableStream): Promise<void> {
+    let buffered = '';
+    for await (const chunk of stream) {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const l of lines) this.echoSink(`  ${this.mask(l)}`);
+    }
+    if (buffered) this.echoSink(`  ${this.mask(buffered)}`);
+  }
+
+  /**
+   * Stage a secret in a 0600 file inside a private 0700 directory for `file://` arguments,
+   * and remove it afterwards, whatever happens.
+   */
+  async withSecretFile<T>(content: string, use: (path: string) => Promise<T>): Promise<T> {
+    this.addSecret(content);
+    if (this.dryRun) return use('<SECRET_FILE>');
+    let dir: string;
+    try {
+      dir = mkdtempSync(join(tmpdir(), 'llmops-secret-'));
+    } catch (error: any) {
+      throw new Error(`Cannot stage a secret: the temp directory ${tmpdir()} is not writable (${error.code}); set TMPDIR to a writable private directory`);
+    }
+    try {
+      const file = join(dir, 'secret');
+      try {
+        writeFileSync(file, content, { mode: 0o600, flag: 'wx' });
+      } catch (error: any) {
+        throw new Error(`Cannot stage a secret in ${dir} (${error.code}); free space or set TMPDIR to a writable private directory`);
+      }
+      return await use(file);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,38 @@
+// listr2 task lists: the interactive renderer on a TTY, plain lines in CI / non-TTY,
+// a duration on every task.
+import { Listr, PRESET_TIMER, type ListrTask, type ListrTaskWrapper } from 'listr2';
+import type { Runner } from './run.js';
+
+export type Renderer = 'default' | 'simple' | 'silent' | 'verbose';
+
+export function chooseRenderer(stream: NodeJS.WriteStream = process.stdout, env: NodeJS.ProcessEnv = process.env): Renderer {
+  if (env.LLMOPS_RENDERER) return env.LLMOPS_RENDERER as Renderer;
+  return stream.isTTY && !env.CI ? 'default' : 'simple';
+}
+
+export interface TaskListOptions<Ctx> {
+  concurrent?: boolean;
+  exitOnError?: boolean;
+  ctx?: Ctx;
+  renderer?: Renderer;
+}
+
+export function taskList<Ctx extends object>(tasks: ListrTask<Ctx, any, any>[], options: TaskListOptions<Ctx> = {}): Listr<Ctx, any, any> {
+  const renderer = options.renderer ?? chooseRenderer();
+  return new Listr<Ctx, any, any>(tasks, {
+    concurrent: options.concurrent ?? false,
+    exitOnError: options.exitOnError ?? true,
+    ctx: options.ctx,
+    renderer,
+    collectErrors: 'minimal',
+    rendererOptions: { timer: PRESET_TIMER, collapseSubtasks: false, collapseErrors: false },
+    fallbackRendererOptions: { timer: PRESET_TIMER },
+  } as any);
+}
+
+/** The runner, echoing into the task's output instead of the terminal the renderer owns. */
+export function taskRunner(runner: Runner, task: ListrTaskWrapper<any, any, any>): Runner {
+  return runner.withEcho((line) => {
+    task.output = line;
+  });
+}

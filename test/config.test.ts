@@ -1,0 +1,132 @@
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, loadConfig, secretValues } from '../lib/config.js';
+import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
+import { runScriptFile } from './helpers/script.js';
+
+const noFile = join(mkdtempSync(join(tmpdir(), 'cfg-')), 'missing.env');
+const load = (env: Record<string, string>, envFile = noFile) => loadConfig({ env, envFile });
+
+function problemsOf(env: Record<string, string>, envFile = noFile): ConfigError {
+  try {
+    load(env, envFile);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
+}
+
+test('defaults are the guide\'s names', () => {
+  const c = load({});
+  assert.is(c.region, 'us-east-1');
+  assert.equal(
+    [c.names.repository, c.names.cluster, c.names.service, c.names.family, c.names.logGroup, c.names.dbInstance, c.names.targetGroup, c.names.topic, c.names.dashboard, c.names.cpuAlarm, c.names.scalingPolicy, c.names.dbSecret, c.names.appSecret, c.names.executionRole],
+    ['llmops-system', 'llmops-cluster', 'llmops-service', 'llmops-task', '/ecs/llmops-task', 'llmops-db', 'llmops-targets', 'llmops-alerts', 'llmops-dashboard', 'llmops-high-cpu', 'llmops-cpu-scaling', 'llmops/db/password', 'llmops/app/env', 'ecsTaskExecutionRole'],
+  );
+  assert.equal([c.app.port, c.app.cpu, c.app.memory, c.app.healthPath], [3000, 512, 1024, '/health']);
+});
+
+test('one project prefix renames everything; explicit names still win', () => {
+  const c = load({ PROJECT_NAME: 'shop', ECS_CLUSTER: 'main' });
+  assert.is(c.names.service, 'shop-service');
+  assert.is(c.names.logGroup, '/ecs/shop-task');
+  assert.is(c.names.cluster, 'main');
+});
+
+test('config is frozen', () => {
+  const c = load({});
+  assert.throws(() => {
+    (c as any).region = 'eu-west-1';
+  });
+  assert.throws(() => {
+    (c.names as any).cluster = 'x';
+  });
+});
+
+test('.env is read, the environment wins over it, AWS_DEFAULT_REGION is a fallback', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'cfg-')), '.env');
+  writeFileSync(file, 'ECS_SERVICE=from-file\nDESIRED_COUNT=3\nAWS_PROFILE=dev\n');
+  const c = load({ DESIRED_COUNT: '4', AWS_DEFAULT_REGION: 'eu-west-1' }, file);
+  assert.is(c.names.service, 'from-file');
+  assert.is(c.app.desiredCount, 4);
+  assert.is(c.region, 'eu-west-1');
+});
+
+// [case, environment, the variable the message must name]
+const BAD: [string, Record<string, string>, string][] = [
+  ['bad region', { AWS_REGION: 'us-east' }, 'AWS_REGION'],
+  ['region with capitals', { AWS_REGION: 'US-EAST-1' }, 'AWS_REGION'],
+  ['bad e-mail', { ALARM_EMAIL: 'ops-at-example.com' }, 'ALARM_EMAIL'],
+  ['cpu/memory pair', { TASK_CPU: '512', TASK_MEMORY: '512' }, 'TASK_MEMORY'],
+  ['cpu not a Fargate size', { TASK_CPU: '300' }, 'TASK_CPU'],
+  ['port out of range', { CONTAINER_PORT: '70000' }, 'CONTAINER_PORT'],
+  ['port not a number', { CONTAINER_PORT: 'http' }, 'CONTAINER_PORT'],
+  ['malformed certificate ARN', { DOMAIN_NAME: 'app.example.com', HOSTED_ZONE_ID: 'Z123ABC', ACM_CERTIFICATE_ARN: 'arn:aws:acm:us-east-1:123:cert/x' }, 'ACM_CERTIFICATE_ARN'],
+  ['domain without hosted zone', { DOMAIN_NAME: 'app.example.com' }, 'HOSTED_ZONE_ID'],
+  ['certificate without domain', { ACM_CERTIFICATE_ARN: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' }, 'DOMAIN_NAME'],
+  ['empty project prefix', { PROJECT_NAME: '' }, 'PROJECT_NAME'],
+  ['project prefix with spaces', { PROJECT_NAME: 'my app' }, 'PROJECT_NAME'],
+  ['account id not 12 digits', { EXPECTED_ACCOUNT_ID: '12345' }, 'EXPECTED_ACCOUNT_ID'],
+  ['health path without slash', { HEALTH_PATH: 'health' }, 'HEALTH_PATH'],
+  ['negative desired count', { DESIRED_COUNT: '-1' }, 'DESIRED_COUNT'],
+  ['fractional desired count', { DESIRED_COUNT: '1.5' }, 'DESIRED_COUNT'],
+  ['bad domain', { DOMAIN_NAME: 'not a domain', HOSTED_ZONE_ID: 'Z123ABC' }, 'DOMAIN_NAME'],
+  ['bad hosted zone id', { DOMAIN_NAME: 'app.example.com', HOSTED_ZONE_ID: 'zone-1' }, 'HOSTED_ZONE_ID'],
+  ['target group name too long', { TARGET_GROUP_NAME: 'a'.repeat(33) }, 'TARGET_GROUP_NAME'],
+  ['RDS id with underscore', { DB_INSTANCE_ID: 'llmops_db' }, 'DB_INSTANCE_ID'],
+  ['DB password RDS rejects', { DB_PASSWORD: 'pa/ss@word1' }, 'DB_PASSWORD'],
+  ['Slack webhook not Slack', { SLACK_WEBHOOK: 'http://example.com/hook' }, 'SLACK_WEBHOOK'],
+  ['deploy timeout too short', { DEPLOY_TIMEOUT_SECONDS: '5' }, 'DEPLOY_TIMEOUT_SECONDS'],
+];
+
+for (const [name, env, variable] of BAD) {
+  test(`bad config: ${name} names ${variable}`, () => {
+    const e = problemsOf(env);
+    assert.ok(e.problems.some((p) => p.variable === variable), `${variable} not in ${JSON.stringify(e.problems)}`);
+    assert.match(e.message, variable);
+  });
+}
+
+test('all problems are reported at once', () => {
+  const e = problemsOf({ AWS_REGION: 'mars', CONTAINER_PORT: '0', ALARM_EMAIL: 'x' });
+  assert.equal(e.problems.map((p) => p.variable).sort(), ['ALARM_EMAIL', 'AWS_REGION', 'CONTAINER_PORT']);
+  assert.match(e.message, '3 problems');
+});
+
+test('a secret value is masked in the message', () => {
+  const e = problemsOf({ DB_PASSWORD: 'hunter2/canary-Secret' });
+  assert.not.match(e.message, 'canary-Secret');
+  assert.match(e.message, 'DB_PASSWORD');
+});
+
+test('unknown key in .env is an error with a suggestion; AWS_* and TF_* pass through', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'cfg-')), '.env');
+  writeFileSync(file, 'ALARM_EMIAL=ops@example.com\nAWS_PROFILE=dev\nTF_LOG=info\n');
+  const e = problemsOf({}, file);
+  assert.equal(e.problems.map((p) => p.variable), ['ALARM_EMIAL']);
+  assert.match(e.message, 'did you mean ALARM_EMAIL?');
+});
+
+test('secretValues lists configured secrets for masking', () => {
+  const c = load({ DB_PASSWORD: 'Sup3rSecretPw', AWS_SECRET_ACCESS_KEY: 'abcdSECRET' });
+  const s = secretValues(c, { AWS_SECRET_ACCESS_KEY: 'abcdSECRET' });
+  assert.ok(s.includes('Sup3rSecretPw') && s.includes('abcdSECRET'));
+});
+
+test('a script given bad configuration exits 2, names every variable, and runs nothing', async () => {
+  const fakes = fakeBins(HEALTHY_TOOLS);
+  const runs = await Promise.all(
+    BAD.slice(0, 16).map(async ([name, env, variable]) => ({ name, variable, r: await runScriptFile('scripts/01-prereqs.ts', [], { ...env, PATH: fakes.dir }) })),
+  );
+  for (const { name, variable, r } of runs) {
+    assert.is(r.exitCode, 2, `${name}: exit ${r.exitCode}\n${r.all}`);
+    assert.match(r.stderr, variable, name);
+  }
+  assert.equal(fakes.calls(), [], 'no command may run with a bad configuration');
+});
+
+test.run();

@@ -1,0 +1,129 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { versionAtLeast } from '../scripts/01-prereqs.js';
+import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
+import { startMoto, type Moto } from './helpers/moto.js';
+import { runScriptFile } from './helpers/script.js';
+
+function appCheckout(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'app-'));
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+  return dir;
+}
+
+let moto: Moto;
+const step1 = (tools: Record<string, string>, env: Record<string, string> = {}, args: string[] = []) => {
+  const fakes = fakeBins(tools);
+  return runScriptFile('scripts/01-prereqs.ts', args, { ...moto.env, PATH: fakes.dir, BUILD_CONTEXT: appCheckout(), ...env }).then((r) => ({ ...r, fakes }));
+};
+
+test('start the AWS emulator', async () => {
+  moto = await startMoto();
+  assert.match(moto.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+});
+
+test('versionAtLeast', () => {
+  assert.ok(versionAtLeast('1.6.0', '1.6.0'));
+  assert.ok(versionAtLeast('1.11.4', '1.6.0'));
+  assert.not.ok(versionAtLeast('1.5.7', '1.6.0'));
+  assert.not.ok(versionAtLeast('0.15.0', '1.6.0'));
+});
+
+test('all tools present and credentials valid against the emulator: exit 0, account and ARN shown', async () => {
+  const r = await step1(HEALTHY_TOOLS);
+  assert.is(r.exitCode, 0, r.all);
+  assert.match(r.stdout, '✓ AWS credentials: account 123456789012');
+  assert.match(r.stdout, 'arn:aws:sts::123456789012');
+  assert.match(r.stdout, 'region us-east-1');
+  assert.match(r.stdout, '✓ terraform: terraform 1.11.4');
+  assert.match(r.stdout, '✓ docker engine: engine 20.10.24');
+  assert.match(r.stdout, 'all required checks passed');
+  assert.match(r.stderr + r.stdout, '$ terraform version -json', 'each command is printed');
+});
+
+test('missing terraform: fails with the guide\'s install command, exit 3', async () => {
+  const { terraform: _, ...tools } = HEALTHY_TOOLS;
+  const r = await step1(tools);
+  assert.is(r.exitCode, 3, r.all);
+  assert.match(r.stdout, '✗ terraform: terraform not found');
+  assert.match(r.stdout, 'wget https://releases.hashicorp.com/terraform/1.6.0/terraform_1.6.0_linux_amd64.zip');
+});
+
+test('terraform too old: fails naming the version', async () => {
+  const r = await step1({ ...HEALTHY_TOOLS, terraform: 'echo \'{"terraform_version":"1.5.7"}\'' });
+  assert.is(r.exitCode, 3);
+  assert.match(r.stdout, '✗ terraform: terraform 1.5.7 is older than 1.6.0');
+});
+
+test('aws CLI v1: a warning that says what is lost, still exit 0', async () => {
+  const r = await step1({ ...HEALTHY_TOOLS, aws: 'echo "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11"' });
+  assert.is(r.exitCode, 0, r.all);
+  assert.match(r.stdout, '! aws CLI: aws-cli 1.45.11 (v1)');
+  assert.match(r.stdout, 'logs tail');
+});
+
+test('missing aws CLI: fails with the guide\'s install command', async () => {
+  const { aws: _, ...tools } = HEALTHY_TOOLS;
+  const r = await step1(tools);
+  assert.is(r.exitCode, 3);
+  assert.match(r.stdout, 'awscli-exe-linux-x86_64.zip');
+});
+
+test('docker client without an engine: fails with how to start it', async () => {
+  const r = await step1({ ...HEALTHY_TOOLS, docker: 'case "$1" in --version) echo "Docker version 28.2.2";; info) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" >&2; exit 1;; esac' });
+  assert.is(r.exitCode, 3);
+  assert.match(r.stdout, '✗ docker engine: no Docker engine answers');
+  assert.match(r.stdout, 'dockerd');
+});
+
+test('no credentials: fails with the fix', async () => {
+  const r = await step1(HEALTHY_TOOLS, { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' });
+  assert.is(r.exitCode, 3, r.all);
+  assert.match(r.stdout, '✗ AWS credentials');
+  assert.match(r.stdout, 'aws configure');
+});
+
+test('account guard: another account is refused', async () => {
+  const r = await step1(HEALTHY_TOOLS, { EXPECTED_ACCOUNT_ID: '111111111111' });
+  assert.is(r.exitCode, 3);
+  assert.match(r.stdout, 'Refusing to touch AWS account 123456789012');
+  assert.match(r.stdout, 'EXPECTED_ACCOUNT_ID');
+});
+
+test('app source: a dirty tree warns, a missing Dockerfile fails naming DOCKERFILE', async () => {
+  const dirty = await step1({ ...HEALTHY_TOOLS, git: 'case "$*" in *--version*) echo "git version 2.39.5";; *rev-parse*) echo main;; *status*) echo " M app.js";; esac' });
+  assert.is(dirty.exitCode, 0, dirty.all);
+  assert.match(dirty.stdout, '! app source: branch main');
+  assert.match(dirty.stdout, '-dirty-');
+  const missing = await step1(HEALTHY_TOOLS, { DOCKERFILE: 'nope/Dockerfile' });
+  assert.is(missing.exitCode, 3);
+  assert.match(missing.stdout, '✗ app source: DOCKERFILE');
+});
+
+test('--dry-run prints the commands and runs none', async () => {
+  const r = await step1(HEALTHY_TOOLS, {}, ['--dry-run']);
+  assert.is(r.exitCode, 0, r.all);
+  assert.equal(r.fakes.calls(), []);
+  for (const cmd of ['aws --version', 'terraform version -json', 'docker info', 'git --version', 'aws sts get-caller-identity']) assert.match(r.all, `[dry-run] $ ${cmd}`);
+});
+
+test('--help says what it does, needs, produces and what comes next', async () => {
+  const r = await runScriptFile('scripts/01-prereqs.ts', ['--help']);
+  assert.is(r.exitCode, 0);
+  for (const s of ['Needs:', 'Produces:', 'Next:', '--dry-run', '--yes']) assert.match(r.stdout, s);
+});
+
+test('an unknown flag is a usage error (exit 2)', async () => {
+  const r = await runScriptFile('scripts/01-prereqs.ts', ['--frobnicate']);
+  assert.is(r.exitCode, 2);
+  assert.match(r.stderr, '--frobnicate');
+});
+
+test('stop the AWS emulator', async () => {
+  await moto.stop();
+});
+
+test.run();

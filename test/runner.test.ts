@@ -1,0 +1,210 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CommandError, formatCommand, Runner, SecretInArgvError } from '../lib/run.js';
+import { fakeBins } from './helpers/fake-bin.js';
+
+const SECRET = 'canary-S3cret-VALUE';
+const NASTY = ['plain', 'with space', "it's", 'dollar $HOME', 'amp & and', 'semi;colon', 'back`tick`', 'double"quote', 'glob*?[x]', '!bang', '=equals', '~tilde', '#hash', '', 'new\nline', 'tab\tx', '{a,b}', 'ütf-8 ✓', '--flag=value with space', 'file://a b.json'];
+
+function recorder() {
+  const lines: string[] = [];
+  return { lines, echo: (l: string) => lines.push(l) };
+}
+
+test('the printed line, fed back to bash, gives the same argv as the runner\'s own call', async () => {
+  const fakes = fakeBins({ tool: '' });
+  const bin = join(fakes.dir, 'tool');
+  const rec = recorder();
+  const runner = new Runner({ echo: rec.echo });
+  await runner.run(bin, NASTY);
+  const printed = rec.lines[0]!.replace(/^\$ /, '');
+  assert.is(printed.split('\n').length, NASTY.filter((a) => a.includes('\n')).length + 1, 'one line except inside quotes');
+  execFileSync('bash', ['-c', printed]);
+  const shells = ['bash'];
+  if (existsSync('/usr/bin/zsh') || existsSync('/bin/zsh')) {
+    execFileSync('zsh', ['-c', printed]);
+    shells.push('zsh');
+  }
+  const calls = fakes.calls();
+  assert.is(calls.length, 1 + shells.length);
+  for (const call of calls.slice(1)) assert.equal(call, calls[0]);
+  assert.equal(calls[0]!.slice(1), NASTY);
+  if (!shells.includes('zsh')) console.warn('  (zsh not installed: only bash checked)');
+});
+
+test('formatCommand leaves plain words bare and quotes the rest', () => {
+  assert.is(formatCommand('aws', ['ecs', 'update-service', '--cluster', 'llmops-cluster']), 'aws ecs update-service --cluster llmops-cluster');
+  assert.is(formatCommand('docker', ['info', '--format', '{{.ServerVersion}}']), "docker info --format '{{.ServerVersion}}'");
+  assert.is(formatCommand('echo', ["it's"]), `echo 'it'\\''s'`);
+});
+
+test('dry-run prints the plan and executes nothing', async () => {
+  const fakes = fakeBins({ tool: '' });
+  const rec = recorder();
+  const runner = new Runner({ dryRun: true, echo: rec.echo });
+  const r = await runner.run(join(fakes.dir, 'tool'), ['a', 'b c']);
+  assert.ok(r.dryRun);
+  assert.equal(fakes.calls(), []);
+  assert.match(rec.lines[0]!, /^\[dry-run\] \$ .*tool a 'b c'$/);
+  assert.is(await runner.lookup('<ACCOUNT_ID>', async () => 'never-called'), '<ACCOUNT_ID>');
+});
+
+test('a secret never reaches argv: the runner refuses before running', async () => {
+  const fakes = fakeBins({ tool: '' });
+  const runner = new Runner({ echo: () => {}, secrets: [SECRET] });
+  try {
+    await runner.run(join(fakes.dir, 'tool'), ['--password', `x${SECRET}x`]);
+    assert.unreachable('should refuse');
+  } catch (error) {
+    assert.instance(error, SecretInArgvError);
+    assert.not.match((error as Error).message, SECRET);
+  }
+  assert.equal(fakes.calls(), []);
+});
+
+test('stdin carries the secret; printed command, output and errors are masked', async () => {
+  const fakes = fakeBins({ login: 'read -r pw; echo "got $pw"; echo "warn: $pw" >&2; exit 3' });
+  const rec = recorder();
+  const runner = new Runner({ echo: rec.echo, secrets: [SECRET] });
+  const r = await runner.run(join(fakes.dir, 'login'), ['--password-stdin'], { input: `${SECRET}\n`, nothrow: true });
+  assert.is(r.exitCode, 3);
+  assert.not.match(r.stdout + r.stderr + rec.lines.join('\n'), SECRET);
+  assert.match(r.stdout, 'got ***');
+  try {
+    await runner.run(join(fakes.dir, 'login'), ['--password-stdin'], { input: `${SECRET}\n` });
+    assert.unreachable();
+  } catch (error) {
+    assert.instance(error, CommandError);
+    assert.match((error as Error).message, 'warn: ***');
+    assert.not.match((error as Error).message, SECRET);
+  }
+  for (const call of fakes.calls()) assert.not.match(call.join(' '), SECRET);
+});
+
+test('a pipe passes a password process to process and masks what it printed', async () => {
+  const fakes = fakeBins({
+    aws: `echo "${SECRET}"`,
+    docker: 'read -r pw; [ "$pw" = "' + SECRET + '" ] && echo "Login Succeeded" || { echo "bad password" >&2; exit 1; }',
+  });
+  const rec = recorder();
+  const runner = new Runner({ echo: rec.echo });
+  const r = await runner.runPipeline([
+    { bin: join(fakes.dir, 'aws'), args: ['ecr', 'get-login-password'] },
+    { bin: join(fakes.dir, 'docker'), args: ['login', '--username', 'AWS', '--password-stdin', '123456789012.dkr.ecr.us-east-1.amazonaws.com'] },
+  ]);
+  assert.ok(r.ok);
+  assert.match(r.stdout, 'Login Succeeded');
+  assert.match(rec.lines[0]!, / \| .*docker login --username AWS --password-stdin/);
+});
+
+test('secretOutput: a captured token is masked from then on', async () => {
+  const fakes = fakeBins({ token: `echo "${SECRET}"`, show: `echo "token=${SECRET}"` });
+  const runner = new Runner({ echo: () => {} });
+  await runner.run(join(fakes.dir, 'token'), [], { secretOutput: true });
+  const r = await runner.run(join(fakes.dir, 'show'), []);
+  assert.is(r.stdout.trim(), 'token=***');
+});
+
+test('throttling is retried with backoff; other errors are not', async () => {
+  const fakes = fakeBins({});
+  const counter = join(fakes.dir, 'count');
+  fakes.add('flaky', `n=$(( $(cat '${counter}' 2>/dev/null || echo 0) + 1 )); echo $n > '${counter}'; if [ $n -lt 3 ]; then echo "An error occurred (ThrottlingException): Rate exceeded" >&2; exit 254; fi; echo ok`);
+  fakes.add('broken', 'echo "An error occurred (ValidationException): bad" >&2; exit 254');
+  const rec = recorder();
+  const runner = new Runner({ echo: rec.echo, retryBaseMs: 10 });
+  const r = await runner.run(join(fakes.dir, 'flaky'), [], { retries: 3 });
+  assert.is(r.stdout.trim(), 'ok');
+  assert.is(fakes.calls().length, 3);
+  assert.is(rec.lines.filter((l) => l.includes('retry')).length, 2);
+  await runner.run(join(fakes.dir, 'broken'), [], { retries: 3, nothrow: true });
+  assert.is(fakes.calls().filter((c) => c[0] === 'broken').length, 1);
+});
+
+test('a timeout kills the command and says so', async () => {
+  const fakes = fakeBins({ slow: 'read -t 30 x < /dev/zero; sleep 30' });
+  const runner = new Runner({ echo: () => {} });
+  const started = Date.now();
+  try {
+    await runner.run(join(fakes.dir, 'slow'), [], { timeoutMs: 300 });
+    assert.unreachable();
+  } catch (error) {
+    assert.instance(error, CommandError);
+    assert.is((error as CommandError).exitCode, 124);
+    assert.match((error as Error).message, 'timed out');
+  }
+  assert.ok(Date.now() - started < 10_000);
+});
+
+test('a missing tool names it and prints the install command', async () => {
+  const runner = new Runner({ echo: () => {}, env: { PATH: mkdtempSync(join(tmpdir(), 'empty-')) } });
+  try {
+    await runner.run('terraform', ['version']);
+    assert.unreachable();
+  } catch (error) {
+    assert.is((error as CommandError).exitCode, 127);
+    assert.match((error as Error).message, 'terraform');
+    assert.match((error as Error).message, 'releases.hashicorp.com/terraform');
+  }
+});
+
+test('known AWS errors come with their fix', async () => {
+  const fakes = fakeBins({
+    nocreds: 'echo "Unable to locate credentials. You can configure credentials by running \\"aws configure\\"." >&2; exit 253',
+    expired: 'echo "An error occurred (ExpiredTokenException) when calling the DescribeServices operation: The security token included in the request is expired" >&2; exit 254',
+    denied: 'echo "An error occurred (AccessDeniedException) when calling the UpdateService operation: User is not authorized to perform: ecs:UpdateService" >&2; exit 254',
+  });
+  const runner = new Runner({ echo: () => {} });
+  const message = async (bin: string) => (await runner.run(join(fakes.dir, bin), []).catch((e) => e)).message as string;
+  assert.match(await message('nocreds'), 'aws configure');
+  assert.match(await message('expired'), 'session expired');
+  assert.match(await message('denied'), 'lacks a permission');
+});
+
+test('AWS_ENDPOINT_URL reaches CLI v2 as --endpoint-url', async () => {
+  const fakes = fakeBins({ aws: '' });
+  const rec = recorder();
+  const runner = new Runner({ echo: rec.echo, env: { PATH: fakes.dir, AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' } });
+  await runner.run('aws', ['ecs', 'list-clusters']);
+  assert.equal(fakes.calls()[0], ['aws', 'ecs', 'list-clusters', '--endpoint-url', 'http://127.0.0.1:5000']);
+});
+
+test('a secret file is 0600 in a private directory and removed afterwards', async () => {
+  const runner = new Runner({ echo: () => {} });
+  let seen = '';
+  await runner.withSecretFile(SECRET, async (path) => {
+    seen = path;
+    assert.is(statSync(path).mode & 0o777, 0o600);
+    assert.is(readFileSync(path, 'utf8'), SECRET);
+  });
+  assert.not.ok(existsSync(seen));
+  assert.is(runner.mask(`x ${SECRET} y`), 'x *** y');
+});
+
+test('an unwritable temp directory gives a clear error and stages nothing', async () => {
+  if (process.getuid?.() === 0) {
+    // root ignores directory permissions: use a path that cannot exist instead
+    const previous = process.env.TMPDIR;
+    process.env.TMPDIR = '/proc/llmops-no-such-dir';
+    try {
+      const e = await new Runner({ echo: () => {} }).withSecretFile(SECRET, async () => 'x').catch((err) => err);
+      assert.match(e.message, 'TMPDIR');
+      assert.not.match(e.message, SECRET);
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+    }
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'ro-'));
+    chmodSync(dir, 0o500);
+    process.env.TMPDIR = dir;
+    const e = await new Runner({ echo: () => {} }).withSecretFile(SECRET, async () => 'x').catch((err) => err);
+    delete process.env.TMPDIR;
+    assert.match(e.message, 'TMPDIR');
+  }
+});
+
+test.run();
