@@ -1,0 +1,897 @@
+#!/usr/bin/env python3
+"""The sandbox's AWS emulator: moto, extended so that ECS behaves like ECS for what the toolkit reads.
+
+Plain moto never runs a task (../shared/SANDBOX.md, "Where moto is not ECS"). This process runs moto's
+own HTTP server in-process (ThreadedMotoServer) and drives its backend objects from a controller thread:
+
+- create-service / update-service start a new PRIMARY deployment (old one ACTIVE) with rolloutState
+  IN_PROGRESS -> COMPLETED; deploymentConfiguration, healthCheckGracePeriodSeconds and friends are kept;
+- each task runs for real as a local container from the image in the local registry (docker CLI), with
+  its environment and secrets (from moto's Secrets Manager, passed by name, never in argv), published on a
+  loopback port; the target group's health check path is probed and target health goes
+  initial -> healthy / unhealthy with ELB's reason codes, then draining on deregistration;
+- a missing image -> STOPPED, CannotPullContainerError; an exited container -> EssentialContainerExited
+  with its exit code; failed health checks -> stopped by the scheduler; with the circuit breaker on, the
+  deployment goes FAILED and (rollback) a new deployment of the last completed task definition starts;
+- container stdout/stderr go to the awslogs group/stream of the task definition;
+- pushes to the local registry appear in moto's ECR (describe-images) with the registry's digest;
+- the ALB's DNS name answers HTTP on a loopback address and forwards to a healthy task;
+- /etc/hosts gets one marked block (registry host, ALB names) that is removed on exit.
+
+Timings are real ECS/ELB settings multiplied by --time-scale (0.1: a 10 s health check interval is 1 s).
+Only loopback addresses are ever bound.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from moto.core.utils import utcnow
+from moto.ecs import models as ecs_models
+from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.ecr.models import ecr_backends
+from moto.elbv2 import models as elbv2_models
+from moto.elbv2.models import elbv2_backends
+from moto.logs.models import logs_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.server import ThreadedMotoServer
+
+HOSTS_BEGIN = "# llmops-sandbox begin (managed by test/sandbox/emulator.py; removed by sandbox:down)"
+HOSTS_END = "# llmops-sandbox end"
+LABEL = "llmops-sandbox"
+
+ARGS: argparse.Namespace
+LOCK = threading.RLock()
+STOPPING = threading.Event()
+
+
+def log(msg: str) -> None:
+    sys.stderr.write(f"{time.strftime('%H:%M:%S')} emulator: {msg}\n")
+    sys.stderr.flush()
+
+
+def scaled(seconds: float) -> float:
+    return max(0.2, float(seconds) * ARGS.time_scale)
+
+
+def docker(*args: str, env: dict | None = None, timeout: float | None = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def each_backend(backend_dict):
+    for account_id, regions in list(dict.items(backend_dict)):
+        for region, backend in list(dict.items(regions)):
+            yield account_id, region, backend
+
+
+# ---------------------------------------------------------------------------------------------
+# ECS: deployments
+
+
+def add_event(service, message: str) -> None:
+    events = getattr(service, "events", None)
+    if events is None:
+        service.events = events = []
+    events.insert(0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": f"(service {service.name}) {message}"})
+    del events[100:]
+
+
+def start_deployment(service, task_definition_arn: str, why: str = "") -> dict:
+    dep_id = f"ecs-svc/{random.randint(10**18, 10**19 - 1)}"
+    now = utcnow()
+    for d in service.deployments:
+        if d["status"] == "PRIMARY":
+            d["status"] = "ACTIVE"
+            d["updatedAt"] = now
+    dep = {
+        "id": dep_id,
+        "status": "PRIMARY",
+        "taskDefinition": task_definition_arn,
+        "desiredCount": service.desired_count,
+        "pendingCount": 0,
+        "runningCount": 0,
+        "failedTasks": 0,
+        "createdAt": now,
+        "updatedAt": now,
+        "launchType": service.launch_type or "FARGATE",
+        "platformVersion": "1.4.0",
+        "platformFamily": "Linux",
+        "networkConfiguration": service.network_configuration or None,
+        "rolloutState": "IN_PROGRESS",
+        "rolloutStateReason": "ECS deployment in progress.",
+    }
+    service.deployments.insert(0, dep)
+    service.task_definition = task_definition_arn
+    add_event(service, f"started deployment {dep_id}{why}.")
+    return dep
+
+
+DEFAULT_DEPLOYMENT_CONFIGURATION = {
+    "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+    "maximumPercent": 200,
+    "minimumHealthyPercent": 100,
+}
+
+_orig_create_service = EC2ContainerServiceBackend.create_service
+
+
+def create_service(self, *args, **kwargs):
+    service = _orig_create_service(self, *args, **kwargs)
+    with LOCK:
+        service.running_count = 0
+        service.pending_count = 0
+        service.deployments = []
+        service.events = []
+        service.deployment_configuration = json.loads(json.dumps(DEFAULT_DEPLOYMENT_CONFIGURATION))
+        service.last_completed_task_definition = None
+        if service.task_definition:
+            start_deployment(service, service.task_definition)
+    return service
+
+
+def update_service(self, props: dict):
+    cluster_str = props.pop("cluster", "default")
+    td = props.pop("task_definition", None)
+    name = props.pop("service").split("/")[-1]
+    force = props.pop("force_new_deployment", False)
+    service = self._get_service(cluster_str, name)
+    with LOCK:
+        for key, value in props.items():
+            if value is not None:
+                setattr(service, key, value)
+        new_td = self.describe_task_definition(td).arn if td else None
+        primary = service.deployments[0] if service.deployments else None
+        if (new_td and (primary is None or new_td != primary["taskDefinition"])) or (force and (new_td or service.task_definition)):
+            start_deployment(service, new_td or service.task_definition, " (forced)" if force and not new_td else "")
+        elif primary is not None and props.get("desired_count") is not None:
+            primary["desiredCount"] = service.desired_count
+            primary["updatedAt"] = utcnow()
+            if primary["rolloutState"] == "COMPLETED" and task_counts(primary)[0] != service.desired_count:
+                add_event(service, f"desired count changed to {service.desired_count}.")
+    return service
+
+
+_orig_resp_create_service = EC2ContainerServiceResponse.create_service
+
+
+def resp_create_service(self):
+    result = _orig_resp_create_service(self)
+    service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+    with LOCK:
+        for param, attr in [
+            ("deploymentConfiguration", "deployment_configuration"),
+            ("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds"),
+            ("enableExecuteCommand", "enable_execute_command"),
+            ("availabilityZoneRebalancing", "availability_zone_rebalancing"),
+            ("enableECSManagedTags", "enable_ecs_managed_tags"),
+        ]:
+            value = self._get_param(param)
+            if value is not None:
+                if attr == "deployment_configuration":
+                    merged = json.loads(json.dumps(DEFAULT_DEPLOYMENT_CONFIGURATION))
+                    merged.update(value)
+                    value = merged
+                setattr(service, attr, value)
+    return result
+
+
+_orig_list_tasks = EC2ContainerServiceBackend.list_tasks
+
+
+def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None, service_name=None, desiredStatus=None):
+    # Real ECS lists RUNNING tasks unless asked otherwise, and filters by service.
+    tasks = _orig_list_tasks(self, cluster_str, container_instance, family, started_by, None, desiredStatus or "RUNNING")
+    if service_name:
+        tasks = [t for t in tasks if t.group == f"service:{service_name.split('/')[-1]}"]
+    return tasks
+
+
+def patch_moto() -> None:
+    # moto 5.2.1 builds an awsvpc task's ENI attachment from eni.private_dns_name, which its
+    # NetworkInterface lacks: every awsvpc task creation would raise AttributeError.
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+
+    if not hasattr(NetworkInterface, "private_dns_name"):
+        NetworkInterface.private_dns_name = property(lambda self: f"ip-{(self.private_ip_address or '0.0.0.0').replace('.', '-')}.ec2.internal")
+    EC2ContainerServiceBackend.create_service = create_service
+    EC2ContainerServiceBackend.update_service = update_service
+    EC2ContainerServiceBackend.list_tasks = list_tasks
+    EC2ContainerServiceResponse.create_service = resp_create_service
+    elbv2_models.FakeTargetGroup.health_for = target_health_for
+
+
+# ---------------------------------------------------------------------------------------------
+# ELB target health, decided by real HTTP probes
+
+
+HEALTH: dict[tuple[str, str], dict] = {}  # (target group arn, target id) -> {state, reason, description}
+
+
+def target_health_for(self, target, ec2_backend):
+    tid = target["Id"]
+    h = HEALTH.get((self.arn, tid))
+    port = target.get("Port", self.port)
+    if h is None:
+        if tid in self.targets:
+            return elbv2_models.FakeHealthStatus(tid, port, self.health_check_port, "initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+        return elbv2_models.FakeHealthStatus(tid, port, self.health_check_port, "unused", "Target.NotRegistered", "Target is not registered to the target group")
+    return elbv2_models.FakeHealthStatus(tid, port, self.health_check_port, h["state"], h.get("reason"), h.get("description"))
+
+
+def find_target_group(arn: str):
+    for _, _, backend in each_backend(elbv2_backends):
+        tg = backend.target_groups.get(arn)
+        if tg is not None:
+            return tg
+    return None
+
+
+def matcher_ok(tg, status: int) -> bool:
+    spec = str((getattr(tg, "matcher", None) or {}).get("HttpCode", "200"))
+    for part in spec.split(","):
+        part = part.strip()
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            if int(lo) <= status <= int(hi):
+                return True
+        elif part and int(part) == status:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Tasks that run for real
+
+
+class SandboxTask:
+    def __init__(self, backend, cluster, service, deployment, task: Task, td):
+        self.backend = backend
+        self.cluster = cluster
+        self.service = service
+        self.deployment_id = deployment["id"]
+        self.task = task
+        self.td = td
+        self.container_def = next((c for c in td.container_definitions if c.get("essential", True)), td.container_definitions[0])
+        self.container_id: str | None = None
+        self.host_port: int | None = None
+        self.ip = self.private_ip()
+        self.healthy = False
+        self.failed = False  # stopped because it failed (counts for the circuit breaker)
+        self.stopping = False
+        self.registered: list[tuple[str, int]] = []  # (target group arn, port)
+        self.started = time.time()
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+    def private_ip(self) -> str:
+        for att in self.task.attachments:
+            for d in att.get("details", []):
+                if d["name"] == "privateIPv4Address":
+                    return d["value"]
+        return f"10.0.{random.randint(0, 255)}.{random.randint(2, 254)}"
+
+    def set_container(self, **fields) -> None:
+        c = self.task.containers[0]
+        for k, v in fields.items():
+            c[k] = v
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self.launch()
+        except Exception as e:  # any unexpected error stops the task visibly, never silently
+            traceback.print_exc()
+            self.stop("TaskFailedToStart", f"SandboxError: {e}", failed=True)
+
+    def launch(self) -> None:
+        cd = self.container_def
+        image = cd.get("image", "")
+        self.task.last_status = "PENDING"
+        env = dict(os.environ)
+        env_names: list[str] = []
+        for item in cd.get("environment") or []:
+            env[item["name"]] = str(item["value"])
+            env_names.append(item["name"])
+        try:
+            for item in cd.get("secrets") or []:
+                env[item["name"]] = self.resolve_secret(item["valueFrom"])
+                env_names.append(item["name"])
+        except Exception as e:
+            self.stop("TaskFailedToStart", f"ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): {e}", failed=True)
+            return
+        log_target = self.log_target()
+        if log_target is None:
+            return
+        self.task.pull_started_at = utcnow()
+        pull = docker("pull", image, timeout=120)
+        if pull.returncode != 0:
+            last = (pull.stderr or pull.stdout).strip().splitlines()[-1:] or ["unknown error"]
+            self.stop("TaskFailedToStart", f"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image}: {last[0]}", failed=True)
+            return
+        self.task.pull_stopped_at = utcnow()
+        digest = docker("image", "inspect", "--format", "{{index .RepoDigests 0}}", image).stdout.strip()
+        if "@" in digest:
+            self.set_container(imageDigest=digest.split("@", 1)[1])
+        port = self.container_port()
+        args = ["run", "-d", "--name", f"{LABEL}-{self.id[:12]}", "--label", f"{LABEL}={ARGS.instance}", "--label", f"{LABEL}.task={self.task.task_arn}"]
+        if port:
+            args += ["-p", f"127.0.0.1::{port}"]
+        for name in env_names:
+            args += ["-e", name]  # value comes from this process's environment: never in argv
+        if cd.get("readonlyRootFilesystem"):
+            args += ["--read-only"]
+        if cd.get("user"):
+            args += ["--user", str(cd["user"])]
+        memory = cd.get("memory") or self.td.memory
+        if memory:
+            args += ["--memory", f"{int(memory)}m"]
+        for mp in cd.get("mountPoints") or []:
+            if mp.get("containerPath"):
+                args += ["--tmpfs", f"{mp['containerPath']}:rw,mode=1777"]
+        if cd.get("entryPoint"):
+            args += ["--entrypoint", cd["entryPoint"][0]]
+        args.append(image)
+        if cd.get("entryPoint"):
+            args += cd["entryPoint"][1:]
+        args += [str(a) for a in (cd.get("command") or [])]
+        run = docker(*args, env=env)
+        if run.returncode != 0:
+            self.stop("TaskFailedToStart", f"CannotStartContainerError: {run.stderr.strip()[-300:]}", failed=True)
+            return
+        self.container_id = run.stdout.strip()
+        if port:
+            mapping = docker("port", self.container_id, f"{port}/tcp").stdout.strip().splitlines()
+            if mapping:
+                self.host_port = int(mapping[0].rsplit(":", 1)[1])
+        self.task.started_at = utcnow()
+        self.task.last_status = "RUNNING"
+        self.set_container(lastStatus="RUNNING", runtimeId=self.container_id)
+        add_event(self.service, f"has started 1 tasks: (task {self.id}).")
+        threading.Thread(target=self.follow_logs, args=(log_target,), daemon=True).start()
+        threading.Thread(target=self.watch_exit, daemon=True).start()
+        self.register_targets()
+
+    def container_port(self) -> int | None:
+        for pm in self.container_def.get("portMappings") or []:
+            return int(pm.get("containerPort"))
+        return None
+
+    def resolve_secret(self, value_from: str) -> str:
+        parts = value_from.split(":")
+        # arn:aws:secretsmanager:region:account:secret:name-suffix[:json-key:version-stage:version-id]
+        if value_from.startswith("arn:") and len(parts) >= 7:
+            secret_id = ":".join(parts[:7])
+            json_key = parts[7] if len(parts) > 7 else ""
+        else:
+            secret_id, json_key = value_from, ""
+        region = parts[3] if value_from.startswith("arn:") else self.task.region_name
+        backend = secretsmanager_backends[self.backend.account_id][region]
+        try:
+            value = backend.get_secret_value(secret_id, None, None)
+        except Exception:
+            raise RuntimeError(f"failed to fetch secret {value_from} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret.")
+        text = value.get("SecretString") if isinstance(value, dict) else getattr(value, "secret_string", None)
+        if text is None:
+            raise RuntimeError(f"secret {value_from} has no string value")
+        if json_key:
+            try:
+                return str(json.loads(text)[json_key])
+            except Exception:
+                raise RuntimeError(f"retrieved secret from Secrets Manager did not contain json key {json_key}")
+        return text
+
+    def log_target(self):
+        lc = self.container_def.get("logConfiguration") or {}
+        if lc.get("logDriver") != "awslogs":
+            return ("", "")
+        opts = lc.get("options") or {}
+        group = opts.get("awslogs-group", "")
+        region = opts.get("awslogs-region", self.task.region_name)
+        stream = f"{opts.get('awslogs-stream-prefix', 'ecs')}/{self.container_def.get('name')}/{self.id}"
+        logs = logs_backends[self.backend.account_id][region]
+        if group not in logs.groups:
+            if str(opts.get("awslogs-create-group", "")).lower() == "true":
+                logs.create_log_group(group, {})
+            else:
+                self.stop("TaskFailedToStart", "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group does not exist. : exit status 1", failed=True)
+                return None
+        if stream not in logs.groups[group].streams:
+            logs.create_log_stream(group, stream)
+        return (region, group, stream)
+
+    def follow_logs(self, target) -> None:
+        if len(target) < 3 or not self.container_id:
+            return
+        region, group, stream = target
+        logs = logs_backends[self.backend.account_id][region]
+        proc = subprocess.Popen(["docker", "logs", "-f", self.container_id], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:  # type: ignore[union-attr]
+            try:
+                logs.put_log_events(group, stream, [{"timestamp": int(time.time() * 1000), "message": line.rstrip("\n")}])
+            except Exception:
+                pass
+
+    def watch_exit(self) -> None:
+        res = docker("wait", self.container_id or "", timeout=None)
+        if self.stopping:
+            return
+        code = int(res.stdout.strip() or "1")
+        state = json.loads(docker("inspect", "--format", "{{json .State}}", self.container_id or "").stdout or "{}")
+        reason = "OutOfMemoryError: Container killed due to memory usage" if state.get("OOMKilled") else None
+        self.set_container(lastStatus="STOPPED", exitCode=code, **({"reason": reason} if reason else {}))
+        self.stop("EssentialContainerExited", "Essential container in task exited", failed=True, container_already_stopped=True)
+
+    def register_targets(self) -> None:
+        lbs = self.service.load_balancers or []
+        if not lbs:
+            self.healthy = True
+            return
+        for lb in lbs:
+            tg = find_target_group(lb.get("targetGroupArn", ""))
+            if tg is None:
+                continue
+            port = int(lb.get("containerPort") or self.container_port() or tg.port)
+            with LOCK:
+                tg.register([{"Id": self.ip, "Port": port}])
+                HEALTH[(tg.arn, self.ip)] = {"state": "initial", "reason": "Elb.RegistrationInProgress", "description": "Target registration is in progress"}
+            self.registered.append((tg.arn, port))
+            add_event(self.service, f"registered 1 targets in (target-group {tg.arn})")
+            threading.Thread(target=self.probe, args=(tg,), daemon=True).start()
+
+    def probe(self, tg) -> None:
+        interval = scaled(int(tg.health_check_interval_seconds or 30))
+        timeout = scaled(int(tg.health_check_timeout_seconds or 5))
+        healthy_n = int(tg.healthy_threshold_count or 5)
+        unhealthy_n = int(tg.unhealthy_threshold_count or 2)
+        grace = scaled(int(getattr(self.service, "health_check_grace_period_seconds", 0) or 0))
+        path = tg.health_check_path or "/"
+        ok_run = bad_run = 0
+        while not self.stopping and not STOPPING.is_set():
+            time.sleep(interval)
+            if self.stopping:
+                return
+            state, reason, description = self.check_once(tg, path, timeout)
+            if state == "healthy":
+                ok_run, bad_run = ok_run + 1, 0
+            else:
+                ok_run, bad_run = 0, bad_run + 1
+            key = (tg.arn, self.ip)
+            if ok_run >= healthy_n and HEALTH.get(key, {}).get("state") != "healthy":
+                HEALTH[key] = {"state": "healthy"}
+                self.healthy = True
+            elif bad_run >= unhealthy_n:
+                HEALTH[key] = {"state": "unhealthy", "reason": reason, "description": description}
+                self.healthy = False
+                if time.time() - self.started >= grace:
+                    add_event(self.service, f"has stopped 1 running tasks: (task {self.id}). Task failed ELB health checks in (target-group {tg.arn}).")
+                    self.stop("ServiceSchedulerInitiated", f"Task failed ELB health checks in (target-group {tg.arn})", failed=True)
+                    return
+
+    def check_once(self, tg, path: str, timeout: float):
+        if not self.host_port:
+            return ("unhealthy", "Target.FailedHealthChecks", "Health checks failed")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.host_port, timeout=timeout)
+            conn.request("GET", path, headers={"User-Agent": "ELB-HealthChecker/2.0"})
+            status = conn.getresponse().status
+            conn.close()
+        except (TimeoutError, OSError) as e:
+            if isinstance(e, TimeoutError) or "timed out" in str(e):
+                return ("unhealthy", "Target.Timeout", "Request timed out")
+            return ("unhealthy", "Target.FailedHealthChecks", "Health checks failed")
+        if matcher_ok(tg, status):
+            return ("healthy", None, None)
+        return ("unhealthy", "Target.ResponseCodeMismatch", f"Health checks failed with these codes: [{status}]")
+
+    def stop(self, stop_code: str, reason: str, failed: bool = False, container_already_stopped: bool = False) -> None:
+        """Stop the task as ECS does: deregister (draining for the deregistration delay), then stop."""
+        with LOCK:
+            if self.stopping:
+                return
+            self.stopping = True
+            self.failed = failed
+            self.task.desired_status = "STOPPED"
+            self.task.stop_code = stop_code
+            self.task.stopped_reason = reason
+            self.task.last_status = "DEACTIVATING" if self.registered else "STOPPING"
+            self.task.stopping_at = utcnow()
+        if failed:
+            with LOCK:
+                for d in self.service.deployments:
+                    if d["id"] == self.deployment_id:
+                        d["failedTasks"] = d.get("failedTasks", 0) + 1
+        threading.Thread(target=self._drain_and_stop, args=(container_already_stopped,), daemon=True).start()
+
+    def _drain_and_stop(self, container_already_stopped: bool) -> None:
+        delay = 0.0
+        for arn, port in self.registered:
+            tg = find_target_group(arn)
+            if tg is None:
+                continue
+            HEALTH[(arn, self.ip)] = {"state": "draining", "reason": "Target.DeregistrationInProgress", "description": "Target deregistration is in progress"}
+            delay = max(delay, scaled(int(tg.attributes.get("deregistration_delay.timeout_seconds", 300))))
+        if delay and not container_already_stopped:
+            time.sleep(delay)
+        for arn, port in self.registered:
+            tg = find_target_group(arn)
+            if tg is not None:
+                with LOCK:
+                    tg.targets.pop(self.ip, None)
+            HEALTH.pop((arn, self.ip), None)
+        if self.container_id and not container_already_stopped:
+            stop_timeout = int(self.container_def.get("stopTimeout") or 30)
+            docker("stop", "-t", str(max(1, int(scaled(stop_timeout)))), self.container_id, timeout=120)
+            code = docker("inspect", "--format", "{{.State.ExitCode}}", self.container_id).stdout.strip()
+            self.set_container(lastStatus="STOPPED", exitCode=int(code or 0))
+        elif not self.container_id:
+            self.set_container(lastStatus="STOPPED")
+        self.task.last_status = "STOPPED"
+        self.task.stopped_at = utcnow()
+        self.task.execution_stopped_at = utcnow()
+
+
+TASKS: dict[str, SandboxTask] = {}  # task arn -> SandboxTask
+
+
+def launch_task(backend, cluster, service, deployment) -> SandboxTask:
+    td = backend.describe_task_definition(deployment["taskDefinition"])
+    task = Task(
+        cluster,
+        td,
+        None,
+        None,
+        backend,
+        group=f"service:{service.name}",
+        launch_type=service.launch_type or "FARGATE",
+        started_by=deployment["id"],
+        networking_configuration=service.network_configuration or None,
+        platform_version="1.4.0",
+    )
+    task.advance = lambda: None  # moto's state manager would walk RUNNING -> DEACTIVATING on describe-tasks
+    task.last_status = "PROVISIONING"
+    task.created_at = utcnow()
+    task.availability_zone = f"{task.region_name}a"
+    task.cpu = td.cpu
+    task.memory = td.memory
+    cd = next((c for c in td.container_definitions if c.get("essential", True)), td.container_definitions[0])
+    task.containers = [{
+        "containerArn": f"{task.task_arn.replace(':task/', ':container/')}/{uuid.uuid4()}",
+        "taskArn": task.task_arn,
+        "name": cd.get("name"),
+        "image": cd.get("image"),
+        "lastStatus": "PENDING",
+        "networkInterfaces": [],
+        "healthStatus": "UNKNOWN",
+        "cpu": str(cd.get("cpu", 0)),
+    }]
+    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    st = SandboxTask(backend, cluster, service, deployment, task, td)
+    task.containers[0]["networkInterfaces"] = [{"attachmentId": str(uuid.uuid4()), "privateIpv4Address": st.ip}]
+    TASKS[task.task_arn] = st
+    threading.Thread(target=st.run, daemon=True).start()
+    return st
+
+
+def deployment_tasks(dep_id: str) -> list[SandboxTask]:
+    return [t for t in TASKS.values() if t.deployment_id == dep_id]
+
+
+def task_counts(dep: dict) -> tuple[int, int]:
+    """(running, pending) tasks of a deployment that are not stopping."""
+    live = [t for t in deployment_tasks(dep["id"]) if not t.stopping]
+    running = sum(1 for t in live if t.task.last_status == "RUNNING")
+    return running, len(live) - running
+
+
+def circuit_breaker_threshold(desired: int) -> int:
+    return min(200, max(3, math.ceil(0.5 * desired)))
+
+
+def reconcile_service(backend, cluster, service) -> None:
+    if service.status != "ACTIVE" or not service.deployments:
+        for dep in service.deployments:
+            for t in deployment_tasks(dep["id"]):
+                if not t.stopping:
+                    t.stop("ServiceSchedulerInitiated", "Scaling activity initiated by (deployment %s)" % dep["id"])
+        return
+    primary = service.deployments[0]
+    primary["desiredCount"] = service.desired_count
+    dc = getattr(service, "deployment_configuration", None) or DEFAULT_DEPLOYMENT_CONFIGURATION
+    cb = dc.get("deploymentCircuitBreaker") or {}
+    live = [t for t in deployment_tasks(primary["id"]) if not t.stopping]
+
+    if primary["rolloutState"] == "IN_PROGRESS" and cb.get("enable") and primary.get("failedTasks", 0) >= circuit_breaker_threshold(service.desired_count):
+        primary["rolloutState"] = "FAILED"
+        primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+        primary["updatedAt"] = utcnow()
+        add_event(service, f"(deployment {primary['id']}) deployment failed: tasks failed to start.")
+        previous = getattr(service, "last_completed_task_definition", None)
+        if cb.get("rollback") and previous:
+            for t in live:
+                t.stop("ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary['id']})")
+            dep = start_deployment(service, previous, f" (rolling back from {primary['id']})")
+            add_event(service, f"rolling back to deployment {dep['id']}.")
+        return
+
+    if primary["rolloutState"] != "FAILED":
+        # launch up to the desired count, stop extras (newest first)
+        missing = service.desired_count - len(live)
+        for _ in range(max(0, missing)):
+            launch_task(backend, cluster, service, primary)
+        for t in sorted(live, key=lambda x: -x.started)[: max(0, -missing)]:
+            t.stop("ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary['id']})")
+
+    running, pending = task_counts(primary)
+    primary["runningCount"], primary["pendingCount"] = running, pending
+    live = [t for t in deployment_tasks(primary["id"]) if not t.stopping]
+    all_healthy = len(live) == service.desired_count and all(t.task.last_status == "RUNNING" and t.healthy for t in live)
+    if primary["rolloutState"] == "IN_PROGRESS" and all_healthy:
+        primary["rolloutState"] = "COMPLETED"
+        primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
+        primary["updatedAt"] = utcnow()
+        service.last_completed_task_definition = primary["taskDefinition"]
+        add_event(service, f"deployment {primary['id']} deployment completed.")
+        for old in service.deployments[1:]:
+            for t in deployment_tasks(old["id"]):
+                if not t.stopping:
+                    t.stop("ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary['id']})")
+
+    # retire old deployments whose tasks are gone, once the primary is done
+    if primary["rolloutState"] in ("COMPLETED", "FAILED") and primary["rolloutState"] == "COMPLETED":
+        for old in list(service.deployments[1:]):
+            if all(t.task.last_status == "STOPPED" for t in deployment_tasks(old["id"])):
+                service.deployments.remove(old)
+                if len(service.deployments) == 1 and running == service.desired_count:
+                    add_event(service, "has reached a steady state.")
+    for dep in service.deployments[1:]:
+        dep["runningCount"], dep["pendingCount"] = task_counts(dep)
+    service.running_count = sum(d["runningCount"] for d in service.deployments)
+    service.pending_count = sum(d["pendingCount"] for d in service.deployments)
+
+
+def controller() -> None:
+    while not STOPPING.is_set():
+        try:
+            with LOCK:
+                for _, _, backend in each_backend(ecs_backends):
+                    for service in list(backend.services.values()):
+                        cluster = backend.clusters.get(service.cluster_name)
+                        if cluster is not None:
+                            reconcile_service(backend, cluster, service)
+            sync_hosts()
+        except Exception:
+            traceback.print_exc()
+        STOPPING.wait(ARGS.tick)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: pushes become ECR images
+
+
+class RegistryEvents(BaseHTTPRequestHandler):
+    def log_message(self, *a):  # quiet
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.end_headers()
+        try:
+            for ev in json.loads(body).get("events", []):
+                if ev.get("action") == "push" and ev.get("target", {}).get("tag"):
+                    record_push(ev)
+        except Exception:
+            traceback.print_exc()
+
+
+def record_push(ev: dict) -> None:
+    target = ev["target"]
+    host = ev.get("request", {}).get("host", "")
+    parts = host.split(".")  # <account>.dkr.ecr.<region>.amazonaws.com
+    if len(parts) < 5 or parts[1:3] != ["dkr", "ecr"]:
+        return
+    account, region = parts[0], parts[3]
+    repo, tag, digest = target["repository"], target["tag"], target["digest"]
+    req = urllib.request.Request(f"{ARGS.registry_url}/v2/{repo}/manifests/{digest}", headers={"Accept": target.get("mediaType", "")})
+    manifest = urllib.request.urlopen(req, timeout=10).read().decode()
+    backend = ecr_backends[account][region]
+    if repo not in backend.repositories:
+        log(f"push to {repo}:{tag} but ECR has no repository {repo} (real ECR would refuse it)")
+        return
+    try:
+        backend.put_image(repo, manifest, tag, target.get("mediaType"), digest)
+        log(f"ECR image {repo}:{tag} {digest}")
+    except Exception as e:
+        log(f"ECR put_image {repo}:{tag}: {e}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The ALB: its DNS name answers on a loopback address
+
+
+class AlbProxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    rr = 0
+
+    def log_message(self, *a):
+        pass
+
+    def handle_any(self):
+        host = (self.headers.get("Host") or "").split(":")[0].lower()
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+        lb, listener = find_listener(host, 80)
+        if lb is None:
+            return self.reply(503, b"no load balancer answers for this host\n")
+        action = (listener.default_actions or [{}])[0] if listener else {}
+        action = action if isinstance(action, dict) else getattr(action, "data", {})
+        kind = action.get("Type") or action.get("type")
+        if kind == "redirect":
+            cfg = action.get("RedirectConfig") or {}
+            location = f"{cfg.get('Protocol', 'HTTPS').lower()}://{host}:{cfg.get('Port', '443')}{self.path}"
+            return self.reply(int(str(cfg.get("StatusCode", "HTTP_301")).split("_")[-1]), b"", {"Location": location})
+        if kind == "fixed-response":
+            cfg = action.get("FixedResponseConfig") or {}
+            return self.reply(int(cfg.get("StatusCode", 200)), (cfg.get("MessageBody") or "").encode())
+        tg_arn = action.get("TargetGroupArn") or ((action.get("ForwardConfig") or {}).get("TargetGroups") or [{}])[0].get("TargetGroupArn")
+        targets = [t for t in TASKS.values() if not t.stopping and t.host_port and HEALTH.get((tg_arn, t.ip), {}).get("state") == "healthy"]
+        if not targets:
+            return self.reply(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>\n")
+        AlbProxy.rr += 1
+        t = targets[AlbProxy.rr % len(targets)]
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", t.host_port, timeout=30)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+            headers["X-Forwarded-For"] = self.client_address[0]
+            conn.request(self.command, self.path, body=body or None, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            extra = {k: v for k, v in resp.getheaders() if k.lower() not in ("content-length", "connection", "transfer-encoding")}
+            self.reply(resp.status, data, extra)
+        except OSError:
+            self.reply(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>\n")
+
+    def reply(self, status: int, body: bytes, headers: dict | None = None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Server", "awselb/2.0")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
+
+
+def find_listener(host: str, port: int):
+    for _, _, backend in each_backend(elbv2_backends):
+        for lb in backend.load_balancers.values():
+            if lb.dns_name.lower() == host:
+                for listener in lb.listeners.values():
+                    if int(listener.port) == port:
+                        return lb, listener
+                return lb, None
+    return None, None
+
+
+# ---------------------------------------------------------------------------------------------
+# /etc/hosts: one marked block
+
+
+_last_hosts: list[str] = []
+
+
+def desired_hosts() -> list[str]:
+    lines = []
+    for region in ARGS.regions:
+        lines.append(f"{ARGS.registry_ip} {ARGS.account}.dkr.ecr.{region}.amazonaws.com")
+    for _, _, backend in each_backend(elbv2_backends):
+        for lb in backend.load_balancers.values():
+            lines.append(f"{ARGS.alb_ip} {lb.dns_name}")
+    return sorted(set(lines))
+
+
+def write_hosts_block(lines: list[str]) -> None:
+    with open(ARGS.hosts_file) as f:
+        content = f.read().splitlines()
+    out, inside = [], False
+    for line in content:
+        if line == HOSTS_BEGIN:
+            inside = True
+            continue
+        if line == HOSTS_END:
+            inside = False
+            continue
+        if not inside:
+            out.append(line)
+    if lines:
+        out += [HOSTS_BEGIN, *lines, HOSTS_END]
+    with open(ARGS.hosts_file, "w") as f:  # in place: /etc/hosts may be a bind mount
+        f.write("\n".join(out) + "\n")
+
+
+def sync_hosts() -> None:
+    global _last_hosts
+    if not ARGS.hosts_file:
+        return
+    want = desired_hosts()
+    if want != _last_hosts:
+        write_hosts_block(want)
+        _last_hosts = want
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cleanup() -> None:
+    STOPPING.set()
+    ids = docker("ps", "-aq", "--filter", f"label={LABEL}={ARGS.instance}").stdout.split()
+    if ids:
+        docker("rm", "-f", *ids, timeout=120)
+    if ARGS.hosts_file:
+        write_hosts_block([])
+
+
+def main() -> None:
+    global ARGS
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4566)
+    p.add_argument("--events-port", type=int, default=4567, help="registry notifications (127.0.0.1)")
+    p.add_argument("--alb-ip", default="127.0.0.3")
+    p.add_argument("--alb-port", type=int, default=80)
+    p.add_argument("--registry-ip", default="127.0.0.2")
+    p.add_argument("--registry-url", default="http://127.0.0.2:80")
+    p.add_argument("--account", default="123456789012")
+    p.add_argument("--regions", nargs="+", default=["us-east-1"])
+    p.add_argument("--hosts-file", default="", help="write a marked block of host names here (e.g. /etc/hosts)")
+    p.add_argument("--time-scale", type=float, default=0.1)
+    p.add_argument("--tick", type=float, default=0.25)
+    p.add_argument("--instance", default="default", help="label value of the containers this emulator owns")
+    ARGS = p.parse_args()
+    for addr in (ARGS.host, ARGS.alb_ip, ARGS.registry_ip):
+        if not addr.startswith("127."):
+            sys.exit(f"emulator: refusing to bind {addr}: loopback addresses only")
+
+    patch_moto()
+    server = ThreadedMotoServer(ip_address=ARGS.host, port=ARGS.port, verbose=False)
+    server.start()
+    events = ThreadingHTTPServer(("127.0.0.1", ARGS.events_port), RegistryEvents)
+    threading.Thread(target=events.serve_forever, daemon=True).start()
+    alb = ThreadingHTTPServer((ARGS.alb_ip, ARGS.alb_port), AlbProxy)
+    threading.Thread(target=alb.serve_forever, daemon=True).start()
+
+    def shutdown(*_):
+        if STOPPING.is_set():
+            return
+        log("stopping: removing task containers and the hosts block")
+        cleanup()
+        server.stop()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    log(f"AWS on http://{ARGS.host}:{ARGS.port}, ALB on {ARGS.alb_ip}:{ARGS.alb_port}, registry events on 127.0.0.1:{ARGS.events_port}, time scale {ARGS.time_scale}")
+    sync_hosts()
+    controller()
+
+
+if __name__ == "__main__":
+    main()
