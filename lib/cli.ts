@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AccountGuardError, CredentialsError } from './aws.js';
-import { ConfigError, loadConfig, secretValues, type Config } from './config.js';
+import { applyEnvFiles, ConfigError, loadConfig, secretValues, type Config } from './config.js';
 import { CommandError, Runner, SecretInArgvError } from './run.js';
 
 export const ExitCode = {
@@ -109,6 +109,7 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
   let runner: Runner | undefined;
   try {
     const config = loadConfig();
+    applyEnvFiles();
     const dryRun = !!values['dry-run'];
     runner = new Runner({ dryRun, secrets: secretValues(config) });
     const yes = !!values.yes || !!process.env.CI || !process.stdin.isTTY;

@@ -186,15 +186,33 @@ function editDistance(a: string, b: string): number {
 export interface LoadOptions {
   /** The environment (process.env by default); wins over the file. */
   env?: NodeJS.ProcessEnv;
-  /** The .env file; `LLMOPS_ENV_FILE` or ./.env by default. */
+  /** The env file(s), comma-separated, later ones win; `LLMOPS_ENV_FILE` or ./.env by default. */
   envFile?: string;
+}
+
+/** The env files in effect: `LLMOPS_ENV_FILE` (comma-separated, later wins) or ./.env. */
+export function envFiles(env: NodeJS.ProcessEnv = process.env, given?: string): string[] {
+  return (given ?? env.LLMOPS_ENV_FILE ?? '.env').split(',').map((f) => f.trim()).filter(Boolean).map((f) => resolve(f));
+}
+
+/** What the env files hold, merged (later files win). */
+export function readEnvFiles(files: string[]): Record<string, string> {
+  return Object.assign({}, ...files.map(readEnvFile));
+}
+
+/**
+ * Export the env files' variables to this process (the environment still wins), so that child
+ * commands (aws, terraform, docker) and the SDK see AWS_PROFILE, AWS_ENDPOINT_URL and the like.
+ */
+export function applyEnvFiles(env: NodeJS.ProcessEnv = process.env): void {
+  for (const [k, v] of Object.entries(readEnvFiles(envFiles(env)))) if (env[k] === undefined) env[k] = v;
 }
 
 /** Load, validate and freeze. Throws ConfigError listing every problem at once. */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
-  const envFile = resolve(options.envFile ?? env.LLMOPS_ENV_FILE ?? '.env');
-  const fileVars = readEnvFile(envFile);
+  const files = envFiles(env, options.envFile);
+  const fileVars = readEnvFiles(files);
   const merged: Record<string, string | undefined> = { ...DEFAULTS, ...fileVars };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
   if (!env.AWS_REGION && !fileVars.AWS_REGION && env.AWS_DEFAULT_REGION) merged.AWS_REGION = env.AWS_DEFAULT_REGION;
@@ -209,7 +227,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
       problems.push({ variable, value: raw === undefined ? undefined : maskValue(variable, raw), message: issue.message });
     }
   }
-  const source = existsSync(envFile) ? envFile : 'the environment';
+  const existing = files.filter((f) => existsSync(f));
+  const source = existing.length ? existing.join(', ') : 'the environment';
   if (problems.length > 0 || !result.success) throw new ConfigError(problems, source);
   return deepFreeze(toConfig(result.data));
 }
