@@ -39,7 +39,12 @@ import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from moto.core.utils import utcnow
+# Settings moto reads at import time (../shared/SANDBOX.md): managed IAM policies such as
+# AmazonECSTaskExecutionRolePolicy exist, ACM certificates validate at once.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "0")
+
+from moto.core.utils import utcnow  # noqa: E402
 from moto.ecs import models as ecs_models
 from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
@@ -206,7 +211,7 @@ def patch_moto() -> None:
     from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 
     if not hasattr(NetworkInterface, "private_dns_name"):
-        NetworkInterface.private_dns_name = property(lambda self: f"ip-{(self.private_ip_address or '0.0.0.0').replace('.', '-')}.ec2.internal")
+        NetworkInterface.private_dns_name = None  # a class default; moto sets it per instance in DNS-enabled VPCs
     EC2ContainerServiceBackend.create_service = create_service
     EC2ContainerServiceBackend.update_service = update_service
     EC2ContainerServiceBackend.list_tasks = list_tasks

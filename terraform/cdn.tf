@@ -1,0 +1,79 @@
+# Optional CloudFront in front of the ALB: HTTPS only for viewers (redirect), TLSv1.2_2021, a
+# certificate in us-east-1 (provider alias), the ALB as an HTTPS origin.
+
+resource "aws_acm_certificate" "cdn" {
+  count    = local.cloudfront ? 1 : 0
+  provider = aws.us_east_1
+
+  domain_name       = var.domain_name
+  validation_method = "DNS"
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_route53_record" "cdn_cert_validation" {
+  for_each = local.cloudfront ? { for o in aws_acm_certificate.cdn[0].domain_validation_options : o.domain_name => o } : {}
+
+  zone_id         = var.hosted_zone_id
+  name            = each.value.resource_record_name
+  type            = each.value.resource_record_type
+  records         = [each.value.resource_record_value]
+  ttl             = 60
+  allow_overwrite = true
+}
+
+resource "aws_acm_certificate_validation" "cdn" {
+  count    = local.cloudfront ? 1 : 0
+  provider = aws.us_east_1
+
+  certificate_arn         = aws_acm_certificate.cdn[0].arn
+  validation_record_fqdns = [for r in aws_route53_record.cdn_cert_validation : r.fqdn]
+}
+
+resource "aws_cloudfront_distribution" "this" {
+  count = local.cloudfront ? 1 : 0
+
+  enabled         = true
+  comment         = "${local.name} app"
+  aliases         = [var.domain_name]
+  price_class     = "PriceClass_100"
+  is_ipv6_enabled = true
+
+  origin {
+    origin_id   = "alb"
+    domain_name = aws_lb.this.dns_name
+
+    custom_origin_config {
+      http_port              = 80
+      https_port             = 443
+      origin_protocol_policy = local.https ? "https-only" : "http-only"
+      origin_ssl_protocols   = ["TLSv1.2"]
+    }
+  }
+
+  default_cache_behavior {
+    target_origin_id       = "alb"
+    viewer_protocol_policy = "redirect-to-https"
+    allowed_methods        = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+    cached_methods         = ["GET", "HEAD"]
+    compress               = true
+
+    # Managed policies: CachingDisabled, AllViewer (the app is dynamic).
+    cache_policy_id          = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    origin_request_policy_id = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+  }
+
+  restrictions {
+    geo_restriction {
+      restriction_type = "none"
+    }
+  }
+
+  viewer_certificate {
+    acm_certificate_arn      = aws_acm_certificate_validation.cdn[0].certificate_arn
+    ssl_support_method       = "sni-only"
+    minimum_protocol_version = "TLSv1.2_2021"
+  }
+}

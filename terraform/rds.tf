@@ -1,0 +1,43 @@
+# PostgreSQL in the private subnets: encrypted (CKV_AWS_16), not public (CKV_AWS_17), backups >= 7 days
+# (RDS.11), deletion protection (RDS.8), IAM auth (RDS.10), Multi-AZ as a variable (RDS.5), log exports
+# (RDS.9), tags copied to snapshots (RDS.17), and a final snapshot on delete. The master password is
+# managed by RDS in Secrets Manager unless db_password is given.
+
+resource "aws_db_subnet_group" "this" {
+  name       = "${local.name}-db"
+  subnet_ids = aws_subnet.private[*].id
+}
+
+resource "aws_db_instance" "this" {
+  identifier     = local.db_identifier
+  engine         = "postgres"
+  engine_version = var.db_engine_version
+  instance_class = var.db_instance_class
+
+  allocated_storage     = var.db_allocated_storage
+  max_allocated_storage = var.db_max_allocated_storage
+  storage_type          = "gp3"
+  storage_encrypted     = true
+
+  db_name                     = var.db_name
+  username                    = var.db_username
+  manage_master_user_password = local.manage_db_secret ? true : null
+  password                    = local.manage_db_secret ? null : var.db_password
+
+  db_subnet_group_name   = aws_db_subnet_group.this.name
+  vpc_security_group_ids = [aws_security_group.db.id]
+  publicly_accessible    = false
+  multi_az               = var.db_multi_az
+
+  backup_retention_period             = var.db_backup_retention_days
+  backup_window                       = "03:00-04:00"
+  maintenance_window                  = "sun:04:30-sun:05:30"
+  copy_tags_to_snapshot               = true
+  deletion_protection                 = var.db_deletion_protection
+  skip_final_snapshot                 = false
+  final_snapshot_identifier           = "${local.db_identifier}-final"
+  iam_database_authentication_enabled = true
+  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
+  auto_minor_version_upgrade          = true
+  apply_immediately                   = false
+}

@@ -1,0 +1,429 @@
+variable "acm_certificate_arn" {
+  description = "ACM certificate for the HTTPS listener (guide: must edit, optional). Empty with a domain_name: one is requested and validated through Route53."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.acm_certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$", var.acm_certificate_arn))
+    error_message = "acm_certificate_arn must be empty or arn:aws:acm:<region>:<12-digit account>:certificate/<uuid>."
+  }
+}
+
+variable "alarm_email" {
+  description = "E-mail address that receives the alarms (guide: must edit). Empty: no subscription."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alarm_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address such as ops@example.com."
+  }
+}
+
+variable "alb_deletion_protection" {
+  description = "Protect the load balancer from deletion (ELB.6). Turn off only to destroy the stack."
+  type        = bool
+  default     = true
+}
+
+variable "app_secret_name" {
+  description = "Secrets Manager name of the app's environment JSON (default <project>/app/env)."
+  type        = string
+  default     = ""
+}
+
+variable "autoscaling_max_capacity" {
+  description = "Upper bound of the service's task count under autoscaling."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.autoscaling_max_capacity >= 1 && var.autoscaling_max_capacity <= 100
+    error_message = "autoscaling_max_capacity must be from 1 to 100."
+  }
+}
+
+variable "autoscaling_min_capacity" {
+  description = "Lower bound of the service's task count under autoscaling."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.autoscaling_min_capacity >= 0 && var.autoscaling_min_capacity <= 100
+    error_message = "autoscaling_min_capacity must be from 0 to 100."
+  }
+}
+
+variable "autoscaling_cpu_target" {
+  description = "Average CPU utilisation (%) the target-tracking policy keeps the service at."
+  type        = number
+  default     = 70
+
+  validation {
+    condition     = var.autoscaling_cpu_target >= 10 && var.autoscaling_cpu_target <= 90
+    error_message = "autoscaling_cpu_target must be from 10 to 90 (%)."
+  }
+}
+
+variable "aws_region" {
+  description = "Region of the stack (guide: us-east-1)."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.aws_region))
+    error_message = "aws_region must be a region code such as us-east-1."
+  }
+}
+
+variable "container_name" {
+  description = "Container name in the task definition (default <project>-app)."
+  type        = string
+  default     = ""
+}
+
+variable "container_port" {
+  description = "Port the app listens on (guide: 3000)."
+  type        = number
+  default     = 3000
+
+  validation {
+    condition     = var.container_port >= 1 && var.container_port <= 65535 && floor(var.container_port) == var.container_port
+    error_message = "container_port must be a whole number from 1 to 65535."
+  }
+}
+
+variable "container_user" {
+  description = "User the container runs as (ECS.20: not root)."
+  type        = string
+  default     = "1000:1000"
+
+  validation {
+    condition     = !contains(["root", "0", "0:0"], var.container_user)
+    error_message = "container_user must not be root (ECS.20)."
+  }
+}
+
+variable "cpu_alarm_name" {
+  description = "Name of the guide's CPU alarm (default <project>-high-cpu)."
+  type        = string
+  default     = ""
+}
+
+variable "dashboard_name" {
+  description = "CloudWatch dashboard name (default <project>-dashboard)."
+  type        = string
+  default     = ""
+}
+
+variable "db_allocated_storage" {
+  description = "Initial RDS storage in GiB (grows automatically up to db_max_allocated_storage)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.db_allocated_storage >= 20 && var.db_allocated_storage <= 65536
+    error_message = "db_allocated_storage must be from 20 to 65536 GiB."
+  }
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated RDS backups (RDS.11: at least 7)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.db_backup_retention_days >= 7 && var.db_backup_retention_days <= 35
+    error_message = "db_backup_retention_days must be from 7 to 35 (RDS.11)."
+  }
+}
+
+variable "db_deletion_protection" {
+  description = "Protect the database from deletion (RDS.8). Turn off only to destroy the stack."
+  type        = bool
+  default     = true
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL major (or major.minor) version."
+  type        = string
+  default     = "16"
+}
+
+variable "db_identifier" {
+  description = "RDS instance identifier (default <project>-db)."
+  type        = string
+  default     = ""
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.micro"
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.db_instance_class))
+    error_message = "db_instance_class must look like db.t4g.micro."
+  }
+}
+
+variable "db_max_allocated_storage" {
+  description = "Storage autoscaling ceiling in GiB."
+  type        = number
+  default     = 100
+}
+
+variable "db_multi_az" {
+  description = "Standby in a second AZ (RDS.5). Doubles the database cost."
+  type        = bool
+  default     = false
+}
+
+variable "db_name" {
+  description = "Name of the application database."
+  type        = string
+  default     = "llmops"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9_]{0,62}$", var.db_name))
+    error_message = "db_name must start with a letter and hold letters, digits or _ (max 63)."
+  }
+}
+
+variable "db_password" {
+  description = "Master password (guide: must edit). Leave null (recommended) and RDS manages it in Secrets Manager, so it never enters the state."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.db_password == null || can(regex("^[!-~]{8,128}$", var.db_password)) && !can(regex("[/@\"]", var.db_password))
+    error_message = "db_password must be 8-128 printable characters without /, @ or \" (or null to let RDS manage it)."
+  }
+}
+
+variable "db_secret_name" {
+  description = "Secrets Manager name of the DB password when db_password is set (default <project>/db/password)."
+  type        = string
+  default     = ""
+}
+
+variable "db_username" {
+  description = "Master user name."
+  type        = string
+  default     = "llmops"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9_]{0,62}$", var.db_username)) && !contains(["admin", "postgres", "rdsadmin"], lower(var.db_username))
+    error_message = "db_username must start with a letter, hold letters, digits or _, and not be a reserved name (admin, postgres, rdsadmin)."
+  }
+}
+
+variable "domain_name" {
+  description = "Custom domain for the app (guide: must edit, optional). Needs hosted_zone_id."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.domain_name == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
+    error_message = "domain_name must be empty or a lowercase domain such as app.example.com."
+  }
+}
+
+variable "ecr_force_delete" {
+  description = "Let `terraform destroy` delete the ECR repository with its images."
+  type        = bool
+  default     = false
+}
+
+variable "ecr_keep_images" {
+  description = "Tagged images the ECR lifecycle policy keeps (rollback inventory: keep more than the releases you may roll back to)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.ecr_keep_images >= 5
+    error_message = "ecr_keep_images must be at least 5, or rollback loses its images."
+  }
+}
+
+variable "ecr_repository_name" {
+  description = "ECR repository (default <project>-system, the guide's llmops-system)."
+  type        = string
+  default     = ""
+}
+
+variable "ecs_cluster_name" {
+  description = "ECS cluster (default <project>-cluster)."
+  type        = string
+  default     = ""
+}
+
+variable "ecs_service_name" {
+  description = "ECS service (default <project>-service)."
+  type        = string
+  default     = ""
+}
+
+variable "enable_autoscaling" {
+  description = "Create the Application Auto Scaling target and the CPU target-tracking policy."
+  type        = bool
+  default     = true
+}
+
+variable "enable_cloudfront" {
+  description = "Put CloudFront in front of the ALB (needs domain_name)."
+  type        = bool
+  default     = false
+}
+
+variable "health_check_grace_period_seconds" {
+  description = "Seconds ECS ignores failing ALB health checks of a new task (app start-up time)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.health_check_grace_period_seconds >= 0 && var.health_check_grace_period_seconds <= 600
+    error_message = "health_check_grace_period_seconds must be from 0 to 600."
+  }
+}
+
+variable "health_check_path" {
+  description = "Path the ALB probes (guide's app: /health)."
+  type        = string
+  default     = "/health"
+
+  validation {
+    condition     = startswith(var.health_check_path, "/")
+    error_message = "health_check_path must start with /."
+  }
+}
+
+variable "hosted_zone_id" {
+  description = "Route53 hosted zone serving domain_name."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.hosted_zone_id == "" || can(regex("^Z[A-Z0-9]{1,32}$", var.hosted_zone_id))
+    error_message = "hosted_zone_id must be empty or a zone id such as Z0123456789ABCDEFGHIJ."
+  }
+}
+
+variable "log_group_name" {
+  description = "Log group of the tasks (default /ecs/<task family>)."
+  type        = string
+  default     = ""
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps logs (CKV_AWS_66)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
+  }
+}
+
+variable "project_name" {
+  description = "Prefix every name derives from (guide: llmops)."
+  type        = string
+  default     = "llmops"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,23}$", var.project_name))
+    error_message = "project_name must be 2-24 lowercase letters, digits or -, starting with a letter."
+  }
+}
+
+variable "scaling_policy_name" {
+  description = "Target-tracking policy name (default <project>-cpu-scaling)."
+  type        = string
+  default     = ""
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted secret can be restored (0 deletes at once: sandbox only)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days must be 0 or from 7 to 30."
+  }
+}
+
+variable "service_initial_desired_count" {
+  description = "Tasks when the service is created. 0: nothing runs until step 6 deploys the first image (the scripts and autoscaling own the count afterwards)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.service_initial_desired_count >= 0 && var.service_initial_desired_count <= 100
+    error_message = "service_initial_desired_count must be from 0 to 100."
+  }
+}
+
+variable "sns_topic_name" {
+  description = "SNS topic the alarms notify (default <project>-alerts)."
+  type        = string
+  default     = ""
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "target_group_name" {
+  description = "ALB target group (default <project>-targets; max 32 characters)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = length(var.target_group_name) <= 32
+    error_message = "target_group_name must be at most 32 characters."
+  }
+}
+
+variable "task_cpu" {
+  description = "Fargate CPU units (guide: 512)."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.task_cpu)
+    error_message = "task_cpu must be a Fargate size: 256, 512, 1024, 2048, 4096, 8192 or 16384."
+  }
+}
+
+variable "task_family" {
+  description = "Task definition family (default <project>-task)."
+  type        = string
+  default     = ""
+}
+
+variable "task_memory" {
+  description = "Fargate memory in MiB (guide: 1024); must be valid for task_cpu (checked by a precondition on the task definition)."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.task_memory >= 512 && var.task_memory <= 122880
+    error_message = "task_memory must be from 512 to 122880 MiB."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC; subnets are carved from it."
+  type        = string
+  default     = "10.0.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
+    error_message = "vpc_cidr must be a CIDR block of /20 or larger."
+  }
+}
