@@ -201,11 +201,20 @@ export function readEnvFiles(files: string[]): Record<string, string> {
 }
 
 /**
- * Export the env files' variables to this process (the environment still wins), so that child
- * commands (aws, terraform, docker) and the SDK see AWS_PROFILE, AWS_ENDPOINT_URL and the like.
+ * Files named in LLMOPS_ENV_FILE were asked for explicitly for this run (e.g. `.sandbox/env`): they win
+ * over the environment. The default ./.env follows the dotenv convention: the environment wins.
+ */
+export function envFilesWin(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.LLMOPS_ENV_FILE !== undefined;
+}
+
+/**
+ * Export the env files' variables to this process, so that child commands (aws, terraform, docker) and
+ * the SDK see AWS_PROFILE, AWS_ENDPOINT_URL and the like. Precedence as in envFilesWin.
  */
 export function applyEnvFiles(env: NodeJS.ProcessEnv = process.env): void {
-  for (const [k, v] of Object.entries(readEnvFiles(envFiles(env)))) if (env[k] === undefined) env[k] = v;
+  const win = envFilesWin(env);
+  for (const [k, v] of Object.entries(readEnvFiles(envFiles(env)))) if (win || env[k] === undefined) env[k] = v;
 }
 
 /** Load, validate and freeze. Throws ConfigError listing every problem at once. */
@@ -214,7 +223,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const files = envFiles(env, options.envFile);
   const fileVars = readEnvFiles(files);
   const merged: Record<string, string | undefined> = { ...DEFAULTS, ...fileVars };
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
+  const filesWin = envFilesWin(env);
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !(filesWin && k in fileVars)) merged[k] = v;
   if (!env.AWS_REGION && !fileVars.AWS_REGION && env.AWS_DEFAULT_REGION) merged.AWS_REGION = env.AWS_DEFAULT_REGION;
 
   const input = Object.fromEntries(KNOWN_VARIABLES.map((k) => [k, merged[k]]));

@@ -160,7 +160,9 @@ export const checks: Check[] = [
 
 const MARK: Record<CheckStatus, string> = { ok: '✓', warn: '!', fail: '✗', skip: '-' };
 
-export async function runChecks(runner: Runner, config: Config): Promise<{ name: string; required: boolean; result: CheckResult }[]> {
+export interface CheckRow { name: string; required: boolean; result: CheckResult }
+
+export async function runChecks(runner: Runner, config: Config): Promise<CheckRow[]> {
   const results = checks.map((c) => ({ name: c.name, required: c.required, result: { status: 'skip', detail: 'not run' } as CheckResult }));
   await taskList(
     checks.map((check, i) => ({
@@ -180,7 +182,12 @@ export async function runChecks(runner: Runner, config: Config): Promise<{ name:
   return results;
 }
 
-export function formatChecklist(results: Awaited<ReturnType<typeof runChecks>>): string {
+/** The same checks without a task list of their own (inside bootstrap's list). */
+export async function runChecksQuietly(runner: Runner, config: Config): Promise<CheckRow[]> {
+  return Promise.all(checks.map(async (c) => ({ name: c.name, required: c.required, result: await c.run(runner, config) })));
+}
+
+export function formatChecklist(results: CheckRow[]): string {
   const lines = results.map(({ name, result }) => `${MARK[result.status]} ${name}: ${result.detail}${result.fix && result.status !== 'ok' ? `\n    fix: ${result.fix}` : ''}`);
   const failed = results.filter((r) => r.required && r.result.status === 'fail').length;
   const warned = results.filter((r) => r.result.status === 'warn' || (!r.required && r.result.status === 'fail')).length;

@@ -179,6 +179,12 @@ export function sandboxEnv(s: Settings): Record<string, string> {
     EXPECTED_ACCOUNT_ID: SANDBOX_ACCOUNT,
     BUILD_CONTEXT: join(SANDBOX_DIR, 'app'),
     ALARM_EMAIL: 'ops@example.com',
+    // Terraform variables a throwaway stack wants (moto cannot create the autoscaling target).
+    TF_VAR_alb_deletion_protection: 'false',
+    TF_VAR_db_deletion_protection: 'false',
+    TF_VAR_enable_autoscaling: 'false',
+    TF_VAR_ecr_force_delete: 'true',
+    TF_VAR_secret_recovery_window_days: '0',
   };
 }
 

@@ -13,6 +13,11 @@ output "alb_security_group_id" {
   value       = aws_security_group.alb.id
 }
 
+output "alb_zone_id" {
+  description = "Canonical hosted zone of the ALB (for Route53 alias records)."
+  value       = aws_lb.this.zone_id
+}
+
 output "app_secret_arn" {
   description = "ARN of the app's environment secret (JSON)."
   value       = aws_secretsmanager_secret.app_env.arn
@@ -48,6 +53,11 @@ output "dashboard_name" {
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
 
+output "db_name" {
+  description = "Name of the application database."
+  value       = var.db_name
+}
+
 output "db_password_secret_arn" {
   description = "Secret the task reads DATABASE_PASSWORD from (RDS-managed unless db_password was given)."
   value       = local.db_password_secret_arn
@@ -56,6 +66,11 @@ output "db_password_secret_arn" {
 output "db_security_group_id" {
   description = "Security group of the database."
   value       = aws_security_group.db.id
+}
+
+output "db_username" {
+  description = "Master user name of the database."
+  value       = var.db_username
 }
 
 output "ecr_repository_name" {
@@ -93,6 +108,11 @@ output "private_subnet_ids" {
   value       = aws_subnet.private[*].id
 }
 
+output "rds_address" {
+  description = "Database host name."
+  value       = aws_db_instance.this.address
+}
+
 output "rds_endpoint" {
   description = "Database endpoint host:port (guide step 4)."
   value       = aws_db_instance.this.endpoint
@@ -101,6 +121,11 @@ output "rds_endpoint" {
 output "rds_identifier" {
   description = "Database instance identifier."
   value       = aws_db_instance.this.identifier
+}
+
+output "rds_port" {
+  description = "Database port."
+  value       = aws_db_instance.this.port
 }
 
 output "sns_topic_arn" {

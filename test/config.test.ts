@@ -56,6 +56,16 @@ test('.env is read, the environment wins over it, AWS_DEFAULT_REGION is a fallba
   assert.is(c.region, 'eu-west-1');
 });
 
+test('files named in LLMOPS_ENV_FILE win over the environment (the sandbox env file must)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  writeFileSync(join(dir, 'a.env'), 'ECS_SERVICE=from-a\nDESIRED_COUNT=3\n');
+  writeFileSync(join(dir, 'b.env'), 'DESIRED_COUNT=5\n');
+  const c = loadConfig({ env: { LLMOPS_ENV_FILE: `${join(dir, 'a.env')},${join(dir, 'b.env')}`, DESIRED_COUNT: '9', ECS_CLUSTER: 'from-env' } });
+  assert.is(c.app.desiredCount, 5, 'later file wins, and files win over the environment');
+  assert.is(c.names.service, 'from-a');
+  assert.is(c.names.cluster, 'from-env', 'what no file sets still comes from the environment');
+});
+
 // [case, environment, the variable the message must name]
 const BAD: [string, Record<string, string>, string][] = [
   ['bad region', { AWS_REGION: 'us-east' }, 'AWS_REGION'],

@@ -1,0 +1,36 @@
+// The JSON templates in config/ (task definition, DNS change, policies): `${NAME}` placeholders filled
+// from known values. A string that is exactly `${NAME}` takes the value's type, so ports stay numbers.
+import { readFileSync } from 'node:fs';
+import { UsageError } from './cli.js';
+
+export function renderTemplate(text: string, values: Record<string, string | number | boolean>, file: string): any {
+  let parsed: any;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error: any) {
+    throw new UsageError(`${file} is not valid JSON: ${error.message}\n  fix: correct the syntax, or restore the file with \`git checkout -- ${file}\``);
+  }
+  const unknown = new Set<string>();
+  const fill = (v: any): any => {
+    if (typeof v === 'string') {
+      const whole = /^\$\{([A-Z0-9_]+)\}$/.exec(v);
+      if (whole) {
+        if (!(whole[1]! in values)) unknown.add(whole[1]!);
+        return values[whole[1]!] ?? v;
+      }
+      return v.replace(/\$\{([A-Z0-9_]+)\}/g, (m, k) => (k in values ? String(values[k]) : (unknown.add(k), m)));
+    }
+    if (Array.isArray(v)) return v.map(fill);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x)]));
+    return v;
+  };
+  const out = fill(parsed);
+  if (unknown.size) {
+    throw new UsageError(`${file} uses unknown placeholder(s): ${[...unknown].map((k) => `\${${k}}`).join(', ')}\n  known: ${Object.keys(values).map((k) => `\${${k}}`).join(' ')}`);
+  }
+  return out;
+}
+
+export function renderTemplateFile(file: string, values: Record<string, string | number | boolean>): any {
+  return renderTemplate(readFileSync(file, 'utf8'), values, file);
+}

@@ -1,0 +1,205 @@
+// Bootstrap — steps 1-8 of the guide as one task list, for a new account (or to converge an existing one).
+// Needs:    what step 1 checks; a .env (or LLMOPS_ENV_FILE=.sandbox/env for the local sandbox).
+// Produces: the whole stack and the app answering on its URL; a summary with the image digest, the task
+//           definition revision, per-step durations and the rollback command. Resumable: every step
+//           checks the real state first and skips what is done, saying why. --from N / --only N.
+// Next:     npm run deploy for every later release.
+import type { ListrTaskWrapper } from 'listr2';
+import { resolveIdentity, type Identity } from '../lib/aws.js';
+import { ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import type { Config } from '../lib/config.js';
+import type { Runner } from '../lib/run.js';
+import { chooseRenderer, taskList, taskRunner } from '../lib/tasks.js';
+import { terraformOutputs } from '../lib/terraform.js';
+import { formatChecklist, runChecksQuietly } from './01-prereqs.js';
+import { buildImage, imageRef, smokeTest, type ImageRef } from './02-build.js';
+import { formatSummary, step3, type PlanSummary } from './03-plan.js';
+import { step4 } from './04-apply.js';
+import { ecrDigest, pushImage, type Pushed } from './05-push.js';
+import { step6, type Registered } from './06-taskdef.js';
+import { formatResult, OUTCOME_EXIT, waitForDeployment, type VerifyResult } from './07-verify.js';
+import { step8 } from './08-dns.js';
+
+export interface PipelineContext {
+  config: Config;
+  runner: Runner;
+  yes: boolean;
+  identity?: Identity;
+  ref?: ImageRef;
+  plan?: PlanSummary;
+  pushed?: Pushed;
+  registered?: Registered;
+  verified?: VerifyResult;
+  url?: string;
+  durations: Record<string, number>;
+}
+
+export interface PipelineStep {
+  n: number;
+  title: string;
+  /** Returns a skip reason when the step had nothing to do. */
+  run(ctx: PipelineContext, runner: Runner): Promise<string | void>;
+}
+
+export const STEPS: PipelineStep[] = [
+  {
+    n: 1,
+    title: 'Prerequisites',
+    async run(ctx, runner) {
+      const results = await runChecksQuietly(runner, ctx.config);
+      runner.echo(formatChecklist(results));
+      if (results.some((r) => r.required && r.result.status === 'fail')) throw new ScriptFailure('prerequisites are missing (see the checklist above)', ExitCode.PREFLIGHT);
+      ctx.identity = await resolveIdentity(runner, ctx.config);
+    },
+  },
+  {
+    n: 2,
+    title: 'Build and test the image',
+    async run(ctx, runner) {
+      ctx.ref = await imageRef(runner, ctx.config);
+      if (!runner.dryRun && (await ecrDigest(runner, ctx.config, ctx.ref.tag).catch(() => undefined))) return `${ctx.ref.tag} is already in ECR`;
+      const built = await buildImage(runner, ctx.config, ctx.ref);
+      await smokeTest(runner, ctx.config, ctx.ref);
+      if (built === 'cached') return `${ctx.ref.local} already built (smoke test passed)`;
+    },
+  },
+  {
+    n: 3,
+    title: 'Terraform plan',
+    async run(ctx, runner) {
+      ctx.plan = await step3(runner, ctx.config);
+      if (ctx.plan) runner.echo(formatSummary(ctx.plan));
+      if (ctx.plan?.noChanges) return 'no changes: the infrastructure matches the configuration';
+    },
+  },
+  {
+    n: 4,
+    title: 'Terraform apply',
+    async run(ctx, runner) {
+      const r = await step4(runner, ctx.config, ctx.yes);
+      if (r === 'declined') throw new ScriptFailure('terraform apply declined');
+      if (r === 'no-changes') return 'nothing to apply';
+    },
+  },
+  {
+    n: 5,
+    title: 'Push the image to ECR',
+    async run(ctx, runner) {
+      ctx.identity ??= await resolveIdentity(runner, ctx.config);
+      ctx.ref ??= await imageRef(runner, ctx.config);
+      ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account);
+      if (ctx.pushed.result === 'already-in-ecr') return `${ctx.pushed.tag} is already in ECR (${ctx.pushed.digest.slice(0, 19)}…)`;
+    },
+  },
+  {
+    n: 6,
+    title: 'Task definition and service',
+    async run(ctx, runner) {
+      ctx.registered = await step6(runner, ctx.config, ctx.yes);
+      if (!ctx.registered.changed) return `${ctx.registered.taskDefinitionArn.split('/').pop()} already runs this image: no new revision`;
+    },
+  },
+  {
+    n: 7,
+    title: 'Verify the deployment',
+    async run(ctx, runner) {
+      ctx.verified = await waitForDeployment(runner, ctx.config, { taskDefinitionArn: ctx.registered?.taskDefinitionArn?.startsWith('arn:') ? ctx.registered.taskDefinitionArn : undefined });
+      runner.echo(formatResult(ctx.verified));
+      if (ctx.verified.outcome !== 'ok') throw new ScriptFailure(formatResult(ctx.verified), OUTCOME_EXIT[ctx.verified.outcome]);
+      ctx.url = ctx.verified.url;
+    },
+  },
+  {
+    n: 8,
+    title: 'Domain (optional)',
+    async run(ctx, runner) {
+      const r = await step8(runner, ctx.config);
+      if (r === 'skipped') return 'DOMAIN_NAME is not set';
+      if (r === 'unchanged') return `${ctx.config.domain!.name} already points at the app`;
+    },
+  },
+];
+
+export function selectSteps(steps: PipelineStep[], options: { from?: string; only?: string }): PipelineStep[] {
+  const parse = (flag: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || !steps.some((s) => s.n === n)) throw new UsageError(`--${flag} expects a step number (${steps.map((s) => s.n).join(', ')}), got "${v}"`);
+    return n;
+  };
+  if (options.only) {
+    const only = options.only.split(',').map((v) => parse('only', v.trim()));
+    return steps.filter((s) => only.includes(s.n));
+  }
+  const from = options.from ? parse('from', options.from) : steps[0]!.n;
+  return steps.filter((s) => s.n >= from);
+}
+
+/** Run the steps as one listr2 list: each shows its commands, duration, and why it was skipped. */
+export async function runPipeline(steps: PipelineStep[], ctx: PipelineContext): Promise<number> {
+  let failure: unknown;
+  const list = taskList<PipelineContext>(
+    steps.map((step) => ({
+      title: `${step.n}. ${step.title}`,
+      task: async (_c: PipelineContext, task: ListrTaskWrapper<any, any, any>) => {
+        const started = Date.now();
+        try {
+          const skipped = await step.run(ctx, taskRunner(ctx.runner, task));
+          if (skipped) task.title = `${step.n}. ${step.title} — skipped: ${skipped}`;
+        } catch (error) {
+          failure = error;
+          throw error;
+        } finally {
+          ctx.durations[`${step.n}. ${step.title}`] = Date.now() - started;
+        }
+      },
+      rendererOptions: { persistentOutput: true, outputBar: 8 },
+    })),
+    { ctx, renderer: ctx.yes ? chooseRenderer() : 'simple' },
+  );
+  try {
+    await list.run();
+  } catch {
+    /* reported by the caller from `failure` */
+  }
+  if (failure) throw failure;
+  return ExitCode.OK;
+}
+
+export async function summary(ctx: PipelineContext): Promise<string> {
+  const { config, runner } = ctx;
+  const lines = ['', 'Summary'];
+  let url = ctx.url;
+  if (!url && !runner.dryRun && ctx.identity) {
+    url = await terraformOutputs(runner.withEcho(() => {}), config, ctx.identity.account).then((o) => o.get('app_url')).catch(() => undefined);
+  }
+  if (url) lines.push(`  URL:             ${url.replace(config.app.healthPath, '') || url}`);
+  if (ctx.pushed) lines.push(`  image:           ${ctx.pushed.image}`);
+  if (ctx.registered) lines.push(`  task definition: ${ctx.registered.taskDefinitionArn}${ctx.registered.changed ? ' (new)' : ' (unchanged)'}`);
+  for (const [step, ms] of Object.entries(ctx.durations)) lines.push(`  ${step.padEnd(34)} ${(ms / 1000).toFixed(1)} s`);
+  lines.push(`  total: ${(Object.values(ctx.durations).reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s`);
+  lines.push(`  roll back:       npm run rollback   (or: aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${config.names.family}:<previous revision>)`);
+  return runner.mask(lines.join('\n'));
+}
+
+export const spec: ScriptSpec = {
+  command: 'bootstrap',
+  summary: 'Steps 1-8 of the guide as one task list: prerequisites, build, terraform plan and apply, push, task definition, verify, DNS. Resumable: each step checks the real state and skips what is done, with the reason.',
+  needs: 'what step 1 checks; .env (or LLMOPS_ENV_FILE=.sandbox/env against the local sandbox)',
+  produces: 'the stack and the app answering on its URL; a summary (URL, image digest, revision, durations, rollback command)',
+  next: 'npm run deploy for every later release',
+  options: {
+    from: { type: 'string', description: 'start at step N (the steps before it are assumed done)' },
+    only: { type: 'string', description: 'run only these steps, e.g. 5,6,7' },
+  },
+  async main({ runner, config, yes, options }: ScriptContext) {
+    const steps = selectSteps(STEPS, options);
+    const ctx: PipelineContext = { config, runner, yes, durations: {} };
+    try {
+      await runPipeline(steps, ctx);
+    } finally {
+      process.stdout.write(`${await summary(ctx)}\n`);
+    }
+  },
+};
+
+if (isMain(import.meta.url)) await main(spec);
