@@ -73,18 +73,18 @@ export async function buildImage(runner: Runner, config: Config, ref: ImageRef):
 export async function smokeTest(runner: Runner, config: Config, ref: ImageRef, timeoutMs = 30_000): Promise<void> {
   const name = `${config.project}-smoke-${process.pid}`;
   const { port, healthPath } = config.app;
-  const started = await runner.run('docker', ['run', '-d', '--rm', '--name', name, '--read-only', '--tmpfs', '/tmp', '-p', `127.0.0.1::${port}`, '-e', `PORT=${port}`, ref.local]);
+  const started = await runner.run('docker', ['run', '-d', '--name', name, '--read-only', '--tmpfs', '/tmp', '-p', `127.0.0.1::${port}`, '-e', `PORT=${port}`, ref.local]);
   if (started.dryRun) {
     runner.echo(`[dry-run] # wait for http://127.0.0.1:<PORT>${healthPath} to answer 200, then: docker rm -f ${name}`);
     return;
   }
   try {
-    const mapping = (await runner.run('docker', ['port', name, `${port}/tcp`])).stdout.trim().split('\n')[0] ?? '';
+    const mapping = (await runner.run('docker', ['port', name, `${port}/tcp`], { nothrow: true })).stdout.trim().split('\n')[0] ?? '';
     const url = `http://${mapping.replace('0.0.0.0', '127.0.0.1')}${healthPath}`;
     runner.echo(`# waiting for ${url}`);
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer';
-    while (Date.now() < deadline) {
+    while (mapping && Date.now() < deadline) {
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
         if (res.ok) {
@@ -101,6 +101,10 @@ export async function smokeTest(runner: Runner, config: Config, ref: ImageRef, t
         break;
       }
       await new Promise((r) => setTimeout(r, 500));
+    }
+    if (!mapping) {
+      const state = await runner.run('docker', ['inspect', '--format', '{{.State.Running}} {{.State.ExitCode}}', name], { nothrow: true });
+      last = `the container exited with code ${state.stdout.trim().split(' ')[1] ?? '?'}`;
     }
     const logs = await runner.run('docker', ['logs', '--tail', '30', name], { nothrow: true });
     const lines = `${logs.stdout}${logs.stderr}`.trim().split('\n').slice(-30).map((l) => `  | ${l}`).join('\n');

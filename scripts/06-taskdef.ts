@@ -27,6 +27,8 @@ const SECRET_NAME = /PASSWORD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|ACCESS_KEY/i;
 export function renderTaskDefinition(values: Record<string, string | number>, file = TEMPLATE): any {
   const td = renderTemplateFile(file, values);
   validateTaskDefinition(td, file);
+  // ECS wants environment values as strings; "${CONTAINER_PORT}" alone renders as a number.
+  for (const c of td.containerDefinitions) for (const e of c.environment ?? []) if (typeof e.value === 'number') e.value = String(e.value);
   return td;
 }
 

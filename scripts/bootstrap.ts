@@ -76,6 +76,7 @@ export const STEPS: PipelineStep[] = [
     n: 4,
     title: 'Terraform apply',
     async run(ctx, runner) {
+      if (ctx.plan?.noChanges) return 'nothing to apply (step 3 planned no changes)';
       const r = await step4(runner, ctx.config, ctx.yes);
       if (r === 'declined') throw new ScriptFailure('terraform apply declined');
       if (r === 'no-changes') return 'nothing to apply';
@@ -105,7 +106,7 @@ export const STEPS: PipelineStep[] = [
     async run(ctx, runner) {
       ctx.verified = await waitForDeployment(runner, ctx.config, { taskDefinitionArn: ctx.registered?.taskDefinitionArn?.startsWith('arn:') ? ctx.registered.taskDefinitionArn : undefined });
       runner.echo(formatResult(ctx.verified));
-      if (ctx.verified.outcome !== 'ok') throw new ScriptFailure(formatResult(ctx.verified), OUTCOME_EXIT[ctx.verified.outcome]);
+      if (ctx.verified.outcome !== 'ok') throw new ScriptFailure(`${ctx.verified.outcome}: ${ctx.verified.message} (diagnosis above)`, OUTCOME_EXIT[ctx.verified.outcome]);
       ctx.url = ctx.verified.url;
     },
   },

@@ -1,6 +1,8 @@
 // The sandbox's sample app: a FROM scratch image (no base image can be pulled here) running the static
 // busybox httpd on port 3000 as a non-root user, serving /health and a version page.
-// Variants: `exit` (the container exits at start) and `health` (/health answers 404).
+// Broken variants pass the local smoke test (step 2) and fail only in ECS, as real apps do when their
+// cloud environment differs: `exit` exits 3 at start when DATABASE_HOST is set (the task definition sets
+// it); `health` answers 404 on /health there.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -22,7 +24,13 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
     copyFileSync(busyboxPath(), join(dir, 'busybox'));
     chmodSync(join(dir, 'busybox'), 0o755);
   }
-  const entrypoint = broken === 'exit' ? '["/bin/busybox", "sh", "-c", "echo starting llmops sample app; echo fatal: DATABASE_URL is not set >&2; exit 3"]' : '["/bin/busybox", "httpd", "-f", "-v", "-p", "3000", "-h", "/www"]';
+  const script =
+    broken === 'exit'
+      ? 'echo starting llmops sample app; if [ -n \\"$DATABASE_HOST\\" ]; then echo fatal: cannot connect to the database at $DATABASE_HOST >&2; exit 3; fi; exec /bin/busybox httpd -f -v -p 3000 -h /www'
+      : broken === 'health'
+        ? 'echo starting llmops sample app; d=/www; if [ -n \\"$DATABASE_HOST\\" ]; then d=/www-degraded; fi; exec /bin/busybox httpd -f -v -p 3000 -h $d'
+        : '';
+  const entrypoint = script ? `["/bin/busybox", "sh", "-c", "${script}"]` : '["/bin/busybox", "httpd", "-f", "-v", "-p", "3000", "-h", "/www"]';
   writeFileSync(
     join(dir, 'Dockerfile'),
     [
@@ -30,14 +38,17 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
       'FROM scratch',
       'COPY busybox /bin/busybox',
       'COPY www /www',
+      'COPY www-degraded /www-degraded',
       'USER 1000:1000',
       'EXPOSE 3000',
       `ENTRYPOINT ${entrypoint}`,
       '',
     ].join('\n'),
   );
-  if (broken === 'health') rmSync(join(dir, 'www', 'health'), { force: true });
-  else writeFileSync(join(dir, 'www', 'health'), 'ok\n');
+  writeFileSync(join(dir, 'www', 'health'), 'ok\n');
+  mkdirSync(join(dir, 'www-degraded'), { recursive: true });
+  writeFileSync(join(dir, 'www-degraded', 'index.html'), 'degraded: no /health\n');
+  rmSync(join(dir, 'www-degraded', 'health'), { force: true });
   writeFileSync(join(dir, 'www', 'index.html'), `<h1>llmops sample app</h1><p>version ${version}</p>\n`);
   writeFileSync(join(dir, 'www', 'version'), `${version}\n`);
   writeFileSync(join(dir, '.dockerignore'), '.git\n');
