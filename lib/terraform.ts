@@ -10,7 +10,8 @@ export function tfDir(config: Config): string {
 
 /** `terraform -chdir=terraform …`: pasteable from the repository root. */
 export function tf(config: Config, ...args: string[]): string[] {
-  return [`-chdir=${relative(process.cwd(), tfDir(config)) || '.'}`, ...args];
+  const rel = relative(process.cwd(), tfDir(config));
+  return [`-chdir=${rel.startsWith('..') ? tfDir(config) : rel || '.'}`, ...args];
 }
 
 export function stateBucket(config: Config, account: string): string {

@@ -153,16 +153,20 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       const desired = dep.desiredCount ?? 0;
       const running = await runningTasksOf(c, config, depId);
       const ips = new Map(running.map((t) => [privateIp(t), t.taskArn!] as const));
+      const failedIps = new Set(stoppedTasks.map(privateIp));
       let healthy = 0;
       const states: Record<string, number> = {};
-      if (targetGroup && running.length) {
+      if (targetGroup && (running.length || stoppedTasks.length)) {
         const th = await c.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroup }));
         for (const d of th.TargetHealthDescriptions ?? []) {
-          if (!ips.has(d.Target?.Id)) continue;
           const state = d.TargetHealth?.State ?? 'unknown';
+          // why a target of this deployment is unhealthy (draining and initial say nothing about the app)
+          if ((ips.has(d.Target?.Id) || failedIps.has(d.Target?.Id)) && d.TargetHealth?.Reason && !['healthy', 'draining', 'initial'].includes(state)) {
+            targetReasons.set(d.Target!.Id!, `${d.TargetHealth.Reason}: ${d.TargetHealth.Description ?? ''}`);
+          }
+          if (!ips.has(d.Target?.Id)) continue;
           states[state] = (states[state] ?? 0) + 1;
           if (state === 'healthy') healthy++;
-          if (d.TargetHealth?.Reason && state !== 'healthy') targetReasons.set(d.Target!.Id!, `${d.TargetHealth.Reason}: ${d.TargetHealth.Description ?? ''}`);
         }
       }
       const needHealthy = targetGroup ? desired : 0;

@@ -14,11 +14,12 @@ import { commitSampleApp } from '../test/sandbox/sample-app.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const SANDBOX_DIR = resolve(process.env.LLMOPS_SANDBOX_DIR ?? join(ROOT, '.sandbox'));
-export const HOSTS_BEGIN = '# llmops-sandbox begin (managed by test/sandbox/emulator.py; removed by sandbox:down)';
-export const HOSTS_END = '# llmops-sandbox end';
+/** The emulator's /etc/hosts block, one per sandbox instance (see hosts_markers in emulator.py). */
+export const hostsBegin = (instance: string) => `# llmops-sandbox begin ${instance} (managed by test/sandbox/emulator.py; removed by sandbox:down)`;
+export const hostsEnd = (instance: string) => `# llmops-sandbox end ${instance}`;
 export const SANDBOX_ACCOUNT = '123456789012';
 
-interface Settings { port: number; eventsPort: number; registryIp: string; albIp: string; hostsFile: string; timeScale: number; region: string }
+interface Settings { port: number; eventsPort: number; registryIp: string; albIp: string; hostsFile: string; timeScale: number; region: string; instance: string }
 
 function settings(region: string): Settings {
   const env = process.env;
@@ -30,6 +31,7 @@ function settings(region: string): Settings {
     hostsFile: env.SANDBOX_HOSTS_FILE ?? '/etc/hosts',
     timeScale: Number(env.SANDBOX_TIME_SCALE ?? 0.1),
     region,
+    instance: `sandbox-${env.SANDBOX_PORT ?? 4566}`,
   };
 }
 
@@ -155,8 +157,8 @@ async function ensureEmulator(runner: Runner, state: State, s: Settings): Promis
     join(ROOT, 'test', 'sandbox', 'emulator.py'),
     '--port', String(s.port), '--events-port', String(s.eventsPort),
     '--alb-ip', s.albIp, '--registry-ip', s.registryIp, '--registry-url', `http://${s.registryIp}:80`,
-    '--account', SANDBOX_ACCOUNT, '--regions', ...new Set([s.region, 'us-east-1']),
-    '--hosts-file', s.hostsFile, '--time-scale', String(s.timeScale), '--instance', `sandbox-${s.port}`,
+    '--account', SANDBOX_ACCOUNT, '--regions', s.region,
+    '--hosts-file', s.hostsFile, '--time-scale', String(s.timeScale), '--instance', s.instance,
   ];
   state.emulator = startDaemon(runner, 'emulator', 'python3', args);
   writeState(state);
@@ -207,12 +209,12 @@ function writeEnvFiles(s: Settings, tfDir: string): void {
   if (existsSync(tfDir)) copyFileSync(join(ROOT, 'test', 'sandbox', 'sandbox_override.tf'), join(tfDir, 'sandbox_override.tf'));
 }
 
-export function removeHostsBlock(file: string): boolean {
+export function removeHostsBlock(file: string, instance: string): boolean {
   if (!existsSync(file)) return false;
   const lines = readFileSync(file, 'utf8').split('\n');
-  const begin = lines.indexOf(HOSTS_BEGIN);
+  const begin = lines.indexOf(hostsBegin(instance));
   if (begin < 0) return false;
-  const end = lines.indexOf(HOSTS_END, begin);
+  const end = lines.indexOf(hostsEnd(instance), begin);
   lines.splice(begin, (end < 0 ? lines.length : end + 1) - begin);
   writeFileSync(file, lines.join('\n'));
   return true;
@@ -252,7 +254,7 @@ export async function sandboxDown(runner: Runner, tfDir: string): Promise<void> 
   await stopPid(runner, 'registry', state.registry);
   await stopPid(runner, 'dockerd (started by sandbox:up)', state.dockerd);
   if (runner.dryRun) return;
-  removeHostsBlock(state.settings?.hostsFile ?? '/etc/hosts');
+  if (state.settings) removeHostsBlock(state.settings.hostsFile, state.settings.instance);
   rmSync(join(tfDir, 'sandbox_override.tf'), { force: true });
   rmSync(SANDBOX_DIR, { recursive: true, force: true });
 }
@@ -265,7 +267,7 @@ export async function sandboxStatus(s: Settings): Promise<{ name: string; ok: bo
     { name: 'AWS emulator', ok: alive(state.emulator) && (await probe(`http://127.0.0.1:${s.port}/moto-api/`)), detail: `http://127.0.0.1:${s.port} (pid ${state.emulator ?? '-'})` },
     { name: 'registry (ECR data plane)', ok: alive(state.registry) && (await probe(`http://${s.registryIp}:80/v2/`)), detail: `${SANDBOX_ACCOUNT}.dkr.ecr.${s.region}.amazonaws.com -> ${s.registryIp}:80 (pid ${state.registry ?? '-'})` },
     { name: 'docker engine', ok: existsSync('/var/run/docker.sock'), detail: state.dockerd ? `started by sandbox:up (pid ${state.dockerd})` : 'already running before sandbox:up' },
-    { name: 'hosts block', ok: hosts.includes(HOSTS_BEGIN), detail: s.hostsFile },
+    { name: 'hosts block', ok: hosts.includes(hostsBegin(s.instance)), detail: s.hostsFile },
     { name: 'env file', ok: existsSync(join(SANDBOX_DIR, 'env')), detail: join(SANDBOX_DIR, 'env') },
   ];
 }

@@ -55,8 +55,9 @@ from moto.logs.models import logs_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.server import ThreadedMotoServer
 
-HOSTS_BEGIN = "# llmops-sandbox begin (managed by test/sandbox/emulator.py; removed by sandbox:down)"
-HOSTS_END = "# llmops-sandbox end"
+def hosts_markers() -> tuple[str, str]:
+    # One block per sandbox instance, so a test sandbox never touches a developer's.
+    return (f"# llmops-sandbox begin {ARGS.instance} (managed by test/sandbox/emulator.py; removed by sandbox:down)", f"# llmops-sandbox end {ARGS.instance}")
 LABEL = "llmops-sandbox"
 
 ARGS: argparse.Namespace
@@ -485,6 +486,7 @@ class SandboxTask:
                 HEALTH[key] = {"state": "unhealthy", "reason": reason, "description": description}
                 self.healthy = False
                 if time.time() - self.started >= grace:
+                    time.sleep(interval)  # ELB reports the target unhealthy before ECS replaces the task
                     add_event(self.service, f"has stopped 1 running tasks: (task {self.id}). Task failed ELB health checks in (target-group {tg.arn}).")
                     self.stop("ServiceSchedulerInitiated", f"Task failed ELB health checks in (target-group {tg.arn})", failed=True)
                     return
@@ -550,6 +552,9 @@ class SandboxTask:
         self.task.last_status = "STOPPED"
         self.task.stopped_at = utcnow()
         self.task.execution_stopped_at = utcnow()
+        if self.container_id:
+            time.sleep(1)  # let the log follower read the last lines
+            docker("rm", "-f", self.container_id, timeout=60)
 
 
 TASKS: dict[str, SandboxTask] = {}  # task arn -> SandboxTask
@@ -814,6 +819,7 @@ def desired_hosts() -> list[str]:
 
 
 def write_hosts_block(lines: list[str]) -> None:
+    HOSTS_BEGIN, HOSTS_END = hosts_markers()
     with open(ARGS.hosts_file) as f:
         content = f.read().splitlines()
     out, inside = [], False

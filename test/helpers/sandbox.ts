@@ -1,0 +1,60 @@
+// A test sandbox of its own (region us-west-2, loopback addresses 127.0.0.12/13, a random port, its own
+// directory, hosts block and copy of terraform/), so tests never touch a developer's sandbox.
+import { cpSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './moto.js';
+import { ROOT, runScriptFile, type ScriptRun } from './script.js';
+
+export interface SandboxEnv {
+  HOME: string; PATH: string; LLMOPS_SANDBOX_DIR: string; LLMOPS_STATE_DIR: string; SANDBOX_PORT: string; SANDBOX_EVENTS_PORT: string;
+  SANDBOX_REGISTRY_IP: string; SANDBOX_ALB_IP: string; AWS_REGION: string; TF_DIR: string; DESIRED_COUNT: string; LLMOPS_RENDERER: string;
+}
+
+export interface TestSandbox {
+  dir: string;
+  env: SandboxEnv & Record<string, string>;
+  /** Environment for toolkit scripts once the sandbox is up (its env file). */
+  scriptEnv: Record<string, string>;
+  run(script: string, args?: string[], extra?: Record<string, string>, timeoutMs?: number): Promise<ScriptRun>;
+  region: string;
+}
+
+export function copyTerraform(dest: string): string {
+  mkdirSync(dest, { recursive: true });
+  for (const f of readdirSync(join(ROOT, 'terraform'))) {
+    if (f.endsWith('.tf') && !f.endsWith('_override.tf')) cpSync(join(ROOT, 'terraform', f), join(dest, f));
+  }
+  cpSync(join(ROOT, 'terraform', '.terraform.lock.hcl'), join(dest, '.terraform.lock.hcl'));
+  // the dashboard body is config/dashboard-config.json, shared with the scripts
+  cpSync(join(ROOT, 'config'), join(dest, '..', 'config'), { recursive: true });
+  return dest;
+}
+
+export async function testSandbox(): Promise<TestSandbox> {
+  const dir = mkdtempSync(join(tmpdir(), 'llmops-e2e-'));
+  const port = await freePort();
+  const region = 'us-west-2';
+  const env: SandboxEnv = {
+    HOME: process.env.HOME!,
+    PATH: process.env.PATH!,
+    LLMOPS_SANDBOX_DIR: join(dir, 'sandbox'),
+    LLMOPS_STATE_DIR: join(dir, 'state'),
+    SANDBOX_PORT: String(port),
+    SANDBOX_EVENTS_PORT: String(await freePort()),
+    SANDBOX_REGISTRY_IP: '127.0.0.12',
+    SANDBOX_ALB_IP: '127.0.0.13',
+    AWS_REGION: region,
+    TF_DIR: copyTerraform(join(dir, 'terraform')),
+    DESIRED_COUNT: '2',
+    LLMOPS_RENDERER: 'simple',
+  };
+  const scriptEnv = { ...env, LLMOPS_ENV_FILE: join(env.LLMOPS_SANDBOX_DIR, 'env') };
+  return {
+    dir,
+    env: env as SandboxEnv & Record<string, string>,
+    scriptEnv,
+    region,
+    run: (script, args = [], extra = {}, timeoutMs = 600_000) => runScriptFile(script, args, { ...scriptEnv, ...extra }, timeoutMs),
+  };
+}
