@@ -64,7 +64,7 @@ const schema = z
     DOCKERFILE: z.string().min(1, { error: 'expected a Dockerfile path relative to BUILD_CONTEXT' }),
     ALARM_EMAIL: optional(z.email({ error: 'expected an e-mail address such as ops@example.com' })),
     DOMAIN_NAME: optional(z.string().regex(/^(?=.{1,253}$)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/, { error: 'expected a lowercase domain name such as app.example.com' })),
-    HOSTED_ZONE_ID: optional(z.string().regex(/^Z[A-Z0-9]{1,32}$/, { error: 'expected a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' })),
+    HOSTED_ZONE_ID: optional(z.string().regex(/^[A-Z0-9]{2,32}$/, { error: 'expected a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' })),
     ACM_CERTIFICATE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, { error: 'expected arn:aws:acm:<region>:<12-digit account>:certificate/<uuid>' })),
     DB_PASSWORD: optional(z.string().regex(/^[\x21-\x7e]{8,128}$/, { error: 'expected 8-128 printable characters' }).refine((v) => !/[/@"]/.test(v), { error: 'must not contain "/", "@" or \'"\' (RDS rejects them)' })),
     SLACK_WEBHOOK: optional(z.string().regex(/^https:\/\/hooks\.slack\.com\/\S+$/, { error: 'expected an https://hooks.slack.com/... URL' })),

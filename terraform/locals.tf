@@ -25,10 +25,10 @@ locals {
   db_secret_name      = coalesce(var.db_secret_name, "${local.name}/db/password")
 
   has_domain       = var.domain_name != ""
-  create_cert      = local.has_domain && var.acm_certificate_arn == ""
+  create_cert      = local.has_domain && var.acm_certificate_arn == "" && var.hosted_zone_id != ""
   certificate_arn  = local.create_cert ? aws_acm_certificate_validation.alb[0].certificate_arn : var.acm_certificate_arn
-  https            = local.certificate_arn != ""
-  cloudfront       = local.has_domain && var.enable_cloudfront
+  https            = var.acm_certificate_arn != "" || local.create_cert
+  cloudfront       = local.has_domain && var.enable_cloudfront && var.hosted_zone_id != ""
   manage_db_secret = nonsensitive(var.db_password == null)
 
   # The secret the task reads the DB password from: RDS-managed, or ours when db_password is given.

@@ -305,7 +305,7 @@ variable "hosted_zone_id" {
   default     = ""
 
   validation {
-    condition     = var.hosted_zone_id == "" || can(regex("^Z[A-Z0-9]{1,32}$", var.hosted_zone_id))
+    condition     = var.hosted_zone_id == "" || can(regex("^[A-Z0-9]{2,32}$", var.hosted_zone_id))
     error_message = "hosted_zone_id must be empty or a zone id such as Z0123456789ABCDEFGHIJ."
   }
 }

@@ -1,0 +1,238 @@
+# `terraform test` with a mocked provider: no cloud, no emulator. Variable validations reject bad values
+# and the plan holds the settings that matter (ANCHORS.md security baseline, deploy speed).
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["us-east-1a", "us-east-1b"] }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  mock_data "aws_elb_service_account" {
+    defaults = { arn = "arn:aws:iam::127311923021:root" }
+  }
+  mock_resource "aws_db_instance" {
+    defaults = {
+      address            = "llmops-db.abc.us-east-1.rds.amazonaws.com"
+      port               = 5432
+      master_user_secret = [{ secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1-abcdef", kms_key_id = "", secret_status = "active" }]
+    }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:llmops/app/env-abcdef" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::llmops-alb-logs-123456789012" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/ecs/llmops-task" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000" }
+  }
+  mock_resource "aws_lb" {
+    defaults = { arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/llmops-alb/abc", arn_suffix = "app/llmops-alb/abc", dns_name = "llmops-alb-1.us-east-1.elb.amazonaws.com" }
+  }
+  mock_resource "aws_lb_target_group" {
+    defaults = { arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/llmops-targets/abc", arn_suffix = "targetgroup/llmops-targets/abc" }
+  }
+  mock_resource "aws_ecr_repository" {
+    defaults = { repository_url = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llmops-system" }
+  }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:us-east-1:123456789012:llmops-alerts" }
+  }
+  mock_resource "aws_ecs_task_definition" {
+    defaults = { arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:1" }
+  }
+  mock_resource "aws_acm_certificate" {
+    defaults = {
+      arn                       = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+      domain_validation_options = [{ domain_name = "app.example.com", resource_record_name = "_x.app.example.com", resource_record_type = "CNAME", resource_record_value = "_y.acm-validations.aws" }]
+    }
+  }
+}
+
+mock_provider "aws" {
+  alias           = "us_east_1"
+  override_during = plan
+
+  mock_resource "aws_acm_certificate" {
+    defaults = {
+      arn                       = "arn:aws:acm:us-east-1:123456789012:certificate/66666666-2222-3333-4444-555555555555"
+      domain_validation_options = [{ domain_name = "app.example.com", resource_record_name = "_x.app.example.com", resource_record_type = "CNAME", resource_record_value = "_y.acm-validations.aws" }]
+    }
+  }
+}
+
+variables {
+  alarm_email = "ops@example.com"
+}
+
+run "defaults_are_secure_and_fast" {
+  command = plan
+
+  assert {
+    condition     = one(aws_ecs_service.app.deployment_circuit_breaker).enable && one(aws_ecs_service.app.deployment_circuit_breaker).rollback
+    error_message = "the service needs the circuit breaker with rollback"
+  }
+  assert {
+    condition     = one(aws_ecs_service.app.network_configuration).assign_public_ip == false
+    error_message = "tasks must not get public IPs (CKV_AWS_333, ECS.2)"
+  }
+  assert {
+    condition     = aws_db_instance.this.storage_encrypted && !aws_db_instance.this.publicly_accessible && aws_db_instance.this.backup_retention_period >= 7
+    error_message = "RDS must be encrypted, private, with >= 7 days of backups"
+  }
+  assert {
+    condition     = aws_db_instance.this.manage_master_user_password == true && aws_db_instance.this.password == null
+    error_message = "without db_password, RDS manages the password (never in the state)"
+  }
+  assert {
+    condition     = aws_lb_target_group.app.deregistration_delay == "30" && one(aws_lb_target_group.app.health_check).interval <= 10 && one(aws_lb_target_group.app.health_check).healthy_threshold == 2
+    error_message = "deploy speed: drain 30 s, health check every <= 10 s with threshold 2"
+  }
+  assert {
+    condition     = aws_lb.this.drop_invalid_header_fields && aws_lb.this.enable_deletion_protection
+    error_message = "ALB must drop invalid headers and be deletion protected by default"
+  }
+  assert {
+    condition     = aws_ecr_repository.app.image_tag_mutability == "IMMUTABLE" && one(aws_ecr_repository.app.image_scanning_configuration).scan_on_push
+    error_message = "ECR tags must be immutable and scanned on push"
+  }
+  assert {
+    condition     = length(aws_lb_listener.https) == 0 && one(aws_lb_listener.http.default_action).type == "forward"
+    error_message = "without a certificate there is no HTTPS listener and HTTP forwards"
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.app.container_definitions)[0].readonlyRootFilesystem == true && jsondecode(aws_ecs_task_definition.app.container_definitions)[0].user != "root"
+    error_message = "read-only root filesystem and a non-root user (ECS.5, ECS.20)"
+  }
+  assert {
+    condition     = aws_iam_role.execution.name != aws_iam_role.task.name
+    error_message = "execution role and task role must differ (CKV_AWS_249)"
+  }
+}
+
+run "a_certificate_turns_on_https_with_tls13_and_redirects_http" {
+  command = plan
+
+  variables {
+    domain_name         = "app.example.com"
+    hosted_zone_id      = "Z0123456789ABCDEFGHIJ"
+    acm_certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+  }
+
+  assert {
+    condition     = aws_lb_listener.https[0].ssl_policy == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    error_message = "HTTPS must use the TLS 1.3 policy (ELB.17)"
+  }
+  assert {
+    condition     = one(aws_lb_listener.http.default_action).type == "redirect" && one(one(aws_lb_listener.http.default_action).redirect).protocol == "HTTPS"
+    error_message = "HTTP must redirect to HTTPS when a certificate exists (CKV_AWS_2, ELB.1)"
+  }
+  assert {
+    condition     = length(aws_acm_certificate.alb) == 0
+    error_message = "a given certificate ARN must not request another certificate"
+  }
+}
+
+run "a_domain_without_certificate_requests_one" {
+  command = plan
+
+  variables {
+    domain_name       = "app.example.com"
+    hosted_zone_id    = "Z0123456789ABCDEFGHIJ"
+    enable_cloudfront = true
+  }
+
+  assert {
+    condition     = length(aws_acm_certificate.alb) == 1 && aws_acm_certificate.alb[0].validation_method == "DNS"
+    error_message = "a domain without a certificate ARN gets a DNS-validated certificate"
+  }
+  assert {
+    condition     = one(aws_cloudfront_distribution.this[0].viewer_certificate).minimum_protocol_version == "TLSv1.2_2021" && one(aws_cloudfront_distribution.this[0].default_cache_behavior).viewer_protocol_policy == "redirect-to-https"
+    error_message = "CloudFront must redirect to HTTPS with TLSv1.2_2021"
+  }
+}
+
+run "db_password_variable_still_works" {
+  command = plan
+
+  variables {
+    db_password = "a-Strong-passw0rd"
+  }
+
+  assert {
+    condition     = aws_db_instance.this.manage_master_user_password == null && length(aws_secretsmanager_secret.db_password) == 1
+    error_message = "a db_password goes to RDS and to the llmops/db/password secret"
+  }
+}
+
+run "rejects_a_bad_region" {
+  command = plan
+  variables {
+    aws_region = "us-east"
+  }
+  expect_failures = [var.aws_region]
+}
+
+run "rejects_a_bad_email" {
+  command = plan
+  variables {
+    alarm_email = "ops-at-example.com"
+  }
+  expect_failures = [var.alarm_email]
+}
+
+run "rejects_short_backups" {
+  command = plan
+  variables {
+    db_backup_retention_days = 3
+  }
+  expect_failures = [var.db_backup_retention_days]
+}
+
+run "rejects_a_root_container_user" {
+  command = plan
+  variables {
+    container_user = "root"
+  }
+  expect_failures = [var.container_user]
+}
+
+run "rejects_a_weak_db_password" {
+  command = plan
+  variables {
+    db_password = "short"
+  }
+  expect_failures = [var.db_password]
+}
+
+run "rejects_an_invalid_fargate_size" {
+  command = plan
+  variables {
+    task_cpu    = 512
+    task_memory = 512
+  }
+  expect_failures = [aws_ecs_task_definition.app]
+}
+
+run "rejects_a_domain_without_zone" {
+  command = plan
+  variables {
+    domain_name = "app.example.com"
+  }
+  expect_failures = [aws_route53_record.app]
+}
