@@ -3,14 +3,30 @@
 // Produces: the local image <ECR_REPOSITORY>:<git sha> (-dirty-<hash> on an uncommitted tree, refused
 //           in CI), OCI labels; proof that it starts and answers HEALTH_PATH on CONTAINER_PORT.
 // Next:     npm run step:3 (terraform plan)
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ExitCode, isMain, main, ScriptFailure, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 
 export interface ImageRef { tag: string; sha: string; dirty: boolean; local: string; source: string }
+
+/**
+ * The git tree of the working directory as it is (tracked changes and untracked, not ignored, files),
+ * written through a throwaway index: the same files give the same hash, any change another.
+ */
+async function workingTreeHash(runner: Runner, context: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'llmops-index-'));
+  const env = { GIT_INDEX_FILE: join(dir, 'index') };
+  try {
+    await runner.run('git', ['-C', context, 'read-tree', 'HEAD'], { env });
+    await runner.run('git', ['-C', context, 'add', '-A'], { env });
+    return (await runner.run('git', ['-C', context, 'write-tree'], { env })).stdout.trim();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** The immutable tag: the commit (12 hex), plus `-dirty-<hash of the changes>` on an uncommitted tree. */
 export async function imageRef(runner: Runner, config: Config): Promise<ImageRef> {
@@ -26,10 +42,7 @@ export async function imageRef(runner: Runner, config: Config): Promise<ImageRef
   const sha = head.stdout.trim();
   const status = (await runner.run('git', ['-C', context, 'status', '--porcelain'])).stdout;
   let tag = sha.slice(0, 12);
-  if (status.trim()) {
-    const diff = (await runner.run('git', ['-C', context, 'diff', 'HEAD'])).stdout;
-    tag += `-dirty-${createHash('sha256').update(status).update(diff).digest('hex').slice(0, 8)}`;
-  }
+  if (status.trim()) tag += `-dirty-${(await workingTreeHash(runner, context)).slice(0, 8)}`;
   const remote = await runner.run('git', ['-C', context, 'remote', 'get-url', 'origin'], { nothrow: true });
   return { tag, sha, dirty: !!status.trim(), local: `${config.names.repository}:${tag}`, source: remote.ok ? remote.stdout.trim() : context };
 }

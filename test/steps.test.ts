@@ -1,0 +1,218 @@
+// Unit tests of the step scripts' own logic (no AWS): tags, templates, diffs, plan summaries, failure
+// explanations, step selection. Anything that talks to AWS is proven in e2e-sandbox.test.ts.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ExitCode, reportError, ScriptFailure, UsageError } from '../lib/cli.js';
+import { loadConfig } from '../lib/config.js';
+import { Runner } from '../lib/run.js';
+import { buildImage, imageRef } from '../scripts/02-build.js';
+import { formatSummary, prepareTfvars, summarizePlan, tfvarsFromConfig } from '../scripts/03-plan.js';
+import { canonicalTaskDefinition, diffLines, renderTaskDefinition, TEMPLATE } from '../scripts/06-taskdef.js';
+import { explainStoppedTask, pollDelayMs } from '../scripts/07-verify.js';
+import { selectSteps, STEPS } from '../scripts/bootstrap.js';
+import { runScriptFile, ROOT } from './helpers/script.js';
+
+const config = loadConfig({ env: {}, envFile: join(tmpdir(), 'none.env') });
+const quiet = () => new Runner({ echo: () => {} });
+
+const VALUES = {
+  TASK_FAMILY: 'llmops-task', TASK_CPU: '512', TASK_MEMORY: '1024', CONTAINER_NAME: 'llmops-app', CONTAINER_PORT: 3000, HEALTH_PATH: '/health',
+  LOG_GROUP: '/ecs/llmops-task', AWS_REGION: 'us-east-1', IMAGE: '123456789012.dkr.ecr.us-east-1.amazonaws.com/llmops-system@sha256:' + 'a'.repeat(64),
+  IMAGE_TAG: 'abc123def456', EXECUTION_ROLE_ARN: 'arn:aws:iam::123456789012:role/x', TASK_ROLE_ARN: 'arn:aws:iam::123456789012:role/y',
+  DB_HOST: 'db.example', DB_PORT: '5432', DB_NAME: 'llmops', DB_USER: 'llmops',
+  DB_PASSWORD_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc', APP_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app-abc',
+};
+
+function gitRepo(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'repo-'));
+  const git = (...a: string[]) => execFileSync('git', ['-C', dir, '-c', 'user.email=t@example.com', '-c', 'user.name=t', ...a]);
+  git('init', '-q');
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'one');
+  return dir;
+}
+
+test('image tag: the commit on a clean tree, -dirty-<hash> on a changed one, stable for the same change', async () => {
+  const dir = gitRepo();
+  const c = loadConfig({ env: { BUILD_CONTEXT: dir }, envFile: join(dir, 'none.env') });
+  const clean = await imageRef(quiet(), c);
+  assert.match(clean.tag, /^[0-9a-f]{12}$/);
+  assert.is(clean.local, `llmops-system:${clean.tag}`);
+  writeFileSync(join(dir, 'app.js'), 'x');
+  const dirty1 = await imageRef(quiet(), c);
+  const dirty2 = await imageRef(quiet(), c);
+  assert.match(dirty1.tag, new RegExp(`^${clean.tag}-dirty-[0-9a-f]{8}$`));
+  assert.is(dirty1.tag, dirty2.tag);
+  writeFileSync(join(dir, 'app.js'), 'y');
+  assert.is.not((await imageRef(quiet(), c)).tag, dirty1.tag, 'another change, another tag');
+});
+
+test('a dirty tree is refused in CI before docker runs', async () => {
+  const dir = gitRepo();
+  writeFileSync(join(dir, 'x'), 'x');
+  const c = loadConfig({ env: { BUILD_CONTEXT: dir }, envFile: join(dir, 'none.env') });
+  const ref = await imageRef(quiet(), c);
+  process.env.CI = 'true';
+  try {
+    const e = await buildImage(quiet(), c, ref).catch((err) => err);
+    assert.instance(e, ScriptFailure);
+    assert.is(e.exitCode, ExitCode.PREFLIGHT);
+    assert.match(e.message, 'uncommitted tree in CI');
+  } finally {
+    delete process.env.CI;
+  }
+});
+
+test('not a git checkout: a clear preflight error naming BUILD_CONTEXT', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nogit-'));
+  const c = loadConfig({ env: { BUILD_CONTEXT: dir }, envFile: join(dir, 'none.env') });
+  const e = await imageRef(quiet(), c).catch((err) => err);
+  assert.instance(e, ScriptFailure);
+  assert.match(e.message, 'BUILD_CONTEXT');
+});
+
+test('task definition template renders: ports are numbers, env values strings, image by digest', () => {
+  const td = renderTaskDefinition(VALUES);
+  const c = td.containerDefinitions[0];
+  assert.is(c.portMappings[0].containerPort, 3000);
+  assert.ok(c.environment.every((e: any) => typeof e.value === 'string'));
+  assert.match(c.image, /@sha256:/);
+  assert.is(c.secrets.find((s: any) => s.name === 'DATABASE_PASSWORD').valueFrom, `${VALUES.DB_PASSWORD_SECRET_ARN}:password::`);
+});
+
+function badTemplate(mutate: (td: any) => void | string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tpl-'));
+  const td = JSON.parse(execFileSync('cat', [TEMPLATE], { encoding: 'utf8' }));
+  const replaced = mutate(td);
+  const file = join(dir, 'ecs-task-definition.json');
+  writeFileSync(file, typeof replaced === 'string' ? replaced : JSON.stringify(td));
+  return file;
+}
+
+const BAD_TEMPLATES: [string, (td: any) => void | string, RegExp][] = [
+  ['malformed JSON', () => '{ "family": ', /not valid JSON/],
+  ['unknown placeholder', (td) => void (td.family = '${NOT_A_THING}'), /unknown placeholder.*NOT_A_THING/],
+  ['unknown key', (td) => void (td.famliy = 'x'), /unknown key "famliy"/],
+  ['secret in plain environment', (td) => void td.containerDefinitions[0].environment.push({ name: 'DB_PASSWORD', value: 'hunter2' }), /DB_PASSWORD looks like a secret/],
+  ['privileged container', (td) => void (td.containerDefinitions[0].privileged = true), /privileged/],
+  ['no containers', (td) => void (td.containerDefinitions = []), /non-empty array/],
+  ['port not a number', (td) => void (td.containerDefinitions[0].portMappings[0].containerPort = 'http'), /containerPort must be a number/],
+];
+
+for (const [name, mutate, message] of BAD_TEMPLATES) {
+  test(`bad task definition template: ${name} -> usage error naming the file (exit 2)`, () => {
+    const file = badTemplate(mutate);
+    try {
+      renderTaskDefinition(VALUES, file);
+      assert.unreachable('should fail');
+    } catch (error) {
+      assert.instance(error, UsageError);
+      assert.match((error as Error).message, message);
+      assert.match((error as Error).message, file);
+      const stderr = process.stderr.write;
+      process.stderr.write = () => true;
+      try {
+        assert.is(reportError(error), ExitCode.USAGE);
+      } finally {
+        process.stderr.write = stderr;
+      }
+    }
+  });
+}
+
+test('no false diff: a task definition as ECS returns it (defaults filled) equals the rendered one', () => {
+  const rendered = renderTaskDefinition(VALUES);
+  const described = JSON.parse(JSON.stringify(rendered));
+  Object.assign(described, { taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:7', revision: 7, status: 'ACTIVE', compatibilities: ['EC2', 'FARGATE'], requiresAttributes: [{ name: 'x' }], registeredAt: '2026-01-01', registeredBy: 'me' });
+  const c = described.containerDefinitions[0];
+  Object.assign(c, { cpu: 0, volumesFrom: [], systemControls: [] });
+  c.portMappings[0].hostPort = 3000;
+  c.environment.reverse();
+  described.volumes[0].configuredAtLaunch = false;
+  assert.equal(diffLines(JSON.stringify(canonicalTaskDefinition(described), null, 2), JSON.stringify(canonicalTaskDefinition(rendered), null, 2)), []);
+});
+
+test('the diff shows an image change', () => {
+  const a = renderTaskDefinition(VALUES);
+  const b = renderTaskDefinition({ ...VALUES, IMAGE: VALUES.IMAGE.replace(/a{64}/, 'b'.repeat(64)) });
+  const diff = diffLines(JSON.stringify(canonicalTaskDefinition(a), null, 2), JSON.stringify(canonicalTaskDefinition(b), null, 2));
+  assert.ok(diff.some((l) => l.startsWith('-') && l.includes('aaaa')));
+  assert.ok(diff.some((l) => l.startsWith('+') && l.includes('bbbb')));
+});
+
+test('plan summary counts and highlights what is destroyed or replaced', () => {
+  const s = summarizePlan({ resource_changes: [
+    { address: 'aws_vpc.this', change: { actions: ['no-op'] } },
+    { address: 'aws_lb.this', change: { actions: ['create'] } },
+    { address: 'aws_ecs_service.app', change: { actions: ['update'] } },
+    { address: 'aws_db_instance.this', change: { actions: ['delete', 'create'] } },
+    { address: 'aws_s3_bucket.old', change: { actions: ['delete'] } },
+  ] });
+  assert.equal([s.add, s.change, s.destroy], [2, 1, 2]);
+  const text = formatSummary(s);
+  assert.match(text, 'Plan: 2 to add, 1 to change, 2 to destroy.');
+  assert.match(text, '! REPLACE aws_db_instance.this');
+  assert.match(text, '! DESTROY aws_s3_bucket.old');
+  assert.match(formatSummary(summarizePlan({ resource_changes: [] })), 'No changes');
+});
+
+test('tfvars from the config: the guide\'s names, no secrets', () => {
+  const c = loadConfig({ env: { DB_PASSWORD: 'Sup3r-secret-pw', ALARM_EMAIL: 'ops@example.com' }, envFile: join(tmpdir(), 'none.env') });
+  const vars = tfvarsFromConfig(c);
+  assert.is(vars.ecs_cluster_name, 'llmops-cluster');
+  assert.is(vars.alarm_email, 'ops@example.com');
+  assert.not.ok(JSON.stringify(vars).includes('Sup3r-secret-pw'), 'the DB password goes through TF_VAR_db_password, never a file');
+});
+
+test('your own terraform.tfvars with placeholders left is refused (exit 2)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tf-'));
+  writeFileSync(join(dir, 'terraform.tfvars'), 'alarm_email = "ops@example.com"\ndb_password = "your-secure-password"\n');
+  const c = loadConfig({ env: { TF_DIR: dir }, envFile: join(dir, 'none.env') });
+  const e = (() => {
+    try {
+      prepareTfvars(quiet(), c);
+    } catch (err) {
+      return err as ScriptFailure;
+    }
+  })();
+  assert.instance(e, ScriptFailure);
+  assert.is(e!.exitCode, ExitCode.USAGE);
+  assert.match(e!.message, 'line 2');
+  assert.not.match(e!.message, 'your-secure-password', 'the value itself is not echoed');
+});
+
+test('stopped-task explanations map to fixes', () => {
+  assert.match(explainStoppedTask({ stoppedReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)' }), 'NAT gateway or VPC endpoints');
+  assert.match(explainStoppedTask({ stoppedReason: 'ResourceInitializationError: unable to pull secrets or registry auth' }), 'npm run secrets');
+  assert.match(explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 137 }] }), 'exit 137');
+  assert.match(explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 3 }] }), 'exited with code 3');
+  assert.match(explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' }] }), 'TASK_MEMORY');
+});
+
+test('polling starts fast and backs off', () => {
+  assert.equal([pollDelayMs(0), pollDelayMs(20_000), pollDelayMs(120_000)], [1000, 2000, 5000]);
+});
+
+test('--from and --only select steps; bad values are usage errors', () => {
+  assert.equal(selectSteps(STEPS, { from: '5' }).map((s) => s.n), [5, 6, 7, 8]);
+  assert.equal(selectSteps(STEPS, { only: '2,6' }).map((s) => s.n), [2, 6]);
+  assert.throws(() => selectSteps(STEPS, { from: '9' }), (e: Error) => e instanceof UsageError && /--from/.test(e.message));
+  assert.throws(() => selectSteps(STEPS, { only: 'x' }), (e: Error) => e instanceof UsageError);
+});
+
+test('every script answers --help with what it needs, produces and what comes next', async () => {
+  const scripts = readdirSync(join(ROOT, 'scripts')).filter((f) => f.endsWith('.ts'));
+  assert.ok(scripts.length >= 11, scripts.join(' '));
+  const runs = await Promise.all(scripts.map(async (f) => ({ f, r: await runScriptFile(`scripts/${f}`, ['--help']) })));
+  for (const { f, r } of runs) {
+    assert.is(r.exitCode, 0, `${f}: ${r.all}`);
+    for (const s of ['Needs:', 'Produces:', '--dry-run', '--yes']) assert.match(r.stdout, s, `${f} --help lacks ${s}`);
+  }
+});
+
+test.run();
