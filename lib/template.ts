@@ -1,6 +1,7 @@
 // The JSON templates in config/ (task definition, DNS change, policies): `${NAME}` placeholders filled
 // from known values. A string that is exactly `${NAME}` takes the value's type, so ports stay numbers.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { UsageError } from './cli.js';
 
 export function renderTemplate(text: string, values: Record<string, string | number | boolean>, file: string): any {
@@ -13,12 +14,12 @@ export function renderTemplate(text: string, values: Record<string, string | num
   const unknown = new Set<string>();
   const fill = (v: any): any => {
     if (typeof v === 'string') {
-      const whole = /^\$\{([A-Z0-9_]+)\}$/.exec(v);
+      const whole = /^\$\{([A-Za-z0-9_]+)\}$/.exec(v);
       if (whole) {
         if (!(whole[1]! in values)) unknown.add(whole[1]!);
         return values[whole[1]!] ?? v;
       }
-      return v.replace(/\$\{([A-Z0-9_]+)\}/g, (m, k) => (k in values ? String(values[k]) : (unknown.add(k), m)));
+      return v.replace(/\$\{([A-Za-z0-9_]+)\}/g, (m, k) => (k in values ? String(values[k]) : (unknown.add(k), m)));
     }
     if (Array.isArray(v)) return v.map(fill);
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x)]));
@@ -33,4 +34,17 @@ export function renderTemplate(text: string, values: Record<string, string | num
 
 export function renderTemplateFile(file: string, values: Record<string, string | number | boolean>): any {
   return renderTemplate(readFileSync(file, 'utf8'), values, file);
+}
+
+/**
+ * Write a rendered document where `file://` arguments can point at it (LLMOPS_STATE_DIR, default
+ * .llmops/, git-ignored) and return its path. In dry-run nothing is written; the path is still shown.
+ */
+export function writeRendered(runner: { dryRun: boolean }, name: string, content: unknown): string {
+  const file = resolve(process.env.LLMOPS_STATE_DIR ?? '.llmops', name);
+  if (!runner.dryRun) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, typeof content === 'string' ? content : `${JSON.stringify(content, null, 2)}\n`);
+  }
+  return file;
 }

@@ -3,19 +3,17 @@
 // Produces: a new task definition revision (image by digest, secrets by ARN, release tags) — or none when
 //           nothing changed — and the service pointed at it. Prints the diff against the running one.
 // Next:     npm run step:7 (verify the deployment)
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
 import { confirm, ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
-import { renderTemplateFile } from '../lib/template.js';
+import { renderTemplateFile, writeRendered } from '../lib/template.js';
 import { terraformOutputs, type Outputs } from '../lib/terraform.js';
 import { imageRef, type ImageRef } from './02-build.js';
 import { ecrDigest, repositoryUrl } from './05-push.js';
 
 export const TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'ecs-task-definition.json');
-export const RENDERED = resolve(process.env.LLMOPS_STATE_DIR ?? '.llmops', 'ecs-task-definition.json');
 
 const REGISTER_KEYS = new Set([
   'family', 'taskRoleArn', 'executionRoleArn', 'networkMode', 'containerDefinitions', 'volumes', 'placementConstraints',
@@ -177,9 +175,8 @@ export async function step6(runner: Runner, config: Config, yes: boolean): Promi
     if (!runner.dryRun && !(await confirm(`Register a new revision of ${config.names.family} and deploy it to ${config.names.service}?`, yes))) {
       throw new ScriptFailure('not registered (declined)');
     }
-    mkdirSync(resolve(RENDERED, '..'), { recursive: true });
-    if (!runner.dryRun) writeFileSync(RENDERED, `${JSON.stringify({ ...td, tags: releaseTags(ref, digest) }, null, 2)}\n`);
-    const out = await runner.json('aws', ['ecs', 'register-task-definition', '--cli-input-json', `file://${RENDERED}`, '--region', config.region, '--output', 'json']);
+    const rendered = writeRendered(runner, 'ecs-task-definition.json', { ...td, tags: releaseTags(ref, digest) });
+    const out = await runner.json('aws', ['ecs', 'register-task-definition', '--cli-input-json', `file://${rendered}`, '--region', config.region, '--output', 'json']);
     arn = out?.taskDefinition?.taskDefinitionArn ?? '<TASK_DEFINITION_ARN>';
     changed = true;
   } else {

@@ -3,13 +3,12 @@
 // Produces: a Route53 alias A record (UPSERT of config/dns-change.json; skipped when it already points at
 //           the right target), the CloudFront distribution's status.
 // Next:     done — npm run deploy for every later release; npm run doctor when something is wrong.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
-import { renderTemplateFile } from '../lib/template.js';
+import { renderTemplateFile, writeRendered } from '../lib/template.js';
 import { terraformOutputs } from '../lib/terraform.js';
 
 export const DNS_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'dns-change.json');
@@ -36,9 +35,7 @@ export async function step8(runner: Runner, config: Config): Promise<'skipped' |
     runner.echo(`# ${name} already points at ${target.dns}: no change`);
   } else {
     const change = renderTemplateFile(DNS_TEMPLATE, { DOMAIN_NAME: name, TARGET_DNS_NAME: target.dns, TARGET_ZONE_ID: target.zone, EVALUATE_TARGET_HEALTH: target.evaluate });
-    const file = resolve(process.env.LLMOPS_STATE_DIR ?? '.llmops', 'dns-change.json');
-    mkdirSync(resolve(file, '..'), { recursive: true });
-    if (!runner.dryRun) writeFileSync(file, `${JSON.stringify(change, null, 2)}\n`);
+    const file = writeRendered(runner, 'dns-change.json', change);
     await runner.run('aws', ['route53', 'change-resource-record-sets', '--hosted-zone-id', hostedZoneId, '--change-batch', `file://${file}`, '--output', 'json']);
   }
   const dists = await runner.json('aws', ['cloudfront', 'list-distributions', '--output', 'json']);

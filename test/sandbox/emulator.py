@@ -467,13 +467,13 @@ class SandboxTask:
         healthy_n = int(tg.healthy_threshold_count or 5)
         unhealthy_n = int(tg.unhealthy_threshold_count or 2)
         grace = scaled(int(getattr(self.service, "health_check_grace_period_seconds", 0) or 0))
-        path = tg.health_check_path or "/"
         ok_run = bad_run = 0
         while not self.stopping and not STOPPING.is_set():
             time.sleep(interval)
             if self.stopping:
                 return
-            state, reason, description = self.check_once(tg, path, timeout)
+            # read each time: modify-target-group changes the path (and the doctor test relies on it)
+            state, reason, description = self.check_once(tg, tg.health_check_path or "/", timeout)
             if state == "healthy":
                 ok_run, bad_run = ok_run + 1, 0
             else:

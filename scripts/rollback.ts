@@ -1,0 +1,97 @@
+// Rollback — list the releases and put the service back on an earlier one.
+// Needs:    a service deployed by step 6 / deploy (releases are the task definition revisions and their
+//           tags: git sha, image digest, time — no local file).
+// Produces: the service on the chosen revision (the existing task definition: nothing is re-registered),
+//           verified with the step-7 waiter.
+// Next:     fix forward, then npm run deploy.
+import { resolveIdentity } from '../lib/aws.js';
+import { confirm, ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import type { Config } from '../lib/config.js';
+import type { Runner } from '../lib/run.js';
+import { describeService } from './06-taskdef.js';
+import { formatResult, OUTCOME_EXIT, waitForDeployment } from './07-verify.js';
+
+export interface Release { revision: number; arn: string; image: string; digest?: string; gitSha?: string; releasedAt?: string; current: boolean }
+
+export async function listReleases(runner: Runner, config: Config, limit = 10): Promise<Release[]> {
+  const region = ['--region', config.region, '--output', 'json'];
+  const service = await describeService(runner, config);
+  const list = await runner.json('aws', ['ecs', 'list-task-definitions', '--family-prefix', config.names.family, '--sort', 'DESC', ...region]);
+  const revisionOf = (arn: string) => Number(arn.split(':').pop());
+  const newest = ((list?.taskDefinitionArns ?? []) as string[]).filter((a) => a.split('/').pop()?.startsWith(`${config.names.family}:`)).sort((a, b) => revisionOf(b) - revisionOf(a)).slice(0, limit);
+  const releases: Release[] = [];
+  for (const arn of newest) {
+    const d = await runner.json('aws', ['ecs', 'describe-task-definition', '--task-definition', arn, '--include', 'TAGS', ...region]);
+    const tags = Object.fromEntries(((d?.tags ?? []) as { key: string; value: string }[]).map((t) => [t.key, t.value]));
+    const image: string = d?.taskDefinition?.containerDefinitions?.[0]?.image ?? '';
+    releases.push({
+      revision: d?.taskDefinition?.revision ?? Number(arn.split(':').pop()),
+      arn,
+      image,
+      digest: tags['llmops:image-digest'] ?? (image.includes('@') ? image.split('@')[1] : undefined),
+      gitSha: tags['llmops:git-sha'],
+      releasedAt: tags['llmops:released-at'] ?? d?.taskDefinition?.registeredAt,
+      current: !!service?.taskDefinition && arn.split('/').pop() === service.taskDefinition.split('/').pop(),
+    });
+  }
+  return releases;
+}
+
+export function formatReleases(releases: Release[]): string {
+  const rows = releases.map((r) => `${r.current ? '*' : ' '} ${String(r.revision).padStart(4)}  ${(r.gitSha ?? '-').slice(0, 12).padEnd(12)}  ${(r.digest ?? '-').slice(0, 19).padEnd(19)}  ${r.releasedAt ?? '-'}`);
+  return ['  rev.  git sha       image digest         released', ...rows, '(* = running now)'].join('\n');
+}
+
+/** The release to go back to: --to N, or the newest deployed release older than the current one. */
+export function chooseTarget(releases: Release[], to?: string): Release {
+  if (to !== undefined) {
+    const n = Number(to);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--to expects a revision number, got "${to}"`);
+    const r = releases.find((x) => x.revision === n);
+    if (!r) throw new UsageError(`revision ${n} is not among the last ${releases.length} releases: ${releases.map((x) => x.revision).join(', ')}`);
+    return r;
+  }
+  const current = releases.find((r) => r.current);
+  const older = releases.filter((r) => r.gitSha && (!current || r.revision < current.revision));
+  if (!older.length) throw new ScriptFailure('there is no earlier release to roll back to (only revisions registered by step 6 / deploy carry release tags)', ExitCode.PREFLIGHT);
+  return older[0]!;
+}
+
+export async function rollback(runner: Runner, config: Config, target: Release): Promise<void> {
+  await runner.run('aws', ['ecs', 'update-service', '--cluster', config.names.cluster, '--service', config.names.service, '--task-definition', target.arn, '--region', config.region, '--output', 'json', '--query', 'service.deployments[0].[id,status,rolloutState]']);
+}
+
+export const spec: ScriptSpec = {
+  command: 'rollback',
+  summary: 'List the releases (revision, git sha, image digest, date) and roll the service back to the previous one, or to --to N, by pointing it at the existing task definition (nothing is re-registered, nothing deregistered), then verify with the step-7 waiter.',
+  needs: 'a service deployed by step 6 or deploy',
+  produces: 'the service on the chosen revision, verified (exit codes as step 7)',
+  next: 'fix forward, then npm run deploy',
+  options: {
+    to: { type: 'string', description: 'the revision to return to (default: the previous release)' },
+    list: { type: 'boolean', description: 'only list the releases' },
+  },
+  async main({ runner, config, options, yes }: ScriptContext) {
+    await resolveIdentity(runner, config);
+    if (runner.dryRun) {
+      await rollback(runner, config, { revision: 0, arn: `${config.names.family}:<PREVIOUS_REVISION>`, image: '', current: false });
+      await waitForDeployment(runner, config);
+      return;
+    }
+    const releases = await listReleases(runner, config);
+    process.stdout.write(`${formatReleases(releases)}\n`);
+    if (options.list) return;
+    const target = chooseTarget(releases, options.to);
+    if (target.current) {
+      process.stdout.write(`revision ${target.revision} is already running: nothing to do\n`);
+      return;
+    }
+    if (!(await confirm(`Roll ${config.names.service} back to revision ${target.revision} (${(target.gitSha ?? '').slice(0, 12)})?`, yes))) return ExitCode.FAILED;
+    await rollback(runner, config, target);
+    const result = await waitForDeployment(runner, config, { taskDefinitionArn: target.arn });
+    process.stdout.write(`${runner.mask(formatResult(result))}\n`);
+    return OUTCOME_EXIT[result.outcome];
+  },
+};
+
+if (isMain(import.meta.url)) await main(spec);

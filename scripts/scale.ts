@@ -1,0 +1,80 @@
+// Scale — the guide's scaling section: a manual desired count (verified), the CPU target-tracking
+// policy from config/scaling-policy.json, and the current scaling state.
+// Needs:    a deployed service.
+// Produces: the new count running and healthy (step-7 waiter), or the llmops-cpu-scaling policy.
+// Next:     npm run doctor if tasks do not come up.
+import { resolve } from 'node:path';
+import { resolveIdentity } from '../lib/aws.js';
+import { isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import type { Config } from '../lib/config.js';
+import type { Runner } from '../lib/run.js';
+import { renderTemplateFile, writeRendered } from '../lib/template.js';
+import { describeService } from './06-taskdef.js';
+import { formatResult, OUTCOME_EXIT, waitForDeployment } from './07-verify.js';
+
+export const SCALING_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'scaling-policy.json');
+
+function parseCount(v: string, flag: string, max = 100): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new UsageError(`--${flag} expects a whole number from 0 to ${max}, got "${v}"`);
+  return n;
+}
+
+const resourceId = (config: Config) => `service/${config.names.cluster}/${config.names.service}`;
+
+export async function applyPolicy(runner: Runner, config: Config, min: number, max: number, cpuTarget: number): Promise<void> {
+  if (min > max) throw new UsageError(`--min (${min}) must not exceed --max (${max})`);
+  const policy = renderTemplateFile(SCALING_TEMPLATE, { CPU_TARGET: cpuTarget });
+  const file = writeRendered(runner, 'scaling-policy.json', policy);
+  const target = ['--service-namespace', 'ecs', '--resource-id', resourceId(config), '--scalable-dimension', 'ecs:service:DesiredCount', '--region', config.region];
+  await runner.run('aws', ['application-autoscaling', 'register-scalable-target', ...target, '--min-capacity', String(min), '--max-capacity', String(max)]);
+  await runner.run('aws', ['application-autoscaling', 'put-scaling-policy', '--policy-name', config.names.scalingPolicy, ...target, '--policy-type', 'TargetTrackingScaling', '--target-tracking-scaling-policy-configuration', `file://${file}`, '--output', 'json', '--query', 'PolicyARN']);
+}
+
+export async function showScaling(runner: Runner, config: Config): Promise<string> {
+  const svc = await describeService(runner, config);
+  const region = ['--region', config.region, '--output', 'json'];
+  const targets = await runner.json('aws', ['application-autoscaling', 'describe-scalable-targets', '--service-namespace', 'ecs', '--resource-ids', resourceId(config), ...region]);
+  const policies = await runner.json('aws', ['application-autoscaling', 'describe-scaling-policies', '--service-namespace', 'ecs', '--resource-id', resourceId(config), ...region]);
+  const t = targets?.ScalableTargets?.[0];
+  const lines = [`desired count: ${svc?.desiredCount ?? '?'}`, t ? `autoscaling: ${t.MinCapacity}-${t.MaxCapacity} tasks` : 'autoscaling: off (no scalable target)'];
+  for (const p of policies?.ScalingPolicies ?? []) lines.push(`policy ${p.PolicyName}: ${p.PolicyType}, target ${p.TargetTrackingScalingPolicyConfiguration?.TargetValue ?? '?'}% ${p.TargetTrackingScalingPolicyConfiguration?.PredefinedMetricSpecification?.PredefinedMetricType ?? ''}`);
+  return lines.join('\n');
+}
+
+export const spec: ScriptSpec = {
+  command: 'scale',
+  summary: 'Scaling: --count N sets the desired count and waits until the tasks are healthy (the step-7 waiter); --policy registers the scalable target (--min/--max) and the CPU target-tracking policy from config/scaling-policy.json; --show prints the current state. Safe to run twice.',
+  needs: 'a deployed service',
+  produces: 'the count running, or the llmops-cpu-scaling policy',
+  next: 'npm run doctor',
+  options: {
+    count: { type: 'string', description: 'set the desired count to N and verify' },
+    policy: { type: 'boolean', description: 'create or update the CPU target-tracking policy' },
+    min: { type: 'string', description: 'autoscaling minimum (with --policy)', default: '1' },
+    max: { type: 'string', description: 'autoscaling maximum (with --policy)', default: '4' },
+    'cpu-target': { type: 'string', description: 'average CPU % to keep (with --policy)', default: '70' },
+    show: { type: 'boolean', description: 'print desired count, scalable target and policies' },
+  },
+  async main({ runner, config, options }: ScriptContext) {
+    const count = options.count !== undefined ? parseCount(options.count, 'count') : undefined;
+    if (count === undefined && !options.policy && !options.show) throw new UsageError('give --count N, --policy or --show');
+    const min = parseCount(options.min ?? '1', 'min');
+    const max = parseCount(options.max ?? '4', 'max');
+    const cpu = Number(options['cpu-target'] ?? 70);
+    if (!(cpu >= 10 && cpu <= 90)) throw new UsageError(`--cpu-target expects 10-90, got "${options['cpu-target']}"`);
+    await resolveIdentity(runner, config);
+    if (options.policy) await applyPolicy(runner, config, min, max, cpu);
+    if (count !== undefined) {
+      const svc = await describeService(runner, config);
+      if (svc?.desiredCount === count) runner.echo(`# desired count is already ${count}`);
+      else await runner.run('aws', ['ecs', 'update-service', '--cluster', config.names.cluster, '--service', config.names.service, '--desired-count', String(count), '--region', config.region, '--output', 'json', '--query', 'service.desiredCount']);
+      const result = await waitForDeployment(runner, config);
+      process.stdout.write(`${runner.mask(formatResult(result))}\n`);
+      if (result.outcome !== 'ok') return OUTCOME_EXIT[result.outcome];
+    }
+    if (options.show && !runner.dryRun) process.stdout.write(`${await showScaling(runner, config)}\n`);
+  },
+};
+
+if (isMain(import.meta.url)) await main(spec);

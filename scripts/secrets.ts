@@ -1,0 +1,108 @@
+// Secrets — the guide's Security 1: create or update llmops/db/password and llmops/app/env.
+// Needs:    the values: the DB password from DB_PASSWORD, --db-password-file or a hidden prompt; the app's
+//           environment as a JSON object from --app-env-file (the guide's env-secrets.json).
+// Produces: both secrets, created the first time and updated afterwards (no ResourceExistsException);
+//           unchanged values are left alone. Values never appear in argv, output or logs.
+// Next:     npm run deploy (tasks read the secrets at start).
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { resolveIdentity } from '../lib/aws.js';
+import { isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import type { Config } from '../lib/config.js';
+import type { Runner } from '../lib/run.js';
+
+export type SecretResult = 'created' | 'updated' | 'unchanged';
+
+/** create-secret the first time, put-secret-value afterwards; the value goes through a 0600 file. */
+export async function upsertSecret(runner: Runner, config: Config, name: string, value: string): Promise<SecretResult> {
+  runner.addSecret(value);
+  const region = ['--region', config.region];
+  const current = await runner.run('aws', ['secretsmanager', 'get-secret-value', '--secret-id', name, '--query', 'SecretString', '--output', 'text', ...region], { nothrow: true, secretOutput: true });
+  if (current.dryRun) {
+    await runner.withSecretFile(value, (file) => runner.run('aws', ['secretsmanager', 'create-secret', '--name', name, '--secret-string', `file://${file}`, ...region]));
+    return 'created';
+  }
+  if (current.ok) {
+    if (current.stdout.replace(/\n$/, '') === '***' || current.stdout.replace(/\n$/, '') === value) {
+      runner.echo(`# ${name} already holds this value: unchanged`);
+      return 'unchanged';
+    }
+    await runner.withSecretFile(value, (file) => runner.run('aws', ['secretsmanager', 'put-secret-value', '--secret-id', name, '--secret-string', `file://${file}`, ...region, '--query', 'VersionId', '--output', 'text']));
+    return 'updated';
+  }
+  if (!/ResourceNotFoundException/.test(current.stderr)) throw new UsageError(`cannot read ${name}: ${current.stderr.trim().split('\n').pop()}`);
+  await runner.withSecretFile(value, (file) => runner.run('aws', ['secretsmanager', 'create-secret', '--name', name, '--secret-string', `file://${file}`, ...region, '--query', 'ARN', '--output', 'text']));
+  return 'created';
+}
+
+export function readAppEnv(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error: any) {
+    throw new UsageError(`--app-env-file ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error: any) {
+    throw new UsageError(`--app-env-file ${file} is not valid JSON (${error.message.replace(/ in JSON.*$/, '')}); expected an object such as {"OPENAI_API_KEY": "…"}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--app-env-file ${file} must hold a JSON object of NAME: "value" pairs`);
+  const bad = Object.entries(parsed as Record<string, unknown>).filter(([k, v]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || typeof v !== 'string').map(([k]) => k);
+  if (bad.length) throw new UsageError(`--app-env-file ${file}: every key must be an environment variable name with a string value (check: ${bad.join(', ')})`);
+  return JSON.stringify(parsed);
+}
+
+async function promptHidden(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const output = (rl as any).output;
+  (rl as any)._writeToOutput = (s: string) => output.write(s.includes(question) ? s : '');
+  return new Promise((resolve) => rl.question(question, (a) => {
+    rl.close();
+    process.stderr.write('\n');
+    resolve(a);
+  }));
+}
+
+export async function dbPassword(config: Config, options: Record<string, any>, yes: boolean): Promise<string | undefined> {
+  if (options['db-password-file']) {
+    try {
+      return readFileSync(options['db-password-file'], 'utf8').replace(/\r?\n$/, '');
+    } catch (error: any) {
+      throw new UsageError(`--db-password-file ${options['db-password-file']}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+    }
+  }
+  if (config.secrets.dbPassword) return config.secrets.dbPassword;
+  if (!yes) return (await promptHidden(`Password for ${config.names.dbSecret} (empty: skip): `)) || undefined;
+  return undefined;
+}
+
+export function checkPassword(value: string): void {
+  if (!/^[\x21-\x7e]{8,128}$/.test(value) || /[/@"]/.test(value)) {
+    throw new UsageError('the DB password must be 8-128 printable characters without / @ " (RDS rejects them)');
+  }
+}
+
+export const spec: ScriptSpec = {
+  command: 'secrets',
+  summary: 'Security 1 — create or update the secrets llmops/db/password and llmops/app/env (names from DB_SECRET_NAME / APP_SECRET_NAME). A second run updates (or leaves unchanged values alone) instead of failing with ResourceExistsException. Values go through a 0600 file, never argv, and are masked everywhere.',
+  needs: 'DB_PASSWORD, --db-password-file or the prompt; --app-env-file (JSON object)',
+  produces: 'the two secrets in Secrets Manager',
+  next: 'npm run deploy',
+  options: {
+    'db-password-file': { type: 'string', description: 'file holding the DB password (else DB_PASSWORD, else a hidden prompt on a TTY)' },
+    'app-env-file': { type: 'string', description: 'JSON object of the app\'s secret environment (the guide\'s env-secrets.json)' },
+  },
+  async main({ runner, config, options, yes }: ScriptContext) {
+    const appEnv = options['app-env-file'] ? readAppEnv(options['app-env-file']) : undefined;
+    const password = await dbPassword(config, options, yes);
+    if (password) checkPassword(password);
+    if (!appEnv && !password) throw new UsageError('nothing to store: give DB_PASSWORD / --db-password-file and/or --app-env-file');
+    await resolveIdentity(runner, config);
+    if (password) process.stdout.write(`${config.names.dbSecret}: ${await upsertSecret(runner, config, config.names.dbSecret, password)}\n`);
+    if (appEnv) process.stdout.write(`${config.names.appSecret}: ${await upsertSecret(runner, config, config.names.appSecret, appEnv)}\n`);
+  },
+};
+
+if (isMain(import.meta.url)) await main(spec);
