@@ -25,16 +25,16 @@ export async function ensureCertificate(runner: Runner, config: Config, timeoutM
   const deadline = Date.now() + 60_000;
   do {
     cert = (await runner.json('aws', ['acm', 'describe-certificate', '--certificate-arn', arn!, ...region]))?.Certificate;
-    if (cert?.Status === 'ISSUED' || cert?.DomainValidationOptions?.[0]?.ResourceRecord) break;
+    if (cert?.DomainValidationOptions?.[0]?.ResourceRecord) break;
     await new Promise((r) => setTimeout(r, 2000));
   } while (Date.now() < deadline);
-  if (cert?.Status !== 'ISSUED') {
-    const changes = (cert?.DomainValidationOptions ?? []).filter((o: any) => o.ResourceRecord).map((o: any) => ({ Action: 'UPSERT', ResourceRecordSet: { Name: o.ResourceRecord.Name, Type: o.ResourceRecord.Type, TTL: 60, ResourceRecords: [{ Value: o.ResourceRecord.Value }] } }));
-    if (!changes.length) throw new Error(`ACM gave no DNS validation record for ${arn}`);
-    const file = writeRendered(runner, 'certificate-validation.json', { Comment: `ACM validation for ${domain.name}`, Changes: changes });
-    await runner.run('aws', ['route53', 'change-resource-record-sets', '--hosted-zone-id', domain.hostedZoneId, '--change-batch', `file://${file}`, '--output', 'json', '--query', 'ChangeInfo.Status']);
-    await runner.run('aws', ['acm', 'wait', 'certificate-validated', '--certificate-arn', arn!, '--region', config.region], { timeoutMs });
-  }
+  // UPSERT the validation records even when the certificate is already ISSUED: ACM renews it only while
+  // the CNAME stays in the zone, and an identical UPSERT changes nothing.
+  const changes = (cert?.DomainValidationOptions ?? []).filter((o: any) => o.ResourceRecord).map((o: any) => ({ Action: 'UPSERT', ResourceRecordSet: { Name: o.ResourceRecord.Name, Type: o.ResourceRecord.Type, TTL: 60, ResourceRecords: [{ Value: o.ResourceRecord.Value }] } }));
+  if (!changes.length) throw new Error(`ACM gave no DNS validation record for ${arn}`);
+  const file = writeRendered(runner, 'certificate-validation.json', { Comment: `ACM validation for ${domain.name}`, Changes: changes });
+  await runner.run('aws', ['route53', 'change-resource-record-sets', '--hosted-zone-id', domain.hostedZoneId, '--change-batch', `file://${file}`, '--output', 'json', '--query', 'ChangeInfo.Status']);
+  if (cert?.Status !== 'ISSUED') await runner.run('aws', ['acm', 'wait', 'certificate-validated', '--certificate-arn', arn!, '--region', config.region], { timeoutMs });
   return arn!;
 }
 

@@ -17,7 +17,10 @@ export type SecretResult = 'created' | 'updated' | 'unchanged';
 export async function upsertSecret(runner: Runner, config: Config, name: string, value: string): Promise<SecretResult> {
   runner.addSecret(value);
   const region = ['--region', config.region];
-  const current = await runner.run('aws', ['secretsmanager', 'get-secret-value', '--secret-id', name, '--query', 'SecretString', '--output', 'text', ...region], { nothrow: true, secretOutput: true });
+  // The new value is registered as a secret, so an equal current value comes back masked as ***;
+  // a different one comes back as it is (never printed) and is registered for masking right after.
+  const current = await runner.run('aws', ['secretsmanager', 'get-secret-value', '--secret-id', name, '--query', 'SecretString', '--output', 'text', ...region], { nothrow: true });
+  if (current.ok) runner.addSecret(current.stdout.replace(/\n$/, ''));
   if (current.dryRun) {
     await runner.withSecretFile(value, (file) => runner.run('aws', ['secretsmanager', 'create-secret', '--name', name, '--secret-string', `file://${file}`, ...region]));
     return 'created';

@@ -1,7 +1,8 @@
 // End to end against a sandbox of its own: real terraform, aws CLI, docker engine and registry, and the
 // ECS emulator running real containers. Order matters: each test builds on the previous one.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { test } from 'uvu';
@@ -204,6 +205,163 @@ test('step 7 on a steady service is fast and says ok', async () => {
   const r = await sb.run('scripts/07-verify.ts', []);
   assert.is(r.exitCode, 0, r.all);
   assert.match(r.stdout, '✓ ok');
+});
+
+// ---- operations (issue 6) against the same stack --------------------------------------------------
+
+const CANARY = 'Canary-Secret-7f3a9c';
+const outputs: string[] = [];
+const ops = async (script: string, args: string[] = [], extra: Record<string, string> = {}) => {
+  const r = await sb.run(`scripts/${script}`, args, extra);
+  outputs.push(r.all);
+  return r;
+};
+
+test('rollback lists the releases and returns the service to the first release, verified', async () => {
+  const list = await ops('rollback.ts', ['--list']);
+  assert.is(list.exitCode, 0, list.all);
+  assert.match(list.stdout, /\*\s+\d+\s+[0-9a-f]{12}/, 'the running release is marked');
+  const releases = list.stdout.split('\n').filter((l) => /^[* ]\s+\d+\s+[0-9a-f]{12}/.test(l));
+  const first = releases[releases.length - 1]!.trim().replace(/^\*\s*/, '').split(/\s+/)[0]!;
+  const r = await ops('rollback.ts', ['--to', first, '--yes']);
+  assert.is(r.exitCode, 0, r.all.slice(-2000));
+  assert.match(r.stdout, '✓ ok');
+  assert.ok((await service()).taskDefinition.endsWith(`:${first}`));
+  assert.equal(await albGet('/version'), { status: 200, body: 'v1' });
+  const again = await ops('rollback.ts', ['--to', first, '--yes']);
+  assert.match(again.stdout, 'already running: nothing to do');
+  const bad = await ops('rollback.ts', ['--to', '999']);
+  assert.is(bad.exitCode, 2);
+});
+
+test('secrets: created, then unchanged, then updated; bad input is exit 2; the value never shows', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
+  writeFileSync(join(dir, 'env.json'), JSON.stringify({ OPENAI_API_KEY: CANARY }));
+  const first = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { DB_PASSWORD: `${CANARY}-db` });
+  assert.is(first.exitCode, 0, first.all);
+  assert.match(first.stdout, 'llmops/db/password: created');
+  assert.match(first.stdout, 'llmops/app/env: updated', 'Terraform created it with {}');
+  const second = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { DB_PASSWORD: `${CANARY}-db` });
+  assert.match(second.stdout, 'llmops/db/password: unchanged');
+  assert.match(second.stdout, 'llmops/app/env: unchanged');
+  const third = await ops('secrets.ts', [], { DB_PASSWORD: `${CANARY}-db2` });
+  assert.match(third.stdout, 'llmops/db/password: updated');
+  writeFileSync(join(dir, 'bad.json'), '{ "A": ');
+  const bad = await ops('secrets.ts', ['--app-env-file', join(dir, 'bad.json')]);
+  assert.is(bad.exitCode, 2);
+  assert.match(bad.stderr, 'bad.json is not valid JSON');
+  const stored = await aws('secretsmanager', 'get-secret-value', '--secret-id', 'llmops/db/password');
+  assert.is(stored.SecretString, `${CANARY}-db2`);
+});
+
+test('doctor: healthy stack passes; a broken security-group rule and a failing target are found with fixes', async () => {
+  const ok = await ops('doctor.ts');
+  assert.is(ok.exitCode, 0, ok.all);
+  const rules = (await aws('ec2', 'describe-security-group-rules')).SecurityGroupRules;
+  const dbRule = rules.find((r: any) => !r.IsEgress && r.FromPort === 5432 && r.ReferencedGroupInfo);
+  await aws('ec2', 'revoke-security-group-ingress', '--group-id', dbRule.GroupId, '--security-group-rule-ids', dbRule.SecurityGroupRuleId);
+  const tg = (await aws('elbv2', 'describe-target-groups', '--names', 'llmops-targets')).TargetGroups[0];
+  await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/healthz');
+  let broken: any;
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    broken = await ops('doctor.ts');
+    if (/target health: .*unhealthy/.test(broken.stdout)) break;
+  }
+  assert.is(broken.exitCode, 1, broken.all);
+  assert.match(broken.stdout, /✗ tasks -> RDS :5432: .*ingress NO/);
+  assert.match(broken.stdout, 'aws_vpc_security_group_ingress_rule.db_from_tasks');
+  assert.match(broken.stdout, /✗ target group llmops-targets: .*health \/healthz/);
+  assert.match(broken.stdout, 'HEALTH_PATH=/health');
+  assert.match(broken.stdout, /✗ target health: .*Target.ResponseCodeMismatch/);
+  // repair the drift the way the fix says: terraform plan + apply
+  await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/health');
+  const plan = await sb.run('scripts/bootstrap.ts', ['--only', '3,4', '--yes']);
+  assert.is(plan.exitCode, 0, plan.all.slice(-2000));
+  assert.match(plan.all, /aws_vpc_security_group_ingress_rule\.db_from_tasks will be created|Plan: 1 to add/);
+});
+
+test('logs: recent lines (CLI v1 polls filter-log-events) and the last failed task\'s lines', async () => {
+  const recent = await ops('logs.ts', ['--since', '1h']);
+  assert.is(recent.exitCode, 0, recent.all);
+  assert.match(recent.stdout, 'response:200');
+  const failed = await ops('logs.ts', ['--failed']);
+  assert.is(failed.exitCode, 0, failed.all);
+  assert.match(failed.all, /last failed task stopped: (Essential container|Task failed ELB|CannotPull)/);
+  const bad = await ops('logs.ts', ['--since', 'yesterday']);
+  assert.is(bad.exitCode, 2);
+});
+
+test('scale: a manual count is applied and verified; a second run changes nothing', async () => {
+  for (let i = 0; i < 30; i++) {
+    const s = await service();
+    if (s.deployments.length === 1 && s.runningCount === s.desiredCount) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const up = await ops('scale.ts', ['--count', '3']);
+  assert.is(up.exitCode, 0, up.all.slice(-2000));
+  assert.is((await service()).runningCount, 3);
+  const again = await ops('scale.ts', ['--count', '3', '--show']);
+  assert.match(again.all, 'desired count is already 3');
+  assert.match(again.stdout, 'desired count: 3');
+  const down = await ops('scale.ts', ['--count', '2']);
+  assert.is(down.exitCode, 0, down.all.slice(-2000));
+  assert.is((await ops('scale.ts', ['--count', '-1'])).exitCode, 2);
+});
+
+test('backup: a snapshot a day, a unique second one, list and prune', async () => {
+  const one = await ops('backup.ts');
+  assert.is(one.exitCode, 0, one.all);
+  assert.match(one.stdout, /snapshot llmops-backup-\d{8} available/);
+  const two = await ops('backup.ts');
+  assert.match(two.stdout, /snapshot llmops-backup-\d{8}-\d{6} available/);
+  const pruned = await ops('backup.ts', ['--prune', '1', '--no-snapshot']);
+  assert.match(pruned.stdout, /pruned llmops-backup-/);
+  const list = await ops('backup.ts', ['--list']);
+  assert.is(list.stdout.trim().split('\n').filter((l) => l.startsWith('llmops-backup-')).length, 1);
+});
+
+test('dashboard, alarms and the IAM role: a second run changes nothing', async () => {
+  for (const args of [['dashboard'], ['alarms']]) {
+    await ops('monitoring.ts', args);
+    const again = await ops('monitoring.ts', args);
+    assert.is(again.exitCode, 0, again.all);
+    assert.not.match(again.stdout, /: (created|updated)/);
+  }
+  const dash = await aws('cloudwatch', 'get-dashboard', '--dashboard-name', 'llmops-dashboard');
+  assert.match(dash.DashboardBody, '"llmops-cluster"');
+  const alarm = (await aws('cloudwatch', 'describe-alarms', '--alarm-names', 'llmops-high-cpu')).MetricAlarms[0];
+  assert.match(alarm.AlarmActions[0], /:llmops-alerts$/);
+  const first = await ops('iam-role.ts');
+  assert.match(first.stdout, 'ecsTaskExecutionRole created');
+  const second = await ops('iam-role.ts');
+  assert.match(second.stdout, 'role ecsTaskExecutionRole exists');
+  assert.match(second.stdout, 'policy already attached');
+});
+
+test('certificate: requested, validated through Route53, ISSUED; a second run reuses it', async () => {
+  const zone = (await aws('route53', 'create-hosted-zone', '--name', 'example.org', '--caller-reference', `e2e-${Date.now()}`)).HostedZone.Id.split('/').pop();
+  const env = { DOMAIN_NAME: 'app.example.org', HOSTED_ZONE_ID: zone };
+  const r = await ops('certificate.ts', [], env);
+  assert.is(r.exitCode, 0, r.all);
+  assert.match(r.stdout, /arn:aws:acm:us-west-2:123456789012:certificate\/\S+ ISSUED/);
+  const again = await ops('certificate.ts', [], env);
+  assert.match(again.all, '# reusing arn:aws:acm');
+  const records = (await aws('route53', 'list-resource-record-sets', '--hosted-zone-id', zone)).ResourceRecordSets;
+  assert.ok(records.some((x: any) => x.Type === 'CNAME'), 'validation record created');
+});
+
+test('cost: a report even where the emulator has no data or no API', async () => {
+  const r = await ops('cost.ts');
+  assert.is(r.exitCode, 0, r.all);
+  assert.match(r.stdout, 'Right-sizing');
+  assert.match(r.stdout, 'Reservation recommendation');
+  assert.match(r.stdout, /unavailable|none/);
+});
+
+test('no secret value appears in any operations output', () => {
+  assert.ok(outputs.length > 20);
+  for (const o of outputs) assert.not.match(o, CANARY);
 });
 
 test('sandbox:down stops what up started and leaves no hosts entry, file or container behind', async () => {
