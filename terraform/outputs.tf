@@ -98,6 +98,16 @@ output "execution_role_arn" {
   value       = aws_iam_role.execution.arn
 }
 
+output "github_deploy_role_arn" {
+  description = "Paste into the repository secret AWS_ROLE_TO_ASSUME (empty without github_repository)."
+  value       = local.github ? aws_iam_role.github_deploy[0].arn : ""
+}
+
+output "github_infra_role_arn" {
+  description = "Role for terraform apply from CI (empty unless create_github_infra_role)."
+  value       = local.github && var.create_github_infra_role ? aws_iam_role.github_infra[0].arn : ""
+}
+
 output "log_group_name" {
   description = "Log group of the tasks."
   value       = aws_cloudwatch_log_group.app.name

@@ -32,6 +32,17 @@ variable "app_secret_name" {
   default     = ""
 }
 
+variable "autoscaling_cpu_target" {
+  description = "Average CPU utilisation (%) the target-tracking policy keeps the service at."
+  type        = number
+  default     = 70
+
+  validation {
+    condition     = var.autoscaling_cpu_target >= 10 && var.autoscaling_cpu_target <= 90
+    error_message = "autoscaling_cpu_target must be from 10 to 90 (%)."
+  }
+}
+
 variable "autoscaling_max_capacity" {
   description = "Upper bound of the service's task count under autoscaling."
   type        = number
@@ -51,17 +62,6 @@ variable "autoscaling_min_capacity" {
   validation {
     condition     = var.autoscaling_min_capacity >= 0 && var.autoscaling_min_capacity <= 100
     error_message = "autoscaling_min_capacity must be from 0 to 100."
-  }
-}
-
-variable "autoscaling_cpu_target" {
-  description = "Average CPU utilisation (%) the target-tracking policy keeps the service at."
-  type        = number
-  default     = 70
-
-  validation {
-    condition     = var.autoscaling_cpu_target >= 10 && var.autoscaling_cpu_target <= 90
-    error_message = "autoscaling_cpu_target must be from 10 to 90 (%)."
   }
 }
 
@@ -108,6 +108,18 @@ variable "cpu_alarm_name" {
   description = "Name of the guide's CPU alarm (default <project>-high-cpu)."
   type        = string
   default     = ""
+}
+
+variable "create_github_infra_role" {
+  description = "Also create <project>-github-infra for `terraform apply` from CI (PowerUserAccess + this project's roles)."
+  type        = bool
+  default     = false
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the GitHub OIDC provider. Only one may exist per account: false uses the existing one."
+  type        = bool
+  default     = true
 }
 
 variable "dashboard_name" {
@@ -277,6 +289,29 @@ variable "enable_cloudfront" {
   default     = false
 }
 
+variable "github_branch" {
+  description = "The branch whose workflow runs may assume the deploy role."
+  type        = string
+  default     = "main"
+}
+
+variable "github_environment" {
+  description = "A GitHub environment whose jobs may also assume the deploy role (empty: none)."
+  type        = string
+  default     = ""
+}
+
+variable "github_repository" {
+  description = "OWNER/REPO allowed to deploy through GitHub OIDC (empty: no GitHub role)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.github_repository == "" || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must be OWNER/REPO (no wildcards: the trust policy pins it)."
+  }
+}
+
 variable "health_check_grace_period_seconds" {
   description = "Seconds ECS ignores failing ALB health checks of a new task (app start-up time)."
   type        = number
@@ -368,6 +403,12 @@ variable "service_initial_desired_count" {
 
 variable "sns_topic_name" {
   description = "SNS topic the alarms notify (default <project>-alerts)."
+  type        = string
+  default     = ""
+}
+
+variable "state_bucket_name" {
+  description = "The Terraform state bucket the deploy role may read outputs from (default <project>-tfstate-<account>)."
   type        = string
   default     = ""
 }

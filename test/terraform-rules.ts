@@ -83,3 +83,39 @@ export const RULES: Rule[] = [
 export function runRules(plan: any): { id: string; what: string; violations: string[] }[] {
   return RULES.map((r) => ({ id: r.id, what: r.what, violations: r.check(plan) }));
 }
+
+// ---- the CI deploy role (issue 7): shared by the Terraform plan and the rendered config/iam-deploy-policy.json
+
+const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** No "*" or service-wide action; iam:PassRole only on named roles and only to ECS tasks. */
+export function deployPolicyViolations(doc: any): string[] {
+  const out: string[] = [];
+  for (const s of asArray<any>(doc?.Statement)) {
+    if (s.Effect === 'Deny') continue;
+    for (const a of asArray<string>(s.Action)) if (a === '*' || /:\*$/.test(a) || /\*/.test(a.split(':')[1] ?? '')) out.push(`${s.Sid ?? '?'}: action ${a}`);
+    if (s.NotAction) out.push(`${s.Sid ?? '?'}: NotAction`);
+    if (asArray<string>(s.Action).includes('iam:PassRole')) {
+      const resources = asArray<string>(s.Resource);
+      if (resources.some((r) => r === '*' || /role\/\*$/.test(r))) out.push(`${s.Sid}: PassRole on ${resources.join(', ')}`);
+      const passed = s.Condition?.StringEquals?.['iam:PassedToService'];
+      if (passed !== 'ecs-tasks.amazonaws.com' && !asArray<string>(passed).every((x) => x === 'ecs-tasks.amazonaws.com')) out.push(`${s.Sid}: PassRole without iam:PassedToService = ecs-tasks.amazonaws.com`);
+      if (!passed) out.push(`${s.Sid}: PassRole without a condition`);
+    }
+  }
+  return out;
+}
+
+/** Trust only GitHub's OIDC audience and exactly the given repository subjects (no wildcards). */
+export function trustPolicyViolations(doc: any, subjects: string[]): string[] {
+  const out: string[] = [];
+  for (const s of asArray<any>(doc?.Statement)) {
+    const eq = s.Condition?.StringEquals ?? {};
+    const sub = asArray<string>(eq['token.actions.githubusercontent.com:sub']);
+    if (s.Condition?.StringLike) out.push('StringLike condition (wildcards) in the trust policy');
+    if (JSON.stringify(sub.sort()) !== JSON.stringify([...subjects].sort())) out.push(`sub is ${JSON.stringify(sub)}, expected ${JSON.stringify(subjects)}`);
+    if (asArray<string>(eq['token.actions.githubusercontent.com:aud']).join() !== 'sts.amazonaws.com') out.push('aud is not pinned to sts.amazonaws.com');
+    if (!asArray<string>(s.Principal?.Federated).some((p) => p.endsWith('oidc-provider/token.actions.githubusercontent.com'))) out.push('the principal is not the GitHub OIDC provider');
+  }
+  return out;
+}

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { copyTerraform } from './helpers/sandbox.js';
 import { freePort, isolatedAwsEnv } from './helpers/moto.js';
 import { ROOT } from './helpers/script.js';
-import { RULES, runRules } from './terraform-rules.js';
+import { deployPolicyViolations, RULES, runRules, trustPolicyViolations } from './terraform-rules.js';
 
 const work = mkdtempSync(join(tmpdir(), 'llmops-tf-'));
 const tfrc = join(work, 'terraformrc');
@@ -76,6 +76,8 @@ test('domain + certificate + CloudFront variant: apply to the emulator', async (
     TF_VAR_domain_name: 'app.example.com',
     TF_VAR_hosted_zone_id: zoneId,
     TF_VAR_enable_cloudfront: 'true',
+    TF_VAR_github_repository: 'acme/llmops-system',
+    TF_VAR_github_environment: 'production',
     TF_VAR_alarm_email: 'ops@example.com',
     TF_VAR_alb_deletion_protection: 'false',
     TF_VAR_db_deletion_protection: 'false',
@@ -110,6 +112,17 @@ test('our security rules hold on the plan JSON, each by its check id', () => {
   const failed = results.filter((r) => r.violations.length);
   assert.equal(failed.map((f) => `${f.id}: ${f.violations.join('; ')}`), []);
   assert.ok(results.length >= 35, `${results.length} rules`);
+});
+
+test('the GitHub deploy role: trust pinned to the repository, least privilege, PassRole scoped and conditioned', () => {
+  const rs = planJson.planned_values.root_module.resources;
+  const role = rs.find((r: any) => r.address === 'aws_iam_role.github_deploy[0]');
+  const policy = rs.find((r: any) => r.address === 'aws_iam_role_policy.github_deploy[0]');
+  assert.ok(role && policy, 'the deploy role and its policy are in the plan');
+  assert.equal(trustPolicyViolations(JSON.parse(role.values.assume_role_policy), ['repo:acme/llmops-system:ref:refs/heads/main', 'repo:acme/llmops-system:environment:production']), []);
+  assert.equal(deployPolicyViolations(JSON.parse(policy.values.policy)), []);
+  assert.ok(rs.some((r: any) => r.type === 'aws_iam_openid_connect_provider'));
+  assert.not.ok(rs.some((r: any) => r.address.startsWith('aws_iam_role.github_infra')), 'the infra role is opt-in');
 });
 
 test('the rules catch what they check (a broken copy of the plan fails them)', () => {

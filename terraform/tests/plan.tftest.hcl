@@ -236,3 +236,11 @@ run "rejects_a_domain_without_zone" {
   }
   expect_failures = [aws_route53_record.app]
 }
+
+run "rejects_a_wildcard_repository" {
+  command = plan
+  variables {
+    github_repository = "acme/*"
+  }
+  expect_failures = [var.github_repository]
+}

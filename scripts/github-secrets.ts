@@ -1,0 +1,46 @@
+// GitHub secrets — the guide's CI/CD setup ("Settings → Secrets and variables → Actions") with `gh`.
+// Needs:    the GitHub CLI logged in (`gh auth login`); the deploy role ARN (terraform output
+//           github_deploy_role_arn, or --role-arn).
+// Produces: secrets AWS_ROLE_TO_ASSUME, AWS_ACCOUNT_ID (and SLACK_WEBHOOK when configured) for
+//           .github/workflows/deploy-aws.yml. Values go to gh on stdin, never argv.
+// Next:     git push origin main (the workflow deploys), gh run list
+import { resolveIdentity } from '../lib/aws.js';
+import { ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { installHint } from '../lib/run.js';
+import { terraformOutputs } from '../lib/terraform.js';
+
+export const spec: ScriptSpec = {
+  command: 'github-secrets',
+  summary: 'Set the repository secrets the deploy workflow needs with the GitHub CLI: AWS_ROLE_TO_ASSUME (the OIDC deploy role), AWS_ACCOUNT_ID (the account guard) and SLACK_WEBHOOK when configured, all on stdin. Without gh it prints what to set by hand.',
+  needs: 'gh (logged in), the deploy role ARN (Terraform output or --role-arn), --repo OWNER/REPO',
+  produces: 'the repository secrets',
+  next: 'git push origin main; gh run list',
+  options: {
+    repo: { type: 'string', description: 'OWNER/REPO (default: the repository gh sees in the current directory)' },
+    'role-arn': { type: 'string', description: 'the deploy role (default: terraform output github_deploy_role_arn)' },
+  },
+  async main({ runner, config, options }: ScriptContext) {
+    const identity = await resolveIdentity(runner, config);
+    const role: string = options['role-arn'] ?? (await terraformOutputs(runner, config, identity.account)).get('github_deploy_role_arn');
+    if (!runner.dryRun && !/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/.test(role)) {
+      throw new UsageError(`no deploy role: set github_repository in Terraform (output github_deploy_role_arn) or pass --role-arn (got "${role}")`);
+    }
+    const repo = options.repo ? ['--repo', options.repo] : [];
+    if (options.repo && !/^[\w.-]+\/[\w.-]+$/.test(options.repo)) throw new UsageError(`--repo expects OWNER/REPO, got "${options.repo}"`);
+    const gh = await runner.run('gh', ['--version'], { nothrow: true, retries: 0 });
+    if (!gh.ok && !gh.dryRun) {
+      process.stdout.write(`gh is not installed (${installHint('gh')}). Set these by hand in Settings → Secrets and variables → Actions:\n  secret   AWS_ROLE_TO_ASSUME = ${role}\n${config.secrets.slackWebhook ? '  secret   SLACK_WEBHOOK = (your webhook)\n' : ''}  secret   AWS_ACCOUNT_ID = ${identity.account}\n  and AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml\n`);
+      return ExitCode.PREFLIGHT;
+    }
+    await runner.run('gh', ['secret', 'set', 'AWS_ROLE_TO_ASSUME', ...repo], { input: role });
+    if (config.secrets.slackWebhook) await runner.run('gh', ['secret', 'set', 'SLACK_WEBHOOK', ...repo], { input: config.secrets.slackWebhook });
+    await runner.run('gh', ['secret', 'set', 'AWS_ACCOUNT_ID', ...repo], { input: identity.account });
+    if (config.region !== 'us-east-1') runner.echo(`# edit AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml`);
+    if (runner.dryRun) return;
+    const list = await runner.run('gh', ['secret', 'list', ...repo], { nothrow: true });
+    if (!/AWS_ROLE_TO_ASSUME/.test(list.stdout)) throw new ScriptFailure('gh did not list AWS_ROLE_TO_ASSUME after setting it: check `gh auth status` and the repository');
+    process.stdout.write('✓ secrets set; the next push to main deploys\n');
+  },
+};
+
+if (isMain(import.meta.url)) await main(spec);

@@ -1,0 +1,44 @@
+// IAM deploy policy — for accounts without this toolkit's Terraform: the least-privilege policy that
+// replaces the guide's `ec2:*, iam:*, ... on "*"`, rendered for your account, region and names.
+// Needs:    the account (credentials, or --account-id).
+// Produces: .llmops/iam-deploy-policy.json from config/iam-deploy-policy.json (printed, and the
+//           `aws iam put-role-policy` command to attach it to your deploy role).
+// Next:     npm run github-secrets
+import { resolveIdentity } from '../lib/aws.js';
+import { isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import type { Config } from '../lib/config.js';
+import { renderTemplateFile, writeRendered } from '../lib/template.js';
+import { resolve } from 'node:path';
+
+export const POLICY_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'iam-deploy-policy.json');
+
+export function renderDeployPolicy(config: Config, account: string, taskRoleName = `${config.project}-ecs-task`): any {
+  return renderTemplateFile(POLICY_TEMPLATE, {
+    AWS_REGION: config.region, ACCOUNT_ID: account, ECR_REPOSITORY: config.names.repository, TASK_FAMILY: config.names.family,
+    ECS_CLUSTER: config.names.cluster, ECS_SERVICE: config.names.service, LOG_GROUP: config.names.logGroup,
+    EXECUTION_ROLE_NAME: config.names.executionRole, TASK_ROLE_NAME: taskRoleName,
+  });
+}
+
+export const spec: ScriptSpec = {
+  command: 'iam-policy',
+  summary: 'Render config/iam-deploy-policy.json — ECR push to the one repository, register/describe task definitions, update/describe the one service, iam:PassRole only on the two task roles and only to ecs-tasks.amazonaws.com, read its log group — for your account, region and names. It replaces the guide\'s wildcard policy.',
+  needs: 'credentials (for the account id) or --account-id',
+  produces: '.llmops/iam-deploy-policy.json and the command that attaches it',
+  next: 'npm run github-secrets',
+  options: {
+    'account-id': { type: 'string', description: 'render for this account without calling AWS' },
+    'task-role': { type: 'string', description: 'name of the task role the app runs as (default <project>-ecs-task)' },
+    role: { type: 'string', description: 'the deploy role to print the attach command for', default: '<DEPLOY_ROLE>' },
+  },
+  async main({ runner, config, options }: ScriptContext) {
+    let account: string = options['account-id'];
+    if (account !== undefined && !/^\d{12}$/.test(account)) throw new UsageError(`--account-id expects 12 digits, got "${account}"`);
+    account ??= (await resolveIdentity(runner, config)).account;
+    const policy = renderDeployPolicy(config, account, options['task-role']);
+    const file = writeRendered(runner, 'iam-deploy-policy.json', policy);
+    process.stdout.write(`${JSON.stringify(policy, null, 2)}\n\nwritten to ${file}; attach it with:\n  aws iam put-role-policy --role-name ${options.role ?? '<DEPLOY_ROLE>'} --policy-name deploy-${config.names.service} --policy-document file://${file}\n`);
+  },
+};
+
+if (isMain(import.meta.url)) await main(spec);

