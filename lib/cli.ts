@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AccountGuardError, CredentialsError } from './aws.js';
 import { applyEnvFiles, ConfigError, loadConfig, secretValues, type Config } from './config.js';
+import { LockedError } from './lock.js';
 import { CommandError, Runner, SecretInArgvError } from './run.js';
 
 export const ExitCode = {
@@ -19,6 +20,8 @@ export const ExitCode = {
   ROLLED_BACK: 4,
   /** Waited past the deadline; the deployment may still finish. */
   TIMEOUT: 5,
+  /** Another deploy holds the deploy lock. */
+  LOCKED: 6,
 } as const;
 
 export class UsageError extends Error {
@@ -83,7 +86,7 @@ export function helpText(spec: ScriptSpec): string {
     ...lines,
     '',
     `Exit codes: 0 ok, 1 failed, 2 bad configuration or flags (nothing run), 3 preflight failed (nothing changed),`,
-    `            4 deployment rolled back, 5 timed out.`,
+    `            4 deployment rolled back, 5 timed out, 6 another deploy holds the lock.`,
     'Configuration comes from .env and the environment (see .env.example).',
   ].join('\n');
 }
@@ -130,6 +133,10 @@ export function reportError(error: unknown, runner?: Runner): number {
   if (error instanceof AccountGuardError || error instanceof CredentialsError) {
     say(`✗ ${error.message}`);
     return ExitCode.PREFLIGHT;
+  }
+  if (error instanceof LockedError) {
+    say(`✗ ${error.message}`);
+    return ExitCode.LOCKED;
   }
   if (error instanceof ScriptFailure) {
     say(`✗ ${error.message}`);

@@ -10,6 +10,8 @@ export interface Cmd { bin: string; args: string[] }
 export interface RunOptions {
   /** Data for the command's stdin (e.g. a password for `--password-stdin`); never echoed. */
   input?: string;
+  /** stdin data is masked everywhere as a secret unless this is false (e.g. a lock record). */
+  inputIsSecret?: boolean;
   cwd?: string;
   /** Extra environment for the child (on top of the runner's). */
   env?: Record<string, string | undefined>;
@@ -197,7 +199,7 @@ export class Runner {
    */
   async runPipeline(given: Cmd[], options: RunOptions = {}): Promise<RunResult> {
     const cmds = given.map((c) => this.withEndpoint(c));
-    if (options.input !== undefined) this.addSecret(options.input);
+    if (options.input !== undefined && options.inputIsSecret !== false) this.addSecret(options.input);
     cmds.forEach((c) => this.assertNoSecretInArgv(c));
     const command = this.commandLine(cmds);
     if (this.dryRun && !options.readOnly) {

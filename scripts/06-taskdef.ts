@@ -12,6 +12,7 @@ import { renderTemplateFile, writeRendered } from '../lib/template.js';
 import { terraformOutputs, type Outputs } from '../lib/terraform.js';
 import { imageRef, type ImageRef } from './02-build.js';
 import { ecrDigest, repositoryUrl } from './05-push.js';
+import { waitForDeployment } from './07-verify.js';
 
 export const TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'ecs-task-definition.json');
 
@@ -126,13 +127,15 @@ export function diffLines(before: string, after: string, context = 2): string[] 
   return ops.some((o) => o[0] !== ' ') ? out : [];
 }
 
-export interface ServiceState { taskDefinition?: string; desiredCount: number; status?: string }
+export interface ServiceState { taskDefinition?: string; desiredCount: number; status?: string; inProgress?: string }
 
 export async function describeService(runner: Runner, config: Config): Promise<ServiceState | undefined> {
   const r = await runner.json('aws', ['ecs', 'describe-services', '--cluster', config.names.cluster, '--services', config.names.service, '--region', config.region, '--output', 'json']);
   const s = r?.services?.[0];
   if (!s || s.status !== 'ACTIVE') return undefined;
-  return { taskDefinition: s.taskDefinition, desiredCount: s.desiredCount, status: s.status };
+  const primary = s.deployments?.find((d: any) => d.status === 'PRIMARY');
+  const inProgress = primary?.rolloutState === 'IN_PROGRESS' && s.desiredCount > 0 ? primary.id : undefined;
+  return { taskDefinition: s.taskDefinition, desiredCount: s.desiredCount, status: s.status, inProgress };
 }
 
 export interface Registered { taskDefinitionArn: string; revision: number; changed: boolean; image: string; digest: string }
@@ -183,6 +186,12 @@ export async function step6(runner: Runner, config: Config, yes: boolean): Promi
     runner.echo(`# ${service?.taskDefinition} already runs this image and configuration: no new revision`);
   }
   const needsCount = !service || service.desiredCount === 0;
+  if ((changed || needsCount) && service?.inProgress && !runner.dryRun) {
+    // never stack deployments: let the running one finish (or roll back) first
+    runner.echo(`# deployment ${service.inProgress} is still in progress: waiting for it before starting another`);
+    const previous = await waitForDeployment(runner, config);
+    runner.echo(`# deployment ${service.inProgress} ended: ${previous.outcome}`);
+  }
   if (changed || runner.dryRun || needsCount) {
     await runner.run('aws', [
       'ecs', 'update-service', '--cluster', config.names.cluster, '--service', config.names.service, '--task-definition', arn,

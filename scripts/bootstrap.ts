@@ -4,6 +4,7 @@
 //           definition revision, per-step durations and the rollback command. Resumable: every step
 //           checks the real state first and skips what is done, saying why. --from N / --only N.
 // Next:     npm run deploy for every later release.
+import { appendFileSync } from 'node:fs';
 import type { ListrTaskWrapper } from 'listr2';
 import { resolveIdentity, type Identity } from '../lib/aws.js';
 import { ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
@@ -19,6 +20,7 @@ import { ecrDigest, pushImage, type Pushed } from './05-push.js';
 import { step6, type Registered } from './06-taskdef.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment, type VerifyResult } from './07-verify.js';
 import { step8 } from './08-dns.js';
+import { underDeployLock } from '../lib/lock.js';
 
 export interface PipelineContext {
   config: Config;
@@ -179,7 +181,30 @@ export async function summary(ctx: PipelineContext): Promise<string> {
   for (const [step, ms] of Object.entries(ctx.durations)) lines.push(`  ${step.padEnd(34)} ${(ms / 1000).toFixed(1)} s`);
   lines.push(`  total: ${(Object.values(ctx.durations).reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s`);
   lines.push(`  roll back:       npm run rollback   (or: aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${config.names.family}:<previous revision>)`);
+  if (process.env.GITHUB_STEP_SUMMARY && !runner.dryRun) appendFileSync(process.env.GITHUB_STEP_SUMMARY, runner.mask(jobSummary(ctx, url)));
   return runner.mask(lines.join('\n'));
+}
+
+/** Markdown for the GitHub job summary: what was released, how long each step took, how to undo it. */
+export function jobSummary(ctx: PipelineContext, url?: string): string {
+  const { config } = ctx;
+  const ok = ctx.verified ? ctx.verified.outcome === 'ok' : undefined;
+  const rows = [
+    `### ${ok === false ? '❌ Deploy failed' : '✅ Deploy'} — ${config.names.service}`,
+    '',
+    '| | |',
+    '|---|---|',
+    ...(url ? [`| URL | ${url} |`] : []),
+    ...(ctx.pushed ? [`| image | \`${ctx.pushed.image}\` |`] : []),
+    ...(ctx.registered ? [`| task definition | \`${ctx.registered.taskDefinitionArn.split('/').pop()}\`${ctx.registered.changed ? '' : ' (unchanged)'} |`] : []),
+    ...(ctx.verified ? [`| verify | ${ctx.verified.outcome}: ${ctx.verified.message} |`] : []),
+    ...Object.entries(ctx.durations).map(([step, ms]) => `| ${step} | ${(ms / 1000).toFixed(1)} s |`),
+    '',
+    `Roll back: run this workflow with \`rollback_to\` = the previous revision, or \`npm run rollback\`.`,
+    ...(ctx.verified?.diagnosis.length ? ['', '```', ...ctx.verified.diagnosis, '```'] : []),
+    '',
+  ];
+  return rows.join('\n');
 }
 
 export const spec: ScriptSpec = {
@@ -191,12 +216,17 @@ export const spec: ScriptSpec = {
   options: {
     from: { type: 'string', description: 'start at step N (the steps before it are assumed done)' },
     only: { type: 'string', description: 'run only these steps, e.g. 5,6,7' },
+    'lock-wait': { type: 'string', description: 'seconds to wait for another deploy\'s lock before step 5 (default 0)', default: '0' },
   },
   async main({ runner, config, yes, options }: ScriptContext) {
     const steps = selectSteps(STEPS, options);
     const ctx: PipelineContext = { config, runner, yes, durations: {} };
+    // steps 1-4 build the infrastructure (Terraform locks its own state); 5-8 change the service: locked
+    const before = steps.filter((s) => s.n < 5);
+    const after = steps.filter((s) => s.n >= 5);
     try {
-      await runPipeline(steps, ctx);
+      if (before.length) await runPipeline(before, ctx);
+      if (after.length) await underDeployLock(runner, config, options['lock-wait'], 'bootstrap', () => runPipeline(after, ctx));
     } finally {
       process.stdout.write(`${await summary(ctx)}\n`);
     }

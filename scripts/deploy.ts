@@ -5,6 +5,7 @@
 //           digest, time) where `npm run rollback` finds it without any local file.
 // Next:     npm run rollback if the release misbehaves later.
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { underDeployLock } from '../lib/lock.js';
 import { runPipeline, STEPS, summary, type PipelineContext } from './bootstrap.js';
 
 export const DEPLOY_STEPS = STEPS.filter((s) => [2, 5, 6, 7].includes(s.n));
@@ -15,10 +16,13 @@ export const spec: ScriptSpec = {
   needs: 'a bootstrapped stack (npm run bootstrap), BUILD_CONTEXT at the commit to release',
   produces: 'a verified deployment and its release record',
   next: 'npm run rollback to return to the previous release',
-  async main({ runner, config, yes }: ScriptContext) {
+  options: {
+    'lock-wait': { type: 'string', description: 'seconds to wait for another deploy\'s lock (default 0: exit 6 at once, naming the holder)', default: '0' },
+  },
+  async main({ runner, config, yes, options }: ScriptContext) {
     const ctx: PipelineContext = { config, runner, yes, durations: {} };
     try {
-      await runPipeline(DEPLOY_STEPS, ctx);
+      await underDeployLock(runner, config, options['lock-wait'], 'deploy', () => runPipeline(DEPLOY_STEPS, ctx));
     } finally {
       process.stdout.write(`${await summary(ctx)}\n`);
     }

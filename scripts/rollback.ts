@@ -10,6 +10,7 @@ import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 import { describeService } from './06-taskdef.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from './07-verify.js';
+import { underDeployLock } from '../lib/lock.js';
 
 export interface Release { revision: number; arn: string; image: string; digest?: string; gitSha?: string; releasedAt?: string; current: boolean }
 
@@ -70,6 +71,7 @@ export const spec: ScriptSpec = {
   options: {
     to: { type: 'string', description: 'the revision to return to (default: the previous release)' },
     list: { type: 'boolean', description: 'only list the releases' },
+    'lock-wait': { type: 'string', description: 'seconds to wait for another deploy\'s lock (default 0)', default: '0' },
   },
   async main({ runner, config, options, yes }: ScriptContext) {
     await resolveIdentity(runner, config);
@@ -87,8 +89,10 @@ export const spec: ScriptSpec = {
       return;
     }
     if (!(await confirm(`Roll ${config.names.service} back to revision ${target.revision} (${(target.gitSha ?? '').slice(0, 12)})?`, yes))) return ExitCode.FAILED;
-    await rollback(runner, config, target);
-    const result = await waitForDeployment(runner, config, { taskDefinitionArn: target.arn });
+    const result = await underDeployLock(runner, config, options['lock-wait'], `rollback to ${target.revision}`, async () => {
+      await rollback(runner, config, target);
+      return waitForDeployment(runner, config, { taskDefinitionArn: target.arn });
+    });
     process.stdout.write(`${runner.mask(formatResult(result))}\n`);
     return OUTCOME_EXIT[result.outcome];
   },

@@ -1,10 +1,11 @@
 // End to end against a sandbox of its own: real terraform, aws CLI, docker engine and registry, and the
 // ECS emulator running real containers. Order matters: each test builds on the previous one.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { parse } from 'yaml';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readEnvFile } from '../lib/config.js';
@@ -163,6 +164,32 @@ test('deploy of an image that fails its health check: exit 4, Target.ResponseCod
   assert.match(r.all, 'Target.ResponseCodeMismatch');
   assert.match(r.all, 'make HEALTH_PATH return 200');
   assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
+});
+
+test('the deploy workflow\'s own command sequence deploys and verifies in the sandbox, then rolls back', async () => {
+  const wf = parse(readFileSync(join(ROOT, '.github/workflows/deploy-aws.yml'), 'utf8'));
+  const steps = wf.jobs.deploy.steps.filter((st: any) => st.run && st.run.trim() !== 'npm ci' && !/Slack/.test(st.name));
+  assert.equal(steps.map((st: any) => st.name), ['Deploy (build, push, task definition, verify)', 'Roll back']);
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v5');
+  const before = (await service()).taskDefinition;
+  const summary = join(sb.dir, 'step-summary.md');
+  const env = { ...sb.scriptEnv, CI: 'true', GITHUB_STEP_SUMMARY: summary, ROLLBACK_TO: '' };
+  const runStep = (st: any, extra: Record<string, string> = {}) => execa('bash', ['-eo', 'pipefail', '-c', st.run], { cwd: ROOT, env: { ...env, ...extra }, extendEnv: false, reject: false, all: true, timeout: 600_000 });
+  const deploy = await runStep(steps[0]);
+  assert.is(deploy.exitCode, 0, deploy.all.slice(-3000));
+  assert.equal(await albGet('/version'), { status: 200, body: 'v5' });
+  const md = readFileSync(summary, 'utf8');
+  assert.match(md, '### ✅ Deploy — llmops-service');
+  assert.match(md, /\| image \| `123456789012\.dkr\.ecr\.us-west-2\.amazonaws\.com\/llmops-system@sha256:[0-9a-f]{64}` \|/);
+  assert.match(md, /\| 7\. Verify the deployment \| [\d.]+ s \|/);
+  assert.match(md, 'rollback_to');
+  const revision = before.split(':').pop();
+  const rollback = await runStep(steps[1], { ROLLBACK_TO: revision });
+  assert.is(rollback.exitCode, 0, rollback.all.slice(-3000));
+  assert.ok((await service()).taskDefinition.endsWith(`:${revision}`));
+  assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
+  const injected = await runStep(steps[1], { ROLLBACK_TO: '1; touch /tmp/pwned' });
+  assert.is(injected.exitCode, 2, 'a non-numeric rollback_to is refused');
 });
 
 test('ECS emulator with the real aws CLI: a missing image gives CannotPullContainerError, FAILED and a rollback', async () => {
@@ -362,6 +389,137 @@ test('cost: a report even where the emulator has no data or no API', async () =>
 test('no secret value appears in any operations output', () => {
   assert.ok(outputs.length > 20);
   for (const o of outputs) assert.not.match(o, CANARY);
+});
+
+// ---- reliability (issue 8) ----------------------------------------------------------------------------
+
+function startScript(script: string, args: string[], extra: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, env: { ...sb.scriptEnv, ...extra }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = { out: '', events: [] as [string, number][], exit: undefined as number | undefined, done: undefined as unknown as Promise<number> };
+  const watch = (chunk: Buffer) => {
+    r.out += chunk.toString();
+    for (const [needle] of [['deploy lock taken'], ['waiting up to']]) if (r.out.includes(needle!) && !r.events.some(([n]) => n === needle)) r.events.push([needle!, Date.now()]);
+  };
+  child.stdout!.on('data', watch);
+  child.stderr!.on('data', watch);
+  r.done = new Promise((resolve) => child.on('exit', (code) => {
+    r.exit = code ?? -1;
+    r.events.push(['exit', Date.now()]);
+    resolve(r.exit);
+  }));
+  return Object.assign(r, { child });
+}
+
+const until = async (cond: () => boolean, ms = 120_000) => {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((res) => setTimeout(res, 100));
+  assert.ok(cond(), 'condition not reached in time');
+};
+
+test('deploy lock: a second deploy waits (--lock-wait) and never interleaves; with no wait it exits 6 naming the holder', async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v7');
+  const first = startScript('scripts/deploy.ts', ['--yes']);
+  await until(() => first.out.includes('deploy lock taken'));
+  const refused = await sb.run('scripts/deploy.ts', ['--yes']);
+  assert.is(refused.exitCode, 6, refused.all.slice(-1500));
+  assert.match(refused.stderr, /another deploy holds the lock: deploy by \S+ \(pid \d+ on /);
+  const second = startScript('scripts/deploy.ts', ['--yes', '--lock-wait', '300']);
+  assert.is(await first.done, 0, first.out.slice(-2000));
+  assert.is(await second.done, 0, second.out.slice(-2000));
+  const t = (r: typeof first, n: string) => r.events.find(([x]) => x === n)?.[1] ?? NaN;
+  assert.ok(second.out.includes('waiting up to 300 s for the deploy lock'), 'the second one waited');
+  assert.ok(t(second, 'deploy lock taken') >= t(first, 'exit') - 2000, 'the second took the lock only after the first released it');
+  assert.match(second.out, /push skipped|already in ECR/, 'the same commit again: nothing to push');
+  assert.equal(await albGet('/version'), { status: 200, body: 'v7' });
+});
+
+test('deploy lock: a lock left by a killed deploy is taken over; unlock shows no holder afterwards', async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v8');
+  const victim = startScript('scripts/deploy.ts', ['--yes']);
+  await until(() => victim.out.includes('deploy lock taken'));
+  process.kill(-victim.child.pid!, 'SIGKILL');
+  await victim.done;
+  const held = await sb.run('scripts/unlock.ts', []);
+  assert.match(held.stdout, /held by .* — stale/);
+  const next = await sb.run('scripts/deploy.ts', ['--yes']);
+  assert.is(next.exitCode, 0, next.all.slice(-2000));
+  assert.match(next.all, 'is stale: taking it over');
+  assert.equal(await albGet('/version'), { status: 200, body: 'v8' });
+  assert.match((await sb.run('scripts/unlock.ts', [])).stdout, 'no deploy lock is held');
+});
+
+test('wrong account: every script that touches AWS refuses before its first change (exit 3)', async () => {
+  const revisions = async () => (await aws('ecs', 'list-task-definitions')).taskDefinitionArns.length;
+  const before = [await revisions(), (await service()).taskDefinition, (await aws('rds', 'describe-db-snapshots')).DBSnapshots.length];
+  const cases: [string, string[]][] = [
+    ['03-plan.ts', []], ['04-apply.ts', ['--yes']], ['05-push.ts', []], ['06-taskdef.ts', ['--yes']], ['07-verify.ts', []],
+    ['deploy.ts', ['--yes']], ['bootstrap.ts', ['--only', '5,6', '--yes']], ['rollback.ts', ['--yes']], ['secrets.ts', []], ['iam-role.ts', []],
+    ['monitoring.ts', ['alarms']], ['logs.ts', []], ['scale.ts', ['--count', '1']], ['backup.ts', []], ['cost.ts', []], ['doctor.ts', []], ['unlock.ts', ['--force', '--yes']],
+  ];
+  const runs = await Promise.all(cases.map(async ([script, args]) => ({ script, r: await sb.run(`scripts/${script}`, args, { EXPECTED_ACCOUNT_ID: '111111111111', DB_PASSWORD: 'Wrong-account-pw1' }) })));
+  for (const { script, r } of runs) {
+    assert.is(r.exitCode, 3, `${script}: ${r.all.slice(-800)}`);
+    assert.match(r.stderr, 'Refusing to touch AWS account 123456789012', script);
+  }
+  assert.equal([await revisions(), (await service()).taskDefinition, (await aws('rds', 'describe-db-snapshots')).DBSnapshots.length], before, 'nothing changed');
+});
+
+test('secret hygiene: a canary in every secret setting never reaches a process argument, an output or a repository file', async () => {
+  const canary = 'Zq9-Canary-x71';
+  const dir = mkdtempSync(join(tmpdir(), 'canary-'));
+  writeFileSync(join(dir, 'env.json'), JSON.stringify({ API_TOKEN: `${canary}-app` }));
+  const seen: string[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+        try {
+          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          if (cmd.includes('Canary')) seen.push(cmd.replace(/\0/g, ' '));
+        } catch {
+          /* gone */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  const env = { DB_PASSWORD: `${canary}-db`, SLACK_WEBHOOK: `https://hooks.slack.com/services/${canary}` };
+  const outs = [
+    await sb.run('scripts/secrets.ts', ['--app-env-file', join(dir, 'env.json')], env),
+    await sb.run('scripts/deploy.ts', ['--yes'], env),
+    await sb.run('scripts/doctor.ts', [], env),
+    await sb.run('scripts/rollback.ts', ['--list'], env),
+    await sb.run('scripts/03-plan.ts', [], env),
+    await sb.run('scripts/bootstrap.ts', ['--dry-run'], env),
+  ];
+  sampling = false;
+  await sampler;
+  assert.equal(seen, [], 'no process argument holds the canary');
+  for (const o of outs) assert.not.match(o.all, canary);
+  assert.is((await aws('secretsmanager', 'get-secret-value', '--secret-id', 'llmops/db/password')).SecretString, `${canary}-db`, 'the secret was stored');
+  const files = execFileSync('git', ['-C', ROOT, 'ls-files', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  for (const f of files) {
+    if (!existsSync(join(ROOT, f))) continue;
+    assert.not.match(readFileSync(join(ROOT, f), 'utf8'), canary, f);
+  }
+  // the DB password reached terraform only as TF_VAR_db_password: the tfvars file does not hold it
+  assert.not.match(readFileSync(join(sb.env.TF_DIR, 'terraform.tfvars.json'), 'utf8'), canary);
+});
+
+test('fault: the registry down during a push fails clearly; rerun after it is back completes', async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v9');
+  const state = JSON.parse(readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'state.json'), 'utf8'));
+  process.kill(state.registry, 'SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  const failed = await sb.run('scripts/deploy.ts', ['--yes']);
+  assert.is(failed.exitCode, 1, failed.all.slice(-1500));
+  assert.match(failed.stderr, /Command failed \(exit \d+\): (aws ecr get-login-password .*\| docker login|docker push)/);
+  assert.equal(await albGet('/version'), { status: 200, body: 'v8' }, 'nothing half-deployed');
+  const up = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'up'], { cwd: ROOT, env: sb.env, extendEnv: false, reject: false, all: true });
+  assert.is(up.exitCode, 0, up.all);
+  const again = await sb.run('scripts/deploy.ts', ['--yes']);
+  assert.is(again.exitCode, 0, again.all.slice(-1500));
+  assert.equal(await albGet('/version'), { status: 200, body: 'v9' });
 });
 
 test('sandbox:down stops what up started and leaves no hosts entry, file or container behind', async () => {

@@ -1,0 +1,141 @@
+// The deploy lock: one object in the Terraform state bucket, created with S3's conditional write
+// (If-None-Match: *), so two deploys — a laptop and CI — never interleave. A lock names its holder and
+// expires; a holder on this machine whose process is gone is stale at once.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { resolveIdentity } from './aws.js';
+import { UsageError } from './cli.js';
+import type { Config } from './config.js';
+import type { Runner } from './run.js';
+import { stateBucket } from './terraform.js';
+
+export interface LockInfo { id: string; holder: string; host: string; pid: number; acquiredAt: string; expiresAt: string; what: string }
+
+export class LockedError extends Error {
+  constructor(readonly info: LockInfo | undefined, waitedS: number) {
+    super(
+      `another deploy holds the lock${info ? `: ${info.what} by ${info.holder} (pid ${info.pid} on ${info.host}) since ${info.acquiredAt}, expires ${info.expiresAt}` : ''}` +
+        `${waitedS ? ` — waited ${waitedS} s` : ''}.\n  fix: wait for it (--lock-wait SECONDS), or if that process is dead and the lock is not yet expired: npm run unlock`,
+    );
+    this.name = 'LockedError';
+  }
+}
+
+export const lockKey = (config: Config) => `${config.project}/locks/${config.names.service}.json`;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function isStale(info: LockInfo, now = Date.now()): boolean {
+  if (Date.parse(info.expiresAt) < now) return true;
+  return info.host === hostname() && !alive(info.pid);
+}
+
+export async function readLock(runner: Runner, config: Config, account: string): Promise<{ info?: LockInfo; etag?: string } | undefined> {
+  const dir = mkdtempSync(join(tmpdir(), 'llmops-lock-'));
+  try {
+    const body = join(dir, 'lock.json');
+    const r = await runner.run('aws', ['s3api', 'get-object', '--bucket', stateBucket(config, account), '--key', lockKey(config), body, '--region', config.region, '--output', 'json'], { nothrow: true, retries: 1 });
+    if (!r.ok) return undefined;
+    const etag = JSON.parse(r.stdout || '{}').ETag as string | undefined;
+    try {
+      return { info: JSON.parse(readFileSync(body, 'utf8')) as LockInfo, etag };
+    } catch {
+      return { info: undefined, etag };
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function tryCreate(runner: Runner, config: Config, account: string, info: LockInfo): Promise<boolean> {
+  const dir = mkdtempSync(join(tmpdir(), 'llmops-lock-'));
+  try {
+    const body = join(dir, 'lock.json');
+    writeFileSync(body, JSON.stringify(info));
+    const r = await runner.run(
+      'aws',
+      ['s3api', 'put-object', '--bucket', stateBucket(config, account), '--key', lockKey(config), '--body', body, '--if-none-match', '*', '--content-type', 'application/json', '--region', config.region, '--output', 'json'],
+      { nothrow: true, retries: 1 },
+    );
+    if (r.ok) return true;
+    if (/PreconditionFailed|412|ConditionalRequestConflict|409/.test(r.stderr)) return false;
+    throw new Error(`cannot take the deploy lock in s3://${stateBucket(config, account)}/${lockKey(config)}: ${r.stderr.trim().split('\n').pop()}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function releaseLock(runner: Runner, config: Config, account: string, id: string): Promise<void> {
+  const current = await readLock(runner, config, account);
+  if (current?.info?.id !== id) return; // not ours any more (expired and taken over): leave it
+  await runner.run('aws', ['s3api', 'delete-object', '--bucket', stateBucket(config, account), '--key', lockKey(config), '--region', config.region], { nothrow: true, retries: 2 });
+}
+
+export interface LockOptions { waitSeconds: number; ttlSeconds: number; what: string; pollMs?: number }
+
+/** Take the lock (waiting up to waitSeconds for a live holder), run `fn`, release it whatever happens. */
+export async function withDeployLock<T>(runner: Runner, config: Config, account: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
+  if (runner.dryRun) {
+    runner.echo(`[dry-run] $ aws s3api put-object --bucket ${stateBucket(config, account)} --key ${lockKey(config)} --body - --if-none-match '*'   # the deploy lock`);
+    return fn();
+  }
+  const now = Date.now();
+  const info: LockInfo = {
+    id: `${hostname()}-${process.pid}-${now}`,
+    holder: process.env.GITHUB_ACTOR ? `${process.env.GITHUB_ACTOR} (GitHub Actions run ${process.env.GITHUB_RUN_ID ?? '?'})` : `${process.env.USER ?? userInfo().username}@${hostname()}`,
+    host: hostname(),
+    pid: process.pid,
+    acquiredAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + options.ttlSeconds * 1000).toISOString(),
+    what: options.what,
+  };
+  const started = Date.now();
+  let announced = false;
+  for (;;) {
+    if (await tryCreate(runner, config, account, info)) break;
+    const current = await readLock(runner, config, account);
+    if (current?.info && isStale(current.info)) {
+      runner.echo(`# the lock of ${current.info.holder} (pid ${current.info.pid} on ${current.info.host}) is stale: taking it over`);
+      await runner.run('aws', ['s3api', 'delete-object', '--bucket', stateBucket(config, account), '--key', lockKey(config), ...(current.etag ? ['--if-match', current.etag] : []), '--region', config.region], { nothrow: true });
+      continue;
+    }
+    const waited = Math.round((Date.now() - started) / 1000);
+    if (waited >= options.waitSeconds) throw new LockedError(current?.info, waited);
+    if (!announced) {
+      runner.echo(`# waiting up to ${options.waitSeconds} s for the deploy lock held by ${current?.info?.holder ?? '?'} (${current?.info?.what ?? '?'})`);
+      announced = true;
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
+  }
+  runner.echo(`# deploy lock taken: s3://${stateBucket(config, account)}/${lockKey(config)}`);
+  const release = () => releaseLock(runner, config, account, info.id);
+  const onSignal = (sig: NodeJS.Signals) => {
+    void release().finally(() => process.kill(process.pid, sig));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await release();
+  }
+}
+
+/** Run `fn` holding the deploy lock (see lib/lock.ts); `--lock-wait` seconds to wait for another holder. */
+export async function underDeployLock<T>(runner: Runner, config: Config, lockWait: string | undefined, what: string, fn: () => Promise<T>): Promise<T> {
+  const wait = Number(lockWait ?? 0);
+  if (!Number.isInteger(wait) || wait < 0) throw new UsageError(`--lock-wait expects seconds (0 or more), got "${lockWait}"`);
+  const identity = await resolveIdentity(runner, config);
+  return withDeployLock(runner, config, identity.account, { waitSeconds: wait, ttlSeconds: config.deployTimeoutSeconds + 600, what }, fn);
+}
+
