@@ -49,10 +49,12 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
     const tasks = (await json(runner, config, ['ecs', 'describe-tasks', '--cluster', cluster, '--tasks', ...stopped.slice(0, 5)]))?.tasks ?? [];
     const failures = tasks.filter((t: any) => !/Scaling activity|deployment/.test(t.stoppedReason ?? ''));
     // failures of the running deployment are problems; those of earlier (rolled back) ones are history
-    const primaryId = svc.deployments?.find((d: any) => d.status === 'PRIMARY')?.id;
+    const primary = svc.deployments?.find((d: any) => d.status === 'PRIMARY');
+    const recovered = svc.runningCount >= svc.desiredCount && primary?.rolloutState === 'COMPLETED';
     for (const t of failures.slice(0, 3)) {
-      const current = t.startedBy === primaryId;
-      f.push({ check: current ? 'stopped task' : 'earlier failed task', ok: !current, detail: `${t.taskArn.split('/').pop()}: ${explainStoppedTask(t).split('\n')[0]}${current ? '' : ' (a previous deployment)'}`, fix: explainStoppedTask(t).split('fix: ')[1] });
+      // a failure of the running deployment is a problem until the service has recovered from it
+      const current = t.startedBy === primary?.id && !recovered;
+      f.push({ check: current ? 'stopped task' : 'earlier failed task', ok: !current, detail: `${t.taskArn.split('/').pop()}: ${explainStoppedTask(t).split('\n')[0]}${current ? '' : t.startedBy === primary?.id ? ' (the service has recovered)' : ' (a previous deployment)'}`, fix: explainStoppedTask(t).split('fix: ')[1] });
     }
     if (!failures.length) f.push({ check: 'stopped tasks', ok: true, detail: `${tasks.length} recent, all stopped by deployments or scaling` });
   } else f.push({ check: 'stopped tasks', ok: true, detail: 'none recently' });

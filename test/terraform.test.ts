@@ -1,108 +1,55 @@
 // terraform/: fmt, validate, `terraform test` with a mocked provider, then the domain + certificate +
 // CloudFront variant applied to the AWS emulator: re-plan empty, outputs resolve, our security rules hold
 // on the plan JSON, destroy succeeds.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { domainVariant, errors, terraform, tfEnv } from './helpers/domain-variant.js';
 import { copyTerraform } from './helpers/sandbox.js';
-import { freePort, isolatedAwsEnv } from './helpers/moto.js';
 import { ROOT } from './helpers/script.js';
 import { deployPolicyViolations, RULES, runRules, trustPolicyViolations } from './terraform-rules.js';
 
 const work = mkdtempSync(join(tmpdir(), 'llmops-tf-'));
-const tfrc = join(work, 'terraformrc');
-writeFileSync(tfrc, existsSync('/opt/tf-plugins') ? 'provider_installation {\n  filesystem_mirror {\n    path    = "/opt/tf-plugins"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n' : '');
-const baseEnv = { ...process.env, TF_CLI_CONFIG_FILE: tfrc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } as Record<string, string>;
-
-/** The part of terraform's output worth reading on failure: from the first error on. */
-function errors(all: string): string {
-  const i = all.search(/Error: /);
-  return i < 0 ? all.slice(-3000) : all.slice(Math.max(0, i - 200), i + 3000);
-}
-
-async function terraform(dir: string, args: string[], env: Record<string, string> = baseEnv, timeout = 600_000) {
-  return execa('terraform', [`-chdir=${dir}`, ...args], { env, reject: false, all: true, timeout });
-}
 
 test('terraform fmt -check', async () => {
-  const r = await terraform(join(ROOT, 'terraform'), ['fmt', '-check', '-recursive']);
+  const r = await terraform(join(ROOT, 'terraform'), ['fmt', '-check', '-recursive'], tfEnv());
   assert.is(r.exitCode, 0, `unformatted: ${r.all}`);
 });
 
 /** validate + `terraform test` (mocked provider) in a copy; started at once so it overlaps the slow apply. */
 async function mockedTests() {
+  const env = tfEnv();
   const dir = copyTerraform(join(work, 'mocked', 'terraform'));
   cpSync(join(ROOT, 'terraform', 'tests'), join(dir, 'tests'), { recursive: true });
-  const init = await terraform(dir, ['init', '-backend=false', '-input=false', '-no-color']);
+  const init = await terraform(dir, ['init', '-backend=false', '-input=false', '-no-color'], env);
   if (init.exitCode !== 0) return { init, validate: undefined, test: undefined };
-  const validate = await terraform(dir, ['validate', '-no-color']);
-  return { init, validate, test: await terraform(dir, ['test', '-no-color']) };
+  const validate = await terraform(dir, ['validate', '-no-color'], env);
+  return { init, validate, test: await terraform(dir, ['test', '-no-color'], env) };
 }
 const mocked = mockedTests();
 
-let emulator: ChildProcess | undefined;
-let awsEnv: Record<string, string>;
-let dir: string;
-let zoneId: string;
-
-async function startEmulator(): Promise<string> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  emulator = spawn('python3', [join(ROOT, 'test/sandbox/emulator.py'), '--port', String(port), '--events-port', String(await freePort()), '--alb-ip', '127.0.0.14', '--alb-port', String(await freePort()), '--registry-ip', '127.0.0.15', '--registry-url', 'http://127.0.0.15:1', '--regions', 'us-east-1', '--instance', `tftest-${port}`], { stdio: 'ignore' });
-  for (let i = 0; i < 150; i++) {
-    try {
-      if ((await fetch(`${url}/moto-api/`)).status < 500) return url;
-    } catch {
-      /* starting */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('emulator did not start');
-}
-
-test('domain + certificate + CloudFront variant: apply to the emulator', async () => {
-  const url = await startEmulator();
-  awsEnv = { ...baseEnv, ...isolatedAwsEnv(url) };
-  const zone = await execa('aws', ['route53', 'create-hosted-zone', '--name', 'example.com', '--caller-reference', `tf-${Date.now()}`, '--query', 'HostedZone.Id', '--output', 'text'], { env: awsEnv });
-  zoneId = zone.stdout.trim().split('/').pop()!;
-  dir = copyTerraform(join(work, 'domain', 'terraform'));
-  cpSync(join(ROOT, 'test/sandbox/sandbox_override.tf'), join(dir, 'sandbox_override.tf'));
-  writeFileSync(join(dir, 'zz_local_backend_override.tf'), 'terraform {\n  backend "local" {}\n}\n');
-  Object.assign(awsEnv, {
-    TF_VAR_domain_name: 'app.example.com',
-    TF_VAR_hosted_zone_id: zoneId,
-    TF_VAR_enable_cloudfront: 'true',
-    TF_VAR_github_repository: 'acme/llmops-system',
-    TF_VAR_github_environment: 'production',
-    TF_VAR_alarm_email: 'ops@example.com',
-    TF_VAR_alb_deletion_protection: 'false',
-    TF_VAR_db_deletion_protection: 'false',
-    TF_VAR_enable_autoscaling: 'false',
-    TF_VAR_ecr_force_delete: 'true',
-    TF_VAR_secret_recovery_window_days: '0',
-  });
-  const init = await terraform(dir, ['init', '-input=false', '-no-color'], awsEnv);
-  assert.is(init.exitCode, 0, init.all);
-  const apply = await terraform(dir, ['apply', '-auto-approve', '-input=false', '-no-color'], awsEnv);
-  assert.is(apply.exitCode, 0, errors(apply.all));
-  assert.match(apply.all, /Apply complete! Resources: \d+ added/);
-});
-
+// Started by e2e-sandbox.test.ts at load (the same promise: uvu runs every file in one process), so its
+// minutes of Terraform provider waits overlap the end-to-end run; awaited here.
+const domain = domainVariant();
 let planJson: any;
 
+test('domain + certificate + CloudFront variant: apply to the emulator', async () => {
+  const d = await domain;
+  assert.is(d.apply.exitCode, 0, errors(d.apply.all));
+  assert.match(d.apply.all, /Apply complete! Resources: \d+ added/);
+});
+
 test('domain variant: a second plan is empty and the outputs resolve', async () => {
-  const plan = await terraform(dir, ['plan', '-detailed-exitcode', '-input=false', '-no-color', '-out=tfplan'], awsEnv);
-  assert.is(plan.exitCode, 0, `expected no changes:\n${plan.all.split('\n').filter((l) => /^\s+[#~+-] /.test(l) || /Error/.test(l)).join('\n').slice(0, 4000)}`);
-  planJson = JSON.parse((await terraform(dir, ['show', '-json', 'tfplan'], awsEnv)).stdout);
-  const outputs = JSON.parse((await terraform(dir, ['output', '-json'], awsEnv)).stdout);
+  const d = await domain;
+  assert.is(d.plan.exitCode, 0, `expected no changes:\n${d.plan.all.split('\n').filter((l) => /^\s+[#~+-] /.test(l) || /Error/.test(l)).join('\n').slice(0, 4000)}`);
+  planJson = d.planJson;
+  const outputs = d.outputs;
   assert.is(outputs.app_url.value, 'https://app.example.com');
   assert.match(outputs.certificate_arn.value, /^arn:aws:acm:/);
   assert.ok(outputs.cloudfront_domain_name.value.length > 0, 'CloudFront domain');
-  for (const k of ['alb_dns_name', 'ecr_repository_url', 'rds_endpoint', 'ecs_cluster_name', 'ecs_service_name', 'task_family', 'log_group_name', 'target_group_arn', 'sns_topic_arn', 'tasks_security_group_id', 'db_security_group_id', 'alb_security_group_id', 'execution_role_arn', 'task_role_arn', 'app_secret_arn', 'db_password_secret_arn']) {
+  for (const k of ['alb_dns_name', 'ecr_repository_url', 'rds_endpoint', 'ecs_cluster_name', 'ecs_service_name', 'task_family', 'log_group_name', 'target_group_arn', 'sns_topic_arn', 'tasks_security_group_id', 'db_security_group_id', 'alb_security_group_id', 'execution_role_arn', 'task_role_arn', 'app_secret_arn', 'db_password_secret_arn', 'github_deploy_role_arn']) {
     assert.ok(outputs[k]?.value, `output ${k} resolves`);
   }
 });
@@ -150,10 +97,9 @@ test('terraform validate and terraform test (mocked provider: validations and ke
 });
 
 test('domain variant: destroy succeeds', async () => {
-  const destroy = await terraform(dir, ['destroy', '-auto-approve', '-input=false', '-no-color'], awsEnv);
-  assert.is(destroy.exitCode, 0, errors(destroy.all));
-  assert.match(destroy.all, /Destroy complete! Resources: \d+ destroyed/);
-  emulator?.kill('SIGTERM');
+  const d = await domain;
+  assert.is(d.destroy.exitCode, 0, errors(d.destroy.all));
+  assert.match(d.destroy.all, /Destroy complete! Resources: \d+ destroyed/);
 });
 
 test.run();

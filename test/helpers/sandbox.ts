@@ -8,7 +8,7 @@ import { ROOT, runScriptFile, type ScriptRun } from './script.js';
 
 export interface SandboxEnv {
   HOME: string; PATH: string; LLMOPS_SANDBOX_DIR: string; LLMOPS_STATE_DIR: string; SANDBOX_PORT: string; SANDBOX_EVENTS_PORT: string;
-  SANDBOX_REGISTRY_IP: string; SANDBOX_ALB_IP: string; AWS_REGION: string; TF_DIR: string; DESIRED_COUNT: string; LLMOPS_RENDERER: string;
+  SANDBOX_REGISTRY_IP: string; SANDBOX_ALB_IP: string; AWS_REGION: string; TF_DIR: string; DESIRED_COUNT: string; SANDBOX_TIME_SCALE: string; LLMOPS_RENDERER: string;
 }
 
 export interface TestSandbox {
@@ -47,6 +47,7 @@ export async function testSandbox(): Promise<TestSandbox> {
     AWS_REGION: region,
     TF_DIR: copyTerraform(join(dir, 'terraform')),
     DESIRED_COUNT: '2',
+    SANDBOX_TIME_SCALE: '0.05',
     LLMOPS_RENDERER: 'simple',
   };
   const scriptEnv = { ...env, LLMOPS_ENV_FILE: join(env.LLMOPS_SANDBOX_DIR, 'env') };

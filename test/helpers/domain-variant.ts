@@ -1,0 +1,90 @@
+// The domain + certificate + CloudFront + GitHub OIDC variant of terraform/, applied to an emulator of its
+// own, re-planned, read, and destroyed — in the background, once per test run (a memoized promise), so
+// its Terraform waits overlap the other tests. terraform.test.ts asserts on the results.
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { freePort, isolatedAwsEnv } from './moto.js';
+import { copyTerraform } from './sandbox.js';
+import { ROOT } from './script.js';
+
+type Run = { exitCode: number; all: string; stdout: string };
+
+export function tfEnv(): Record<string, string> {
+  const rc = join(mkdtempSync(join(tmpdir(), 'llmops-tfrc-')), 'terraformrc');
+  writeFileSync(rc, existsSync('/opt/tf-plugins') ? 'provider_installation {\n  filesystem_mirror {\n    path    = "/opt/tf-plugins"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n' : '');
+  return { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } as Record<string, string>;
+}
+
+export async function terraform(dir: string, args: string[], env: Record<string, string>, timeout = 900_000): Promise<Run> {
+  const r = await execa('terraform', [`-chdir=${dir}`, ...args], { env, reject: false, all: true, timeout });
+  return { exitCode: r.exitCode ?? -1, all: r.all ?? '', stdout: r.stdout };
+}
+
+/** The part of terraform's output worth reading on failure: from the first error on. */
+export function errors(all: string): string {
+  const i = all.search(/Error: /);
+  return i < 0 ? all.slice(-3000) : all.slice(Math.max(0, i - 200), i + 3000);
+}
+
+export interface DomainVariant { apply: Run; plan: Run; planJson: any; outputs: any; destroy: Run }
+
+async function startEmulator(): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn('python3', [join(ROOT, 'test/sandbox/emulator.py'), '--port', String(port), '--events-port', String(await freePort()), '--alb-ip', '127.0.0.14', '--alb-port', String(await freePort()), '--registry-ip', '127.0.0.15', '--registry-url', 'http://127.0.0.15:1', '--regions', 'us-east-1', '--instance', `tftest-${port}`], { stdio: 'ignore' });
+  for (let i = 0; i < 150; i++) {
+    try {
+      if ((await fetch(`${url}/moto-api/`)).status < 500) return { url, stop: () => child.kill('SIGTERM') };
+    } catch {
+      /* starting */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill('SIGKILL');
+  throw new Error('emulator did not start');
+}
+
+async function run(): Promise<DomainVariant> {
+  const emulator = await startEmulator();
+  try {
+    const env = { ...tfEnv(), ...isolatedAwsEnv(emulator.url) };
+    const zone = await execa('aws', ['route53', 'create-hosted-zone', '--name', 'example.com', '--caller-reference', `tf-${Date.now()}`, '--query', 'HostedZone.Id', '--output', 'text'], { env });
+    const dir = copyTerraform(join(mkdtempSync(join(tmpdir(), 'llmops-tf-domain-')), 'terraform'));
+    cpSync(join(ROOT, 'test/sandbox/sandbox_override.tf'), join(dir, 'sandbox_override.tf'));
+    writeFileSync(join(dir, 'zz_local_backend_override.tf'), 'terraform {\n  backend "local" {}\n}\n');
+    Object.assign(env, {
+      TF_VAR_domain_name: 'app.example.com',
+      TF_VAR_hosted_zone_id: zone.stdout.trim().split('/').pop()!,
+      TF_VAR_enable_cloudfront: 'true',
+      TF_VAR_github_repository: 'acme/llmops-system',
+      TF_VAR_github_environment: 'production',
+      TF_VAR_alarm_email: 'ops@example.com',
+      TF_VAR_alb_deletion_protection: 'false',
+      TF_VAR_db_deletion_protection: 'false',
+      TF_VAR_enable_autoscaling: 'false',
+      TF_VAR_ecr_force_delete: 'true',
+      TF_VAR_secret_recovery_window_days: '0',
+    });
+    const init = await terraform(dir, ['init', '-input=false', '-no-color'], env);
+    if (init.exitCode !== 0) return { apply: init, plan: init, planJson: undefined, outputs: {}, destroy: init };
+    const apply = await terraform(dir, ['apply', '-auto-approve', '-input=false', '-no-color'], env);
+    const plan = await terraform(dir, ['plan', '-detailed-exitcode', '-input=false', '-no-color', '-out=tfplan'], env);
+    const planJson = JSON.parse((await terraform(dir, ['show', '-json', 'tfplan'], env)).stdout || 'null');
+    const outputs = JSON.parse((await terraform(dir, ['output', '-json'], env)).stdout || '{}');
+    const destroy = await terraform(dir, ['destroy', '-auto-approve', '-input=false', '-no-color'], env);
+    return { apply, plan, planJson, outputs, destroy };
+  } finally {
+    emulator.stop();
+  }
+}
+
+let started: Promise<DomainVariant> | undefined;
+
+/** Start the variant once; every caller gets the same promise. */
+export function domainVariant(): Promise<DomainVariant> {
+  started ??= run();
+  return started;
+}
