@@ -138,7 +138,7 @@ export async function describeService(runner: Runner, config: Config): Promise<S
   return { taskDefinition: s.taskDefinition, desiredCount: s.desiredCount, status: s.status, inProgress };
 }
 
-export interface Registered { taskDefinitionArn: string; revision: number; changed: boolean; image: string; digest: string }
+export interface Registered { taskDefinitionArn: string; revision: number; changed: boolean; image: string; digest: string; deploymentId?: string }
 
 export function releaseTags(ref: ImageRef, digest: string): { key: string; value: string }[] {
   return [
@@ -192,15 +192,18 @@ export async function step6(runner: Runner, config: Config, yes: boolean): Promi
     const previous = await waitForDeployment(runner, config);
     runner.echo(`# deployment ${service.inProgress} ended: ${previous.outcome}`);
   }
+  let deploymentId: string | undefined;
   if (changed || runner.dryRun || needsCount) {
-    await runner.run('aws', [
+    const updated = await runner.json('aws', [
       'ecs', 'update-service', '--cluster', config.names.cluster, '--service', config.names.service, '--task-definition', arn,
       ...(needsCount ? ['--desired-count', String(config.app.desiredCount)] : []),
-      '--region', config.region, '--output', 'json', '--query', 'service.deployments[0].[id,status,rolloutState]',
+      '--region', config.region, '--output', 'json', '--query', 'service.deployments[?status==`PRIMARY`] | [0].{id: id, status: status, rolloutState: rolloutState}',
     ]);
+    deploymentId = updated?.id;
+    if (deploymentId) runner.echo(`# deployment ${deploymentId} started (${updated.rolloutState})`);
   }
   const revision = Number(/:(\d+)$/.exec(arn)?.[1] ?? 0);
-  return { taskDefinitionArn: arn, revision, changed, image, digest };
+  return { taskDefinitionArn: arn, revision, changed, image, digest, deploymentId };
 }
 
 export const spec: ScriptSpec = {

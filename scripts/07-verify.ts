@@ -22,6 +22,8 @@ export interface VerifyOptions {
   timeoutSeconds?: number;
   /** URL to probe (default: http(s)://<ALB or domain><HEALTH_PATH>). */
   url?: string;
+  /** The deployment to follow, as update-service returned it (step 6). */
+  deploymentId?: string;
   /** Fail after this many stopped tasks when the circuit breaker is off (it never decides then). */
   maxFailedTasks?: number;
 }
@@ -99,13 +101,25 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
     const svc = await describeService(c, config);
     if (!svc || svc.status !== 'ACTIVE') return result('preflight', `service ${serviceName} is not ACTIVE in cluster ${cluster}: run npm run step:4`);
     const wanted = options.taskDefinitionArn ?? svc.taskDefinition;
-    let dep = svc.deployments?.find((d) => d.status === 'PRIMARY' && sameTaskDefinition(d.taskDefinition, wanted));
-    if (!dep) {
-      const failedDep = svc.deployments?.find((d) => sameTaskDefinition(d.taskDefinition, wanted));
-      if (failedDep?.rolloutState === 'FAILED') return result('rolled-back', `the deployment of ${wanted} already failed and was rolled back`, { deploymentId: failedDep.id });
-      return result('preflight', `service ${serviceName} is not deploying ${wanted} (its primary deployment runs ${svc.deployments?.[0]?.taskDefinition})`);
+    // the deployment to follow: the one step 6 started (by id), else the PRIMARY running `wanted`, else the
+    // most recent one that ran it (it may already have failed: ECS can roll back within seconds)
+    let dep = options.deploymentId
+      ? svc.deployments?.find((d) => d.id === options.deploymentId)
+      : svc.deployments?.find((d) => d.status === 'PRIMARY' && sameTaskDefinition(d.taskDefinition, wanted)) ?? svc.deployments?.find((d) => sameTaskDefinition(d.taskDefinition, wanted));
+    const depId = dep?.id ?? options.deploymentId;
+    if (!depId) return result('preflight', `service ${serviceName} is not deploying ${wanted} (its primary deployment runs ${svc.deployments?.[0]?.taskDefinition})`);
+    const primaryNow = svc.deployments?.find((d) => d.status === 'PRIMARY');
+    if (!dep || dep.rolloutState === 'FAILED' || primaryNow?.id !== depId) {
+      // already over before we looked: say how, from its stopped tasks
+      const stopped = await stoppedTasksOf(c, config, depId, new Set());
+      for (const t of stopped) say(`  ✗ task ${t.taskArn?.split('/').pop()} stopped: ${explainStoppedTask(t)}`);
+      const diagnosis = await diagnose(c, config, stopped, new Map());
+      if (dep?.rolloutState === 'FAILED' || stopped.length) {
+        const back = primaryNow && primaryNow.id !== depId;
+        return result(back ? 'rolled-back' : 'failed', `deployment ${depId} failed (${dep?.rolloutStateReason ?? 'its tasks stopped'})${back ? `; ECS rolled back to ${primaryNow!.taskDefinition}` : ''}`, { deploymentId: depId, taskDefinition: dep?.taskDefinition ?? wanted, diagnosis });
+      }
+      return result('preflight', `deployment ${depId} is no longer the service's primary deployment (now ${primaryNow?.id} running ${primaryNow?.taskDefinition})`);
     }
-    const depId = dep.id!;
     const previousTd = svc.deployments?.find((d) => d.id !== depId)?.taskDefinition;
     say(`# deployment ${depId}: ${dep.taskDefinition}, desired ${dep.desiredCount}`);
     const url = options.url ?? (await healthUrl(c, config, svc));

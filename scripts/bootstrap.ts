@@ -106,7 +106,10 @@ export const STEPS: PipelineStep[] = [
     n: 7,
     title: 'Verify the deployment',
     async run(ctx, runner) {
-      ctx.verified = await waitForDeployment(runner, ctx.config, { taskDefinitionArn: ctx.registered?.taskDefinitionArn?.startsWith('arn:') ? ctx.registered.taskDefinitionArn : undefined });
+      ctx.verified = await waitForDeployment(runner, ctx.config, {
+        taskDefinitionArn: ctx.registered?.taskDefinitionArn?.startsWith('arn:') ? ctx.registered.taskDefinitionArn : undefined,
+        deploymentId: ctx.registered?.deploymentId,
+      });
       runner.echo(formatResult(ctx.verified));
       if (ctx.verified.outcome !== 'ok') throw new ScriptFailure(`${ctx.verified.outcome}: ${ctx.verified.message} (diagnosis above)`, OUTCOME_EXIT[ctx.verified.outcome]);
       ctx.url = ctx.verified.url;

@@ -466,7 +466,10 @@ test('wrong account: every script that touches AWS refuses before its first chan
     ['deploy.ts', ['--yes']], ['bootstrap.ts', ['--only', '5,6', '--yes']], ['rollback.ts', ['--yes']], ['secrets.ts', []], ['iam-role.ts', []],
     ['monitoring.ts', ['alarms']], ['logs.ts', []], ['scale.ts', ['--count', '1']], ['backup.ts', []], ['cost.ts', []], ['doctor.ts', []], ['unlock.ts', ['--force', '--yes']],
   ];
-  const runs = await Promise.all(cases.map(async ([script, args]) => ({ script, r: await sb.run(`scripts/${script}`, args, { EXPECTED_ACCOUNT_ID: '111111111111', DB_PASSWORD: 'Wrong-account-pw1' }) })));
+  // the sandbox env file sets EXPECTED_ACCOUNT_ID and env files named in LLMOPS_ENV_FILE win: use a copy
+  const wrongEnv = join(sb.dir, 'wrong-account.env');
+  writeFileSync(wrongEnv, readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'env'), 'utf8').replace(/^EXPECTED_ACCOUNT_ID=.*$/m, 'EXPECTED_ACCOUNT_ID=111111111111'));
+  const runs = await Promise.all(cases.map(async ([script, args]) => ({ script, r: await sb.run(`scripts/${script}`, args, { LLMOPS_ENV_FILE: wrongEnv, DB_PASSWORD: 'Wrong-account-pw1' }) })));
   for (const { script, r } of runs) {
     assert.is(r.exitCode, 3, `${script}: ${r.all.slice(-800)}`);
     assert.match(r.stderr, 'Refusing to touch AWS account 123456789012', script);
@@ -475,7 +478,7 @@ test('wrong account: every script that touches AWS refuses before its first chan
 });
 
 test('secret hygiene: a canary in every secret setting never reaches a process argument, an output or a repository file', async () => {
-  const canary = 'Zq9-Canary-x71';
+  const canary = `Zq9-Canary-${Math.random().toString(36).slice(2, 10)}`; // made at run time: no file holds it
   const dir = mkdtempSync(join(tmpdir(), 'canary-'));
   writeFileSync(join(dir, 'env.json'), JSON.stringify({ API_TOKEN: `${canary}-app` }));
   const seen: string[] = [];
@@ -485,7 +488,7 @@ test('secret hygiene: a canary in every secret setting never reaches a process a
       for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
         try {
           const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-          if (cmd.includes('Canary')) seen.push(cmd.replace(/\0/g, ' '));
+          if (cmd.includes(canary)) seen.push(cmd.replace(/\0/g, ' '));
         } catch {
           /* gone */
         }

@@ -47,7 +47,7 @@ export async function testSandbox(): Promise<TestSandbox> {
     AWS_REGION: region,
     TF_DIR: copyTerraform(join(dir, 'terraform')),
     DESIRED_COUNT: '2',
-    SANDBOX_TIME_SCALE: '0.05',
+    SANDBOX_TIME_SCALE: '0.1',
     LLMOPS_RENDERER: 'simple',
   };
   const scriptEnv = { ...env, LLMOPS_ENV_FILE: join(env.LLMOPS_SANDBOX_DIR, 'env') };

@@ -463,7 +463,9 @@ class SandboxTask:
 
     def probe(self, tg) -> None:
         interval = scaled(int(tg.health_check_interval_seconds or 30))
-        timeout = scaled(int(tg.health_check_timeout_seconds or 5))
+        # intervals scale, the probe's own timeout does not go below 2 s: a busy CI machine must not turn a
+        # slow answer into a false Target.Timeout
+        timeout = max(2.0, scaled(int(tg.health_check_timeout_seconds or 5)))
         healthy_n = int(tg.healthy_threshold_count or 5)
         unhealthy_n = int(tg.unhealthy_threshold_count or 2)
         grace = scaled(int(getattr(self.service, "health_check_grace_period_seconds", 0) or 0))
@@ -486,7 +488,7 @@ class SandboxTask:
                 HEALTH[key] = {"state": "unhealthy", "reason": reason, "description": description}
                 self.healthy = False
                 if time.time() - self.started >= grace:
-                    time.sleep(interval)  # ELB reports the target unhealthy before ECS replaces the task
+                    time.sleep(max(interval, 2.0))  # ELB reports the target unhealthy before ECS replaces it
                     add_event(self.service, f"has stopped 1 running tasks: (task {self.id}). Task failed ELB health checks in (target-group {tg.arn}).")
                     self.stop("ServiceSchedulerInitiated", f"Task failed ELB health checks in (target-group {tg.arn})", failed=True)
                     return
@@ -633,6 +635,7 @@ def reconcile_service(backend, cluster, service) -> None:
         primary["updatedAt"] = utcnow()
         add_event(service, f"(deployment {primary['id']}) deployment failed: tasks failed to start.")
         previous = getattr(service, "last_completed_task_definition", None)
+        log(f"circuit breaker: {service.name} deployment {primary['id']} FAILED after {primary.get('failedTasks')} failed tasks; rollback={cb.get('rollback')} to {previous}")
         if cb.get("rollback") and previous:
             for t in live:
                 t.stop("ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {primary['id']})")
