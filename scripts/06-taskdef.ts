@@ -150,11 +150,12 @@ export function releaseTags(ref: ImageRef, digest: string): { key: string; value
   ];
 }
 
-export async function step6(runner: Runner, config: Config, yes: boolean): Promise<Registered> {
+export async function step6(runner: Runner, config: Config, yes: boolean, known?: { ref: ImageRef; digest: string }): Promise<Registered> {
   const identity = await resolveIdentity(runner, config);
-  const ref = await imageRef(runner, config);
+  const ref = known?.ref ?? (await imageRef(runner, config));
   const url = repositoryUrl(config, identity.account);
-  const digest = runner.dryRun ? '<IMAGE_DIGEST>' : await ecrDigest(runner, config, ref.tag);
+  // bootstrap/deploy pass what step 5 just learned; alone, step 6 asks ECR
+  const digest = runner.dryRun ? '<IMAGE_DIGEST>' : known?.digest ?? (await ecrDigest(runner, config, ref.tag));
   if (!digest) throw new ScriptFailure(`ECR has no image ${url}:${ref.tag} (the current commit): run \`npm run step:5\` first`, ExitCode.PREFLIGHT);
   const image = `${url}@${digest}`;
   const outputs = await terraformOutputs(runner, config, identity.account);

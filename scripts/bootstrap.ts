@@ -98,7 +98,8 @@ export const STEPS: PipelineStep[] = [
     n: 6,
     title: 'Task definition and service',
     async run(ctx, runner) {
-      ctx.registered = await step6(runner, ctx.config, ctx.yes);
+      const known = ctx.ref && ctx.pushed && !runner.dryRun ? { ref: ctx.ref, digest: ctx.pushed.digest } : undefined;
+      ctx.registered = await step6(runner, ctx.config, ctx.yes, known);
       if (!ctx.registered.changed) return `${ctx.registered.taskDefinitionArn.split('/').pop()} already runs this image: no new revision`;
     },
   },
