@@ -105,8 +105,8 @@ const DEFAULTS: Record<string, string> = {
 };
 
 export const KNOWN_VARIABLES = Object.keys(schema.shape) as (keyof Raw)[];
-/** Variables a .env may hold that other tools read (AWS SDK/CLI, Terraform, Docker, CI). */
-const PASS_THROUGH = /^(AWS_|TF_|DOCKER_|CI$|GITHUB_|NO_COLOR$|FORCE_COLOR$|LLMOPS_)/;
+/** Variables a .env may hold that other tools read (AWS SDK/CLI, Terraform, Docker, CI, the sandbox). */
+const PASS_THROUGH = /^(AWS_|TF_|DOCKER_|CI$|GITHUB_|NO_COLOR$|FORCE_COLOR$|LLMOPS_|SANDBOX_)/;
 
 export interface Config {
   project: string;
