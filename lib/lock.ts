@@ -159,3 +159,6 @@ export async function underDeployLock<T>(runner: Runner, config: Config, lockWai
   return withDeployLock(runner, config, identity.account, { waitSeconds: wait, ttlSeconds: config.deployTimeoutSeconds + 600, what }, fn);
 }
 
+
+/** The `--lock-wait` flag of every script that takes the deploy lock. */
+export const LOCK_WAIT_OPTION = { type: 'string', description: 'seconds to wait for another deploy\'s lock (0: exit 6 at once, naming the holder)', default: '0' } as const;

@@ -20,7 +20,7 @@ import { ecrDigest, pushImage, type Pushed } from './05-push.js';
 import { step6, type Registered } from './06-taskdef.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment, type VerifyResult } from './07-verify.js';
 import { step8 } from './08-dns.js';
-import { underDeployLock } from '../lib/lock.js';
+import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
 
 export interface PipelineContext {
   config: Config;
@@ -220,7 +220,7 @@ export const spec: ScriptSpec = {
   options: {
     from: { type: 'string', description: 'start at step N (the steps before it are assumed done)' },
     only: { type: 'string', description: 'run only these steps, e.g. 5,6,7' },
-    'lock-wait': { type: 'string', description: 'seconds to wait for another deploy\'s lock before step 5 (default 0)', default: '0' },
+    'lock-wait': LOCK_WAIT_OPTION,
   },
   async main({ runner, config, yes, options }: ScriptContext) {
     const steps = selectSteps(STEPS, options);

@@ -5,7 +5,7 @@
 //           digest, time) where `npm run rollback` finds it without any local file.
 // Next:     npm run rollback if the release misbehaves later.
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { underDeployLock } from '../lib/lock.js';
+import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
 import { runPipeline, STEPS, summary, type PipelineContext } from './bootstrap.js';
 
 export const DEPLOY_STEPS = STEPS.filter((s) => [2, 5, 6, 7].includes(s.n));
@@ -17,7 +17,7 @@ export const spec: ScriptSpec = {
   produces: 'a verified deployment and its release record',
   next: 'npm run rollback to return to the previous release',
   options: {
-    'lock-wait': { type: 'string', description: 'seconds to wait for another deploy\'s lock (default 0: exit 6 at once, naming the holder)', default: '0' },
+    'lock-wait': LOCK_WAIT_OPTION,
   },
   async main({ runner, config, yes, options }: ScriptContext) {
     const ctx: PipelineContext = { config, runner, yes, durations: {} };

@@ -1,7 +1,7 @@
 // Logs — the guide's `aws logs tail /ecs/llmops-task --follow` and the time-window filter, made usable.
 // Needs:    the service's log group (LOG_GROUP).
-// Produces: log lines on stdout: recent ones (--since), following (--follow), matching (--filter), or
-//           those of the last failed task (--failed). CLI v2 `logs tail`; CLI v1 (no tail) polls
+// Produces: log lines: recent ones (--since), matching (--filter), or those of the last failed task
+//           (--failed) on stdout; with --follow (CLI v2) they stream, masked, on stderr as they arrive. CLI v2 `logs tail`; CLI v1 (no tail) polls
 //           filter-log-events instead.
 // Next:     npm run doctor for a diagnosis.
 import { resolveIdentity } from '../lib/aws.js';

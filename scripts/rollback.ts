@@ -10,7 +10,7 @@ import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 import { describeService } from './06-taskdef.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from './07-verify.js';
-import { underDeployLock } from '../lib/lock.js';
+import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
 
 export interface Release { revision: number; arn: string; image: string; digest?: string; gitSha?: string; releasedAt?: string; current: boolean }
 
@@ -71,7 +71,7 @@ export const spec: ScriptSpec = {
   options: {
     to: { type: 'string', description: 'the revision to return to (default: the previous release)' },
     list: { type: 'boolean', description: 'only list the releases' },
-    'lock-wait': { type: 'string', description: 'seconds to wait for another deploy\'s lock (default 0)', default: '0' },
+    'lock-wait': LOCK_WAIT_OPTION,
   },
   async main({ runner, config, options, yes }: ScriptContext) {
     await resolveIdentity(runner, config);
