@@ -85,6 +85,11 @@ let started: Promise<DomainVariant> | undefined;
 
 /** Start the variant once; every caller gets the same promise. */
 export function domainVariant(): Promise<DomainVariant> {
-  started ??= run();
+  if (!started) {
+    started = run();
+    // Started at module load and awaited later: a failure must fail the test that reads it, not end the
+    // whole test process as an unhandled rejection.
+    started.catch(() => undefined);
+  }
   return started;
 }
