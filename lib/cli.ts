@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { AccountGuardError, CredentialsError } from './aws.js';
 import { applyEnvFiles, ConfigError, loadConfig, secretValues, type Config } from './config.js';
 import { LockedError } from './lock.js';
-import { CommandError, Runner, SecretInArgvError } from './run.js';
+import { CommandError, InterruptedError, Runner, SecretInArgvError, stopCleanlyOnSignals } from './run.js';
 
 export const ExitCode = {
   OK: 0,
@@ -20,8 +20,10 @@ export const ExitCode = {
   ROLLED_BACK: 4,
   /** Waited past the deadline; the deployment may still finish. */
   TIMEOUT: 5,
-  /** Another deploy holds the deploy lock. */
+  /** Another deploy holds the deploy lock, or another terraform run the state lock. */
   LOCKED: 6,
+  /** Ctrl-C (SIGINT; SIGTERM gives 143): the running command was asked to stop cleanly. */
+  INTERRUPTED: 130,
 } as const;
 
 export class UsageError extends Error {
@@ -86,7 +88,8 @@ export function helpText(spec: ScriptSpec): string {
     ...lines,
     '',
     `Exit codes: 0 ok, 1 failed, 2 bad configuration or flags (nothing run), 3 preflight failed (nothing changed),`,
-    `            4 deployment rolled back, 5 timed out, 6 another deploy holds the lock.`,
+    `            4 deployment rolled back, 5 timed out, 6 another deploy (or terraform run) holds the lock,`,
+    `            130 interrupted by Ctrl-C (143: SIGTERM) after the running command stopped cleanly.`,
     'Configuration comes from .env and the environment (see .env.example).',
   ].join('\n');
 }
@@ -110,6 +113,7 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
     return ExitCode.OK;
   }
   let runner: Runner | undefined;
+  const restoreSignals = stopCleanlyOnSignals();
   try {
     const config = loadConfig();
     applyEnvFiles();
@@ -119,11 +123,13 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
     const code = await spec.main({ config, runner, options: values, positionals: parsed.positionals, dryRun, yes });
     return code ?? ExitCode.OK;
   } catch (error) {
-    return reportError(error, runner);
+    return reportError(error, runner, spec.command);
+  } finally {
+    restoreSignals();
   }
 }
 
-export function reportError(error: unknown, runner?: Runner): number {
+export function reportError(error: unknown, runner?: Runner, command?: string): number {
   const mask = (s: string) => (runner ? runner.mask(s) : s);
   const say = (s: string) => process.stderr.write(`${mask(s)}\n`);
   if (error instanceof ConfigError || error instanceof UsageError) {
@@ -142,9 +148,15 @@ export function reportError(error: unknown, runner?: Runner): number {
     say(`✗ ${error.message}`);
     return error.exitCode;
   }
+  if (error instanceof InterruptedError) {
+    say(`✗ ${error.message}`);
+    if (error.detail !== 'not started') say(`  It was asked to stop cleanly and has stopped (terraform finishes the resource in progress, saves the state and releases its lock).`);
+    say(`  rerun: ${error.rerun ?? (command ? `npm run ${command}` : 'the same command')} — every step is safe to rerun and resumes from what exists.`);
+    return error.signal === 'SIGTERM' ? 143 : ExitCode.INTERRUPTED;
+  }
   if (error instanceof CommandError || error instanceof SecretInArgvError) {
     say(`✗ ${error.message}`);
-    return ExitCode.FAILED;
+    return error instanceof CommandError && /Error acquiring the state lock/.test(error.message) ? ExitCode.LOCKED : ExitCode.FAILED;
   }
   const e = error as Error;
   say(`✗ ${e?.message ?? String(error)}`);

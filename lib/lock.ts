@@ -136,18 +136,11 @@ export async function withDeployLock<T>(runner: Runner, config: Config, account:
     await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
   }
   runner.echo(`# deploy lock taken: s3://${stateBucket(config, account)}/${lockKey(config)}`);
-  const release = () => releaseLock(runner, config, account, info.id);
-  const onSignal = (sig: NodeJS.Signals) => {
-    void release().finally(() => process.kill(process.pid, sig));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C / SIGTERM stop the running command cleanly (lib/run.ts), so fn fails and the lock is released here.
   try {
     return await fn();
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await release();
+    await releaseLock(runner, config, account, info.id);
   }
 }
 

@@ -102,7 +102,7 @@ const KNOWN_ERRORS: [RegExp, string][] = [
   [/InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClientException/i, 'the AWS access key is invalid for this account: check AWS_PROFILE / the keys in ~/.aws/credentials'],
   [/AccessDenied|UnauthorizedOperation|not authorized to perform/i, 'the AWS identity lacks a permission named above: grant it (see config/iam-deploy-policy.json for the least-privilege policy)'],
   [/Cannot connect to the Docker daemon|error during connect/i, 'the Docker engine is not running: start it (`sudo systemctl start docker`, or `sudo dockerd &`)'],
-  [/Error acquiring the state lock/i, 'another terraform run holds the state lock: wait for it, or `terraform force-unlock <ID>` if that run is dead'],
+  [/Error acquiring the state lock/i, 'another terraform run holds the state lock (above: who, since when): wait for it, or, if that run is dead (killed, crashed), `npm run unlock -- --terraform --force`'],
   [/no basic auth credentials|authorization token has expired|denied: .*authoriz/i, 'docker is not logged in to ECR: rerun step 5, which logs in with `aws ecr get-login-password`'],
   [/Could not connect to the endpoint URL|EndpointConnectionError|ECONNREFUSED/i, 'the AWS endpoint is unreachable: check the network, AWS_REGION, and AWS_ENDPOINT_URL if you use the sandbox (`npm run sandbox:status`)'],
 ];
@@ -115,6 +115,66 @@ const TRANSIENT = /Throttl|TooManyRequests|RequestLimitExceeded|Rate exceeded|Sl
 
 export function isTransient(text: string): boolean {
   return TRANSIENT.test(text);
+}
+
+/** The command ran (or was about to run) when Ctrl-C or SIGTERM arrived; it was asked to stop cleanly. */
+export class InterruptedError extends Error {
+  /** What to run next; a script may set a better one (step 4: plan again). */
+  rerun?: string;
+  constructor(
+    readonly signal: NodeJS.Signals,
+    readonly command: string,
+    readonly detail = '',
+  ) {
+    super(`interrupted (${signal}) while running: ${command}` + (detail ? `\n${detail.split('\n').map((l) => `  | ${l}`).join('\n')}` : ''));
+    this.name = 'InterruptedError';
+  }
+}
+
+// Every child runs in its own process group (`detached`), so a Ctrl-C reaches it once, from here:
+// terraform stops cleanly on one SIGINT and exits at once, leaving its state lock, on a second.
+const running = new Map<{ kill(signal?: NodeJS.Signals): boolean }, string>();
+let interruptedBy: NodeJS.Signals | undefined;
+
+/**
+ * On the first SIGINT/SIGTERM ask every running command to stop cleanly (SIGINT) and start no new one;
+ * the script then fails with InterruptedError. A second signal kills them and exits at once.
+ */
+export function stopCleanlyOnSignals(say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interruptedBy) {
+      say(`# ${signal} again: stopping at once`);
+      for (const child of running.keys()) child.kill('SIGKILL');
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    }
+    interruptedBy = signal;
+    const what = [...new Set(running.values())].join('; ');
+    say(`\n# ${signal}: ${what ? `asking ${what} to stop cleanly` : 'stopping before the next command'}; send it again to stop at once`);
+    for (const child of running.keys()) child.kill('SIGINT');
+  };
+  const onExit = () => {
+    for (const child of running.keys()) child.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', onExit);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', onExit);
+  };
+}
+
+/** The signal that interrupted this run, if any. */
+export function interruptSignal(): NodeJS.Signals | undefined {
+  return interruptedBy;
+}
+
+/** What a failed command said last: terraform's lock details when it names a held lock, else the last lines. */
+function tailOf(result: RunResult): string {
+  const lock = result.stderr.match(/Lock Info:\n(?:\s+\w+:.*\n?)+/);
+  if (lock) return `Error acquiring the state lock\n${lock[0].trimEnd()}`;
+  return result.stderr.trim().split('\n').slice(-8).join('\n') || result.stdout.trim().split('\n').slice(-5).join('\n');
 }
 
 export class Runner {
@@ -209,7 +269,9 @@ export class Runner {
     this.echoSink(`$ ${command}`);
     const retries = options.retries ?? (cmds.some((c) => c.bin === 'aws') ? 3 : 0);
     for (let attempt = 0; ; attempt++) {
+      if (interruptedBy) throw new InterruptedError(interruptedBy, command, 'not started');
       const result = await this.execute(cmds, options, command);
+      if (interruptedBy && !result.ok) throw new InterruptedError(interruptedBy, command, tailOf(result));
       if (result.ok || options.nothrow && !isTransient(result.stderr)) return result;
       if (attempt < retries && isTransient(result.stderr)) {
         const delay = this.retryBaseMs * 2 ** attempt;
@@ -223,7 +285,7 @@ export class Runner {
   }
 
   private errorFor(cmds: Cmd[], result: RunResult): CommandError {
-    const tail = result.stderr.trim().split('\n').slice(-8).join('\n') || result.stdout.trim().split('\n').slice(-5).join('\n');
+    const tail = tailOf(result);
     const missing = result.exitCode === 127 ? cmds.find((c) => tail.includes(`${c.bin}: not found`) || tail.includes(`ENOENT`))?.bin : undefined;
     const hint = missing ? installHint(missing) : hintFor(result.stderr + result.stdout);
     return new CommandError(result.command, result.exitCode, tail, hint, result);
@@ -237,10 +299,13 @@ export class Runner {
       reject: false,
       timeout: options.timeoutMs ?? this.defaultTimeoutMs,
       stripFinalNewline: false,
+      detached: true,
     } as const;
     const first = execa(cmds[0]!.bin, cmds[0]!.args, { ...common, input: options.input, stdin: options.input === undefined ? 'ignore' : undefined });
+    const children: any[] = [first];
     let last: any = first;
-    for (const c of cmds.slice(1)) last = last.pipe(c.bin, c.args, common);
+    for (const c of cmds.slice(1)) children.push((last = last.pipe(c.bin, c.args, common)));
+    for (const child of children) running.set(child, command);
     const streamed: Promise<void>[] = [];
     if (options.stream) {
       for (const sub of new Set([first, last])) {
@@ -252,6 +317,8 @@ export class Runner {
       r = await last;
     } catch (error: any) {
       r = error; // a failing upstream command of a pipe rejects even with reject:false
+    } finally {
+      for (const child of children) running.delete(child);
     }
     await Promise.all(streamed);
     const stdout: string = typeof r.stdout === 'string' ? r.stdout : '';

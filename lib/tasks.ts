@@ -25,6 +25,9 @@ export function taskList<Ctx extends object>(tasks: ListrTask<Ctx, any, any>[], 
     ctx: options.ctx,
     renderer,
     collectErrors: 'minimal',
+    // Ctrl-C is ours (lib/run.ts): the running command stops cleanly first. listr2's own listener would
+    // exit at once with 127, leaving terraform's state lock behind.
+    registerSignalListeners: false,
     rendererOptions: { timer: PRESET_TIMER, collapseSubtasks: false, collapseErrors: false },
     fallbackRendererOptions: { timer: PRESET_TIMER },
   } as any);

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { getCallerIdentity, assertAccount } from '../lib/aws.js';
 import { ExitCode, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import { installHint, type Runner } from '../lib/run.js';
+import { installHint, InterruptedError, type Runner } from '../lib/run.js';
 import { taskList, taskRunner } from '../lib/tasks.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -164,11 +164,15 @@ export interface CheckRow { name: string; required: boolean; result: CheckResult
 
 export async function runChecks(runner: Runner, config: Config): Promise<CheckRow[]> {
   const results = checks.map((c) => ({ name: c.name, required: c.required, result: { status: 'skip', detail: 'not run' } as CheckResult }));
+  let interrupted: InterruptedError | undefined;
   await taskList(
     checks.map((check, i) => ({
       title: check.name,
       task: async (_ctx: unknown, task: any) => {
-        const result = await check.run(taskRunner(runner, task), config);
+        const result = await check.run(taskRunner(runner, task), config).catch((error: unknown): CheckResult => {
+          if (error instanceof InterruptedError) throw (interrupted = error);
+          return { status: 'fail', detail: error instanceof Error ? error.message : String(error) };
+        });
         results[i]!.result = result;
         task.title = `${check.name}: ${result.detail}`;
         if (result.status === 'fail' && check.required) throw new Error(`${check.name}: ${result.detail}`);
@@ -179,6 +183,7 @@ export async function runChecks(runner: Runner, config: Config): Promise<CheckRo
   )
     .run()
     .catch(() => undefined); // failures are reported below, each with its fix
+  if (interrupted) throw interrupted;
   return results;
 }
 

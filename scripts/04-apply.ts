@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
 import { confirm, ExitCode, isMain, main, ScriptFailure, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { InterruptedError, type Runner } from '../lib/run.js';
 import { terraformEnv, terraformOutputs, tf, tfDir } from '../lib/terraform.js';
 import { formatSummary, showPlan } from './03-plan.js';
 
@@ -29,7 +29,15 @@ export async function step4(runner: Runner, config: Config, yes: boolean): Promi
     const destructive = summary.destroy > 0 ? ` It DESTROYS ${summary.destroy} resource(s).` : '';
     if (!(await confirm(`Apply this plan to account ${identity.account}?${destructive}`, yes))) return 'declined';
   }
-  await runner.run('terraform', tf(config, 'apply', '-input=false', '-no-color', 'tfplan'), { env: terraformEnv(config), stream: true, timeoutMs: 60 * 60_000 });
+  try {
+    await runner.run('terraform', tf(config, 'apply', '-input=false', '-no-color', 'tfplan'), { env: terraformEnv(config), stream: true, timeoutMs: 60 * 60_000 });
+  } catch (error) {
+    if (error instanceof InterruptedError) {
+      rmSync(plan, { force: true }); // stale once part of it is applied
+      error.rerun = 'npm run step:3 && npm run step:4 (plan again from what was applied)';
+    }
+    throw error;
+  }
   if (!runner.dryRun) rmSync(plan, { force: true });
   return 'applied';
 }

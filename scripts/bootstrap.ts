@@ -9,7 +9,7 @@ import type { ListrTaskWrapper } from 'listr2';
 import { resolveIdentity, type Identity } from '../lib/aws.js';
 import { ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { InterruptedError, type Runner } from '../lib/run.js';
 import { chooseRenderer, taskList, taskRunner } from '../lib/tasks.js';
 import { terraformOutputs } from '../lib/terraform.js';
 import { formatChecklist, runChecksQuietly } from './01-prereqs.js';
@@ -153,6 +153,7 @@ export async function runPipeline(steps: PipelineStep[], ctx: PipelineContext): 
           const skipped = await step.run(ctx, taskRunner(ctx.runner, task));
           if (skipped) task.title = `${step.n}. ${step.title} — skipped: ${skipped}`;
         } catch (error) {
+          if (error instanceof InterruptedError) error.rerun = 'npm run bootstrap (it resumes: each step checks what exists)';
           failure = error;
           throw error;
         } finally {

@@ -542,8 +542,17 @@ test('sandbox:down stops what up started and leaves no hosts entry, file or cont
   assert.not.match(readFileSync('/etc/hosts', 'utf8'), `sandbox-${sb.env.SANDBOX_PORT}`);
   assert.not.ok(existsSync(sb.env.LLMOPS_SANDBOX_DIR));
   assert.not.ok(readdirSync(sb.env.TF_DIR).includes('sandbox_override.tf'));
-  const containers = await execa('docker', ['ps', '-aq', '--filter', `label=llmops-sandbox=sandbox-${sb.env.SANDBOX_PORT}`]);
-  assert.is(containers.stdout.trim(), '');
+  const label = `sandbox-${sb.env.SANDBOX_PORT}`;
+  if (state.dockerd) {
+    // up started the engine (a fresh machine), so down stopped it: read the engine's container records on disk
+    assert.not.ok(existsSync(`/proc/${state.dockerd}`) && !/\) Z /.test(readFileSync(`/proc/${state.dockerd}/stat`, 'utf8')), 'dockerd still running');
+    const records = existsSync('/var/lib/docker/containers') ? readdirSync('/var/lib/docker/containers') : [];
+    const left = records.filter((id) => existsSync(`/var/lib/docker/containers/${id}/config.v2.json`) && readFileSync(`/var/lib/docker/containers/${id}/config.v2.json`, 'utf8').includes(`"llmops-sandbox":"${label}"`));
+    assert.equal(left, [], 'containers of the sandbox left behind');
+  } else {
+    const containers = await execa('docker', ['ps', '-aq', '--filter', `label=llmops-sandbox=${label}`]);
+    assert.is(containers.stdout.trim(), '');
+  }
   console.log(`  times (s): ${JSON.stringify(times)}`);
 });
 

@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -6,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { versionAtLeast } from '../scripts/01-prereqs.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { startMoto, type Moto } from './helpers/moto.js';
-import { runScriptFile } from './helpers/script.js';
+import { ROOT, runScriptFile } from './helpers/script.js';
 
 function appCheckout(): string {
   const dir = mkdtempSync(join(tmpdir(), 'app-'));
@@ -120,6 +121,61 @@ test('an unknown flag is a usage error (exit 2)', async () => {
   const r = await runScriptFile('scripts/01-prereqs.ts', ['--frobnicate']);
   assert.is(r.exitCode, 2);
   assert.match(r.stderr, '--frobnicate');
+});
+
+/** Step 1 with `docker info` hanging until a signal; the fake writes what happens to $MARK (its output is captured). */
+function hangingStep1(dockerInfo: string) {
+  const fakes = fakeBins();
+  const mark = join(fakes.dir, 'mark.log');
+  for (const [name, body] of Object.entries(HEALTHY_TOOLS)) fakes.add(name, body);
+  fakes.add('docker', `MARK='${mark}'\ncase "$1" in --version) echo "Docker version 28.2.2";; info) ${dockerInfo};; esac`);
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/01-prereqs.ts')], {
+    cwd: ROOT,
+    env: { HOME: process.env.HOME, ...moto.env, PATH: fakes.dir, BUILD_CONTEXT: appCheckout(), LLMOPS_ENV_FILE: join(mkdtempSync(join(tmpdir(), 'noenv-')), '.env') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (out += c));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const marks = () => (existsSync(mark) ? readFileSync(mark, 'utf8') : '');
+  const hanging = (async () => {
+    for (let i = 0; i < 300 && !marks().includes('docker: hanging'); i++) await new Promise((r) => setTimeout(r, 50));
+  })();
+  return { child, exited, hanging, output: () => out, marks };
+}
+
+test('Ctrl-C: the running command gets one SIGINT (not two), stops cleanly, exit 130 with what to rerun', async () => {
+  const run = hangingStep1(`trap 'echo "docker: got SIGINT, stopping cleanly" >> $MARK; /bin/sleep 0.3; echo "docker: stopped" >> $MARK; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`);
+  await run.hanging;
+  run.child.kill('SIGINT');
+  const code = await run.exited;
+  assert.is(code, 130, run.output());
+  assert.is(run.marks().split('got SIGINT').length - 1, 1, 'exactly one SIGINT reached the command');
+  assert.match(run.marks(), 'docker: stopped', 'the command was allowed to finish stopping');
+  assert.match(run.output(), /interrupted \(SIGINT\) while running: docker info/);
+  assert.match(run.output(), 'rerun: npm run step:1');
+});
+
+test('a second Ctrl-C (or SIGTERM then SIGINT) stops at once, killing a command that ignores the first', async () => {
+  const run = hangingStep1(`trap '' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30`);
+  await run.hanging;
+  run.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  run.child.kill('SIGINT');
+  const started = Date.now();
+  const code = await run.exited;
+  assert.is(code, 130, run.output());
+  assert.ok(Date.now() - started < 5000, 'did not wait for the command');
+  assert.match(run.output(), 'SIGINT again: stopping at once');
+});
+
+test('SIGTERM (CI cancelling a job) stops the same way with exit 143', async () => {
+  const run = hangingStep1(`trap 'echo "docker: got SIGINT" >> $MARK; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`);
+  await run.hanging;
+  run.child.kill('SIGTERM');
+  assert.is(await run.exited, 143, run.output());
+  assert.match(run.marks(), 'docker: got SIGINT', 'SIGTERM is passed on as a clean-stop SIGINT');
 });
 
 test('stop the AWS emulator', async () => {
