@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { AccountGuardError, CredentialsError } from './aws.js';
 import { applyEnvFiles, ConfigError, loadConfig, secretValues, type Config } from './config.js';
 import { LockedError } from './lock.js';
-import { CommandError, InterruptedError, Runner, SecretInArgvError, stopCleanlyOnSignals } from './run.js';
+import { CommandError, hintFor, InterruptedError, Runner, SecretInArgvError, stopCleanlyOnSignals } from './run.js';
 
 export const ExitCode = {
   OK: 0,
@@ -158,8 +158,10 @@ export function reportError(error: unknown, runner?: Runner, command?: string): 
     say(`✗ ${error.message}`);
     return error instanceof CommandError && /Error acquiring the state lock/.test(error.message) ? ExitCode.LOCKED : ExitCode.FAILED;
   }
-  const e = error as Error;
+  const e = error as Error & { code?: string };
   say(`✗ ${e?.message ?? String(error)}`);
+  const hint = hintFor(`${e?.name} ${e?.code} ${e?.message}`);
+  if (hint) say(`  fix: ${hint}`);
   if (process.env.LLMOPS_DEBUG && e?.stack) say(e.stack);
   return ExitCode.FAILED;
 }

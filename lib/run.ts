@@ -107,6 +107,9 @@ const KNOWN_ERRORS: [RegExp, string][] = [
   [/Could not connect to the endpoint URL|EndpointConnectionError|ECONNREFUSED/i, 'the AWS endpoint is unreachable: check the network, AWS_REGION, and AWS_ENDPOINT_URL if you use the sandbox (`npm run sandbox:status`)'],
 ];
 
+const DOCKER_DROPPED = /unexpected EOF|error reading from server: EOF|connection reset by peer/i;
+const DOCKER_DROPPED_HINT = 'the Docker engine dropped the connection mid-way (stopped, restarted or out of disk?): check `docker info`, then rerun; nothing was pushed';
+
 export function hintFor(text: string): string | undefined {
   return KNOWN_ERRORS.find(([re]) => re.test(text))?.[1];
 }
@@ -287,7 +290,8 @@ export class Runner {
   private errorFor(cmds: Cmd[], result: RunResult): CommandError {
     const tail = tailOf(result);
     const missing = result.exitCode === 127 ? cmds.find((c) => tail.includes(`${c.bin}: not found`) || tail.includes(`ENOENT`))?.bin : undefined;
-    const hint = missing ? installHint(missing) : hintFor(result.stderr + result.stdout);
+    const text = result.stderr + result.stdout;
+    const hint = missing ? installHint(missing) : hintFor(text) ?? (cmds.some((c) => c.bin === 'docker') && DOCKER_DROPPED.test(text) ? DOCKER_DROPPED_HINT : undefined);
     return new CommandError(result.command, result.exitCode, tail, hint, result);
   }
 

@@ -202,6 +202,12 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
     }
     const diagnosis = await diagnose(c, config, stoppedTasks, targetReasons);
     return result('timeout', `gave up after ${Math.round(timeoutMs / 1000)} s (DEPLOY_TIMEOUT_SECONDS); last state: ${lastStatus.trim()}. The deployment may still finish: npm run step:7`, { deploymentId: depId, diagnosis, url });
+  } catch (error: any) {
+    // the API went away or the credentials expired while waiting: ECS carries on without us
+    if (error?.$metadata || /ECONN|ETIMEDOUT|EAI_AGAIN|socket hang up/.test(`${error?.code} ${error?.message}`)) {
+      error.message = `lost contact with AWS while following the deployment of ${serviceName} (${error.name}: ${error.message}); the deployment carries on in ECS: \`npm run step:7\` follows it again`;
+    }
+    throw error;
   } finally {
     c.ecs.destroy();
     c.elb.destroy();

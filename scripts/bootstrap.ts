@@ -33,6 +33,8 @@ export interface PipelineContext {
   registered?: Registered;
   verified?: VerifyResult;
   url?: string;
+  /** The step that failed, if one did. */
+  failedStep?: number;
   durations: Record<string, number>;
 }
 
@@ -154,6 +156,7 @@ export async function runPipeline(steps: PipelineStep[], ctx: PipelineContext): 
           if (skipped) task.title = `${step.n}. ${step.title} — skipped: ${skipped}`;
         } catch (error) {
           if (error instanceof InterruptedError) error.rerun = 'npm run bootstrap (it resumes: each step checks what exists)';
+          ctx.failedStep = step.n;
           failure = error;
           throw error;
         } finally {
@@ -177,7 +180,8 @@ export async function summary(ctx: PipelineContext): Promise<string> {
   const { config, runner } = ctx;
   const lines = ['', 'Summary'];
   let url = ctx.url;
-  if (!url && !runner.dryRun && ctx.identity) {
+  // after a failure AWS may be unreachable: terraform would spend a minute retrying for a line of summary
+  if (!url && !runner.dryRun && ctx.identity && ctx.failedStep === undefined) {
     url = await terraformOutputs(runner.withEcho(() => {}), config, ctx.identity.account).then((o) => o.get('app_url')).catch(() => undefined);
   }
   if (url) lines.push(`  URL:             ${url.replace(config.app.healthPath, '') || url}`);

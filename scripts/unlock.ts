@@ -1,21 +1,54 @@
-// Unlock — show the deploy lock and, when its holder is gone, remove it.
+// Unlock — show the deploy lock (or, with --terraform, Terraform's state lock) and, when its holder is
+// gone, remove it.
 // Needs:    the state bucket (created by step 3).
 // Produces: the lock's holder; with --force (and a prompt on a TTY), the lock removed.
-// Next:     npm run deploy
+// Next:     npm run deploy (or npm run step:3 after a terraform lock)
 import { resolveIdentity } from '../lib/aws.js';
 import { confirm, ExitCode, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { isStale, lockKey, readLock } from '../lib/lock.js';
-import { stateBucket } from '../lib/terraform.js';
+import type { Config } from '../lib/config.js';
+import type { Runner } from '../lib/run.js';
+import { isInitialized, stateBucket, terraformEnv, terraformInit, tf } from '../lib/terraform.js';
+
+/** Terraform's S3 lock file (use_lockfile): `<state key>.tflock`, JSON with ID, Operation, Who, Created. */
+export async function readTerraformLock(runner: Runner, config: Config, account: string): Promise<Record<string, string> | undefined> {
+  const r = await runner.run('aws', ['s3', 'cp', `s3://${stateBucket(config, account)}/${config.project}/terraform.tfstate.tflock`, '-', '--region', config.region], { nothrow: true });
+  if (r.dryRun) return undefined;
+  if (!r.ok) {
+    if (/404|Not ?Found|NoSuchKey|does not exist/i.test(r.stderr)) return undefined;
+    throw new Error(`cannot read terraform's state lock: ${r.stderr.trim().split('\n').pop()}`);
+  }
+  return JSON.parse(r.stdout);
+}
+
+async function terraformUnlock(runner: Runner, config: Config, account: string, force: boolean, yes: boolean): Promise<number> {
+  const lock = await readTerraformLock(runner, config, account);
+  if (!lock && !runner.dryRun) {
+    process.stdout.write('no terraform state lock is held\n');
+    return ExitCode.OK;
+  }
+  if (lock) process.stdout.write(`terraform state lock held by ${lock.Who} for ${lock.Operation} since ${lock.Created} (ID ${lock.ID}, terraform ${lock.Version})\n`);
+  if (!force) return lock ? ExitCode.LOCKED : ExitCode.OK;
+  if (!(await confirm('Remove terraform\'s state lock? Only do this when that terraform run is really gone (killed, crashed).', yes))) return ExitCode.FAILED;
+  if (!runner.dryRun && !isInitialized(config)) await terraformInit(runner, config, account);
+  await runner.run('terraform', tf(config, 'force-unlock', '-force', lock?.ID ?? '<LOCK_ID>'), { env: terraformEnv(config) });
+  process.stdout.write('✓ terraform state lock removed: run `npm run step:3` to plan from the state it left\n');
+  return ExitCode.OK;
+}
 
 export const spec: ScriptSpec = {
   command: 'unlock',
-  summary: 'Show who holds the deploy lock (an object in the state bucket), and with --force remove it — for a lock whose holder died on another machine before it expired (a dead holder on this machine, or an expired lock, is taken over automatically).',
+  summary: 'Show who holds the deploy lock (an object in the state bucket), and with --force remove it — for a lock whose holder died on another machine before it expired (a dead holder on this machine, or an expired lock, is taken over automatically). With --terraform, the same for Terraform\'s state lock left by a killed `terraform apply` (`terraform force-unlock`).',
   needs: 'the state bucket',
   produces: 'the lock\'s holder; the lock removed with --force',
   next: 'npm run deploy',
-  options: { force: { type: 'boolean', description: 'remove the lock' } },
+  options: {
+    force: { type: 'boolean', description: 'remove the lock' },
+    terraform: { type: 'boolean', description: 'Terraform\'s state lock instead of the deploy lock' },
+  },
   async main({ runner, config, options, yes }: ScriptContext) {
     const { account } = await resolveIdentity(runner, config);
+    if (options.terraform) return terraformUnlock(runner, config, account, !!options.force, yes);
     const current = runner.dryRun ? undefined : await readLock(runner, config, account);
     if (!current && !runner.dryRun) {
       process.stdout.write('no deploy lock is held\n');

@@ -1,7 +1,7 @@
 // End to end against a sandbox of its own: real terraform, aws CLI, docker engine and registry, and the
 // ECS emulator running real containers. Order matters: each test builds on the previous one.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -12,7 +12,8 @@ import { readEnvFile } from '../lib/config.js';
 import { commitSampleApp } from './sandbox/sample-app.js';
 import { domainVariant } from './helpers/domain-variant.js';
 import { testSandbox, type TestSandbox } from './helpers/sandbox.js';
-import { ROOT } from './helpers/script.js';
+import { awsFaultProxy, dockerFaultProxy } from './helpers/fault-proxy.js';
+import { killTree, ROOT, spawnScript } from './helpers/script.js';
 
 // Terraform's domain variant (asserted in terraform.test.ts) runs in the background from here on, so its
 // provider waits (RDS 80 s, ALB 60 s, destroy) overlap this file instead of adding to the suite's time.
@@ -80,21 +81,13 @@ test('bootstrap --dry-run prints every step\'s commands in order, with placehold
 });
 
 test('bootstrap killed in the middle resumes and completes; the app answers through the ALB host name', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bootstrap.ts'), '--yes'], { cwd: ROOT, env: sb.scriptEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const killed = new Promise<void>((resolve) => {
-    const watch = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (/5\. Push the image to ECR/.test(out) && child.exitCode === null) {
-        process.kill(-child.pid!, 'SIGKILL');
-        resolve();
-      }
-    };
-    child.stdout!.on('data', watch);
-    child.stderr!.on('data', watch);
-    child.on('exit', () => resolve());
+  const boot = spawnScript('scripts/bootstrap.ts', ['--yes'], sb.scriptEnv);
+  await timed('bootstrap (first, until killed)', async () => {
+    await boot.waitFor(/5\. Push the image to ECR/);
+    killTree(boot.child.pid!); // a crash: the script and every command it started
+    await boot.exited;
   });
-  await timed('bootstrap (first, until killed)', () => killed);
+  const out = boot.output();
   assert.match(out, '4. Terraform apply');
   assert.not.match(out, '6. Task definition', 'killed before step 6');
   const r = await timed('bootstrap (resumed)', () => sb.run('scripts/bootstrap.ts', ['--yes']));
@@ -404,7 +397,7 @@ test('no secret value appears in any operations output', () => {
 // ---- reliability (issue 8) ----------------------------------------------------------------------------
 
 function startScript(script: string, args: string[], extra: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, env: { ...sb.scriptEnv, ...extra }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, env: { ...sb.scriptEnv, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
   const r = { out: '', events: [] as [string, number][], exit: undefined as number | undefined, done: undefined as unknown as Promise<number> };
   const watch = (chunk: Buffer) => {
     r.out += chunk.toString();
@@ -447,7 +440,7 @@ test('deploy lock: a lock left by a killed deploy is taken over; unlock shows no
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v8');
   const victim = startScript('scripts/deploy.ts', ['--yes']);
   await until(() => victim.out.includes('deploy lock taken'));
-  process.kill(-victim.child.pid!, 'SIGKILL');
+  killTree(victim.child.pid!);
   await victim.done;
   const held = await sb.run('scripts/unlock.ts', []);
   assert.match(held.stdout, /held by .* — stale/);
@@ -532,6 +525,129 @@ test('fault: the registry down during a push fails clearly; rerun after it is ba
   const again = await sb.run('scripts/deploy.ts', ['--yes']);
   assert.is(again.exitCode, 0, again.all.slice(-1500));
   assert.equal(await albGet('/version'), { status: 200, body: 'v9' });
+});
+
+/** A copy of the sandbox's env file with some values changed (a file named in LLMOPS_ENV_FILE wins over the environment). */
+function envFileWith(name: string, overrides: Record<string, string>): string {
+  const vars = { ...readEnvFile(join(sb.env.LLMOPS_SANDBOX_DIR, 'env')), ...overrides };
+  const file = join(sb.dir, `env.${name}`);
+  writeFileSync(file, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n') + '\n');
+  return file;
+}
+
+test('fault: the AWS endpoint goes away while the deploy waits: clear error and exit 1; rerun follows the same release to healthy', async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v10');
+  const proxy = await awsFaultProxy(awsEnv.AWS_ENDPOINT_URL!, { after: /^UpdateService$/, fault: 'down' });
+  try {
+    const env = { LLMOPS_ENV_FILE: envFileWith('proxied', { AWS_ENDPOINT_URL: proxy.url }) };
+    const failed = await timed('deploy, endpoint down', () => sb.run('scripts/deploy.ts', ['--yes'], env));
+    assert.is(await proxy.triggered, 'UpdateService');
+    assert.is(failed.exitCode, 1, failed.all.slice(-2000));
+    assert.match(failed.stderr, /lost contact with AWS while following the deployment of llmops-service .*ECONNREFUSED/);
+    assert.match(failed.stderr, 'the deployment carries on in ECS: `npm run step:7` follows it again');
+    assert.match(failed.stderr, 'fix: the AWS endpoint is unreachable');
+    await proxy.heal();
+    const again = await timed('deploy, after the endpoint is back', () => sb.run('scripts/deploy.ts', ['--yes'], env));
+    assert.is(again.exitCode, 0, again.all.slice(-2000));
+    assert.match(again.all, /is stale: taking it over/, 'the lock the failed run could not release is taken over');
+    assert.match(again.all, /already runs this image and configuration: no new revision/, 'nothing lost: the release started before the fault is the one that runs');
+    assert.equal(await albGet('/version'), { status: 200, body: 'v10' });
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('fault: credentials expire mid-deploy: exit 1 with the refresh fix, the previous release keeps serving; rerun with fresh ones completes', async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v11');
+  const proxy = await awsFaultProxy(awsEnv.AWS_ENDPOINT_URL!, { after: /^RegisterTaskDefinition$/, fault: 'expired-token' });
+  try {
+    const env = { LLMOPS_ENV_FILE: envFileWith('proxied', { AWS_ENDPOINT_URL: proxy.url }) };
+    const failed = await timed('deploy, credentials expire', () => sb.run('scripts/deploy.ts', ['--yes'], env));
+    assert.is(await proxy.triggered, 'RegisterTaskDefinition');
+    assert.is(failed.exitCode, 1, failed.all.slice(-2000));
+    assert.match(failed.stderr, /Command failed \(exit \d+\): aws ecs update-service .*\n.*ExpiredTokenException/);
+    assert.match(failed.stderr, 'fix: your AWS session expired: refresh it');
+    assert.not.match(failed.all, 'transient error, retry', 'an expired token is not retried');
+    assert.ok(proxy.seen.filter((op) => op === 'UpdateService').length === 1, 'the service was not updated');
+    assert.equal(await albGet('/version'), { status: 200, body: 'v10' }, 'the previous release keeps serving');
+    await proxy.heal();
+    const again = await timed('deploy, fresh credentials', () => sb.run('scripts/deploy.ts', ['--yes'], env));
+    assert.is(again.exitCode, 0, again.all.slice(-2000));
+    assert.equal(await albGet('/version'), { status: 200, body: 'v11' });
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('fault: the Docker engine goes away during the build: exit 1 naming docker build, nothing pushed; rerun completes', async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v12');
+  const proxy = await dockerFaultProxy(join(sb.dir, 'docker.sock'));
+  try {
+    const failed = await timed('deploy, engine down', () => sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host }));
+    assert.match(await proxy.triggered, /\/(build|session|grpc)/);
+    assert.is(failed.exitCode, 1, failed.all.slice(-2000));
+    assert.match(failed.stderr, /Command failed \(exit \d+\): docker (buildx )?build /);
+    assert.match(failed.stderr, 'fix: the Docker engine dropped the connection mid-way');
+    assert.not.match(failed.all, '$ docker push', 'nothing pushed');
+    assert.equal(await albGet('/version'), { status: 200, body: 'v11' }, 'the running release is untouched');
+    await proxy.heal();
+    const again = await timed('deploy, engine back', () => sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host }));
+    assert.is(again.exitCode, 0, again.all.slice(-2000));
+    assert.equal(await albGet('/version'), { status: 200, body: 'v12' });
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('fault: terraform apply interrupted: Ctrl-C stops it cleanly with its lock released (exit 130); killed, its lock is reported (exit 6) and removed with unlock --terraform; the rerun completes', async () => {
+  // a slow resource in the test's own copy of terraform/, and an AWS resource that waits for it
+  const extra = join(sb.env.TF_DIR, 'zz_fault_test.tf');
+  writeFileSync(extra, 'resource "terraform_data" "slow" {\n  provisioner "local-exec" {\n    command = "sleep 6"\n  }\n}\n\nresource "aws_cloudwatch_log_group" "after_slow" {\n  name       = "/llmops/fault-test"\n  depends_on = [terraform_data.slow]\n}\n');
+  const lockKey = `s3://llmops-tfstate-123456789012/llmops/terraform.tfstate.tflock`;
+  const lockHeld = async () => (await execa('aws', ['s3', 'ls', lockKey], { env: awsEnv, reject: false })).exitCode === 0;
+  const logGroup = async () => (await aws('logs', 'describe-log-groups', '--log-group-name-prefix', '/llmops/fault-test')).logGroups.length;
+  try {
+    let plan = await sb.run('scripts/03-plan.ts', ['--yes']);
+    assert.is(plan.exitCode, 0, plan.all.slice(-2000));
+    // Ctrl-C (SIGINT to the script alone: it passes one SIGINT on to terraform)
+    let apply = spawnScript('scripts/04-apply.ts', ['--yes'], sb.scriptEnv);
+    await apply.waitFor(/terraform_data\.slow: Creating/);
+    apply.child.kill('SIGINT');
+    assert.is(await apply.exited, 130, apply.output().slice(-2000));
+    assert.match(apply.output(), /Interrupt received|Gracefully shutting down|execution halted/i);
+    assert.match(apply.output(), /interrupted \(SIGINT\) while running: terraform .*apply/);
+    assert.match(apply.output(), 'rerun: npm run step:3 && npm run step:4');
+    assert.not.ok(await lockHeld(), 'terraform released its state lock');
+    assert.is(await logGroup(), 0, 'stopped before the resources after the slow one');
+    // killed outright (a crash): the lock stays, and is reported with its holder
+    plan = await sb.run('scripts/03-plan.ts', ['--yes']);
+    assert.is(plan.exitCode, 0, plan.all.slice(-2000));
+    apply = spawnScript('scripts/04-apply.ts', ['--yes'], sb.scriptEnv);
+    await apply.waitFor(/terraform_data\.slow: Creating/);
+    killTree(apply.child.pid!);
+    await apply.exited;
+    assert.ok(await lockHeld(), 'a killed terraform leaves its lock');
+    plan = await sb.run('scripts/03-plan.ts', ['--yes']);
+    assert.is(plan.exitCode, 6, plan.all.slice(-2000));
+    assert.match(plan.stderr, /Lock Info:\n\s+ID:\s+\S+/);
+    assert.match(plan.stderr, /Who:\s+\S+@/);
+    assert.match(plan.stderr, 'npm run unlock -- --terraform --force');
+    const show = await sb.run('scripts/unlock.ts', ['--terraform']);
+    assert.is(show.exitCode, 6, show.all);
+    assert.match(show.stdout, /terraform state lock held by \S+ for OperationTypeApply since/);
+    const unlock = await sb.run('scripts/unlock.ts', ['--terraform', '--force', '--yes']);
+    assert.is(unlock.exitCode, 0, unlock.all);
+    assert.match(unlock.stderr, /\$ terraform -chdir=\S+ force-unlock -force \S+/);
+    assert.not.ok(await lockHeld());
+    // the rerun completes what was interrupted
+    plan = await sb.run('scripts/03-plan.ts', ['--yes']);
+    assert.is(plan.exitCode, 0, plan.all.slice(-2000));
+    const done = await sb.run('scripts/04-apply.ts', ['--yes']);
+    assert.is(done.exitCode, 0, done.all.slice(-2000));
+    assert.is(await logGroup(), 1);
+  } finally {
+    rmSync(extra, { force: true });
+  }
 });
 
 test('sandbox:down stops what up started and leaves no hosts entry, file or container behind', async () => {

@@ -164,6 +164,15 @@ test('known AWS errors come with their fix', async () => {
   assert.match(await message('denied'), 'lacks a permission');
 });
 
+test('a Docker engine that drops the connection mid-build gets its own fix; the same EOF from another tool does not', async () => {
+  const fakes = fakeBins({ docker: 'echo "unexpected EOF" >&2; exit 1', other: 'echo "unexpected EOF" >&2; exit 1' });
+  const runner = new Runner({ echo: () => {}, env: { PATH: `${fakes.dir}:${process.env.PATH}` } });
+  const docker = (await runner.run('docker', ['build', '.']).catch((e) => e)).message as string;
+  assert.match(docker, 'fix: the Docker engine dropped the connection mid-way');
+  const other = (await runner.run(join(fakes.dir, 'other'), []).catch((e) => e)).message as string;
+  assert.not.match(other, 'fix:');
+});
+
 test('AWS_ENDPOINT_URL reaches CLI v2 as --endpoint-url', async () => {
   const fakes = fakeBins({ aws: '' });
   const rec = recorder();

@@ -1,6 +1,7 @@
 // Run a toolkit script as a user would (a separate process), with a controlled environment.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -22,4 +23,66 @@ export async function runScriptFile(script: string, args: string[], env: Record<
     timeout: timeoutMs,
   });
   return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, all: r.all ?? '' };
+}
+
+/** The pids below `pid` (children first found through /proc), so a test can kill a whole tree. */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, ppid] of parent) if (ppid === p) out.push(child), walk(child);
+  };
+  walk(pid);
+  return out;
+}
+
+/** Kill a process and everything it started, at once (a crash or power loss, not a Ctrl-C). */
+export function killTree(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export interface SpawnedScript {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves when the output matches (or the script exits: check the output). */
+  waitFor(pattern: RegExp): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+/** A script started in the background, for tests that interrupt or kill it part-way. */
+export function spawnScript(script: string, args: string[], env: Record<string, string>): SpawnedScript {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString();
+    for (const w of waiters.filter((x) => x.pattern.test(out))) waiters.splice(waiters.indexOf(w), 1), w.resolve();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => {
+    for (const w of waiters.splice(0)) w.resolve();
+    resolve(code ?? (signal ? 128 : null));
+  }));
+  return {
+    child,
+    output: () => out,
+    exited,
+    waitFor: (pattern) => (pattern.test(out) || child.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ pattern, resolve }))),
+  };
 }

@@ -1,0 +1,143 @@
+// Fault injection between the toolkit and what it talks to. Each proxy passes traffic through until its
+// trigger request has gone by, then turns into the fault until heal():
+//   - awsFaultProxy, in front of the AWS endpoint: 'down' (connections refused: the endpoint stopped)
+//     or 'expired-token' (every call answered as AWS answers one signed with expired credentials);
+//   - dockerFaultProxy, in front of the Docker engine's socket: the engine goes away during a build.
+// From the client's side this is the endpoint or engine stopping; the emulator's state survives, as
+// AWS's does, so "nothing lost" and "rerun completes" can be asserted.
+import { existsSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+
+export interface FaultProxy {
+  /** Resolves with the request that triggered the fault. */
+  triggered: Promise<string>;
+  /** Every request seen, as `ecs:UpdateService`, `sts:GetCallerIdentity`, `PUT /bucket/key`. */
+  seen: string[];
+  heal(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A short name for an AWS request: its JSON target or query Action, else S3's method and path. */
+function operation(req: http.IncomingMessage, body: string): string {
+  const target = req.headers['x-amz-target'];
+  if (typeof target === 'string') return target.split('.').pop()!;
+  const action = /(?:^|&)Action=([A-Za-z]+)/.exec(body)?.[1];
+  return action ?? `${req.method} ${req.url?.split('?')[0]}`;
+}
+
+/** How AWS answers a call signed with expired credentials, in the request's protocol. */
+function expiredTokenReply(req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (typeof req.headers['x-amz-target'] === 'string') {
+    res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': 'ExpiredTokenException' });
+    res.end(JSON.stringify({ __type: 'ExpiredTokenException', message: 'The security token included in the request is expired' }));
+  } else if (/x-www-form-urlencoded/.test(String(req.headers['content-type']))) {
+    res.writeHead(403, { 'content-type': 'text/xml' });
+    res.end('<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>The security token included in the request is expired</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>');
+  } else {
+    res.writeHead(400, { 'content-type': 'application/xml' });
+    res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message><RequestId>fault-proxy</RequestId></Error>');
+  }
+}
+
+export async function awsFaultProxy(target: string, options: { after: RegExp; fault: 'down' | 'expired-token' }): Promise<FaultProxy & { url: string }> {
+  const upstream = new URL(target);
+  const seen: string[] = [];
+  const sockets = new Set<net.Socket>();
+  let faulted = false;
+  let fire!: (op: string) => void;
+  const triggered = new Promise<string>((resolve) => (fire = resolve));
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const op = operation(req, body.toString('utf8'));
+      seen.push(op);
+      if (faulted) return expiredTokenReply(req, res); // only 'expired-token' gets here: 'down' refuses
+      const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+        up.on('end', () => {
+          if (!faulted && options.after.test(op)) {
+            faulted = true;
+            fire(op);
+            if (options.fault === 'down') res.on('finish', goDown);
+          }
+        });
+      });
+      forward.on('error', () => res.destroy());
+      forward.end(body);
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  const goDown = () => {
+    server.close();
+    for (const s of sockets) s.destroy();
+  };
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    triggered,
+    async heal() {
+      faulted = false;
+      options.after = /$^/; // never again
+      if (!server.listening) await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    },
+    async close() {
+      goDown();
+    },
+  };
+}
+
+/** A proxy for the Docker engine's socket that goes away `delayMs` after a build starts. */
+export async function dockerFaultProxy(socketPath: string, engine = '/var/run/docker.sock', delayMs = 300): Promise<FaultProxy & { host: string }> {
+  const seen: string[] = [];
+  const sockets = new Set<net.Socket>();
+  let armed = true;
+  let fire!: (op: string) => void;
+  const triggered = new Promise<string>((resolve) => (fire = resolve));
+  const goDown = () => {
+    server.close();
+    for (const s of sockets) s.destroy();
+  };
+  const server = net.createServer((client) => {
+    const up = net.connect(engine);
+    sockets.add(client).add(up);
+    client.on('close', () => sockets.delete(client));
+    up.on('close', () => sockets.delete(up));
+    client.on('data', (chunk) => {
+      const line = /^(GET|POST|PUT|DELETE|HEAD) (\S+)/m.exec(chunk.toString('latin1'));
+      if (line) seen.push(`${line[1]} ${line[2]!.split('?')[0]}`);
+      if (armed && line && /\/(build|session|grpc)\b/.test(line[2]!)) {
+        armed = false;
+        fire(`${line[1]} ${line[2]}`);
+        setTimeout(goDown, delayMs);
+      }
+    });
+    client.pipe(up).pipe(client);
+    client.on('error', () => up.destroy());
+    up.on('error', () => client.destroy());
+  });
+  if (existsSync(socketPath)) rmSync(socketPath);
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    host: `unix://${socketPath}`,
+    seen,
+    triggered,
+    async heal() {
+      if (!server.listening) {
+        if (existsSync(socketPath)) rmSync(socketPath);
+        await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+      }
+    },
+    async close() {
+      goDown();
+    },
+  };
+}
