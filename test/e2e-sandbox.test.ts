@@ -10,14 +10,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readEnvFile } from '../lib/config.js';
 import { commitSampleApp } from './sandbox/sample-app.js';
-import { domainVariant } from './helpers/domain-variant.js';
 import { testSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { awsFaultProxy, dockerFaultProxy } from './helpers/fault-proxy.js';
 import { killTree, ROOT, spawnScript } from './helpers/script.js';
 
-// Terraform's domain variant (asserted in terraform.test.ts) runs in the background from here on, so its
-// provider waits (RDS 80 s, ALB 60 s, destroy) overlap this file instead of adding to the suite's time.
-void domainVariant();
 
 let sb: TestSandbox;
 let awsEnv: Record<string, string>;

@@ -146,7 +146,7 @@ function hangingStep1(dockerInfo: string) {
 }
 
 test('Ctrl-C: the running command gets one SIGINT (not two), stops cleanly, exit 130 with what to rerun', async () => {
-  const run = hangingStep1(`trap 'echo "docker: got SIGINT, stopping cleanly" >> $MARK; /bin/sleep 0.3; echo "docker: stopped" >> $MARK; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`);
+  const run = hangingStep1(`trap 'echo "docker: got SIGINT, stopping cleanly" >> $MARK; /bin/sleep 0.3; echo "docker: stopped" >> $MARK; kill $!; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`);
   await run.hanging;
   run.child.kill('SIGINT');
   const code = await run.exited;
@@ -171,7 +171,7 @@ test('a second Ctrl-C (or SIGTERM then SIGINT) stops at once, killing a command 
 });
 
 test('SIGTERM (CI cancelling a job) stops the same way with exit 143', async () => {
-  const run = hangingStep1(`trap 'echo "docker: got SIGINT" >> $MARK; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`);
+  const run = hangingStep1(`trap 'echo "docker: got SIGINT" >> $MARK; kill $!; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`);
   await run.hanging;
   run.child.kill('SIGTERM');
   assert.is(await run.exited, 143, run.output());

@@ -30,8 +30,8 @@ async function mockedTests() {
 }
 const mocked = mockedTests();
 
-// Started by e2e-sandbox.test.ts at load (the same promise: uvu runs every file in one process), so its
-// minutes of Terraform provider waits overlap the end-to-end run; awaited here.
+// Started at load (uvu imports every file before running any), so its minutes of Terraform provider
+// waits overlap the other files of this process, which runs beside the end-to-end one (test/all.ts).
 const domain = domainVariant();
 let planJson: any;
 
