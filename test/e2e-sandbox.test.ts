@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parse } from 'yaml';
-import { test } from 'uvu';
+import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readEnvFile } from '../lib/config.js';
 import { commitSampleApp } from './sandbox/sample-app.js';
@@ -18,6 +18,19 @@ import { killTree, ROOT, spawnScript } from './helpers/script.js';
 let sb: TestSandbox;
 let awsEnv: Record<string, string>;
 const times: Record<string, number> = {};
+const testTimes: [string, number][] = [];
+
+/** uvu's test, timed: the slowest tests are printed at the end (where the suite's minutes go). */
+function test(name: string, fn: () => unknown): void {
+  uvuTest(name, async () => {
+    const started = Date.now();
+    try {
+      await fn();
+    } finally {
+      testTimes.push([name.slice(0, 70), (Date.now() - started) / 1000]);
+    }
+  });
+}
 
 async function aws(...args: string[]): Promise<any> {
   const r = await execa('aws', [...args, '--output', 'json'], { env: awsEnv, reject: false });
@@ -523,6 +536,11 @@ test('fault: the registry down during a push fails clearly; rerun after it is ba
   assert.equal(await albGet('/version'), { status: 200, body: 'v9' });
 });
 
+// Every fault run carries secrets: none may show in what a failure prints.
+const FAULT_CANARY = `Fault-Canary-${Math.random().toString(36).slice(2, 10)}`;
+const FAULT_SECRETS = { DB_PASSWORD: FAULT_CANARY, SLACK_WEBHOOK: `https://hooks.slack.com/services/T0/B0/${FAULT_CANARY}` };
+const noCanary = (...runs: { all: string }[]) => runs.forEach((r) => assert.not.match(r.all, FAULT_CANARY, 'a secret in a failure\'s output'));
+
 /** A copy of the sandbox's env file with some values changed (a file named in LLMOPS_ENV_FILE wins over the environment). */
 function envFileWith(name: string, overrides: Record<string, string>): string {
   const vars = { ...readEnvFile(join(sb.env.LLMOPS_SANDBOX_DIR, 'env')), ...overrides };
@@ -535,7 +553,7 @@ test('fault: the AWS endpoint goes away while the deploy waits: clear error and 
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v10');
   const proxy = await awsFaultProxy(awsEnv.AWS_ENDPOINT_URL!, { after: /^UpdateService$/, fault: 'down' });
   try {
-    const env = { LLMOPS_ENV_FILE: envFileWith('proxied', { AWS_ENDPOINT_URL: proxy.url }) };
+    const env = { LLMOPS_ENV_FILE: envFileWith('proxied', { AWS_ENDPOINT_URL: proxy.url, ...FAULT_SECRETS }) };
     const failed = await timed('deploy, endpoint down', () => sb.run('scripts/deploy.ts', ['--yes'], env));
     assert.is(await proxy.triggered, 'UpdateService');
     assert.is(failed.exitCode, 1, failed.all.slice(-2000));
@@ -548,6 +566,7 @@ test('fault: the AWS endpoint goes away while the deploy waits: clear error and 
     assert.match(again.all, /is stale: taking it over/, 'the lock the failed run could not release is taken over');
     assert.match(again.all, /already runs this image and configuration: no new revision/, 'nothing lost: the release started before the fault is the one that runs');
     assert.equal(await albGet('/version'), { status: 200, body: 'v10' });
+    noCanary(failed, again);
   } finally {
     await proxy.close();
   }
@@ -557,7 +576,7 @@ test('fault: credentials expire mid-deploy: exit 1 with the refresh fix, the pre
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v11');
   const proxy = await awsFaultProxy(awsEnv.AWS_ENDPOINT_URL!, { after: /^RegisterTaskDefinition$/, fault: 'expired-token' });
   try {
-    const env = { LLMOPS_ENV_FILE: envFileWith('proxied', { AWS_ENDPOINT_URL: proxy.url }) };
+    const env = { LLMOPS_ENV_FILE: envFileWith('proxied', { AWS_ENDPOINT_URL: proxy.url, ...FAULT_SECRETS }) };
     const failed = await timed('deploy, credentials expire', () => sb.run('scripts/deploy.ts', ['--yes'], env));
     assert.is(await proxy.triggered, 'RegisterTaskDefinition');
     assert.is(failed.exitCode, 1, failed.all.slice(-2000));
@@ -570,6 +589,7 @@ test('fault: credentials expire mid-deploy: exit 1 with the refresh fix, the pre
     const again = await timed('deploy, fresh credentials', () => sb.run('scripts/deploy.ts', ['--yes'], env));
     assert.is(again.exitCode, 0, again.all.slice(-2000));
     assert.equal(await albGet('/version'), { status: 200, body: 'v11' });
+    noCanary(failed, again);
   } finally {
     await proxy.close();
   }
@@ -579,7 +599,7 @@ test('fault: the Docker engine goes away during the build: exit 1 naming docker 
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v12');
   const proxy = await dockerFaultProxy(join(sb.dir, 'docker.sock'));
   try {
-    const failed = await timed('deploy, engine down', () => sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host }));
+    const failed = await timed('deploy, engine down', () => sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host, ...FAULT_SECRETS }));
     assert.match(await proxy.triggered, /\/(build|session|grpc)/);
     assert.is(failed.exitCode, 1, failed.all.slice(-2000));
     assert.match(failed.stderr, /Command failed \(exit \d+\): docker (buildx )?build /);
@@ -587,9 +607,10 @@ test('fault: the Docker engine goes away during the build: exit 1 naming docker 
     assert.not.match(failed.all, '$ docker push', 'nothing pushed');
     assert.equal(await albGet('/version'), { status: 200, body: 'v11' }, 'the running release is untouched');
     await proxy.heal();
-    const again = await timed('deploy, engine back', () => sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host }));
+    const again = await timed('deploy, engine back', () => sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host, ...FAULT_SECRETS }));
     assert.is(again.exitCode, 0, again.all.slice(-2000));
     assert.equal(await albGet('/version'), { status: 200, body: 'v12' });
+    noCanary(failed, again);
   } finally {
     await proxy.close();
   }
@@ -666,6 +687,7 @@ test('sandbox:down stops what up started and leaves no hosts entry, file or cont
     assert.is(containers.stdout.trim(), '');
   }
   console.log(`  times (s): ${JSON.stringify(times)}`);
+  console.log(`  tests, slowest first (s):\n${testTimes.sort((a, b) => b[1] - a[1]).map(([n, t]) => `    ${t.toFixed(1).padStart(6)}  ${n}`).join('\n')}`);
 });
 
-test.run();
+uvuTest.run();
