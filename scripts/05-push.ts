@@ -27,9 +27,10 @@ export async function ecrDigest(runner: Runner, config: Config, tag: string): Pr
   throw new ScriptFailure(`aws ecr describe-images failed: ${r.stderr.trim().split('\n').pop()}`);
 }
 
-export async function pushImage(runner: Runner, config: Config, ref: ImageRef, account: string): Promise<Pushed> {
+/** `inEcr`: the digest a caller just read from ECR (bootstrap's step 2), so it is not asked twice. */
+export async function pushImage(runner: Runner, config: Config, ref: ImageRef, account: string, inEcr?: string): Promise<Pushed> {
   const url = repositoryUrl(config, account);
-  const existing = await ecrDigest(runner, config, ref.tag);
+  const existing = inEcr ?? (await ecrDigest(runner, config, ref.tag));
   if (existing) {
     runner.echo(`# ${url}:${ref.tag} is already in ECR (${existing}): push skipped`);
     return { repositoryUrl: url, tag: ref.tag, digest: existing, image: `${url}@${existing}`, result: 'already-in-ecr' };

@@ -28,6 +28,8 @@ export interface PipelineContext {
   yes: boolean;
   identity?: Identity;
   ref?: ImageRef;
+  /** The image's digest when step 2 found it already in ECR. */
+  inEcr?: string;
   plan?: PlanSummary;
   pushed?: Pushed;
   registered?: Registered;
@@ -61,7 +63,8 @@ export const STEPS: PipelineStep[] = [
     title: 'Build and test the image',
     async run(ctx, runner) {
       ctx.ref = await imageRef(runner, ctx.config);
-      if (!runner.dryRun && (await ecrDigest(runner, ctx.config, ctx.ref.tag).catch(() => undefined))) return `${ctx.ref.tag} is already in ECR`;
+      ctx.inEcr = runner.dryRun ? undefined : await ecrDigest(runner, ctx.config, ctx.ref.tag).catch(() => undefined);
+      if (ctx.inEcr) return `${ctx.ref.tag} is already in ECR`;
       const built = await buildImage(runner, ctx.config, ctx.ref);
       await smokeTest(runner, ctx.config, ctx.ref);
       if (built === 'cached') return `${ctx.ref.local} already built (smoke test passed)`;
@@ -92,7 +95,7 @@ export const STEPS: PipelineStep[] = [
     async run(ctx, runner) {
       ctx.identity ??= await resolveIdentity(runner, ctx.config);
       ctx.ref ??= await imageRef(runner, ctx.config);
-      ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account);
+      ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account, ctx.inEcr);
       if (ctx.pushed.result === 'already-in-ecr') return `${ctx.pushed.tag} is already in ECR (${ctx.pushed.digest.slice(0, 19)}…)`;
     },
   },
