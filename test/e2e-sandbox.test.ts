@@ -217,7 +217,8 @@ test('ECS emulator with the real aws CLI: a missing image gives CannotPullContai
   assert.is(dep.rolloutState, 'IN_PROGRESS');
   assert.is(upd.service.deployments[1].status, 'ACTIVE');
   let failed: any;
-  for (let i = 0; i < 60 && !failed; i++) {
+  // a deadline rather than a count: on a loaded machine each pull attempt and each aws call takes longer
+  for (const deadline = Date.now() + 180_000; !failed && Date.now() < deadline; ) {
     await new Promise((r) => setTimeout(r, 1000));
     failed = (await service()).deployments.find((d: any) => d.id === dep.id && d.rolloutState === 'FAILED');
   }
