@@ -1,11 +1,14 @@
 // What every script shares: flags (--help, --dry-run, --yes), config loading, the runner,
 // and one place that turns errors into a message and an exit code that means something.
-import { realpathSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AccountGuardError, CredentialsError } from './aws.js';
-import { applyEnvFiles, ConfigError, loadConfig, secretValues, type Config } from './config.js';
+import type { OptionSpec } from './flags.js';
+export { integer, matching, readableFile, type OptionSpec } from './flags.js';
+import { applyEnvFiles, ConfigError, ignoredEnvironment, loadConfig, PREFIX, secretValues, type Config, type ConfigProblem } from './config.js';
 import { LockedError } from './lock.js';
 import { CommandError, hintFor, InterruptedError, Runner, SecretInArgvError, stopCleanlyOnSignals } from './run.js';
 
@@ -41,8 +44,6 @@ export class ScriptFailure extends Error {
   }
 }
 
-type OptionSpec = { type: 'string' | 'boolean'; short?: string; description: string; default?: string | boolean; multiple?: boolean };
-
 export interface ScriptContext {
   config: Config;
   runner: Runner;
@@ -56,6 +57,16 @@ export interface ScriptContext {
 export interface ScriptSpec {
   /** `npm run <command>` that runs it. */
   command: string;
+  /** The one positional argument it takes, if any (e.g. `up|down|status`): required, one of these. */
+  positional?: string[];
+  /** Pairs of flags that cannot be given together. */
+  conflicts?: [string, string][];
+  /** Flags that only mean something with another flag: `{ min: 'policy' }`. */
+  requires?: Record<string, string>;
+  /** Checks of the parsed flags together (beyond each value): problems, each naming its flag. */
+  validate?(options: Record<string, any>, config: Config): string[];
+  /** Paths it uses that must exist before anything runs: `build` (BUILD_CONTEXT, DOCKERFILE). TF_DIR always. */
+  paths?: 'build'[];
   summary: string;
   needs: string;
   produces: string;
@@ -98,29 +109,120 @@ function flagLabel(key: string, o: OptionSpec): string {
   return `${o.short ? `-${o.short}, ` : '    '}--${key}${o.type === 'string' ? ' <value>' : ''}`;
 }
 
-/** Parse flags, load config, run main, map every error to a message and an exit code. */
-export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.slice(2)): Promise<number> {
+/** One problem with the command line, naming the flag or argument. */
+export class FlagProblems extends Error {
+  constructor(readonly problems: string[], readonly command: string) {
+    super(`${problems.length === 1 ? 'bad command line' : `bad command line: ${problems.length} problems`}\n${problems.map((p) => `  ✗ ${p}`).join('\n')}\nRun \`npm run ${command} -- --help\` for the options.`);
+    this.name = 'FlagProblems';
+  }
+}
+
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/**
+ * The command line, checked completely: unknown flags, values of the wrong type, repeated flags with
+ * different values, stray or missing positionals, conflicts, flags that need another. Every problem at once.
+ */
+export function parseFlags(spec: ScriptSpec, argv: string[]): { values: Record<string, any>; positionals: string[]; problems: string[] } {
+  const options = { ...spec.options, ...COMMON };
+  const problems: string[] = [];
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...spec.options, ...COMMON } as any, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: options as any, allowPositionals: true, strict: true, tokens: true });
   } catch (error: any) {
-    process.stderr.write(`${error.message}\nRun \`npm run ${spec.command} -- --help\` for the options.\n`);
-    return ExitCode.USAGE;
+    return { values: {}, positionals: [], problems: [String(error.message).split('\n')[0]!] };
   }
-  const values = parsed.values as Record<string, any>;
-  if (values.help) {
+  const values = { ...(parsed.values as Record<string, any>) };
+  const seen = new Map<string, unknown>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== 'option') continue;
+    const value = t.value ?? true;
+    if (seen.has(t.name) && seen.get(t.name) !== value) problems.push(`--${t.name} is given twice with different values: give it once`);
+    seen.set(t.name, value);
+  }
+  for (const [name, o] of Object.entries(options)) {
+    const raw = values[name];
+    if (typeof raw !== 'string') continue;
+    if (CONTROL.test(raw) || raw.length > 4096) {
+      problems.push(`--${name}: the value must be at most 4096 characters without control characters (newline, tab, ...)`);
+      continue;
+    }
+    if (!o.parse) continue;
+    try {
+      values[name] = o.parse(raw);
+    } catch (error: any) {
+      problems.push(`--${name} ${error.message}, got ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}…` : raw)}`);
+    }
+  }
+  const positionals = parsed.positionals;
+  if (spec.positional) {
+    if (positionals.length === 0) problems.push(`expected one of ${spec.positional.join(', ')}`);
+    else if (!spec.positional.includes(positionals[0]!)) problems.push(`expected one of ${spec.positional.join(', ')}, got ${JSON.stringify(positionals[0])}`);
+  }
+  const stray = positionals.slice(spec.positional ? 1 : 0);
+  if (stray.length) {
+    const flagLike = Object.keys(spec.options ?? {}).find((k) => options[k]!.type === 'string');
+    problems.push(`unexpected argument${stray.length > 1 ? 's' : ''} ${stray.map((a) => JSON.stringify(a)).join(' ')}${flagLike && /^\d+$/.test(stray[0]!) ? ` (did you mean --${flagLike} ${stray[0]}?)` : ''}: values go after their flag`);
+  }
+  const given = (k: string) => seen.has(k);
+  for (const [a, b] of spec.conflicts ?? []) if (given(a) && given(b)) problems.push(`--${a} and --${b} cannot be given together: choose one`);
+  for (const [flag, needs] of Object.entries(spec.requires ?? {})) if (given(flag) && !given(needs)) problems.push(`--${flag} only applies with --${needs}`);
+  return { values, positionals, problems };
+}
+
+/** Paths the script uses, checked before anything runs: TF_DIR always, the build's when it builds. */
+export function pathProblems(config: Config, paths: ScriptSpec['paths'] = []): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const dir = (variable: string, path: string, what: string) => {
+    if (!existsSync(path)) problems.push({ variable, value: path, message: `no such directory: expected ${what}` });
+    else if (!statSync(path).isDirectory()) problems.push({ variable, value: path, message: `is not a directory: expected ${what}` });
+    else return true;
+    return false;
+  };
+  if (dir('TF_DIR', config.terraform.dir, 'the Terraform root module (the directory with the *.tf files)') && !readdirSync(config.terraform.dir).some((f) => f.endsWith('.tf'))) {
+    problems.push({ variable: 'TF_DIR', value: config.terraform.dir, message: 'holds no *.tf file: expected the Terraform root module' });
+  }
+  if (paths.includes('build') && dir('BUILD_CONTEXT', config.app.buildContext, 'the app checkout to build')) {
+    const file = join(config.app.buildContext, config.app.dockerfile);
+    if (!existsSync(file) || !statSync(file).isFile()) problems.push({ variable: 'DOCKERFILE', value: config.app.dockerfile, message: `${file} is not a file: expected the Dockerfile, relative to BUILD_CONTEXT` });
+  }
+  return problems;
+}
+
+/** Parse flags, load config, check both completely (nothing runs before), run main, map errors to exit codes. */
+export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.slice(2)): Promise<number> {
+  const flags = parseFlags(spec, argv);
+  if (flags.values.help) {
     process.stdout.write(`${helpText(spec)}\n`);
     return ExitCode.OK;
   }
+  let config: Config | undefined;
+  let configError: ConfigError | undefined;
+  try {
+    config = loadConfig();
+    const paths = pathProblems(config, spec.paths);
+    if (paths.length) throw new ConfigError(paths, 'the configuration');
+  } catch (error) {
+    if (!(error instanceof ConfigError)) return reportError(error, undefined, spec.command);
+    configError = error;
+  }
+  if (config && !flags.problems.length && spec.validate) flags.problems.push(...spec.validate(flags.values, config));
+  if (configError || flags.problems.length) {
+    if (configError) process.stderr.write(`✗ ${configError.message}\n`);
+    if (flags.problems.length) process.stderr.write(`✗ ${new FlagProblems(flags.problems, spec.command).message}\n`);
+    process.stderr.write('Nothing was run.\n');
+    return ExitCode.USAGE;
+  }
+  const values = flags.values;
+  for (const name of ignoredEnvironment()) process.stderr.write(`note: ${name} in the environment is not read (the toolkit reads ${PREFIX}${name}; .env may say ${name})\n`);
   let runner: Runner | undefined;
   const restoreSignals = stopCleanlyOnSignals();
   try {
-    const config = loadConfig();
     applyEnvFiles();
     const dryRun = !!values['dry-run'];
-    runner = new Runner({ dryRun, secrets: secretValues(config) });
+    runner = new Runner({ dryRun, secrets: secretValues(config!) });
     const yes = !!values.yes || !!process.env.CI || !process.stdin.isTTY;
-    const code = await spec.main({ config, runner, options: values, positionals: parsed.positionals, dryRun, yes });
+    const code = await spec.main({ config: config!, runner, options: values, positionals: flags.positionals, dryRun, yes });
     return code ?? ExitCode.OK;
   } catch (error) {
     return reportError(error, runner, spec.command);

@@ -1,6 +1,6 @@
 // One typed, frozen configuration for every script: `.env` (dotenv) + the environment,
 // validated with zod. Every name defaults to the guide's, derived from PROJECT_NAME.
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
@@ -23,12 +23,28 @@ function range(from: number, to: number, step: number): number[] {
 }
 
 /** Variables whose values are secrets: masked in messages, registered with the runner. */
-export const SECRET_VARIABLES = ['DB_PASSWORD', 'SLACK_WEBHOOK', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
+export const SECRET_VARIABLES = ['DB_PASSWORD', 'SLACK_WEBHOOK', 'LLMOPS_DB_PASSWORD', 'LLMOPS_SLACK_WEBHOOK', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
+
+/** The prefix of the toolkit's own settings in the process environment (see settingFromEnvironment). */
+export const PREFIX = 'LLMOPS_';
 
 const optional = (schema: z.ZodType<string>) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+/** A whole number written in decimal digits only: '' , '0x50', '1e3', ' 3', '1.5' are refused (no coercion). */
 const int = (min: number, max: number, what: string) =>
-  z.coerce.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).min(min, { error: `expected ${what}` }).max(max, { error: `expected ${what}` });
+  z
+    .string({ error: `expected ${what}` })
+    .refine((v) => v !== '', { error: `is empty: expected ${what} (remove the line to use the default)`, abort: true })
+    .refine((v) => /^\d{1,9}$/.test(v), { error: `expected ${what}, written in decimal digits`, abort: true })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { error: `expected ${what}` }).max(max, { error: `expected ${what}` }));
+/** A path: no control characters, at most 1024 characters (existence is checked by the scripts that use it). */
+const path = (what: string) =>
+  z
+    .string()
+    .min(1, { error: `expected ${what}` })
+    .max(1024, { error: `expected ${what} of at most 1024 characters` })
+    .refine((v) => !/[\x00-\x1f\x7f]/.test(v), { error: `must not contain control characters (newline, tab, ...): expected ${what}` });
 const name = (what: string, re = /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/) =>
   optional(z.string().regex(re, { error: `expected ${what}` }));
 
@@ -40,7 +56,7 @@ const schema = z
       .regex(/^[a-z][a-z0-9-]{1,23}$/, { error: 'expected 2-24 lowercase letters, digits or "-", starting with a letter (e.g. "llmops")' }),
     AWS_REGION: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, { error: 'expected an AWS region code such as "us-east-1"' }),
     EXPECTED_ACCOUNT_ID: optional(z.string().regex(/^\d{12}$/, { error: 'expected a 12-digit AWS account id' })),
-    ECR_REPOSITORY: name('an ECR repository name (lowercase, digits, "-", "_", "/")', /^[a-z0-9]+(?:[._/-][a-z0-9]+)*$/),
+    ECR_REPOSITORY: name('an ECR repository name of 2-256 characters (lowercase, digits, "-", "_", "/")', /^(?=.{2,256}$)[a-z0-9]+(?:[._/-][a-z0-9]+)*$/),
     ECS_CLUSTER: name('an ECS cluster name (letters, digits, "-", "_")'),
     ECS_SERVICE: name('an ECS service name (letters, digits, "-", "_")'),
     TASK_FAMILY: name('a task definition family (letters, digits, "-", "_")'),
@@ -59,16 +75,16 @@ const schema = z
     TASK_CPU: int(256, 16384, `Fargate cpu units: one of ${Object.keys(FARGATE_SIZES).join(', ')}`),
     TASK_MEMORY: int(512, 122880, 'Fargate memory in MiB, e.g. 1024'),
     DESIRED_COUNT: int(0, 100, 'a whole number of tasks from 0 to 100'),
-    HEALTH_PATH: z.string().regex(/^\/[\w\-./~%?=&]*$/, { error: 'expected a URL path starting with "/", e.g. "/health"' }),
-    BUILD_CONTEXT: z.string().min(1, { error: 'expected the path of the app to build, e.g. "."' }),
-    DOCKERFILE: z.string().min(1, { error: 'expected a Dockerfile path relative to BUILD_CONTEXT' }),
+    HEALTH_PATH: z.string().regex(/^\/[\w\-./~%?=&]{0,511}$/, { error: 'expected a URL path of at most 512 characters starting with "/", e.g. "/health"' }),
+    BUILD_CONTEXT: path('the path of the app to build, e.g. "."'),
+    DOCKERFILE: path('a Dockerfile path relative to BUILD_CONTEXT'),
     ALARM_EMAIL: optional(z.email({ error: 'expected an e-mail address such as ops@example.com' })),
     DOMAIN_NAME: optional(z.string().regex(/^(?=.{1,253}$)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/, { error: 'expected a lowercase domain name such as app.example.com' })),
     HOSTED_ZONE_ID: optional(z.string().regex(/^[A-Z0-9]{2,32}$/, { error: 'expected a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' })),
     ACM_CERTIFICATE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, { error: 'expected arn:aws:acm:<region>:<12-digit account>:certificate/<uuid>' })),
     DB_PASSWORD: optional(z.string().regex(/^[\x21-\x7e]{8,128}$/, { error: 'expected 8-128 printable characters' }).refine((v) => !/[/@"]/.test(v), { error: 'must not contain "/", "@" or \'"\' (RDS rejects them)' })),
     SLACK_WEBHOOK: optional(z.string().regex(/^https:\/\/hooks\.slack\.com\/\S+$/, { error: 'expected an https://hooks.slack.com/... URL' })),
-    TF_DIR: z.string().min(1),
+    TF_DIR: path('the Terraform root module directory, e.g. "terraform"'),
     TF_STATE_BUCKET: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name (3-63 lowercase letters, digits, "." or "-")' })),
     DEPLOY_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
   })
@@ -105,8 +121,6 @@ const DEFAULTS: Record<string, string> = {
 };
 
 export const KNOWN_VARIABLES = Object.keys(schema.shape) as (keyof Raw)[];
-/** Variables a .env may hold that other tools read (AWS SDK/CLI, Terraform, Docker, CI, the sandbox). */
-const PASS_THROUGH = /^(AWS_|TF_|DOCKER_|CI$|GITHUB_|NO_COLOR$|FORCE_COLOR$|LLMOPS_|SANDBOX_)/;
 
 export interface Config {
   project: string;
@@ -140,28 +154,58 @@ function formatProblems(problems: ConfigProblem[], source: string): string {
 }
 
 export function maskValue(variable: string, value: string): string {
-  if (!(SECRET_VARIABLES as readonly string[]).includes(variable)) return value;
+  if (!(SECRET_VARIABLES as readonly string[]).includes(variable)) return value.length > 80 ? `${value.slice(0, 60)}…(${value.length} chars)` : value;
   return value.length <= 4 ? '****' : `${value.slice(0, 2)}****(${value.length} chars)`;
 }
 
-/** Parse a .env file (no mutation of process.env). A missing file is an empty one. */
-export function readEnvFile(path: string): Record<string, string> {
-  if (!existsSync(path)) return {};
-  return dotenv.parse(readFileSync(path));
+/**
+ * Names other tools read, which a .env may hold and the environment may carry. A name with one of these
+ * prefixes that is not known but is within two edits of a known one is reported as a misspelling.
+ */
+export const AWS_VARIABLES = [
+  'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_REGION', 'AWS_DEFAULT_REGION',
+  'AWS_ENDPOINT_URL', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CA_BUNDLE', 'AWS_MAX_ATTEMPTS', 'AWS_RETRY_MODE', 'AWS_PAGER',
+  'AWS_DEFAULT_OUTPUT', 'AWS_ROLE_ARN', 'AWS_ROLE_SESSION_NAME', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_STS_REGIONAL_ENDPOINTS',
+  'AWS_USE_FIPS_ENDPOINT', 'AWS_USE_DUALSTACK_ENDPOINT', 'AWS_SDK_LOAD_CONFIG', 'AWS_EC2_METADATA_DISABLED', 'AWS_ACCOUNT_ID',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN', 'AWS_CREDENTIAL_EXPIRATION',
+  'AWS_CLI_AUTO_PROMPT', 'AWS_CLI_FILE_ENCODING', 'AWS_DATA_PATH', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', 'AWS_METADATA_SERVICE_TIMEOUT',
+  'AWS_METADATA_SERVICE_NUM_ATTEMPTS', 'AWS_REQUEST_CHECKSUM_CALCULATION', 'AWS_RESPONSE_CHECKSUM_VALIDATION', 'AWS_SDK_UA_APP_ID',
+  'AWS_EXECUTION_ENV', 'AWS_NODEJS_CONNECTION_REUSE_ENABLED', 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', 'AWS_ACCOUNT_ID_ENDPOINT_MODE',
+];
+export const TF_VARIABLES = [
+  'TF_LOG', 'TF_LOG_PATH', 'TF_LOG_CORE', 'TF_LOG_PROVIDER', 'TF_INPUT', 'TF_IN_AUTOMATION', 'TF_DATA_DIR', 'TF_WORKSPACE', 'TF_PLUGIN_CACHE_DIR',
+  'TF_CLI_CONFIG_FILE', 'TF_IGNORE', 'TF_APPEND_USER_AGENT', 'TF_STATE_PERSIST_INTERVAL', 'TF_REGISTRY_DISCOVERY_RETRY', 'TF_REGISTRY_CLIENT_TIMEOUT',
+  'TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE', 'TF_CLI_ARGS', 'TF_ACC',
+];
+/** Families of names that are open-ended (TF_VAR_x, TF_CLI_ARGS_plan, AWS_ENDPOINT_URL_ECS, ...). */
+const OPEN_FAMILIES = /^(TF_VAR_|TF_CLI_ARGS_|TF_TOKEN_|AWS_ENDPOINT_URL_|AWS_LAMBDA_)/;
+/** The toolkit's own process variables (not configuration): the env files, the renderer, debug, state and sandbox dirs. */
+export const TOOLKIT_VARIABLES = ['LLMOPS_ENV_FILE', 'LLMOPS_RENDERER', 'LLMOPS_DEBUG', 'LLMOPS_STATE_DIR', 'LLMOPS_SANDBOX_DIR'];
+/** What else a .env may hold, for other tools: Docker, CI, colour, the sandbox's own settings. */
+const OTHER_TOOLS = /^(DOCKER_|CI$|GITHUB_|NO_COLOR$|FORCE_COLOR$|SANDBOX_)/;
+
+const SETTING_NAMES = () => KNOWN_VARIABLES as string[];
+const prefixed = (k: string) => `${PREFIX}${k}`;
+/** AWS_REGION, TF_DIR, TF_STATE_BUCKET: settings whose names already carry a standard prefix are read bare from the environment too. */
+const readBare = (k: string) => k.startsWith('AWS_') || k.startsWith('TF_');
+
+/** The known name a misspelt one is closest to, or undefined (also for names that are known). */
+export function misspelling(name: string): string | undefined {
+  const settings = SETTING_NAMES();
+  if (name.startsWith(PREFIX)) {
+    if (TOOLKIT_VARIABLES.includes(name) || settings.includes(name.slice(PREFIX.length))) return undefined;
+    return closest(name, [...settings.map(prefixed), ...TOOLKIT_VARIABLES], Infinity) ?? '';
+  }
+  if (name.startsWith('AWS_') || name.startsWith('TF_')) {
+    if (OPEN_FAMILIES.test(name) || AWS_VARIABLES.includes(name) || TF_VARIABLES.includes(name) || settings.includes(name)) return undefined;
+    return closest(name, [...AWS_VARIABLES, ...TF_VARIABLES, ...settings.filter(readBare)], 2);
+  }
+  return undefined;
 }
 
-function unknownKeyProblems(fileVars: Record<string, string>): ConfigProblem[] {
-  return Object.keys(fileVars)
-    .filter((k) => !(KNOWN_VARIABLES as string[]).includes(k) && !PASS_THROUGH.test(k))
-    .map((k) => {
-      const guess = closest(k, KNOWN_VARIABLES as string[]);
-      return { variable: k, message: `unknown variable${guess ? `; did you mean ${guess}?` : ''} (see .env.example)` };
-    });
-}
-
-function closest(word: string, candidates: string[]): string | undefined {
+function closest(word: string, candidates: string[], maxDistance: number): string | undefined {
   let best: string | undefined;
-  let bestDistance = Math.max(3, Math.floor(word.length / 4)) + 1;
+  let bestDistance = Math.min(maxDistance, Math.max(3, Math.floor(word.length / 4))) + 1;
   for (const c of candidates) {
     const d = editDistance(word, c);
     if (d < bestDistance) [best, bestDistance] = [c, d];
@@ -169,35 +213,129 @@ function closest(word: string, candidates: string[]): string | undefined {
   return best;
 }
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+/** Damerau-Levenshtein (optimal string alignment): a swap of two neighbours is one edit (REGOIN -> REGION). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
     }
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
+}
+
+/** One env file's variables and the problems of its lines. Problems never quote a value: it may be a secret. */
+export interface EnvFile { path: string; vars: Record<string, string>; problems: ConfigProblem[] }
+
+/**
+ * Check a .env text line by line before dotenv parses it: dotenv silently cuts `abc#def` to `abc` and skips
+ * lines that are not NAME=value. An unquoted value may carry a comment after white space (`X=1  # note`).
+ */
+export function envLineProblems(text: string, path: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const lines = text.split(/\r?\n/);
+  let open: string | undefined;
+  lines.forEach((line, i) => {
+    const where = `${path}:${i + 1}`;
+    if (open) {
+      if (line.includes(open)) open = undefined;
+      return;
+    }
+    const t = line.trim();
+    if (!t || t.startsWith('#')) return;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$/.exec(t);
+    if (!m) {
+      problems.push({ variable: where, message: 'not a NAME=value line (a comment starts with "#")' });
+      return;
+    }
+    const [, key, value] = m as unknown as [string, string, string];
+    const q = value[0];
+    if (q === '"' || q === "'" || q === '`') {
+      const end = value.indexOf(q, 1);
+      if (end < 0) open = q;
+      else if (value.slice(end + 1).trim() && !value.slice(end + 1).trim().startsWith('#')) {
+        problems.push({ variable: key, message: `${where}: text after the closing quote; put the whole value inside the quotes` });
+      }
+      return;
+    }
+    const hash = value.indexOf('#');
+    if (hash > 0 && !/\s/.test(value[hash - 1]!)) {
+      problems.push({ variable: key, message: `${where}: unquoted "#" inside the value would cut it there (dotenv reads the rest as a comment); quote the value: ${key}='…#…'` });
+    }
+  });
+  if (open) problems.push({ variable: path, message: `a value opened with ${open} is never closed` });
+  return problems;
+}
+
+/** Read one env file; a missing, unreadable or non-file path is a problem naming it (never a bare EISDIR). */
+export function readEnvFile(path: string, required = true): EnvFile {
+  const out: EnvFile = { path, vars: {}, problems: [] };
+  const problem = (message: string) => out.problems.push({ variable: 'LLMOPS_ENV_FILE', value: path, message });
+  if (!existsSync(path)) {
+    if (required) problem('no such file: create it, or fix the path (LLMOPS_ENV_FILE lists env files, comma-separated)');
+    return out;
+  }
+  if (!statSync(path).isFile()) {
+    problem('is not a regular file (a directory?): name the env file itself');
+    return out;
+  }
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    problem(`cannot be read by this user: fix its permissions (chmod u+r ${path})`);
+    return out;
+  }
+  const text = readFileSync(path, 'utf8');
+  out.problems.push(...envLineProblems(text, path));
+  out.vars = dotenv.parse(text);
+  return out;
+}
+
+function unknownKeyProblems(file: EnvFile): ConfigProblem[] {
+  const settings = SETTING_NAMES();
+  return Object.keys(file.vars)
+    .filter((k) => !settings.includes(k) && !(k.startsWith(PREFIX) && settings.includes(k.slice(PREFIX.length))))
+    .filter((k) => !TOOLKIT_VARIABLES.includes(k) && !OTHER_TOOLS.test(k))
+    .map((k) => ({ k, guess: k.startsWith(PREFIX) || k.startsWith('AWS_') || k.startsWith('TF_') ? misspelling(k) : closest(k, settings, Infinity) ?? '' }))
+    .filter(({ guess }) => guess !== undefined)
+    .map(({ k, guess }) => ({ variable: k, message: `unknown variable in ${file.path}${guess ? `; did you mean ${guess}?` : ''} (see .env.example)` }));
+}
+
+/** Misspelt LLMOPS_*, AWS_* and TF_* names in the environment (CONTAINER_NAME and the like are simply not read). */
+function environmentProblems(env: NodeJS.ProcessEnv): ConfigProblem[] {
+  return Object.keys(env)
+    .map((k) => ({ k, guess: misspelling(k) }))
+    .filter(({ guess }) => guess !== undefined)
+    .map(({ k, guess }) => ({ variable: k, message: `unknown variable in the environment${guess ? `; did you mean ${guess}?` : ''} (unset it, or see .env.example)` }));
 }
 
 export interface LoadOptions {
-  /** The environment (process.env by default); wins over the file. */
+  /** The environment (process.env by default). */
   env?: NodeJS.ProcessEnv;
-  /** The env file(s), comma-separated, later ones win; `LLMOPS_ENV_FILE` or ./.env by default. */
+  /** The env file(s), comma-separated, later ones win; `LLMOPS_ENV_FILE` or ./.env by default. An empty string: none. */
   envFile?: string;
 }
 
-/** The env files in effect: `LLMOPS_ENV_FILE` (comma-separated, later wins) or ./.env. */
-export function envFiles(env: NodeJS.ProcessEnv = process.env, given?: string): string[] {
-  return (given ?? env.LLMOPS_ENV_FILE ?? '.env').split(',').map((f) => f.trim()).filter(Boolean).map((f) => resolve(f));
+/** The env files in effect: `LLMOPS_ENV_FILE` (comma-separated, later wins) or ./.env; `required` when named explicitly. */
+export function envFiles(env: NodeJS.ProcessEnv = process.env, given?: string): { files: string[]; required: boolean } {
+  const named = given ?? env.LLMOPS_ENV_FILE;
+  if (named === undefined) return { files: [resolve('.env')], required: false };
+  const files = named.split(',').map((f) => f.trim());
+  return { files: files.map((f) => (f ? resolve(f) : '')), required: true };
 }
 
-/** What the env files hold, merged (later files win). */
-export function readEnvFiles(files: string[]): Record<string, string> {
-  return Object.assign({}, ...files.map(readEnvFile));
+/** Read the env files in effect (later files win) with every problem of theirs. */
+export function readEnvFiles(env: NodeJS.ProcessEnv = process.env, given?: string): { vars: Record<string, string>; files: EnvFile[]; problems: ConfigProblem[] } {
+  const { files, required } = envFiles(env, given);
+  const problems: ConfigProblem[] = [];
+  if (required && files.some((f) => !f) && (given ?? env.LLMOPS_ENV_FILE) !== '') {
+    problems.push({ variable: 'LLMOPS_ENV_FILE', value: given ?? env.LLMOPS_ENV_FILE, message: 'has an empty entry: expected file paths separated by ","' });
+  }
+  const read = files.filter(Boolean).map((f) => readEnvFile(f, required));
+  for (const f of read) problems.push(...f.problems, ...unknownKeyProblems(f));
+  return { vars: Object.assign({}, ...read.map((f) => f.vars)), files: read, problems };
 }
 
 /**
@@ -210,26 +348,47 @@ export function envFilesWin(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /**
  * Export the env files' variables to this process, so that child commands (aws, terraform, docker) and
- * the SDK see AWS_PROFILE, AWS_ENDPOINT_URL and the like. Precedence as in envFilesWin.
+ * the SDK see AWS_PROFILE, AWS_ENDPOINT_URL and the like. Precedence as in envFilesWin. The toolkit's own
+ * settings are exported only under their LLMOPS_ names (a child never sees a bare CONTAINER_NAME from us).
  */
 export function applyEnvFiles(env: NodeJS.ProcessEnv = process.env): void {
   const win = envFilesWin(env);
-  for (const [k, v] of Object.entries(readEnvFiles(envFiles(env)))) if (win || env[k] === undefined) env[k] = v;
+  const settings = SETTING_NAMES();
+  for (const [k, v] of Object.entries(readEnvFiles(env).vars)) {
+    const name = settings.includes(k) && !readBare(k) ? prefixed(k) : k;
+    if (win || env[name] === undefined) env[name] = v;
+  }
+}
+
+/** A setting's value in the environment: LLMOPS_<NAME>, or the bare name for AWS_* / TF_* settings. */
+function settingFromEnvironment(env: NodeJS.ProcessEnv, k: string): string | undefined {
+  return env[prefixed(k)] ?? (readBare(k) ? env[k] : undefined);
+}
+
+/** A setting's value in the env files: LLMOPS_<NAME> wins over <NAME> in the same files. */
+function settingFromFiles(vars: Record<string, string>, k: string): string | undefined {
+  return vars[prefixed(k)] ?? vars[k];
 }
 
 /** Load, validate and freeze. Throws ConfigError listing every problem at once. */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
-  const files = envFiles(env, options.envFile);
-  const fileVars = readEnvFiles(files);
-  const merged: Record<string, string | undefined> = { ...DEFAULTS, ...fileVars };
+  const fileRead = readEnvFiles(env, options.envFile);
   const filesWin = envFilesWin(env);
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && !(filesWin && k in fileVars)) merged[k] = v;
-  if (!env.AWS_REGION && !fileVars.AWS_REGION && env.AWS_DEFAULT_REGION) merged.AWS_REGION = env.AWS_DEFAULT_REGION;
+  const merged: Record<string, string | undefined> = { ...DEFAULTS };
+  for (const k of SETTING_NAMES()) {
+    const fromFile = settingFromFiles(fileRead.vars, k);
+    const fromEnv = settingFromEnvironment(env, k);
+    const value = filesWin ? fromFile ?? fromEnv : fromEnv ?? fromFile;
+    if (value !== undefined) merged[k] = value;
+  }
+  if (settingFromEnvironment(env, 'AWS_REGION') === undefined && settingFromFiles(fileRead.vars, 'AWS_REGION') === undefined && env.AWS_DEFAULT_REGION) {
+    merged.AWS_REGION = env.AWS_DEFAULT_REGION;
+  }
 
   const input = Object.fromEntries(KNOWN_VARIABLES.map((k) => [k, merged[k]]));
   const result = schema.safeParse(input);
-  const problems = unknownKeyProblems(fileVars);
+  const problems = [...fileRead.problems, ...environmentProblems(env)];
   if (!result.success) {
     for (const issue of result.error.issues) {
       const variable = String(issue.path[0] ?? 'config');
@@ -237,10 +396,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
       problems.push({ variable, value: raw === undefined ? undefined : maskValue(variable, raw), message: issue.message });
     }
   }
-  const existing = files.filter((f) => existsSync(f));
+  const existing = fileRead.files.filter((f) => !f.problems.some((p) => p.variable === 'LLMOPS_ENV_FILE')).map((f) => f.path).filter((f) => existsSync(f));
   const source = existing.length ? existing.join(', ') : 'the environment';
   if (problems.length > 0 || !result.success) throw new ConfigError(problems, source);
   return deepFreeze(toConfig(result.data));
+}
+
+/** Bare toolkit names in the environment that are not read (a notice, so an old `export DESIRED_COUNT=3` is not silently lost). */
+export function ignoredEnvironment(env: NodeJS.ProcessEnv = process.env): string[] {
+  return SETTING_NAMES().filter((k) => !readBare(k) && env[k] !== undefined && env[prefixed(k)] === undefined);
 }
 
 function toConfig(v: Raw): Config {

@@ -4,7 +4,7 @@
 import { hostname, userInfo } from 'node:os';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { resolveIdentity } from './aws.js';
-import { UsageError } from './cli.js';
+import { integer, type OptionSpec } from './flags.js';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { stateBucket } from './terraform.js';
@@ -43,12 +43,12 @@ function s3(config: Config): S3Client {
   return new S3Client({ region: config.region, forcePathStyle: !!process.env.AWS_ENDPOINT_URL, maxAttempts: 3 });
 }
 
-function where(config: Config, account: string): string {
-  return `--bucket ${stateBucket(config, account)} --key ${lockKey(config)}`;
+function where(config: Config, account: string): string[] {
+  return ['--bucket', stateBucket(config, account), '--key', lockKey(config)];
 }
 
 export async function readLock(runner: Runner, config: Config, account: string): Promise<{ info?: LockInfo; etag?: string } | undefined> {
-  runner.echo(`$ aws s3api get-object ${where(config, account)} lock.json   # via the SDK`);
+  runner.echoCommand('aws', ['s3api', 'get-object', ...where(config, account), 'lock.json'], 'via the SDK');
   const client = s3(config);
   try {
     const r = await client.send(new GetObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config) }));
@@ -67,7 +67,7 @@ export async function readLock(runner: Runner, config: Config, account: string):
 }
 
 async function tryCreate(runner: Runner, config: Config, account: string, info: LockInfo): Promise<boolean> {
-  runner.echo(`$ aws s3api put-object ${where(config, account)} --body lock.json --if-none-match '*'   # via the SDK`);
+  runner.echoCommand('aws', ['s3api', 'put-object', ...where(config, account), '--body', 'lock.json', '--if-none-match', '*'], 'via the SDK');
   const client = s3(config);
   try {
     await client.send(new PutObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config), Body: JSON.stringify(info), ContentType: 'application/json', IfNoneMatch: '*' }));
@@ -82,7 +82,7 @@ async function tryCreate(runner: Runner, config: Config, account: string, info: 
 }
 
 async function deleteLock(runner: Runner, config: Config, account: string): Promise<void> {
-  runner.echo(`$ aws s3api delete-object ${where(config, account)}   # via the SDK`);
+  runner.echoCommand('aws', ['s3api', 'delete-object', ...where(config, account)], 'via the SDK');
   const client = s3(config);
   try {
     await client.send(new DeleteObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config) }));
@@ -104,7 +104,7 @@ export interface LockOptions { waitSeconds: number; ttlSeconds: number; what: st
 /** Take the lock (waiting up to waitSeconds for a live holder), run `fn`, release it whatever happens. */
 export async function withDeployLock<T>(runner: Runner, config: Config, account: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
   if (runner.dryRun) {
-    runner.echo(`[dry-run] $ aws s3api put-object --bucket ${stateBucket(config, account)} --key ${lockKey(config)} --body - --if-none-match '*'   # the deploy lock`);
+    runner.echoCommand('aws', ['s3api', 'put-object', ...where(config, account), '--body', '-', '--if-none-match', '*'], 'the deploy lock');
     return fn();
   }
   const now = Date.now();
@@ -145,13 +145,12 @@ export async function withDeployLock<T>(runner: Runner, config: Config, account:
 }
 
 /** Run `fn` holding the deploy lock (see lib/lock.ts); `--lock-wait` seconds to wait for another holder. */
-export async function underDeployLock<T>(runner: Runner, config: Config, lockWait: string | undefined, what: string, fn: () => Promise<T>): Promise<T> {
-  const wait = Number(lockWait ?? 0);
-  if (!Number.isInteger(wait) || wait < 0) throw new UsageError(`--lock-wait expects seconds (0 or more), got "${lockWait}"`);
+export async function underDeployLock<T>(runner: Runner, config: Config, lockWait: number | undefined, what: string, fn: () => Promise<T>): Promise<T> {
+  const wait = lockWait ?? 0;
   const identity = await resolveIdentity(runner, config);
   return withDeployLock(runner, config, identity.account, { waitSeconds: wait, ttlSeconds: config.deployTimeoutSeconds + 600, what }, fn);
 }
 
 
 /** The `--lock-wait` flag of every script that takes the deploy lock. */
-export const LOCK_WAIT_OPTION = { type: 'string', description: 'seconds to wait for another deploy\'s lock (0: exit 6 at once, naming the holder)', default: '0' } as const;
+export const LOCK_WAIT_OPTION: OptionSpec = { type: 'string', description: 'seconds to wait for another deploy\'s lock (0: exit 6 at once, naming the holder)', default: '0', parse: integer(0, 86_400) };

@@ -221,6 +221,14 @@ export class Runner {
     this.echoSink(this.mask(line));
   }
 
+  /**
+   * Print a command this program performs another way (through the SDK, or a placeholder in dry-run) as
+   * the pasteable line it stands for: quoted like every command the runner runs, masked, with a note.
+   */
+  echoCommand(bin: string, args: readonly string[], note?: string): void {
+    this.echo(`${this.dryRun ? '[dry-run] ' : ''}$ ${formatCommand(bin, args)}${note ? `   # ${note}` : ''}`);
+  }
+
   /** In dry-run, a value only known at run time is shown as the guide's placeholder. */
   async lookup<T extends string>(placeholder: string, resolveValue: () => Promise<T>): Promise<string> {
     return this.dryRun ? placeholder : resolveValue();

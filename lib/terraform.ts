@@ -59,7 +59,7 @@ export async function terraformOutputs(runner: Runner, config: Config, account: 
     const raw = await runner.json<Record<string, { value: unknown }>>('terraform', tf(config, 'output', '-json', '-no-color'), { env: terraformEnv(config) });
     values = Object.fromEntries(Object.entries(raw ?? {}).map(([k, v]) => [k, v.value]));
   } else {
-    runner.echo(`[dry-run] $ terraform ${tf(config, 'output', '-json').join(' ')}`);
+    runner.echoCommand('terraform', tf(config, 'output', '-json'));
   }
   return Object.assign(values, {
     get(name: string): string {

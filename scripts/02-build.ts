@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ExitCode, isMain, main, ScriptFailure, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { formatCommand, type Runner } from '../lib/run.js';
 
 export interface ImageRef { tag: string; sha: string; dirty: boolean; local: string; source: string }
 
@@ -32,12 +32,12 @@ async function workingTreeHash(runner: Runner, context: string): Promise<string>
 export async function imageRef(runner: Runner, config: Config): Promise<ImageRef> {
   const context = resolve(config.app.buildContext);
   if (runner.dryRun) {
-    runner.echo(`[dry-run] $ git -C ${context} rev-parse HEAD`);
+    runner.echoCommand('git', ['-C', context, 'rev-parse', 'HEAD']);
     return { tag: '<GIT_SHA>', sha: '<GIT_SHA>', dirty: false, local: `${config.names.repository}:<GIT_SHA>`, source: context };
   }
   const head = await runner.run('git', ['-C', context, 'rev-parse', 'HEAD'], { nothrow: true });
   if (!head.ok) {
-    throw new ScriptFailure(`BUILD_CONTEXT ${context} is not a git checkout with a commit: images are tagged with the commit.\n  fix: commit the app (git -C ${context} add -A && git -C ${context} commit -m ...) or point BUILD_CONTEXT at its checkout`, ExitCode.PREFLIGHT);
+    throw new ScriptFailure(`BUILD_CONTEXT ${context} is not a git checkout with a commit: images are tagged with the commit.\n  fix: commit the app (${formatCommand('git', ['-C', context, 'add', '-A'])} && ${formatCommand('git', ['-C', context, 'commit', '-m', 'release'])}) or point BUILD_CONTEXT at its checkout`, ExitCode.PREFLIGHT);
   }
   const sha = head.stdout.trim();
   const status = (await runner.run('git', ['-C', context, 'status', '--porcelain'])).stdout;

@@ -9,7 +9,7 @@ import { DescribeServicesCommand, DescribeTaskDefinitionCommand, DescribeTasksCo
 import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { resolveIdentity } from '../lib/aws.js';
-import { ExitCode, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { ExitCode, integer, isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 
@@ -87,12 +87,12 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
   const result = (outcome: Outcome, message: string, extra: Partial<VerifyResult> = {}): VerifyResult => ({ outcome, message, diagnosis: [], elapsedMs: Date.now() - started, ...extra });
 
   if (runner.dryRun) {
-    for (const cmd of [
-      `aws ecs describe-services --cluster ${cluster} --services ${serviceName}`,
-      `aws ecs list-tasks --cluster ${cluster} --service-name ${serviceName}`,
-      'aws elbv2 describe-target-health --target-group-arn <TARGET_GROUP_ARN>',
-      `curl -fsS http://<ALB_DNS_NAME>${config.app.healthPath}`,
-    ]) say(`[dry-run] $ ${cmd}   # polled through the SDK until the deployment is healthy`);
+    for (const [bin, ...args] of [
+      ['aws', 'ecs', 'describe-services', '--cluster', cluster, '--services', serviceName],
+      ['aws', 'ecs', 'list-tasks', '--cluster', cluster, '--service-name', serviceName],
+      ['aws', 'elbv2', 'describe-target-health', '--target-group-arn', '<TARGET_GROUP_ARN>'],
+      ['curl', '-fsS', `http://<ALB_DNS_NAME>${config.app.healthPath}`],
+    ]) runner.echoCommand(bin!, args, 'polled through the SDK until the deployment is healthy');
     return result('ok', 'dry run');
   }
   const c = clients(config.region);
@@ -316,14 +316,14 @@ export const spec: ScriptSpec = {
   produces: 'exit 0 ok, 4 rolled back, 1 failed, 5 timed out, 3 preflight; a diagnosis with fixes on failure',
   next: 'npm run step:8 (DNS, when DOMAIN_NAME is set)',
   options: {
-    'task-definition': { type: 'string', description: 'the task definition ARN the deployment must run (default: the service\'s current one)' },
-    timeout: { type: 'string', description: 'seconds to wait (default: DEPLOY_TIMEOUT_SECONDS)' },
-    url: { type: 'string', description: 'URL to probe instead of http://<ALB DNS name><HEALTH_PATH>' },
+    'task-definition': { type: 'string', description: 'the task definition ARN the deployment must run (default: the service\'s current one)', parse: matching(/^(arn:aws[\w-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/)?[A-Za-z0-9_-]{1,255}(:\d{1,9})?$/, 'a task definition ARN or family:revision') },
+    timeout: { type: 'string', description: 'seconds to wait (default: DEPLOY_TIMEOUT_SECONDS)', parse: integer(1, 7200) },
+    url: { type: 'string', description: 'URL to probe instead of http://<ALB DNS name><HEALTH_PATH>', parse: matching(/^https?:\/\/[^\s]{1,2000}$/, 'an http:// or https:// URL') },
   },
   async main({ runner, config, options }: ScriptContext) {
     const r = await step7(runner, config, {
       taskDefinitionArn: options['task-definition'],
-      timeoutSeconds: options.timeout ? Number(options.timeout) : undefined,
+      timeoutSeconds: options.timeout,
       url: options.url,
     });
     process.stdout.write(`${runner.mask(formatResult(r))}\n`);

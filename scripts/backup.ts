@@ -4,7 +4,7 @@
 //           --list shows the manual snapshots; --prune N keeps the newest N of this tool's snapshots.
 // Next:     npm run deploy (take one before risky releases).
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { integer, isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 
@@ -48,14 +48,15 @@ export const spec: ScriptSpec = {
   needs: 'the RDS instance DB_INSTANCE_ID',
   produces: 'an available manual snapshot',
   next: 'npm run deploy',
+  conflicts: [['list', 'prune'], ['list', 'no-snapshot']],
+  requires: { 'no-snapshot': 'prune' },
   options: {
     list: { type: 'boolean', description: 'list the manual snapshots only' },
-    prune: { type: 'string', description: 'after the backup, keep only the newest N of this script\'s snapshots' },
+    prune: { type: 'string', description: 'after the backup, keep only the newest N of this script\'s snapshots', parse: integer(1, 1000) },
     'no-snapshot': { type: 'boolean', description: 'with --prune: prune without taking a new snapshot' },
   },
   async main({ runner, config, options }: ScriptContext) {
-    const keep = options.prune !== undefined ? Number(options.prune) : undefined;
-    if (keep !== undefined && (!Number.isInteger(keep) || keep < 1)) throw new UsageError(`--prune expects a number of snapshots to keep (>= 1), got "${options.prune}"`);
+    const keep: number | undefined = options.prune;
     await resolveIdentity(runner, config);
     if (options.list) {
       for (const s of await listSnapshots(runner, config)) process.stdout.write(`${s.id}  ${s.status}  ${s.created ?? ''}\n`);

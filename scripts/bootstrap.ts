@@ -7,7 +7,7 @@
 import { appendFileSync } from 'node:fs';
 import type { ListrTaskWrapper } from 'listr2';
 import { resolveIdentity, type Identity } from '../lib/aws.js';
-import { ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { ExitCode, integer, isMain, main, matching, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import { InterruptedError, type Runner } from '../lib/run.js';
 import { chooseRenderer, taskList, taskRunner } from '../lib/tasks.js';
@@ -132,17 +132,17 @@ export const STEPS: PipelineStep[] = [
   },
 ];
 
-export function selectSteps(steps: PipelineStep[], options: { from?: string; only?: string }): PipelineStep[] {
-  const parse = (flag: string, v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || !steps.some((s) => s.n === n)) throw new UsageError(`--${flag} expects a step number (${steps.map((s) => s.n).join(', ')}), got "${v}"`);
-    return n;
-  };
-  if (options.only) {
-    const only = options.only.split(',').map((v) => parse('only', v.trim()));
-    return steps.filter((s) => only.includes(s.n));
-  }
-  const from = options.from ? parse('from', options.from) : steps[0]!.n;
+/** `--only 5,6,7`: step numbers 1-8, each once. */
+export const stepList = (raw: string): number[] => {
+  const only = matching(/^[1-8](,[1-8])*$/, 'step numbers from 1 to 8 separated by "," (e.g. 5,6,7)')(raw).split(',').map(Number);
+  if (new Set(only).size !== only.length) throw new Error('expects each step once');
+  return only;
+};
+
+/** The steps --from N or --only a,b,c select (both parsed at the boundary; they cannot be given together). */
+export function selectSteps(steps: PipelineStep[], options: { from?: number; only?: number[] }): PipelineStep[] {
+  if (options.only) return steps.filter((s) => options.only!.includes(s.n));
+  const from = options.from ?? steps[0]!.n;
   return steps.filter((s) => s.n >= from);
 }
 
@@ -225,9 +225,11 @@ export const spec: ScriptSpec = {
   needs: 'what step 1 checks; .env (or LLMOPS_ENV_FILE=.sandbox/env against the local sandbox)',
   produces: 'the stack and the app answering on its URL; a summary (URL, image digest, revision, durations, rollback command)',
   next: 'npm run deploy for every later release',
+  conflicts: [['from', 'only']],
+  paths: ['build'],
   options: {
-    from: { type: 'string', description: 'start at step N (the steps before it are assumed done)' },
-    only: { type: 'string', description: 'run only these steps, e.g. 5,6,7' },
+    from: { type: 'string', description: 'start at step N (the steps before it are assumed done)', parse: integer(1, 8) },
+    only: { type: 'string', description: 'run only these steps, e.g. 5,6,7', parse: stepList },
     'lock-wait': LOCK_WAIT_OPTION,
   },
   async main({ runner, config, yes, options }: ScriptContext) {

@@ -16,6 +16,7 @@ export const spec: ScriptSpec = {
   needs: 'a bootstrapped stack (npm run bootstrap), BUILD_CONTEXT at the commit to release',
   produces: 'a verified deployment and its release record',
   next: 'npm run rollback to return to the previous release',
+  paths: ['build'],
   options: {
     'lock-wait': LOCK_WAIT_OPTION,
   },

@@ -5,7 +5,7 @@
 //           .github/workflows/deploy-aws.yml. Values go to gh on stdin, never argv.
 // Next:     git push origin main (the workflow deploys), gh run list
 import { resolveIdentity } from '../lib/aws.js';
-import { ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { ExitCode, integer, isMain, main, matching, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { installHint } from '../lib/run.js';
 import { terraformOutputs } from '../lib/terraform.js';
 
@@ -16,8 +16,8 @@ export const spec: ScriptSpec = {
   produces: 'the repository secrets',
   next: 'git push origin main; gh run list',
   options: {
-    repo: { type: 'string', description: 'OWNER/REPO (default: the repository gh sees in the current directory)' },
-    'role-arn': { type: 'string', description: 'the deploy role (default: terraform output github_deploy_role_arn)' },
+    repo: { type: 'string', description: 'OWNER/REPO (default: the repository gh sees in the current directory)', parse: matching(/^[\w.-]{1,100}\/[\w.-]{1,100}$/, 'OWNER/REPO') },
+    'role-arn': { type: 'string', description: 'the deploy role (default: terraform output github_deploy_role_arn)', parse: matching(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/, 'an IAM role ARN such as arn:aws:iam::123456789012:role/deploy') },
   },
   async main({ runner, config, options }: ScriptContext) {
     const identity = await resolveIdentity(runner, config);
@@ -26,7 +26,6 @@ export const spec: ScriptSpec = {
       throw new UsageError(`no deploy role: set github_repository in Terraform (output github_deploy_role_arn) or pass --role-arn (got "${role}")`);
     }
     const repo = options.repo ? ['--repo', options.repo] : [];
-    if (options.repo && !/^[\w.-]+\/[\w.-]+$/.test(options.repo)) throw new UsageError(`--repo expects OWNER/REPO, got "${options.repo}"`);
     const gh = await runner.run('gh', ['--version'], { nothrow: true, retries: 0 });
     if (!gh.ok && !gh.dryRun) {
       process.stdout.write(`gh is not installed (${installHint('gh')}). Set these by hand in Settings → Secrets and variables → Actions:\n  secret   AWS_ROLE_TO_ASSUME = ${role}\n${config.secrets.slackWebhook ? '  secret   SLACK_WEBHOOK = (your webhook)\n' : ''}  secret   AWS_ACCOUNT_ID = ${identity.account}\n  and AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml\n`);

@@ -5,7 +5,8 @@
 //           `aws iam put-role-policy` command to attach it to your deploy role).
 // Next:     npm run github-secrets
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, main, matching, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { formatCommand } from '../lib/run.js';
 import type { Config } from '../lib/config.js';
 import { renderTemplateFile, writeRendered } from '../lib/template.js';
 import { resolve } from 'node:path';
@@ -27,17 +28,16 @@ export const spec: ScriptSpec = {
   produces: '.llmops/iam-deploy-policy.json and the command that attaches it',
   next: 'npm run github-secrets',
   options: {
-    'account-id': { type: 'string', description: 'render for this account without calling AWS' },
-    'task-role': { type: 'string', description: 'name of the task role the app runs as (default <project>-ecs-task)' },
-    role: { type: 'string', description: 'the deploy role to print the attach command for', default: '<DEPLOY_ROLE>' },
+    'account-id': { type: 'string', description: 'render for this account without calling AWS', parse: matching(/^\d{12}$/, 'a 12-digit AWS account id') },
+    'task-role': { type: 'string', description: 'name of the task role the app runs as (default <project>-ecs-task)', parse: matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name') },
+    role: { type: 'string', description: 'the deploy role to print the attach command for (default: <DEPLOY_ROLE>)', parse: matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name') },
   },
   async main({ runner, config, options }: ScriptContext) {
     let account: string = options['account-id'];
-    if (account !== undefined && !/^\d{12}$/.test(account)) throw new UsageError(`--account-id expects 12 digits, got "${account}"`);
     account ??= (await resolveIdentity(runner, config)).account;
     const policy = renderDeployPolicy(config, account, options['task-role']);
     const file = writeRendered(runner, 'iam-deploy-policy.json', policy);
-    process.stdout.write(`${JSON.stringify(policy, null, 2)}\n\nwritten to ${file}; attach it with:\n  aws iam put-role-policy --role-name ${options.role ?? '<DEPLOY_ROLE>'} --policy-name deploy-${config.names.service} --policy-document file://${file}\n`);
+    process.stdout.write(`${JSON.stringify(policy, null, 2)}\n\nwritten to ${file}; attach it with:\n  ${formatCommand('aws', ['iam', 'put-role-policy', '--role-name', options.role ?? '<DEPLOY_ROLE>', '--policy-name', `deploy-${config.names.service}`, '--policy-document', `file://${file}`])}\n`);
   },
 };
 

@@ -5,14 +5,14 @@
 //           filter-log-events instead.
 // Next:     npm run doctor for a diagnosis.
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, main, matching, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 
 /** "1h", "30m", "2d", "45s" -> milliseconds. */
 export function parseSince(v: string): number {
   const m = /^(\d+)([smhdw])$/.exec(v);
-  if (!m) throw new UsageError(`--since expects a duration such as 30m, 1h or 2d, got "${v}"`);
+  if (!m || Number(m[1]) < 1 || m[1]!.length > 6) throw new UsageError(`--since expects a duration such as 30m, 1h or 2d, got "${v}"`);
   return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 's']!;
 }
 
@@ -60,10 +60,11 @@ export const spec: ScriptSpec = {
   needs: 'the log group LOG_GROUP (created by Terraform)',
   produces: 'log lines on stdout',
   next: 'npm run doctor',
+  conflicts: [['failed', 'follow'], ['failed', 'filter'], ['failed', 'since']],
   options: {
-    since: { type: 'string', description: 'how far back: 30m, 1h, 2d', default: '1h' },
+    since: { type: 'string', description: 'how far back: 30m, 1h, 2d', default: '1h', parse: (raw) => (parseSince(raw), raw) },
     follow: { type: 'boolean', short: 'f', description: 'keep streaming new lines' },
-    filter: { type: 'string', description: 'CloudWatch Logs filter pattern, e.g. ERROR' },
+    filter: { type: 'string', description: 'CloudWatch Logs filter pattern, e.g. ERROR', parse: matching(/^.{1,1024}$/, 'a filter pattern of at most 1024 characters') },
     failed: { type: 'boolean', description: 'the logs of the last failed task' },
   },
   async main({ runner, config, options }: ScriptContext) {

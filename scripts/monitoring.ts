@@ -85,6 +85,7 @@ export async function putAlarms(runner: Runner, config: Config, account: string)
 export const spec: ScriptSpec = {
   command: '<dashboard|alarms>',
   usage: '<dashboard|alarms>',
+  positional: ['dashboard', 'alarms'],
   summary: 'Monitoring — `dashboard`: put DASHBOARD_NAME from config/dashboard-config.json with the real cluster, service, ALB, target group and DB names; `alarms`: the guide\'s CPU alarm plus memory, ALB 5xx, unhealthy targets, RDS CPU and free storage, all notifying SNS_TOPIC_NAME. Unchanged ones are left alone.',
   needs: 'the deployed stack (the target group finds the ALB)',
   produces: 'the dashboard and the alarms',

@@ -5,7 +5,7 @@
 //           verified with the step-7 waiter.
 // Next:     fix forward, then npm run deploy.
 import { resolveIdentity } from '../lib/aws.js';
-import { confirm, ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { confirm, ExitCode, integer, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 import { describeService } from './06-taskdef.js';
@@ -44,10 +44,9 @@ export function formatReleases(releases: Release[]): string {
 }
 
 /** The release to go back to: --to N, or the newest deployed release older than the current one. */
-export function chooseTarget(releases: Release[], to?: string): Release {
+export function chooseTarget(releases: Release[], to?: number): Release {
   if (to !== undefined) {
-    const n = Number(to);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--to expects a revision number, got "${to}"`);
+    const n = to;
     const r = releases.find((x) => x.revision === n);
     if (!r) throw new UsageError(`revision ${n} is not among the last ${releases.length} releases: ${releases.map((x) => x.revision).join(', ')}`);
     return r;
@@ -68,8 +67,9 @@ export const spec: ScriptSpec = {
   needs: 'a service deployed by step 6 or deploy',
   produces: 'the service on the chosen revision, verified (exit codes as step 7)',
   next: 'fix forward, then npm run deploy',
+  conflicts: [['list', 'to']],
   options: {
-    to: { type: 'string', description: 'the revision to return to (default: the previous release)' },
+    to: { type: 'string', description: 'the revision to return to (default: the previous release)', parse: integer(1, 999_999_999) },
     list: { type: 'boolean', description: 'only list the releases' },
     'lock-wait': LOCK_WAIT_OPTION,
   },

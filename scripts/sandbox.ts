@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import type { Runner } from '../lib/run.js';
+import { formatCommand, quote, type Runner } from '../lib/run.js';
 import { commitSampleApp } from '../test/sandbox/sample-app.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -69,7 +69,7 @@ function startDaemon(runner: Runner, name: string, bin: string, args: string[]):
   const logs = join(SANDBOX_DIR, 'logs');
   mkdirSync(logs, { recursive: true });
   const log = join(logs, `${name}.log`);
-  runner.echo(`$ ${[bin, ...args].join(' ')} >${log} 2>&1 &`);
+  runner.echo(`$ ${formatCommand(bin, args)} >${quote(log)} 2>&1 &`);
   const fd = openSync(log, 'a');
   const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
   child.unref();
@@ -178,9 +178,9 @@ export function sandboxEnv(s: Settings): Record<string, string> {
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_PAGER: '',
     TF_CLI_CONFIG_FILE: join(SANDBOX_DIR, 'terraformrc'),
-    EXPECTED_ACCOUNT_ID: SANDBOX_ACCOUNT,
-    BUILD_CONTEXT: join(SANDBOX_DIR, 'app'),
-    ALARM_EMAIL: 'ops@example.com',
+    LLMOPS_EXPECTED_ACCOUNT_ID: SANDBOX_ACCOUNT,
+    LLMOPS_BUILD_CONTEXT: join(SANDBOX_DIR, 'app'),
+    LLMOPS_ALARM_EMAIL: 'ops@example.com',
     // Terraform variables a throwaway stack wants (moto cannot create the autoscaling target).
     TF_VAR_alb_deletion_protection: 'false',
     TF_VAR_db_deletion_protection: 'false',
@@ -275,6 +275,7 @@ export async function sandboxStatus(s: Settings): Promise<{ name: string; ok: bo
 export const spec: ScriptSpec = {
   command: 'sandbox:<up|down|status>',
   usage: '<up|down|status>',
+  positional: ['up', 'down', 'status'],
   summary:
     'The local AWS sandbox: moto on 127.0.0.1 extended so ECS deployments run real containers, a Docker engine, a registry that serves as ECR, the ALB answering on loopback. `up` twice is the same as once; `down` stops only what `up` started and removes every file it wrote.',
   needs: 'Debian and root (to install docker.io, docker-registry, awscli, busybox-static; to bind 127.0.0.2:80 / 127.0.0.3:80 and edit /etc/hosts); python3 with moto 5.2',

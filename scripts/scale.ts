@@ -5,7 +5,7 @@
 // Next:     npm run doctor if tasks do not come up.
 import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { integer, isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 import { renderTemplateFile, writeRendered } from '../lib/template.js';
@@ -14,11 +14,6 @@ import { formatResult, OUTCOME_EXIT, waitForDeployment } from './07-verify.js';
 
 export const SCALING_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'scaling-policy.json');
 
-function parseCount(v: string, flag: string, max = 100): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new UsageError(`--${flag} expects a whole number from 0 to ${max}, got "${v}"`);
-  return n;
-}
 
 const resourceId = (config: Config) => `service/${config.names.cluster}/${config.names.service}`;
 
@@ -48,21 +43,24 @@ export const spec: ScriptSpec = {
   needs: 'a deployed service',
   produces: 'the count running, or the llmops-cpu-scaling policy',
   next: 'npm run doctor',
+  requires: { min: 'policy', max: 'policy', 'cpu-target': 'policy' },
+  validate(options) {
+    const problems: string[] = [];
+    if (options.count === undefined && !options.policy && !options.show) problems.push('give --count N, --policy or --show');
+    if (options.min > options.max) problems.push(`--min (${options.min}) must not exceed --max (${options.max})`);
+    return problems;
+  },
   options: {
-    count: { type: 'string', description: 'set the desired count to N and verify' },
+    count: { type: 'string', description: 'set the desired count to N and verify', parse: integer(0, 100) },
     policy: { type: 'boolean', description: 'create or update the CPU target-tracking policy' },
-    min: { type: 'string', description: 'autoscaling minimum (with --policy)', default: '1' },
-    max: { type: 'string', description: 'autoscaling maximum (with --policy)', default: '4' },
-    'cpu-target': { type: 'string', description: 'average CPU % to keep (with --policy)', default: '70' },
+    min: { type: 'string', description: 'autoscaling minimum (with --policy)', default: '1', parse: integer(0, 100) },
+    max: { type: 'string', description: 'autoscaling maximum (with --policy)', default: '4', parse: integer(1, 100) },
+    'cpu-target': { type: 'string', description: 'average CPU % to keep (with --policy)', default: '70', parse: integer(10, 90) },
     show: { type: 'boolean', description: 'print desired count, scalable target and policies' },
   },
   async main({ runner, config, options }: ScriptContext) {
-    const count = options.count !== undefined ? parseCount(options.count, 'count') : undefined;
-    if (count === undefined && !options.policy && !options.show) throw new UsageError('give --count N, --policy or --show');
-    const min = parseCount(options.min ?? '1', 'min');
-    const max = parseCount(options.max ?? '4', 'max');
-    const cpu = Number(options['cpu-target'] ?? 70);
-    if (!(cpu >= 10 && cpu <= 90)) throw new UsageError(`--cpu-target expects 10-90, got "${options['cpu-target']}"`);
+    const { count, min, max } = options as { count?: number; min: number; max: number };
+    const cpu: number = options['cpu-target'];
     await resolveIdentity(runner, config);
     if (options.policy) await applyPolicy(runner, config, min, max, cpu);
     if (count !== undefined) {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, main, readableFile, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 
@@ -94,8 +94,8 @@ export const spec: ScriptSpec = {
   produces: 'the two secrets in Secrets Manager',
   next: 'npm run deploy',
   options: {
-    'db-password-file': { type: 'string', description: 'file holding the DB password (else DB_PASSWORD, else a hidden prompt on a TTY)' },
-    'app-env-file': { type: 'string', description: 'JSON object of the app\'s secret environment (the guide\'s env-secrets.json)' },
+    'db-password-file': { type: 'string', description: 'file holding the DB password (else DB_PASSWORD, else a hidden prompt on a TTY)', parse: readableFile },
+    'app-env-file': { type: 'string', description: 'JSON object of the app\'s secret environment (the guide\'s env-secrets.json)', parse: readableFile },
   },
   async main({ runner, config, options, yes }: ScriptContext) {
     const appEnv = options['app-env-file'] ? readAppEnv(options['app-env-file']) : undefined;

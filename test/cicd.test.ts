@@ -47,6 +47,11 @@ test('deploy workflow: OIDC, least permissions, a concurrency group that never c
   for (const s of job.steps) if (s.run) assert.not.match(s.run, /\$\{\{/, `no expression inside run: (injection): ${s.name}`);
   const runs = job.steps.filter((s: any) => s.run).map((s: any) => s.run.trim());
   assert.ok(runs.includes('npm ci'));
+  const at = (pred: (s: any) => boolean) => job.steps.findIndex(pred);
+  assert.ok(at((s) => s.run?.trim() === 'npm ci') < at((s) => String(s.uses).startsWith('aws-actions/configure-aws-credentials')), 'dependencies are installed before AWS credentials exist');
+  assert.not.ok('SLACK_WEBHOOK' in (job.env ?? {}), 'the webhook is not in the job-wide environment');
+  assert.is(job.steps.find((s: any) => /Slack/.test(s.name)).env.SLACK_WEBHOOK, '${{ secrets.SLACK_WEBHOOK }}', 'only the notify step has it');
+  for (const k of Object.keys(job.env)) assert.ok(/^(LLMOPS_|AWS_|ROLLBACK_TO$)/.test(k), `job env ${k}: the toolkit reads only LLMOPS_<NAME> from the environment`);
   assert.ok(runs.includes('npm run deploy -- --yes'), 'the workflow runs the toolkit\'s own deploy');
   assert.ok(runs.some((r: string) => r.includes('npm run rollback -- --to "$ROLLBACK_TO" --yes')));
   assert.match(text, /printf 'url = "%s"\\n' "\$SLACK_WEBHOOK" \| curl .*--config -/, 'the webhook reaches curl on stdin');
@@ -60,7 +65,7 @@ test('ci workflow runs the same test command as .ci/run', () => {
   assert.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), /^npm test$/m);
 });
 
-const config = loadConfig({ env: {}, envFile: join(ROOT, 'none.env') });
+const config = loadConfig({ env: {}, envFile: '' });
 
 test('the rendered deploy policy: no wildcard action, PassRole scoped and conditioned', () => {
   const policy = renderDeployPolicy(config, '123456789012');

@@ -7,8 +7,10 @@ import { ConfigError, loadConfig, secretValues } from '../lib/config.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { runScriptFile } from './helpers/script.js';
 
-const noFile = join(mkdtempSync(join(tmpdir(), 'cfg-')), 'missing.env');
-const load = (env: Record<string, string>, envFile = noFile) => loadConfig({ env, envFile });
+const noFile = '';
+/** The toolkit reads its settings from the environment as LLMOPS_<NAME> (AWS_* / TF_* settings bare too). */
+export const asEnv = (vars: Record<string, string>) => Object.fromEntries(Object.entries(vars).map(([k, v]) => [/^(AWS_|TF_|LLMOPS_)/.test(k) ? k : `LLMOPS_${k}`, v]));
+const load = (env: Record<string, string>, envFile = noFile) => loadConfig({ env: asEnv(env), envFile });
 
 function problemsOf(env: Record<string, string>, envFile = noFile): ConfigError {
   try {
@@ -60,7 +62,7 @@ test('files named in LLMOPS_ENV_FILE win over the environment (the sandbox env f
   const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
   writeFileSync(join(dir, 'a.env'), 'ECS_SERVICE=from-a\nDESIRED_COUNT=3\n');
   writeFileSync(join(dir, 'b.env'), 'DESIRED_COUNT=5\n');
-  const c = loadConfig({ env: { LLMOPS_ENV_FILE: `${join(dir, 'a.env')},${join(dir, 'b.env')}`, DESIRED_COUNT: '9', ECS_CLUSTER: 'from-env' } });
+  const c = loadConfig({ env: { LLMOPS_ENV_FILE: `${join(dir, 'a.env')},${join(dir, 'b.env')}`, LLMOPS_DESIRED_COUNT: '9', LLMOPS_ECS_CLUSTER: 'from-env' } });
   assert.is(c.app.desiredCount, 5, 'later file wins, and files win over the environment');
   assert.is(c.names.service, 'from-a');
   assert.is(c.names.cluster, 'from-env', 'what no file sets still comes from the environment');
@@ -130,7 +132,7 @@ test('secretValues lists configured secrets for masking', () => {
 test('a script given bad configuration exits 2, names every variable, and runs nothing', async () => {
   const fakes = fakeBins(HEALTHY_TOOLS);
   const runs = await Promise.all(
-    BAD.slice(0, 16).map(async ([name, env, variable]) => ({ name, variable, r: await runScriptFile('scripts/01-prereqs.ts', [], { ...env, PATH: fakes.dir }) })),
+    BAD.slice(0, 16).map(async ([name, env, variable]) => ({ name, variable, r: await runScriptFile('scripts/01-prereqs.ts', [], { ...asEnv(env), PATH: fakes.dir }) })),
   );
   for (const { name, variable, r } of runs) {
     assert.is(r.exitCode, 2, `${name}: exit ${r.exitCode}\n${r.all}`);

@@ -68,7 +68,7 @@ test('sandbox:up brings everything up; a second up is the same as once', async (
   const state2 = JSON.parse(readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'state.json'), 'utf8'));
   assert.equal([state2.emulator, state2.registry], [state1.emulator, state1.registry], 'the second up starts nothing new');
   assert.match(second.all, 'already running');
-  awsEnv = { ...process.env, ...readEnvFile(join(sb.env.LLMOPS_SANDBOX_DIR, 'env')) } as Record<string, string>;
+  awsEnv = { ...process.env, ...readEnvFile(join(sb.env.LLMOPS_SANDBOX_DIR, 'env')).vars } as Record<string, string>;
   assert.match(readFileSync('/etc/hosts', 'utf8'), `127.0.0.12 123456789012.dkr.ecr.${sb.region}.amazonaws.com`);
   const status = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'status'], { cwd: ROOT, env: sb.env, extendEnv: false, reject: false });
   assert.is(status.exitCode, 0, status.stdout);
@@ -272,14 +272,14 @@ test('rollback lists the releases and returns the service to the first release, 
 test('secrets: created, then unchanged, then updated; bad input is exit 2; the value never shows', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
   writeFileSync(join(dir, 'env.json'), JSON.stringify({ OPENAI_API_KEY: CANARY }));
-  const first = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { DB_PASSWORD: `${CANARY}-db` });
+  const first = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { LLMOPS_DB_PASSWORD: `${CANARY}-db` });
   assert.is(first.exitCode, 0, first.all);
   assert.match(first.stdout, 'llmops/db/password: created');
   assert.match(first.stdout, 'llmops/app/env: updated', 'Terraform created it with {}');
-  const second = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { DB_PASSWORD: `${CANARY}-db` });
+  const second = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { LLMOPS_DB_PASSWORD: `${CANARY}-db` });
   assert.match(second.stdout, 'llmops/db/password: unchanged');
   assert.match(second.stdout, 'llmops/app/env: unchanged');
-  const third = await ops('secrets.ts', [], { DB_PASSWORD: `${CANARY}-db2` });
+  const third = await ops('secrets.ts', [], { LLMOPS_DB_PASSWORD: `${CANARY}-db2` });
   assert.match(third.stdout, 'llmops/db/password: updated');
   writeFileSync(join(dir, 'bad.json'), '{ "A": ');
   const bad = await ops('secrets.ts', ['--app-env-file', join(dir, 'bad.json')]);
@@ -381,7 +381,7 @@ test('dashboard, alarms and the IAM role: a second run changes nothing', async (
 
 test('certificate: requested, validated through Route53, ISSUED; a second run reuses it', async () => {
   const zone = (await aws('route53', 'create-hosted-zone', '--name', 'example.org', '--caller-reference', `e2e-${Date.now()}`)).HostedZone.Id.split('/').pop();
-  const env = { DOMAIN_NAME: 'app.example.org', HOSTED_ZONE_ID: zone };
+  const env = { LLMOPS_DOMAIN_NAME: 'app.example.org', LLMOPS_HOSTED_ZONE_ID: zone };
   const r = await ops('certificate.ts', [], env);
   assert.is(r.exitCode, 0, r.all);
   assert.match(r.stdout, /arn:aws:acm:us-west-2:123456789012:certificate\/\S+ ISSUED/);
@@ -469,10 +469,10 @@ test('wrong account: every script that touches AWS refuses before its first chan
     ['deploy.ts', ['--yes']], ['bootstrap.ts', ['--only', '5,6', '--yes']], ['rollback.ts', ['--yes']], ['secrets.ts', []], ['iam-role.ts', []],
     ['monitoring.ts', ['alarms']], ['logs.ts', []], ['scale.ts', ['--count', '1']], ['backup.ts', []], ['cost.ts', []], ['doctor.ts', []], ['unlock.ts', ['--force', '--yes']],
   ];
-  // the sandbox env file sets EXPECTED_ACCOUNT_ID and env files named in LLMOPS_ENV_FILE win: use a copy
+  // the sandbox env file sets LLMOPS_EXPECTED_ACCOUNT_ID and env files named in LLMOPS_ENV_FILE win: use a copy
   const wrongEnv = join(sb.dir, 'wrong-account.env');
-  writeFileSync(wrongEnv, readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'env'), 'utf8').replace(/^EXPECTED_ACCOUNT_ID=.*$/m, 'EXPECTED_ACCOUNT_ID=111111111111'));
-  const runs = await Promise.all(cases.map(async ([script, args]) => ({ script, r: await sb.run(`scripts/${script}`, args, { LLMOPS_ENV_FILE: wrongEnv, DB_PASSWORD: 'Wrong-account-pw1' }) })));
+  writeFileSync(wrongEnv, readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'env'), 'utf8').replace(/^LLMOPS_EXPECTED_ACCOUNT_ID=.*$/m, 'LLMOPS_EXPECTED_ACCOUNT_ID=111111111111'));
+  const runs = await Promise.all(cases.map(async ([script, args]) => ({ script, r: await sb.run(`scripts/${script}`, args, { LLMOPS_ENV_FILE: wrongEnv, LLMOPS_DB_PASSWORD: 'Wrong-account-pw1' }) })));
   for (const { script, r } of runs) {
     assert.is(r.exitCode, 3, `${script}: ${r.all.slice(-800)}`);
     assert.match(r.stderr, 'Refusing to touch AWS account 123456789012', script);
@@ -499,7 +499,7 @@ test('secret hygiene: a canary in every secret setting never reaches a process a
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
-  const env = { DB_PASSWORD: `${canary}-db`, SLACK_WEBHOOK: `https://hooks.slack.com/services/${canary}` };
+  const env = { LLMOPS_DB_PASSWORD: `${canary}-db`, LLMOPS_SLACK_WEBHOOK: `https://hooks.slack.com/services/${canary}` };
   const outs = [
     await sb.run('scripts/secrets.ts', ['--app-env-file', join(dir, 'env.json')], env),
     await sb.run('scripts/deploy.ts', ['--yes'], env),
@@ -539,12 +539,12 @@ test('fault: the registry down during a push fails clearly; rerun after it is ba
 
 // Every fault run carries secrets: none may show in what a failure prints.
 const FAULT_CANARY = `Fault-Canary-${Math.random().toString(36).slice(2, 10)}`;
-const FAULT_SECRETS = { DB_PASSWORD: FAULT_CANARY, SLACK_WEBHOOK: `https://hooks.slack.com/services/T0/B0/${FAULT_CANARY}` };
+const FAULT_SECRETS = { LLMOPS_DB_PASSWORD: FAULT_CANARY, LLMOPS_SLACK_WEBHOOK: `https://hooks.slack.com/services/T0/B0/${FAULT_CANARY}` };
 const noCanary = (...runs: { all: string }[]) => runs.forEach((r) => assert.not.match(r.all, FAULT_CANARY, 'a secret in a failure\'s output'));
 
 /** A copy of the sandbox's env file with some values changed (a file named in LLMOPS_ENV_FILE wins over the environment). */
 function envFileWith(name: string, overrides: Record<string, string>): string {
-  const vars = { ...readEnvFile(join(sb.env.LLMOPS_SANDBOX_DIR, 'env')), ...overrides };
+  const vars = { ...readEnvFile(join(sb.env.LLMOPS_SANDBOX_DIR, 'env')).vars, ...overrides };
   const file = join(sb.dir, `env.${name}`);
   writeFileSync(file, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n') + '\n');
   return file;

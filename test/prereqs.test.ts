@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { versionAtLeast } from '../scripts/01-prereqs.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { startMoto, type Moto } from './helpers/moto.js';
-import { ROOT, runScriptFile } from './helpers/script.js';
+import { emptyEnvFile, ROOT, runScriptFile } from './helpers/script.js';
 
 function appCheckout(): string {
   const dir = mkdtempSync(join(tmpdir(), 'app-'));
@@ -18,7 +18,7 @@ function appCheckout(): string {
 let moto: Moto;
 const step1 = (tools: Record<string, string>, env: Record<string, string> = {}, args: string[] = []) => {
   const fakes = fakeBins(tools);
-  return runScriptFile('scripts/01-prereqs.ts', args, { ...moto.env, PATH: fakes.dir, BUILD_CONTEXT: appCheckout(), ...env }).then((r) => ({ ...r, fakes }));
+  return runScriptFile('scripts/01-prereqs.ts', args, { ...moto.env, PATH: fakes.dir, LLMOPS_BUILD_CONTEXT: appCheckout(), ...env }).then((r) => ({ ...r, fakes }));
 };
 
 test('start the AWS emulator', async () => {
@@ -88,7 +88,7 @@ test('no credentials: fails with the fix', async () => {
 });
 
 test('account guard: another account is refused', async () => {
-  const r = await step1(HEALTHY_TOOLS, { EXPECTED_ACCOUNT_ID: '111111111111' });
+  const r = await step1(HEALTHY_TOOLS, { LLMOPS_EXPECTED_ACCOUNT_ID: '111111111111' });
   assert.is(r.exitCode, 3);
   assert.match(r.stdout, 'Refusing to touch AWS account 123456789012');
   assert.match(r.stdout, 'EXPECTED_ACCOUNT_ID');
@@ -99,7 +99,7 @@ test('app source: a dirty tree warns, a missing Dockerfile fails naming DOCKERFI
   assert.is(dirty.exitCode, 0, dirty.all);
   assert.match(dirty.stdout, '! app source: branch main');
   assert.match(dirty.stdout, '-dirty-');
-  const missing = await step1(HEALTHY_TOOLS, { DOCKERFILE: 'nope/Dockerfile' });
+  const missing = await step1(HEALTHY_TOOLS, { LLMOPS_DOCKERFILE: 'nope/Dockerfile' });
   assert.is(missing.exitCode, 3);
   assert.match(missing.stdout, '✗ app source: DOCKERFILE');
 });
@@ -131,7 +131,7 @@ function hangingStep1(dockerInfo: string) {
   fakes.add('docker', `MARK='${mark}'\ncase "$1" in --version) echo "Docker version 28.2.2";; info) ${dockerInfo};; esac`);
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/01-prereqs.ts')], {
     cwd: ROOT,
-    env: { HOME: process.env.HOME, ...moto.env, PATH: fakes.dir, BUILD_CONTEXT: appCheckout(), LLMOPS_ENV_FILE: join(mkdtempSync(join(tmpdir(), 'noenv-')), '.env') },
+    env: { HOME: process.env.HOME, ...moto.env, PATH: fakes.dir, LLMOPS_BUILD_CONTEXT: appCheckout(), LLMOPS_ENV_FILE: emptyEnvFile() },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -51,7 +51,7 @@ test('step 1 (SDK identity, CLI) passes inside the namespace', async () => {
   writeFileSync(join(app, 'Dockerfile'), 'FROM scratch\n');
   await execa('git', ['-C', app, 'init', '-q']);
   await execa('git', ['-C', app, '-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'x']);
-  const r = await inNs(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/01-prereqs.ts')], { ...env, BUILD_CONTEXT: app, LLMOPS_RENDERER: 'simple', LLMOPS_ENV_FILE: join(app, 'none.env') });
+  const r = await inNs(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/01-prereqs.ts')], { ...env, LLMOPS_BUILD_CONTEXT: app, LLMOPS_RENDERER: 'simple', LLMOPS_ENV_FILE: '' });
   assert.match(r.all, '✓ AWS credentials: account 123456789012');
 });
 

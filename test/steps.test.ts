@@ -13,10 +13,10 @@ import { buildImage, imageRef } from '../scripts/02-build.js';
 import { formatSummary, prepareTfvars, summarizePlan, tfvarsFromConfig } from '../scripts/03-plan.js';
 import { canonicalTaskDefinition, diffLines, renderTaskDefinition, TEMPLATE } from '../scripts/06-taskdef.js';
 import { explainStoppedTask, pollDelayMs } from '../scripts/07-verify.js';
-import { selectSteps, STEPS } from '../scripts/bootstrap.js';
+import { selectSteps, stepList, STEPS } from '../scripts/bootstrap.js';
 import { runScriptFile, ROOT } from './helpers/script.js';
 
-const config = loadConfig({ env: {}, envFile: join(tmpdir(), 'none.env') });
+const config = loadConfig({ env: {}, envFile: '' });
 const quiet = () => new Runner({ echo: () => {} });
 
 const VALUES = {
@@ -39,7 +39,7 @@ function gitRepo(): string {
 
 test('image tag: the commit on a clean tree, -dirty-<hash> on a changed one, stable for the same change', async () => {
   const dir = gitRepo();
-  const c = loadConfig({ env: { BUILD_CONTEXT: dir }, envFile: join(dir, 'none.env') });
+  const c = loadConfig({ env: { LLMOPS_BUILD_CONTEXT: dir }, envFile: '' });
   const clean = await imageRef(quiet(), c);
   assert.match(clean.tag, /^[0-9a-f]{12}$/);
   assert.is(clean.local, `llmops-system:${clean.tag}`);
@@ -55,7 +55,7 @@ test('image tag: the commit on a clean tree, -dirty-<hash> on a changed one, sta
 test('a dirty tree is refused in CI before docker runs', async () => {
   const dir = gitRepo();
   writeFileSync(join(dir, 'x'), 'x');
-  const c = loadConfig({ env: { BUILD_CONTEXT: dir }, envFile: join(dir, 'none.env') });
+  const c = loadConfig({ env: { LLMOPS_BUILD_CONTEXT: dir }, envFile: '' });
   const ref = await imageRef(quiet(), c);
   process.env.CI = 'true';
   try {
@@ -70,7 +70,7 @@ test('a dirty tree is refused in CI before docker runs', async () => {
 
 test('not a git checkout: a clear preflight error naming BUILD_CONTEXT', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nogit-'));
-  const c = loadConfig({ env: { BUILD_CONTEXT: dir }, envFile: join(dir, 'none.env') });
+  const c = loadConfig({ env: { LLMOPS_BUILD_CONTEXT: dir }, envFile: '' });
   const e = await imageRef(quiet(), c).catch((err) => err);
   assert.instance(e, ScriptFailure);
   assert.match(e.message, 'BUILD_CONTEXT');
@@ -162,7 +162,7 @@ test('plan summary counts and highlights what is destroyed or replaced', () => {
 });
 
 test('tfvars from the config: the guide\'s names, no secrets', () => {
-  const c = loadConfig({ env: { DB_PASSWORD: 'Sup3r-secret-pw', ALARM_EMAIL: 'ops@example.com' }, envFile: join(tmpdir(), 'none.env') });
+  const c = loadConfig({ env: { LLMOPS_DB_PASSWORD: 'Sup3r-secret-pw', LLMOPS_ALARM_EMAIL: 'ops@example.com' }, envFile: '' });
   const vars = tfvarsFromConfig(c);
   assert.is(vars.ecs_cluster_name, 'llmops-cluster');
   assert.is(vars.alarm_email, 'ops@example.com');
@@ -172,7 +172,7 @@ test('tfvars from the config: the guide\'s names, no secrets', () => {
 test('your own terraform.tfvars with placeholders left is refused (exit 2)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tf-'));
   writeFileSync(join(dir, 'terraform.tfvars'), 'alarm_email = "ops@example.com"\ndb_password = "your-secure-password"\n');
-  const c = loadConfig({ env: { TF_DIR: dir }, envFile: join(dir, 'none.env') });
+  const c = loadConfig({ env: { TF_DIR: dir }, envFile: '' });
   const e = (() => {
     try {
       prepareTfvars(quiet(), c);
@@ -199,10 +199,10 @@ test('polling starts fast and backs off', () => {
 });
 
 test('--from and --only select steps; bad values are usage errors', () => {
-  assert.equal(selectSteps(STEPS, { from: '5' }).map((s) => s.n), [5, 6, 7, 8]);
-  assert.equal(selectSteps(STEPS, { only: '2,6' }).map((s) => s.n), [2, 6]);
-  assert.throws(() => selectSteps(STEPS, { from: '9' }), (e: Error) => e instanceof UsageError && /--from/.test(e.message));
-  assert.throws(() => selectSteps(STEPS, { only: 'x' }), (e: Error) => e instanceof UsageError);
+  assert.equal(selectSteps(STEPS, { from: 5 }).map((s) => s.n), [5, 6, 7, 8]);
+  assert.equal(selectSteps(STEPS, { only: [2, 6] }).map((s) => s.n), [2, 6]);
+  assert.equal(stepList('5,6,7'), [5, 6, 7]);
+  for (const bad of ['x', '', '9', '5,,6', '5,5', ' 5', '0x5']) assert.throws(() => stepList(bad), /expects/, bad);
 });
 
 test('every script answers --help with what it needs, produces and what comes next', async () => {

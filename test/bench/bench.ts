@@ -12,7 +12,7 @@ import { commitSampleApp } from '../sandbox/sample-app.js';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const SANDBOX = resolve(process.env.LLMOPS_SANDBOX_DIR ?? join(ROOT, '.sandbox'));
 const ENV_FILE = join(SANDBOX, 'env');
-const env = { ...process.env, ...readEnvFile(ENV_FILE), LLMOPS_ENV_FILE: ENV_FILE, LLMOPS_RENDERER: 'silent', CI: 'true' } as Record<string, string>;
+const env = { ...process.env, ...readEnvFile(ENV_FILE).vars, LLMOPS_ENV_FILE: ENV_FILE, LLMOPS_RENDERER: 'silent', CI: 'true' } as Record<string, string>;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const app = join(SANDBOX, 'app');
 const region = env.AWS_REGION ?? 'us-east-1';

@@ -8,7 +8,7 @@ import { ROOT, runScriptFile, type ScriptRun } from './script.js';
 
 export interface SandboxEnv {
   HOME: string; PATH: string; LLMOPS_SANDBOX_DIR: string; LLMOPS_STATE_DIR: string; SANDBOX_PORT: string; SANDBOX_EVENTS_PORT: string;
-  SANDBOX_REGISTRY_IP: string; SANDBOX_ALB_IP: string; AWS_REGION: string; TF_DIR: string; DESIRED_COUNT: string; SANDBOX_TIME_SCALE: string; LLMOPS_RENDERER: string;
+  SANDBOX_REGISTRY_IP: string; SANDBOX_ALB_IP: string; AWS_REGION: string; TF_DIR: string; LLMOPS_DESIRED_COUNT: string; SANDBOX_TIME_SCALE: string; LLMOPS_RENDERER: string;
 }
 
 export interface TestSandbox {
@@ -46,7 +46,7 @@ export async function testSandbox(): Promise<TestSandbox> {
     SANDBOX_ALB_IP: '127.0.0.13',
     AWS_REGION: region,
     TF_DIR: copyTerraform(join(dir, 'terraform')),
-    DESIRED_COUNT: '2',
+    LLMOPS_DESIRED_COUNT: '2',
     SANDBOX_TIME_SCALE: '0.1',
     LLMOPS_RENDERER: 'simple',
   };

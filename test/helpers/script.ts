@@ -1,22 +1,29 @@
 // Run a toolkit script as a user would (a separate process), with a controlled environment.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 
+/** An empty env file of its own (a named env file must exist). */
+export function emptyEnvFile(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'llmops-noenv-')), '.env');
+  writeFileSync(file, '');
+  return file;
+}
+
 export interface ScriptRun { exitCode: number; stdout: string; stderr: string; all: string }
 
 /**
  * `env` replaces the environment except for HOME; PATH defaults to an empty directory so only the tools the
- * test puts on PATH are found. LLMOPS_ENV_FILE points at a missing file unless the test sets it.
+ * test puts on PATH are found. LLMOPS_ENV_FILE points at an empty env file unless the test sets it.
  */
 export async function runScriptFile(script: string, args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 120_000): Promise<ScriptRun> {
   const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
     cwd: ROOT,
-    env: { HOME: process.env.HOME, PATH: mkdtempSync(join(tmpdir(), 'llmops-emptypath-')), LLMOPS_ENV_FILE: join(mkdtempSync(join(tmpdir(), 'llmops-noenv-')), '.env'), LLMOPS_RENDERER: 'simple', ...env },
+    env: { HOME: process.env.HOME, PATH: mkdtempSync(join(tmpdir(), 'llmops-emptypath-')), LLMOPS_ENV_FILE: emptyEnvFile(), LLMOPS_RENDERER: 'simple', ...env },
     extendEnv: false,
     reject: false,
     all: true,

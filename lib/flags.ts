@@ -1,0 +1,37 @@
+// Flag values: the spec of one option and the parsers that check a value at the boundary, before anything
+// runs. A module of its own, imported by cli.ts and by the libs that declare options (lock.ts).
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+
+export type OptionSpec = {
+  type: 'string' | 'boolean';
+  short?: string;
+  description: string;
+  default?: string | boolean;
+  /**
+   * Checked at the boundary, before anything runs (dry-run included); the value it returns replaces the
+   * string in `options`. It throws a message (what is expected) to refuse the value.
+   */
+  parse?: (raw: string) => unknown;
+};
+
+/** Value parsers for OptionSpec.parse: each throws what it expects. */
+export const integer = (min: number, max: number) => (raw: string): number => {
+  const n = Number(raw);
+  if (!/^\d{1,9}$/.test(raw) || n < min || n > max) throw new Error(`expects a whole number from ${min} to ${max}`);
+  return n;
+};
+export const matching = (re: RegExp, what: string) => (raw: string): string => {
+  if (!re.test(raw)) throw new Error(`expects ${what}`);
+  return raw;
+};
+/** A path to an existing, readable regular file. */
+export const readableFile = (raw: string): string => {
+  if (!existsSync(raw)) throw new Error('expects an existing file: no such file');
+  if (!statSync(raw).isFile()) throw new Error('expects a file, not a directory');
+  try {
+    accessSync(raw, constants.R_OK);
+  } catch {
+    throw new Error('expects a file this user can read');
+  }
+  return raw;
+};
