@@ -150,7 +150,7 @@ export class ConfigError extends Error {
 
 function formatProblems(problems: ConfigProblem[], source: string): string {
   const lines = problems.map((p) => `  ✗ ${p.variable}${p.value === undefined ? '' : `=${JSON.stringify(p.value)}`}: ${p.message}`);
-  return `Invalid configuration (${source}): ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}\nFix them in ${source} or the environment; .env.example documents every variable.`;
+  return `Invalid configuration (${source}): ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}\nFix them in ${source === 'the environment' ? '.env' : source} or the environment; .env.example documents every variable.`;
 }
 
 export function maskValue(variable: string, value: string): string {

@@ -141,6 +141,7 @@ export const spec: ScriptSpec = {
   command: 'step:2',
   summary: 'Step 2 — build the image with an immutable tag from the git commit (-dirty-<hash> on an uncommitted tree; refused in CI), OCI labels, then run it read-only as ECS will and wait for the health path to answer.',
   needs: 'BUILD_CONTEXT (a git checkout), DOCKERFILE, a Docker engine',
+  paths: ['build'],
   produces: 'the local image <ECR_REPOSITORY>:<git sha>',
   next: 'npm run step:3 (terraform plan)',
   async main({ runner, config }: ScriptContext) {
