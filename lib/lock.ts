@@ -1,6 +1,8 @@
 // The deploy lock: one object in the Terraform state bucket, created with S3's conditional write
-// (If-None-Match: *), so two deploys — a laptop and CI — never interleave. A lock names its holder and
-// expires; a holder on this machine whose process is gone is stale at once.
+// (If-None-Match: *), so two deploys — a laptop and CI — never interleave. A lock names its holder, is
+// renewed while held and expires when it is not (judged by S3's clock); a holder on this machine whose
+// process is gone is stale at once. Takeover, renewal and release are conditional on the ETag that was
+// read (If-Match), so a lock is never replaced or removed by someone who did not see its current version.
 import { hostname, userInfo } from 'node:os';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { resolveIdentity } from './aws.js';
@@ -9,12 +11,15 @@ import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { stateBucket } from './terraform.js';
 
-export interface LockInfo { id: string; holder: string; host: string; pid: number; acquiredAt: string; expiresAt: string; what: string }
+export interface LockInfo { id: string; holder: string; host: string; pid: number; acquiredAt: string; expiresAt: string; what: string; ttlSeconds?: number }
+
+/** What is in the bucket now: the record, its ETag (for conditional writes), and its age by S3's own clock. */
+export interface LockState { info?: LockInfo; etag?: string; ageSeconds: number; stale: boolean }
 
 export class LockedError extends Error {
   constructor(readonly info: LockInfo | undefined, waitedS: number) {
     super(
-      `another deploy holds the lock${info ? `: ${info.what} by ${info.holder} (pid ${info.pid} on ${info.host}) since ${info.acquiredAt}, expires ${info.expiresAt}` : ''}` +
+      `another deploy holds the lock${info ? `: ${info.what} by ${info.holder} (pid ${info.pid} on ${info.host}) since ${info.acquiredAt}` : ''}` +
         `${waitedS ? ` — waited ${waitedS} s` : ''}.\n  fix: wait for it (--lock-wait SECONDS), or if that process is dead and the lock is not yet expired: npm run unlock`,
     );
     this.name = 'LockedError';
@@ -23,19 +28,30 @@ export class LockedError extends Error {
 
 export const lockKey = (config: Config) => `${config.project}/locks/${config.names.service}.json`;
 
-function alive(pid: number): boolean {
+/** kill(pid, 0): ESRCH means gone; EPERM means alive but another user's (a deploy run by someone else). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (error: any) {
+    return error?.code === 'EPERM';
   }
 }
 
-export function isStale(info: LockInfo, now = Date.now()): boolean {
-  if (Date.parse(info.expiresAt) < now) return true;
+/**
+ * Stale when S3 says it has not been renewed for longer than its time to live (the object's LastModified
+ * against the Date of S3's answer: no local clock is trusted), or when its holder ran on this machine and
+ * that process is gone.
+ */
+export function isStale(info: LockInfo | undefined, ageSeconds: number, defaultTtl = LOCK_TTL_SECONDS): boolean {
+  if (!info) return ageSeconds > defaultTtl; // unreadable record: judged by age alone
+  if (ageSeconds > (info.ttlSeconds ?? defaultTtl)) return true;
   return info.host === hostname() && !alive(info.pid);
 }
+
+/** A held lock is renewed every LOCK_RENEW_SECONDS and expires LOCK_TTL_SECONDS after its last renewal. */
+export const LOCK_TTL_SECONDS = 300;
+export const LOCK_RENEW_SECONDS = 30;
 
 // The lock is bookkeeping, not one of the guide's commands: it goes through the SDK (tens of ms instead of
 // ~1.3 s of CLI start-up per call), echoing the equivalent CLI command like every other call.
@@ -43,89 +59,133 @@ function s3(config: Config): S3Client {
   return new S3Client({ region: config.region, forcePathStyle: !!process.env.AWS_ENDPOINT_URL, maxAttempts: 3 });
 }
 
+/** Send a command and return S3's own time from the answer's Date header (its clock, not ours); `read` consumes a body before the client goes. */
+async function send<T>(config: Config, command: any, read?: (out: any) => Promise<T>): Promise<{ out: T; serverMs: number }> {
+  const client = s3(config);
+  let serverMs = Date.now();
+  client.middlewareStack.add(
+    (next: any) => async (args: any) => {
+      const r = await next(args);
+      const date = r?.response?.headers?.date;
+      if (date && !Number.isNaN(Date.parse(date))) serverMs = Date.parse(date);
+      return r;
+    },
+    { step: 'deserialize', name: 'llmopsServerDate' },
+  );
+  try {
+    const out = await client.send(command);
+    return { out: read ? await read(out) : (out as T), serverMs };
+  } finally {
+    client.destroy();
+  }
+}
+
+const conditionFailed = (error: any) => {
+  const status = error?.$metadata?.httpStatusCode;
+  return error?.name === 'PreconditionFailed' || error?.name === 'ConditionalRequestConflict' || status === 412 || status === 409;
+};
+const notFound = (error: any) => error?.name === 'NoSuchKey' || error?.name === 'NotFound' || error?.$metadata?.httpStatusCode === 404;
+
 function where(config: Config, account: string): string[] {
   return ['--bucket', stateBucket(config, account), '--key', lockKey(config)];
 }
 
-export async function readLock(runner: Runner, config: Config, account: string): Promise<{ info?: LockInfo; etag?: string } | undefined> {
+export async function readLock(runner: Runner, config: Config, account: string): Promise<LockState | undefined> {
   runner.echoCommand('aws', ['s3api', 'get-object', ...where(config, account), 'lock.json'], 'via the SDK');
-  const client = s3(config);
   try {
-    const r = await client.send(new GetObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config) }));
-    const text = (await r.Body?.transformToString()) ?? '';
+    const { out, serverMs } = await send(config, new GetObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config) }), async (o: any) => ({ ...o, text: (await o.Body?.transformToString()) ?? '' }));
+    const text: string = out.text;
+    const ageSeconds = Math.max(0, (serverMs - (out.LastModified ? new Date(out.LastModified).getTime() : serverMs)) / 1000);
+    let info: LockInfo | undefined;
     try {
-      return { info: JSON.parse(text) as LockInfo, etag: r.ETag };
+      info = JSON.parse(text) as LockInfo;
     } catch {
-      return { info: undefined, etag: r.ETag };
+      info = undefined;
     }
+    return { info, etag: out.ETag, ageSeconds, stale: isStale(info, ageSeconds) };
   } catch (error: any) {
-    if (error?.name === 'NoSuchKey' || error?.$metadata?.httpStatusCode === 404) return undefined;
+    if (notFound(error)) return undefined;
     throw new Error(`cannot read the deploy lock s3://${stateBucket(config, account)}/${lockKey(config)}: ${error?.name}: ${error?.message}`);
-  } finally {
-    client.destroy();
   }
 }
 
-async function tryCreate(runner: Runner, config: Config, account: string, info: LockInfo): Promise<boolean> {
-  runner.echoCommand('aws', ['s3api', 'put-object', ...where(config, account), '--body', 'lock.json', '--if-none-match', '*'], 'via the SDK');
-  const client = s3(config);
+/**
+ * Write the lock record: `ifNoneMatch` creates it only when absent; `ifMatch` replaces exactly the version
+ * that was read (a takeover of a stale lock, or a renewal of our own). Returns the new ETag, or undefined
+ * when the condition failed (someone else got there first).
+ */
+async function writeLock(runner: Runner, config: Config, account: string, info: LockInfo, condition: { ifNoneMatch: '*' } | { ifMatch: string }, quiet = false): Promise<string | undefined> {
+  const flag = 'ifMatch' in condition ? ['--if-match', condition.ifMatch] : ['--if-none-match', '*'];
+  if (!quiet) runner.echoCommand('aws', ['s3api', 'put-object', ...where(config, account), '--body', 'lock.json', ...flag], 'via the SDK');
   try {
-    await client.send(new PutObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config), Body: JSON.stringify(info), ContentType: 'application/json', IfNoneMatch: '*' }));
+    const { out } = await send<any>(config, new PutObjectCommand({
+      Bucket: stateBucket(config, account), Key: lockKey(config), Body: JSON.stringify(info), ContentType: 'application/json',
+      ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' }),
+    }));
+    return out.ETag ?? '';
+  } catch (error: any) {
+    if (conditionFailed(error) || ('ifMatch' in condition && notFound(error))) return undefined;
+    throw new Error(`cannot write the deploy lock s3://${stateBucket(config, account)}/${lockKey(config)}: ${error?.name}: ${error?.message}`);
+  }
+}
+
+/** Delete the lock only if it is still the version `etag` names (ours); false when it is not. */
+export async function deleteLockIfMatch(runner: Runner, config: Config, account: string, etag: string): Promise<boolean> {
+  runner.echoCommand('aws', ['s3api', 'delete-object', ...where(config, account), '--if-match', etag], 'via the SDK');
+  try {
+    await send(config, new DeleteObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config), IfMatch: etag }));
     return true;
   } catch (error: any) {
-    const status = error?.$metadata?.httpStatusCode;
-    if (error?.name === 'PreconditionFailed' || error?.name === 'ConditionalRequestConflict' || status === 412 || status === 409) return false;
-    throw new Error(`cannot take the deploy lock in s3://${stateBucket(config, account)}/${lockKey(config)}: ${error?.name}: ${error?.message}`);
-  } finally {
-    client.destroy();
+    if (conditionFailed(error) || notFound(error)) return false;
+    return false; // unreachable: it expires after LOCK_TTL_SECONDS without renewal
   }
 }
 
-async function deleteLock(runner: Runner, config: Config, account: string): Promise<void> {
-  runner.echoCommand('aws', ['s3api', 'delete-object', ...where(config, account)], 'via the SDK');
-  const client = s3(config);
-  try {
-    await client.send(new DeleteObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config) }));
-  } catch {
-    /* gone already, or unreachable: it expires */
-  } finally {
-    client.destroy();
-  }
+export interface LockOptions {
+  waitSeconds: number;
+  what: string;
+  pollMs?: number;
+  /** Time to live after the last renewal (default LOCK_TTL_SECONDS) and the renewal interval (default LOCK_RENEW_SECONDS). */
+  ttlSeconds?: number;
+  renewMs?: number;
+  /** Tests only: runs between reading the lock and the conditional write that follows (a delay, a race). */
+  beforeWrite?: () => Promise<void>;
+  /** Tests only: the process died here (no renewal, no release). */
+  crashed?: () => boolean;
 }
 
-export async function releaseLock(runner: Runner, config: Config, account: string, id: string): Promise<void> {
-  const current = await readLock(runner, config, account).catch(() => undefined);
-  if (current?.info?.id !== id) return; // not ours any more (expired and taken over): leave it
-  await deleteLock(runner, config, account);
-}
-
-export interface LockOptions { waitSeconds: number; ttlSeconds: number; what: string; pollMs?: number }
-
-/** Take the lock (waiting up to waitSeconds for a live holder), run `fn`, release it whatever happens. */
+/** Take the lock (waiting up to waitSeconds for a live holder), run `fn` renewing it, release it whatever happens. */
 export async function withDeployLock<T>(runner: Runner, config: Config, account: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
   if (runner.dryRun) {
     runner.echoCommand('aws', ['s3api', 'put-object', ...where(config, account), '--body', '-', '--if-none-match', '*'], 'the deploy lock');
     return fn();
   }
+  const ttl = options.ttlSeconds ?? LOCK_TTL_SECONDS;
   const now = Date.now();
   const info: LockInfo = {
-    id: `${hostname()}-${process.pid}-${now}`,
+    id: `${hostname()}-${process.pid}-${now}-${Math.random().toString(36).slice(2, 8)}`,
     holder: process.env.GITHUB_ACTOR ? `${process.env.GITHUB_ACTOR} (GitHub Actions run ${process.env.GITHUB_RUN_ID ?? '?'})` : `${process.env.USER ?? userInfo().username}@${hostname()}`,
     host: hostname(),
     pid: process.pid,
     acquiredAt: new Date(now).toISOString(),
-    expiresAt: new Date(now + options.ttlSeconds * 1000).toISOString(),
+    expiresAt: `${ttl} s after its last renewal (renewed every ${(options.renewMs ?? LOCK_RENEW_SECONDS * 1000) / 1000} s while held)`,
     what: options.what,
+    ttlSeconds: ttl,
   };
   const started = Date.now();
   let announced = false;
+  let etag: string | undefined;
   for (;;) {
-    if (await tryCreate(runner, config, account, info)) break;
+    await options.beforeWrite?.();
+    etag = await writeLock(runner, config, account, info, { ifNoneMatch: '*' });
+    if (etag !== undefined) break;
     const current = await readLock(runner, config, account);
-    if (current?.info && isStale(current.info)) {
-      runner.echo(`# the lock of ${current.info.holder} (pid ${current.info.pid} on ${current.info.host}) is stale: taking it over`);
-      await deleteLock(runner, config, account);
-      continue;
+    if (current?.stale && current.etag) {
+      await options.beforeWrite?.();
+      runner.echo(`# the lock of ${current.info?.holder ?? '?'} (pid ${current.info?.pid ?? '?'} on ${current.info?.host ?? '?'}) is stale (not renewed for ${Math.round(current.ageSeconds)} s): taking it over`);
+      etag = await writeLock(runner, config, account, info, { ifMatch: current.etag });
+      if (etag !== undefined) break;
+      continue; // someone else took it over (or renewed it) between our read and write: look again
     }
     const waited = Math.round((Date.now() - started) / 1000);
     if (waited >= options.waitSeconds) throw new LockedError(current?.info, waited);
@@ -136,11 +196,23 @@ export async function withDeployLock<T>(runner: Runner, config: Config, account:
     await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
   }
   runner.echo(`# deploy lock taken: s3://${stateBucket(config, account)}/${lockKey(config)}`);
+  let held = true;
+  const renew = async () => {
+    if (!held || !etag || options.crashed?.()) return;
+    const next = await writeLock(runner, config, account, info, { ifMatch: etag }, true).catch(() => etag); // unreachable: try again next time
+    if (next === undefined) {
+      held = false;
+      runner.echo('# WARNING: the deploy lock was taken over by another deploy (it was not renewed in time): check `npm run unlock`');
+    } else etag = next;
+  };
+  const timer = setInterval(() => void renew(), options.renewMs ?? LOCK_RENEW_SECONDS * 1000);
+  timer.unref();
   // Ctrl-C / SIGTERM stop the running command cleanly (lib/run.ts), so fn fails and the lock is released here.
   try {
     return await fn();
   } finally {
-    await releaseLock(runner, config, account, info.id);
+    clearInterval(timer);
+    if (held && etag && !options.crashed?.()) await deleteLockIfMatch(runner, config, account, etag);
   }
 }
 
@@ -148,7 +220,7 @@ export async function withDeployLock<T>(runner: Runner, config: Config, account:
 export async function underDeployLock<T>(runner: Runner, config: Config, lockWait: number | undefined, what: string, fn: () => Promise<T>): Promise<T> {
   const wait = lockWait ?? 0;
   const identity = await resolveIdentity(runner, config);
-  return withDeployLock(runner, config, identity.account, { waitSeconds: wait, ttlSeconds: config.deployTimeoutSeconds + 600, what }, fn);
+  return withDeployLock(runner, config, identity.account, { waitSeconds: wait, what }, fn);
 }
 
 

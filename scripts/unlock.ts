@@ -5,7 +5,7 @@
 // Next:     npm run deploy (or npm run step:3 after a terraform lock)
 import { resolveIdentity } from '../lib/aws.js';
 import { confirm, ExitCode, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { isStale, lockKey, readLock } from '../lib/lock.js';
+import { deleteLockIfMatch, lockKey, readLock } from '../lib/lock.js';
 import type { Config } from '../lib/config.js';
 import type { Runner } from '../lib/run.js';
 import { isInitialized, stateBucket, terraformEnv, terraformInit, tf } from '../lib/terraform.js';
@@ -55,10 +55,15 @@ export const spec: ScriptSpec = {
       return;
     }
     const info = current?.info;
-    if (info) process.stdout.write(`held by ${info.holder} (pid ${info.pid} on ${info.host}) for ${info.what} since ${info.acquiredAt}, expires ${info.expiresAt}${isStale(info) ? ' — stale' : ''}\n`);
-    if (!options.force) return info && !isStale(info) ? ExitCode.LOCKED : ExitCode.OK;
+    if (info) process.stdout.write(`held by ${info.holder} (pid ${info.pid} on ${info.host}) for ${info.what} since ${info.acquiredAt}, last renewed ${Math.round(current!.ageSeconds)} s ago by S3's clock${current!.stale ? ' — stale' : ''}\n`);
+    if (!options.force) return current && !current.stale ? ExitCode.LOCKED : ExitCode.OK;
     if (!(await confirm('Remove the deploy lock? Only do this when its holder is really gone.', yes))) return ExitCode.FAILED;
-    await runner.run('aws', ['s3api', 'delete-object', '--bucket', stateBucket(config, account), '--key', lockKey(config), '--region', config.region]);
+    // only the version shown above: a lock taken or renewed since then is left alone
+    if (runner.dryRun) runner.echoCommand('aws', ['s3api', 'delete-object', '--bucket', stateBucket(config, account), '--key', lockKey(config), '--if-match', '<ETAG>']);
+    else if (!(await deleteLockIfMatch(runner, config, account, current!.etag!))) {
+      process.stdout.write('the lock changed since it was read (renewed or taken over): left alone; run unlock again to see it\n');
+      return ExitCode.LOCKED;
+    }
     process.stdout.write('✓ lock removed\n');
   },
 };

@@ -456,7 +456,7 @@ test('deploy lock: a lock left by a killed deploy is taken over; unlock shows no
   assert.match(held.stdout, /held by .* — stale/);
   const next = await sb.run('scripts/deploy.ts', ['--yes']);
   assert.is(next.exitCode, 0, next.all.slice(-2000));
-  assert.match(next.all, 'is stale: taking it over');
+  assert.match(next.all, /is stale \(not renewed for \d+ s\): taking it over/);
   assert.equal(await albGet('/version'), { status: 200, body: 'v8' });
   assert.match((await sb.run('scripts/unlock.ts', [])).stdout, 'no deploy lock is held');
 });
@@ -564,7 +564,7 @@ test('fault: the AWS endpoint goes away while the deploy waits: clear error and 
     await proxy.heal();
     const again = await timed('deploy, after the endpoint is back', () => sb.run('scripts/deploy.ts', ['--yes'], env));
     assert.is(again.exitCode, 0, again.all.slice(-2000));
-    assert.match(again.all, /is stale: taking it over/, 'the lock the failed run could not release is taken over');
+    assert.match(again.all, /is stale \(not renewed for \d+ s\): taking it over/, 'the lock the failed run could not release is taken over');
     assert.match(again.all, /already runs this image and configuration: no new revision/, 'nothing lost: the release started before the fault is the one that runs');
     assert.equal(await albGet('/version'), { status: 200, body: 'v10' });
     noCanary(failed, again);

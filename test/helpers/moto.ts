@@ -35,10 +35,22 @@ export function isolatedAwsEnv(url: string): Record<string, string> {
   };
 }
 
-export async function startMoto(extraEnv: Record<string, string> = {}): Promise<Moto> {
+/**
+ * One request at a time, as S3 applies a conditional write atomically: moto's threaded server checks a
+ * condition and writes in two steps, so concurrent requests could interleave inside it (not in S3).
+ */
+const SERIAL_SERVER = `
+import sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)
+`;
+
+export async function startMoto(extraEnv: Record<string, string> = {}, options: { serial?: boolean } = {}): Promise<Moto> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+  const [bin, args] = options.serial ? ['python3', ['-c', SERIAL_SERVER, String(port)]] : ['moto_server', ['-H', '127.0.0.1', '-p', String(port)]];
+  const child: ChildProcess = spawn(bin as string, args as string[], {
     env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true', MOTO_ACM_VALIDATION_WAIT: '0', ...extraEnv },
     stdio: 'ignore',
   });

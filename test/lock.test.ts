@@ -1,0 +1,132 @@
+// The deploy lock under races (issue 12), against S3 in the emulator (one request at a time, as S3 applies
+// a conditional write atomically): many concurrent deploys and takeovers, with delays injected between
+// reading the lock and writing it, never have two holders at once; takeover and release are conditional on
+// the ETag that was read; a held lock is renewed; staleness is judged by S3's clock; EPERM means alive.
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../lib/config.js';
+import { alive, isStale, LockedError, lockKey, readLock, withDeployLock, type LockInfo } from '../lib/lock.js';
+import { Runner } from '../lib/run.js';
+import { stateBucket } from '../lib/terraform.js';
+import { startMoto, type Moto } from './helpers/moto.js';
+import { ROOT } from './helpers/script.js';
+
+const ACCOUNT = '123456789012';
+let moto: Moto;
+const config = loadConfig({ env: { LLMOPS_PROJECT_NAME: 'locktest' }, envFile: '' });
+const bucket = stateBucket(config, ACCOUNT);
+const quiet = () => new Runner({ echo: () => {} });
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const s3 = () => new S3Client({ region: 'us-east-1', forcePathStyle: true });
+
+test.before(async () => {
+  moto = await startMoto({}, { serial: true });
+  Object.assign(process.env, moto.env);
+  await s3().send(new CreateBucketCommand({ Bucket: bucket }));
+});
+test.after(async () => {
+  await moto.stop();
+});
+
+test('many concurrent deploys and takeovers with delays between read and write never overlap', async () => {
+  let inside = 0;
+  let maxInside = 0;
+  let entered = 0;
+  const worker = async (i: number) => {
+    let crashed = false;
+    try {
+      await withDeployLock(quiet(), config, ACCOUNT, {
+        waitSeconds: 60, what: `worker ${i}`, pollMs: 50, ttlSeconds: 2, renewMs: 300,
+        // the race window the old code lost: a random delay between reading the lock and writing it
+        beforeWrite: () => sleep(Math.random() * 150),
+        crashed: () => crashed,
+      }, async () => {
+        inside++;
+        entered++;
+        maxInside = Math.max(maxInside, inside);
+        // some holders outlive the ttl (their renewals must keep them), some die holding it (taken over later)
+        await sleep(i % 3 === 0 ? 2600 : 100 + Math.random() * 200);
+        inside--;
+        if (i % 4 === 1) crashed = true; // dies: no renewal, no release; its lock goes stale after 2 s
+      });
+    } catch (error) {
+      if (!(error instanceof LockedError)) throw error;
+    }
+  };
+  await Promise.all(Array.from({ length: 12 }, (_, i) => worker(i)));
+  assert.is(entered, 12, 'every worker got the lock in turn');
+  assert.is(maxInside, 1, 'two holders were inside at once');
+});
+
+test('a lock that keeps being renewed is never taken over, even past its time to live', async () => {
+  let takenOver = false;
+  let started = false;
+  const holder = withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 10, pollMs: 100, what: 'long build', ttlSeconds: 1, renewMs: 200 }, async () => {
+    started = true;
+    await sleep(2500);
+  });
+  while (!started) await sleep(50);
+  const other = withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 1, what: 'second', ttlSeconds: 1, pollMs: 100 }, async () => {
+    takenOver = true;
+  }).catch((e) => e);
+  assert.instance(await other, LockedError, 'the renewed lock held');
+  await holder;
+  assert.not.ok(takenOver);
+});
+
+test('a fast local clock does not take over a live lock: staleness is S3\'s clock', async () => {
+  const realNow = Date.now;
+  let started = false;
+  const holder = withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 10, pollMs: 100, what: 'holder', ttlSeconds: 5, renewMs: 1000 }, async () => {
+    started = true;
+    await sleep(1500);
+  });
+  while (!started) await sleep(50);
+  Date.now = () => realNow() + 3_600_000;
+  try {
+    const state = await readLock(quiet(), config, ACCOUNT);
+    assert.ok(state && state.ageSeconds < 5 && !state.stale, `age by S3's clock: ${state?.ageSeconds}`);
+  } finally {
+    Date.now = realNow;
+  }
+  await holder;
+});
+
+test('release is conditional on the ETag: a lock that changed hands is left alone', async () => {
+  let replaced = false;
+  await withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 10, pollMs: 100, what: 'first', renewMs: 60_000 }, async () => {
+    // another deploy replaces the object (as a takeover would): our release must not delete theirs
+    const other: LockInfo = { id: 'other', holder: 'other@elsewhere', host: 'elsewhere', pid: 1, acquiredAt: new Date().toISOString(), expiresAt: '', what: 'other', ttlSeconds: 300 };
+    await s3().send(new PutObjectCommand({ Bucket: bucket, Key: lockKey(config), Body: JSON.stringify(other) }));
+    replaced = true;
+  });
+  assert.ok(replaced);
+  const body = await (await s3().send(new GetObjectCommand({ Bucket: bucket, Key: lockKey(config) }))).Body!.transformToString();
+  assert.is(JSON.parse(body).id, 'other', 'the other holder\'s lock is still there');
+  const refused = await withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 0, what: 'third' }, async () => undefined).catch((e) => e);
+  assert.instance(refused, LockedError);
+  assert.match(refused.message, 'other by other@elsewhere (pid 1 on elsewhere)');
+});
+
+test('staleness: age past the ttl, or a dead process on this machine; a live or unknown one is not stale', () => {
+  const info = (over: Partial<LockInfo>): LockInfo => ({ id: 'x', holder: 'h', host: 'elsewhere', pid: 1, acquiredAt: '', expiresAt: '', what: 'w', ttlSeconds: 60, ...over });
+  assert.not.ok(isStale(info({}), 59));
+  assert.ok(isStale(info({}), 61));
+  assert.ok(isStale(info({ host: hostname(), pid: 2 ** 22 + 12345 }), 0), 'a dead pid on this host');
+  assert.not.ok(isStale(info({ host: hostname(), pid: process.pid }), 0));
+  assert.ok(isStale(undefined, 301), 'an unreadable record goes stale by age');
+});
+
+test('EPERM from kill(pid, 0) means alive: another user\'s deploy is not dead', async () => {
+  assert.not.ok(alive(2 ** 22 + 12345));
+  const probe = `import('${join(ROOT, 'lib/lock.ts')}').then((m) => process.stdout.write(String(m.alive(1))))`;
+  const asNobody = process.getuid?.() === 0 ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : [process.execPath];
+  const r = await execa(asNobody[0]!, [...asNobody.slice(1), '--import', 'tsx', '-e', probe], { cwd: ROOT, reject: false, all: true });
+  assert.is(r.stdout.trim(), 'true', r.all);
+});
+
+test.run();
