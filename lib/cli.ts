@@ -231,6 +231,17 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
   }
 }
 
+/** The exit code an error means (the same mapping reportError prints with). */
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof ConfigError || error instanceof UsageError) return ExitCode.USAGE;
+  if (error instanceof AccountGuardError || error instanceof CredentialsError) return ExitCode.PREFLIGHT;
+  if (error instanceof LockedError) return ExitCode.LOCKED;
+  if (error instanceof ScriptFailure) return error.exitCode;
+  if (error instanceof InterruptedError) return error.signal === 'SIGTERM' ? 143 : ExitCode.INTERRUPTED;
+  if (error instanceof CommandError) return /Error acquiring the state lock/.test(error.message) ? ExitCode.LOCKED : ExitCode.FAILED;
+  return ExitCode.FAILED;
+}
+
 export function reportError(error: unknown, runner?: Runner, command?: string): number {
   const mask = (s: string) => (runner ? runner.mask(s) : s);
   const say = (s: string) => process.stderr.write(`${mask(s)}\n`);

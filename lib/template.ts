@@ -4,13 +4,26 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from './cli.js';
 
-export function renderTemplate(text: string, values: Record<string, string | number | boolean>, file: string): any {
-  let parsed: any;
+/**
+ * JSON.parse whose error never quotes the text: Node's message does ("Unexpected token 'x', "{"KEY":
+ * "sec"... is not valid JSON"), and the text may be a secret. Only the line and column are kept.
+ */
+export function parseJson(text: string, what: string, fix: string): unknown {
   try {
-    parsed = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error: any) {
-    throw new UsageError(`${file} is not valid JSON: ${error.message}\n  fix: correct the syntax, or restore the file with \`git checkout -- ${file}\``);
+    const at = /at position (\d+)/.exec(String(error?.message))?.[1];
+    let where = '';
+    if (at !== undefined) {
+      const before = text.slice(0, Number(at));
+      where = ` at line ${before.split('\n').length}, column ${Number(at) - before.lastIndexOf('\n')}`;
+    }
+    throw new UsageError(`${what} is not valid JSON${where} (check quotes, commas and braces; the content is not shown, it may be secret)\n  fix: ${fix}`);
   }
+}
+
+export function renderTemplate(text: string, values: Record<string, string | number | boolean>, file: string): any {
+  const parsed: any = parseJson(text, file, `correct the syntax, or restore the file with \`git checkout -- ${file}\``);
   const unknown = new Set<string>();
   const fill = (v: any): any => {
     if (typeof v === 'string') {

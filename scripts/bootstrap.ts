@@ -7,7 +7,7 @@
 import { appendFileSync } from 'node:fs';
 import type { ListrTaskWrapper } from 'listr2';
 import { resolveIdentity, type Identity } from '../lib/aws.js';
-import { ExitCode, integer, isMain, main, matching, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { ExitCode, exitCodeFor, integer, isMain, main, matching, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import { InterruptedError, type Runner } from '../lib/run.js';
 import { chooseRenderer, taskList, taskRunner } from '../lib/tasks.js';
@@ -37,6 +37,8 @@ export interface PipelineContext {
   url?: string;
   /** The step that failed, if one did. */
   failedStep?: number;
+  /** Why the run stopped, if it did not finish: the summary says what happened, not ✅. */
+  error?: unknown;
   durations: Record<string, number>;
 }
 
@@ -197,12 +199,27 @@ export async function summary(ctx: PipelineContext): Promise<string> {
   return runner.mask(lines.join('\n'));
 }
 
+/** What happened, in one honest line: only a run that finished with its deployment verified is ✅. */
+export function headline(ctx: PipelineContext): string {
+  if (ctx.error === undefined && (!ctx.verified || ctx.verified.outcome === 'ok')) return '✅ Deploy';
+  const code = ctx.error !== undefined ? exitCodeFor(ctx.error) : OUTCOME_EXIT[ctx.verified!.outcome];
+  const step = ctx.failedStep ? ` at step ${ctx.failedStep}` : '';
+  switch (code) {
+    case ExitCode.USAGE: return '❌ Deploy not started: bad configuration or flags (exit 2)';
+    case ExitCode.PREFLIGHT: return `❌ Deploy not started: preflight failed${step} (exit 3)`;
+    case ExitCode.ROLLED_BACK: return '↩️ Deploy failed and ECS rolled back to the previous release (exit 4)';
+    case ExitCode.TIMEOUT: return '⏳ Deploy timed out: it may still finish (exit 5)';
+    case ExitCode.LOCKED: return '🔒 Deploy not started: another deploy holds the lock (exit 6)';
+    case ExitCode.INTERRUPTED: case 143: return `⛔ Deploy interrupted${step} (exit ${code})`;
+    default: return `❌ Deploy failed${step} (exit ${code})`;
+  }
+}
+
 /** Markdown for the GitHub job summary: what was released, how long each step took, how to undo it. */
 export function jobSummary(ctx: PipelineContext, url?: string): string {
   const { config } = ctx;
-  const ok = ctx.verified ? ctx.verified.outcome === 'ok' : undefined;
   const rows = [
-    `### ${ok === false ? '❌ Deploy failed' : '✅ Deploy'} — ${config.names.service}`,
+    `### ${headline(ctx)} — ${config.names.service}`,
     '',
     '| | |',
     '|---|---|',
@@ -241,6 +258,9 @@ export const spec: ScriptSpec = {
     try {
       if (before.length) await runPipeline(before, ctx);
       if (after.length) await underDeployLock(runner, config, options['lock-wait'], 'bootstrap', () => runPipeline(after, ctx));
+    } catch (error) {
+      ctx.error = error;
+      throw error;
     } finally {
       process.stdout.write(`${await summary(ctx)}\n`);
     }

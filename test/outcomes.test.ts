@@ -1,0 +1,133 @@
+// Honest outcomes and no file content in errors (issue 12): the job summary says failed, locked or rolled
+// back when that is what happened; an AccessDenied is a failed call (exit 1), not bad input (exit 2); and a
+// malformed file of every kind the toolkit reads never has its content — a canary here — in any output.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, loadConfig } from '../lib/config.js';
+import { ExitCode, exitCodeFor, ScriptFailure, UsageError } from '../lib/cli.js';
+import { LockedError } from '../lib/lock.js';
+import { CommandError, Runner } from '../lib/run.js';
+import { renderTemplate } from '../lib/template.js';
+import { headline, jobSummary, type PipelineContext } from '../scripts/bootstrap.js';
+import { prepareTfvars } from '../scripts/03-plan.js';
+import { readAppEnv, upsertSecret } from '../scripts/secrets.js';
+import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
+import { runScriptFile } from './helpers/script.js';
+
+const config = loadConfig({ env: {}, envFile: '' });
+const ctx = (over: Partial<PipelineContext>): PipelineContext => ({ config, runner: new Runner({ echo: () => {} }), yes: true, durations: {}, ...over });
+const CANARY = `Leak-Canary-${Math.random().toString(36).slice(2, 10)}`;
+
+test('the job summary is ✅ only for a verified deploy; locked, bad input, rolled back and failed say so', () => {
+  const verified = (outcome: any) => ({ outcome, message: 'm', diagnosis: [], elapsedMs: 1 });
+  assert.match(headline(ctx({ verified: verified('ok') })), '✅ Deploy');
+  assert.match(headline(ctx({ error: new LockedError(undefined, 0) })), '🔒 Deploy not started: another deploy holds the lock (exit 6)');
+  assert.match(headline(ctx({ error: new UsageError('x') })), 'not started: bad configuration or flags (exit 2)');
+  assert.match(headline(ctx({ error: new ScriptFailure('rolled-back', ExitCode.ROLLED_BACK), verified: verified('rolled-back') })), 'ECS rolled back');
+  assert.match(headline(ctx({ error: new ScriptFailure('timeout', ExitCode.TIMEOUT) })), 'timed out');
+  assert.match(headline(ctx({ error: new Error('boom'), failedStep: 5 })), '❌ Deploy failed at step 5 (exit 1)');
+  assert.not.match(jobSummary(ctx({ error: new LockedError(undefined, 0) })), '✅');
+});
+
+test('exit codes: one mapping for every error the scripts raise', () => {
+  assert.is(exitCodeFor(new ConfigError([], 'x')), 2);
+  assert.is(exitCodeFor(new LockedError(undefined, 0)), 6);
+  assert.is(exitCodeFor(new ScriptFailure('x', 4)), 4);
+  assert.is(exitCodeFor(new CommandError('terraform apply', 1, 'Error acquiring the state lock')), 6);
+  assert.is(exitCodeFor(new Error('x')), 1);
+});
+
+test('secrets: AccessDenied reading a secret is a failed call (exit 1) with the fix, not bad input (was exit 2)', async () => {
+  const fakes = fakeBins({ aws: 'echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: User: arn:aws:sts::1:assumed-role/deploy/x is not authorized" >&2; exit 254' });
+  const runner = new Runner({ echo: () => {}, env: { PATH: fakes.dir }, retryBaseMs: 1 });
+  const error = await upsertSecret(runner, config, 'llmops/app/env', '{"K":"v"}').catch((e) => e);
+  assert.instance(error, ScriptFailure);
+  assert.is(exitCodeFor(error), ExitCode.FAILED);
+  assert.match(error.message, 'AccessDenied');
+  assert.match(error.message, 'fix: ');
+});
+
+// --- no file content in any error --------------------------------------------------------------------------
+
+test('malformed app env JSON: the error names the file and the position, never its text (Node quotes it)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'leak-'));
+  for (const [name, text] of [
+    ['trailing.json', `{"OPENAI_API_KEY": "${CANARY}",}`],
+    ['unquoted.json', `{"OPENAI_API_KEY": ${CANARY}}`],
+    ['truncated.json', `{"OPENAI_API_KEY": "${CANARY}`],
+    ['single.json', `{'OPENAI_API_KEY': '${CANARY}'}`],
+  ]) {
+    writeFileSync(join(dir, name!), text!);
+    const error = (() => {
+      try {
+        readAppEnv(join(dir, name!));
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    assert.instance(error, UsageError, name);
+    assert.match(error!.message, `${name} is not valid JSON`);
+    assert.not.match(error!.message, CANARY, `${name}: ${error!.message}`);
+  }
+});
+
+test('a malformed template never quotes its text', () => {
+  const error = (() => {
+    try {
+      renderTemplate(`{"containerDefinitions": [{"secret": "${CANARY}" "x"}]}`, {}, 'config/ecs-task-definition.json');
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  assert.match(error!.message, 'config/ecs-task-definition.json is not valid JSON');
+  assert.not.match(error!.message, CANARY);
+});
+
+test('your terraform.tfvars with a placeholder: the line is named, its value is not shown', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tfv-'));
+  writeFileSync(join(dir, 'main.tf'), '');
+  writeFileSync(join(dir, 'terraform.tfvars'), `db_password = "${CANARY}-change-me"\nalarm_email = "<ALARM_EMAIL>"\n`);
+  const c = loadConfig({ env: { TF_DIR: dir }, envFile: '' });
+  const error = (() => {
+    try {
+      prepareTfvars(new Runner({ echo: () => {} }), c);
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  assert.match(error!.message, 'line 1');
+  assert.match(error!.message, 'line 2');
+  assert.not.match(error!.message, CANARY);
+});
+
+test('malformed env files and input files: no canary in any output of the script that reads them (exit 2)', async () => {
+  const fakes = fakeBins(HEALTHY_TOOLS);
+  const dir = mkdtempSync(join(tmpdir(), 'envleak-'));
+  mkdirSync(join(dir, 'd'));
+  const files: [string, string][] = [
+    ['hash.env', `DB_PASSWORD=${CANARY}#rest\n`],
+    ['unclosed.env', `DB_PASSWORD="${CANARY}\n`],
+    ['noequals.env', `${CANARY} DB_PASSWORD\n`],
+    ['after-quote.env', `DB_PASSWORD="${CANARY}" trailing-${CANARY}\n`],
+    ['bad-value.env', `DB_PASSWORD=${CANARY}/with@bad"chars\n`],
+    ['bad-webhook.env', `SLACK_WEBHOOK=http://example.com/${CANARY}\n`],
+    ['typo.env', `DB_PASWORD=${CANARY}\n`],
+  ];
+  const runs = await Promise.all(files.map(async ([name, text]) => {
+    writeFileSync(join(dir, name), text);
+    return { name, r: await runScriptFile('scripts/secrets.ts', ['--dry-run'], { PATH: fakes.dir, LLMOPS_ENV_FILE: join(dir, name) }) };
+  }));
+  writeFileSync(join(dir, 'app.json'), `{"KEY": ${CANARY}}`);
+  writeFileSync(join(dir, 'pw.txt'), `${CANARY}/@"`);
+  runs.push({ name: 'app env JSON', r: await runScriptFile('scripts/secrets.ts', ['--app-env-file', join(dir, 'app.json'), '--dry-run'], { PATH: fakes.dir }) });
+  runs.push({ name: 'password file', r: await runScriptFile('scripts/secrets.ts', ['--db-password-file', join(dir, 'pw.txt'), '--dry-run'], { PATH: fakes.dir }) });
+  for (const { name, r } of runs) {
+    assert.is(r.exitCode, 2, `${name}: exit ${r.exitCode}\n${r.all}`);
+    assert.not.match(r.all, CANARY, `${name} leaked its content:\n${r.all}`);
+  }
+});
+
+test.run();
