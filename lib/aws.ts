@@ -53,10 +53,10 @@ export function assertAccount(config: Pick<Config, 'expectedAccountId'>, identit
  */
 export async function resolveIdentity(runner: Runner, config: Config): Promise<Identity> {
   if (runner.dryRun) {
-    runner.echo('[dry-run] $ aws sts get-caller-identity   # via the SDK');
+    runner.echoCommand('aws', ['sts', 'get-caller-identity'], 'via the SDK');
     return { account: '<ACCOUNT_ID>', arn: '<CALLER_ARN>', region: config.region };
   }
-  runner.echo('$ aws sts get-caller-identity   # via the SDK');
+  runner.echoCommand('aws', ['sts', 'get-caller-identity'], 'via the SDK');
   const identity = await getCallerIdentity(config.region);
   assertAccount(config, identity);
   return identity;

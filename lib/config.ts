@@ -150,7 +150,7 @@ export class ConfigError extends Error {
 
 function formatProblems(problems: ConfigProblem[], source: string): string {
   const lines = problems.map((p) => `  ✗ ${p.variable}${p.value === undefined ? '' : `=${JSON.stringify(p.value)}`}: ${p.message}`);
-  return `Invalid configuration (${source}): ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}\nFix them in ${source === 'the environment' ? '.env' : source} or the environment; .env.example documents every variable.`;
+  return `Invalid configuration (${source}): ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}\nFix them in ${source.startsWith('the ') ? '.env' : source} or the environment; .env.example documents every variable.`;
 }
 
 export function maskValue(variable: string, value: string): string {
@@ -180,7 +180,7 @@ export const TF_VARIABLES = [
 /** Families of names that are open-ended (TF_VAR_x, TF_CLI_ARGS_plan, AWS_ENDPOINT_URL_ECS, ...). */
 const OPEN_FAMILIES = /^(TF_VAR_|TF_CLI_ARGS_|TF_TOKEN_|AWS_ENDPOINT_URL_|AWS_LAMBDA_)/;
 /** The toolkit's own process variables (not configuration): the env files, the renderer, debug, state and sandbox dirs. */
-export const TOOLKIT_VARIABLES = ['LLMOPS_ENV_FILE', 'LLMOPS_RENDERER', 'LLMOPS_DEBUG', 'LLMOPS_STATE_DIR', 'LLMOPS_SANDBOX_DIR'];
+export const TOOLKIT_VARIABLES = ['LLMOPS_ENV_FILE', 'LLMOPS_RENDERER', 'LLMOPS_DEBUG', 'LLMOPS_STATE_DIR', 'LLMOPS_SANDBOX_DIR', 'LLMOPS_TRACE_ARGV'];
 /** What else a .env may hold, for other tools: Docker, CI, colour, the sandbox's own settings. */
 const OTHER_TOOLS = /^(DOCKER_|CI$|GITHUB_|NO_COLOR$|FORCE_COLOR$|SANDBOX_)/;
 

@@ -1,6 +1,6 @@
 // The one runner: every external command goes through here, so echo, dry-run, secret masking,
 // timeouts, retries and error hints live in one place.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -226,6 +226,7 @@ export class Runner {
    * the pasteable line it stands for: quoted like every command the runner runs, masked, with a note.
    */
   echoCommand(bin: string, args: readonly string[], note?: string): void {
+    this.trace([{ bin, args: [...args] }]);
     this.echo(`${this.dryRun ? '[dry-run] ' : ''}$ ${formatCommand(bin, args)}${note ? `   # ${note}` : ''}`);
   }
 
@@ -244,7 +245,17 @@ export class Runner {
     return { bin: cmd.bin, args: [...cmd.args, '--endpoint-url', endpoint] };
   }
 
+  /**
+   * LLMOPS_TRACE_ARGV=<file>: append the argv of every command printed (masked, one JSON line each), so a
+   * test can check that each printed line, read back by a shell, is exactly that argv.
+   */
+  private trace(cmds: Cmd[]): void {
+    const file = process.env.LLMOPS_TRACE_ARGV;
+    if (file) appendFileSync(file, `${JSON.stringify(cmds.map((c) => [c.bin, ...c.args].map((w) => this.mask(w))))}\n`);
+  }
+
   private commandLine(cmds: Cmd[]): string {
+    this.trace(cmds);
     return this.mask(cmds.map((c) => formatCommand(c.bin, c.args)).join(' | '));
   }
 
