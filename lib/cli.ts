@@ -12,6 +12,16 @@ import { applyEnvFiles, ConfigError, ignoredEnvironment, loadConfig, PREFIX, sec
 import { LockedError } from './lock.js';
 import { CommandError, hintFor, InterruptedError, Runner, SecretInArgvError, stopCleanlyOnSignals } from './run.js';
 
+// Node before 20.11 has no import.meta.dirname (the scripts find config/ and terraform/ with it): say so
+// before a script's body fails with a TypeError. Step 1 checks the same floor.
+{
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  if (major < 20 || (major === 20 && minor < 11)) {
+    process.stderr.write(`✗ node ${process.versions.node} is older than 20.11, which this toolkit needs: install Node.js 20.11 or newer (nvm install 22)\n`);
+    process.exit(3);
+  }
+}
+
 export const ExitCode = {
   OK: 0,
   FAILED: 1,

@@ -245,12 +245,12 @@ export function envLineProblems(text: string, path: string): ConfigProblem[] {
     }
     const t = line.trim();
     if (!t || t.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$/.exec(t);
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=(\s*)(.*)$/.exec(t);
     if (!m) {
       problems.push({ variable: where, message: 'not a NAME=value line (a comment starts with "#")' });
       return;
     }
-    const [, key, value] = m as unknown as [string, string, string];
+    const [, key, space, value] = m as unknown as [string, string, string, string];
     const q = value[0];
     if (q === '"' || q === "'" || q === '`') {
       const end = value.indexOf(q, 1);
@@ -261,7 +261,8 @@ export function envLineProblems(text: string, path: string): ConfigProblem[] {
       return;
     }
     const hash = value.indexOf('#');
-    if (hash > 0 && !/\s/.test(value[hash - 1]!)) {
+    // `X=1  # note` and `X= # note` are comments; `X=abc#def` and `X=#abc` would silently lose the value
+    if (hash >= 0 && (hash > 0 ? !/\s/.test(value[hash - 1]!) : space === '')) {
       problems.push({ variable: key, message: `${where}: unquoted "#" inside the value would cut it there (dotenv reads the rest as a comment); quote the value: ${key}='…#…'` });
     }
   });

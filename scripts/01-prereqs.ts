@@ -14,8 +14,10 @@ export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 export interface CheckResult { status: CheckStatus; detail: string; fix?: string }
 export interface Check { name: string; required: boolean; run(runner: Runner, config: Config): Promise<CheckResult> }
 
-export const MIN_TERRAFORM = '1.6.0';
-export const MIN_NODE = '20.0.0';
+/** terraform/terraform.tf's backend uses S3-native locking (`use_lockfile`), which needs Terraform 1.10. */
+export const MIN_TERRAFORM = '1.10.0';
+/** `import.meta.dirname`, which the scripts use to find config/ and terraform/, needs Node 20.11. */
+export const MIN_NODE = '20.11.0';
 
 export function versionAtLeast(version: string, minimum: string): boolean {
   const a = version.split('.').map((n) => parseInt(n, 10) || 0);
@@ -41,7 +43,7 @@ export const checks: Check[] = [
       const v = process.versions.node;
       return versionAtLeast(v, MIN_NODE)
         ? { status: 'ok', detail: `node ${v}` }
-        : { status: 'fail', detail: `node ${v} is older than ${MIN_NODE}`, fix: 'install Node.js 20 or newer (https://nodejs.org, or nvm install 20)' };
+        : { status: 'fail', detail: `node ${v} is older than ${MIN_NODE}`, fix: `install Node.js ${MIN_NODE} or newer (https://nodejs.org, or nvm install 22)` };
     },
   },
   {
@@ -202,7 +204,7 @@ export function formatChecklist(results: CheckRow[]): string {
 
 export const spec: ScriptSpec = {
   command: 'step:1',
-  summary: 'Step 1 — check the prerequisites: aws CLI (v2 recommended), terraform >= 1.6, docker client and engine, git, node, AWS credentials (account, ARN, region, EXPECTED_ACCOUNT_ID guard) and the app checkout. Checks run concurrently; each failure prints its fix.',
+  summary: 'Step 1 — check the prerequisites: aws CLI (v2 recommended), terraform >= 1.10 (S3-native state locking), docker client and engine, git, node, AWS credentials (account, ARN, region, EXPECTED_ACCOUNT_ID guard) and the app checkout. Checks run concurrently; each failure prints its fix.',
   needs: 'nothing (a .env is optional; see .env.example)',
   produces: 'a checklist on stdout; exit 0 when every required check passes, 3 otherwise',
   next: 'npm run step:2 (build and test the Docker image)',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { versionAtLeast } from '../scripts/01-prereqs.js';
+import { MIN_NODE, MIN_TERRAFORM, versionAtLeast } from '../scripts/01-prereqs.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { startMoto, type Moto } from './helpers/moto.js';
 import { emptyEnvFile, ROOT, runScriptFile } from './helpers/script.js';
@@ -27,6 +27,13 @@ test('start the AWS emulator', async () => {
 });
 
 test('versionAtLeast', () => {
+  assert.is(MIN_TERRAFORM, '1.10.0', 'use_lockfile in the S3 backend needs 1.10');
+  assert.is(MIN_NODE, '20.11.0', 'import.meta.dirname needs 20.11');
+  assert.match(readFileSync(join(ROOT, 'terraform/terraform.tf'), 'utf8'), /required_version = ">= 1\.10\.0"/);
+  assert.match(readFileSync(join(ROOT, 'terraform/terraform.tf'), 'utf8'), /use_lockfile/);
+  assert.is(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node, '>=20.11');
+  assert.not.ok(versionAtLeast('1.9.8', MIN_TERRAFORM), 'step 1 passed 1.9 and step 3 failed on use_lockfile');
+  assert.not.ok(versionAtLeast('20.10.0', MIN_NODE));
   assert.ok(versionAtLeast('1.6.0', '1.6.0'));
   assert.ok(versionAtLeast('1.11.4', '1.6.0'));
   assert.not.ok(versionAtLeast('1.5.7', '1.6.0'));
@@ -50,13 +57,13 @@ test('missing terraform: fails with the guide\'s install command, exit 3', async
   const r = await step1(tools);
   assert.is(r.exitCode, 3, r.all);
   assert.match(r.stdout, '✗ terraform: terraform not found');
-  assert.match(r.stdout, 'wget https://releases.hashicorp.com/terraform/1.6.0/terraform_1.6.0_linux_amd64.zip');
+  assert.match(r.stdout, 'wget https://releases.hashicorp.com/terraform/1.11.4/terraform_1.11.4_linux_amd64.zip');
 });
 
 test('terraform too old: fails naming the version', async () => {
   const r = await step1({ ...HEALTHY_TOOLS, terraform: 'echo \'{"terraform_version":"1.5.7"}\'' });
   assert.is(r.exitCode, 3);
-  assert.match(r.stdout, '✗ terraform: terraform 1.5.7 is older than 1.6.0');
+  assert.match(r.stdout, '✗ terraform: terraform 1.5.7 is older than 1.10.0');
 });
 
 test('aws CLI v1: a warning that says what is lost, still exit 0', async () => {
