@@ -84,6 +84,16 @@ const conditionFailed = (error: any) => {
   const status = error?.$metadata?.httpStatusCode;
   return error?.name === 'PreconditionFailed' || error?.name === 'ConditionalRequestConflict' || status === 412 || status === 409;
 };
+const denied = (error: any) => error?.name === 'AccessDenied' || error?.Code === 'AccessDenied' || error?.$metadata?.httpStatusCode === 403;
+
+/** One line naming who may not do what on which object, and where the policy that must allow it lives. */
+function deniedMessage(config: Config, account: string, action: string, principal?: string): string {
+  return `AccessDenied: ${principal ?? 'this identity'} may not ${action} on arn:aws:s3:::${stateBucket(config, account)}/${lockKey(config)} (the deploy lock)` +
+    `\n  fix: grant it: statement TheDeployLock of config/iam-deploy-policy.json (npm run iam-policy renders it; terraform/github.tf gives the GitHub deploy role the same file)`;
+}
+
+let lockPrincipal: string | undefined;
+
 const notFound = (error: any) => error?.name === 'NoSuchKey' || error?.name === 'NotFound' || error?.$metadata?.httpStatusCode === 404;
 
 function where(config: Config, account: string): string[] {
@@ -105,6 +115,7 @@ export async function readLock(runner: Runner, config: Config, account: string):
     return { info, etag: out.ETag, ageSeconds, stale: isStale(info, ageSeconds) };
   } catch (error: any) {
     if (notFound(error)) return undefined;
+    if (denied(error)) throw new Error(deniedMessage(config, account, 's3:GetObject', lockPrincipal));
     throw new Error(`cannot read the deploy lock s3://${stateBucket(config, account)}/${lockKey(config)}: ${error?.name}: ${error?.message}`);
   }
 }
@@ -125,6 +136,7 @@ async function writeLock(runner: Runner, config: Config, account: string, info: 
     return out.ETag ?? '';
   } catch (error: any) {
     if (conditionFailed(error) || ('ifMatch' in condition && notFound(error))) return undefined;
+    if (denied(error)) throw new Error(deniedMessage(config, account, 's3:PutObject', lockPrincipal));
     throw new Error(`cannot write the deploy lock s3://${stateBucket(config, account)}/${lockKey(config)}: ${error?.name}: ${error?.message}`);
   }
 }
@@ -137,7 +149,9 @@ export async function deleteLockIfMatch(runner: Runner, config: Config, account:
     return true;
   } catch (error: any) {
     if (conditionFailed(error) || notFound(error)) return false;
-    return false; // unreachable: it expires after LOCK_TTL_SECONDS without renewal
+    // left behind, it expires LOCK_TTL_SECONDS after its last renewal; say why when it is a permission
+    if (denied(error)) runner.echo(`# WARNING: the deploy lock could not be released: ${deniedMessage(config, account, 's3:DeleteObject', lockPrincipal)}`);
+    return false;
   }
 }
 
@@ -220,6 +234,7 @@ export async function withDeployLock<T>(runner: Runner, config: Config, account:
 export async function underDeployLock<T>(runner: Runner, config: Config, lockWait: number | undefined, what: string, fn: () => Promise<T>): Promise<T> {
   const wait = lockWait ?? 0;
   const identity = await resolveIdentity(runner, config);
+  lockPrincipal = identity.arn;
   return withDeployLock(runner, config, identity.account, { waitSeconds: wait, what }, fn);
 }
 

@@ -9,15 +9,18 @@ import { isMain, main, matching, UsageError, type ScriptContext, type ScriptSpec
 import { formatCommand } from '../lib/run.js';
 import type { Config } from '../lib/config.js';
 import { renderTemplateFile, writeRendered } from '../lib/template.js';
+import { stateBucket } from '../lib/terraform.js';
 import { resolve } from 'node:path';
 
 export const POLICY_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'iam-deploy-policy.json');
 
+/** The one source of the deploy policy: terraform/github.tf renders the same file with templatefile(). */
 export function renderDeployPolicy(config: Config, account: string, taskRoleName = `${config.project}-ecs-task`): any {
   return renderTemplateFile(POLICY_TEMPLATE, {
     AWS_REGION: config.region, ACCOUNT_ID: account, ECR_REPOSITORY: config.names.repository, TASK_FAMILY: config.names.family,
     ECS_CLUSTER: config.names.cluster, ECS_SERVICE: config.names.service, LOG_GROUP: config.names.logGroup,
     EXECUTION_ROLE_NAME: config.names.executionRole, TASK_ROLE_NAME: taskRoleName,
+    STATE_BUCKET: stateBucket(config, account), PROJECT_NAME: config.project,
   });
 }
 

@@ -10,7 +10,7 @@ locals {
     ["repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"],
     var.github_environment == "" ? [] : ["repo:${var.github_repository}:environment:${var.github_environment}"],
   )
-  state_bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${coalesce(var.state_bucket_name, "${local.name}-tfstate-${local.account_id}")}"
+  state_bucket_name = coalesce(var.state_bucket_name, "${local.name}-tfstate-${local.account_id}")
 }
 
 resource "aws_iam_openid_connect_provider" "github" {
@@ -55,95 +55,22 @@ resource "aws_iam_role" "github_deploy" {
   max_session_duration = 3600
 }
 
-data "aws_iam_policy_document" "github_deploy" {
-  count = local.github ? 1 : 0
-
-  statement {
-    sid       = "EcrLogin"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"] # this action has no resource-level permissions
-  }
-
-  statement {
-    sid = "PushAndReadTheOneRepository"
-    actions = [
-      "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages",
-      "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
-    ]
-    resources = [aws_ecr_repository.app.arn]
-  }
-
-  statement {
-    sid       = "TaskDefinitions"
-    actions   = ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions", "ecs:RegisterTaskDefinition"]
-    resources = ["*"] # these actions have no resource-level permissions
-  }
-
-  statement {
-    sid       = "TagTheReleaseRecord"
-    actions   = ["ecs:TagResource"]
-    resources = ["arn:${data.aws_partition.current.partition}:ecs:${var.aws_region}:${local.account_id}:task-definition/${local.task_family}:*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "ecs:CreateAction"
-      values   = ["RegisterTaskDefinition"]
-    }
-  }
-
-  statement {
-    sid       = "TheOneService"
-    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
-    resources = [aws_ecs_service.app.id]
-  }
-
-  statement {
-    sid       = "FollowTheDeployment"
-    actions   = ["ecs:DescribeTasks", "ecs:ListTasks"]
-    resources = ["*"]
-
-    condition {
-      test     = "ArnEquals"
-      variable = "ecs:cluster"
-      values   = [aws_ecs_cluster.this.arn]
-    }
-  }
-
-  statement {
-    sid       = "TargetHealth"
-    actions   = ["elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
-    resources = ["*"] # Describe* actions have no resource-level permissions
-  }
-
-  statement {
-    sid       = "ReadTheAppLogs"
-    actions   = ["logs:FilterLogEvents", "logs:GetLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.app.arn}:*"]
-  }
-
-  statement {
-    sid       = "PassOnlyTheTaskRolesToEcs"
-    actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.execution.arn, aws_iam_role.task.arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ecs-tasks.amazonaws.com"]
-    }
-  }
-
-  statement {
-    sid       = "ReadTerraformOutputs"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.state_bucket_arn}/${local.name}/terraform.tfstate"]
-  }
-
-  statement {
-    sid       = "ListTheStateBucket"
-    actions   = ["s3:ListBucket"]
-    resources = [local.state_bucket_arn]
-  }
+# One source with `npm run iam-policy`: config/iam-deploy-policy.json, rendered with this stack's names.
+# It includes the deploy lock (s3 Get/Put/DeleteObject on <project>/locks/*) and reading the outputs.
+locals {
+  github_deploy_policy = jsonencode(jsondecode(templatefile("${path.module}/../config/iam-deploy-policy.json", {
+    AWS_REGION          = var.aws_region
+    ACCOUNT_ID          = local.account_id
+    ECR_REPOSITORY      = aws_ecr_repository.app.name
+    TASK_FAMILY         = local.task_family
+    ECS_CLUSTER         = local.cluster_name
+    ECS_SERVICE         = local.service_name
+    LOG_GROUP           = aws_cloudwatch_log_group.app.name
+    EXECUTION_ROLE_NAME = aws_iam_role.execution.name
+    TASK_ROLE_NAME      = aws_iam_role.task.name
+    STATE_BUCKET        = local.state_bucket_name
+    PROJECT_NAME        = local.name
+  })))
 }
 
 resource "aws_iam_role_policy" "github_deploy" {
@@ -151,7 +78,7 @@ resource "aws_iam_role_policy" "github_deploy" {
 
   name   = "deploy-${local.service_name}"
   role   = aws_iam_role.github_deploy[0].id
-  policy = data.aws_iam_policy_document.github_deploy[0].json
+  policy = local.github_deploy_policy
 }
 
 # Optional, separate role for `terraform apply` from CI (broad by nature; keep it off unless needed).

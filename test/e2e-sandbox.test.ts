@@ -77,7 +77,7 @@ test('sandbox:up brings everything up; a second up is the same as once', async (
 test('bootstrap --dry-run prints every step\'s commands in order, with placeholders, and creates nothing', async () => {
   const r = await sb.run('scripts/bootstrap.ts', ['--dry-run']);
   assert.is(r.exitCode, 0, r.all);
-  const order = ['[dry-run] $ aws --version', '[dry-run] $ docker build', '[dry-run] $ aws s3api create-bucket', '[dry-run] $ terraform', 'plan -input=false', 'apply -input=false', '[dry-run] $ aws ecr get-login-password', "| docker login --username AWS --password-stdin '<ACCOUNT_ID>.dkr.ecr.us-west-2.amazonaws.com'", '[dry-run] $ docker push', 'aws ecs register-task-definition', 'aws ecs update-service', 'describe-target-health --target-group-arn <TARGET_GROUP_ARN>'];
+  const order = ['[dry-run] $ aws --version', '[dry-run] $ docker build', '[dry-run] $ aws s3api create-bucket', '[dry-run] $ terraform', 'plan -input=false', 'apply -input=false', '[dry-run] $ aws ecr get-login-password', "| docker login --username AWS --password-stdin '<ACCOUNT_ID>.dkr.ecr.us-west-2.amazonaws.com'", '[dry-run] $ docker push', 'aws ecs register-task-definition', 'aws ecs update-service', "describe-target-health --target-group-arn '<TARGET_GROUP_ARN>'"];
   let at = 0;
   for (const needle of order) {
     const i = r.all.indexOf(needle, at);

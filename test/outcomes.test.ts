@@ -16,6 +16,7 @@ import { prepareTfvars } from '../scripts/03-plan.js';
 import { readAppEnv, upsertSecret } from '../scripts/secrets.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { runScriptFile } from './helpers/script.js';
+import { unrun } from './helpers/uvu-summary.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const ctx = (over: Partial<PipelineContext>): PipelineContext => ({ config, runner: new Runner({ echo: () => {} }), yes: true, durations: {}, ...over });
@@ -128,6 +129,13 @@ test('malformed env files and input files: no canary in any output of the script
     assert.is(r.exitCode, 2, `${name}: exit ${r.exitCode}\n${r.all}`);
     assert.not.match(r.all, CANARY, `${name} leaked its content:\n${r.all}`);
   }
+});
+
+test('npm test fails a file whose before hook threw (uvu itself exits 0 with "Total: 4, Passed: 0")', () => {
+  assert.match(String(unrun('  Total:     4\x1b[32m\n  Passed:    0\x1b[39m\n  Skipped:   0\n')), 'only 0 of 4');
+  assert.is(unrun('  Total:     4\n  Passed:    4\n  Skipped:   0\n'), undefined);
+  assert.is(unrun('  Total:     5\n  Passed:    3\n  Skipped:   2\n'), undefined);
+  assert.match(String(unrun('crashed')), 'no uvu summary');
 });
 
 test.run();
