@@ -296,9 +296,9 @@ variable "github_branch" {
 }
 
 variable "github_environment" {
-  description = "A GitHub environment whose jobs may also assume the deploy role (empty: none)."
+  description = "The GitHub environment the deploy job runs in (.github/workflows/deploy-aws.yml: production); its jobs may assume the deploy role. Empty: only the branch subject."
   type        = string
-  default     = ""
+  default     = "production"
 }
 
 variable "github_repository" {

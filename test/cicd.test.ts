@@ -41,6 +41,8 @@ test('deploy workflow: OIDC, least permissions, a concurrency group that never c
   assert.is(wf.concurrency['cancel-in-progress'], false);
   const job = wf.jobs.deploy;
   assert.equal(job.permissions, { contents: 'read', 'id-token': 'write' });
+  assert.is(job.environment, 'production', 'the deploy job runs in a GitHub environment (reviewers, branch rule)');
+  assert.match(readFileSync(join(ROOT, 'terraform/variables.tf'), 'utf8'), /variable "github_environment" \{[^}]*default\s+= "production"/, 'the deploy role trusts that environment\'s subject by default');
   assert.ok(job['timeout-minutes'] > 0 && job['timeout-minutes'] <= 60);
   for (const line of text.split('\n').filter((l) => /uses:/.test(l))) assert.match(line, /uses: [\w-]+\/[\w-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, line);
   const creds = job.steps.find((s: any) => String(s.uses).startsWith('aws-actions/configure-aws-credentials'));
