@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runScript, type ScriptSpec } from '../lib/cli.js';
 import { ConfigError, editDistance, loadConfig, misspelling } from '../lib/config.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { emptyEnvFile, ROOT, runScriptFile, type ScriptRun } from './helpers/script.js';
@@ -203,18 +204,51 @@ const FLAG_CASES: [string, string, string[], RegExp][] = [
   ['sandbox with an unknown action', 'sandbox.ts', ['upp'], /expected one of up, down, status, got "upp"/],
   ['an unknown flag', 'deploy.ts', ['--dryrun'], /Unknown option '--dryrun'/],
 ];
+/**
+ * A script's own spec run through the boundary in this process, with its main replaced by a spy: the
+ * boundary must refuse (exit 2) without ever calling main — so nothing ran, by construction. (The
+ * subprocess cases above and below prove the same through fake CLIs and the request counter.)
+ */
+async function boundary(script: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string; mainCalled: boolean }> {
+  const { spec } = (await import(`../scripts/${script}`)) as { spec: ScriptSpec };
+  let mainCalled = false;
+  let stderr = '';
+  const saved = { ...process.env };
+  const write = process.stderr.write.bind(process.stderr);
+  Object.assign(process.env, { LLMOPS_ENV_FILE: emptyEnvFile(), LLMOPS_BUILD_CONTEXT: app, AWS_ENDPOINT_URL: endpoint, ...env });
+  process.stderr.write = ((chunk: any) => ((stderr += String(chunk)), true)) as any;
+  try {
+    const code = await runScript({ ...spec, main: async () => void (mainCalled = true) }, args);
+    return { code, stderr, mainCalled };
+  } finally {
+    process.stderr.write = write;
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
 for (const [name, script, args, message] of FLAG_CASES) {
   test(`bad flags: ${name}`, async () => {
-    const r = await refused(script, args);
+    const r = await boundary(script, args);
+    assert.is(r.code, 2, `${script} ${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+    assert.not.ok(r.mainCalled, 'the script body ran');
     assert.match(r.stderr, message);
+    assert.match(r.stderr, 'Nothing was run.');
   });
 }
 
+test('the flag boundary end to end in a process of its own: fake CLIs and AWS see nothing', async () => {
+  const r = await refused('bootstrap.ts', ['--only', '3,4,5', '--lock-wait', 'abc']);
+  assert.match(r.stderr, /--lock-wait expects a whole number/);
+});
+
 test('every script refuses a stray positional and runs nothing', async () => {
   const scripts = readdirSync(join(ROOT, 'scripts')).filter((f) => f.endsWith('.ts'));
-  const runs = await Promise.all(scripts.map(async (f) => ({ f, r: await runScriptFile(`scripts/${f}`, f === 'sandbox.ts' ? ['status', 'stray'] : f === 'monitoring.ts' ? ['alarms', 'stray'] : ['stray', '--dry-run'], { PATH: fakes.dir, AWS_ENDPOINT_URL: endpoint, LLMOPS_BUILD_CONTEXT: app }) })));
-  for (const { f, r } of runs) {
-    assert.is(r.exitCode, 2, `${f}: exit ${r.exitCode}\n${r.all}`);
+  assert.ok(scripts.length >= 24);
+  for (const f of scripts) {
+    const r = await boundary(f, f === 'sandbox.ts' ? ['status', 'stray'] : f === 'monitoring.ts' ? ['alarms', 'stray'] : ['stray', '--dry-run']);
+    assert.is(r.code, 2, `${f}: exit ${r.code}\n${r.stderr}`);
+    assert.not.ok(r.mainCalled, f);
     assert.match(r.stderr, 'unexpected argument "stray"', f);
   }
   assert.is(requests, 0);
