@@ -125,10 +125,10 @@ export const checks: Check[] = [
     required: true,
     async run(runner, config) {
       if (runner.dryRun) {
-        runner.echo('[dry-run] $ aws sts get-caller-identity   # via the SDK');
+        runner.echoCommand('aws', ['sts', 'get-caller-identity'], 'via the SDK');
         return dryRunResult;
       }
-      runner.echo('$ aws sts get-caller-identity   # via the SDK');
+      runner.echoCommand('aws', ['sts', 'get-caller-identity'], 'via the SDK');
       try {
         const id = await getCallerIdentity(config.region);
         assertAccount(config, id);
