@@ -17,6 +17,7 @@ import { Runner } from '../lib/run.js';
 import { stateBucket } from '../lib/terraform.js';
 import { renderDeployPolicy } from '../scripts/iam-policy.js';
 import { startMoto, type Moto } from './helpers/moto.js';
+import { ROOT as ROOT_DIR } from './helpers/script.js';
 
 const ACCOUNT = '123456789012';
 const config = loadConfig({ env: { LLMOPS_PROJECT_NAME: 'iamtest' }, envFile: '' });
@@ -102,6 +103,37 @@ test('minimal: without the lock statement (the policy as it was) the deploy is d
   const blind = await principal('deployer-blind', noOutputs);
   const read = await as(blind, () => s3().send(new GetObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate` })).catch((e) => e));
   assert.is(read?.name, 'AccessDenied', 'ReadTerraformOutputs is what lets terraform output read the state');
+});
+
+test('every statement of the deploy policy is needed, and the role can do nothing else (resource ARNs and conditions enforced)', async () => {
+  // a second emulator evaluating ECS, ECR, Logs and iam:PassRole on their real resource ARNs and condition
+  // keys (test/sandbox/iam_enforce.py); boto3 makes one representative call per statement
+  const strict = await startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: '3' }, { iam: true });
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'probe-'));
+    const policy = renderDeployPolicy(config, ACCOUNT);
+    writeFileSync(join(dir, 'policy.json'), JSON.stringify(policy));
+    writeFileSync(join(dir, 'names.json'), JSON.stringify({
+      region: 'us-east-1', cluster: config.names.cluster, service: config.names.service, family: config.names.family, logGroup: config.names.logGroup,
+      repository: config.names.repository, executionRole: config.names.executionRole, taskRole: `${config.project}-ecs-task`, bucket, project: config.project,
+    }));
+    const r = await execa('python3', [join(ROOT_DIR, 'test/helpers/iam_probe.py'), strict.url, join(dir, 'policy.json'), join(dir, 'names.json')], { reject: false, env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } });
+    assert.is(r.exitCode, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { full: Record<string, string>; never: Record<string, string>; without: Record<string, string> };
+    const sids = policy.Statement.map((st: any) => st.Sid as string);
+    assert.equal(Object.keys(out.full).sort(), [...sids].sort(), 'one representative call for every statement');
+    for (const [sid, result] of Object.entries(out.full)) assert.is(result, 'ok', `with the whole policy, ${sid}'s call: ${result}`);
+    for (const st of policy.Statement) {
+      const result = out.without[st.Sid]!;
+      assert.match(result, /^AccessDenied/, `without ${st.Sid} its call still worked: no test needs it`);
+      // S3 answers a bare "Access Denied"; every other service names the action that is missing
+      if (!String(st.Action[0]).startsWith('s3:')) assert.ok([].concat(st.Action).some((a: string) => result.includes(a)) || result.includes('iam:PassRole') || result.includes('ecs:TagResource'), `${st.Sid}: ${result}`);
+    }
+    for (const [what, result] of Object.entries(out.never)) assert.match(result, /^AccessDenied/, `the deploy role could ${what}: ${result}`);
+    assert.match(out.never['pass another role to ECS']!, 'iam:PassRole on resource: arn:aws:iam::123456789012:role/someone-elses-role');
+  } finally {
+    await strict.stop();
+  }
 });
 
 test('one source: terraform/github.tf renders config/iam-deploy-policy.json (no second copy of the statements)', async () => {

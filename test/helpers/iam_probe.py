@@ -1,0 +1,117 @@
+"""The deploy policy against an emulator with IAM enforced (test/sandbox/iam_enforce.py), through boto3.
+
+argv: endpoint, policy JSON file, names JSON. Sets up the stack the policy names as an admin, then, for the
+full policy and for the policy without each statement in turn, makes one representative call per statement
+as an IAM user holding only that policy, plus calls the role must never make. Prints JSON:
+{"full": {call: "ok" | error}, "without": {sid: {call: ...}}, "never": {call: ...}}.
+"""
+import json
+import sys
+
+import boto3
+
+endpoint, policy_file, names_file = sys.argv[1:4]
+policy = json.load(open(policy_file))
+n = json.load(open(names_file))
+REGION = n["region"]
+
+
+def client(service, keys):
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id=keys[0], aws_secret_access_key=keys[1])
+
+
+boot = ("bootstrap", "bootstrap-secret")
+iam0 = client("iam", boot)
+iam0.create_user(UserName="admin")
+iam0.attach_user_policy(UserName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+k = iam0.create_access_key(UserName="admin")["AccessKey"]
+admin = (k["AccessKeyId"], k["SecretAccessKey"])
+# from here on, every request is authorised
+
+iam = client("iam", admin)
+trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+roles = {r: iam.create_role(RoleName=r, AssumeRolePolicyDocument=trust)["Role"]["Arn"] for r in (n["executionRole"], n["taskRole"], "someone-elses-role")}
+ecs = client("ecs", admin)
+for cluster in (n["cluster"], "other-cluster"):
+    ecs.create_cluster(clusterName=cluster)
+td = ecs.register_task_definition(family=n["family"], containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
+for cluster, service in ((n["cluster"], n["service"]), (n["cluster"], "other-service"), ("other-cluster", n["service"])):
+    ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=td, desiredCount=0)
+logs = client("logs", admin)
+for group in (n["logGroup"], "/ecs/other-app"):
+    logs.create_log_group(logGroupName=group)
+ecr = client("ecr", admin)
+for repo in (n["repository"], "other-repo"):
+    ecr.create_repository(repositoryName=repo)
+s3 = client("s3", admin)
+s3.create_bucket(Bucket=n["bucket"])
+s3.put_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate", Body=b"{}")
+client("secretsmanager", admin).create_secret(Name="app/secret", SecretString="s3cret-value")
+elb = client("elbv2", admin)
+
+users = 0
+
+
+def principal(doc):
+    global users
+    users += 1
+    name = f"deployer-{users}"
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="deploy", PolicyDocument=json.dumps(doc))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return (key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def register(keys, execution, tags=None):
+    kwargs = {"family": n["family"], "executionRoleArn": execution, "taskRoleArn": roles[n["taskRole"]],
+              "containerDefinitions": [{"name": "app", "image": "x", "memory": 512}]}
+    if tags:
+        kwargs["tags"] = tags
+    return client("ecs", keys).register_task_definition(**kwargs)
+
+
+# one representative call per statement of config/iam-deploy-policy.json (its Sid)
+CALLS = {
+    "EcrLogin": lambda k: client("ecr", k).get_authorization_token(),
+    "PushAndReadTheOneRepository": lambda k: client("ecr", k).describe_images(repositoryName=n["repository"]),
+    "TaskDefinitions": lambda k: client("ecs", k).list_task_definitions(familyPrefix=n["family"]),
+    "TagTheReleaseRecord": lambda k: register(k, roles[n["executionRole"]], tags=[{"key": "llmops:git-sha", "value": "abc"}]),
+    "TheOneService": lambda k: client("ecs", k).update_service(cluster=n["cluster"], service=n["service"], desiredCount=0),
+    "FollowTheDeployment": lambda k: client("ecs", k).list_tasks(cluster=n["cluster"], serviceName=n["service"]),
+    "TargetHealth": lambda k: client("elbv2", k).describe_target_groups(),
+    "ReadTheAppLogs": lambda k: client("logs", k).filter_log_events(logGroupName=n["logGroup"]),
+    "PassOnlyTheTaskRolesToEcs": lambda k: register(k, roles[n["executionRole"]]),
+    "ReadTerraformOutputs": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate"),
+    "ListTheStateBucket": lambda k: client("s3", k).list_objects_v2(Bucket=n["bucket"], MaxKeys=1),
+    "TheDeployLock": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/locks/{n['service']}.json", Body=b"{}"),
+}
+# what the role must never do
+NEVER = {
+    "update another service": lambda k: client("ecs", k).update_service(cluster=n["cluster"], service="other-service", desiredCount=0),
+    "update the service of another cluster": lambda k: client("ecs", k).update_service(cluster="other-cluster", service=n["service"], desiredCount=0),
+    "list the tasks of another cluster": lambda k: client("ecs", k).list_tasks(cluster="other-cluster"),
+    "pass another role to ECS": lambda k: register(k, roles["someone-elses-role"]),
+    "read another app's logs": lambda k: client("logs", k).filter_log_events(logGroupName="/ecs/other-app"),
+    "read another repository": lambda k: client("ecr", k).describe_images(repositoryName="other-repo"),
+    "write the Terraform state": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate", Body=b"{}"),
+    "read a secret's value": lambda k: client("secretsmanager", k).get_secret_value(SecretId="app/secret"),
+    "create an IAM role": lambda k: client("iam", k).create_role(RoleName="escalate", AssumeRolePolicyDocument=trust),
+    "change the task roles' policies": lambda k: client("iam", k).put_role_policy(RoleName=n["taskRole"], PolicyName="x", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})),
+}
+
+
+def attempt(fn, keys):
+    try:
+        fn(keys)
+        return "ok"
+    except Exception as e:  # botocore ClientError: keep code and message
+        err = getattr(e, "response", {}).get("Error", {})
+        return f"{err.get('Code', type(e).__name__)}: {err.get('Message', str(e))}"
+
+
+full = principal(policy)
+out = {"full": {sid: attempt(fn, full) for sid, fn in CALLS.items()}, "never": {what: attempt(fn, full) for what, fn in NEVER.items()}, "without": {}}
+for statement in policy["Statement"]:
+    keys = principal({**policy, "Statement": [s for s in policy["Statement"] if s is not statement]})
+    out["without"][statement["Sid"]] = attempt(CALLS[statement["Sid"]], keys)
+print(json.dumps(out))

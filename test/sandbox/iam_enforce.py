@@ -1,0 +1,136 @@
+"""IAM evaluation with resource ARNs and condition keys, for the actions the deploy toolkit calls.
+
+moto enforces IAM (INITIAL_NO_AUTH_ACTION_COUNT) with real resource ARNs only for S3, IAM, STS and SQS; for
+other services every statement is matched against resource "*", its conditions see only sts:ExternalId,
+a condition on a missing key holds, an unknown operator is ignored, and an Allow whose condition fails is
+an explicit deny. That would prove nothing about a least-privilege policy. install() patches moto so that:
+
+- each request is checked as the AWS request context would have it: the ECS service ARN for
+  UpdateService / DescribeServices, `ecs:cluster` for ListTasks / DescribeTasks, the log group ARN for
+  FilterLogEvents / GetLogEvents, the repository ARN for ECR, and the implied authorisations of
+  RegisterTaskDefinition: `iam:PassRole` on each role it names with `iam:PassedToService`, and
+  `ecs:TagResource` with `ecs:CreateAction` when it carries tags;
+- conditions use StringEquals / StringLike / ArnEquals / ArnLike; a missing key or an unknown operator
+  does not hold; a statement whose condition does not hold does not apply (neither allows nor denies);
+- AccessDenied names the action and the resource.
+"""
+import fnmatch
+import json
+
+from moto.core.exceptions import AccessDeniedError, JsonRESTError
+from moto.iam import access_control as ac
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+
+
+JSON_SERVICES = {"ecs", "logs", "ecr", "secretsmanager", "ssm"}
+
+
+def _params(req):
+    body = req._body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(body) if body else {}
+        if isinstance(parsed, dict):
+            return parsed
+    except ValueError:
+        pass
+    return {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in (req._data or {}).items()}
+
+
+def _checks(req, resource):
+    """(action, resource ARN, condition context) triples the request must be allowed."""
+    service, name = req._action.split(":", 1)
+    region, account = req._region, req.account_id
+    p = _params(req)
+    arn = lambda svc, rest: f"arn:aws:{svc}:{region}:{account}:{rest}"  # noqa: E731
+    if service == "ecs":
+        cluster = str(p.get("cluster") or "default").split("/")[-1]
+        ctx = {"ecs:cluster": arn("ecs", f"cluster/{cluster}")}
+        if name == "UpdateService":
+            return [(req._action, arn("ecs", f"service/{cluster}/{str(p.get('service')).split('/')[-1]}"), ctx)]
+        if name == "DescribeServices":
+            return [(req._action, arn("ecs", f"service/{cluster}/{str(s).split('/')[-1]}"), ctx) for s in p.get("services") or ["?"]]
+        if name in ("ListTasks", "DescribeTasks"):
+            return [(req._action, "*", ctx)]
+        if name == "RegisterTaskDefinition":
+            out = [(req._action, "*", {})]
+            for role in (p.get("executionRoleArn"), p.get("taskRoleArn")):
+                if role:
+                    out.append(("iam:PassRole", role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}))
+            if p.get("tags"):
+                out.append(("ecs:TagResource", arn("ecs", f"task-definition/{p.get('family')}:1"), {"ecs:CreateAction": "RegisterTaskDefinition"}))
+            return out
+        return [(req._action, "*", {})]
+    if service == "logs" and name in ("FilterLogEvents", "GetLogEvents"):
+        stream = p.get("logStreamName") or "*"
+        return [(req._action, arn("logs", f"log-group:{p.get('logGroupName')}:log-stream:{stream}"), {})]
+    if service == "ecr" and p.get("repositoryName"):
+        return [(req._action, arn("ecr", f"repository/{p['repositoryName']}"), {})]
+    return [(req._action, resource, {})]
+
+
+def _conditions_hold(statement, context):
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        for key, expected in pairs.items():
+            expected = expected if isinstance(expected, list) else [expected]
+            actual = (context or {}).get(key)
+            if actual is None:
+                return False
+            if operator in ("StringEquals", "ArnEquals"):
+                ok = actual in expected
+            elif operator in ("StringLike", "ArnLike"):
+                ok = any(fnmatch.fnmatchcase(actual, e) for e in expected)
+            else:
+                ok = False
+            if not ok:
+                return False
+    return True
+
+
+def _statement_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
+    s = self._statement
+    concerned = not self._check_element_matches("NotAction", action) if "NotAction" in s else self._check_element_matches("Action", action)
+    if not concerned:
+        return PermissionResult.NEUTRAL
+    if self.is_unknown_principal(s.get("Principal")):
+        return PermissionResult.NEUTRAL
+    if principal and not self._check_principal(principal):
+        return PermissionResult.DENIED
+    if not _conditions_hold(s, incoming_condition_values):
+        return PermissionResult.NEUTRAL
+    if not s.get("Resource"):
+        return PermissionResult.PERMITTED
+    if not self._check_element_matches("Resource", resource):
+        return PermissionResult.NEUTRAL
+    return PermissionResult.PERMITTED if s["Effect"] == "Allow" else PermissionResult.DENIED
+
+
+def _check_action_permitted(self, resource):
+    if self._action == "sts:GetCallerIdentity":
+        return
+    policies = self._access_key.collect_policies()
+    for action, res, context in _checks(self, resource):
+        permitted = False
+        for policy in policies:
+            result = IAMPolicy(policy).is_action_permitted(action, res, None, context)
+            if result == PermissionResult.DENIED:
+                permitted = False
+                break
+            if result == PermissionResult.PERMITTED:
+                permitted = True
+        if self._is_assuming_role_operation(res):
+            permitted = permitted and self._check_role_trust_relationship(res)
+        if not permitted:
+            if self._service == "s3":
+                self._raise_access_denied()
+            # AWS's own wording, in the service's protocol: JSON services answer AccessDeniedException (400)
+            message = f"User: {self._access_key.arn} is not authorized to perform: {action} on resource: {res}"
+            if self._service in JSON_SERVICES:
+                raise JsonRESTError("AccessDeniedException", message)
+            raise AccessDeniedError(user_arn=self._access_key.arn, action=f"{action} on resource: {res}")
+
+
+def install():
+    IAMPolicyStatement.is_action_permitted = _statement_permitted
+    ac.IAMRequestBase.check_action_permitted = _check_action_permitted
