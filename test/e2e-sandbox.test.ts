@@ -199,6 +199,39 @@ test('the deploy workflow\'s own command sequence deploys and verifies in the sa
   assert.is(injected.exitCode, 2, 'a non-numeric rollback_to is refused');
 });
 
+test('least privilege: a role made from config/iam-deploy-policy.json, assumed as CI would, deploys, lists, reads logs, rolls back and unlocks with IAM enforced; it cannot read a secret', async () => {
+  // the emulator checks every key but the sandbox's admin on real resource ARNs and condition keys
+  // (test/sandbox/iam_enforce.py); the policy is rendered as a user without Terraform renders it, and is the
+  // same file terraform/github.tf gives the GitHub deploy role
+  const state = join(sb.dir, 'iam');
+  const rendered = await sb.run('scripts/iam-policy.ts', ['--account-id', '123456789012', '--task-role', 'llmops-ecs-task'], { LLMOPS_EXECUTION_ROLE_NAME: 'llmops-ecs-execution', LLMOPS_STATE_DIR: state });
+  assert.is(rendered.exitCode, 0, rendered.all);
+  const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }] });
+  await aws('iam', 'create-role', '--role-name', 'llmops-deploy-e2e', '--assume-role-policy-document', trust);
+  await aws('iam', 'put-role-policy', '--role-name', 'llmops-deploy-e2e', '--policy-name', 'deploy', '--policy-document', `file://${join(state, 'iam-deploy-policy.json')}`);
+  const creds = (await aws('sts', 'assume-role', '--role-arn', 'arn:aws:iam::123456789012:role/llmops-deploy-e2e', '--role-session-name', 'ci')).Credentials;
+  const asRole = { LLMOPS_ENV_FILE: envFileWith('deploy-role', { AWS_ACCESS_KEY_ID: creds.AccessKeyId, AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey, AWS_SESSION_TOKEN: creds.SessionToken }) };
+  const previous = await albGet('/version');
+  const revision = (await service()).taskDefinition.split(':').pop();
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v-role');
+  const deploy = await sb.run('scripts/deploy.ts', ['--yes'], asRole);
+  assert.is(deploy.exitCode, 0, deploy.all.slice(-3000));
+  assert.equal(await albGet('/version'), { status: 200, body: 'v-role' });
+  const [list, logs] = await Promise.all([sb.run('scripts/rollback.ts', ['--list'], asRole), sb.run('scripts/logs.ts', ['--since', '30m'], asRole)]);
+  assert.is(list.exitCode, 0, list.all.slice(-2000));
+  assert.is(logs.exitCode, 0, logs.all.slice(-2000));
+  const back = await sb.run('scripts/rollback.ts', ['--to', revision, '--yes'], asRole);
+  assert.is(back.exitCode, 0, back.all.slice(-2000));
+  assert.equal(await albGet('/version'), previous);
+  const unlock = await sb.run('scripts/unlock.ts', [], asRole);
+  assert.is(unlock.exitCode, 0, unlock.all);
+  assert.match(unlock.stdout, 'no deploy lock is held');
+  const secret = await sb.run('scripts/secrets.ts', [], { ...asRole, LLMOPS_DB_PASSWORD: 'Role-Canary-pw1' });
+  assert.is(secret.exitCode, 1, secret.all.slice(-2000));
+  assert.match(secret.all, /AccessDenied.*secretsmanager:GetSecretValue/);
+  assert.not.match(secret.all, 'Role-Canary-pw1');
+});
+
 test('ECS emulator with the real aws CLI: a missing image gives CannotPullContainerError, FAILED and a rollback', async () => {
   const s = await service();
   const current = await aws('ecs', 'describe-task-definition', '--task-definition', s.taskDefinition);

@@ -131,6 +131,35 @@ def _check_action_permitted(self, resource):
             raise AccessDeniedError(user_arn=self._access_key.arn, action=f"{action} on resource: {res}")
 
 
-def install():
+def _access_key_of(response) -> str:
+    auth = response.headers.get("Authorization") or ""
+    if "Credential=" in auth:
+        return auth.split("Credential=", 1)[1].split("/", 1)[0]
+    return ""
+
+
+def install(admin_keys=None):
+    """Patch moto's evaluation. With admin_keys (the sandbox): requests signed with one of them, or not
+    signed at all, keep full access (bootstrap, terraform apply); every other key is authenticated and
+    authorised, always — no INITIAL_NO_AUTH_ACTION_COUNT needed."""
     IAMPolicyStatement.is_action_permitted = _statement_permitted
     ac.IAMRequestBase.check_action_permitted = _check_action_permitted
+    # moto 5.2 computes S3 signatures from a differently encoded query string when it holds ":" or "/"
+    # (terraform's ListObjectsV2 prefix=env:/), answering SignatureDoesNotMatch to a correct request. The
+    # key must still exist and its policies still decide; only S3's signature arithmetic is not checked.
+    ac.S3IAMRequest.check_signature = lambda self: None
+    if admin_keys is None:
+        return
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # moto enforces for every request that reaches it...
+
+    def authorize(self, iam_request_cls, resource="*"):
+        key = _access_key_of(self)
+        if not key or key in admin_keys:
+            return None  # ...and the sandbox's admin (and unsigned internal calls) never reach it
+        return original(self, iam_request_cls, resource)
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize
