@@ -99,6 +99,30 @@ test('a pipe passes a password process to process and masks what it printed', as
   assert.ok(r.ok);
   assert.match(r.stdout, 'Login Succeeded');
   assert.match(rec.lines[0]!, / \| .*docker login --username AWS --password-stdin/);
+  // the password went process to process: this program never saw it, and neither argv nor any echo holds it
+  assert.not.match(rec.lines.join('\n'), SECRET);
+  assert.ok(fakes.calls().every((c) => !c.join(' ').includes(SECRET)), 'the password is in no argv');
+});
+
+test('a pipe\'s printed output is masked when a stage prints a known secret (kills: unmasked pipeline output)', async () => {
+  const fakes = fakeBins({ emit: `echo "token ${SECRET}"`, pass: 'cat; echo "again ${0##*/}" >&2' });
+  const rec = recorder();
+  const runner = new Runner({ echo: rec.echo, secrets: [SECRET] });
+  const r = await runner.runPipeline([{ bin: join(fakes.dir, 'emit'), args: [] }, { bin: join(fakes.dir, 'pass'), args: [] }], { stream: true });
+  assert.is(r.stdout.trim(), 'token ***');
+  assert.not.match(rec.lines.join('\n') + r.stdout + r.stderr, SECRET);
+});
+
+test('streamed output (docker build, terraform apply) is masked line by line (kills: streaming without the mask)', async () => {
+  const fakes = fakeBins({ build: `echo "step 1"; echo "ARG password=${SECRET}"; echo "${SECRET}" >&2; echo done` });
+  const rec = recorder();
+  const runner = new Runner({ echo: rec.echo, secrets: [SECRET] });
+  const r = await runner.run(join(fakes.dir, 'build'), [], { stream: true });
+  assert.ok(r.ok);
+  const streamed = rec.lines.join('\n');
+  assert.match(streamed, 'ARG password=***', 'the lines were streamed, masked');
+  assert.not.match(streamed, SECRET);
+  assert.not.match(r.stdout + r.stderr, SECRET);
 });
 
 test('secretOutput: a captured token is masked from then on', async () => {
@@ -122,6 +146,26 @@ test('throttling is retried with backoff; other errors are not', async () => {
   assert.is(rec.lines.filter((l) => l.includes('retry')).length, 2);
   await runner.run(join(fakes.dir, 'broken'), [], { retries: 3, nothrow: true });
   assert.is(fakes.calls().filter((c) => c[0] === 'broken').length, 1);
+});
+
+test('a non-transient error is not retried on the throwing path either (kills: retry every error)', async () => {
+  const fakes = fakeBins({ broken: 'echo "An error occurred (ValidationException): bad" >&2; exit 254' });
+  const runner = new Runner({ echo: () => {}, retryBaseMs: 1 });
+  const error = await runner.run(join(fakes.dir, 'broken'), [], { retries: 3 }).catch((e) => e);
+  assert.instance(error, CommandError);
+  assert.is(fakes.calls().length, 1, 'ValidationException was retried');
+});
+
+test('the aws CLI is retried 3 times by default, other tools not at all (kills: no default retries for aws)', async () => {
+  const fakes = fakeBins({
+    aws: 'echo "An error occurred (ThrottlingException): Rate exceeded" >&2; exit 254',
+    other: 'echo "An error occurred (ThrottlingException): Rate exceeded" >&2; exit 254',
+  });
+  const runner = new Runner({ echo: () => {}, retryBaseMs: 1, env: { PATH: `${fakes.dir}:${process.env.PATH}` } });
+  await runner.run('aws', ['ecs', 'list-clusters']).catch(() => undefined);
+  assert.is(fakes.calls().filter((c) => c[0] === 'aws').length, 4, 'one call and 3 retries');
+  await runner.run(join(fakes.dir, 'other'), []).catch(() => undefined);
+  assert.is(fakes.calls().filter((c) => c[0] === 'other').length, 1);
 });
 
 test('a timeout kills the command and says so', async () => {
