@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { domainVariant, errors, terraform, tfEnv } from './helpers/domain-variant.js';
 import { copyTerraform } from './helpers/sandbox.js';
 import { ROOT } from './helpers/script.js';
-import { deployPolicyViolations, RULES, runRules, trustPolicyViolations } from './terraform-rules.js';
+import { deployPolicyViolations, runRules, trustPolicyViolations } from './terraform-rules.js';
 
 const work = mkdtempSync(join(tmpdir(), 'llmops-tf-'));
 
@@ -85,7 +85,6 @@ test('the rules catch what they check (a broken copy of the plan fails them)', (
   rs.find((r: any) => r.type === 'aws_ecs_service').values.network_configuration[0].assign_public_ip = true;
   const failed = runRules(broken).filter((r) => r.violations.length).map((r) => r.id);
   for (const id of ['CKV_AWS_336/ECS.5', 'ECS.8', 'CKV_AWS_17', 'IAM.21/CKV_AWS_286-290,355', 'CKV_AWS_333/ECS.2']) assert.ok(failed.includes(id), `${id} should fail, failed: ${failed}`);
-  assert.is(RULES.length, runRules(broken).length);
 });
 
 test('terraform validate and terraform test (mocked provider: validations and key settings)', async () => {
