@@ -9,6 +9,8 @@ import * as assert from 'uvu/assert';
 import { ConfigError, loadConfig } from '../lib/config.js';
 import { ExitCode, exitCodeFor, ScriptFailure, UsageError } from '../lib/cli.js';
 import { LockedError } from '../lib/lock.js';
+import { AccountGuardError, resolveIdentity } from '../lib/aws.js';
+import { startMoto } from './helpers/moto.js';
 import { CommandError, Runner } from '../lib/run.js';
 import { renderTemplate } from '../lib/template.js';
 import { headline, jobSummary, type PipelineContext } from '../scripts/bootstrap.js';
@@ -128,6 +130,27 @@ test('malformed env files and input files: no canary in any output of the script
   for (const { name, r } of runs) {
     assert.is(r.exitCode, 2, `${name}: exit ${r.exitCode}\n${r.all}`);
     assert.not.match(r.all, CANARY, `${name} leaked its content:\n${r.all}`);
+  }
+});
+
+test('the account guard: resolveIdentity refuses another account before any change, and passes the expected one (kills: no guard in resolveIdentity)', async () => {
+  const moto = await startMoto();
+  const saved = { ...process.env };
+  Object.assign(process.env, moto.env);
+  try {
+    const runner = new Runner({ echo: () => {} });
+    const wrong = loadConfig({ env: { LLMOPS_EXPECTED_ACCOUNT_ID: '111111111111' }, envFile: '' });
+    const error = await resolveIdentity(runner, wrong).catch((e) => e);
+    assert.instance(error, AccountGuardError);
+    assert.is(exitCodeFor(error), ExitCode.PREFLIGHT);
+    assert.match(error.message, 'Refusing to touch AWS account 123456789012');
+    const right = loadConfig({ env: { LLMOPS_EXPECTED_ACCOUNT_ID: '123456789012' }, envFile: '' });
+    assert.is((await resolveIdentity(runner, right)).account, '123456789012');
+    assert.is((await resolveIdentity(runner, config)).account, '123456789012', 'no guard configured: any account');
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await moto.stop();
   }
 });
 
