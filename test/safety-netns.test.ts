@@ -21,7 +21,7 @@ test('a loopback-only network namespace with the emulator inside', async () => {
   await execa('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
   const links = await execa('ip', ['netns', 'exec', ns, 'ip', '-o', 'link']);
   assert.equal(links.stdout.trim().split('\n').length, 1, `only lo: ${links.stdout}`);
-  execa('ip', ['netns', 'exec', ns, 'python3', join(ROOT, 'test/sandbox/emulator.py'), '--port', String(port), '--events-port', String(port + 1), '--alb-port', String(port + 2), '--instance', ns], { reject: false, stdio: 'ignore' });
+  execa('ip', ['netns', 'exec', ns, 'python3', join(ROOT, 'test/sandbox/emulator.py'), '--port', String(port), '--events-port', String(port + 1), '--alb-port', String(port + 2), '--instance', ns, '--admin-keys', 'testing'], { reject: false, stdio: 'ignore' });
   env = { ...process.env, ...isolatedAwsEnv(url), TF_IN_AUTOMATION: '1' } as Record<string, string>;
   for (let i = 0; i < 100; i++) {
     const r = await inNs('curl', ['-fsS', '-o', '/dev/null', `${url}/moto-api/`], env, 5000);

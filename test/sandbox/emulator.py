@@ -879,7 +879,7 @@ def main() -> None:
     p.add_argument("--time-scale", type=float, default=0.1)
     p.add_argument("--tick", type=float, default=0.25)
     p.add_argument("--instance", default="default", help="label value of the containers this emulator owns")
-    p.add_argument("--admin-keys", nargs="+", default=["sandbox"], help="access keys with full access (the sandbox's own); every other key is IAM-checked")
+    p.add_argument("--admin-keys", nargs="+", default=[], help="access keys with full access besides the sandbox's own (\"sandbox\"); every other key is IAM-checked")
     ARGS = p.parse_args()
     for addr in (ARGS.host, ARGS.alb_ip, ARGS.registry_ip):
         if not addr.startswith("127."):
@@ -891,7 +891,7 @@ def main() -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import iam_enforce  # noqa: E402
 
-    iam_enforce.install(admin_keys=set(ARGS.admin_keys))
+    iam_enforce.install(admin_keys={"sandbox", *ARGS.admin_keys})
     server = ThreadedMotoServer(ip_address=ARGS.host, port=ARGS.port, verbose=False)
     server.start()
     events = ThreadingHTTPServer(("127.0.0.1", ARGS.events_port), RegistryEvents)
