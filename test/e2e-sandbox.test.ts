@@ -332,8 +332,10 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
   await aws('ec2', 'revoke-security-group-ingress', '--group-id', dbRule.GroupId, '--security-group-rule-ids', dbRule.SecurityGroupRuleId);
   const tg = (await aws('elbv2', 'describe-target-groups', '--names', 'llmops-targets')).TargetGroups[0];
   await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/healthz');
+  // on a deadline, not a count: under load a doctor run takes seconds, and the emulator replaces the failing
+  // tasks, so their targets pass through initial and draining before one is seen unhealthy
   let broken: any;
-  for (let i = 0; i < 20; i++) {
+  for (const until = Date.now() + 120_000; Date.now() < until; ) {
     await new Promise((r) => setTimeout(r, 1000));
     broken = await ops('doctor.ts');
     if (/target health: .*unhealthy/.test(broken.stdout)) break;
@@ -348,7 +350,7 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
   await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/health');
   await aws('ec2', 'authorize-security-group-ingress', '--group-id', dbRule.GroupId, '--ip-permissions', JSON.stringify([{ IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, UserIdGroupPairs: [{ GroupId: dbRule.ReferencedGroupInfo.GroupId }] }]));
   let healed: any;
-  for (let i = 0; i < 30; i++) {
+  for (const until = Date.now() + 150_000; Date.now() < until; ) {
     await new Promise((r) => setTimeout(r, 1000));
     healed = await ops('doctor.ts');
     if (healed.exitCode === 0) break;
