@@ -255,38 +255,22 @@ export function exitCodeFor(error: unknown): number {
 export function reportError(error: unknown, runner?: Runner, command?: string): number {
   const mask = (s: string) => (runner ? runner.mask(s) : s);
   const say = (s: string) => process.stderr.write(`${mask(s)}\n`);
-  if (error instanceof ConfigError || error instanceof UsageError) {
-    say(`✗ ${error.message}`);
-    return ExitCode.USAGE;
-  }
-  if (error instanceof AccountGuardError || error instanceof CredentialsError) {
-    say(`✗ ${error.message}`);
-    return ExitCode.PREFLIGHT;
-  }
-  if (error instanceof LockedError) {
-    say(`✗ ${error.message}`);
-    return ExitCode.LOCKED;
-  }
-  if (error instanceof ScriptFailure) {
-    say(`✗ ${error.message}`);
-    return error.exitCode;
-  }
-  if (error instanceof InterruptedError) {
-    say(`✗ ${error.message}`);
-    if (error.detail !== 'not started') say(`  It was asked to stop cleanly and has stopped (terraform finishes the resource in progress, saves the state and releases its lock).`);
-    say(`  rerun: ${error.rerun ?? (command ? `npm run ${command}` : 'the same command')} — every step is safe to rerun and resumes from what exists.`);
-    return error.signal === 'SIGTERM' ? 143 : ExitCode.INTERRUPTED;
-  }
-  if (error instanceof CommandError || error instanceof SecretInArgvError) {
-    say(`✗ ${error.message}`);
-    return error instanceof CommandError && /Error acquiring the state lock/.test(error.message) ? ExitCode.LOCKED : ExitCode.FAILED;
+  const code = exitCodeFor(error);
+  const known = [ConfigError, UsageError, AccountGuardError, CredentialsError, LockedError, ScriptFailure, InterruptedError, CommandError, SecretInArgvError];
+  if (known.some((k) => error instanceof k)) {
+    say(`✗ ${(error as Error).message}`);
+    if (error instanceof InterruptedError) {
+      if (error.detail !== 'not started') say(`  It was asked to stop cleanly and has stopped (terraform finishes the resource in progress, saves the state and releases its lock).`);
+      say(`  rerun: ${error.rerun ?? (command ? `npm run ${command}` : 'the same command')} — every step is safe to rerun and resumes from what exists.`);
+    }
+    return code;
   }
   const e = error as Error & { code?: string };
   say(`✗ ${e?.message ?? String(error)}`);
   const hint = hintFor(`${e?.name} ${e?.code} ${e?.message}`);
   if (hint) say(`  fix: ${hint}`);
   if (process.env.LLMOPS_DEBUG && e?.stack) say(e.stack);
-  return ExitCode.FAILED;
+  return code;
 }
 
 /** Ask on a TTY; `yes` answers without asking. */
