@@ -111,7 +111,7 @@ export function helpText(spec: ScriptSpec): string {
     `Exit codes: 0 ok, 1 failed, 2 bad configuration or flags (nothing run), 3 preflight failed (nothing changed),`,
     `            4 deployment rolled back, 5 timed out, 6 another deploy (or terraform run) holds the lock,`,
     `            130 interrupted by Ctrl-C (143: SIGTERM) after the running command stopped cleanly.`,
-    'Configuration comes from .env and the environment (see .env.example).',
+    'Configuration comes from .env (plain names) and the environment (as LLMOPS_<NAME>, plus AWS_REGION, TF_DIR, TF_STATE_BUCKET); see .env.example.',
   ].join('\n');
 }
 
