@@ -3,30 +3,14 @@
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
-import { hintFor } from './run.js';
+import { AccountGuardError, CredentialsError } from './errors.js';
+import { hintFor } from './hints.js';
 
 // The SDK warns on every run that releases after Jan 2027 need Node 22; package-lock pins a release
 // that supports Node 20, so the warning is noise in every script's output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export interface Identity { account: string; arn: string; region: string }
-
-export class AccountGuardError extends Error {
-  constructor(readonly expected: string, readonly actual: string, readonly arn: string) {
-    super(
-      `Refusing to touch AWS account ${actual} (${arn}): EXPECTED_ACCOUNT_ID is ${expected}.\n` +
-        `  fix: switch credentials (AWS_PROFILE) to account ${expected}, or correct EXPECTED_ACCOUNT_ID in .env`,
-    );
-    this.name = 'AccountGuardError';
-  }
-}
-
-export class CredentialsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CredentialsError';
-  }
-}
 
 export async function getCallerIdentity(region: string, timeoutMs = 10_000): Promise<Identity> {
   const client = new STSClient({ region, maxAttempts: 2, requestHandler: { requestTimeout: timeoutMs, connectionTimeout: timeoutMs } as any });

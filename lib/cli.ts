@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AccountGuardError, CredentialsError } from './aws.js';
 import type { OptionSpec } from './flags.js';
 export { integer, matching, readableFile, type OptionSpec } from './flags.js';
-import { applyEnvFiles, ConfigError, ignoredEnvironment, loadConfig, PREFIX, secretValues, type Config, type ConfigProblem } from './config.js';
-import { LockedError } from './lock.js';
-import { CommandError, hintFor, InterruptedError, Runner, SecretInArgvError, stopCleanlyOnSignals } from './run.js';
+import { applyEnvFiles, ignoredEnvironment, loadConfig, PREFIX, secretValues, type Config } from './config.js';
+import { ConfigError, EXPECTED_ERRORS, ExitCode, exitCodeFor, InterruptedError, type ConfigProblem } from './errors.js';
+import { hintFor } from './hints.js';
+import { Runner, stopCleanlyOnSignals } from './run.js';
 
 // Node before 20.11 has no import.meta.dirname (the scripts find config/ and terraform/ with it): say so
 // before a script's body fails with a TypeError. Step 1 checks the same floor.
@@ -19,38 +19,6 @@ import { CommandError, hintFor, InterruptedError, Runner, SecretInArgvError, sto
   if (major < 20 || (major === 20 && minor < 11)) {
     process.stderr.write(`✗ node ${process.versions.node} is older than 20.11, which this toolkit needs: install Node.js 20.11 or newer (nvm install 22)\n`);
     process.exit(3);
-  }
-}
-
-export const ExitCode = {
-  OK: 0,
-  FAILED: 1,
-  /** Bad configuration, flags or input: nothing was run. */
-  USAGE: 2,
-  /** A precondition failed before anything changed (prerequisites, credentials, account guard). */
-  PREFLIGHT: 3,
-  /** The deployment failed and ECS rolled back to the previous one. */
-  ROLLED_BACK: 4,
-  /** Waited past the deadline; the deployment may still finish. */
-  TIMEOUT: 5,
-  /** Another deploy holds the deploy lock, or another terraform run the state lock. */
-  LOCKED: 6,
-  /** Ctrl-C (SIGINT; SIGTERM gives 143): the running command was asked to stop cleanly. */
-  INTERRUPTED: 130,
-} as const;
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-/** An expected failure carrying its own exit code and a message already meant for the user. */
-export class ScriptFailure extends Error {
-  constructor(message: string, readonly exitCode: number = ExitCode.FAILED) {
-    super(message);
-    this.name = 'ScriptFailure';
   }
 }
 
@@ -241,23 +209,11 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
   }
 }
 
-/** The exit code an error means (the same mapping reportError prints with). */
-export function exitCodeFor(error: unknown): number {
-  if (error instanceof ConfigError || error instanceof UsageError) return ExitCode.USAGE;
-  if (error instanceof AccountGuardError || error instanceof CredentialsError) return ExitCode.PREFLIGHT;
-  if (error instanceof LockedError) return ExitCode.LOCKED;
-  if (error instanceof ScriptFailure) return error.exitCode;
-  if (error instanceof InterruptedError) return error.signal === 'SIGTERM' ? 143 : ExitCode.INTERRUPTED;
-  if (error instanceof CommandError) return /Error acquiring the state lock/.test(error.message) ? ExitCode.LOCKED : ExitCode.FAILED;
-  return ExitCode.FAILED;
-}
-
 export function reportError(error: unknown, runner?: Runner, command?: string): number {
   const mask = (s: string) => (runner ? runner.mask(s) : s);
   const say = (s: string) => process.stderr.write(`${mask(s)}\n`);
   const code = exitCodeFor(error);
-  const known = [ConfigError, UsageError, AccountGuardError, CredentialsError, LockedError, ScriptFailure, InterruptedError, CommandError, SecretInArgvError];
-  if (known.some((k) => error instanceof k)) {
+  if (EXPECTED_ERRORS.some((k) => error instanceof k)) {
     say(`✗ ${(error as Error).message}`);
     if (error instanceof InterruptedError) {
       if (error.detail !== 'not started') say(`  It was asked to stop cleanly and has stopped (terraform finishes the resource in progress, saves the state and releases its lock).`);

@@ -4,6 +4,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { resolve } from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
+import { ConfigError, type ConfigProblem } from './errors.js';
 
 /** Fargate task sizes: cpu units -> allowed memory (MiB). */
 export const FARGATE_SIZES: Record<number, number[]> = {
@@ -137,20 +138,6 @@ export interface Config {
   terraform: { dir: string; stateBucket?: string };
   deployTimeoutSeconds: number;
   secrets: { dbPassword?: string; slackWebhook?: string };
-}
-
-export interface ConfigProblem { variable: string; value?: string; message: string }
-
-export class ConfigError extends Error {
-  constructor(readonly problems: ConfigProblem[], readonly source: string) {
-    super(formatProblems(problems, source));
-    this.name = 'ConfigError';
-  }
-}
-
-function formatProblems(problems: ConfigProblem[], source: string): string {
-  const lines = problems.map((p) => `  ✗ ${p.variable}${p.value === undefined ? '' : `=${JSON.stringify(p.value)}`}: ${p.message}`);
-  return `Invalid configuration (${source}): ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}\nFix them in ${source.startsWith('the ') ? '.env' : source} or the environment; .env.example documents every variable.`;
 }
 
 export function maskValue(variable: string, value: string): string {

@@ -6,6 +6,7 @@
 import { hostname, userInfo } from 'node:os';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { resolveIdentity } from './aws.js';
+import { LockedError } from './errors.js';
 import { integer, type OptionSpec } from './flags.js';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
@@ -15,16 +16,6 @@ export interface LockInfo { id: string; holder: string; host: string; pid: numbe
 
 /** What is in the bucket now: the record, its ETag (for conditional writes), and its age by S3's own clock. */
 export interface LockState { info?: LockInfo; etag?: string; ageSeconds: number; stale: boolean }
-
-export class LockedError extends Error {
-  constructor(readonly info: LockInfo | undefined, waitedS: number) {
-    super(
-      `another deploy holds the lock${info ? `: ${info.what} by ${info.holder} (pid ${info.pid} on ${info.host}) since ${info.acquiredAt}` : ''}` +
-        `${waitedS ? ` — waited ${waitedS} s` : ''}.\n  fix: wait for it (--lock-wait SECONDS), or if that process is dead and the lock is not yet expired: npm run unlock`,
-    );
-    this.name = 'LockedError';
-  }
-}
 
 export const lockKey = (config: Config) => `${config.project}/locks/${config.names.service}.json`;
 

@@ -4,6 +4,10 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { CommandError, InterruptedError, type RunResult, SecretInArgvError } from './errors.js';
+import { DOCKER_DROPPED, DOCKER_DROPPED_HINT, hintFor, installHint, isTransient } from './hints.js';
+
+export type { RunResult } from './errors.js';
 
 export interface Cmd { bin: string; args: string[] }
 
@@ -28,15 +32,6 @@ export interface RunOptions {
   readOnly?: boolean;
 }
 
-export interface RunResult {
-  command: string;
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  ok: boolean;
-  dryRun: boolean;
-}
-
 export interface RunnerOptions {
   dryRun?: boolean;
   /** Where echoed commands and streamed output go (stderr by default). */
@@ -55,83 +50,45 @@ export function quote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A value a command template takes: one argument, or (an array) one argument per item. */
+export type Arg = string | number | readonly (string | number)[];
+
+/**
+ * A command written as the guide writes it: sh`docker tag ${local} ${url}:${tag}`. Literal text splits on
+ * whitespace; each ${value} is one argument whatever spaces, quotes or `$(…)` it holds, joined to the literal
+ * text it touches (`imageTag=${tag}` is one word); an array is one argument per item and stands alone. No
+ * shell is involved: nothing is globbed, expanded or re-split, so quotes in the literal text are refused
+ * (interpolate the value instead). The runner echoes it back as the pasteable, quoted line.
+ */
+export function sh(strings: TemplateStringsArray, ...values: Arg[]): Cmd {
+  const literal = strings.join(' ');
+  if (/['"\\`]|\$[({A-Za-z]/.test(literal)) throw new Error(`sh: quotes, escapes and $ in the literal text of \`${literal.trim()}\` are not shell here; interpolate the value`);
+  const words: string[] = [];
+  let word: string | undefined;
+  const end = () => {
+    if (word !== undefined) words.push(word);
+    word = undefined;
+  };
+  strings.forEach((text, i) => {
+    for (const part of text.split(/(\s+)/)) {
+      if (/^\s+$/.test(part)) end();
+      else if (part) word = (word ?? '') + part;
+    }
+    if (i >= values.length) return;
+    const value = values[i]!;
+    if (Array.isArray(value)) {
+      const next = strings[i + 1] ?? '';
+      if (word !== undefined || (next && !/^\s/.test(next))) throw new Error(`sh: an array must stand alone as words in \`${literal.trim()}\``);
+      words.push(...value.map(String));
+    } else word = (word ?? '') + String(value);
+  });
+  end();
+  if (!words.length) throw new Error('sh: empty command');
+  return { bin: words[0]!, args: words.slice(1) };
+}
+
 export function formatCommand(bin: string, args: readonly string[]): string {
   return [bin, ...args].map(quote).join(' ');
-}
-
-export class CommandError extends Error {
-  constructor(
-    readonly command: string,
-    readonly exitCode: number,
-    readonly stderrTail: string,
-    readonly hint?: string,
-    readonly result?: RunResult,
-  ) {
-    super(
-      `Command failed (exit ${exitCode}): ${command}` +
-        (stderrTail ? `\n${stderrTail.split('\n').map((l) => `  | ${l}`).join('\n')}` : '') +
-        (hint ? `\n  fix: ${hint}` : ''),
-    );
-    this.name = 'CommandError';
-  }
-}
-
-/** Raised before running a command whose argv would carry a secret: a programming error. */
-export class SecretInArgvError extends Error {
-  constructor(bin: string) {
-    super(`Refusing to run ${bin}: a secret value would appear in the process arguments (pass it on stdin or in a 0600 file)`);
-    this.name = 'SecretInArgvError';
-  }
-}
-
-const INSTALL_HINTS: Record<string, string> = {
-  aws: 'install AWS CLI v2: curl "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip" -o awscliv2.zip && unzip awscliv2.zip && sudo ./aws/install',
-  terraform: 'install Terraform >= 1.10: wget https://releases.hashicorp.com/terraform/1.11.4/terraform_1.11.4_linux_amd64.zip && unzip terraform_1.11.4_linux_amd64.zip && sudo mv terraform /usr/local/bin/',
-  docker: 'install Docker: sudo apt-get update && sudo apt-get install -y docker.io',
-  git: 'install git: sudo apt-get install -y git',
-  gh: 'install the GitHub CLI (optional): see https://cli.github.com (sudo apt install gh)',
-};
-
-export function installHint(bin: string): string {
-  return INSTALL_HINTS[bin] ?? `install ${bin} and make sure it is on PATH`;
-}
-
-const KNOWN_ERRORS: [RegExp, string][] = [
-  [/Unable to locate credentials|NoCredentialProviders|Could not load credentials/i, 'no AWS credentials: run `aws configure` (or `aws sso login`), or set AWS_PROFILE / AWS_ACCESS_KEY_ID in .env'],
-  [/ExpiredToken|RequestExpired|token included in the request is expired|Token has expired/i, 'your AWS session expired: refresh it (`aws sso login --profile <profile>`) and rerun; the step is safe to rerun'],
-  [/InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClientException/i, 'the AWS access key is invalid for this account: check AWS_PROFILE / the keys in ~/.aws/credentials'],
-  [/AccessDenied|UnauthorizedOperation|not authorized to perform/i, 'the AWS identity lacks a permission named above: grant it (see config/iam-deploy-policy.json for the least-privilege policy)'],
-  [/Cannot connect to the Docker daemon|error during connect/i, 'the Docker engine is not running: start it (`sudo systemctl start docker`, or `sudo dockerd &`)'],
-  [/Error acquiring the state lock/i, 'another terraform run holds the state lock (above: who, since when): wait for it, or, if that run is dead (killed, crashed), `npm run unlock -- --terraform --force`'],
-  [/no basic auth credentials|authorization token has expired|denied: .*authoriz/i, 'docker is not logged in to ECR: rerun step 5, which logs in with `aws ecr get-login-password`'],
-  [/Could not connect to the endpoint URL|EndpointConnectionError|ECONNREFUSED/i, 'the AWS endpoint is unreachable: check the network, AWS_REGION, and AWS_ENDPOINT_URL if you use the sandbox (`npm run sandbox:status`)'],
-];
-
-const DOCKER_DROPPED = /unexpected EOF|error reading from server: EOF|connection reset by peer/i;
-const DOCKER_DROPPED_HINT = 'the Docker engine dropped the connection mid-way (stopped, restarted or out of disk?): check `docker info`, then rerun; nothing was pushed';
-
-export function hintFor(text: string): string | undefined {
-  return KNOWN_ERRORS.find(([re]) => re.test(text))?.[1];
-}
-
-const TRANSIENT = /Throttl|TooManyRequests|RequestLimitExceeded|Rate exceeded|SlowDown|\b429\b|\b503\b|ServiceUnavailable|RequestTimeout|ECONNRESET|ETIMEDOUT|Connection reset|Connection was closed|Read timeout|EndpointConnectionError|Could not connect to the endpoint URL/i;
-
-export function isTransient(text: string): boolean {
-  return TRANSIENT.test(text);
-}
-
-/** The command ran (or was about to run) when Ctrl-C or SIGTERM arrived; it was asked to stop cleanly. */
-export class InterruptedError extends Error {
-  /** What to run next; a script may set a better one (step 4: plan again). */
-  rerun?: string;
-  constructor(
-    readonly signal: NodeJS.Signals,
-    readonly command: string,
-    readonly detail = '',
-  ) {
-    super(`interrupted (${signal}) while running: ${command}` + (detail ? `\n${detail.split('\n').map((l) => `  | ${l}`).join('\n')}` : ''));
-    this.name = 'InterruptedError';
-  }
 }
 
 // Every child runs in its own process group (`detached`), so a Ctrl-C reaches it once, from here:
@@ -168,16 +125,16 @@ export function stopCleanlyOnSignals(say: (line: string) => void = (l) => proces
   };
 }
 
-/** The signal that interrupted this run, if any. */
-export function interruptSignal(): NodeJS.Signals | undefined {
-  return interruptedBy;
-}
-
 /** What a failed command said last: terraform's lock details when it names a held lock, else the last lines. */
 function tailOf(result: RunResult): string {
   const lock = result.stderr.match(/Lock Info:\n(?:\s+\w+:.*\n?)+/);
   if (lock) return `Error acquiring the state lock\n${lock[0].trimEnd()}`;
   return result.stderr.trim().split('\n').slice(-8).join('\n') || result.stdout.trim().split('\n').slice(-5).join('\n');
+}
+
+function commandAndOptions(first: string | Cmd, second?: string[] | RunOptions, third?: RunOptions): [Cmd, RunOptions] {
+  if (typeof first === 'string') return [{ bin: first, args: (second as string[] | undefined) ?? [] }, third ?? {}];
+  return [first, (second as RunOptions | undefined) ?? {}];
 }
 
 export class Runner {
@@ -230,11 +187,6 @@ export class Runner {
     this.echo(`${this.dryRun ? '[dry-run] ' : ''}$ ${formatCommand(bin, args)}${note ? `   # ${note}` : ''}`);
   }
 
-  /** In dry-run, a value only known at run time is shown as the guide's placeholder. */
-  async lookup<T extends string>(placeholder: string, resolveValue: () => Promise<T>): Promise<string> {
-    return this.dryRun ? placeholder : resolveValue();
-  }
-
   /**
    * AWS CLI v2 before 2.13 ignores AWS_ENDPOINT_URL (the standard variable the SDKs and CLI v1
    * honour), so it is passed on as `--endpoint-url`: the same call reaches the same endpoint.
@@ -263,14 +215,23 @@ export class Runner {
     for (const s of this.secrets) if (cmd.args.some((a) => a.includes(s)) || cmd.bin.includes(s)) throw new SecretInArgvError(cmd.bin);
   }
 
-  /** Run one command: echo it, execute it (unless dry-run), mask everything it returns. */
-  async run(bin: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
-    return this.runPipeline([{ bin, args }], options);
+  /**
+   * Run one command: echo it, execute it (unless dry-run), mask everything it returns.
+   * `runner.run(sh\`git -C ${dir} status --porcelain\`)`, or `runner.run('git', ['-C', dir, …])`.
+   */
+  async run(command: Cmd, options?: RunOptions): Promise<RunResult>;
+  async run(bin: string, args: string[], options?: RunOptions): Promise<RunResult>;
+  async run(first: string | Cmd, second?: string[] | RunOptions, third?: RunOptions): Promise<RunResult> {
+    const [cmd, options] = commandAndOptions(first, second, third);
+    return this.runPipeline([cmd], options);
   }
 
   /** Run and parse stdout as JSON (`--output json`); in dry-run returns undefined. */
-  async json<T = any>(bin: string, args: string[], options: RunOptions = {}): Promise<T | undefined> {
-    const r = await this.run(bin, args, options);
+  async json<T = any>(command: Cmd, options?: RunOptions): Promise<T | undefined>;
+  async json<T = any>(bin: string, args: string[], options?: RunOptions): Promise<T | undefined>;
+  async json<T = any>(first: string | Cmd, second?: string[] | RunOptions, third?: RunOptions): Promise<T | undefined> {
+    const [cmd, options] = commandAndOptions(first, second, third);
+    const r = await this.runPipeline([cmd], options);
     if (r.dryRun || !r.ok) return undefined;
     return (r.stdout.trim() ? JSON.parse(r.stdout) : {}) as T;
   }

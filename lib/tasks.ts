@@ -1,6 +1,6 @@
 // listr2 task lists: the interactive renderer on a TTY, plain lines in CI / non-TTY,
 // a duration on every task.
-import { Listr, PRESET_TIMER, type ListrTask, type ListrTaskWrapper } from 'listr2';
+import { Listr, type ListrTask, type ListrTaskWrapper, PRESET_TIMER } from 'listr2';
 import type { Runner } from './run.js';
 
 export type Renderer = 'default' | 'simple' | 'silent' | 'verbose';

@@ -2,7 +2,7 @@
 // from known values. A string that is exactly `${NAME}` takes the value's type, so ports stay numbers.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { UsageError } from './cli.js';
+import { UsageError } from './errors.js';
 
 /**
  * JSON.parse whose error never quotes the text: Node's message does ("Unexpected token 'x', "{"KEY":

@@ -2,16 +2,16 @@
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Config } from './config.js';
-import type { Runner } from './run.js';
+import { sh, type Runner } from './run.js';
 
 export function tfDir(config: Config): string {
   return resolve(config.terraform.dir);
 }
 
-/** `terraform -chdir=terraform …`: pasteable from the repository root. */
-export function tf(config: Config, ...args: string[]): string[] {
+/** `terraform ${chdir(config)} plan`: `-chdir=terraform`, pasteable from the repository root. */
+export function chdir(config: Config): string {
   const rel = relative(process.cwd(), tfDir(config));
-  return [`-chdir=${rel.startsWith('..') ? tfDir(config) : rel || '.'}`, ...args];
+  return `-chdir=${rel.startsWith('..') ? tfDir(config) : rel || '.'}`;
 }
 
 export function stateBucket(config: Config, account: string): string {
@@ -38,7 +38,7 @@ export function terraformEnv(config: Config): Record<string, string> {
 }
 
 export async function terraformInit(runner: Runner, config: Config, account: string): Promise<void> {
-  await runner.run('terraform', tf(config, 'init', '-input=false', '-no-color', ...backendConfig(config, account)), {
+  await runner.run(sh`terraform ${chdir(config)} init -input=false -no-color ${backendConfig(config, account)}`, {
     env: terraformEnv(config),
     timeoutMs: 10 * 60_000,
     retries: 1,
@@ -56,10 +56,10 @@ export async function terraformOutputs(runner: Runner, config: Config, account: 
   let values: Record<string, any> = {};
   if (!runner.dryRun) {
     if (!isInitialized(config)) await terraformInit(runner, config, account);
-    const raw = await runner.json<Record<string, { value: unknown }>>('terraform', tf(config, 'output', '-json', '-no-color'), { env: terraformEnv(config) });
+    const raw = await runner.json<Record<string, { value: unknown }>>(sh`terraform ${chdir(config)} output -json -no-color`, { env: terraformEnv(config) });
     values = Object.fromEntries(Object.entries(raw ?? {}).map(([k, v]) => [k, v.value]));
   } else {
-    runner.echoCommand('terraform', tf(config, 'output', '-json'));
+    runner.echoCommand('terraform', [chdir(config), 'output', '-json']);
   }
   return Object.assign(values, {
     get(name: string): string {

@@ -4,9 +4,9 @@
 //           --list shows the manual snapshots; --prune N keeps the newest N of this tool's snapshots.
 // Next:     npm run deploy (take one before risky releases).
 import { resolveIdentity } from '../lib/aws.js';
-import { integer, isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { sh, type Runner } from '../lib/run.js';
 
 export interface Snapshot { id: string; status: string; created?: string }
 
@@ -20,7 +20,7 @@ export function snapshotName(config: Config, taken: string[], now = new Date()):
 }
 
 export async function listSnapshots(runner: Runner, config: Config): Promise<Snapshot[]> {
-  const r = await runner.json('aws', ['rds', 'describe-db-snapshots', '--db-instance-identifier', config.names.dbInstance, '--snapshot-type', 'manual', '--region', config.region, '--output', 'json']);
+  const r = await runner.json(sh`aws rds describe-db-snapshots --db-instance-identifier ${config.names.dbInstance} --snapshot-type manual --region ${config.region} --output json`);
   return ((r?.DBSnapshots ?? []) as any[])
     .map((s) => ({ id: s.DBSnapshotIdentifier, status: s.Status, created: s.SnapshotCreateTime }))
     .sort((a, b) => String(b.created ?? b.id).localeCompare(String(a.created ?? a.id)));
@@ -30,15 +30,15 @@ export async function createSnapshot(runner: Runner, config: Config): Promise<st
   const existing = runner.dryRun ? [] : (await listSnapshots(runner, config)).map((s) => s.id);
   const id = runner.dryRun ? `${snapshotPrefix(config)}<YYYYMMDD>` : snapshotName(config, existing);
   const region = ['--region', config.region];
-  await runner.run('aws', ['rds', 'create-db-snapshot', '--db-instance-identifier', config.names.dbInstance, '--db-snapshot-identifier', id, ...region, '--output', 'json', '--query', 'DBSnapshot.Status']);
-  await runner.run('aws', ['rds', 'wait', 'db-snapshot-available', '--db-snapshot-identifier', id, ...region], { timeoutMs: 2 * 3_600_000 });
+  await runner.run(sh`aws rds create-db-snapshot --db-instance-identifier ${config.names.dbInstance} --db-snapshot-identifier ${id} ${region} --output json --query DBSnapshot.Status`);
+  await runner.run(sh`aws rds wait db-snapshot-available --db-snapshot-identifier ${id} ${region}`, { timeoutMs: 2 * 3_600_000 });
   return id;
 }
 
 export async function prune(runner: Runner, config: Config, keep: number): Promise<string[]> {
   const ours = (await listSnapshots(runner, config)).filter((s) => s.id.startsWith(snapshotPrefix(config)));
   const drop = ours.slice(keep);
-  for (const s of drop) await runner.run('aws', ['rds', 'delete-db-snapshot', '--db-snapshot-identifier', s.id, '--region', config.region, '--output', 'json', '--query', 'DBSnapshot.Status']);
+  for (const s of drop) await runner.run(sh`aws rds delete-db-snapshot --db-snapshot-identifier ${s.id} --region ${config.region} --output json --query DBSnapshot.Status`);
   return drop.map((s) => s.id);
 }
 

@@ -4,18 +4,19 @@
 //           ACM_CERTIFICATE_ARN. Only needed when Terraform should not request the certificate itself.
 // Next:     set ACM_CERTIFICATE_ARN in .env, then npm run step:3.
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { sh, type Runner } from '../lib/run.js';
 import { writeRendered } from '../lib/template.js';
+import { UsageError } from '../lib/errors.js';
 
 export async function ensureCertificate(runner: Runner, config: Config, timeoutMs = 30 * 60_000): Promise<string> {
   const domain = config.domain!;
   const region = ['--region', config.region, '--output', 'json'];
-  const list = await runner.json('aws', ['acm', 'list-certificates', '--certificate-statuses', 'ISSUED', 'PENDING_VALIDATION', ...region]);
+  const list = await runner.json(sh`aws acm list-certificates --certificate-statuses ISSUED PENDING_VALIDATION ${region}`);
   let arn: string | undefined = list?.CertificateSummaryList?.find((c: any) => c.DomainName === domain.name)?.CertificateArn;
   if (arn) runner.echo(`# reusing ${arn}`);
-  else arn = (await runner.json('aws', ['acm', 'request-certificate', '--domain-name', domain.name, '--validation-method', 'DNS', '--idempotency-token', config.project.replace(/-/g, '').slice(0, 32), ...region]))?.CertificateArn ?? '<CERTIFICATE_ARN>';
+  else arn = (await runner.json(sh`aws acm request-certificate --domain-name ${domain.name} --validation-method DNS --idempotency-token ${config.project.replace(/-/g, '').slice(0, 32)} ${region}`))?.CertificateArn ?? '<CERTIFICATE_ARN>';
   if (runner.dryRun) {
     runner.echo('[dry-run] # UPSERT the validation CNAME records in HOSTED_ZONE_ID, then: aws acm wait certificate-validated');
     return arn!;
@@ -24,7 +25,7 @@ export async function ensureCertificate(runner: Runner, config: Config, timeoutM
   let cert: any;
   const deadline = Date.now() + 60_000;
   do {
-    cert = (await runner.json('aws', ['acm', 'describe-certificate', '--certificate-arn', arn!, ...region]))?.Certificate;
+    cert = (await runner.json(sh`aws acm describe-certificate --certificate-arn ${arn!} ${region}`))?.Certificate;
     if (cert?.DomainValidationOptions?.[0]?.ResourceRecord) break;
     await new Promise((r) => setTimeout(r, 2000));
   } while (Date.now() < deadline);
@@ -33,8 +34,8 @@ export async function ensureCertificate(runner: Runner, config: Config, timeoutM
   const changes = (cert?.DomainValidationOptions ?? []).filter((o: any) => o.ResourceRecord).map((o: any) => ({ Action: 'UPSERT', ResourceRecordSet: { Name: o.ResourceRecord.Name, Type: o.ResourceRecord.Type, TTL: 60, ResourceRecords: [{ Value: o.ResourceRecord.Value }] } }));
   if (!changes.length) throw new Error(`ACM gave no DNS validation record for ${arn}`);
   const file = writeRendered(runner, 'certificate-validation.json', { Comment: `ACM validation for ${domain.name}`, Changes: changes });
-  await runner.run('aws', ['route53', 'change-resource-record-sets', '--hosted-zone-id', domain.hostedZoneId, '--change-batch', `file://${file}`, '--output', 'json', '--query', 'ChangeInfo.Status']);
-  if (cert?.Status !== 'ISSUED') await runner.run('aws', ['acm', 'wait', 'certificate-validated', '--certificate-arn', arn!, '--region', config.region], { timeoutMs });
+  await runner.run(sh`aws route53 change-resource-record-sets --hosted-zone-id ${domain.hostedZoneId} --change-batch file://${file} --output json --query ChangeInfo.Status`);
+  if (cert?.Status !== 'ISSUED') await runner.run(sh`aws acm wait certificate-validated --certificate-arn ${arn!} --region ${config.region}`, { timeoutMs });
   return arn!;
 }
 

@@ -5,8 +5,8 @@
 // Next:     change TASK_CPU / TASK_MEMORY in .env, then npm run deploy.
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { FARGATE_SIZES, type Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { type Config, FARGATE_SIZES } from '../lib/config.js';
+import { sh, type Runner } from '../lib/run.js';
 
 const HEADROOM = 0.7; // size so that the observed peak uses at most 70 %
 
@@ -32,12 +32,7 @@ const isoSecond = (d: Date) => d.toISOString().slice(0, 19);
 
 async function utilisation(runner: Runner, config: Config, metric: string): Promise<{ avg: number; peak: number; points: number }> {
   const now = new Date();
-  const r = await runner.json('aws', [
-    'cloudwatch', 'get-metric-statistics', '--namespace', 'AWS/ECS', '--metric-name', metric,
-    '--dimensions', `Name=ClusterName,Value=${config.names.cluster}`, `Name=ServiceName,Value=${config.names.service}`,
-    '--start-time', isoSecond(new Date(now.getTime() - 7 * 86_400_000)), '--end-time', isoSecond(now),
-    '--period', '3600', '--statistics', 'Average', 'Maximum', '--region', config.region, '--output', 'json',
-  ]);
+  const r = await runner.json(sh`aws cloudwatch get-metric-statistics --namespace AWS/ECS --metric-name ${metric} --dimensions Name=ClusterName,Value=${config.names.cluster} Name=ServiceName,Value=${config.names.service} --start-time ${isoSecond(new Date(now.getTime() - 7 * 86_400_000))} --end-time ${isoSecond(now)} --period 3600 --statistics Average Maximum --region ${config.region} --output json`);
   const points = (r?.Datapoints ?? []) as { Average: number; Maximum: number }[];
   if (!points.length) return { avg: 0, peak: 0, points: 0 };
   return { avg: points.reduce((s, p) => s + p.Average, 0) / points.length, peak: Math.max(...points.map((p) => p.Maximum ?? p.Average)), points: points.length };
@@ -63,7 +58,7 @@ export const spec: ScriptSpec = {
       out.push(s.cpu === config.app.cpu && s.memory === config.app.memory ? '  the current size fits' : `  suggestion: TASK_CPU=${s.cpu} TASK_MEMORY=${s.memory}`);
     }
     const day = (offset: number) => new Date(Date.now() - offset * 86_400_000).toISOString().slice(0, 10);
-    const ce = await runner.run('aws', ['ce', 'get-cost-and-usage', '--time-period', `Start=${day(30)},End=${day(0)}`, '--granularity', 'MONTHLY', '--metrics', 'UnblendedCost', '--group-by', 'Type=DIMENSION,Key=SERVICE', '--region', 'us-east-1', '--output', 'json'], { nothrow: true });
+    const ce = await runner.run(sh`aws ce get-cost-and-usage --time-period Start=${day(30)},End=${day(0)} --granularity MONTHLY --metrics UnblendedCost --group-by Type=DIMENSION,Key=SERVICE --region us-east-1 --output json`, { nothrow: true });
     out.push('Cost by service, last 30 days:');
     if (!ce.ok) out.push(`  unavailable: ${apiError(ce.stderr, ce.exitCode)} (Cost Explorer must be enabled, and the caller needs ce:GetCostAndUsage)`);
     else {
@@ -71,7 +66,7 @@ export const spec: ScriptSpec = {
       if (!groups.length) out.push('  no cost data yet (Cost Explorer needs about 24 hours after it is enabled)');
       for (const g of groups.sort((a: any, b: any) => Number(b.Metrics.UnblendedCost.Amount) - Number(a.Metrics.UnblendedCost.Amount))) out.push(`  ${g.Keys[0].padEnd(48)} ${Number(g.Metrics.UnblendedCost.Amount).toFixed(2)} ${g.Metrics.UnblendedCost.Unit}`);
     }
-    const ri = await runner.run('aws', ['ce', 'get-reservation-purchase-recommendation', '--service', 'Amazon Elastic Container Service', '--region', 'us-east-1', '--output', 'json'], { nothrow: true, retries: 0 });
+    const ri = await runner.run(sh`aws ce get-reservation-purchase-recommendation --service ${'Amazon Elastic Container Service'} --region us-east-1 --output json`, { nothrow: true, retries: 0 });
     out.push('Reservation recommendation (the guide\'s step 2):');
     if (!ri.ok) out.push(`  unavailable: ${apiError(ri.stderr, ri.exitCode)}. Fargate has no reserved instances; a Compute Savings Plan is what discounts it (aws ce get-savings-plans-purchase-recommendation).`);
     else {

@@ -6,7 +6,7 @@
 // Next:     npm run rollback if the release misbehaves later.
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
-import { runPipeline, STEPS, summary, type PipelineContext } from './bootstrap.js';
+import { type PipelineContext, runPipeline, STEPS, summary } from '../lib/pipeline.js';
 
 export const DEPLOY_STEPS = STEPS.filter((s) => [2, 5, 6, 7].includes(s.n));
 

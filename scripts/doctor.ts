@@ -5,14 +5,15 @@
 //           something is broken, 0 when all is well.
 // Next:     apply the fixes, then npm run step:7 to verify.
 import { resolveIdentity } from '../lib/aws.js';
-import { ExitCode, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
-import { explainStoppedTask } from './07-verify.js';
+import { sh, type Runner } from '../lib/run.js';
+import { ExitCode } from '../lib/errors.js';
+import { explainStoppedTask } from '../lib/waiter.js';
 
 export interface Finding { check: string; ok: boolean; detail: string; fix?: string }
 
-const json = (runner: Runner, config: Config, args: string[]) => runner.json('aws', [...args, '--region', config.region, '--output', 'json'], { nothrow: true });
+const json = (runner: Runner, config: Config, args: string[]) => runner.json(sh`aws ${args} --region ${config.region} --output json`, { nothrow: true });
 
 /** Does a set of SG rules let `from` (a security group) reach `to` on `port`? Ingress on `to`, egress on `from`. */
 export function allows(rules: any[], fromSg: string, toSg: string, port: number): { ingress: boolean; egress: boolean } {

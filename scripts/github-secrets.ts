@@ -5,9 +5,11 @@
 //           .github/workflows/deploy-aws.yml. Values go to gh on stdin, never argv.
 // Next:     git push origin main (the workflow deploys), gh run list
 import { resolveIdentity } from '../lib/aws.js';
-import { ExitCode, integer, isMain, main, matching, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { installHint } from '../lib/run.js';
+import { isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { terraformOutputs } from '../lib/terraform.js';
+import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
+import { installHint } from '../lib/hints.js';
+import { sh } from '../lib/run.js';
 
 export const spec: ScriptSpec = {
   command: 'github-secrets',
@@ -26,17 +28,17 @@ export const spec: ScriptSpec = {
       throw new UsageError(`no deploy role: set github_repository in Terraform (output github_deploy_role_arn) or pass --role-arn (got "${role}")`);
     }
     const repo = options.repo ? ['--repo', options.repo] : [];
-    const gh = await runner.run('gh', ['--version'], { nothrow: true, retries: 0 });
+    const gh = await runner.run(sh`gh --version`, { nothrow: true, retries: 0 });
     if (!gh.ok && !gh.dryRun) {
       process.stdout.write(`gh is not installed (${installHint('gh')}). Set these by hand in Settings → Secrets and variables → Actions:\n  secret   AWS_ROLE_TO_ASSUME = ${role}\n${config.secrets.slackWebhook ? '  secret   SLACK_WEBHOOK = (your webhook)\n' : ''}  secret   AWS_ACCOUNT_ID = ${identity.account}\n  and AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml\n`);
       return ExitCode.PREFLIGHT;
     }
-    await runner.run('gh', ['secret', 'set', 'AWS_ROLE_TO_ASSUME', ...repo], { input: role });
-    if (config.secrets.slackWebhook) await runner.run('gh', ['secret', 'set', 'SLACK_WEBHOOK', ...repo], { input: config.secrets.slackWebhook });
-    await runner.run('gh', ['secret', 'set', 'AWS_ACCOUNT_ID', ...repo], { input: identity.account });
+    await runner.run(sh`gh secret set AWS_ROLE_TO_ASSUME ${repo}`, { input: role });
+    if (config.secrets.slackWebhook) await runner.run(sh`gh secret set SLACK_WEBHOOK ${repo}`, { input: config.secrets.slackWebhook });
+    await runner.run(sh`gh secret set AWS_ACCOUNT_ID ${repo}`, { input: identity.account });
     if (config.region !== 'us-east-1') runner.echo(`# edit AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml`);
     if (runner.dryRun) return;
-    const list = await runner.run('gh', ['secret', 'list', ...repo], { nothrow: true });
+    const list = await runner.run(sh`gh secret list ${repo}`, { nothrow: true });
     if (!/AWS_ROLE_TO_ASSUME/.test(list.stdout)) throw new ScriptFailure('gh did not list AWS_ROLE_TO_ASSUME after setting it: check `gh auth status` and the repository');
     process.stdout.write('✓ secrets set; the next push to main deploys\n');
   },

@@ -4,13 +4,13 @@
 // Produces: .llmops/iam-deploy-policy.json from config/iam-deploy-policy.json (printed, and the
 //           `aws iam put-role-policy` command to attach it to your deploy role).
 // Next:     npm run github-secrets
+import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, matching, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { formatCommand } from '../lib/run.js';
 import type { Config } from '../lib/config.js';
 import { renderTemplateFile, writeRendered } from '../lib/template.js';
 import { stateBucket } from '../lib/terraform.js';
-import { resolve } from 'node:path';
 
 export const POLICY_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'iam-deploy-policy.json');
 

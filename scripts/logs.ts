@@ -5,9 +5,10 @@
 //           filter-log-events instead.
 // Next:     npm run doctor for a diagnosis.
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, matching, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { sh, type Runner } from '../lib/run.js';
+import { UsageError } from '../lib/errors.js';
 
 /** "1h", "30m", "2d", "45s" -> milliseconds. */
 export function parseSince(v: string): number {
@@ -17,21 +18,21 @@ export function parseSince(v: string): number {
 }
 
 async function cliMajor(runner: Runner): Promise<number> {
-  const r = await runner.run('aws', ['--version'], { nothrow: true, retries: 0 });
+  const r = await runner.run(sh`aws --version`, { nothrow: true, retries: 0 });
   return Number(/aws-cli\/(\d+)/.exec(`${r.stdout} ${r.stderr}`)?.[1] ?? 1);
 }
 
 /** The log stream of the newest task that stopped for a reason other than a deployment or scaling. */
 export async function lastFailedStream(runner: Runner, config: Config): Promise<{ stream: string; reason: string } | undefined> {
   const region = ['--region', config.region, '--output', 'json'];
-  const list = await runner.json('aws', ['ecs', 'list-tasks', '--cluster', config.names.cluster, '--service-name', config.names.service, '--desired-status', 'STOPPED', ...region]);
+  const list = await runner.json(sh`aws ecs list-tasks --cluster ${config.names.cluster} --service-name ${config.names.service} --desired-status STOPPED ${region}`);
   if (!list?.taskArns?.length) return undefined;
-  const tasks = (await runner.json('aws', ['ecs', 'describe-tasks', '--cluster', config.names.cluster, '--tasks', ...list.taskArns.slice(0, 100), ...region]))?.tasks ?? [];
+  const tasks = (await runner.json(sh`aws ecs describe-tasks --cluster ${config.names.cluster} --tasks ${list.taskArns.slice(0, 100)} ${region}`))?.tasks ?? [];
   const failed = tasks
     .filter((t: any) => !/Scaling activity|deployment/.test(t.stoppedReason ?? ''))
     .sort((a: any, b: any) => String(b.stoppedAt ?? '').localeCompare(String(a.stoppedAt ?? '')))[0];
   if (!failed) return undefined;
-  const td = (await runner.json('aws', ['ecs', 'describe-task-definition', '--task-definition', failed.taskDefinitionArn, ...region]))?.taskDefinition;
+  const td = (await runner.json(sh`aws ecs describe-task-definition --task-definition ${failed.taskDefinitionArn} ${region}`))?.taskDefinition;
   const cd = td?.containerDefinitions?.[0];
   const prefix = cd?.logConfiguration?.options?.['awslogs-stream-prefix'] ?? 'ecs';
   return { stream: `${prefix}/${cd?.name}/${failed.taskArn.split('/').pop()}`, reason: failed.stoppedReason };
@@ -42,7 +43,7 @@ async function pollLogs(runner: Runner, config: Config, startMs: number, follow:
   let start = startMs;
   const seen = new Set<string>();
   for (;;) {
-    const r = await runner.json('aws', ['logs', 'filter-log-events', '--log-group-name', config.names.logGroup, '--start-time', String(start), ...(filter ? ['--filter-pattern', filter] : []), '--region', config.region, '--output', 'json']);
+    const r = await runner.json(sh`aws logs filter-log-events --log-group-name ${config.names.logGroup} --start-time ${String(start)} ${filter ? ['--filter-pattern', filter] : []} --region ${config.region} --output json`);
     for (const e of r?.events ?? []) {
       if (seen.has(e.eventId)) continue;
       seen.add(e.eventId);
@@ -77,14 +78,15 @@ export const spec: ScriptSpec = {
         return;
       }
       runner.echo(`# last failed task stopped: ${failed.reason}`);
-      const r = await runner.json('aws', ['logs', 'get-log-events', '--log-group-name', config.names.logGroup, '--log-stream-name', failed.stream, '--limit', '100', '--region', config.region, '--output', 'json']);
+      const r = await runner.json(sh`aws logs get-log-events --log-group-name ${config.names.logGroup} --log-stream-name ${failed.stream} --limit 100 --region ${config.region} --output json`);
       for (const e of r?.events ?? []) process.stdout.write(`${new Date(e.timestamp).toISOString()} ${runner.mask(e.message)}\n`);
       return;
     }
     if ((await cliMajor(runner)) >= 2) {
-      const args = ['logs', 'tail', config.names.logGroup, '--since', options.since ?? '1h', ...(options.follow ? ['--follow'] : []), ...(options.filter ? ['--filter-pattern', options.filter] : []), '--region', config.region];
+      const follow = options.follow ? ['--follow'] : [];
+      const filter = options.filter ? ['--filter-pattern', options.filter] : [];
       // following streams the lines as they come (masked); a one-off prints them when done
-      const r = await runner.run('aws', args, { timeoutMs: options.follow ? 24 * 3_600_000 : 120_000, stream: !!options.follow });
+      const r = await runner.run(sh`aws logs tail ${config.names.logGroup} --since ${options.since ?? '1h'} ${follow} ${filter} --region ${config.region}`, { timeoutMs: options.follow ? 24 * 3_600_000 : 120_000, stream: !!options.follow });
       if (!options.follow) process.stdout.write(r.stdout);
       return;
     }

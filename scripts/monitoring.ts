@@ -7,17 +7,18 @@
 // Next:     npm run logs, npm run doctor
 import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { sh, type Runner } from '../lib/run.js';
 import { renderTemplateFile, writeRendered } from '../lib/template.js';
+import { ScriptFailure, UsageError } from '../lib/errors.js';
 
 export const DASHBOARD_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'dashboard-config.json');
 
 /** The ALB and target group metric dimensions (their ARN suffixes), found from the target group name. */
 export async function elbDimensions(runner: Runner, config: Config): Promise<{ loadBalancer: string; targetGroup: string }> {
   if (runner.dryRun) return { loadBalancer: '<ALB_ARN_SUFFIX>', targetGroup: '<TARGET_GROUP_ARN_SUFFIX>' };
-  const tg = (await runner.json('aws', ['elbv2', 'describe-target-groups', '--names', config.names.targetGroup, '--region', config.region, '--output', 'json'], { nothrow: true }))?.TargetGroups?.[0];
+  const tg = (await runner.json(sh`aws elbv2 describe-target-groups --names ${config.names.targetGroup} --region ${config.region} --output json`, { nothrow: true }))?.TargetGroups?.[0];
   if (!tg?.LoadBalancerArns?.[0]) throw new ScriptFailure(`target group ${config.names.targetGroup} with a load balancer not found: run npm run step:4 first`);
   const suffix = (arn: string, marker: string) => arn.slice(arn.indexOf(marker));
   return { loadBalancer: suffix(tg.LoadBalancerArns[0], 'app/'), targetGroup: suffix(tg.TargetGroupArn, 'targetgroup/') };
@@ -29,10 +30,10 @@ export async function putDashboard(runner: Runner, config: Config): Promise<'cre
     region: config.region, cluster: config.names.cluster, service: config.names.service,
     load_balancer: dims.loadBalancer, target_group: dims.targetGroup, db_instance: config.names.dbInstance,
   });
-  const current = await runner.run('aws', ['cloudwatch', 'get-dashboard', '--dashboard-name', config.names.dashboard, '--region', config.region, '--output', 'json'], { nothrow: true });
+  const current = await runner.run(sh`aws cloudwatch get-dashboard --dashboard-name ${config.names.dashboard} --region ${config.region} --output json`, { nothrow: true });
   if (current.ok && !current.dryRun && JSON.stringify(JSON.parse(JSON.parse(current.stdout).DashboardBody)) === JSON.stringify(body)) return 'unchanged';
   const file = writeRendered(runner, 'dashboard-config.json', JSON.stringify(body));
-  await runner.run('aws', ['cloudwatch', 'put-dashboard', '--dashboard-name', config.names.dashboard, '--dashboard-body', `file://${file}`, '--region', config.region, '--output', 'json']);
+  await runner.run(sh`aws cloudwatch put-dashboard --dashboard-name ${config.names.dashboard} --dashboard-body file://${file} --region ${config.region} --output json`);
   return current.ok ? 'updated' : 'created';
 }
 
@@ -61,7 +62,7 @@ function sameAlarm(current: any, a: Alarm, topic: string): boolean {
 export async function putAlarms(runner: Runner, config: Config, account: string): Promise<Record<string, 'created' | 'updated' | 'unchanged'>> {
   const topic = `arn:aws:sns:${config.region}:${account}:${config.names.topic}`;
   const list = alarms(config, await elbDimensions(runner, config));
-  const current = await runner.json('aws', ['cloudwatch', 'describe-alarms', '--alarm-names', ...list.map((a) => a.name), '--region', config.region, '--output', 'json']);
+  const current = await runner.json(sh`aws cloudwatch describe-alarms --alarm-names ${list.map((a) => a.name)} --region ${config.region} --output json`);
   const byName = new Map(((current?.MetricAlarms ?? []) as any[]).map((a) => [a.AlarmName, a]));
   const result: Record<string, 'created' | 'updated' | 'unchanged'> = {};
   for (const a of list) {
@@ -70,13 +71,7 @@ export async function putAlarms(runner: Runner, config: Config, account: string)
       result[a.name] = 'unchanged';
       continue;
     }
-    await runner.run('aws', [
-      'cloudwatch', 'put-metric-alarm', '--alarm-name', a.name, '--alarm-description', a.description,
-      '--metric-name', a.metric, '--namespace', a.namespace, '--statistic', a.statistic, '--period', '300', '--evaluation-periods', '1',
-      '--threshold', String(a.threshold), '--comparison-operator', a.operator,
-      '--dimensions', ...Object.entries(a.dimensions).map(([k, v]) => `Name=${k},Value=${v}`),
-      '--treat-missing-data', 'notBreaching', '--alarm-actions', topic, '--ok-actions', topic, '--region', config.region,
-    ]);
+    await runner.run(sh`aws cloudwatch put-metric-alarm --alarm-name ${a.name} --alarm-description ${a.description} --metric-name ${a.metric} --namespace ${a.namespace} --statistic ${a.statistic} --period 300 --evaluation-periods 1 --threshold ${String(a.threshold)} --comparison-operator ${a.operator} --dimensions ${Object.entries(a.dimensions).map(([k, v]) => `Name=${k},Value=${v}`)} --treat-missing-data notBreaching --alarm-actions ${topic} --ok-actions ${topic} --region ${config.region}`);
     result[a.name] = have ? 'updated' : 'created';
   }
   return result;

@@ -5,24 +5,25 @@
 //           verified with the step-7 waiter.
 // Next:     fix forward, then npm run deploy.
 import { resolveIdentity } from '../lib/aws.js';
-import { confirm, ExitCode, integer, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { confirm, integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
-import { describeService } from './06-taskdef.js';
-import { formatResult, OUTCOME_EXIT, waitForDeployment } from './07-verify.js';
+import { sh, type Runner } from '../lib/run.js';
 import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
+import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
+import { describeService } from '../lib/service.js';
+import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
 
 export interface Release { revision: number; arn: string; image: string; digest?: string; gitSha?: string; releasedAt?: string; current: boolean }
 
 export async function listReleases(runner: Runner, config: Config, limit = 10): Promise<Release[]> {
   const region = ['--region', config.region, '--output', 'json'];
   const service = await describeService(runner, config);
-  const list = await runner.json('aws', ['ecs', 'list-task-definitions', '--family-prefix', config.names.family, '--sort', 'DESC', ...region]);
+  const list = await runner.json(sh`aws ecs list-task-definitions --family-prefix ${config.names.family} --sort DESC ${region}`);
   const revisionOf = (arn: string) => Number(arn.split(':').pop());
   const newest = ((list?.taskDefinitionArns ?? []) as string[]).filter((a) => a.split('/').pop()?.startsWith(`${config.names.family}:`)).sort((a, b) => revisionOf(b) - revisionOf(a)).slice(0, limit);
   const releases: Release[] = [];
   for (const arn of newest) {
-    const d = await runner.json('aws', ['ecs', 'describe-task-definition', '--task-definition', arn, '--include', 'TAGS', ...region]);
+    const d = await runner.json(sh`aws ecs describe-task-definition --task-definition ${arn} --include TAGS ${region}`);
     const tags = Object.fromEntries(((d?.tags ?? []) as { key: string; value: string }[]).map((t) => [t.key, t.value]));
     const image: string = d?.taskDefinition?.containerDefinitions?.[0]?.image ?? '';
     releases.push({
@@ -58,7 +59,7 @@ export function chooseTarget(releases: Release[], to?: number): Release {
 }
 
 export async function rollback(runner: Runner, config: Config, target: Release): Promise<void> {
-  await runner.run('aws', ['ecs', 'update-service', '--cluster', config.names.cluster, '--service', config.names.service, '--task-definition', target.arn, '--region', config.region, '--output', 'json', '--query', 'service.deployments[0].[id,status,rolloutState]']);
+  await runner.run(sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${target.arn} --region ${config.region} --output json --query service.deployments[0].[id,status,rolloutState]`);
 }
 
 export const spec: ScriptSpec = {

@@ -8,14 +8,15 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ExitCode, isMain, main, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { formatCommand, quote, type Runner } from '../lib/run.js';
-import { commitSampleApp } from '../test/sandbox/sample-app.js';
+import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { sh, formatCommand, quote, type Runner } from '../lib/run.js';
+import { commitSampleApp } from '../sandbox/sample-app.js';
+import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const SANDBOX_DIR = resolve(process.env.LLMOPS_SANDBOX_DIR ?? join(ROOT, '.sandbox'));
 /** The emulator's /etc/hosts block, one per sandbox instance (see hosts_markers in emulator.py). */
-export const hostsBegin = (instance: string) => `# llmops-sandbox begin ${instance} (managed by test/sandbox/emulator.py; removed by sandbox:down)`;
+export const hostsBegin = (instance: string) => `# llmops-sandbox begin ${instance} (managed by sandbox/emulator.py; removed by sandbox:down)`;
 export const hostsEnd = (instance: string) => `# llmops-sandbox end ${instance}`;
 export const SANDBOX_ACCOUNT = '123456789012';
 
@@ -87,7 +88,7 @@ const PACKAGES: [check: string, pkg: string][] = [
 async function missingPackages(runner: Runner): Promise<string[]> {
   const missing: string[] = [];
   for (const [check, pkg] of PACKAGES) {
-    const found = check.startsWith('/') ? existsSync(check) : (await runner.run('sh', ['-c', `command -v ${check}`], { nothrow: true, readOnly: true })).ok;
+    const found = check.startsWith('/') ? existsSync(check) : (await runner.run(sh`sh -c ${`command -v ${check}`}`, { nothrow: true, readOnly: true })).ok;
     if (!found) missing.push(pkg);
   }
   return missing;
@@ -99,24 +100,24 @@ async function installPackages(runner: Runner): Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new ScriptFailure(`missing ${missing.join(', ')}: install them with \`sudo apt-get install -y ${missing.join(' ')}\` and rerun`, ExitCode.PREFLIGHT);
   }
-  await runner.run('apt-get', ['update', '-qq'], { timeoutMs: 10 * 60_000, retries: 2 });
-  await runner.run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { timeoutMs: 20 * 60_000, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  await runner.run(sh`apt-get update -qq`, { timeoutMs: 10 * 60_000, retries: 2 });
+  await runner.run(sh`apt-get install -y -qq --no-install-recommends ${missing}`, { timeoutMs: 20 * 60_000, env: { DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
 async function preflight(runner: Runner): Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new ScriptFailure('the sandbox needs root: it starts dockerd, binds port 80 on 127.0.0.2/127.0.0.3 and adds host names to /etc/hosts (run with sudo)', ExitCode.PREFLIGHT);
   }
-  const moto = await runner.run('python3', ['-c', 'import moto, moto.server; print(moto.__version__)'], { nothrow: true, readOnly: true });
+  const moto = await runner.run(sh`python3 -c ${'import moto, moto.server; print(moto.__version__)'}`, { nothrow: true, readOnly: true });
   if (!moto.ok) throw new ScriptFailure("python3 cannot import moto: install it with `pip install 'moto[server]==5.2.1'`", ExitCode.PREFLIGHT);
 }
 
 async function ensureDocker(runner: Runner, state: State): Promise<void> {
-  const info = await runner.run('docker', ['info', '--format', '{{.ServerVersion}}'], { nothrow: true, retries: 0, timeoutMs: 15_000 });
+  const info = await runner.run(sh`docker info --format {{.ServerVersion}}`, { nothrow: true, retries: 0, timeoutMs: 15_000 });
   if (info.ok || runner.dryRun) return;
   state.dockerd = startDaemon(runner, 'dockerd', 'dockerd', ['--host', 'unix:///var/run/docker.sock']);
   writeState(state);
-  await waitFor('the Docker engine', async () => (await runner.run('docker', ['info', '--format', '{{.ServerVersion}}'], { nothrow: true, retries: 0 })).ok, 60_000, join(SANDBOX_DIR, 'logs', 'dockerd.log'));
+  await waitFor('the Docker engine', async () => (await runner.run(sh`docker info --format {{.ServerVersion}}`, { nothrow: true, retries: 0 })).ok, 60_000, join(SANDBOX_DIR, 'logs', 'dockerd.log'));
 }
 
 function registryConfig(s: Settings): string {
@@ -154,7 +155,7 @@ async function ensureRegistry(runner: Runner, state: State, s: Settings): Promis
 async function ensureEmulator(runner: Runner, state: State, s: Settings): Promise<void> {
   if (alive(state.emulator) || runner.dryRun) return runner.echo(`# AWS emulator already running (pid ${state.emulator})`);
   const args = [
-    join(ROOT, 'test', 'sandbox', 'emulator.py'),
+    join(ROOT, 'sandbox', 'emulator.py'),
     '--port', String(s.port), '--events-port', String(s.eventsPort),
     '--alb-ip', s.albIp, '--registry-ip', s.registryIp, '--registry-url', `http://${s.registryIp}:80`,
     '--account', SANDBOX_ACCOUNT, '--regions', s.region,
@@ -206,7 +207,7 @@ function writeEnvFiles(s: Settings, tfDir: string): void {
     join(SANDBOX_DIR, 'env'),
     `# Written by npm run sandbox:up: every AWS client points at the local sandbox. Use with\n# LLMOPS_ENV_FILE=.sandbox/env npm run <script>, or: set -a; . .sandbox/env; set +a\n${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\n`,
   );
-  if (existsSync(tfDir)) copyFileSync(join(ROOT, 'test', 'sandbox', 'sandbox_override.tf'), join(tfDir, 'sandbox_override.tf'));
+  if (existsSync(tfDir)) copyFileSync(join(ROOT, 'sandbox', 'sandbox_override.tf'), join(tfDir, 'sandbox_override.tf'));
 }
 
 export function removeHostsBlock(file: string, instance: string): boolean {

@@ -5,12 +5,13 @@
 // Next:     npm run doctor if tasks do not come up.
 import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
-import { integer, isMain, main, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
+import { sh, type Runner } from '../lib/run.js';
 import { renderTemplateFile, writeRendered } from '../lib/template.js';
-import { describeService } from './06-taskdef.js';
-import { formatResult, OUTCOME_EXIT, waitForDeployment } from './07-verify.js';
+import { UsageError } from '../lib/errors.js';
+import { describeService } from '../lib/service.js';
+import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
 
 export const SCALING_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'scaling-policy.json');
 
@@ -22,15 +23,15 @@ export async function applyPolicy(runner: Runner, config: Config, min: number, m
   const policy = renderTemplateFile(SCALING_TEMPLATE, { CPU_TARGET: cpuTarget });
   const file = writeRendered(runner, 'scaling-policy.json', policy);
   const target = ['--service-namespace', 'ecs', '--resource-id', resourceId(config), '--scalable-dimension', 'ecs:service:DesiredCount', '--region', config.region];
-  await runner.run('aws', ['application-autoscaling', 'register-scalable-target', ...target, '--min-capacity', String(min), '--max-capacity', String(max)]);
-  await runner.run('aws', ['application-autoscaling', 'put-scaling-policy', '--policy-name', config.names.scalingPolicy, ...target, '--policy-type', 'TargetTrackingScaling', '--target-tracking-scaling-policy-configuration', `file://${file}`, '--output', 'json', '--query', 'PolicyARN']);
+  await runner.run(sh`aws application-autoscaling register-scalable-target ${target} --min-capacity ${String(min)} --max-capacity ${String(max)}`);
+  await runner.run(sh`aws application-autoscaling put-scaling-policy --policy-name ${config.names.scalingPolicy} ${target} --policy-type TargetTrackingScaling --target-tracking-scaling-policy-configuration file://${file} --output json --query PolicyARN`);
 }
 
 export async function showScaling(runner: Runner, config: Config): Promise<string> {
   const svc = await describeService(runner, config);
   const region = ['--region', config.region, '--output', 'json'];
-  const targets = await runner.json('aws', ['application-autoscaling', 'describe-scalable-targets', '--service-namespace', 'ecs', '--resource-ids', resourceId(config), ...region]);
-  const policies = await runner.json('aws', ['application-autoscaling', 'describe-scaling-policies', '--service-namespace', 'ecs', '--resource-id', resourceId(config), ...region]);
+  const targets = await runner.json(sh`aws application-autoscaling describe-scalable-targets --service-namespace ecs --resource-ids ${resourceId(config)} ${region}`);
+  const policies = await runner.json(sh`aws application-autoscaling describe-scaling-policies --service-namespace ecs --resource-id ${resourceId(config)} ${region}`);
   const t = targets?.ScalableTargets?.[0];
   const lines = [`desired count: ${svc?.desiredCount ?? '?'}`, t ? `autoscaling: ${t.MinCapacity}-${t.MaxCapacity} tasks` : 'autoscaling: off (no scalable target)'];
   for (const p of policies?.ScalingPolicies ?? []) lines.push(`policy ${p.PolicyName}: ${p.PolicyType}, target ${p.TargetTrackingScalingPolicyConfiguration?.TargetValue ?? '?'}% ${p.TargetTrackingScalingPolicyConfiguration?.PredefinedMetricSpecification?.PredefinedMetricType ?? ''}`);
@@ -66,7 +67,7 @@ export const spec: ScriptSpec = {
     if (count !== undefined) {
       const svc = await describeService(runner, config);
       if (svc?.desiredCount === count) runner.echo(`# desired count is already ${count}`);
-      else await runner.run('aws', ['ecs', 'update-service', '--cluster', config.names.cluster, '--service', config.names.service, '--desired-count', String(count), '--region', config.region, '--output', 'json', '--query', 'service.desiredCount']);
+      else await runner.run(sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --desired-count ${String(count)} --region ${config.region} --output json --query service.desiredCount`);
       const result = await waitForDeployment(runner, config);
       process.stdout.write(`${runner.mask(formatResult(result))}\n`);
       if (result.outcome !== 'ok') return OUTCOME_EXIT[result.outcome];

@@ -7,10 +7,12 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { resolveIdentity } from '../lib/aws.js';
-import { ExitCode, isMain, main, readableFile, ScriptFailure, UsageError, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, main, readableFile, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { parseJson } from '../lib/template.js';
 import type { Config } from '../lib/config.js';
-import { hintFor, type Runner } from '../lib/run.js';
+import { sh, type Runner } from '../lib/run.js';
+import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
+import { hintFor } from '../lib/hints.js';
 
 export type SecretResult = 'created' | 'updated' | 'unchanged';
 
@@ -20,10 +22,10 @@ export async function upsertSecret(runner: Runner, config: Config, name: string,
   const region = ['--region', config.region];
   // The new value is registered as a secret, so an equal current value comes back masked as ***;
   // a different one comes back as it is (never printed) and is registered for masking right after.
-  const current = await runner.run('aws', ['secretsmanager', 'get-secret-value', '--secret-id', name, '--query', 'SecretString', '--output', 'text', ...region], { nothrow: true });
+  const current = await runner.run(sh`aws secretsmanager get-secret-value --secret-id ${name} --query SecretString --output text ${region}`, { nothrow: true });
   if (current.ok) runner.addSecret(current.stdout.replace(/\n$/, ''));
   if (current.dryRun) {
-    await runner.withSecretFile(value, (file) => runner.run('aws', ['secretsmanager', 'create-secret', '--name', name, '--secret-string', `file://${file}`, ...region]));
+    await runner.withSecretFile(value, (file) => runner.run(sh`aws secretsmanager create-secret --name ${name} --secret-string file://${file} ${region}`));
     return 'created';
   }
   if (current.ok) {
@@ -31,7 +33,7 @@ export async function upsertSecret(runner: Runner, config: Config, name: string,
       runner.echo(`# ${name} already holds this value: unchanged`);
       return 'unchanged';
     }
-    await runner.withSecretFile(value, (file) => runner.run('aws', ['secretsmanager', 'put-secret-value', '--secret-id', name, '--secret-string', `file://${file}`, ...region, '--query', 'VersionId', '--output', 'text']));
+    await runner.withSecretFile(value, (file) => runner.run(sh`aws secretsmanager put-secret-value --secret-id ${name} --secret-string file://${file} ${region} --query VersionId --output text`));
     return 'updated';
   }
   if (!/ResourceNotFoundException/.test(current.stderr)) {
@@ -39,7 +41,7 @@ export async function upsertSecret(runner: Runner, config: Config, name: string,
     const hint = hintFor(current.stderr);
     throw new ScriptFailure(`cannot read ${name}: ${current.stderr.trim().split('\n').pop()}${hint ? `\n  fix: ${hint}` : ''}`, ExitCode.FAILED);
   }
-  await runner.withSecretFile(value, (file) => runner.run('aws', ['secretsmanager', 'create-secret', '--name', name, '--secret-string', `file://${file}`, ...region, '--query', 'ARN', '--output', 'text']));
+  await runner.withSecretFile(value, (file) => runner.run(sh`aws secretsmanager create-secret --name ${name} --secret-string file://${file} ${region} --query ARN --output text`));
   return 'created';
 }
 

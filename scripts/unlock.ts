@@ -4,15 +4,16 @@
 // Produces: the lock's holder; with --force (and a prompt on a TTY), the lock removed.
 // Next:     npm run deploy (or npm run step:3 after a terraform lock)
 import { resolveIdentity } from '../lib/aws.js';
-import { confirm, ExitCode, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { confirm, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { deleteLockIfMatch, lockKey, readLock } from '../lib/lock.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
-import { isInitialized, stateBucket, terraformEnv, terraformInit, tf } from '../lib/terraform.js';
+import { sh, type Runner } from '../lib/run.js';
+import { chdir, isInitialized, stateBucket, terraformEnv, terraformInit } from '../lib/terraform.js';
+import { ExitCode } from '../lib/errors.js';
 
 /** Terraform's S3 lock file (use_lockfile): `<state key>.tflock`, JSON with ID, Operation, Who, Created. */
 export async function readTerraformLock(runner: Runner, config: Config, account: string): Promise<Record<string, string> | undefined> {
-  const r = await runner.run('aws', ['s3', 'cp', `s3://${stateBucket(config, account)}/${config.project}/terraform.tfstate.tflock`, '-', '--region', config.region], { nothrow: true });
+  const r = await runner.run(sh`aws s3 cp s3://${stateBucket(config, account)}/${config.project}/terraform.tfstate.tflock - --region ${config.region}`, { nothrow: true });
   if (r.dryRun) return undefined;
   if (!r.ok) {
     if (/404|Not ?Found|NoSuchKey|does not exist/i.test(r.stderr)) return undefined;
@@ -31,7 +32,7 @@ async function terraformUnlock(runner: Runner, config: Config, account: string, 
   if (!force) return lock ? ExitCode.LOCKED : ExitCode.OK;
   if (!(await confirm('Remove terraform\'s state lock? Only do this when that terraform run is really gone (killed, crashed).', yes))) return ExitCode.FAILED;
   if (!runner.dryRun && !isInitialized(config)) await terraformInit(runner, config, account);
-  await runner.run('terraform', tf(config, 'force-unlock', '-force', lock?.ID ?? '<LOCK_ID>'), { env: terraformEnv(config) });
+  await runner.run(sh`terraform ${chdir(config)} force-unlock -force ${lock?.ID ?? '<LOCK_ID>'}`, { env: terraformEnv(config) });
   process.stdout.write('✓ terraform state lock removed: run `npm run step:3` to plan from the state it left\n');
   return ExitCode.OK;
 }

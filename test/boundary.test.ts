@@ -11,9 +11,10 @@ import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runScript, type ScriptSpec } from '../lib/cli.js';
-import { ConfigError, editDistance, loadConfig, misspelling } from '../lib/config.js';
+import { editDistance, loadConfig, misspelling } from '../lib/config.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { emptyEnvFile, ROOT, runScriptFile, type ScriptRun } from './helpers/script.js';
+import { ConfigError } from '../lib/errors.js';
 
 let server: Server;
 let requests = 0;

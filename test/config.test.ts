@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, loadConfig, secretValues } from '../lib/config.js';
+import { loadConfig, secretValues } from '../lib/config.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { runScriptFile } from './helpers/script.js';
+import { ConfigError } from '../lib/errors.js';
 
 const noFile = '';
 /** The toolkit reads its settings from the environment as LLMOPS_<NAME> (AWS_* / TF_* settings bare too). */

@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readEnvFile } from '../lib/config.js';
-import { commitSampleApp } from './sandbox/sample-app.js';
+import { commitSampleApp } from '../sandbox/sample-app.js';
 import { testSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { awsFaultProxy, dockerFaultProxy } from './helpers/fault-proxy.js';
 import { killTree, ROOT, spawnScript } from './helpers/script.js';
@@ -201,7 +201,7 @@ test('the deploy workflow\'s own command sequence deploys and verifies in the sa
 
 test('least privilege: a role made from config/iam-deploy-policy.json, assumed as CI would, deploys, lists, reads logs, rolls back and unlocks with IAM enforced; it cannot read a secret', async () => {
   // the emulator checks every key but the sandbox's admin on real resource ARNs and condition keys
-  // (test/sandbox/iam_enforce.py); the policy is rendered as a user without Terraform renders it, and is the
+  // (sandbox/iam_enforce.py); the policy is rendered as a user without Terraform renders it, and is the
   // same file terraform/github.tf gives the GitHub deploy role
   const state = join(sb.dir, 'iam');
   const rendered = await sb.run('scripts/iam-policy.ts', ['--account-id', '123456789012', '--task-role', 'llmops-ecs-task'], { LLMOPS_EXECUTION_ROLE_NAME: 'llmops-ecs-execution', LLMOPS_STATE_DIR: state });

@@ -107,7 +107,7 @@ test('minimal: without the lock statement (the policy as it was) the deploy is d
 
 test('every statement of the deploy policy is needed, and the role can do nothing else (resource ARNs and conditions enforced)', async () => {
   // a second emulator evaluating ECS, ECR, Logs and iam:PassRole on their real resource ARNs and condition
-  // keys (test/sandbox/iam_enforce.py); boto3 makes one representative call per statement
+  // keys (sandbox/iam_enforce.py); boto3 makes one representative call per statement
   const strict = await startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: '3' }, { iam: true });
   try {
     const dir = mkdtempSync(join(tmpdir(), 'probe-'));

@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
-import { alive, isStale, LockedError, lockKey, readLock, withDeployLock, type LockInfo } from '../lib/lock.js';
+import { alive, isStale, lockKey, readLock, withDeployLock, type LockInfo } from '../lib/lock.js';
 import { Runner } from '../lib/run.js';
 import { stateBucket } from '../lib/terraform.js';
 import { startMoto, type Moto } from './helpers/moto.js';
 import { ROOT } from './helpers/script.js';
+import { LockedError } from '../lib/errors.js';
 
 const ACCOUNT = '123456789012';
 let moto: Moto;

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MIN_NODE, MIN_TERRAFORM, versionAtLeast } from '../scripts/01-prereqs.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { startMoto, type Moto } from './helpers/moto.js';
 import { emptyEnvFile, ROOT, runScriptFile } from './helpers/script.js';
+import { MIN_NODE, MIN_TERRAFORM, versionAtLeast } from '../lib/prereqs.js';
 
 function appCheckout(): string {
   const dir = mkdtempSync(join(tmpdir(), 'app-'));

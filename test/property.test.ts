@@ -9,8 +9,9 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { integer, parseFlags, type ScriptSpec } from '../lib/cli.js';
-import { ConfigError, KNOWN_VARIABLES, loadConfig, misspelling, PREFIX } from '../lib/config.js';
+import { KNOWN_VARIABLES, loadConfig, misspelling, PREFIX } from '../lib/config.js';
 import { quote } from '../lib/run.js';
+import { ConfigError } from '../lib/errors.js';
 
 const SEED = Number(process.env.FC_SEED ?? 20261126);
 const defaults = loadConfig({ env: {}, envFile: '' });

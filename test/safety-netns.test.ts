@@ -21,7 +21,7 @@ test('a loopback-only network namespace with the emulator inside', async () => {
   await execa('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
   const links = await execa('ip', ['netns', 'exec', ns, 'ip', '-o', 'link']);
   assert.equal(links.stdout.trim().split('\n').length, 1, `only lo: ${links.stdout}`);
-  execa('ip', ['netns', 'exec', ns, 'python3', join(ROOT, 'test/sandbox/emulator.py'), '--port', String(port), '--events-port', String(port + 1), '--alb-port', String(port + 2), '--instance', ns, '--admin-keys', 'testing'], { reject: false, stdio: 'ignore' });
+  execa('ip', ['netns', 'exec', ns, 'python3', join(ROOT, 'sandbox/emulator.py'), '--port', String(port), '--events-port', String(port + 1), '--alb-port', String(port + 2), '--instance', ns, '--admin-keys', 'testing'], { reject: false, stdio: 'ignore' });
   env = { ...process.env, ...isolatedAwsEnv(url), TF_IN_AUTOMATION: '1' } as Record<string, string>;
   for (let i = 0; i < 100; i++) {
     const r = await inNs('curl', ['-fsS', '-o', '/dev/null', `${url}/moto-api/`], env, 5000);
@@ -57,7 +57,7 @@ test('step 1 (SDK identity, CLI) passes inside the namespace', async () => {
 
 test('terraform plans the whole stack against the emulator inside the namespace', async () => {
   const dir = copyTerraform(join(mkdtempSync(join(tmpdir(), 'llmops-ns-')), 'terraform'));
-  cpSync(join(ROOT, 'test/sandbox/sandbox_override.tf'), join(dir, 'sandbox_override.tf'));
+  cpSync(join(ROOT, 'sandbox/sandbox_override.tf'), join(dir, 'sandbox_override.tf'));
   writeFileSync(join(dir, 'zz_local_backend_override.tf'), 'terraform {\n  backend "local" {}\n}\n');
   const rc = join(dir, '..', 'terraformrc');
   writeFileSync(rc, 'provider_installation {\n  filesystem_mirror {\n    path    = "/opt/tf-plugins"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { readEnvFile } from '../../lib/config.js';
-import { commitSampleApp } from '../sandbox/sample-app.js';
+import { commitSampleApp } from '../../sandbox/sample-app.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const SANDBOX = resolve(process.env.LLMOPS_SANDBOX_DIR ?? join(ROOT, '.sandbox'));

@@ -34,7 +34,7 @@ export interface DomainVariant { apply: Run; plan: Run; planJson: any; outputs: 
 async function startEmulator(): Promise<{ url: string; stop: () => void }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn('python3', [join(ROOT, 'test/sandbox/emulator.py'), '--port', String(port), '--events-port', String(await freePort()), '--alb-ip', '127.0.0.14', '--alb-port', String(await freePort()), '--registry-ip', '127.0.0.15', '--registry-url', 'http://127.0.0.15:1', '--regions', 'us-east-1', '--instance', `tftest-${port}`, '--admin-keys', 'testing'], { stdio: 'ignore' });
+  const child = spawn('python3', [join(ROOT, 'sandbox/emulator.py'), '--port', String(port), '--events-port', String(await freePort()), '--alb-ip', '127.0.0.14', '--alb-port', String(await freePort()), '--registry-ip', '127.0.0.15', '--registry-url', 'http://127.0.0.15:1', '--regions', 'us-east-1', '--instance', `tftest-${port}`, '--admin-keys', 'testing'], { stdio: 'ignore' });
   for (let i = 0; i < 150; i++) {
     try {
       if ((await fetch(`${url}/moto-api/`)).status < 500) return { url, stop: () => child.kill('SIGTERM') };
@@ -53,7 +53,7 @@ async function run(): Promise<DomainVariant> {
     const env = { ...tfEnv(), ...isolatedAwsEnv(emulator.url) };
     const zone = await execa('aws', ['route53', 'create-hosted-zone', '--name', 'example.com', '--caller-reference', `tf-${Date.now()}`, '--query', 'HostedZone.Id', '--output', 'text'], { env });
     const dir = copyTerraform(join(mkdtempSync(join(tmpdir(), 'llmops-tf-domain-')), 'terraform'));
-    cpSync(join(ROOT, 'test/sandbox/sandbox_override.tf'), join(dir, 'sandbox_override.tf'));
+    cpSync(join(ROOT, 'sandbox/sandbox_override.tf'), join(dir, 'sandbox_override.tf'));
     writeFileSync(join(dir, 'zz_local_backend_override.tf'), 'terraform {\n  backend "local" {}\n}\n');
     Object.assign(env, {
       TF_VAR_domain_name: 'app.example.com',

@@ -1,4 +1,4 @@
-"""The deploy policy against an emulator with IAM enforced (test/sandbox/iam_enforce.py), through boto3.
+"""The deploy policy against an emulator with IAM enforced (sandbox/iam_enforce.py), through boto3.
 
 argv: endpoint, policy JSON file, names JSON. Sets up the stack the policy names as an admin, then, for the
 full policy and for the policy without each statement in turn, makes one representative call per statement

@@ -46,7 +46,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)
 `;
 
-/** moto with IAM evaluated on resource ARNs and condition keys for the toolkit's actions (test/sandbox/iam_enforce.py). */
+/** moto with IAM evaluated on resource ARNs and condition keys for the toolkit's actions (sandbox/iam_enforce.py). */
 const IAM_SERVER = (sandboxDir: string) => `
 import sys
 sys.path.insert(0, ${JSON.stringify(sandboxDir)})
@@ -63,7 +63,7 @@ export async function startMoto(extraEnv: Record<string, string> = {}, options: 
   const [bin, args] = options.serial
     ? ['python3', ['-c', SERIAL_SERVER, String(port)]]
     : options.iam
-      ? ['python3', ['-c', IAM_SERVER(join(import.meta.dirname, '..', 'sandbox')), String(port)]]
+      ? ['python3', ['-c', IAM_SERVER(join(import.meta.dirname, '..', '..', 'sandbox')), String(port)]]
       : ['moto_server', ['-H', '127.0.0.1', '-p', String(port)]];
   const child: ChildProcess = spawn(bin as string, args as string[], {
     env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true', MOTO_ACM_VALIDATION_WAIT: '0', ...extraEnv },

@@ -57,7 +57,7 @@ from moto.server import ThreadedMotoServer
 
 def hosts_markers() -> tuple[str, str]:
     # One block per sandbox instance, so a test sandbox never touches a developer's.
-    return (f"# llmops-sandbox begin {ARGS.instance} (managed by test/sandbox/emulator.py; removed by sandbox:down)", f"# llmops-sandbox end {ARGS.instance}")
+    return (f"# llmops-sandbox begin {ARGS.instance} (managed by sandbox/emulator.py; removed by sandbox:down)", f"# llmops-sandbox end {ARGS.instance}")
 LABEL = "llmops-sandbox"
 
 ARGS: argparse.Namespace

@@ -1,0 +1,164 @@
+// The Terraform stack: tfvars from the config, the state bucket, plan and its summary, apply and outputs.
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveIdentity } from './aws.js';
+import { confirm } from './cli.js';
+import type { Config } from './config.js';
+import { sh, type Runner } from './run.js';
+import { chdir, stateBucket, terraformEnv, terraformInit, terraformOutputs, tfDir } from './terraform.js';
+import { ExitCode, InterruptedError, ScriptFailure } from './errors.js';
+
+/** The Terraform variables the config decides (the rest keep their defaults or come from TF_VAR_*). */
+export function tfvarsFromConfig(config: Config): Record<string, string | number> {
+  const n = config.names;
+  const vars: Record<string, string | number | undefined> = {
+    aws_region: config.region,
+    project_name: config.project,
+    ecr_repository_name: n.repository,
+    ecs_cluster_name: n.cluster,
+    ecs_service_name: n.service,
+    task_family: n.family,
+    container_name: n.container,
+    log_group_name: n.logGroup,
+    db_identifier: n.dbInstance,
+    target_group_name: n.targetGroup,
+    sns_topic_name: n.topic,
+    dashboard_name: n.dashboard,
+    cpu_alarm_name: n.cpuAlarm,
+    scaling_policy_name: n.scalingPolicy,
+    app_secret_name: n.appSecret,
+    db_secret_name: n.dbSecret,
+    container_port: config.app.port,
+    task_cpu: config.app.cpu,
+    task_memory: config.app.memory,
+    health_check_path: config.app.healthPath,
+    alarm_email: config.alarmEmail,
+    domain_name: config.domain?.name,
+    hosted_zone_id: config.domain?.hostedZoneId,
+    acm_certificate_arn: config.domain?.certificateArn,
+  };
+  return Object.fromEntries(Object.entries(vars).filter(([, v]) => v !== undefined)) as Record<string, string | number>;
+}
+
+const PLACEHOLDERS = /<[A-Z_]+>|your-secure-password|change-me|YOUR_|example-password/;
+
+/** Your own terraform.tfvars wins; else write terraform.tfvars.json from the config. */
+export function prepareTfvars(runner: Runner, config: Config): string {
+  const dir = tfDir(config);
+  const own = join(dir, 'terraform.tfvars');
+  if (existsSync(own)) {
+    const text = readFileSync(own, 'utf8');
+    const bad = text.split('\n').map((l, i) => [i + 1, l] as const).filter(([, l]) => !l.trim().startsWith('#') && PLACEHOLDERS.test(l));
+    if (bad.length) {
+      throw new ScriptFailure(`${own} still holds placeholder values:\n${bad.map(([i, l]) => `  line ${i}: ${l.replace(/=.*/, '= …')}`).join('\n')}\n  fix: edit them (guide step 3), or delete the file to use the values from .env`, ExitCode.USAGE);
+    }
+    if (/^\s*db_password\s*=/m.test(text)) runner.echo(`# note: ${own} holds db_password in clear text; DB_PASSWORD in .env (passed as TF_VAR_db_password) or no password at all (RDS-managed) is safer`);
+    runner.echo(`# using your ${own}`);
+    return own;
+  }
+  const file = join(dir, 'terraform.tfvars.json');
+  const content = `${JSON.stringify(tfvarsFromConfig(config), null, 2)}\n`;
+  if (runner.dryRun) runner.echo(`[dry-run] # write ${file} from the configuration`);
+  else if (!existsSync(file) || readFileSync(file, 'utf8') !== content) {
+    writeFileSync(file, content);
+    runner.echo(`# wrote ${file} from the configuration`);
+  }
+  return file;
+}
+
+/** The state bucket: created once, versioned, encrypted, private. */
+export async function ensureStateBucket(runner: Runner, config: Config, account: string): Promise<'exists' | 'created'> {
+  const bucket = stateBucket(config, account);
+  const head = await runner.run(sh`aws s3api head-bucket --bucket ${bucket} --region ${config.region}`, { nothrow: true });
+  if (head.ok && !head.dryRun) return 'exists';
+  if (!head.dryRun && !/404|Not Found|NoSuchBucket/i.test(head.stderr)) {
+    throw new ScriptFailure(`cannot check the state bucket ${bucket}: ${head.stderr.trim().split('\n').pop()}\n  fix: if another account owns this name, set TF_STATE_BUCKET in .env`);
+  }
+  const location = config.region === 'us-east-1' ? [] : ['--create-bucket-configuration', `LocationConstraint=${config.region}`];
+  await runner.run(sh`aws s3api create-bucket --bucket ${bucket} --region ${config.region} ${location}`);
+  await runner.run(sh`aws s3api put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled`);
+  await runner.run(sh`aws s3api put-bucket-encryption --bucket ${bucket} --server-side-encryption-configuration ${'{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'}`);
+  await runner.run(sh`aws s3api put-public-access-block --bucket ${bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`);
+  return 'created';
+}
+
+export interface PlanSummary { add: number; change: number; destroy: number; replace: string[]; destroyed: string[]; noChanges: boolean }
+
+export function summarizePlan(planJson: any): PlanSummary {
+  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replace: [], destroyed: [], noChanges: true };
+  for (const rc of planJson?.resource_changes ?? []) {
+    const actions: string[] = rc.change?.actions ?? [];
+    if (actions.includes('create') && actions.includes('delete')) {
+      s.add++;
+      s.destroy++;
+      s.replace.push(rc.address);
+    } else if (actions.includes('create')) s.add++;
+    else if (actions.includes('update')) s.change++;
+    else if (actions.includes('delete')) {
+      s.destroy++;
+      s.destroyed.push(rc.address);
+    }
+  }
+  s.noChanges = s.add + s.change + s.destroy === 0;
+  return s;
+}
+
+export function formatSummary(s: PlanSummary): string {
+  if (s.noChanges) return 'No changes: the infrastructure matches the configuration.';
+  const lines = [`Plan: ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy.`];
+  for (const a of s.replace) lines.push(`  ! REPLACE ${a} (destroyed, then created)`);
+  for (const a of s.destroyed) lines.push(`  ! DESTROY ${a}`);
+  return lines.join('\n');
+}
+
+export async function showPlan(runner: Runner, config: Config): Promise<PlanSummary> {
+  const json = await runner.json(sh`terraform ${chdir(config)} show -json -no-color tfplan`, { env: terraformEnv(config) });
+  return summarizePlan(json);
+}
+
+export async function planInfrastructure(runner: Runner, config: Config): Promise<PlanSummary | undefined> {
+  const identity = await resolveIdentity(runner, config);
+  const bucket = await ensureStateBucket(runner, config, identity.account);
+  runner.echo(`# state bucket ${stateBucket(config, identity.account)}: ${bucket === 'created' ? 'created (versioned, encrypted, private)' : 'exists'}`);
+  prepareTfvars(runner, config);
+  await terraformInit(runner, config, identity.account);
+  await runner.run(sh`terraform ${chdir(config)} plan -input=false -no-color -out=tfplan`, { env: terraformEnv(config), stream: true, timeoutMs: 30 * 60_000 });
+  if (runner.dryRun) return undefined;
+  return showPlan(runner, config);
+}
+
+export const KEY_OUTPUTS = ['alb_dns_name', 'ecr_repository_url', 'rds_endpoint', 'ecs_cluster_name', 'ecs_service_name', 'target_group_arn', 'app_url'];
+
+export async function applyPlan(runner: Runner, config: Config, yes: boolean): Promise<'applied' | 'no-changes' | 'declined'> {
+  const identity = await resolveIdentity(runner, config);
+  const plan = join(tfDir(config), 'tfplan');
+  if (!runner.dryRun && !existsSync(plan)) {
+    throw new ScriptFailure(`no saved plan at ${plan}: run \`npm run step:3\` first (step 4 applies exactly what step 3 planned)`, ExitCode.PREFLIGHT);
+  }
+  if (!runner.dryRun) {
+    const summary = await showPlan(runner, config);
+    runner.echo(formatSummary(summary));
+    if (summary.noChanges) {
+      rmSync(plan, { force: true });
+      return 'no-changes';
+    }
+    const destructive = summary.destroy > 0 ? ` It DESTROYS ${summary.destroy} resource(s).` : '';
+    if (!(await confirm(`Apply this plan to account ${identity.account}?${destructive}`, yes))) return 'declined';
+  }
+  try {
+    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color tfplan`, { env: terraformEnv(config), stream: true, timeoutMs: 60 * 60_000 });
+  } catch (error) {
+    if (error instanceof InterruptedError) {
+      rmSync(plan, { force: true }); // stale once part of it is applied
+      error.rerun = 'npm run step:3 && npm run step:4 (plan again from what was applied)';
+    }
+    throw error;
+  }
+  if (!runner.dryRun) rmSync(plan, { force: true });
+  return 'applied';
+}
+
+export async function printOutputs(runner: Runner, config: Config, account: string): Promise<string> {
+  const outputs = await terraformOutputs(runner, config, account);
+  return KEY_OUTPUTS.map((k) => `  ${k} = ${outputs.get(k)}`).join('\n');
+}

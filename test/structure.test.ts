@@ -1,0 +1,97 @@
+// The layout the code promises: a script is one guide step or one verb and never imports another script;
+// lib/ is a set of nouns with no import loop; shipped code (lib/, scripts/, sandbox/) imports nothing from
+// test/; every dependency in package.json is used. Read from the sources, so a new import that breaks a
+// rule fails here, naming the file.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ROOT } from './helpers/script.js';
+
+interface Import { from: string; to: string; typeOnly: boolean }
+
+const tsFiles = (dir: string): string[] =>
+  readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+
+/** Every static import and re-export of a file, resolved to a path relative to the repository. */
+export function importsOf(file: string, text = readFileSync(join(ROOT, file), 'utf8')): Import[] {
+  const out: Import[] = [];
+  for (const m of text.matchAll(/^(?:import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/gm)) {
+    const spec = m[2]!;
+    const to = spec.startsWith('.') ? relative(ROOT, resolve(ROOT, dirname(file), spec)).replace(/\.js$/, '.ts') : spec;
+    out.push({ from: file, to, typeOnly: !!m[1] });
+  }
+  return out;
+}
+
+/** The first import loop among runtime imports (type-only imports vanish at run time), as a path. */
+export function findCycle(edges: Import[]): string[] | undefined {
+  const next = new Map<string, string[]>();
+  for (const e of edges) if (!e.typeOnly) next.set(e.from, [...(next.get(e.from) ?? []), e.to]);
+  const state = new Map<string, 'open' | 'done'>();
+  const walk = (node: string, path: string[]): string[] | undefined => {
+    if (state.get(node) === 'open') return [...path.slice(path.indexOf(node)), node];
+    if (state.get(node) === 'done') return undefined;
+    state.set(node, 'open');
+    for (const to of next.get(node) ?? []) {
+      const cycle = walk(to, [...path, node]);
+      if (cycle) return cycle;
+    }
+    state.set(node, 'done');
+    return undefined;
+  };
+  for (const node of next.keys()) {
+    const cycle = walk(node, []);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+const shipped = [...tsFiles('lib'), ...tsFiles('scripts'), ...tsFiles('sandbox')];
+
+test('the import reader and the loop finder work (they can fail)', () => {
+  const edges = importsOf('lib/a.ts', "import { x } from './b.js';\nimport type { T } from './c.js';\nexport { y } from './d.js';\nimport { z } from 'zod';\n");
+  assert.equal(edges, [
+    { from: 'lib/a.ts', to: 'lib/b.ts', typeOnly: false },
+    { from: 'lib/a.ts', to: 'lib/c.ts', typeOnly: true },
+    { from: 'lib/a.ts', to: 'lib/d.ts', typeOnly: false },
+    { from: 'lib/a.ts', to: 'zod', typeOnly: false },
+  ]);
+  assert.equal(findCycle([{ from: 'a', to: 'b', typeOnly: false }, { from: 'b', to: 'a', typeOnly: false }]), ['a', 'b', 'a']);
+  assert.is(findCycle([{ from: 'a', to: 'b', typeOnly: false }, { from: 'b', to: 'a', typeOnly: true }]), undefined);
+});
+
+test('no script imports another script', () => {
+  const bad = tsFiles('scripts').flatMap((f) => importsOf(f)).filter((i) => i.to.startsWith('scripts/'));
+  assert.equal(bad.map((i) => `${i.from} imports ${i.to}`), []);
+});
+
+test('lib/ has no import loop', () => {
+  const cycle = findCycle(tsFiles('lib').flatMap((f) => importsOf(f)));
+  assert.is(cycle?.join(' -> '), undefined);
+});
+
+test('lib/ never imports a script; shipped code never imports from test/', () => {
+  const bad = shipped.flatMap((f) => importsOf(f)).filter((i) => i.to.startsWith('test/') || (i.from.startsWith('lib/') && i.to.startsWith('scripts/')));
+  assert.equal(bad.map((i) => `${i.from} imports ${i.to}`), []);
+});
+
+test('every dependency in package.json is imported by shipped code (or run as a binary)', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const used = new Set(shipped.flatMap((f) => importsOf(f)).map((i) => i.to.split('/').slice(0, i.to.startsWith('@') ? 2 : 1).join('/')));
+  const binaries = new Set(['tsx']); // runs every script: `tsx scripts/…`
+  const unused = Object.keys(pkg.dependencies).filter((d) => !used.has(d) && !binaries.has(d));
+  assert.equal(unused, []);
+});
+
+test('no function name is exported by two lib modules', () => {
+  const owners = new Map<string, string[]>();
+  for (const file of tsFiles('lib')) {
+    for (const m of readFileSync(join(ROOT, file), 'utf8').matchAll(/^export (?:async )?(?:function|const|class) (\w+)/gm)) owners.set(m[1]!, [...(owners.get(m[1]!) ?? []), file]);
+  }
+  assert.equal([...owners].filter(([, files]) => files.length > 1).map(([name, files]) => `${name}: ${files.join(', ')}`), []);
+});
+
+test.run();
