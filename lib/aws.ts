@@ -10,16 +10,26 @@ import { hintFor } from './hints.js';
 // that supports Node 20, so the warning is noise in every script's output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-export interface Identity { account: string; arn: string; region: string }
+export interface Identity {
+  account: string;
+  arn: string;
+  region: string;
+}
 
 export async function getCallerIdentity(region: string, timeoutMs = 10_000): Promise<Identity> {
-  const client = new STSClient({ region, maxAttempts: 2, requestHandler: { requestTimeout: timeoutMs, connectionTimeout: timeoutMs } as any });
+  const client = new STSClient({
+    region,
+    maxAttempts: 2,
+    requestHandler: { requestTimeout: timeoutMs, connectionTimeout: timeoutMs } as any,
+  });
   try {
     const out = await client.send(new GetCallerIdentityCommand({}));
     return { account: out.Account!, arn: out.Arn!, region };
   } catch (error: any) {
     const text = `${error.name ?? ''}: ${error.message ?? error}`;
-    throw new CredentialsError(`Cannot read the AWS identity (sts get-caller-identity): ${text}\n  fix: ${hintFor(text) ?? 'check your AWS credentials and network'}`);
+    throw new CredentialsError(
+      `Cannot read the AWS identity (sts get-caller-identity): ${text}\n  fix: ${hintFor(text) ?? 'check your AWS credentials and network'}`,
+    );
   } finally {
     client.destroy();
   }

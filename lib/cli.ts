@@ -17,7 +17,9 @@ import { Runner, stopCleanlyOnSignals } from './run.js';
 {
   const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
   if (major < 20 || (major === 20 && minor < 11)) {
-    process.stderr.write(`✗ node ${process.versions.node} is older than 20.11, which this toolkit needs: install Node.js 20.11 or newer (nvm install 22)\n`);
+    process.stderr.write(
+      `✗ node ${process.versions.node} is older than 20.11, which this toolkit needs: install Node.js 20.11 or newer (nvm install 22)\n`,
+    );
     process.exit(3);
   }
 }
@@ -63,7 +65,10 @@ const COMMON: Record<string, OptionSpec> = {
 export function helpText(spec: ScriptSpec): string {
   const all = { ...spec.options, ...COMMON };
   const width = Math.max(...Object.entries(all).map(([k, o]) => flagLabel(k, o).length));
-  const lines = Object.entries(all).map(([k, o]) => `  ${flagLabel(k, o).padEnd(width)}  ${o.description}${o.default !== undefined && o.default !== false ? ` (default: ${o.default})` : ''}`);
+  const lines = Object.entries(all).map(
+    ([k, o]) =>
+      `  ${flagLabel(k, o).padEnd(width)}  ${o.description}${o.default !== undefined && o.default !== false ? ` (default: ${o.default})` : ''}`,
+  );
   return [
     `npm run ${spec.command} -- [options]${spec.usage ? ` ${spec.usage}` : ''}`,
     '',
@@ -89,8 +94,13 @@ function flagLabel(key: string, o: OptionSpec): string {
 
 /** One problem with the command line, naming the flag or argument. */
 export class FlagProblems extends Error {
-  constructor(readonly problems: string[], readonly command: string) {
-    super(`${problems.length === 1 ? 'bad command line' : `bad command line: ${problems.length} problems`}\n${problems.map((p) => `  ✗ ${p}`).join('\n')}\nRun \`npm run ${command} -- --help\` for the options.`);
+  constructor(
+    readonly problems: string[],
+    readonly command: string,
+  ) {
+    super(
+      `${problems.length === 1 ? 'bad command line' : `bad command line: ${problems.length} problems`}\n${problems.map((p) => `  ✗ ${p}`).join('\n')}\nRun \`npm run ${command} -- --help\` for the options.`,
+    );
     this.name = 'FlagProblems';
   }
 }
@@ -135,16 +145,21 @@ export function parseFlags(spec: ScriptSpec, argv: string[]): { values: Record<s
   const positionals = parsed.positionals;
   if (spec.positional) {
     if (positionals.length === 0) problems.push(`expected one of ${spec.positional.join(', ')}`);
-    else if (!spec.positional.includes(positionals[0]!)) problems.push(`expected one of ${spec.positional.join(', ')}, got ${JSON.stringify(positionals[0])}`);
+    else if (!spec.positional.includes(positionals[0]!))
+      problems.push(`expected one of ${spec.positional.join(', ')}, got ${JSON.stringify(positionals[0])}`);
   }
   const stray = positionals.slice(spec.positional ? 1 : 0);
   if (stray.length) {
     const flagLike = Object.keys(spec.options ?? {}).find((k) => options[k]!.type === 'string');
-    problems.push(`unexpected argument${stray.length > 1 ? 's' : ''} ${stray.map((a) => JSON.stringify(a)).join(' ')}${flagLike && /^\d+$/.test(stray[0]!) ? ` (did you mean --${flagLike} ${stray[0]}?)` : ''}: values go after their flag`);
+    problems.push(
+      `unexpected argument${stray.length > 1 ? 's' : ''} ${stray.map((a) => JSON.stringify(a)).join(' ')}${flagLike && /^\d+$/.test(stray[0]!) ? ` (did you mean --${flagLike} ${stray[0]}?)` : ''}: values go after their flag`,
+    );
   }
   const given = (k: string) => seen.has(k);
-  for (const [a, b] of spec.conflicts ?? []) if (given(a) && given(b)) problems.push(`--${a} and --${b} cannot be given together: choose one`);
-  for (const [flag, needs] of Object.entries(spec.requires ?? {})) if (given(flag) && !given(needs)) problems.push(`--${flag} only applies with --${needs}`);
+  for (const [a, b] of spec.conflicts ?? [])
+    if (given(a) && given(b)) problems.push(`--${a} and --${b} cannot be given together: choose one`);
+  for (const [flag, needs] of Object.entries(spec.requires ?? {}))
+    if (given(flag) && !given(needs)) problems.push(`--${flag} only applies with --${needs}`);
   return { values, positionals, problems };
 }
 
@@ -157,12 +172,20 @@ export function pathProblems(config: Config, paths: ScriptSpec['paths'] = []): C
     else return true;
     return false;
   };
-  if (dir('TF_DIR', config.terraform.dir, 'the Terraform root module (the directory with the *.tf files)') && !readdirSync(config.terraform.dir).some((f) => f.endsWith('.tf'))) {
+  if (
+    dir('TF_DIR', config.terraform.dir, 'the Terraform root module (the directory with the *.tf files)') &&
+    !readdirSync(config.terraform.dir).some((f) => f.endsWith('.tf'))
+  ) {
     problems.push({ variable: 'TF_DIR', value: config.terraform.dir, message: 'holds no *.tf file: expected the Terraform root module' });
   }
   if (paths.includes('build') && dir('BUILD_CONTEXT', config.app.buildContext, 'the app checkout to build')) {
     const file = join(config.app.buildContext, config.app.dockerfile);
-    if (!existsSync(file) || !statSync(file).isFile()) problems.push({ variable: 'DOCKERFILE', value: config.app.dockerfile, message: `${file} is not a file: expected the Dockerfile, relative to BUILD_CONTEXT` });
+    if (!existsSync(file) || !statSync(file).isFile())
+      problems.push({
+        variable: 'DOCKERFILE',
+        value: config.app.dockerfile,
+        message: `${file} is not a file: expected the Dockerfile, relative to BUILD_CONTEXT`,
+      });
   }
   return problems;
 }
@@ -192,7 +215,8 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
     return ExitCode.USAGE;
   }
   const values = flags.values;
-  for (const name of ignoredEnvironment()) process.stderr.write(`note: ${name} in the environment is not read (the toolkit reads ${PREFIX}${name}; .env may say ${name})\n`);
+  for (const name of ignoredEnvironment())
+    process.stderr.write(`note: ${name} in the environment is not read (the toolkit reads ${PREFIX}${name}; .env may say ${name})\n`);
   let runner: Runner | undefined;
   const restoreSignals = stopCleanlyOnSignals();
   try {
@@ -216,8 +240,13 @@ export function reportError(error: unknown, runner?: Runner, command?: string): 
   if (EXPECTED_ERRORS.some((k) => error instanceof k)) {
     say(`✗ ${(error as Error).message}`);
     if (error instanceof InterruptedError) {
-      if (error.detail !== 'not started') say(`  It was asked to stop cleanly and has stopped (terraform finishes the resource in progress, saves the state and releases its lock).`);
-      say(`  rerun: ${error.rerun ?? (command ? `npm run ${command}` : 'the same command')} — every step is safe to rerun and resumes from what exists.`);
+      if (error.detail !== 'not started')
+        say(
+          `  It was asked to stop cleanly and has stopped (terraform finishes the resource in progress, saves the state and releases its lock).`,
+        );
+      say(
+        `  rerun: ${error.rerun ?? (command ? `npm run ${command}` : 'the same command')} — every step is safe to rerun and resumes from what exists.`,
+      );
     }
     return code;
   }

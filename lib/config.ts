@@ -24,13 +24,19 @@ function range(from: number, to: number, step: number): number[] {
 }
 
 /** Variables whose values are secrets: masked in messages, registered with the runner. */
-export const SECRET_VARIABLES = ['DB_PASSWORD', 'SLACK_WEBHOOK', 'LLMOPS_DB_PASSWORD', 'LLMOPS_SLACK_WEBHOOK', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
+export const SECRET_VARIABLES = [
+  'DB_PASSWORD',
+  'SLACK_WEBHOOK',
+  'LLMOPS_DB_PASSWORD',
+  'LLMOPS_SLACK_WEBHOOK',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+] as const;
 
 /** The prefix of the toolkit's own settings in the process environment (see settingFromEnvironment). */
 export const PREFIX = 'LLMOPS_';
 
-const optional = (schema: z.ZodType<string>) =>
-  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const optional = (schema: z.ZodType<string>) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 /** A whole number written in decimal digits only: '' , '0x50', '1e3', ' 3', '1.5' are refused (no coercion). */
 const int = (min: number, max: number, what: string) =>
   z
@@ -38,7 +44,13 @@ const int = (min: number, max: number, what: string) =>
     .refine((v) => v !== '', { error: `is empty: expected ${what} (remove the line to use the default)`, abort: true })
     .refine((v) => /^\d{1,9}$/.test(v), { error: `expected ${what}, written in decimal digits`, abort: true })
     .transform(Number)
-    .pipe(z.number().int().min(min, { error: `expected ${what}` }).max(max, { error: `expected ${what}` }));
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { error: `expected ${what}` })
+        .max(max, { error: `expected ${what}` }),
+    );
 /** A path: no control characters, at most 1024 characters (existence is checked by the scripts that use it). */
 const path = (what: string) =>
   z
@@ -46,8 +58,7 @@ const path = (what: string) =>
     .min(1, { error: `expected ${what}` })
     .max(1024, { error: `expected ${what} of at most 1024 characters` })
     .refine((v) => !/[\x00-\x1f\x7f]/.test(v), { error: `must not contain control characters (newline, tab, ...): expected ${what}` });
-const name = (what: string, re = /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/) =>
-  optional(z.string().regex(re, { error: `expected ${what}` }));
+const name = (what: string, re = /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/) => optional(z.string().regex(re, { error: `expected ${what}` }));
 
 /** Keys are the environment variable names, so an issue's path is the variable to name. */
 const schema = z
@@ -57,13 +68,21 @@ const schema = z
       .regex(/^[a-z][a-z0-9-]{1,23}$/, { error: 'expected 2-24 lowercase letters, digits or "-", starting with a letter (e.g. "llmops")' }),
     AWS_REGION: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, { error: 'expected an AWS region code such as "us-east-1"' }),
     EXPECTED_ACCOUNT_ID: optional(z.string().regex(/^\d{12}$/, { error: 'expected a 12-digit AWS account id' })),
-    ECR_REPOSITORY: name('an ECR repository name of 2-256 characters (lowercase, digits, "-", "_", "/")', /^(?=.{2,256}$)[a-z0-9]+(?:[._/-][a-z0-9]+)*$/),
+    ECR_REPOSITORY: name(
+      'an ECR repository name of 2-256 characters (lowercase, digits, "-", "_", "/")',
+      /^(?=.{2,256}$)[a-z0-9]+(?:[._/-][a-z0-9]+)*$/,
+    ),
     ECS_CLUSTER: name('an ECS cluster name (letters, digits, "-", "_")'),
     ECS_SERVICE: name('an ECS service name (letters, digits, "-", "_")'),
     TASK_FAMILY: name('a task definition family (letters, digits, "-", "_")'),
     CONTAINER_NAME: name('a container name (letters, digits, "-", "_")'),
-    LOG_GROUP: optional(z.string().regex(/^[\w#./-]{1,512}$/, { error: 'expected a CloudWatch log group name such as "/ecs/llmops-task"' })),
-    DB_INSTANCE_ID: name('an RDS identifier: a letter, then lowercase letters, digits or single "-"', /^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$/),
+    LOG_GROUP: optional(
+      z.string().regex(/^[\w#./-]{1,512}$/, { error: 'expected a CloudWatch log group name such as "/ecs/llmops-task"' }),
+    ),
+    DB_INSTANCE_ID: name(
+      'an RDS identifier: a letter, then lowercase letters, digits or single "-"',
+      /^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$/,
+    ),
     TARGET_GROUP_NAME: name('a target group name: up to 32 letters, digits or "-"', /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/),
     SNS_TOPIC_NAME: name('an SNS topic name (letters, digits, "-", "_")'),
     DASHBOARD_NAME: name('a dashboard name (letters, digits, "-", "_")'),
@@ -76,32 +95,74 @@ const schema = z
     TASK_CPU: int(256, 16384, `Fargate cpu units: one of ${Object.keys(FARGATE_SIZES).join(', ')}`),
     TASK_MEMORY: int(512, 122880, 'Fargate memory in MiB, e.g. 1024'),
     DESIRED_COUNT: int(0, 100, 'a whole number of tasks from 0 to 100'),
-    HEALTH_PATH: z.string().regex(/^\/[\w\-./~%?=&]{0,511}$/, { error: 'expected a URL path of at most 512 characters starting with "/", e.g. "/health"' }),
+    HEALTH_PATH: z
+      .string()
+      .regex(/^\/[\w\-./~%?=&]{0,511}$/, { error: 'expected a URL path of at most 512 characters starting with "/", e.g. "/health"' }),
     BUILD_CONTEXT: path('the path of the app to build, e.g. "."'),
     DOCKERFILE: path('a Dockerfile path relative to BUILD_CONTEXT'),
+    PLATFORM: z.enum(['linux/amd64', 'linux/arm64'], {
+      error: 'expected linux/amd64 (X86_64 Fargate, the default) or linux/arm64 (ARM64 Fargate, Graviton)',
+    }),
     ALARM_EMAIL: optional(z.email({ error: 'expected an e-mail address such as ops@example.com' })),
-    DOMAIN_NAME: optional(z.string().regex(/^(?=.{1,253}$)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/, { error: 'expected a lowercase domain name such as app.example.com' })),
-    HOSTED_ZONE_ID: optional(z.string().regex(/^[A-Z0-9]{2,32}$/, { error: 'expected a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' })),
-    ACM_CERTIFICATE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, { error: 'expected arn:aws:acm:<region>:<12-digit account>:certificate/<uuid>' })),
-    DB_PASSWORD: optional(z.string().regex(/^[\x21-\x7e]{8,128}$/, { error: 'expected 8-128 printable characters' }).refine((v) => !/[/@"]/.test(v), { error: 'must not contain "/", "@" or \'"\' (RDS rejects them)' })),
-    SLACK_WEBHOOK: optional(z.string().regex(/^https:\/\/hooks\.slack\.com\/\S+$/, { error: 'expected an https://hooks.slack.com/... URL' })),
+    DOMAIN_NAME: optional(
+      z.string().regex(/^(?=.{1,253}$)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/, {
+        error: 'expected a lowercase domain name such as app.example.com',
+      }),
+    ),
+    HOSTED_ZONE_ID: optional(
+      z.string().regex(/^[A-Z0-9]{2,32}$/, { error: 'expected a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' }),
+    ),
+    ACM_CERTIFICATE_ARN: optional(
+      z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, {
+        error: 'expected arn:aws:acm:<region>:<12-digit account>:certificate/<uuid>',
+      }),
+    ),
+    DB_PASSWORD: optional(
+      z
+        .string()
+        .regex(/^[\x21-\x7e]{8,128}$/, { error: 'expected 8-128 printable characters' })
+        .refine((v) => !/[/@"]/.test(v), { error: 'must not contain "/", "@" or \'"\' (RDS rejects them)' }),
+    ),
+    SLACK_WEBHOOK: optional(
+      z.string().regex(/^https:\/\/hooks\.slack\.com\/\S+$/, { error: 'expected an https://hooks.slack.com/... URL' }),
+    ),
     TF_DIR: path('the Terraform root module directory, e.g. "terraform"'),
-    TF_STATE_BUCKET: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name (3-63 lowercase letters, digits, "." or "-")' })),
+    TF_STATE_BUCKET: optional(
+      z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name (3-63 lowercase letters, digits, "." or "-")' }),
+    ),
     DEPLOY_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
   })
   .superRefine((v, ctx) => {
     const memories = FARGATE_SIZES[v.TASK_CPU];
     if (!memories) {
-      ctx.addIssue({ code: 'custom', path: ['TASK_CPU'], message: `expected one of ${Object.keys(FARGATE_SIZES).join(', ')} (Fargate cpu units)` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TASK_CPU'],
+        message: `expected one of ${Object.keys(FARGATE_SIZES).join(', ')} (Fargate cpu units)`,
+      });
     } else if (!memories.includes(v.TASK_MEMORY)) {
-      ctx.addIssue({ code: 'custom', path: ['TASK_MEMORY'], message: `is not a valid Fargate size with TASK_CPU=${v.TASK_CPU}: expected one of ${memories.join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TASK_MEMORY'],
+        message: `is not a valid Fargate size with TASK_CPU=${v.TASK_CPU}: expected one of ${memories.join(', ')}`,
+      });
     }
     if (v.DOMAIN_NAME && !v.HOSTED_ZONE_ID) {
-      ctx.addIssue({ code: 'custom', path: ['HOSTED_ZONE_ID'], message: `is required when DOMAIN_NAME is set: the Route53 hosted zone id that serves ${v.DOMAIN_NAME}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HOSTED_ZONE_ID'],
+        message: `is required when DOMAIN_NAME is set: the Route53 hosted zone id that serves ${v.DOMAIN_NAME}`,
+      });
     }
     if ((v.ACM_CERTIFICATE_ARN || v.HOSTED_ZONE_ID) && !v.DOMAIN_NAME) {
       const key = v.ACM_CERTIFICATE_ARN ? 'ACM_CERTIFICATE_ARN' : 'HOSTED_ZONE_ID';
-      ctx.addIssue({ code: 'custom', path: ['DOMAIN_NAME'], message: `is required when ${key} is set: the domain the certificate and records are for` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DOMAIN_NAME'],
+        message: `is required when ${key} is set: the domain the certificate and records are for`,
+      });
     }
   });
 
@@ -117,6 +178,7 @@ const DEFAULTS: Record<string, string> = {
   HEALTH_PATH: '/health',
   BUILD_CONTEXT: '.',
   DOCKERFILE: 'Dockerfile',
+  PLATFORM: 'linux/amd64',
   TF_DIR: 'terraform',
   DEPLOY_TIMEOUT_SECONDS: '900',
 };
@@ -128,11 +190,33 @@ export interface Config {
   region: string;
   expectedAccountId?: string;
   names: {
-    repository: string; cluster: string; service: string; family: string; container: string;
-    logGroup: string; dbInstance: string; targetGroup: string; topic: string; dashboard: string;
-    cpuAlarm: string; scalingPolicy: string; dbSecret: string; appSecret: string; executionRole: string;
+    repository: string;
+    cluster: string;
+    service: string;
+    family: string;
+    container: string;
+    logGroup: string;
+    dbInstance: string;
+    targetGroup: string;
+    topic: string;
+    dashboard: string;
+    cpuAlarm: string;
+    scalingPolicy: string;
+    dbSecret: string;
+    appSecret: string;
+    executionRole: string;
   };
-  app: { port: number; cpu: number; memory: number; desiredCount: number; healthPath: string; buildContext: string; dockerfile: string };
+  app: {
+    port: number;
+    cpu: number;
+    memory: number;
+    desiredCount: number;
+    healthPath: string;
+    buildContext: string;
+    dockerfile: string;
+    /** The image's platform, which the tasks' runtimePlatform matches: linux/amd64 (X86_64) or linux/arm64 (ARM64). */
+    platform: 'linux/amd64' | 'linux/arm64';
+  };
   alarmEmail?: string;
   domain?: { name: string; hostedZoneId: string; certificateArn?: string };
   terraform: { dir: string; stateBucket?: string };
@@ -141,7 +225,8 @@ export interface Config {
 }
 
 export function maskValue(variable: string, value: string): string {
-  if (!(SECRET_VARIABLES as readonly string[]).includes(variable)) return value.length > 80 ? `${value.slice(0, 60)}…(${value.length} chars)` : value;
+  if (!(SECRET_VARIABLES as readonly string[]).includes(variable))
+    return value.length > 80 ? `${value.slice(0, 60)}…(${value.length} chars)` : value;
   return value.length <= 4 ? '****' : `${value.slice(0, 2)}****(${value.length} chars)`;
 }
 
@@ -150,24 +235,79 @@ export function maskValue(variable: string, value: string): string {
  * prefixes that is not known but is within two edits of a known one is reported as a misspelling.
  */
 export const AWS_VARIABLES = [
-  'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_REGION', 'AWS_DEFAULT_REGION',
-  'AWS_ENDPOINT_URL', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CA_BUNDLE', 'AWS_MAX_ATTEMPTS', 'AWS_RETRY_MODE', 'AWS_PAGER',
-  'AWS_DEFAULT_OUTPUT', 'AWS_ROLE_ARN', 'AWS_ROLE_SESSION_NAME', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_STS_REGIONAL_ENDPOINTS',
-  'AWS_USE_FIPS_ENDPOINT', 'AWS_USE_DUALSTACK_ENDPOINT', 'AWS_SDK_LOAD_CONFIG', 'AWS_EC2_METADATA_DISABLED', 'AWS_ACCOUNT_ID',
-  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN', 'AWS_CREDENTIAL_EXPIRATION',
-  'AWS_CLI_AUTO_PROMPT', 'AWS_CLI_FILE_ENCODING', 'AWS_DATA_PATH', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', 'AWS_METADATA_SERVICE_TIMEOUT',
-  'AWS_METADATA_SERVICE_NUM_ATTEMPTS', 'AWS_REQUEST_CHECKSUM_CALCULATION', 'AWS_RESPONSE_CHECKSUM_VALIDATION', 'AWS_SDK_UA_APP_ID',
-  'AWS_EXECUTION_ENV', 'AWS_NODEJS_CONNECTION_REUSE_ENABLED', 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', 'AWS_ACCOUNT_ID_ENDPOINT_MODE',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_ENDPOINT_URL',
+  'AWS_CONFIG_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_CA_BUNDLE',
+  'AWS_MAX_ATTEMPTS',
+  'AWS_RETRY_MODE',
+  'AWS_PAGER',
+  'AWS_DEFAULT_OUTPUT',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_STS_REGIONAL_ENDPOINTS',
+  'AWS_USE_FIPS_ENDPOINT',
+  'AWS_USE_DUALSTACK_ENDPOINT',
+  'AWS_SDK_LOAD_CONFIG',
+  'AWS_EC2_METADATA_DISABLED',
+  'AWS_ACCOUNT_ID',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'AWS_CREDENTIAL_EXPIRATION',
+  'AWS_CLI_AUTO_PROMPT',
+  'AWS_CLI_FILE_ENCODING',
+  'AWS_DATA_PATH',
+  'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS',
+  'AWS_METADATA_SERVICE_TIMEOUT',
+  'AWS_METADATA_SERVICE_NUM_ATTEMPTS',
+  'AWS_REQUEST_CHECKSUM_CALCULATION',
+  'AWS_RESPONSE_CHECKSUM_VALIDATION',
+  'AWS_SDK_UA_APP_ID',
+  'AWS_EXECUTION_ENV',
+  'AWS_NODEJS_CONNECTION_REUSE_ENABLED',
+  'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
+  'AWS_ACCOUNT_ID_ENDPOINT_MODE',
 ];
 export const TF_VARIABLES = [
-  'TF_LOG', 'TF_LOG_PATH', 'TF_LOG_CORE', 'TF_LOG_PROVIDER', 'TF_INPUT', 'TF_IN_AUTOMATION', 'TF_DATA_DIR', 'TF_WORKSPACE', 'TF_PLUGIN_CACHE_DIR',
-  'TF_CLI_CONFIG_FILE', 'TF_IGNORE', 'TF_APPEND_USER_AGENT', 'TF_STATE_PERSIST_INTERVAL', 'TF_REGISTRY_DISCOVERY_RETRY', 'TF_REGISTRY_CLIENT_TIMEOUT',
-  'TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE', 'TF_CLI_ARGS', 'TF_ACC',
+  'TF_LOG',
+  'TF_LOG_PATH',
+  'TF_LOG_CORE',
+  'TF_LOG_PROVIDER',
+  'TF_INPUT',
+  'TF_IN_AUTOMATION',
+  'TF_DATA_DIR',
+  'TF_WORKSPACE',
+  'TF_PLUGIN_CACHE_DIR',
+  'TF_CLI_CONFIG_FILE',
+  'TF_IGNORE',
+  'TF_APPEND_USER_AGENT',
+  'TF_STATE_PERSIST_INTERVAL',
+  'TF_REGISTRY_DISCOVERY_RETRY',
+  'TF_REGISTRY_CLIENT_TIMEOUT',
+  'TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE',
+  'TF_CLI_ARGS',
+  'TF_ACC',
 ];
 /** Families of names that are open-ended (TF_VAR_x, TF_CLI_ARGS_plan, AWS_ENDPOINT_URL_ECS, ...). */
 const OPEN_FAMILIES = /^(TF_VAR_|TF_CLI_ARGS_|TF_TOKEN_|AWS_ENDPOINT_URL_|AWS_LAMBDA_)/;
 /** The toolkit's own process variables (not configuration): the env files, the renderer, debug, state and sandbox dirs. */
-export const TOOLKIT_VARIABLES = ['LLMOPS_ENV_FILE', 'LLMOPS_RENDERER', 'LLMOPS_DEBUG', 'LLMOPS_STATE_DIR', 'LLMOPS_SANDBOX_DIR', 'LLMOPS_TRACE_ARGV'];
+export const TOOLKIT_VARIABLES = [
+  'LLMOPS_ENV_FILE',
+  'LLMOPS_RENDERER',
+  'LLMOPS_DEBUG',
+  'LLMOPS_STATE_DIR',
+  'LLMOPS_SANDBOX_DIR',
+  'LLMOPS_TRACE_ARGV',
+];
 /** What else a .env may hold, for other tools: Docker, CI, colour, the sandbox's own settings. */
 const OTHER_TOOLS = /^(DOCKER_|CI$|GITHUB_|NO_COLOR$|FORCE_COLOR$|SANDBOX_)/;
 
@@ -184,7 +324,8 @@ export function misspelling(name: string): string | undefined {
     return closest(name, [...settings.map(prefixed), ...TOOLKIT_VARIABLES], Infinity) ?? '';
   }
   if (name.startsWith('AWS_') || name.startsWith('TF_')) {
-    if (OPEN_FAMILIES.test(name) || AWS_VARIABLES.includes(name) || TF_VARIABLES.includes(name) || settings.includes(name)) return undefined;
+    if (OPEN_FAMILIES.test(name) || AWS_VARIABLES.includes(name) || TF_VARIABLES.includes(name) || settings.includes(name))
+      return undefined;
     return closest(name, [...AWS_VARIABLES, ...TF_VARIABLES, ...settings.filter(readBare)], 2);
   }
   return undefined;
@@ -202,7 +343,9 @@ function closest(word: string, candidates: string[], maxDistance: number): strin
 
 /** Damerau-Levenshtein (optimal string alignment): a swap of two neighbours is one edit (REGOIN -> REGION). */
 export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
@@ -214,7 +357,11 @@ export function editDistance(a: string, b: string): number {
 }
 
 /** One env file's variables and the problems of its lines. Problems never quote a value: it may be a secret. */
-export interface EnvFile { path: string; vars: Record<string, string>; problems: ConfigProblem[] }
+export interface EnvFile {
+  path: string;
+  vars: Record<string, string>;
+  problems: ConfigProblem[];
+}
 
 /**
  * Check a .env text line by line before dotenv parses it: dotenv silently cuts `abc#def` to `abc` and skips
@@ -242,7 +389,13 @@ export function envLineProblems(text: string, path: string): ConfigProblem[] {
     if (q === '"' || q === "'" || q === '`') {
       const end = value.indexOf(q, 1);
       if (end < 0) open = q;
-      else if (value.slice(end + 1).trim() && !value.slice(end + 1).trim().startsWith('#')) {
+      else if (
+        value.slice(end + 1).trim() &&
+        !value
+          .slice(end + 1)
+          .trim()
+          .startsWith('#')
+      ) {
         problems.push({ variable: key, message: `${where}: text after the closing quote; put the whole value inside the quotes` });
       }
       return;
@@ -250,7 +403,10 @@ export function envLineProblems(text: string, path: string): ConfigProblem[] {
     const hash = value.indexOf('#');
     // `X=1  # note` and `X= # note` are comments; `X=abc#def` and `X=#abc` would silently lose the value
     if (hash >= 0 && (hash > 0 ? !/\s/.test(value[hash - 1]!) : space === '')) {
-      problems.push({ variable: key, message: `${where}: unquoted "#" inside the value would cut it there (dotenv reads the rest as a comment); quote the value: ${key}='…#…'` });
+      problems.push({
+        variable: key,
+        message: `${where}: unquoted "#" inside the value would cut it there (dotenv reads the rest as a comment); quote the value: ${key}='…#…'`,
+      });
     }
   });
   if (open) problems.push({ variable: path, message: `a value opened with ${open} is never closed` });
@@ -286,9 +442,15 @@ function unknownKeyProblems(file: EnvFile): ConfigProblem[] {
   return Object.keys(file.vars)
     .filter((k) => !settings.includes(k) && !(k.startsWith(PREFIX) && settings.includes(k.slice(PREFIX.length))))
     .filter((k) => !TOOLKIT_VARIABLES.includes(k) && !OTHER_TOOLS.test(k))
-    .map((k) => ({ k, guess: k.startsWith(PREFIX) || k.startsWith('AWS_') || k.startsWith('TF_') ? misspelling(k) : closest(k, settings, Infinity) ?? '' }))
+    .map((k) => ({
+      k,
+      guess: k.startsWith(PREFIX) || k.startsWith('AWS_') || k.startsWith('TF_') ? misspelling(k) : (closest(k, settings, Infinity) ?? ''),
+    }))
     .filter(({ guess }) => guess !== undefined)
-    .map(({ k, guess }) => ({ variable: k, message: `unknown variable in ${file.path}${guess ? `; did you mean ${guess}?` : ''} (see .env.example)` }));
+    .map(({ k, guess }) => ({
+      variable: k,
+      message: `unknown variable in ${file.path}${guess ? `; did you mean ${guess}?` : ''} (see .env.example)`,
+    }));
 }
 
 /** Misspelt LLMOPS_*, AWS_* and TF_* names in the environment (CONTAINER_NAME and the like are simply not read). */
@@ -296,7 +458,10 @@ function environmentProblems(env: NodeJS.ProcessEnv): ConfigProblem[] {
   return Object.keys(env)
     .map((k) => ({ k, guess: misspelling(k) }))
     .filter(({ guess }) => guess !== undefined)
-    .map(({ k, guess }) => ({ variable: k, message: `unknown variable in the environment${guess ? `; did you mean ${guess}?` : ''} (unset it, or see .env.example)` }));
+    .map(({ k, guess }) => ({
+      variable: k,
+      message: `unknown variable in the environment${guess ? `; did you mean ${guess}?` : ''} (unset it, or see .env.example)`,
+    }));
 }
 
 export interface LoadOptions {
@@ -315,11 +480,18 @@ export function envFiles(env: NodeJS.ProcessEnv = process.env, given?: string): 
 }
 
 /** Read the env files in effect (later files win) with every problem of theirs. */
-export function readEnvFiles(env: NodeJS.ProcessEnv = process.env, given?: string): { vars: Record<string, string>; files: EnvFile[]; problems: ConfigProblem[] } {
+export function readEnvFiles(
+  env: NodeJS.ProcessEnv = process.env,
+  given?: string,
+): { vars: Record<string, string>; files: EnvFile[]; problems: ConfigProblem[] } {
   const { files, required } = envFiles(env, given);
   const problems: ConfigProblem[] = [];
   if (required && files.some((f) => !f) && (given ?? env.LLMOPS_ENV_FILE) !== '') {
-    problems.push({ variable: 'LLMOPS_ENV_FILE', value: given ?? env.LLMOPS_ENV_FILE, message: 'has an empty entry: expected file paths separated by ","' });
+    problems.push({
+      variable: 'LLMOPS_ENV_FILE',
+      value: given ?? env.LLMOPS_ENV_FILE,
+      message: 'has an empty entry: expected file paths separated by ","',
+    });
   }
   const read = files.filter(Boolean).map((f) => readEnvFile(f, required));
   for (const f of read) problems.push(...f.problems, ...unknownKeyProblems(f));
@@ -367,10 +539,14 @@ export function loadConfig(options: LoadOptions = {}): Config {
   for (const k of SETTING_NAMES()) {
     const fromFile = settingFromFiles(fileRead.vars, k);
     const fromEnv = settingFromEnvironment(env, k);
-    const value = filesWin ? fromFile ?? fromEnv : fromEnv ?? fromFile;
+    const value = filesWin ? (fromFile ?? fromEnv) : (fromEnv ?? fromFile);
     if (value !== undefined) merged[k] = value;
   }
-  if (settingFromEnvironment(env, 'AWS_REGION') === undefined && settingFromFiles(fileRead.vars, 'AWS_REGION') === undefined && env.AWS_DEFAULT_REGION) {
+  if (
+    settingFromEnvironment(env, 'AWS_REGION') === undefined &&
+    settingFromFiles(fileRead.vars, 'AWS_REGION') === undefined &&
+    env.AWS_DEFAULT_REGION
+  ) {
     merged.AWS_REGION = env.AWS_DEFAULT_REGION;
   }
 
@@ -384,7 +560,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
       problems.push({ variable, value: raw === undefined ? undefined : maskValue(variable, raw), message: issue.message });
     }
   }
-  const existing = fileRead.files.filter((f) => !f.problems.some((p) => p.variable === 'LLMOPS_ENV_FILE')).map((f) => f.path).filter((f) => existsSync(f));
+  const existing = fileRead.files
+    .filter((f) => !f.problems.some((p) => p.variable === 'LLMOPS_ENV_FILE'))
+    .map((f) => f.path)
+    .filter((f) => existsSync(f));
   const source = existing.length ? existing.join(', ') : 'the environment';
   if (problems.length > 0 || !result.success) throw new ConfigError(problems, source);
   return deepFreeze(toConfig(result.data));
@@ -427,6 +606,7 @@ function toConfig(v: Raw): Config {
       healthPath: v.HEALTH_PATH,
       buildContext: v.BUILD_CONTEXT,
       dockerfile: v.DOCKERFILE,
+      platform: v.PLATFORM,
     },
     alarmEmail: v.ALARM_EMAIL,
     domain: v.DOMAIN_NAME ? { name: v.DOMAIN_NAME, hostedZoneId: v.HOSTED_ZONE_ID!, certificateArn: v.ACM_CERTIFICATE_ARN } : undefined,

@@ -24,18 +24,30 @@ export async function pointDomain(runner: Runner, config: Config): Promise<'skip
     ? { dns: cdn, zone: CLOUDFRONT_ZONE_ID, evaluate: false }
     : { dns: outputs.get('alb_dns_name'), zone: outputs.get('alb_zone_id'), evaluate: true };
 
-  const existing = await runner.json(sh`aws route53 list-resource-record-sets --hosted-zone-id ${hostedZoneId} --start-record-name ${name} --start-record-type A --max-items 1 --output json`);
+  const existing = await runner.json(
+    sh`aws route53 list-resource-record-sets --hosted-zone-id ${hostedZoneId} --start-record-name ${name} --start-record-type A --max-items 1 --output json`,
+  );
   const record = existing?.ResourceRecordSets?.[0];
   if (record && bare(record.Name) === bare(name) && record.Type === 'A' && bare(record.AliasTarget?.DNSName ?? '') === bare(target.dns)) {
     runner.echo(`# ${name} already points at ${target.dns}: no change`);
   } else {
-    const change = renderTemplateFile(DNS_TEMPLATE, { DOMAIN_NAME: name, TARGET_DNS_NAME: target.dns, TARGET_ZONE_ID: target.zone, EVALUATE_TARGET_HEALTH: target.evaluate });
+    const change = renderTemplateFile(DNS_TEMPLATE, {
+      DOMAIN_NAME: name,
+      TARGET_DNS_NAME: target.dns,
+      TARGET_ZONE_ID: target.zone,
+      EVALUATE_TARGET_HEALTH: target.evaluate,
+    });
     const file = writeRendered(runner, 'dns-change.json', change);
-    await runner.run(sh`aws route53 change-resource-record-sets --hosted-zone-id ${hostedZoneId} --change-batch file://${file} --output json`);
+    await runner.run(
+      sh`aws route53 change-resource-record-sets --hosted-zone-id ${hostedZoneId} --change-batch file://${file} --output json`,
+    );
   }
   const dists = await runner.json(sh`aws cloudfront list-distributions --output json`);
   for (const d of dists?.DistributionList?.Items ?? []) {
-    if ((d.Aliases?.Items ?? []).map(bare).includes(bare(name))) runner.echo(`# CloudFront ${d.Id} (${d.DomainName}): ${d.Status}${d.Status === 'Deployed' ? '' : ' — changes take up to 15 minutes to reach every edge'}`);
+    if ((d.Aliases?.Items ?? []).map(bare).includes(bare(name)))
+      runner.echo(
+        `# CloudFront ${d.Id} (${d.DomainName}): ${d.Status}${d.Status === 'Deployed' ? '' : ' — changes take up to 15 minutes to reach every edge'}`,
+      );
   }
   return record && bare(record.AliasTarget?.DNSName ?? '') === bare(target.dns) ? 'unchanged' : 'updated';
 }

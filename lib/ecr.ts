@@ -2,10 +2,16 @@
 import { ecrRegistry } from './aws.js';
 import type { Config } from './config.js';
 import { sh, type Runner } from './run.js';
-import type { ImageRef } from './image.js';
+import { cpuArchitecture, imagePlatform, type ImageRef } from './image.js';
 import { ExitCode, ScriptFailure } from './errors.js';
 
-export interface Pushed { repositoryUrl: string; tag: string; digest: string; image: string; result: 'pushed' | 'already-in-ecr' }
+export interface Pushed {
+  repositoryUrl: string;
+  tag: string;
+  digest: string;
+  image: string;
+  result: 'pushed' | 'already-in-ecr';
+}
 
 export function repositoryUrl(config: Config, account: string): string {
   return `${ecrRegistry(account, config.region)}/${config.names.repository}`;
@@ -13,12 +19,18 @@ export function repositoryUrl(config: Config, account: string): string {
 
 /** The digest of `tag` in ECR, or undefined when ECR does not have it. */
 export async function ecrDigest(runner: Runner, config: Config, tag: string): Promise<string | undefined> {
-  const r = await runner.run(sh`aws ecr describe-images --repository-name ${config.names.repository} --image-ids imageTag=${tag} --region ${config.region} --output json`, { nothrow: true });
+  const r = await runner.run(
+    sh`aws ecr describe-images --repository-name ${config.names.repository} --image-ids imageTag=${tag} --region ${config.region} --output json`,
+    { nothrow: true },
+  );
   if (r.dryRun) return undefined;
   if (r.ok) return JSON.parse(r.stdout).imageDetails?.[0]?.imageDigest;
   if (/ImageNotFoundException/.test(r.stderr)) return undefined;
   if (/RepositoryNotFoundException/.test(r.stderr)) {
-    throw new ScriptFailure(`ECR repository ${config.names.repository} does not exist in ${config.region}: run \`npm run step:3\` and \`npm run step:4\` first`, ExitCode.PREFLIGHT);
+    throw new ScriptFailure(
+      `ECR repository ${config.names.repository} does not exist in ${config.region}: run \`npm run step:3\` and \`npm run step:4\` first`,
+      ExitCode.PREFLIGHT,
+    );
   }
   throw new ScriptFailure(`aws ecr describe-images failed: ${r.stderr.trim().split('\n').pop()}`);
 }
@@ -31,9 +43,20 @@ export async function pushImage(runner: Runner, config: Config, ref: ImageRef, a
     runner.echo(`# ${url}:${ref.tag} is already in ECR (${existing}): push skipped`);
     return { repositoryUrl: url, tag: ref.tag, digest: existing, image: `${url}@${existing}`, result: 'already-in-ecr' };
   }
-  const local = await runner.run(sh`docker image inspect --format {{.Id}} ${ref.local}`, { nothrow: true });
-  if (!local.ok && !local.dryRun) {
-    throw new ScriptFailure(`the local image ${ref.local} does not exist: run \`npm run step:2\` first (it builds the image of the current commit)`, ExitCode.PREFLIGHT);
+  const platform = await imagePlatform(runner, ref.local);
+  if (!runner.dryRun && !platform) {
+    throw new ScriptFailure(
+      `the local image ${ref.local} does not exist: run \`npm run step:2\` first (it builds the image of the current commit)`,
+      ExitCode.PREFLIGHT,
+    );
+  }
+  if (!runner.dryRun && platform !== config.app.platform) {
+    // an arm64 image from an Apple Silicon laptop fails on X86_64 Fargate with `exec format error`, after the push
+    throw new ScriptFailure(
+      `the local image ${ref.local} is ${platform}, but the tasks run ${config.app.platform} (PLATFORM; runtimePlatform ${cpuArchitecture(config.app.platform)}): nothing was pushed.\n` +
+        `  fix: rebuild it for the tasks with \`npm run step:2\` (docker build --platform ${config.app.platform}), or set PLATFORM=${platform} to run the tasks on ${cpuArchitecture(platform!)} Fargate`,
+      ExitCode.PREFLIGHT,
+    );
   }
   await runner.runPipeline([
     sh`aws ecr get-login-password --region ${config.region}`,

@@ -27,16 +27,26 @@ export class UsageError extends Error {
 
 /** An expected failure carrying its own exit code and a message already meant for the user. */
 export class ScriptFailure extends Error {
-  constructor(message: string, readonly exitCode: number = ExitCode.FAILED) {
+  constructor(
+    message: string,
+    readonly exitCode: number = ExitCode.FAILED,
+  ) {
     super(message);
     this.name = 'ScriptFailure';
   }
 }
 
-export interface ConfigProblem { variable: string; value?: string; message: string }
+export interface ConfigProblem {
+  variable: string;
+  value?: string;
+  message: string;
+}
 
 export class ConfigError extends Error {
-  constructor(readonly problems: ConfigProblem[], readonly source: string) {
+  constructor(
+    readonly problems: ConfigProblem[],
+    readonly source: string,
+  ) {
     super(formatProblems(problems, source));
     this.name = 'ConfigError';
   }
@@ -66,7 +76,12 @@ export class CommandError extends Error {
   ) {
     super(
       `Command failed (exit ${exitCode}): ${command}` +
-        (stderrTail ? `\n${stderrTail.split('\n').map((l) => `  | ${l}`).join('\n')}` : '') +
+        (stderrTail
+          ? `\n${stderrTail
+              .split('\n')
+              .map((l) => `  | ${l}`)
+              .join('\n')}`
+          : '') +
         (hint ? `\n  fix: ${hint}` : ''),
     );
     this.name = 'CommandError';
@@ -90,13 +105,25 @@ export class InterruptedError extends Error {
     readonly command: string,
     readonly detail = '',
   ) {
-    super(`interrupted (${signal}) while running: ${command}` + (detail ? `\n${detail.split('\n').map((l) => `  | ${l}`).join('\n')}` : ''));
+    super(
+      `interrupted (${signal}) while running: ${command}` +
+        (detail
+          ? `\n${detail
+              .split('\n')
+              .map((l) => `  | ${l}`)
+              .join('\n')}`
+          : ''),
+    );
     this.name = 'InterruptedError';
   }
 }
 
 export class AccountGuardError extends Error {
-  constructor(readonly expected: string, readonly actual: string, readonly arn: string) {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+    readonly arn: string,
+  ) {
     super(
       `Refusing to touch AWS account ${actual} (${arn}): EXPECTED_ACCOUNT_ID is ${expected}.\n` +
         `  fix: switch credentials (AWS_PROFILE) to account ${expected}, or correct EXPECTED_ACCOUNT_ID in .env`,
@@ -113,10 +140,19 @@ export class CredentialsError extends Error {
 }
 
 /** Who holds the deploy lock, as the lock record says. */
-export interface LockHolder { holder: string; host: string; pid: number; acquiredAt: string; what: string }
+export interface LockHolder {
+  holder: string;
+  host: string;
+  pid: number;
+  acquiredAt: string;
+  what: string;
+}
 
 export class LockedError extends Error {
-  constructor(readonly info: LockHolder | undefined, waitedS: number) {
+  constructor(
+    readonly info: LockHolder | undefined,
+    waitedS: number,
+  ) {
     super(
       `another deploy holds the lock${info ? `: ${info.what} by ${info.holder} (pid ${info.pid} on ${info.host}) since ${info.acquiredAt}` : ''}` +
         `${waitedS ? ` — waited ${waitedS} s` : ''}.\n  fix: wait for it (--lock-wait SECONDS), or if that process is dead and the lock is not yet expired: npm run unlock`,
@@ -126,7 +162,17 @@ export class LockedError extends Error {
 }
 
 /** Errors whose message is already written for the user: printed as they are, without a stack. */
-export const EXPECTED_ERRORS = [ConfigError, UsageError, AccountGuardError, CredentialsError, LockedError, ScriptFailure, InterruptedError, CommandError, SecretInArgvError];
+export const EXPECTED_ERRORS = [
+  ConfigError,
+  UsageError,
+  AccountGuardError,
+  CredentialsError,
+  LockedError,
+  ScriptFailure,
+  InterruptedError,
+  CommandError,
+  SecretInArgvError,
+];
 
 /** The exit code an error means (the one mapping: reportError prints with it, bootstrap's headline reads it). */
 export function exitCodeFor(error: unknown): number {

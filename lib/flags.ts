@@ -15,15 +15,19 @@ export type OptionSpec = {
 };
 
 /** Value parsers for OptionSpec.parse: each throws what it expects. */
-export const integer = (min: number, max: number) => (raw: string): number => {
-  const n = Number(raw);
-  if (!/^\d{1,9}$/.test(raw) || n < min || n > max) throw new Error(`expects a whole number from ${min} to ${max}`);
-  return n;
-};
-export const matching = (re: RegExp, what: string) => (raw: string): string => {
-  if (!re.test(raw)) throw new Error(`expects ${what}`);
-  return raw;
-};
+export const integer =
+  (min: number, max: number) =>
+  (raw: string): number => {
+    const n = Number(raw);
+    if (!/^\d{1,9}$/.test(raw) || n < min || n > max) throw new Error(`expects a whole number from ${min} to ${max}`);
+    return n;
+  };
+export const matching =
+  (re: RegExp, what: string) =>
+  (raw: string): string => {
+    if (!re.test(raw)) throw new Error(`expects ${what}`);
+    return raw;
+  };
 /** A path to an existing, readable regular file. */
 export const readableFile = (raw: string): string => {
   if (!existsSync(raw)) throw new Error('expects an existing file: no such file');

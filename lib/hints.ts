@@ -3,7 +3,8 @@
 
 const INSTALL_HINTS: Record<string, string> = {
   aws: 'install AWS CLI v2: curl "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip" -o awscliv2.zip && unzip awscliv2.zip && sudo ./aws/install',
-  terraform: 'install Terraform >= 1.10: wget https://releases.hashicorp.com/terraform/1.11.4/terraform_1.11.4_linux_amd64.zip && unzip terraform_1.11.4_linux_amd64.zip && sudo mv terraform /usr/local/bin/',
+  terraform:
+    'install Terraform >= 1.10: wget https://releases.hashicorp.com/terraform/1.11.4/terraform_1.11.4_linux_amd64.zip && unzip terraform_1.11.4_linux_amd64.zip && sudo mv terraform /usr/local/bin/',
   docker: 'install Docker: sudo apt-get update && sudo apt-get install -y docker.io',
   git: 'install git: sudo apt-get install -y git',
   gh: 'install the GitHub CLI (optional): see https://cli.github.com (sudo apt install gh)',
@@ -14,27 +15,52 @@ export function installHint(bin: string): string {
 }
 
 const KNOWN_ERRORS: [RegExp, string][] = [
-  [/Unable to locate credentials|NoCredentialProviders|Could not load credentials/i, 'no AWS credentials: run `aws configure` (or `aws sso login`), or set AWS_PROFILE / AWS_ACCESS_KEY_ID in .env'],
-  [/ExpiredToken|RequestExpired|token included in the request is expired|Token has expired/i, 'your AWS session expired: refresh it (`aws sso login --profile <profile>`) and rerun; the step is safe to rerun'],
-  [/InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClientException/i, 'the AWS access key is invalid for this account: check AWS_PROFILE / the keys in ~/.aws/credentials'],
-  [/AccessDenied|UnauthorizedOperation|not authorized to perform/i, 'the AWS identity lacks a permission named above: grant it (see config/iam-deploy-policy.json for the least-privilege policy)'],
-  [/Cannot connect to the Docker daemon|error during connect/i, 'the Docker engine is not running: start it (`sudo systemctl start docker`, or `sudo dockerd &`)'],
-  [/Error acquiring the state lock/i, 'another terraform run holds the state lock (above: who, since when): wait for it, or, if that run is dead (killed, crashed), `npm run unlock -- --terraform --force`'],
-  [/no basic auth credentials|authorization token has expired|denied: .*authoriz/i, 'docker is not logged in to ECR: rerun step 5, which logs in with `aws ecr get-login-password`'],
-  [/Could not connect to the endpoint URL|EndpointConnectionError|ECONNREFUSED/i, 'the AWS endpoint is unreachable: check the network, AWS_REGION, and AWS_ENDPOINT_URL if you use the sandbox (`npm run sandbox:status`)'],
+  [
+    /Unable to locate credentials|NoCredentialProviders|Could not load credentials/i,
+    'no AWS credentials: run `aws configure` (or `aws sso login`), or set AWS_PROFILE / AWS_ACCESS_KEY_ID in .env',
+  ],
+  [
+    /ExpiredToken|RequestExpired|token included in the request is expired|Token has expired/i,
+    'your AWS session expired: refresh it (`aws sso login --profile <profile>`) and rerun; the step is safe to rerun',
+  ],
+  [
+    /InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClientException/i,
+    'the AWS access key is invalid for this account: check AWS_PROFILE / the keys in ~/.aws/credentials',
+  ],
+  [
+    /AccessDenied|UnauthorizedOperation|not authorized to perform/i,
+    'the AWS identity lacks a permission named above: grant it (see config/iam-deploy-policy.json for the least-privilege policy)',
+  ],
+  [
+    /Cannot connect to the Docker daemon|error during connect/i,
+    'the Docker engine is not running: start it (`sudo systemctl start docker`, or `sudo dockerd &`)',
+  ],
+  [
+    /Error acquiring the state lock/i,
+    'another terraform run holds the state lock (above: who, since when): wait for it, or, if that run is dead (killed, crashed), `npm run unlock -- --terraform --force`',
+  ],
+  [
+    /no basic auth credentials|authorization token has expired|denied: .*authoriz/i,
+    'docker is not logged in to ECR: rerun step 5, which logs in with `aws ecr get-login-password`',
+  ],
+  [
+    /Could not connect to the endpoint URL|EndpointConnectionError|ECONNREFUSED/i,
+    'the AWS endpoint is unreachable: check the network, AWS_REGION, and AWS_ENDPOINT_URL if you use the sandbox (`npm run sandbox:status`)',
+  ],
 ];
 
 /** Docker output when the engine went away mid-command: only meaningful for docker commands. */
 export const DOCKER_DROPPED = /unexpected EOF|error reading from server: EOF|connection reset by peer/i;
-export const DOCKER_DROPPED_HINT = 'the Docker engine dropped the connection mid-way (stopped, restarted or out of disk?): check `docker info`, then rerun; nothing was pushed';
+export const DOCKER_DROPPED_HINT =
+  'the Docker engine dropped the connection mid-way (stopped, restarted or out of disk?): check `docker info`, then rerun; nothing was pushed';
 
 export function hintFor(text: string): string | undefined {
   return KNOWN_ERRORS.find(([re]) => re.test(text))?.[1];
 }
 
-const TRANSIENT = /Throttl|TooManyRequests|RequestLimitExceeded|Rate exceeded|SlowDown|\b429\b|\b503\b|ServiceUnavailable|RequestTimeout|ECONNRESET|ETIMEDOUT|Connection reset|Connection was closed|Read timeout|EndpointConnectionError|Could not connect to the endpoint URL/i;
+const TRANSIENT =
+  /Throttl|TooManyRequests|RequestLimitExceeded|Rate exceeded|SlowDown|\b429\b|\b503\b|ServiceUnavailable|RequestTimeout|ECONNRESET|ETIMEDOUT|Connection reset|Connection was closed|Read timeout|EndpointConnectionError|Could not connect to the endpoint URL/i;
 
 export function isTransient(text: string): boolean {
   return TRANSIENT.test(text);
 }
-

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { resolveIdentity } from './aws.js';
 import { confirm } from './cli.js';
 import type { Config } from './config.js';
+import { cpuArchitecture } from './image.js';
 import { sh, type Runner } from './run.js';
 import { chdir, stateBucket, terraformEnv, terraformInit, terraformOutputs, tfDir } from './terraform.js';
 import { ExitCode, InterruptedError, ScriptFailure } from './errors.js';
@@ -31,6 +32,7 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
     container_port: config.app.port,
     task_cpu: config.app.cpu,
     task_memory: config.app.memory,
+    cpu_architecture: cpuArchitecture(config.app.platform),
     health_check_path: config.app.healthPath,
     alarm_email: config.alarmEmail,
     domain_name: config.domain?.name,
@@ -48,11 +50,20 @@ export function prepareTfvars(runner: Runner, config: Config): string {
   const own = join(dir, 'terraform.tfvars');
   if (existsSync(own)) {
     const text = readFileSync(own, 'utf8');
-    const bad = text.split('\n').map((l, i) => [i + 1, l] as const).filter(([, l]) => !l.trim().startsWith('#') && PLACEHOLDERS.test(l));
+    const bad = text
+      .split('\n')
+      .map((l, i) => [i + 1, l] as const)
+      .filter(([, l]) => !l.trim().startsWith('#') && PLACEHOLDERS.test(l));
     if (bad.length) {
-      throw new ScriptFailure(`${own} still holds placeholder values:\n${bad.map(([i, l]) => `  line ${i}: ${l.replace(/=.*/, '= …')}`).join('\n')}\n  fix: edit them (guide step 3), or delete the file to use the values from .env`, ExitCode.USAGE);
+      throw new ScriptFailure(
+        `${own} still holds placeholder values:\n${bad.map(([i, l]) => `  line ${i}: ${l.replace(/=.*/, '= …')}`).join('\n')}\n  fix: edit them (guide step 3), or delete the file to use the values from .env`,
+        ExitCode.USAGE,
+      );
     }
-    if (/^\s*db_password\s*=/m.test(text)) runner.echo(`# note: ${own} holds db_password in clear text; DB_PASSWORD in .env (passed as TF_VAR_db_password) or no password at all (RDS-managed) is safer`);
+    if (/^\s*db_password\s*=/m.test(text))
+      runner.echo(
+        `# note: ${own} holds db_password in clear text; DB_PASSWORD in .env (passed as TF_VAR_db_password) or no password at all (RDS-managed) is safer`,
+      );
     runner.echo(`# using your ${own}`);
     return own;
   }
@@ -72,17 +83,30 @@ export async function ensureStateBucket(runner: Runner, config: Config, account:
   const head = await runner.run(sh`aws s3api head-bucket --bucket ${bucket} --region ${config.region}`, { nothrow: true });
   if (head.ok && !head.dryRun) return 'exists';
   if (!head.dryRun && !/404|Not Found|NoSuchBucket/i.test(head.stderr)) {
-    throw new ScriptFailure(`cannot check the state bucket ${bucket}: ${head.stderr.trim().split('\n').pop()}\n  fix: if another account owns this name, set TF_STATE_BUCKET in .env`);
+    throw new ScriptFailure(
+      `cannot check the state bucket ${bucket}: ${head.stderr.trim().split('\n').pop()}\n  fix: if another account owns this name, set TF_STATE_BUCKET in .env`,
+    );
   }
   const location = config.region === 'us-east-1' ? [] : ['--create-bucket-configuration', `LocationConstraint=${config.region}`];
   await runner.run(sh`aws s3api create-bucket --bucket ${bucket} --region ${config.region} ${location}`);
   await runner.run(sh`aws s3api put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled`);
-  await runner.run(sh`aws s3api put-bucket-encryption --bucket ${bucket} --server-side-encryption-configuration ${'{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'}`);
-  await runner.run(sh`aws s3api put-public-access-block --bucket ${bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`);
+  await runner.run(
+    sh`aws s3api put-bucket-encryption --bucket ${bucket} --server-side-encryption-configuration ${'{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'}`,
+  );
+  await runner.run(
+    sh`aws s3api put-public-access-block --bucket ${bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`,
+  );
   return 'created';
 }
 
-export interface PlanSummary { add: number; change: number; destroy: number; replace: string[]; destroyed: string[]; noChanges: boolean }
+export interface PlanSummary {
+  add: number;
+  change: number;
+  destroy: number;
+  replace: string[];
+  destroyed: string[];
+  noChanges: boolean;
+}
 
 export function summarizePlan(planJson: any): PlanSummary {
   const s: PlanSummary = { add: 0, change: 0, destroy: 0, replace: [], destroyed: [], noChanges: true };
@@ -119,21 +143,38 @@ export async function showPlan(runner: Runner, config: Config): Promise<PlanSumm
 export async function planInfrastructure(runner: Runner, config: Config): Promise<PlanSummary | undefined> {
   const identity = await resolveIdentity(runner, config);
   const bucket = await ensureStateBucket(runner, config, identity.account);
-  runner.echo(`# state bucket ${stateBucket(config, identity.account)}: ${bucket === 'created' ? 'created (versioned, encrypted, private)' : 'exists'}`);
+  runner.echo(
+    `# state bucket ${stateBucket(config, identity.account)}: ${bucket === 'created' ? 'created (versioned, encrypted, private)' : 'exists'}`,
+  );
   prepareTfvars(runner, config);
   await terraformInit(runner, config, identity.account);
-  await runner.run(sh`terraform ${chdir(config)} plan -input=false -no-color -out=tfplan`, { env: terraformEnv(config), stream: true, timeoutMs: 30 * 60_000 });
+  await runner.run(sh`terraform ${chdir(config)} plan -input=false -no-color -out=tfplan`, {
+    env: terraformEnv(config),
+    stream: true,
+    timeoutMs: 30 * 60_000,
+  });
   if (runner.dryRun) return undefined;
   return showPlan(runner, config);
 }
 
-export const KEY_OUTPUTS = ['alb_dns_name', 'ecr_repository_url', 'rds_endpoint', 'ecs_cluster_name', 'ecs_service_name', 'target_group_arn', 'app_url'];
+export const KEY_OUTPUTS = [
+  'alb_dns_name',
+  'ecr_repository_url',
+  'rds_endpoint',
+  'ecs_cluster_name',
+  'ecs_service_name',
+  'target_group_arn',
+  'app_url',
+];
 
 export async function applyPlan(runner: Runner, config: Config, yes: boolean): Promise<'applied' | 'no-changes' | 'declined'> {
   const identity = await resolveIdentity(runner, config);
   const plan = join(tfDir(config), 'tfplan');
   if (!runner.dryRun && !existsSync(plan)) {
-    throw new ScriptFailure(`no saved plan at ${plan}: run \`npm run step:3\` first (step 4 applies exactly what step 3 planned)`, ExitCode.PREFLIGHT);
+    throw new ScriptFailure(
+      `no saved plan at ${plan}: run \`npm run step:3\` first (step 4 applies exactly what step 3 planned)`,
+      ExitCode.PREFLIGHT,
+    );
   }
   if (!runner.dryRun) {
     const summary = await showPlan(runner, config);
@@ -146,7 +187,11 @@ export async function applyPlan(runner: Runner, config: Config, yes: boolean): P
     if (!(await confirm(`Apply this plan to account ${identity.account}?${destructive}`, yes))) return 'declined';
   }
   try {
-    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color tfplan`, { env: terraformEnv(config), stream: true, timeoutMs: 60 * 60_000 });
+    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color tfplan`, {
+      env: terraformEnv(config),
+      stream: true,
+      timeoutMs: 60 * 60_000,
+    });
   } catch (error) {
     if (error instanceof InterruptedError) {
       rmSync(plan, { force: true }); // stale once part of it is applied

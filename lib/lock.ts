@@ -12,10 +12,24 @@ import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { stateBucket } from './terraform.js';
 
-export interface LockInfo { id: string; holder: string; host: string; pid: number; acquiredAt: string; expiresAt: string; what: string; ttlSeconds?: number }
+export interface LockInfo {
+  id: string;
+  holder: string;
+  host: string;
+  pid: number;
+  acquiredAt: string;
+  expiresAt: string;
+  what: string;
+  ttlSeconds?: number;
+}
 
 /** What is in the bucket now: the record, its ETag (for conditional writes), and its age by S3's own clock. */
-export interface LockState { info?: LockInfo; etag?: string; ageSeconds: number; stale: boolean }
+export interface LockState {
+  info?: LockInfo;
+  etag?: string;
+  ageSeconds: number;
+  stale: boolean;
+}
 
 export const lockKey = (config: Config) => `${config.project}/locks/${config.names.service}.json`;
 
@@ -79,8 +93,10 @@ const denied = (error: any) => error?.name === 'AccessDenied' || error?.Code ===
 
 /** One line naming who may not do what on which object, and where the policy that must allow it lives. */
 function deniedMessage(config: Config, account: string, action: string, principal?: string): string {
-  return `AccessDenied: ${principal ?? 'this identity'} may not ${action} on arn:aws:s3:::${stateBucket(config, account)}/${lockKey(config)} (the deploy lock)` +
-    `\n  fix: grant it: statement TheDeployLock of config/iam-deploy-policy.json (npm run iam-policy renders it; terraform/github.tf gives the GitHub deploy role the same file)`;
+  return (
+    `AccessDenied: ${principal ?? 'this identity'} may not ${action} on arn:aws:s3:::${stateBucket(config, account)}/${lockKey(config)} (the deploy lock)` +
+    `\n  fix: grant it: statement TheDeployLock of config/iam-deploy-policy.json (npm run iam-policy renders it; terraform/github.tf gives the GitHub deploy role the same file)`
+  );
 }
 
 let lockPrincipal: string | undefined;
@@ -94,7 +110,11 @@ function where(config: Config, account: string): string[] {
 export async function readLock(runner: Runner, config: Config, account: string): Promise<LockState | undefined> {
   runner.echoCommand('aws', ['s3api', 'get-object', ...where(config, account), 'lock.json'], 'via the SDK');
   try {
-    const { out, serverMs } = await send(config, new GetObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config) }), async (o: any) => ({ ...o, text: (await o.Body?.transformToString()) ?? '' }));
+    const { out, serverMs } = await send(
+      config,
+      new GetObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config) }),
+      async (o: any) => ({ ...o, text: (await o.Body?.transformToString()) ?? '' }),
+    );
     const text: string = out.text;
     const ageSeconds = Math.max(0, (serverMs - (out.LastModified ? new Date(out.LastModified).getTime() : serverMs)) / 1000);
     let info: LockInfo | undefined;
@@ -107,7 +127,9 @@ export async function readLock(runner: Runner, config: Config, account: string):
   } catch (error: any) {
     if (notFound(error)) return undefined;
     if (denied(error)) throw new Error(deniedMessage(config, account, 's3:GetObject', lockPrincipal));
-    throw new Error(`cannot read the deploy lock s3://${stateBucket(config, account)}/${lockKey(config)}: ${error?.name}: ${error?.message}`);
+    throw new Error(
+      `cannot read the deploy lock s3://${stateBucket(config, account)}/${lockKey(config)}: ${error?.name}: ${error?.message}`,
+    );
   }
 }
 
@@ -116,19 +138,34 @@ export async function readLock(runner: Runner, config: Config, account: string):
  * that was read (a takeover of a stale lock, or a renewal of our own). Returns the new ETag, or undefined
  * when the condition failed (someone else got there first).
  */
-async function writeLock(runner: Runner, config: Config, account: string, info: LockInfo, condition: { ifNoneMatch: '*' } | { ifMatch: string }, quiet = false): Promise<string | undefined> {
+async function writeLock(
+  runner: Runner,
+  config: Config,
+  account: string,
+  info: LockInfo,
+  condition: { ifNoneMatch: '*' } | { ifMatch: string },
+  quiet = false,
+): Promise<string | undefined> {
   const flag = 'ifMatch' in condition ? ['--if-match', condition.ifMatch] : ['--if-none-match', '*'];
   if (!quiet) runner.echoCommand('aws', ['s3api', 'put-object', ...where(config, account), '--body', 'lock.json', ...flag], 'via the SDK');
   try {
-    const { out } = await send<any>(config, new PutObjectCommand({
-      Bucket: stateBucket(config, account), Key: lockKey(config), Body: JSON.stringify(info), ContentType: 'application/json',
-      ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' }),
-    }));
+    const { out } = await send<any>(
+      config,
+      new PutObjectCommand({
+        Bucket: stateBucket(config, account),
+        Key: lockKey(config),
+        Body: JSON.stringify(info),
+        ContentType: 'application/json',
+        ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' }),
+      }),
+    );
     return out.ETag ?? '';
   } catch (error: any) {
     if (conditionFailed(error) || ('ifMatch' in condition && notFound(error))) return undefined;
     if (denied(error)) throw new Error(deniedMessage(config, account, 's3:PutObject', lockPrincipal));
-    throw new Error(`cannot write the deploy lock s3://${stateBucket(config, account)}/${lockKey(config)}: ${error?.name}: ${error?.message}`);
+    throw new Error(
+      `cannot write the deploy lock s3://${stateBucket(config, account)}/${lockKey(config)}: ${error?.name}: ${error?.message}`,
+    );
   }
 }
 
@@ -141,7 +178,8 @@ export async function deleteLockIfMatch(runner: Runner, config: Config, account:
   } catch (error: any) {
     if (conditionFailed(error) || notFound(error)) return false;
     // left behind, it expires LOCK_TTL_SECONDS after its last renewal; say why when it is a permission
-    if (denied(error)) runner.echo(`# WARNING: the deploy lock could not be released: ${deniedMessage(config, account, 's3:DeleteObject', lockPrincipal)}`);
+    if (denied(error))
+      runner.echo(`# WARNING: the deploy lock could not be released: ${deniedMessage(config, account, 's3:DeleteObject', lockPrincipal)}`);
     return false;
   }
 }
@@ -160,7 +198,13 @@ export interface LockOptions {
 }
 
 /** Take the lock (waiting up to waitSeconds for a live holder), run `fn` renewing it, release it whatever happens. */
-export async function withDeployLock<T>(runner: Runner, config: Config, account: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
+export async function withDeployLock<T>(
+  runner: Runner,
+  config: Config,
+  account: string,
+  options: LockOptions,
+  fn: () => Promise<T>,
+): Promise<T> {
   if (runner.dryRun) {
     runner.echoCommand('aws', ['s3api', 'put-object', ...where(config, account), '--body', '-', '--if-none-match', '*'], 'the deploy lock');
     return fn();
@@ -169,7 +213,9 @@ export async function withDeployLock<T>(runner: Runner, config: Config, account:
   const now = Date.now();
   const info: LockInfo = {
     id: `${hostname()}-${process.pid}-${now}-${Math.random().toString(36).slice(2, 8)}`,
-    holder: process.env.GITHUB_ACTOR ? `${process.env.GITHUB_ACTOR} (GitHub Actions run ${process.env.GITHUB_RUN_ID ?? '?'})` : `${process.env.USER ?? userInfo().username}@${hostname()}`,
+    holder: process.env.GITHUB_ACTOR
+      ? `${process.env.GITHUB_ACTOR} (GitHub Actions run ${process.env.GITHUB_RUN_ID ?? '?'})`
+      : `${process.env.USER ?? userInfo().username}@${hostname()}`,
     host: hostname(),
     pid: process.pid,
     acquiredAt: new Date(now).toISOString(),
@@ -187,7 +233,9 @@ export async function withDeployLock<T>(runner: Runner, config: Config, account:
     const current = await readLock(runner, config, account);
     if (current?.stale && current.etag) {
       await options.beforeWrite?.();
-      runner.echo(`# the lock of ${current.info?.holder ?? '?'} (pid ${current.info?.pid ?? '?'} on ${current.info?.host ?? '?'}) is stale (not renewed for ${Math.round(current.ageSeconds)} s): taking it over`);
+      runner.echo(
+        `# the lock of ${current.info?.holder ?? '?'} (pid ${current.info?.pid ?? '?'} on ${current.info?.host ?? '?'}) is stale (not renewed for ${Math.round(current.ageSeconds)} s): taking it over`,
+      );
       etag = await writeLock(runner, config, account, info, { ifMatch: current.etag });
       if (etag !== undefined) break;
       continue; // someone else took it over (or renewed it) between our read and write: look again
@@ -195,7 +243,9 @@ export async function withDeployLock<T>(runner: Runner, config: Config, account:
     const waited = Math.round((Date.now() - started) / 1000);
     if (waited >= options.waitSeconds) throw new LockedError(current?.info, waited);
     if (!announced) {
-      runner.echo(`# waiting up to ${options.waitSeconds} s for the deploy lock held by ${current?.info?.holder ?? '?'} (${current?.info?.what ?? '?'})`);
+      runner.echo(
+        `# waiting up to ${options.waitSeconds} s for the deploy lock held by ${current?.info?.holder ?? '?'} (${current?.info?.what ?? '?'})`,
+      );
       announced = true;
     }
     await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
@@ -222,13 +272,23 @@ export async function withDeployLock<T>(runner: Runner, config: Config, account:
 }
 
 /** Run `fn` holding the deploy lock (see lib/lock.ts); `--lock-wait` seconds to wait for another holder. */
-export async function underDeployLock<T>(runner: Runner, config: Config, lockWait: number | undefined, what: string, fn: () => Promise<T>): Promise<T> {
+export async function underDeployLock<T>(
+  runner: Runner,
+  config: Config,
+  lockWait: number | undefined,
+  what: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const wait = lockWait ?? 0;
   const identity = await resolveIdentity(runner, config);
   lockPrincipal = identity.arn;
   return withDeployLock(runner, config, identity.account, { waitSeconds: wait, what }, fn);
 }
 
-
 /** The `--lock-wait` flag of every script that takes the deploy lock. */
-export const LOCK_WAIT_OPTION: OptionSpec = { type: 'string', description: 'seconds to wait for another deploy\'s lock (0: exit 6 at once, naming the holder)', default: '0', parse: integer(0, 86_400) };
+export const LOCK_WAIT_OPTION: OptionSpec = {
+  type: 'string',
+  description: "seconds to wait for another deploy's lock (0: exit 6 at once, naming the holder)",
+  default: '0',
+  parse: integer(0, 86_400),
+};

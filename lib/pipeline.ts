@@ -51,7 +51,8 @@ export const STEPS: PipelineStep[] = [
     async run(ctx, runner) {
       const results = await runChecksQuietly(runner, ctx.config);
       runner.echo(formatChecklist(results));
-      if (results.some((r) => r.required && r.result.status === 'fail')) throw new ScriptFailure('prerequisites are missing (see the checklist above)', ExitCode.PREFLIGHT);
+      if (results.some((r) => r.required && r.result.status === 'fail'))
+        throw new ScriptFailure('prerequisites are missing (see the checklist above)', ExitCode.PREFLIGHT);
       ctx.identity = await resolveIdentity(runner, ctx.config);
     },
   },
@@ -114,7 +115,8 @@ export const STEPS: PipelineStep[] = [
         deploymentId: ctx.registered?.deploymentId,
       });
       runner.echo(formatResult(ctx.verified));
-      if (ctx.verified.outcome !== 'ok') throw new ScriptFailure(`${ctx.verified.outcome}: ${ctx.verified.message} (diagnosis above)`, OUTCOME_EXIT[ctx.verified.outcome]);
+      if (ctx.verified.outcome !== 'ok')
+        throw new ScriptFailure(`${ctx.verified.outcome}: ${ctx.verified.message} (diagnosis above)`, OUTCOME_EXIT[ctx.verified.outcome]);
       ctx.url = ctx.verified.url;
     },
   },
@@ -131,7 +133,12 @@ export const STEPS: PipelineStep[] = [
 
 /** `--only 5,6,7`: step numbers 1-8, each once. */
 export const stepList = (raw: string): number[] => {
-  const only = matching(/^[1-8](,[1-8])*$/, 'step numbers from 1 to 8 separated by "," (e.g. 5,6,7)')(raw).split(',').map(Number);
+  const only = matching(
+    /^[1-8](,[1-8])*$/,
+    'step numbers from 1 to 8 separated by "," (e.g. 5,6,7)',
+  )(raw)
+    .split(',')
+    .map(Number);
   if (new Set(only).size !== only.length) throw new Error('expects each step once');
   return only;
 };
@@ -182,14 +189,23 @@ export async function summary(ctx: PipelineContext): Promise<string> {
   let url = ctx.url;
   // after a failure AWS may be unreachable: terraform would spend a minute retrying for a line of summary
   if (!url && !runner.dryRun && ctx.identity && ctx.failedStep === undefined) {
-    url = await terraformOutputs(runner.withEcho(() => {}), config, ctx.identity.account).then((o) => o.get('app_url')).catch(() => undefined);
+    url = await terraformOutputs(
+      runner.withEcho(() => {}),
+      config,
+      ctx.identity.account,
+    )
+      .then((o) => o.get('app_url'))
+      .catch(() => undefined);
   }
   if (url) lines.push(`  URL:             ${url.replace(config.app.healthPath, '') || url}`);
   if (ctx.pushed) lines.push(`  image:           ${ctx.pushed.image}`);
-  if (ctx.registered) lines.push(`  task definition: ${ctx.registered.taskDefinitionArn}${ctx.registered.changed ? ' (new)' : ' (unchanged)'}`);
+  if (ctx.registered)
+    lines.push(`  task definition: ${ctx.registered.taskDefinitionArn}${ctx.registered.changed ? ' (new)' : ' (unchanged)'}`);
   for (const [step, ms] of Object.entries(ctx.durations)) lines.push(`  ${step.padEnd(34)} ${(ms / 1000).toFixed(1)} s`);
   lines.push(`  total: ${(Object.values(ctx.durations).reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s`);
-  lines.push(`  roll back:       npm run rollback   (or: aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${config.names.family}:<previous revision>)`);
+  lines.push(
+    `  roll back:       npm run rollback   (or: aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${config.names.family}:<previous revision>)`,
+  );
   if (process.env.GITHUB_STEP_SUMMARY && !runner.dryRun) appendFileSync(process.env.GITHUB_STEP_SUMMARY, runner.mask(jobSummary(ctx, url)));
   return runner.mask(lines.join('\n'));
 }
@@ -200,13 +216,21 @@ export function headline(ctx: PipelineContext): string {
   const code = ctx.error !== undefined ? exitCodeFor(ctx.error) : OUTCOME_EXIT[ctx.verified!.outcome];
   const step = ctx.failedStep ? ` at step ${ctx.failedStep}` : '';
   switch (code) {
-    case ExitCode.USAGE: return '❌ Deploy not started: bad configuration or flags (exit 2)';
-    case ExitCode.PREFLIGHT: return `❌ Deploy not started: preflight failed${step} (exit 3)`;
-    case ExitCode.ROLLED_BACK: return '↩️ Deploy failed and ECS rolled back to the previous release (exit 4)';
-    case ExitCode.TIMEOUT: return '⏳ Deploy timed out: it may still finish (exit 5)';
-    case ExitCode.LOCKED: return '🔒 Deploy not started: another deploy holds the lock (exit 6)';
-    case ExitCode.INTERRUPTED: case 143: return `⛔ Deploy interrupted${step} (exit ${code})`;
-    default: return `❌ Deploy failed${step} (exit ${code})`;
+    case ExitCode.USAGE:
+      return '❌ Deploy not started: bad configuration or flags (exit 2)';
+    case ExitCode.PREFLIGHT:
+      return `❌ Deploy not started: preflight failed${step} (exit 3)`;
+    case ExitCode.ROLLED_BACK:
+      return '↩️ Deploy failed and ECS rolled back to the previous release (exit 4)';
+    case ExitCode.TIMEOUT:
+      return '⏳ Deploy timed out: it may still finish (exit 5)';
+    case ExitCode.LOCKED:
+      return '🔒 Deploy not started: another deploy holds the lock (exit 6)';
+    case ExitCode.INTERRUPTED:
+    case 143:
+      return `⛔ Deploy interrupted${step} (exit ${code})`;
+    default:
+      return `❌ Deploy failed${step} (exit ${code})`;
   }
 }
 
@@ -220,7 +244,9 @@ export function jobSummary(ctx: PipelineContext, url?: string): string {
     '|---|---|',
     ...(url ? [`| URL | ${url} |`] : []),
     ...(ctx.pushed ? [`| image | \`${ctx.pushed.image}\` |`] : []),
-    ...(ctx.registered ? [`| task definition | \`${ctx.registered.taskDefinitionArn.split('/').pop()}\`${ctx.registered.changed ? '' : ' (unchanged)'} |`] : []),
+    ...(ctx.registered
+      ? [`| task definition | \`${ctx.registered.taskDefinitionArn.split('/').pop()}\`${ctx.registered.changed ? '' : ' (unchanged)'} |`]
+      : []),
     ...(ctx.verified ? [`| verify | ${ctx.verified.outcome}: ${ctx.verified.message} |`] : []),
     ...Object.entries(ctx.durations).map(([step, ms]) => `| ${step} | ${(ms / 1000).toFixed(1)} s |`),
     '',

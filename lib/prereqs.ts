@@ -9,8 +9,16 @@ import { InterruptedError } from './errors.js';
 import { installHint } from './hints.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
-export interface CheckResult { status: CheckStatus; detail: string; fix?: string }
-export interface Check { name: string; required: boolean; run(runner: Runner, config: Config): Promise<CheckResult> }
+export interface CheckResult {
+  status: CheckStatus;
+  detail: string;
+  fix?: string;
+}
+export interface Check {
+  name: string;
+  required: boolean;
+  run(runner: Runner, config: Config): Promise<CheckResult>;
+}
 
 /** terraform/terraform.tf's backend uses S3-native locking (`use_lockfile`), which needs Terraform 1.10. */
 export const MIN_TERRAFORM = '1.10.0';
@@ -41,7 +49,11 @@ export const checks: Check[] = [
       const v = process.versions.node;
       return versionAtLeast(v, MIN_NODE)
         ? { status: 'ok', detail: `node ${v}` }
-        : { status: 'fail', detail: `node ${v} is older than ${MIN_NODE}`, fix: `install Node.js ${MIN_NODE} or newer (https://nodejs.org, or nvm install 22)` };
+        : {
+            status: 'fail',
+            detail: `node ${v} is older than ${MIN_NODE}`,
+            fix: `install Node.js ${MIN_NODE} or newer (https://nodejs.org, or nvm install 22)`,
+          };
     },
   },
   {
@@ -55,7 +67,11 @@ export const checks: Check[] = [
       if (!m) return { status: 'fail', detail: `cannot read the version from: ${p.out.split('\n')[0]}`, fix: installHint('aws') };
       const version = `${m[1]}.${m[2]}.${m[3]}`;
       if (m[1] === '1') {
-        return { status: 'warn', detail: `aws-cli ${version} (v1): works, but has no \`aws logs tail\` (npm run logs falls back to polling filter-log-events)`, fix: `v2 recommended: ${installHint('aws')}` };
+        return {
+          status: 'warn',
+          detail: `aws-cli ${version} (v1): works, but has no \`aws logs tail\` (npm run logs falls back to polling filter-log-events)`,
+          fix: `v2 recommended: ${installHint('aws')}`,
+        };
       }
       return { status: 'ok', detail: `aws-cli ${version}` };
     },
@@ -93,7 +109,11 @@ export const checks: Check[] = [
       if (p.missing) return { status: 'fail', detail: 'docker not found', fix: installHint('docker') };
       const version = p.out.split('\n')[0]!.trim();
       if (!p.ok || !/^\d/.test(version)) {
-        return { status: 'fail', detail: 'no Docker engine answers', fix: 'start it: `sudo systemctl start docker` (or `sudo dockerd &`); check DOCKER_HOST' };
+        return {
+          status: 'fail',
+          detail: 'no Docker engine answers',
+          fix: 'start it: `sudo systemctl start docker` (or `sudo dockerd &`); check DOCKER_HOST',
+        };
       }
       return { status: 'ok', detail: `engine ${version}` };
     },
@@ -142,17 +162,36 @@ export const checks: Check[] = [
     required: true,
     async run(runner, config) {
       const context = resolve(config.app.buildContext);
-      if (!existsSync(context)) return { status: 'fail', detail: `BUILD_CONTEXT ${context} does not exist`, fix: 'set BUILD_CONTEXT in .env to the app checkout (git clone https://github.com/your-username/llmops-system.git)' };
+      if (!existsSync(context))
+        return {
+          status: 'fail',
+          detail: `BUILD_CONTEXT ${context} does not exist`,
+          fix: 'set BUILD_CONTEXT in .env to the app checkout (git clone https://github.com/your-username/llmops-system.git)',
+        };
       const dockerfile = join(context, config.app.dockerfile);
-      if (!existsSync(dockerfile)) return { status: 'fail', detail: `DOCKERFILE ${dockerfile} does not exist`, fix: 'set DOCKERFILE (relative to BUILD_CONTEXT) in .env' };
+      if (!existsSync(dockerfile))
+        return {
+          status: 'fail',
+          detail: `DOCKERFILE ${dockerfile} does not exist`,
+          fix: 'set DOCKERFILE (relative to BUILD_CONTEXT) in .env',
+        };
       const branch = await runner.run(sh`git -C ${context} rev-parse --abbrev-ref HEAD`, { nothrow: true, timeoutMs: 15_000 });
       if (branch.dryRun) return dryRunResult;
-      if (!branch.ok) return { status: 'fail', detail: `${context} is not a git checkout with a commit (images are tagged with the git SHA)`, fix: `git -C ${context} init && git -C ${context} add -A && git -C ${context} commit -m "Initial commit"` };
+      if (!branch.ok)
+        return {
+          status: 'fail',
+          detail: `${context} is not a git checkout with a commit (images are tagged with the git SHA)`,
+          fix: `git -C ${context} init && git -C ${context} add -A && git -C ${context} commit -m "Initial commit"`,
+        };
       const status = await runner.run(sh`git -C ${context} status --porcelain`, { nothrow: true, timeoutMs: 15_000 });
       const dirty = status.stdout.trim().split('\n').filter(Boolean).length;
       const where = `branch ${branch.stdout.trim()} in ${context}`;
       return dirty
-        ? { status: 'warn', detail: `${where}: ${dirty} uncommitted change(s); the image tag will end in -dirty-<hash> (refused in CI)`, fix: 'commit or stash your changes' }
+        ? {
+            status: 'warn',
+            detail: `${where}: ${dirty} uncommitted change(s); the image tag will end in -dirty-<hash> (refused in CI)`,
+            fix: 'commit or stash your changes',
+          }
         : { status: 'ok', detail: `${where}, clean` };
     },
   },
@@ -160,7 +199,11 @@ export const checks: Check[] = [
 
 const MARK: Record<CheckStatus, string> = { ok: '✓', warn: '!', fail: '✗', skip: '-' };
 
-export interface CheckRow { name: string; required: boolean; result: CheckResult }
+export interface CheckRow {
+  name: string;
+  required: boolean;
+  result: CheckResult;
+}
 
 export async function runChecks(runner: Runner, config: Config): Promise<CheckRow[]> {
   const results = checks.map((c) => ({ name: c.name, required: c.required, result: { status: 'skip', detail: 'not run' } as CheckResult }));
@@ -193,7 +236,10 @@ export async function runChecksQuietly(runner: Runner, config: Config): Promise<
 }
 
 export function formatChecklist(results: CheckRow[]): string {
-  const lines = results.map(({ name, result }) => `${MARK[result.status]} ${name}: ${result.detail}${result.fix && result.status !== 'ok' ? `\n    fix: ${result.fix}` : ''}`);
+  const lines = results.map(
+    ({ name, result }) =>
+      `${MARK[result.status]} ${name}: ${result.detail}${result.fix && result.status !== 'ok' ? `\n    fix: ${result.fix}` : ''}`,
+  );
   const failed = results.filter((r) => r.required && r.result.status === 'fail').length;
   const warned = results.filter((r) => r.result.status === 'warn' || (!r.required && r.result.status === 'fail')).length;
   lines.push(failed ? `✗ ${failed} required check(s) failed.` : `✓ all required checks passed${warned ? ` (${warned} warning(s))` : ''}.`);

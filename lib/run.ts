@@ -1,6 +1,6 @@
 // The one runner: every external command goes through here, so echo, dry-run, secret masking,
 // timeouts, retries and error hints live in one place.
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -9,7 +9,10 @@ import { DOCKER_DROPPED, DOCKER_DROPPED_HINT, hintFor, installHint, isTransient 
 
 export type { RunResult } from './errors.js';
 
-export interface Cmd { bin: string; args: string[] }
+export interface Cmd {
+  bin: string;
+  args: string[];
+}
 
 export interface RunOptions {
   /** Data for the command's stdin (e.g. a password for `--password-stdin`); never echoed. */
@@ -30,6 +33,8 @@ export interface RunOptions {
   secretOutput?: boolean;
   /** Read-only commands may run in dry-run mode when explicitly allowed (e.g. `git rev-parse`). */
   readOnly?: boolean;
+  /** stdout and stderr as one stream in the order written, returned as stdout (one command, not a pipe). */
+  interleaved?: boolean;
 }
 
 export interface RunnerOptions {
@@ -62,7 +67,8 @@ export type Arg = string | number | readonly (string | number)[];
  */
 export function sh(strings: TemplateStringsArray, ...values: Arg[]): Cmd {
   const literal = strings.join(' ');
-  if (/['"\\`]|\$[({A-Za-z]/.test(literal)) throw new Error(`sh: quotes, escapes and $ in the literal text of \`${literal.trim()}\` are not shell here; interpolate the value`);
+  if (/['"\\`]|\$[({A-Za-z]/.test(literal))
+    throw new Error(`sh: quotes, escapes and $ in the literal text of \`${literal.trim()}\` are not shell here; interpolate the value`);
   const words: string[] = [];
   let word: string | undefined;
   const end = () => {
@@ -78,7 +84,8 @@ export function sh(strings: TemplateStringsArray, ...values: Arg[]): Cmd {
     const value = values[i]!;
     if (Array.isArray(value)) {
       const next = strings[i + 1] ?? '';
-      if (word !== undefined || (next && !/^\s/.test(next))) throw new Error(`sh: an array must stand alone as words in \`${literal.trim()}\``);
+      if (word !== undefined || (next && !/^\s/.test(next)))
+        throw new Error(`sh: an array must stand alone as words in \`${literal.trim()}\``);
       words.push(...value.map(String));
     } else word = (word ?? '') + String(value);
   });
@@ -132,6 +139,24 @@ function tailOf(result: RunResult): string {
   return result.stderr.trim().split('\n').slice(-8).join('\n') || result.stdout.trim().split('\n').slice(-5).join('\n');
 }
 
+/** A private temp file whose descriptor a child writes both streams to; read() returns it and removes it. */
+function mergedOutput(): { fd: number; read(): string } {
+  const dir = mkdtempSync(join(tmpdir(), 'llmops-out-'));
+  const file = join(dir, 'output');
+  const fd = openSync(file, 'w', 0o600);
+  return {
+    fd,
+    read() {
+      closeSync(fd);
+      try {
+        return readFileSync(file, 'utf8');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
 function commandAndOptions(first: string | Cmd, second?: string[] | RunOptions, third?: RunOptions): [Cmd, RunOptions] {
   if (typeof first === 'string') return [{ bin: first, args: (second as string[] | undefined) ?? [] }, third ?? {}];
   return [first, (second as RunOptions | undefined) ?? {}];
@@ -158,7 +183,14 @@ export class Runner {
 
   /** The same runner (shared secrets and settings) echoing somewhere else, e.g. into a task's output. */
   withEcho(echo: (line: string) => void): Runner {
-    const child = new Runner({ dryRun: this.dryRun, echo, env: this.env, cwd: this.cwd, retryBaseMs: this.retryBaseMs, defaultTimeoutMs: this.defaultTimeoutMs });
+    const child = new Runner({
+      dryRun: this.dryRun,
+      echo,
+      env: this.env,
+      cwd: this.cwd,
+      retryBaseMs: this.retryBaseMs,
+      defaultTimeoutMs: this.defaultTimeoutMs,
+    });
     child.secrets = this.secrets;
     return child;
   }
@@ -255,7 +287,7 @@ export class Runner {
       if (interruptedBy) throw new InterruptedError(interruptedBy, command, 'not started');
       const result = await this.execute(cmds, options, command);
       if (interruptedBy && !result.ok) throw new InterruptedError(interruptedBy, command, tailOf(result));
-      if (result.ok || options.nothrow && !isTransient(result.stderr)) return result;
+      if (result.ok || (options.nothrow && !isTransient(result.stderr))) return result;
       if (attempt < retries && isTransient(result.stderr)) {
         const delay = this.retryBaseMs * 2 ** attempt;
         this.echoSink(`  (transient error, retry ${attempt + 1}/${retries} in ${delay} ms)`);
@@ -269,9 +301,12 @@ export class Runner {
 
   private errorFor(cmds: Cmd[], result: RunResult): CommandError {
     const tail = tailOf(result);
-    const missing = result.exitCode === 127 ? cmds.find((c) => tail.includes(`${c.bin}: not found`) || tail.includes(`ENOENT`))?.bin : undefined;
+    const missing =
+      result.exitCode === 127 ? cmds.find((c) => tail.includes(`${c.bin}: not found`) || tail.includes(`ENOENT`))?.bin : undefined;
     const text = result.stderr + result.stdout;
-    const hint = missing ? installHint(missing) : hintFor(text) ?? (cmds.some((c) => c.bin === 'docker') && DOCKER_DROPPED.test(text) ? DOCKER_DROPPED_HINT : undefined);
+    const hint = missing
+      ? installHint(missing)
+      : (hintFor(text) ?? (cmds.some((c) => c.bin === 'docker') && DOCKER_DROPPED.test(text) ? DOCKER_DROPPED_HINT : undefined));
     return new CommandError(result.command, result.exitCode, tail, hint, result);
   }
 
@@ -285,7 +320,15 @@ export class Runner {
       stripFinalNewline: false,
       detached: true,
     } as const;
-    const first = execa(cmds[0]!.bin, cmds[0]!.args, { ...common, input: options.input, stdin: options.input === undefined ? 'ignore' : undefined });
+    // interleaved: both streams into one file descriptor, so lines keep the order the command wrote them
+    const merged = options.interleaved && cmds.length === 1 ? mergedOutput() : undefined;
+    const streams = (merged ? { stdout: merged.fd, stderr: merged.fd } : {}) as Record<string, never>;
+    const first = execa(cmds[0]!.bin, cmds[0]!.args, {
+      ...common,
+      input: options.input,
+      stdin: options.input === undefined ? 'ignore' : undefined,
+      ...streams,
+    });
     const children: any[] = [first];
     let last: any = first;
     for (const c of cmds.slice(1)) children.push((last = last.pipe(c.bin, c.args, common)));
@@ -305,7 +348,7 @@ export class Runner {
       for (const child of children) running.delete(child);
     }
     await Promise.all(streamed);
-    const stdout: string = typeof r.stdout === 'string' ? r.stdout : '';
+    const stdout: string = merged ? merged.read() : typeof r.stdout === 'string' ? r.stdout : '';
     const upstreamStderr: string = r.pipedFrom?.map((p: any) => p.stderr ?? '').join('\n') ?? '';
     let stderr: string = [upstreamStderr, typeof r.stderr === 'string' ? r.stderr : ''].filter(Boolean).join('\n');
     let exitCode: number = typeof r.exitCode === 'number' ? r.exitCode : 1;
@@ -346,7 +389,9 @@ export class Runner {
     try {
       dir = mkdtempSync(join(tmpdir(), 'llmops-secret-'));
     } catch (error: any) {
-      throw new Error(`Cannot stage a secret: the temp directory ${tmpdir()} is not writable (${error.code}); set TMPDIR to a writable private directory`);
+      throw new Error(
+        `Cannot stage a secret: the temp directory ${tmpdir()} is not writable (${error.code}); set TMPDIR to a writable private directory`,
+      );
     }
     try {
       const file = join(dir, 'secret');

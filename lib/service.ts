@@ -3,10 +3,17 @@
 import type { Config } from './config.js';
 import { sh, type Runner } from './run.js';
 
-export interface ServiceState { taskDefinition?: string; desiredCount: number; status?: string; inProgress?: string }
+export interface ServiceState {
+  taskDefinition?: string;
+  desiredCount: number;
+  status?: string;
+  inProgress?: string;
+}
 
 export async function describeService(runner: Runner, config: Config): Promise<ServiceState | undefined> {
-  const r = await runner.json(sh`aws ecs describe-services --cluster ${config.names.cluster} --services ${config.names.service} --region ${config.region} --output json`);
+  const r = await runner.json(
+    sh`aws ecs describe-services --cluster ${config.names.cluster} --services ${config.names.service} --region ${config.region} --output json`,
+  );
   const s = r?.services?.[0];
   if (!s || s.status !== 'ACTIVE') return undefined;
   const primary = s.deployments?.find((d: any) => d.status === 'PRIMARY');

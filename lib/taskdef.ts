@@ -8,7 +8,7 @@ import { describeService } from './service.js';
 import { sh, type Runner } from './run.js';
 import { renderTemplateFile, writeRendered } from './template.js';
 import { type Outputs, terraformOutputs } from './terraform.js';
-import { imageRef, type ImageRef } from './image.js';
+import { cpuArchitecture, imageRef, type ImageRef } from './image.js';
 import { ecrDigest, repositoryUrl } from './ecr.js';
 import { waitForDeployment } from './waiter.js';
 import { ExitCode, ScriptFailure, UsageError } from './errors.js';
@@ -16,9 +16,24 @@ import { ExitCode, ScriptFailure, UsageError } from './errors.js';
 export const TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'ecs-task-definition.json');
 
 const REGISTER_KEYS = new Set([
-  'family', 'taskRoleArn', 'executionRoleArn', 'networkMode', 'containerDefinitions', 'volumes', 'placementConstraints',
-  'requiresCompatibilities', 'cpu', 'memory', 'tags', 'pidMode', 'ipcMode', 'proxyConfiguration', 'inferenceAccelerators',
-  'ephemeralStorage', 'runtimePlatform', 'enableFaultInjection',
+  'family',
+  'taskRoleArn',
+  'executionRoleArn',
+  'networkMode',
+  'containerDefinitions',
+  'volumes',
+  'placementConstraints',
+  'requiresCompatibilities',
+  'cpu',
+  'memory',
+  'tags',
+  'pidMode',
+  'ipcMode',
+  'proxyConfiguration',
+  'inferenceAccelerators',
+  'ephemeralStorage',
+  'runtimePlatform',
+  'enableFaultInjection',
 ]);
 const SECRET_NAME = /PASSWORD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|ACCESS_KEY/i;
 
@@ -34,15 +49,21 @@ export function validateTaskDefinition(td: any, file: string): void {
   const problems: string[] = [];
   if (!td || typeof td !== 'object' || Array.isArray(td)) problems.push('the top level must be a JSON object');
   else {
-    for (const k of Object.keys(td)) if (!REGISTER_KEYS.has(k)) problems.push(`unknown key "${k}" (register-task-definition accepts: ${[...REGISTER_KEYS].join(', ')})`);
-    if (!Array.isArray(td.containerDefinitions) || td.containerDefinitions.length === 0) problems.push('"containerDefinitions" must be a non-empty array');
+    for (const k of Object.keys(td))
+      if (!REGISTER_KEYS.has(k)) problems.push(`unknown key "${k}" (register-task-definition accepts: ${[...REGISTER_KEYS].join(', ')})`);
+    if (!Array.isArray(td.containerDefinitions) || td.containerDefinitions.length === 0)
+      problems.push('"containerDefinitions" must be a non-empty array');
     for (const c of td.containerDefinitions ?? []) {
       if (typeof c?.name !== 'string' || typeof c?.image !== 'string') problems.push('every container needs a string "name" and "image"');
       for (const e of c?.environment ?? []) {
-        if (SECRET_NAME.test(e?.name ?? '') && e?.value) problems.push(`container ${c.name}: environment ${e.name} looks like a secret in plain text; use "secrets": [{ "name": "${e.name}", "valueFrom": "<secret ARN>" }] (ECS.8)`);
+        if (SECRET_NAME.test(e?.name ?? '') && e?.value)
+          problems.push(
+            `container ${c.name}: environment ${e.name} looks like a secret in plain text; use "secrets": [{ "name": "${e.name}", "valueFrom": "<secret ARN>" }] (ECS.8)`,
+          );
       }
       if (c?.privileged === true) problems.push(`container ${c.name}: "privileged": true is not allowed (ECS.4)`);
-      for (const pm of c?.portMappings ?? []) if (typeof pm?.containerPort !== 'number') problems.push(`container ${c.name}: portMappings[].containerPort must be a number`);
+      for (const pm of c?.portMappings ?? [])
+        if (typeof pm?.containerPort !== 'number') problems.push(`container ${c.name}: portMappings[].containerPort must be a number`);
     }
   }
   if (problems.length) throw new UsageError(`${file}: ${problems.length} problem(s)\n${problems.map((p) => `  ✗ ${p}`).join('\n')}`);
@@ -53,6 +74,7 @@ export function templateValues(config: Config, outputs: Outputs, image: string, 
     TASK_FAMILY: config.names.family,
     TASK_CPU: String(config.app.cpu),
     TASK_MEMORY: String(config.app.memory),
+    CPU_ARCHITECTURE: cpuArchitecture(config.app.platform),
     CONTAINER_NAME: config.names.container,
     CONTAINER_PORT: config.app.port,
     HEALTH_PATH: config.app.healthPath,
@@ -71,7 +93,17 @@ export function templateValues(config: Config, outputs: Outputs, image: string, 
   };
 }
 
-const RESPONSE_ONLY = ['taskDefinitionArn', 'revision', 'status', 'requiresAttributes', 'compatibilities', 'registeredAt', 'registeredBy', 'deregisteredAt', 'tags'];
+const RESPONSE_ONLY = [
+  'taskDefinitionArn',
+  'revision',
+  'status',
+  'requiresAttributes',
+  'compatibilities',
+  'registeredAt',
+  'registeredBy',
+  'deregisteredAt',
+  'tags',
+];
 const DEFAULT_FALSE = new Set(['readOnly', 'privileged', 'configuredAtLaunch', 'interactive', 'pseudoTerminal', 'disableNetworking']);
 
 /** ECS fills defaults on register; fill them on both sides so a diff shows real changes only. */
@@ -85,7 +117,8 @@ export function canonicalTaskDefinition(td: any): any {
       if (pm.protocol === 'tcp') delete pm.protocol;
       if (pm.hostPort === pm.containerPort) delete pm.hostPort;
     }
-    for (const key of ['environment', 'secrets']) if (Array.isArray(c[key])) c[key].sort((a: any, b: any) => String(a.name).localeCompare(String(b.name)));
+    for (const key of ['environment', 'secrets'])
+      if (Array.isArray(c[key])) c[key].sort((a: any, b: any) => String(a.name).localeCompare(String(b.name)));
   }
   const clean = (v: any, key = ''): any => {
     if (Array.isArray(v)) {
@@ -93,7 +126,10 @@ export function canonicalTaskDefinition(td: any): any {
       return a.length ? a : undefined;
     }
     if (v && typeof v === 'object') {
-      const entries = Object.keys(v).sort().map((k) => [k, clean(v[k], k)] as const).filter(([, x]) => x !== undefined);
+      const entries = Object.keys(v)
+        .sort()
+        .map((k) => [k, clean(v[k], k)] as const)
+        .filter(([, x]) => x !== undefined);
       return entries.length ? Object.fromEntries(entries) : undefined;
     }
     if (v === null || v === undefined) return undefined;
@@ -108,12 +144,13 @@ export function diffLines(before: string, after: string, context = 2): string[] 
   const a = before.split('\n');
   const b = after.split('\n');
   const dp = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
-  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) dp[i]![j] = a[i] === b[j] ? dp[i + 1]![j + 1]! + 1 : Math.max(dp[i + 1]![j]!, dp[i]![j + 1]!);
+  for (let i = a.length - 1; i >= 0; i--)
+    for (let j = b.length - 1; j >= 0; j--) dp[i]![j] = a[i] === b[j] ? dp[i + 1]![j + 1]! + 1 : Math.max(dp[i + 1]![j]!, dp[i]![j + 1]!);
   const ops: [' ' | '-' | '+', string][] = [];
   let i = 0;
   let j = 0;
   while (i < a.length || j < b.length) {
-    if (i < a.length && j < b.length && a[i] === b[j]) ops.push([' ', a[i++]!]), j++;
+    if (i < a.length && j < b.length && a[i] === b[j]) (ops.push([' ', a[i++]!]), j++);
     else if (j < b.length && (i >= a.length || dp[i]![j + 1]! >= dp[i + 1]![j]!)) ops.push(['+', b[j++]!]);
     else ops.push(['-', a[i++]!]);
   }
@@ -126,7 +163,14 @@ export function diffLines(before: string, after: string, context = 2): string[] 
   return ops.some((o) => o[0] !== ' ') ? out : [];
 }
 
-export interface Registered { taskDefinitionArn: string; revision: number; changed: boolean; image: string; digest: string; deploymentId?: string }
+export interface Registered {
+  taskDefinitionArn: string;
+  revision: number;
+  changed: boolean;
+  image: string;
+  digest: string;
+  deploymentId?: string;
+}
 
 export function releaseTags(ref: ImageRef, digest: string): { key: string; value: string }[] {
   return [
@@ -138,22 +182,36 @@ export function releaseTags(ref: ImageRef, digest: string): { key: string; value
   ];
 }
 
-export async function releaseTaskDefinition(runner: Runner, config: Config, yes: boolean, known?: { ref: ImageRef; digest: string }): Promise<Registered> {
+export async function releaseTaskDefinition(
+  runner: Runner,
+  config: Config,
+  yes: boolean,
+  known?: { ref: ImageRef; digest: string },
+): Promise<Registered> {
   const identity = await resolveIdentity(runner, config);
   const ref = known?.ref ?? (await imageRef(runner, config));
   const url = repositoryUrl(config, identity.account);
   // bootstrap/deploy pass what step 5 just learned; alone, step 6 asks ECR
-  const digest = runner.dryRun ? '<IMAGE_DIGEST>' : known?.digest ?? (await ecrDigest(runner, config, ref.tag));
-  if (!digest) throw new ScriptFailure(`ECR has no image ${url}:${ref.tag} (the current commit): run \`npm run step:5\` first`, ExitCode.PREFLIGHT);
+  const digest = runner.dryRun ? '<IMAGE_DIGEST>' : (known?.digest ?? (await ecrDigest(runner, config, ref.tag)));
+  if (!digest)
+    throw new ScriptFailure(`ECR has no image ${url}:${ref.tag} (the current commit): run \`npm run step:5\` first`, ExitCode.PREFLIGHT);
   const image = `${url}@${digest}`;
   const outputs = await terraformOutputs(runner, config, identity.account);
   const td = renderTaskDefinition(templateValues(config, outputs, image, ref.tag));
 
   const service = await describeService(runner, config);
-  if (!service && !runner.dryRun) throw new ScriptFailure(`service ${config.names.service} is not ACTIVE in cluster ${config.names.cluster}: run \`npm run step:4\` first`, ExitCode.PREFLIGHT);
+  if (!service && !runner.dryRun)
+    throw new ScriptFailure(
+      `service ${config.names.service} is not ACTIVE in cluster ${config.names.cluster}: run \`npm run step:4\` first`,
+      ExitCode.PREFLIGHT,
+    );
   let current: any;
   if (service?.taskDefinition) {
-    current = (await runner.json(sh`aws ecs describe-task-definition --task-definition ${service.taskDefinition} --include TAGS --region ${config.region} --output json`))?.taskDefinition;
+    current = (
+      await runner.json(
+        sh`aws ecs describe-task-definition --task-definition ${service.taskDefinition} --include TAGS --region ${config.region} --output json`,
+      )
+    )?.taskDefinition;
   }
   const diff = diffLines(JSON.stringify(canonicalTaskDefinition(current), null, 2), JSON.stringify(canonicalTaskDefinition(td), null, 2));
   let arn = service?.taskDefinition ?? '<TASK_DEFINITION_ARN>';
@@ -161,14 +219,21 @@ export async function releaseTaskDefinition(runner: Runner, config: Config, yes:
   if (runner.dryRun || diff.length) {
     if (diff.length) {
       const before = current?.containerDefinitions?.[0]?.image;
-      runner.echo(`Task definition changes against ${service?.taskDefinition ?? 'nothing'}:${before && before !== image ? `\n  image: ${before}\n      -> ${image}` : ''}`);
+      runner.echo(
+        `Task definition changes against ${service?.taskDefinition ?? 'nothing'}:${before && before !== image ? `\n  image: ${before}\n      -> ${image}` : ''}`,
+      );
       for (const line of diff) runner.echo(`  ${line}`);
     }
-    if (!runner.dryRun && !(await confirm(`Register a new revision of ${config.names.family} and deploy it to ${config.names.service}?`, yes))) {
+    if (
+      !runner.dryRun &&
+      !(await confirm(`Register a new revision of ${config.names.family} and deploy it to ${config.names.service}?`, yes))
+    ) {
       throw new ScriptFailure('not registered (declined)');
     }
     const rendered = writeRendered(runner, 'ecs-task-definition.json', { ...td, tags: releaseTags(ref, digest) });
-    const out = await runner.json(sh`aws ecs register-task-definition --cli-input-json file://${rendered} --region ${config.region} --output json`);
+    const out = await runner.json(
+      sh`aws ecs register-task-definition --cli-input-json file://${rendered} --region ${config.region} --output json`,
+    );
     arn = out?.taskDefinition?.taskDefinitionArn ?? '<TASK_DEFINITION_ARN>';
     changed = true;
   } else {
@@ -183,7 +248,9 @@ export async function releaseTaskDefinition(runner: Runner, config: Config, yes:
   }
   let deploymentId: string | undefined;
   if (changed || runner.dryRun || needsCount) {
-    const updated = await runner.json(sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${arn} ${needsCount ? ['--desired-count', String(config.app.desiredCount)] : []} --region ${config.region} --output json --query ${'service.deployments[?status==`PRIMARY`] | [0].{id: id, status: status, rolloutState: rolloutState}'}`);
+    const updated = await runner.json(
+      sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${arn} ${needsCount ? ['--desired-count', String(config.app.desiredCount)] : []} --region ${config.region} --output json --query ${'service.deployments[?status==`PRIMARY`] | [0].{id: id, status: status, rolloutState: rolloutState}'}`,
+    );
     deploymentId = updated?.id;
     if (deploymentId) runner.echo(`# deployment ${deploymentId} started (${updated.rolloutState})`);
   }

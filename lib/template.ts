@@ -18,7 +18,9 @@ export function parseJson(text: string, what: string, fix: string): unknown {
       const before = text.slice(0, Number(at));
       where = ` at line ${before.split('\n').length}, column ${Number(at) - before.lastIndexOf('\n')}`;
     }
-    throw new UsageError(`${what} is not valid JSON${where} (check quotes, commas and braces; the content is not shown, it may be secret)\n  fix: ${fix}`);
+    throw new UsageError(
+      `${what} is not valid JSON${where} (check quotes, commas and braces; the content is not shown, it may be secret)\n  fix: ${fix}`,
+    );
   }
 }
 
@@ -40,7 +42,11 @@ export function renderTemplate(text: string, values: Record<string, string | num
   };
   const out = fill(parsed);
   if (unknown.size) {
-    throw new UsageError(`${file} uses unknown placeholder(s): ${[...unknown].map((k) => `\${${k}}`).join(', ')}\n  known: ${Object.keys(values).map((k) => `\${${k}}`).join(' ')}`);
+    throw new UsageError(
+      `${file} uses unknown placeholder(s): ${[...unknown].map((k) => `\${${k}}`).join(', ')}\n  known: ${Object.keys(values)
+        .map((k) => `\${${k}}`)
+        .join(' ')}`,
+    );
   }
   return out;
 }

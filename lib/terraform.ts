@@ -1,7 +1,8 @@
 // Terraform helpers: the state backend (S3 with native locking), init, and typed outputs.
-import { existsSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Config } from './config.js';
+import { CommandError } from './errors.js';
 import { sh, type Runner } from './run.js';
 
 export function tfDir(config: Config): string {
@@ -37,16 +38,89 @@ export function terraformEnv(config: Config): Record<string, string> {
   };
 }
 
-export async function terraformInit(runner: Runner, config: Config, account: string): Promise<void> {
-  await runner.run(sh`terraform ${chdir(config)} init -input=false -no-color ${backendConfig(config, account)}`, {
-    env: terraformEnv(config),
-    timeoutMs: 10 * 60_000,
-    retries: 1,
-  });
+/** Where a configuration's state lives: the S3 object, and the endpoint that serves it (the sandbox's or AWS's). */
+export interface Backend {
+  bucket: string;
+  key: string;
+  region: string;
+  endpoint: string;
 }
 
-export function isInitialized(config: Config): boolean {
-  return existsSync(join(tfDir(config), '.terraform'));
+export function backendFor(config: Config, account: string): Backend {
+  return {
+    bucket: stateBucket(config, account),
+    key: `${config.project}/terraform.tfstate`,
+    region: config.region,
+    endpoint: process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? 'aws',
+  };
+}
+
+const MARKER = 'llmops-backend.json';
+
+/**
+ * The backend the working directory was last initialised for: the toolkit's record of it, else what
+ * terraform recorded (no endpoint: an init from before the record, or by hand), else undefined.
+ */
+export function initializedBackend(config: Config): Backend | undefined {
+  const dir = join(tfDir(config), '.terraform');
+  try {
+    return JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as Backend;
+  } catch {
+    /* no record */
+  }
+  try {
+    const recorded = JSON.parse(readFileSync(join(dir, 'terraform.tfstate'), 'utf8'))?.backend?.config ?? {};
+    return { bucket: recorded.bucket ?? '', key: recorded.key ?? '', region: recorded.region ?? '', endpoint: 'unknown' };
+  } catch {
+    return undefined;
+  }
+}
+
+const sameBackend = (a: Backend, b: Backend) =>
+  a.bucket === b.bucket && a.key === b.key && a.region === b.region && a.endpoint === b.endpoint;
+
+export const describeBackend = (b: Backend) =>
+  `s3://${b.bucket}/${b.key} (${b.region}${b.endpoint === 'aws' ? '' : `, endpoint ${b.endpoint}`})`;
+
+/** True when terraform/ must be (re-)initialised before it reads this configuration's state. */
+export function needsInit(config: Config, account: string): boolean {
+  const have = initializedBackend(config);
+  return !have || !sameBackend(have, backendFor(config, account));
+}
+
+/**
+ * `terraform init` for this configuration's backend. When the working directory was initialised for
+ * another one (the sandbox, another region, project or account), it says so and re-initialises with
+ * -reconfigure: the other state stays where it is, nothing is copied or migrated, and no plan reads it.
+ */
+export async function terraformInit(runner: Runner, config: Config, account: string): Promise<void> {
+  const want = backendFor(config, account);
+  const have = initializedBackend(config);
+  const moved = !!have && !sameBackend(have, want);
+  if (moved) {
+    runner.echo(
+      `# ${relative(process.cwd(), tfDir(config)) || '.'} was initialised for ${describeBackend(have!)}; this run uses ${describeBackend(want)}: re-initialising with -reconfigure (the other state stays where it is; nothing is migrated)`,
+    );
+  }
+  const init = (reconfigure: boolean) =>
+    runner.run(
+      sh`terraform ${chdir(config)} init -input=false -no-color ${reconfigure ? ['-reconfigure'] : []} ${backendConfig(config, account)}`,
+      {
+        env: terraformEnv(config),
+        timeoutMs: 10 * 60_000,
+        retries: 1,
+      },
+    );
+  try {
+    await init(moved);
+  } catch (error) {
+    // same state location, other backend settings (e.g. the sandbox's path-style flags): nothing to migrate
+    if (moved || !(error instanceof CommandError) || !/Backend configuration changed/.test(error.result?.stderr ?? error.message))
+      throw error;
+    runner.echo('# the backend settings changed but the state location did not: re-initialising with -reconfigure');
+    await init(true);
+  }
+  if (!runner.dryRun) writeFileSync(join(tfDir(config), '.terraform', MARKER), `${JSON.stringify(want, null, 2)}\n`);
 }
 
 export type Outputs = Record<string, any> & { get(name: string): string };
@@ -55,8 +129,10 @@ export type Outputs = Record<string, any> & { get(name: string): string };
 export async function terraformOutputs(runner: Runner, config: Config, account: string): Promise<Outputs> {
   let values: Record<string, any> = {};
   if (!runner.dryRun) {
-    if (!isInitialized(config)) await terraformInit(runner, config, account);
-    const raw = await runner.json<Record<string, { value: unknown }>>(sh`terraform ${chdir(config)} output -json -no-color`, { env: terraformEnv(config) });
+    if (needsInit(config, account)) await terraformInit(runner, config, account);
+    const raw = await runner.json<Record<string, { value: unknown }>>(sh`terraform ${chdir(config)} output -json -no-color`, {
+      env: terraformEnv(config),
+    });
     values = Object.fromEntries(Object.entries(raw ?? {}).map(([k, v]) => [k, v.value]));
   } else {
     runner.echoCommand('terraform', [chdir(config), 'output', '-json']);

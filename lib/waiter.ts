@@ -1,14 +1,33 @@
 // The deployment waiter: follows one ECS deployment (rollout state, tasks, target health, the URL) to
 // ok / rolled-back / failed / timeout, and diagnoses a failure with the fixes.
-import { DescribeServicesCommand, DescribeTaskDefinitionCommand, DescribeTasksCommand, ECSClient, ListTasksCommand, type Service, type Task } from '@aws-sdk/client-ecs';
-import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  DescribeServicesCommand,
+  DescribeTaskDefinitionCommand,
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+  type Service,
+  type Task,
+} from '@aws-sdk/client-ecs';
+import {
+  DescribeLoadBalancersCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { ExitCode } from './errors.js';
 
 export type Outcome = 'ok' | 'rolled-back' | 'failed' | 'timeout' | 'preflight';
-export const OUTCOME_EXIT: Record<Outcome, number> = { ok: ExitCode.OK, 'rolled-back': ExitCode.ROLLED_BACK, failed: ExitCode.FAILED, timeout: ExitCode.TIMEOUT, preflight: ExitCode.PREFLIGHT };
+export const OUTCOME_EXIT: Record<Outcome, number> = {
+  ok: ExitCode.OK,
+  'rolled-back': ExitCode.ROLLED_BACK,
+  failed: ExitCode.FAILED,
+  timeout: ExitCode.TIMEOUT,
+  preflight: ExitCode.PREFLIGHT,
+};
 
 export interface VerifyOptions {
   /** The task definition the deployment must run (default: the service's current one). */
@@ -20,6 +39,10 @@ export interface VerifyOptions {
   deploymentId?: string;
   /** Fail after this many stopped tasks when the circuit breaker is off (it never decides then). */
   maxFailedTasks?: number;
+  /** The AWS clients to poll with (default: SDK clients for the region; a test passes canned ones). */
+  clients?: Clients;
+  /** Milliseconds between polls, by time elapsed (default: pollDelayMs). */
+  pollDelay?: (elapsedMs: number) => number;
 }
 
 export interface VerifyResult {
@@ -32,7 +55,12 @@ export interface VerifyResult {
   url?: string;
 }
 
-interface Clients { ecs: ECSClient; elb: ElasticLoadBalancingV2Client; logs: CloudWatchLogsClient }
+/** What the waiter sends requests through: the SDK clients, or anything with their `send`. */
+export interface Clients {
+  ecs: Pick<ECSClient, 'send' | 'destroy'>;
+  elb: Pick<ElasticLoadBalancingV2Client, 'send' | 'destroy'>;
+  logs: Pick<CloudWatchLogsClient, 'send' | 'destroy'>;
+}
 
 function clients(region: string): Clients {
   const common = { region, maxAttempts: 4 };
@@ -46,18 +74,31 @@ export function pollDelayMs(elapsedMs: number): number {
   return 5000;
 }
 
+const PLATFORM_FIX =
+  'exec format error: the image was built for another CPU architecture than the task runs (runtimePlatform): build it with --platform linux/amd64 (PLATFORM, the default) or set PLATFORM=linux/arm64 for ARM64 Fargate, then deploy again';
+
 const STOP_FIXES: [RegExp, string][] = [
-  [/CannotPullContainerError/, 'the image cannot be pulled: check that it exists in ECR (npm run step:5), that the execution role may pull it, and that the private subnets reach ECR (NAT gateway or VPC endpoints)'],
-  [/ResourceInitializationError/, 'the task could not read its secrets or create its log stream: check that every secrets[].valueFrom ARN exists (npm run secrets), the execution role may read it, and the log group exists'],
+  [
+    /CannotPullContainerError/,
+    'the image cannot be pulled: check that it exists in ECR (npm run step:5), that the execution role may pull it, and that the private subnets reach ECR (NAT gateway or VPC endpoints)',
+  ],
+  [
+    /ResourceInitializationError/,
+    'the task could not read its secrets or create its log stream: check that every secrets[].valueFrom ARN exists (npm run secrets), the execution role may read it, and the log group exists',
+  ],
   [/OutOfMemoryError/, 'the container ran out of memory: raise TASK_MEMORY (a valid Fargate size for TASK_CPU) or fix the leak'],
   [/Task failed ELB health checks/, 'the load balancer marked the task unhealthy: see the target-health reason below'],
+  [/exec format error/i, PLATFORM_FIX],
   [/CannotStartContainerError/, 'the container could not start: check the entry point / command and the user it runs as'],
 ];
 
 const TARGET_FIXES: Record<string, string> = {
-  'Target.ResponseCodeMismatch': 'the app answers the health path with another status than 200: make HEALTH_PATH return 200, or set HEALTH_PATH to the path that does',
-  'Target.Timeout': 'the health check timed out: the app must listen on 0.0.0.0:CONTAINER_PORT and answer within 5 s; the tasks security group must allow the ALB',
-  'Target.FailedHealthChecks': 'the ALB could not connect: the app must listen on 0.0.0.0:CONTAINER_PORT; check the tasks security group allows the ALB on that port',
+  'Target.ResponseCodeMismatch':
+    'the app answers the health path with another status than 200: make HEALTH_PATH return 200, or set HEALTH_PATH to the path that does',
+  'Target.Timeout':
+    'the health check timed out: the app must listen on 0.0.0.0:CONTAINER_PORT and answer within 5 s; the tasks security group must allow the ALB',
+  'Target.FailedHealthChecks':
+    'the ALB could not connect: the app must listen on 0.0.0.0:CONTAINER_PORT; check the tasks security group allows the ALB on that port',
   'Elb.InternalError': 'an ELB internal error: retry the deployment',
 };
 
@@ -67,8 +108,12 @@ export function explainStoppedTask(t: Pick<Task, 'stoppedReason' | 'containers' 
   const exit = container?.exitCode;
   const fix =
     STOP_FIXES.find(([re]) => re.test(reason) || re.test(container?.reason ?? ''))?.[1] ??
-    (exit === 137 ? 'exit 137: the container was killed (SIGKILL): out of memory (raise TASK_MEMORY) or it ignored SIGTERM for stopTimeout' : undefined) ??
-    (exit !== undefined && exit !== null && /exited/.test(reason) ? `the app exited with code ${exit} at start: see its last log lines below` : 'see the service events and logs below');
+    (exit === 137
+      ? 'exit 137: the container was killed (SIGKILL): out of memory (raise TASK_MEMORY) or it ignored SIGTERM for stopTimeout'
+      : undefined) ??
+    (exit !== undefined && exit !== null && /exited/.test(reason)
+      ? `the app exited with code ${exit} at start: see its last log lines below`
+      : 'see the service events and logs below');
   return `${reason}${exit !== undefined && exit !== null ? ` (exit code ${exit})` : ''}${container?.reason ? ` — ${container.reason}` : ''}\n    fix: ${fix}`;
 }
 
@@ -78,7 +123,13 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
   const maxFailed = options.maxFailedTasks ?? 3;
   const { cluster, service: serviceName } = config.names;
   const say = (line: string) => runner.echo(line);
-  const result = (outcome: Outcome, message: string, extra: Partial<VerifyResult> = {}): VerifyResult => ({ outcome, message, diagnosis: [], elapsedMs: Date.now() - started, ...extra });
+  const result = (outcome: Outcome, message: string, extra: Partial<VerifyResult> = {}): VerifyResult => ({
+    outcome,
+    message,
+    diagnosis: [],
+    elapsedMs: Date.now() - started,
+    ...extra,
+  });
 
   if (runner.dryRun) {
     for (const [bin, ...args] of [
@@ -86,22 +137,31 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       ['aws', 'ecs', 'list-tasks', '--cluster', cluster, '--service-name', serviceName],
       ['aws', 'elbv2', 'describe-target-health', '--target-group-arn', '<TARGET_GROUP_ARN>'],
       ['curl', '-fsS', `http://<ALB_DNS_NAME>${config.app.healthPath}`],
-    ]) runner.echoCommand(bin!, args, 'polled through the SDK until the deployment is healthy');
+    ])
+      runner.echoCommand(bin!, args, 'polled through the SDK until the deployment is healthy');
     return result('ok', 'dry run');
   }
-  const c = clients(config.region);
+  const c = options.clients ?? clients(config.region);
   try {
-    say(`# following the deployment of ${serviceName} (SDK polling: ecs describe-services / list-tasks / describe-tasks, elbv2 describe-target-health)`);
+    say(
+      `# following the deployment of ${serviceName} (SDK polling: ecs describe-services / list-tasks / describe-tasks, elbv2 describe-target-health)`,
+    );
     const svc = await readService(c, config);
-    if (!svc || svc.status !== 'ACTIVE') return result('preflight', `service ${serviceName} is not ACTIVE in cluster ${cluster}: run npm run step:4`);
+    if (!svc || svc.status !== 'ACTIVE')
+      return result('preflight', `service ${serviceName} is not ACTIVE in cluster ${cluster}: run npm run step:4`);
     const wanted = options.taskDefinitionArn ?? svc.taskDefinition;
     // the deployment to follow: the one step 6 started (by id), else the PRIMARY running `wanted`, else the
     // most recent one that ran it (it may already have failed: ECS can roll back within seconds)
     let dep = options.deploymentId
       ? svc.deployments?.find((d) => d.id === options.deploymentId)
-      : svc.deployments?.find((d) => d.status === 'PRIMARY' && sameTaskDefinition(d.taskDefinition, wanted)) ?? svc.deployments?.find((d) => sameTaskDefinition(d.taskDefinition, wanted));
+      : (svc.deployments?.find((d) => d.status === 'PRIMARY' && sameTaskDefinition(d.taskDefinition, wanted)) ??
+        svc.deployments?.find((d) => sameTaskDefinition(d.taskDefinition, wanted)));
     const depId = dep?.id ?? options.deploymentId;
-    if (!depId) return result('preflight', `service ${serviceName} is not deploying ${wanted} (its primary deployment runs ${svc.deployments?.[0]?.taskDefinition})`);
+    if (!depId)
+      return result(
+        'preflight',
+        `service ${serviceName} is not deploying ${wanted} (its primary deployment runs ${svc.deployments?.[0]?.taskDefinition})`,
+      );
     const primaryNow = svc.deployments?.find((d) => d.status === 'PRIMARY');
     if (!dep || dep.rolloutState === 'FAILED' || primaryNow?.id !== depId) {
       // already over before we looked: say how, from its stopped tasks
@@ -110,9 +170,16 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       const diagnosis = await diagnose(c, config, stopped, new Map());
       if (dep?.rolloutState === 'FAILED' || stopped.length) {
         const back = primaryNow && primaryNow.id !== depId;
-        return result(back ? 'rolled-back' : 'failed', `deployment ${depId} failed (${dep?.rolloutStateReason ?? 'its tasks stopped'})${back ? `; ECS rolled back to ${primaryNow!.taskDefinition}` : ''}`, { deploymentId: depId, taskDefinition: dep?.taskDefinition ?? wanted, diagnosis });
+        return result(
+          back ? 'rolled-back' : 'failed',
+          `deployment ${depId} failed (${dep?.rolloutStateReason ?? 'its tasks stopped'})${back ? `; ECS rolled back to ${primaryNow!.taskDefinition}` : ''}`,
+          { deploymentId: depId, taskDefinition: dep?.taskDefinition ?? wanted, diagnosis },
+        );
       }
-      return result('preflight', `deployment ${depId} is no longer the service's primary deployment (now ${primaryNow?.id} running ${primaryNow?.taskDefinition})`);
+      return result(
+        'preflight',
+        `deployment ${depId} is no longer the service's primary deployment (now ${primaryNow?.id} running ${primaryNow?.taskDefinition})`,
+      );
     }
     const previousTd = svc.deployments?.find((d) => d.id !== depId)?.taskDefinition;
     say(`# deployment ${depId}: ${dep.taskDefinition}, desired ${dep.desiredCount}`);
@@ -145,17 +212,38 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
         const rolledBack = !!primary && primary.id !== depId && sameTaskDefinition(primary.taskDefinition, previousTd);
         const why = dep?.rolloutStateReason ?? 'the deployment was replaced';
         const diagnosis = await diagnose(c, config, stoppedTasks, targetReasons);
-        if (rolledBack) return result('rolled-back', `deployment ${depId} failed (${why}); ECS rolled back to ${primary!.taskDefinition}`, { deploymentId: depId, taskDefinition: dep?.taskDefinition, diagnosis, url });
-        return result('failed', `deployment ${depId} failed: ${why}`, { deploymentId: depId, taskDefinition: dep?.taskDefinition, diagnosis, url });
+        if (rolledBack)
+          return result('rolled-back', `deployment ${depId} failed (${why}); ECS rolled back to ${primary!.taskDefinition}`, {
+            deploymentId: depId,
+            taskDefinition: dep?.taskDefinition,
+            diagnosis,
+            url,
+          });
+        return result('failed', `deployment ${depId} failed: ${why}`, {
+          deploymentId: depId,
+          taskDefinition: dep?.taskDefinition,
+          diagnosis,
+          url,
+        });
       }
       const circuitBreaker = s.deploymentConfiguration?.deploymentCircuitBreaker?.enable;
       if (!circuitBreaker && stoppedTasks.length >= maxFailed) {
         const diagnosis = await diagnose(c, config, stoppedTasks, targetReasons);
-        return result('failed', `${stoppedTasks.length} tasks of deployment ${depId} failed (the circuit breaker is off: ECS would keep retrying)`, { deploymentId: depId, diagnosis, url });
+        return result(
+          'failed',
+          `${stoppedTasks.length} tasks of deployment ${depId} failed (the circuit breaker is off: ECS would keep retrying)`,
+          { deploymentId: depId, diagnosis, url },
+        );
       }
-      const unplaceable = (s.events ?? []).find((e) => e.id && /unable to place a task/i.test(e.message ?? '') && (e.createdAt?.getTime() ?? 0) >= started - 1000);
+      const unplaceable = (s.events ?? []).find(
+        (e) => e.id && /unable to place a task/i.test(e.message ?? '') && (e.createdAt?.getTime() ?? 0) >= started - 1000,
+      );
       if (unplaceable) {
-        return result('failed', `ECS cannot place the tasks: ${unplaceable.message}`, { deploymentId: depId, diagnosis: ['fix: check the subnets, security groups and Fargate capacity for the requested TASK_CPU / TASK_MEMORY'], url });
+        return result('failed', `ECS cannot place the tasks: ${unplaceable.message}`, {
+          deploymentId: depId,
+          diagnosis: ['fix: check the subnets, security groups and Fargate capacity for the requested TASK_CPU / TASK_MEMORY'],
+          url,
+        });
       }
 
       const desired = dep.desiredCount ?? 0;
@@ -169,7 +257,11 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
         for (const d of th.TargetHealthDescriptions ?? []) {
           const state = d.TargetHealth?.State ?? 'unknown';
           // why a target of this deployment is unhealthy (draining and initial say nothing about the app)
-          if ((ips.has(d.Target?.Id) || failedIps.has(d.Target?.Id)) && d.TargetHealth?.Reason && !['healthy', 'draining', 'initial'].includes(state)) {
+          if (
+            (ips.has(d.Target?.Id) || failedIps.has(d.Target?.Id)) &&
+            d.TargetHealth?.Reason &&
+            !['healthy', 'draining', 'initial'].includes(state)
+          ) {
             targetReasons.set(d.Target!.Id!, `${d.TargetHealth.Reason}: ${d.TargetHealth.Description ?? ''}`);
           }
           if (!ips.has(d.Target?.Id)) continue;
@@ -183,19 +275,35 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
         urlAnswered = await answers(url);
         if (urlAnswered) say(`  ✓ ${url} answered 200`);
       }
-      const status = `  ${dep.rolloutState ?? ''} tasks ${runningCount}/${desired} running${dep.pendingCount ? `, ${dep.pendingCount} pending` : ''}${dep.failedTasks ? `, ${dep.failedTasks} failed` : ''}${targetGroup ? `; targets ${healthy}/${needHealthy} healthy${Object.entries(states).filter(([k]) => k !== 'healthy').map(([k, v]) => `, ${v} ${k}`).join('')}` : ''}${url && !urlAnswered && runningCount >= desired && healthy >= needHealthy ? `; waiting for ${url}` : ''}`;
+      const status = `  ${dep.rolloutState ?? ''} tasks ${runningCount}/${desired} running${dep.pendingCount ? `, ${dep.pendingCount} pending` : ''}${dep.failedTasks ? `, ${dep.failedTasks} failed` : ''}${
+        targetGroup
+          ? `; targets ${healthy}/${needHealthy} healthy${Object.entries(states)
+              .filter(([k]) => k !== 'healthy')
+              .map(([k, v]) => `, ${v} ${k}`)
+              .join('')}`
+          : ''
+      }${url && !urlAnswered && runningCount >= desired && healthy >= needHealthy ? `; waiting for ${url}` : ''}`;
       if (status !== lastStatus) {
         say(`${status}   [${((Date.now() - started) / 1000).toFixed(0)} s]`);
         lastStatus = status;
       }
-      if (desired === 0) return result('ok', 'desired count is 0: nothing to run', { deploymentId: depId, taskDefinition: dep.taskDefinition });
+      if (desired === 0)
+        return result('ok', 'desired count is 0: nothing to run', { deploymentId: depId, taskDefinition: dep.taskDefinition });
       if (runningCount >= desired && healthy >= needHealthy && (urlAnswered || !url)) {
-        return result('ok', `deployment ${depId} is healthy: ${runningCount}/${desired} tasks running${targetGroup ? `, ${healthy} healthy targets` : ''}${url ? `, ${url} answers` : ''}`, { deploymentId: depId, taskDefinition: dep.taskDefinition, url });
+        return result(
+          'ok',
+          `deployment ${depId} is healthy: ${runningCount}/${desired} tasks running${targetGroup ? `, ${healthy} healthy targets` : ''}${url ? `, ${url} answers` : ''}`,
+          { deploymentId: depId, taskDefinition: dep.taskDefinition, url },
+        );
       }
-      await new Promise((r) => setTimeout(r, pollDelayMs(Date.now() - started)));
+      await new Promise((r) => setTimeout(r, (options.pollDelay ?? pollDelayMs)(Date.now() - started)));
     }
     const diagnosis = await diagnose(c, config, stoppedTasks, targetReasons);
-    return result('timeout', `gave up after ${Math.round(timeoutMs / 1000)} s (DEPLOY_TIMEOUT_SECONDS); last state: ${lastStatus.trim()}. The deployment may still finish: npm run step:7`, { deploymentId: depId, diagnosis, url });
+    return result(
+      'timeout',
+      `gave up after ${Math.round(timeoutMs / 1000)} s (DEPLOY_TIMEOUT_SECONDS); last state: ${lastStatus.trim()}. The deployment may still finish: npm run step:7`,
+      { deploymentId: depId, diagnosis, url },
+    );
   } catch (error: any) {
     // the API went away or the credentials expired while waiting: ECS carries on without us
     if (error?.$metadata || /ECONN|ETIMEDOUT|EAI_AGAIN|socket hang up/.test(`${error?.code} ${error?.message}`)) {
@@ -238,7 +346,10 @@ async function stoppedTasksOf(c: Clients, config: Config, depId: string, seen: S
 }
 
 function privateIp(t: Task): string | undefined {
-  return t.containers?.[0]?.networkInterfaces?.[0]?.privateIpv4Address ?? t.attachments?.[0]?.details?.find((d) => d.name === 'privateIPv4Address')?.value;
+  return (
+    t.containers?.[0]?.networkInterfaces?.[0]?.privateIpv4Address ??
+    t.attachments?.[0]?.details?.find((d) => d.name === 'privateIPv4Address')?.value
+  );
 }
 
 async function healthUrl(c: Clients, config: Config, svc: Service): Promise<string | undefined> {
@@ -270,7 +381,14 @@ async function lastLogLines(c: Clients, config: Config, task: Task, limit = 15):
     const opts = cd?.logConfiguration?.options ?? {};
     if (cd?.logConfiguration?.logDriver !== 'awslogs') return [];
     const stream = `${opts['awslogs-stream-prefix'] ?? 'ecs'}/${cd.name}/${task.taskArn?.split('/').pop()}`;
-    const r = await c.logs.send(new GetLogEventsCommand({ logGroupName: opts['awslogs-group'] ?? config.names.logGroup, logStreamName: stream, limit, startFromHead: false }));
+    const r = await c.logs.send(
+      new GetLogEventsCommand({
+        logGroupName: opts['awslogs-group'] ?? config.names.logGroup,
+        logStreamName: stream,
+        limit,
+        startFromHead: false,
+      }),
+    );
     return (r.events ?? []).map((e) => e.message ?? '');
   } catch {
     return [];
@@ -285,6 +403,8 @@ async function diagnose(c: Clients, config: Config, stopped: Task[], targetReaso
     out.push(`stopped task ${t.taskArn?.split('/').pop()}: ${explainStoppedTask(t)}`);
     const lines = await lastLogLines(c, config, t);
     if (lines.length) out.push(`  last log lines:\n${lines.map((l) => `    | ${l}`).join('\n')}`);
+    if (lines.some((l) => /exec format error/i.test(l)) && !/exec format error/i.test(explainStoppedTask(t)))
+      out.push(`    fix: ${PLATFORM_FIX}`);
   }
   for (const [ip, reason] of new Map([...targetReasons].slice(-3))) {
     const code = reason.split(':')[0]!;

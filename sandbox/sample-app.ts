@@ -30,7 +30,9 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
       : broken === 'health'
         ? 'echo starting llmops sample app; d=/www; if [ -n \\"$DATABASE_HOST\\" ]; then d=/www-degraded; fi; exec /bin/busybox httpd -f -v -p 3000 -h $d'
         : '';
-  const entrypoint = script ? `["/bin/busybox", "sh", "-c", "${script}"]` : '["/bin/busybox", "httpd", "-f", "-v", "-p", "3000", "-h", "/www"]';
+  const entrypoint = script
+    ? `["/bin/busybox", "sh", "-c", "${script}"]`
+    : '["/bin/busybox", "httpd", "-f", "-v", "-p", "3000", "-h", "/www"]';
   writeFileSync(
     join(dir, 'Dockerfile'),
     [
@@ -55,7 +57,9 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
 }
 
 function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-C', dir, '-c', 'user.name=llmops sandbox', '-c', 'user.email=sandbox@example.com', ...args], { encoding: 'utf8' }).trim();
+  return execFileSync('git', ['-C', dir, '-c', 'user.name=llmops sandbox', '-c', 'user.email=sandbox@example.com', ...args], {
+    encoding: 'utf8',
+  }).trim();
 }
 
 /** A git checkout of the sample app at `version`, committed: what the guide's step 1 clones. */

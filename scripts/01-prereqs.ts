@@ -8,7 +8,8 @@ import { formatChecklist, runChecks } from '../lib/prereqs.js';
 
 export const spec: ScriptSpec = {
   command: 'step:1',
-  summary: 'Step 1 — check the prerequisites: aws CLI (v2 recommended), terraform >= 1.10 (S3-native state locking), docker client and engine, git, node, AWS credentials (account, ARN, region, EXPECTED_ACCOUNT_ID guard) and the app checkout. Checks run concurrently; each failure prints its fix.',
+  summary:
+    'Step 1 — check the prerequisites: aws CLI (v2 recommended), terraform >= 1.10 (S3-native state locking), docker client and engine, git, node, AWS credentials (account, ARN, region, EXPECTED_ACCOUNT_ID guard) and the app checkout. Checks run concurrently; each failure prints its fix.',
   needs: 'nothing (a .env is optional; see .env.example)',
   produces: 'a checklist on stdout; exit 0 when every required check passes, 3 otherwise',
   next: 'npm run step:2 (build and test the Docker image)',

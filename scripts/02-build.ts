@@ -17,14 +17,17 @@ export async function step2(runner: Runner, config: Config): Promise<ImageRef & 
 
 export const spec: ScriptSpec = {
   command: 'step:2',
-  summary: 'Step 2 — build the image with an immutable tag from the git commit (-dirty-<hash> on an uncommitted tree; refused in CI), OCI labels, then run it read-only as ECS will and wait for the health path to answer.',
+  summary:
+    'Step 2 — build the image with an immutable tag from the git commit (-dirty-<hash> on an uncommitted tree; refused in CI), OCI labels, then run it read-only as ECS will and wait for the health path to answer.',
   needs: 'BUILD_CONTEXT (a git checkout), DOCKERFILE, a Docker engine',
   paths: ['build'],
   produces: 'the local image <ECR_REPOSITORY>:<git sha>',
   next: 'npm run step:3 (terraform plan)',
   async main({ runner, config }: ScriptContext) {
     const r = await step2(runner, config);
-    process.stdout.write(`✓ image ${r.local} ${r.result === 'cached' ? '(already built)' : 'built'} and answered ${config.app.healthPath}\n`);
+    process.stdout.write(
+      `✓ image ${r.local} ${r.result === 'cached' ? '(already built)' : 'built'} and answered ${config.app.healthPath}\n`,
+    );
   },
 };
 

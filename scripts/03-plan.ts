@@ -10,7 +10,8 @@ import { formatSummary, planInfrastructure } from '../lib/infra.js';
 
 export const spec: ScriptSpec = {
   command: 'step:3',
-  summary: 'Step 3 — terraform plan: create the S3 state bucket if missing (versioned, encrypted, private; native S3 locking), write terraform.tfvars.json from .env (or check your own terraform.tfvars), init, plan -out=tfplan, and summarize adds / changes / destroys with every destructive change highlighted.',
+  summary:
+    'Step 3 — terraform plan: create the S3 state bucket if missing (versioned, encrypted, private; native S3 locking), write terraform.tfvars.json from .env (or check your own terraform.tfvars), init, plan -out=tfplan, and summarize adds / changes / destroys with every destructive change highlighted.',
   needs: 'AWS credentials, terraform >= 1.6, terraform/',
   produces: 'terraform/tfplan and its summary',
   next: 'npm run step:4 (apply exactly this plan)',

@@ -9,7 +9,8 @@ import { applyPlan, printOutputs } from '../lib/infra.js';
 
 export const spec: ScriptSpec = {
   command: 'step:4',
-  summary: 'Step 4 — terraform apply of exactly the plan step 3 saved (a stale plan is refused by terraform), after showing its summary; asks on a TTY unless --yes. Prints the outputs the next steps use.',
+  summary:
+    'Step 4 — terraform apply of exactly the plan step 3 saved (a stale plan is refused by terraform), after showing its summary; asks on a TTY unless --yes. Prints the outputs the next steps use.',
   needs: 'terraform/tfplan (npm run step:3)',
   produces: 'the infrastructure; outputs alb_dns_name, ecr_repository_url, rds_endpoint, ecs_cluster_name, …',
   next: 'npm run step:5 (push the image to ECR)',
@@ -20,7 +21,9 @@ export const spec: ScriptSpec = {
       return ExitCode.FAILED;
     }
     const identity = await resolveIdentity(runner, config);
-    process.stdout.write(`${result === 'no-changes' ? 'Nothing to apply.' : '✓ applied.'}\n${await printOutputs(runner, config, identity.account)}\n`);
+    process.stdout.write(
+      `${result === 'no-changes' ? 'Nothing to apply.' : '✓ applied.'}\n${await printOutputs(runner, config, identity.account)}\n`,
+    );
   },
 };
 

@@ -18,7 +18,8 @@ export async function step5(runner: Runner, config: Config): Promise<Pushed> {
 
 export const spec: ScriptSpec = {
   command: 'step:5',
-  summary: 'Step 5 — log in to ECR (password on stdin, never in argv), tag and push the image of the current commit, and record its digest. Skips the push when ECR already holds the tag.',
+  summary:
+    'Step 5 — log in to ECR (password on stdin, never in argv), tag and push the image of the current commit, and record its digest. Skips the push when ECR already holds the tag.',
   needs: 'the local image from step 2, the ECR repository from step 4',
   produces: '<ECR_REPOSITORY_URL>:<git sha> and its sha256 digest',
   next: 'npm run step:6 (register the task definition by digest and update the service)',

@@ -8,13 +8,16 @@ import { releaseTaskDefinition } from '../lib/taskdef.js';
 
 export const spec: ScriptSpec = {
   command: 'step:6',
-  summary: 'Step 6 — render config/ecs-task-definition.json with the image by digest, the Terraform outputs and secrets by ARN; show the diff against the running task definition (ECS defaults filled, so no false diffs); register it with release tags (git sha, digest, time) and point the service at it. Nothing changed: no new revision.',
+  summary:
+    'Step 6 — render config/ecs-task-definition.json with the image by digest, the Terraform outputs and secrets by ARN; show the diff against the running task definition (ECS defaults filled, so no false diffs); register it with release tags (git sha, digest, time) and point the service at it. Nothing changed: no new revision.',
   needs: 'the image in ECR (step 5), Terraform outputs (step 4)',
   produces: 'a task definition revision and a new ECS deployment',
   next: 'npm run step:7 (verify the deployment)',
   async main({ runner, config, yes }: ScriptContext) {
     const r = await releaseTaskDefinition(runner, config, yes);
-    process.stdout.write(`${r.changed ? '✓ registered' : '✓ unchanged:'} ${r.taskDefinitionArn}\n  image ${r.image}\nNext: npm run step:7\n`);
+    process.stdout.write(
+      `${r.changed ? '✓ registered' : '✓ unchanged:'} ${r.taskDefinitionArn}\n  image ${r.image}\nNext: npm run step:7\n`,
+    );
   },
 };
 

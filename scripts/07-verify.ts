@@ -18,14 +18,26 @@ export async function step7(runner: Runner, config: Config, options: VerifyOptio
 
 export const spec: ScriptSpec = {
   command: 'step:7',
-  summary: 'Step 7 — verify the deployment: follow the new PRIMARY deployment (rolloutState, running vs desired, stopped tasks and their reasons, target health, service events), polling every second at first and backing off; done when the new tasks are healthy and the health URL answers through the ALB. A circuit-breaker rollback is a failure.',
+  summary:
+    'Step 7 — verify the deployment: follow the new PRIMARY deployment (rolloutState, running vs desired, stopped tasks and their reasons, target health, service events), polling every second at first and backing off; done when the new tasks are healthy and the health URL answers through the ALB. A circuit-breaker rollback is a failure.',
   needs: 'a deployment started by step 6',
   produces: 'exit 0 ok, 4 rolled back, 1 failed, 5 timed out, 3 preflight; a diagnosis with fixes on failure',
   next: 'npm run step:8 (DNS, when DOMAIN_NAME is set)',
   options: {
-    'task-definition': { type: 'string', description: 'the task definition ARN the deployment must run (default: the service\'s current one)', parse: matching(/^(arn:aws[\w-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/)?[A-Za-z0-9_-]{1,255}(:\d{1,9})?$/, 'a task definition ARN or family:revision') },
+    'task-definition': {
+      type: 'string',
+      description: "the task definition ARN the deployment must run (default: the service's current one)",
+      parse: matching(
+        /^(arn:aws[\w-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/)?[A-Za-z0-9_-]{1,255}(:\d{1,9})?$/,
+        'a task definition ARN or family:revision',
+      ),
+    },
     timeout: { type: 'string', description: 'seconds to wait (default: DEPLOY_TIMEOUT_SECONDS)', parse: integer(1, 7200) },
-    url: { type: 'string', description: 'URL to probe instead of http://<ALB DNS name><HEALTH_PATH>', parse: matching(/^https?:\/\/[^\s]{1,2000}$/, 'an http:// or https:// URL') },
+    url: {
+      type: 'string',
+      description: 'URL to probe instead of http://<ALB DNS name><HEALTH_PATH>',
+      parse: matching(/^https?:\/\/[^\s]{1,2000}$/, 'an http:// or https:// URL'),
+    },
   },
   async main({ runner, config, options }: ScriptContext) {
     const r = await step7(runner, config, {

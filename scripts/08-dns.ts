@@ -8,7 +8,8 @@ import { pointDomain } from '../lib/dns.js';
 
 export const spec: ScriptSpec = {
   command: 'step:8',
-  summary: 'Step 8 — when DOMAIN_NAME is set: UPSERT the Route53 alias record rendered from config/dns-change.json (to CloudFront when enabled, else the ALB), skipped when it already points there; print the CloudFront distribution status.',
+  summary:
+    'Step 8 — when DOMAIN_NAME is set: UPSERT the Route53 alias record rendered from config/dns-change.json (to CloudFront when enabled, else the ALB), skipped when it already points there; print the CloudFront distribution status.',
   needs: 'DOMAIN_NAME and HOSTED_ZONE_ID, the stack from step 4',
   produces: 'the alias A record',
   next: 'done: npm run deploy for later releases, npm run doctor when something is wrong',

@@ -8,7 +8,11 @@ import { integer, isMain, main, type ScriptContext, type ScriptSpec } from '../l
 import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 
-export interface Snapshot { id: string; status: string; created?: string }
+export interface Snapshot {
+  id: string;
+  status: string;
+  created?: string;
+}
 
 export const snapshotPrefix = (config: Config) => `${config.project}-backup-`;
 
@@ -20,7 +24,9 @@ export function snapshotName(config: Config, taken: string[], now = new Date()):
 }
 
 export async function listSnapshots(runner: Runner, config: Config): Promise<Snapshot[]> {
-  const r = await runner.json(sh`aws rds describe-db-snapshots --db-instance-identifier ${config.names.dbInstance} --snapshot-type manual --region ${config.region} --output json`);
+  const r = await runner.json(
+    sh`aws rds describe-db-snapshots --db-instance-identifier ${config.names.dbInstance} --snapshot-type manual --region ${config.region} --output json`,
+  );
   return ((r?.DBSnapshots ?? []) as any[])
     .map((s) => ({ id: s.DBSnapshotIdentifier, status: s.Status, created: s.SnapshotCreateTime }))
     .sort((a, b) => String(b.created ?? b.id).localeCompare(String(a.created ?? a.id)));
@@ -30,7 +36,9 @@ export async function createSnapshot(runner: Runner, config: Config): Promise<st
   const existing = runner.dryRun ? [] : (await listSnapshots(runner, config)).map((s) => s.id);
   const id = runner.dryRun ? `${snapshotPrefix(config)}<YYYYMMDD>` : snapshotName(config, existing);
   const region = ['--region', config.region];
-  await runner.run(sh`aws rds create-db-snapshot --db-instance-identifier ${config.names.dbInstance} --db-snapshot-identifier ${id} ${region} --output json --query DBSnapshot.Status`);
+  await runner.run(
+    sh`aws rds create-db-snapshot --db-instance-identifier ${config.names.dbInstance} --db-snapshot-identifier ${id} ${region} --output json --query DBSnapshot.Status`,
+  );
   await runner.run(sh`aws rds wait db-snapshot-available --db-snapshot-identifier ${id} ${region}`, { timeoutMs: 2 * 3_600_000 });
   return id;
 }
@@ -38,21 +46,28 @@ export async function createSnapshot(runner: Runner, config: Config): Promise<st
 export async function prune(runner: Runner, config: Config, keep: number): Promise<string[]> {
   const ours = (await listSnapshots(runner, config)).filter((s) => s.id.startsWith(snapshotPrefix(config)));
   const drop = ours.slice(keep);
-  for (const s of drop) await runner.run(sh`aws rds delete-db-snapshot --db-snapshot-identifier ${s.id} --region ${config.region} --output json --query DBSnapshot.Status`);
+  for (const s of drop)
+    await runner.run(
+      sh`aws rds delete-db-snapshot --db-snapshot-identifier ${s.id} --region ${config.region} --output json --query DBSnapshot.Status`,
+    );
   return drop.map((s) => s.id);
 }
 
 export const spec: ScriptSpec = {
   command: 'backup',
-  summary: 'Maintenance — snapshot the database as <project>-backup-YYYYMMDD (a second one the same day gets -HHMMSS), wait until it is available; --list the manual snapshots; --prune N keeps the newest N snapshots made by this script (others are never touched).',
+  summary:
+    'Maintenance — snapshot the database as <project>-backup-YYYYMMDD (a second one the same day gets -HHMMSS), wait until it is available; --list the manual snapshots; --prune N keeps the newest N snapshots made by this script (others are never touched).',
   needs: 'the RDS instance DB_INSTANCE_ID',
   produces: 'an available manual snapshot',
   next: 'npm run deploy',
-  conflicts: [['list', 'prune'], ['list', 'no-snapshot']],
+  conflicts: [
+    ['list', 'prune'],
+    ['list', 'no-snapshot'],
+  ],
   requires: { 'no-snapshot': 'prune' },
   options: {
     list: { type: 'boolean', description: 'list the manual snapshots only' },
-    prune: { type: 'string', description: 'after the backup, keep only the newest N of this script\'s snapshots', parse: integer(1, 1000) },
+    prune: { type: 'string', description: "after the backup, keep only the newest N of this script's snapshots", parse: integer(1, 1000) },
     'no-snapshot': { type: 'boolean', description: 'with --prune: prune without taking a new snapshot' },
   },
   async main({ runner, config, options }: ScriptContext) {

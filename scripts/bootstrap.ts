@@ -10,7 +10,8 @@ import { type PipelineContext, runPipeline, selectSteps, stepList, STEPS, summar
 
 export const spec: ScriptSpec = {
   command: 'bootstrap',
-  summary: 'Steps 1-8 of the guide as one task list: prerequisites, build, terraform plan and apply, push, task definition, verify, DNS. Resumable: each step checks the real state and skips what is done, with the reason.',
+  summary:
+    'Steps 1-8 of the guide as one task list: prerequisites, build, terraform plan and apply, push, task definition, verify, DNS. Resumable: each step checks the real state and skips what is done, with the reason.',
   needs: 'what step 1 checks; .env (or LLMOPS_ENV_FILE=.sandbox/env against the local sandbox)',
   produces: 'the stack and the app answering on its URL; a summary (URL, image digest, revision, durations, rollback command)',
   next: 'npm run deploy for every later release',

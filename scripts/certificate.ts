@@ -16,7 +16,13 @@ export async function ensureCertificate(runner: Runner, config: Config, timeoutM
   const list = await runner.json(sh`aws acm list-certificates --certificate-statuses ISSUED PENDING_VALIDATION ${region}`);
   let arn: string | undefined = list?.CertificateSummaryList?.find((c: any) => c.DomainName === domain.name)?.CertificateArn;
   if (arn) runner.echo(`# reusing ${arn}`);
-  else arn = (await runner.json(sh`aws acm request-certificate --domain-name ${domain.name} --validation-method DNS --idempotency-token ${config.project.replace(/-/g, '').slice(0, 32)} ${region}`))?.CertificateArn ?? '<CERTIFICATE_ARN>';
+  else
+    arn =
+      (
+        await runner.json(
+          sh`aws acm request-certificate --domain-name ${domain.name} --validation-method DNS --idempotency-token ${config.project.replace(/-/g, '').slice(0, 32)} ${region}`,
+        )
+      )?.CertificateArn ?? '<CERTIFICATE_ARN>';
   if (runner.dryRun) {
     runner.echo('[dry-run] # UPSERT the validation CNAME records in HOSTED_ZONE_ID, then: aws acm wait certificate-validated');
     return arn!;
@@ -31,17 +37,31 @@ export async function ensureCertificate(runner: Runner, config: Config, timeoutM
   } while (Date.now() < deadline);
   // UPSERT the validation records even when the certificate is already ISSUED: ACM renews it only while
   // the CNAME stays in the zone, and an identical UPSERT changes nothing.
-  const changes = (cert?.DomainValidationOptions ?? []).filter((o: any) => o.ResourceRecord).map((o: any) => ({ Action: 'UPSERT', ResourceRecordSet: { Name: o.ResourceRecord.Name, Type: o.ResourceRecord.Type, TTL: 60, ResourceRecords: [{ Value: o.ResourceRecord.Value }] } }));
+  const changes = (cert?.DomainValidationOptions ?? [])
+    .filter((o: any) => o.ResourceRecord)
+    .map((o: any) => ({
+      Action: 'UPSERT',
+      ResourceRecordSet: {
+        Name: o.ResourceRecord.Name,
+        Type: o.ResourceRecord.Type,
+        TTL: 60,
+        ResourceRecords: [{ Value: o.ResourceRecord.Value }],
+      },
+    }));
   if (!changes.length) throw new Error(`ACM gave no DNS validation record for ${arn}`);
   const file = writeRendered(runner, 'certificate-validation.json', { Comment: `ACM validation for ${domain.name}`, Changes: changes });
-  await runner.run(sh`aws route53 change-resource-record-sets --hosted-zone-id ${domain.hostedZoneId} --change-batch file://${file} --output json --query ChangeInfo.Status`);
-  if (cert?.Status !== 'ISSUED') await runner.run(sh`aws acm wait certificate-validated --certificate-arn ${arn!} --region ${config.region}`, { timeoutMs });
+  await runner.run(
+    sh`aws route53 change-resource-record-sets --hosted-zone-id ${domain.hostedZoneId} --change-batch file://${file} --output json --query ChangeInfo.Status`,
+  );
+  if (cert?.Status !== 'ISSUED')
+    await runner.run(sh`aws acm wait certificate-validated --certificate-arn ${arn!} --region ${config.region}`, { timeoutMs });
   return arn!;
 }
 
 export const spec: ScriptSpec = {
   command: 'certificate',
-  summary: 'Security 3 — request an ACM certificate for DOMAIN_NAME with DNS validation (or reuse the one that exists), create the validation records in HOSTED_ZONE_ID, wait until ISSUED and print the ARN for ACM_CERTIFICATE_ARN. Terraform can do this itself when ACM_CERTIFICATE_ARN is empty.',
+  summary:
+    'Security 3 — request an ACM certificate for DOMAIN_NAME with DNS validation (or reuse the one that exists), create the validation records in HOSTED_ZONE_ID, wait until ISSUED and print the ARN for ACM_CERTIFICATE_ARN. Terraform can do this itself when ACM_CERTIFICATE_ARN is empty.',
   needs: 'DOMAIN_NAME, HOSTED_ZONE_ID',
   produces: 'an ISSUED certificate ARN',
   next: 'set ACM_CERTIFICATE_ARN in .env, then npm run step:3',

@@ -14,7 +14,9 @@ const HEADROOM = 0.7; // size so that the observed peak uses at most 70 %
 export function rightSize(cpu: number, memory: number, peakCpuPct: number, peakMemPct: number): { cpu: number; memory: number } {
   const needCpu = (cpu * peakCpuPct) / 100 / HEADROOM;
   const needMem = (memory * peakMemPct) / 100 / HEADROOM;
-  for (const c of Object.keys(FARGATE_SIZES).map(Number).sort((a, b) => a - b)) {
+  for (const c of Object.keys(FARGATE_SIZES)
+    .map(Number)
+    .sort((a, b) => a - b)) {
     if (c < needCpu) continue;
     const m = FARGATE_SIZES[c]!.find((x) => x >= needMem);
     if (m) return { cpu: c, memory: m };
@@ -24,7 +26,13 @@ export function rightSize(cpu: number, memory: number, peakCpuPct: number, peakM
 
 /** The last line of an API error, without the HTML some endpoints answer with. */
 function apiError(stderr: string, exitCode: number): string {
-  const line = stderr.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().split(/(?<=\.) /).find((l) => /error|denied|not/i.test(l)) ?? stderr.trim().split('\n').pop();
+  const line =
+    stderr
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim()
+      .split(/(?<=\.) /)
+      .find((l) => /error|denied|not/i.test(l)) ?? stderr.trim().split('\n').pop();
   return (line || `exit ${exitCode}`).slice(0, 160);
 }
 
@@ -32,15 +40,22 @@ const isoSecond = (d: Date) => d.toISOString().slice(0, 19);
 
 async function utilisation(runner: Runner, config: Config, metric: string): Promise<{ avg: number; peak: number; points: number }> {
   const now = new Date();
-  const r = await runner.json(sh`aws cloudwatch get-metric-statistics --namespace AWS/ECS --metric-name ${metric} --dimensions Name=ClusterName,Value=${config.names.cluster} Name=ServiceName,Value=${config.names.service} --start-time ${isoSecond(new Date(now.getTime() - 7 * 86_400_000))} --end-time ${isoSecond(now)} --period 3600 --statistics Average Maximum --region ${config.region} --output json`);
+  const r = await runner.json(
+    sh`aws cloudwatch get-metric-statistics --namespace AWS/ECS --metric-name ${metric} --dimensions Name=ClusterName,Value=${config.names.cluster} Name=ServiceName,Value=${config.names.service} --start-time ${isoSecond(new Date(now.getTime() - 7 * 86_400_000))} --end-time ${isoSecond(now)} --period 3600 --statistics Average Maximum --region ${config.region} --output json`,
+  );
   const points = (r?.Datapoints ?? []) as { Average: number; Maximum: number }[];
   if (!points.length) return { avg: 0, peak: 0, points: 0 };
-  return { avg: points.reduce((s, p) => s + p.Average, 0) / points.length, peak: Math.max(...points.map((p) => p.Maximum ?? p.Average)), points: points.length };
+  return {
+    avg: points.reduce((s, p) => s + p.Average, 0) / points.length,
+    peak: Math.max(...points.map((p) => p.Maximum ?? p.Average)),
+    points: points.length,
+  };
 }
 
 export const spec: ScriptSpec = {
   command: 'cost',
-  summary: 'Cost — 7 days of hourly CPU and memory utilisation with the smallest valid Fargate size that keeps the peak under 70 %, the last 30 days\' cost by service (Cost Explorer), and the reservation recommendation, with a clear message when the API has no data or is unavailable. Read-only.',
+  summary:
+    "Cost — 7 days of hourly CPU and memory utilisation with the smallest valid Fargate size that keeps the peak under 70 %, the last 30 days' cost by service (Cost Explorer), and the reservation recommendation, with a clear message when the API has no data or is unavailable. Read-only.",
   needs: 'CloudWatch metrics of the service; Cost Explorer for the cost part',
   produces: 'a report on stdout',
   next: 'adjust TASK_CPU / TASK_MEMORY, then npm run deploy',
@@ -50,28 +65,50 @@ export const spec: ScriptSpec = {
     const cpu = await utilisation(runner, config, 'CPUUtilization');
     const mem = await utilisation(runner, config, 'MemoryUtilization');
     out.push(`Right-sizing (${config.names.service}, now ${config.app.cpu} cpu / ${config.app.memory} MiB):`);
-    if (!cpu.points && !mem.points) out.push('  no utilisation data in the last 7 days (is the service running? Container Insights takes a few minutes)');
+    if (!cpu.points && !mem.points)
+      out.push('  no utilisation data in the last 7 days (is the service running? Container Insights takes a few minutes)');
     else {
       out.push(`  CPU    average ${cpu.avg.toFixed(1)} %, peak ${cpu.peak.toFixed(1)} % (${cpu.points} hours)`);
       out.push(`  memory average ${mem.avg.toFixed(1)} %, peak ${mem.peak.toFixed(1)} % (${mem.points} hours)`);
       const s = rightSize(config.app.cpu, config.app.memory, cpu.peak, mem.peak);
-      out.push(s.cpu === config.app.cpu && s.memory === config.app.memory ? '  the current size fits' : `  suggestion: TASK_CPU=${s.cpu} TASK_MEMORY=${s.memory}`);
+      out.push(
+        s.cpu === config.app.cpu && s.memory === config.app.memory
+          ? '  the current size fits'
+          : `  suggestion: TASK_CPU=${s.cpu} TASK_MEMORY=${s.memory}`,
+      );
     }
     const day = (offset: number) => new Date(Date.now() - offset * 86_400_000).toISOString().slice(0, 10);
-    const ce = await runner.run(sh`aws ce get-cost-and-usage --time-period Start=${day(30)},End=${day(0)} --granularity MONTHLY --metrics UnblendedCost --group-by Type=DIMENSION,Key=SERVICE --region us-east-1 --output json`, { nothrow: true });
+    const ce = await runner.run(
+      sh`aws ce get-cost-and-usage --time-period Start=${day(30)},End=${day(0)} --granularity MONTHLY --metrics UnblendedCost --group-by Type=DIMENSION,Key=SERVICE --region us-east-1 --output json`,
+      { nothrow: true },
+    );
     out.push('Cost by service, last 30 days:');
-    if (!ce.ok) out.push(`  unavailable: ${apiError(ce.stderr, ce.exitCode)} (Cost Explorer must be enabled, and the caller needs ce:GetCostAndUsage)`);
+    if (!ce.ok)
+      out.push(
+        `  unavailable: ${apiError(ce.stderr, ce.exitCode)} (Cost Explorer must be enabled, and the caller needs ce:GetCostAndUsage)`,
+      );
     else {
       const groups = (JSON.parse(ce.stdout || '{}').ResultsByTime ?? []).flatMap((r: any) => r.Groups ?? []);
       if (!groups.length) out.push('  no cost data yet (Cost Explorer needs about 24 hours after it is enabled)');
-      for (const g of groups.sort((a: any, b: any) => Number(b.Metrics.UnblendedCost.Amount) - Number(a.Metrics.UnblendedCost.Amount))) out.push(`  ${g.Keys[0].padEnd(48)} ${Number(g.Metrics.UnblendedCost.Amount).toFixed(2)} ${g.Metrics.UnblendedCost.Unit}`);
+      for (const g of groups.sort((a: any, b: any) => Number(b.Metrics.UnblendedCost.Amount) - Number(a.Metrics.UnblendedCost.Amount)))
+        out.push(`  ${g.Keys[0].padEnd(48)} ${Number(g.Metrics.UnblendedCost.Amount).toFixed(2)} ${g.Metrics.UnblendedCost.Unit}`);
     }
-    const ri = await runner.run(sh`aws ce get-reservation-purchase-recommendation --service ${'Amazon Elastic Container Service'} --region us-east-1 --output json`, { nothrow: true, retries: 0 });
-    out.push('Reservation recommendation (the guide\'s step 2):');
-    if (!ri.ok) out.push(`  unavailable: ${apiError(ri.stderr, ri.exitCode)}. Fargate has no reserved instances; a Compute Savings Plan is what discounts it (aws ce get-savings-plans-purchase-recommendation).`);
+    const ri = await runner.run(
+      sh`aws ce get-reservation-purchase-recommendation --service ${'Amazon Elastic Container Service'} --region us-east-1 --output json`,
+      { nothrow: true, retries: 0 },
+    );
+    out.push("Reservation recommendation (the guide's step 2):");
+    if (!ri.ok)
+      out.push(
+        `  unavailable: ${apiError(ri.stderr, ri.exitCode)}. Fargate has no reserved instances; a Compute Savings Plan is what discounts it (aws ce get-savings-plans-purchase-recommendation).`,
+      );
     else {
       const recs = JSON.parse(ri.stdout || '{}').Recommendations ?? [];
-      out.push(recs.length ? `  ${recs.length} recommendation(s): ${JSON.stringify(recs[0].RecommendationSummary ?? {})}` : '  none: Fargate has no reserved instances; look at Compute Savings Plans instead');
+      out.push(
+        recs.length
+          ? `  ${recs.length} recommendation(s): ${JSON.stringify(recs[0].RecommendationSummary ?? {})}`
+          : '  none: Fargate has no reserved instances; look at Compute Savings Plans instead',
+      );
     }
     process.stdout.write(`${out.join('\n')}\n`);
   },

@@ -12,7 +12,8 @@ export const DEPLOY_STEPS = STEPS.filter((s) => [2, 5, 6, 7].includes(s.n));
 
 export const spec: ScriptSpec = {
   command: 'deploy',
-  summary: 'Release the current commit: build and smoke-test the image (skipped when ECR already has it), push it, register the task definition by digest with release tags, and verify the deployment (exit 4 when ECS rolled it back).',
+  summary:
+    'Release the current commit: build and smoke-test the image (skipped when ECR already has it), push it, register the task definition by digest with release tags, and verify the deployment (exit 4 when ECS rolled it back).',
   needs: 'a bootstrapped stack (npm run bootstrap), BUILD_CONTEXT at the commit to release',
   produces: 'a verified deployment and its release record',
   next: 'npm run rollback to return to the previous release',

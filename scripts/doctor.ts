@@ -11,15 +11,23 @@ import { sh, type Runner } from '../lib/run.js';
 import { ExitCode } from '../lib/errors.js';
 import { explainStoppedTask } from '../lib/waiter.js';
 
-export interface Finding { check: string; ok: boolean; detail: string; fix?: string }
+export interface Finding {
+  check: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
 
-const json = (runner: Runner, config: Config, args: string[]) => runner.json(sh`aws ${args} --region ${config.region} --output json`, { nothrow: true });
+const json = (runner: Runner, config: Config, args: string[]) =>
+  runner.json(sh`aws ${args} --region ${config.region} --output json`, { nothrow: true });
 
 /** Does a set of SG rules let `from` (a security group) reach `to` on `port`? Ingress on `to`, egress on `from`. */
 export function allows(rules: any[], fromSg: string, toSg: string, port: number): { ingress: boolean; egress: boolean } {
-  const covers = (r: any) => (r.IpProtocol === '-1' || (r.IpProtocol === 'tcp' && r.FromPort <= port && r.ToPort >= port));
-  const ingress = rules.some((r) => r.GroupId === toSg && !r.IsEgress && covers(r) && (r.ReferencedGroupInfo?.GroupId === fromSg));
-  const egress = rules.some((r) => r.GroupId === fromSg && r.IsEgress && covers(r) && (r.ReferencedGroupInfo?.GroupId === toSg || r.CidrIpv4 === '0.0.0.0/0'));
+  const covers = (r: any) => r.IpProtocol === '-1' || (r.IpProtocol === 'tcp' && r.FromPort <= port && r.ToPort >= port);
+  const ingress = rules.some((r) => r.GroupId === toSg && !r.IsEgress && covers(r) && r.ReferencedGroupInfo?.GroupId === fromSg);
+  const egress = rules.some(
+    (r) => r.GroupId === fromSg && r.IsEgress && covers(r) && (r.ReferencedGroupInfo?.GroupId === toSg || r.CidrIpv4 === '0.0.0.0/0'),
+  );
   return { ingress, egress };
 }
 
@@ -28,10 +36,20 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
   const { cluster, service: serviceName, family, dbInstance, targetGroup } = config.names;
   const svc = (await json(runner, config, ['ecs', 'describe-services', '--cluster', cluster, '--services', serviceName]))?.services?.[0];
   if (!svc || svc.status !== 'ACTIVE') {
-    f.push({ check: 'ECS service', ok: false, detail: `${serviceName} is not ACTIVE in ${cluster}`, fix: 'run npm run step:3 and npm run step:4 (terraform)' });
+    f.push({
+      check: 'ECS service',
+      ok: false,
+      detail: `${serviceName} is not ACTIVE in ${cluster}`,
+      fix: 'run npm run step:3 and npm run step:4 (terraform)',
+    });
     return f;
   }
-  f.push({ check: 'ECS service', ok: svc.runningCount >= svc.desiredCount, detail: `${svc.runningCount}/${svc.desiredCount} tasks running, ${svc.deployments?.length ?? 0} deployment(s), primary ${svc.deployments?.[0]?.rolloutState ?? '?'}`, fix: svc.runningCount < svc.desiredCount ? 'see the stopped tasks below; npm run logs -- --failed' : undefined });
+  f.push({
+    check: 'ECS service',
+    ok: svc.runningCount >= svc.desiredCount,
+    detail: `${svc.runningCount}/${svc.desiredCount} tasks running, ${svc.deployments?.length ?? 0} deployment(s), primary ${svc.deployments?.[0]?.rolloutState ?? '?'}`,
+    fix: svc.runningCount < svc.desiredCount ? 'see the stopped tasks below; npm run logs -- --failed' : undefined,
+  });
 
   // Independent sections run concurrently (each is a few aws CLI calls); findings keep this order.
   const sections = await Promise.all([imageSection(), stoppedSection(), networkSection(), domainSection()]);
@@ -45,10 +63,29 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
     const image: string = td?.containerDefinitions?.[0]?.image ?? '';
     const [, digest] = image.split('@');
     if (digest) {
-      const found = await json(runner, config, ['ecr', 'describe-images', '--repository-name', config.names.repository, '--image-ids', `imageDigest=${digest}`]);
-      f.push({ check: 'image in ECR', ok: !!found?.imageDetails?.length, detail: image, fix: found?.imageDetails?.length ? undefined : 'the image the service runs is gone from ECR (lifecycle policy?): npm run deploy, or raise ecr_keep_images' });
+      const found = await json(runner, config, [
+        'ecr',
+        'describe-images',
+        '--repository-name',
+        config.names.repository,
+        '--image-ids',
+        `imageDigest=${digest}`,
+      ]);
+      f.push({
+        check: 'image in ECR',
+        ok: !!found?.imageDetails?.length,
+        detail: image,
+        fix: found?.imageDetails?.length
+          ? undefined
+          : 'the image the service runs is gone from ECR (lifecycle policy?): npm run deploy, or raise ecr_keep_images',
+      });
     } else {
-      f.push({ check: 'image by digest', ok: false, detail: `${family} runs ${image || 'no image'} by tag`, fix: 'deploy with npm run deploy: it pins the image by digest, so a moved tag cannot change what runs' });
+      f.push({
+        check: 'image by digest',
+        ok: false,
+        detail: `${family} runs ${image || 'no image'} by tag`,
+        fix: 'deploy with npm run deploy: it pins the image by digest, so a moved tag cannot change what runs',
+      });
     }
     return f;
   }
@@ -56,9 +93,22 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
   // recent stopped tasks (guide: describe the task, read its logs)
   async function stoppedSection(): Promise<Finding[]> {
     const f: Finding[] = [];
-    const stopped = (await json(runner, config, ['ecs', 'list-tasks', '--cluster', cluster, '--service-name', serviceName, '--desired-status', 'STOPPED']))?.taskArns ?? [];
+    const stopped =
+      (
+        await json(runner, config, [
+          'ecs',
+          'list-tasks',
+          '--cluster',
+          cluster,
+          '--service-name',
+          serviceName,
+          '--desired-status',
+          'STOPPED',
+        ])
+      )?.taskArns ?? [];
     if (stopped.length) {
-      const tasks = (await json(runner, config, ['ecs', 'describe-tasks', '--cluster', cluster, '--tasks', ...stopped.slice(0, 5)]))?.tasks ?? [];
+      const tasks =
+        (await json(runner, config, ['ecs', 'describe-tasks', '--cluster', cluster, '--tasks', ...stopped.slice(0, 5)]))?.tasks ?? [];
       const failures = tasks.filter((t: any) => !/Scaling activity|deployment/.test(t.stoppedReason ?? ''));
       // failures of the running deployment are problems; those of earlier (rolled back) ones are history
       const primary = svc.deployments?.find((d: any) => d.status === 'PRIMARY');
@@ -66,9 +116,15 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
       for (const t of failures.slice(0, 3)) {
         // a failure of the running deployment is a problem until the service has recovered from it
         const current = t.startedBy === primary?.id && !recovered;
-        f.push({ check: current ? 'stopped task' : 'earlier failed task', ok: !current, detail: `${t.taskArn.split('/').pop()}: ${explainStoppedTask(t).split('\n')[0]}${current ? '' : t.startedBy === primary?.id ? ' (the service has recovered)' : ' (a previous deployment)'}`, fix: explainStoppedTask(t).split('fix: ')[1] });
+        f.push({
+          check: current ? 'stopped task' : 'earlier failed task',
+          ok: !current,
+          detail: `${t.taskArn.split('/').pop()}: ${explainStoppedTask(t).split('\n')[0]}${current ? '' : t.startedBy === primary?.id ? ' (the service has recovered)' : ' (a previous deployment)'}`,
+          fix: explainStoppedTask(t).split('fix: ')[1],
+        });
       }
-      if (!failures.length) f.push({ check: 'stopped tasks', ok: true, detail: `${tasks.length} recent, all stopped by deployments or scaling` });
+      if (!failures.length)
+        f.push({ check: 'stopped tasks', ok: true, detail: `${tasks.length} recent, all stopped by deployments or scaling` });
     } else f.push({ check: 'stopped tasks', ok: true, detail: 'none recently' });
     return f;
   }
@@ -79,43 +135,111 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
     const taskSg: string | undefined = svc.networkConfiguration?.awsvpcConfiguration?.securityGroups?.[0];
     const tgArn: string | undefined = svc.loadBalancers?.[0]?.targetGroupArn;
     const loadBalancer = async () => {
-      const tg = tgArn ? (await json(runner, config, ['elbv2', 'describe-target-groups', '--target-group-arns', tgArn]))?.TargetGroups?.[0] : undefined;
-      const lb = tg?.LoadBalancerArns?.[0] ? (await json(runner, config, ['elbv2', 'describe-load-balancers', '--load-balancer-arns', tg.LoadBalancerArns[0]]))?.LoadBalancers?.[0] : undefined;
+      const tg = tgArn
+        ? (await json(runner, config, ['elbv2', 'describe-target-groups', '--target-group-arns', tgArn]))?.TargetGroups?.[0]
+        : undefined;
+      const lb = tg?.LoadBalancerArns?.[0]
+        ? (await json(runner, config, ['elbv2', 'describe-load-balancers', '--load-balancer-arns', tg.LoadBalancerArns[0]]))
+            ?.LoadBalancers?.[0]
+        : undefined;
       return { tg, lb };
     };
     const [{ tg, lb }, dbi, health] = await Promise.all([
       loadBalancer(),
       json(runner, config, ['rds', 'describe-db-instances', '--db-instance-identifier', dbInstance]).then((r) => r?.DBInstances?.[0]),
-      tgArn ? json(runner, config, ['elbv2', 'describe-target-health', '--target-group-arn', tgArn]).then((r) => r?.TargetHealthDescriptions ?? []) : Promise.resolve([]),
+      tgArn
+        ? json(runner, config, ['elbv2', 'describe-target-health', '--target-group-arn', tgArn]).then(
+            (r) => r?.TargetHealthDescriptions ?? [],
+          )
+        : Promise.resolve([]),
     ]);
     const albSg: string | undefined = lb?.SecurityGroups?.[0];
     const dbSg: string | undefined = dbi?.VpcSecurityGroups?.[0]?.VpcSecurityGroupId;
     const groups = [albSg, taskSg, dbSg].filter(Boolean) as string[];
-    const rules = groups.length ? (await json(runner, config, ['ec2', 'describe-security-group-rules', '--filters', `Name=group-id,Values=${groups.join(',')}`]))?.SecurityGroupRules ?? [] : [];
+    const rules = groups.length
+      ? ((await json(runner, config, ['ec2', 'describe-security-group-rules', '--filters', `Name=group-id,Values=${groups.join(',')}`]))
+          ?.SecurityGroupRules ?? [])
+      : [];
     const port = config.app.port;
     if (albSg && taskSg) {
       const p = allows(rules, albSg, taskSg, port);
-      f.push({ check: `ALB -> tasks :${port}`, ok: p.ingress && p.egress, detail: `${albSg} -> ${taskSg}: ingress ${p.ingress ? 'yes' : 'NO'}, egress ${p.egress ? 'yes' : 'NO'}`, fix: p.ingress && p.egress ? undefined : `allow tcp ${port} from ${albSg} into ${taskSg} (and out of ${albSg}): terraform apply restores aws_vpc_security_group_ingress_rule.tasks_from_alb` });
+      f.push({
+        check: `ALB -> tasks :${port}`,
+        ok: p.ingress && p.egress,
+        detail: `${albSg} -> ${taskSg}: ingress ${p.ingress ? 'yes' : 'NO'}, egress ${p.egress ? 'yes' : 'NO'}`,
+        fix:
+          p.ingress && p.egress
+            ? undefined
+            : `allow tcp ${port} from ${albSg} into ${taskSg} (and out of ${albSg}): terraform apply restores aws_vpc_security_group_ingress_rule.tasks_from_alb`,
+      });
     }
     if (taskSg && dbSg) {
       const p = allows(rules, taskSg, dbSg, 5432);
-      f.push({ check: 'tasks -> RDS :5432', ok: p.ingress && p.egress, detail: `${taskSg} -> ${dbSg}: ingress ${p.ingress ? 'yes' : 'NO'}, egress ${p.egress ? 'yes' : 'NO'}`, fix: p.ingress && p.egress ? undefined : `allow tcp 5432 from ${taskSg} into ${dbSg}: npm run step:3 && npm run step:4 restores aws_vpc_security_group_ingress_rule.db_from_tasks` });
+      f.push({
+        check: 'tasks -> RDS :5432',
+        ok: p.ingress && p.egress,
+        detail: `${taskSg} -> ${dbSg}: ingress ${p.ingress ? 'yes' : 'NO'}, egress ${p.egress ? 'yes' : 'NO'}`,
+        fix:
+          p.ingress && p.egress
+            ? undefined
+            : `allow tcp 5432 from ${taskSg} into ${dbSg}: npm run step:3 && npm run step:4 restores aws_vpc_security_group_ingress_rule.db_from_tasks`,
+      });
     }
     const open = rules.filter((r: any) => r.GroupId === dbSg && !r.IsEgress && (r.CidrIpv4 === '0.0.0.0/0' || r.CidrIpv6 === '::/0'));
-    if (open.length) f.push({ check: 'RDS exposure', ok: false, detail: `${dbSg} accepts ${open.map((r: any) => `${r.FromPort}-${r.ToPort} from ${r.CidrIpv4 ?? r.CidrIpv6}`).join(', ')}`, fix: 'remove the CIDR rule: the database must only be reachable from the tasks security group' });
+    if (open.length)
+      f.push({
+        check: 'RDS exposure',
+        ok: false,
+        detail: `${dbSg} accepts ${open.map((r: any) => `${r.FromPort}-${r.ToPort} from ${r.CidrIpv4 ?? r.CidrIpv6}`).join(', ')}`,
+        fix: 'remove the CIDR rule: the database must only be reachable from the tasks security group',
+      });
 
     // RDS (guide: aws rds describe-db-instances --db-instance-identifier llmops-db)
-    f.push(dbi
-      ? { check: 'RDS', ok: dbi.DBInstanceStatus === 'available' && !dbi.PubliclyAccessible, detail: `${dbInstance} ${dbi.DBInstanceStatus}${dbi.PubliclyAccessible ? ', PUBLIC' : ''}`, fix: dbi.DBInstanceStatus !== 'available' ? 'wait for maintenance/backup to finish, or check the RDS events' : dbi.PubliclyAccessible ? 'set publicly_accessible = false' : undefined }
-      : { check: 'RDS', ok: false, detail: `${dbInstance} not found`, fix: 'run npm run step:3 and npm run step:4' });
+    f.push(
+      dbi
+        ? {
+            check: 'RDS',
+            ok: dbi.DBInstanceStatus === 'available' && !dbi.PubliclyAccessible,
+            detail: `${dbInstance} ${dbi.DBInstanceStatus}${dbi.PubliclyAccessible ? ', PUBLIC' : ''}`,
+            fix:
+              dbi.DBInstanceStatus !== 'available'
+                ? 'wait for maintenance/backup to finish, or check the RDS events'
+                : dbi.PubliclyAccessible
+                  ? 'set publicly_accessible = false'
+                  : undefined,
+          }
+        : { check: 'RDS', ok: false, detail: `${dbInstance} not found`, fix: 'run npm run step:3 and npm run step:4' },
+    );
 
     // target health and settings (guide: describe-target-health, describe-target-groups --names llmops-targets)
     if (tg) {
       const settingsOk = tg.HealthCheckPath === config.app.healthPath && Number(tg.Port) === port;
-      f.push({ check: `target group ${targetGroup}`, ok: settingsOk, detail: `port ${tg.Port}, health ${tg.HealthCheckPath} every ${tg.HealthCheckIntervalSeconds} s, threshold ${tg.HealthyThresholdCount}`, fix: settingsOk ? undefined : `the target group checks ${tg.HealthCheckPath} on ${tg.Port}, the app serves HEALTH_PATH=${config.app.healthPath} on ${port}: align them (terraform variables health_check_path / container_port)` });
+      f.push({
+        check: `target group ${targetGroup}`,
+        ok: settingsOk,
+        detail: `port ${tg.Port}, health ${tg.HealthCheckPath} every ${tg.HealthCheckIntervalSeconds} s, threshold ${tg.HealthyThresholdCount}`,
+        fix: settingsOk
+          ? undefined
+          : `the target group checks ${tg.HealthCheckPath} on ${tg.Port}, the app serves HEALTH_PATH=${config.app.healthPath} on ${port}: align them (terraform variables health_check_path / container_port)`,
+      });
       const bad = health.filter((h: any) => !['healthy', 'initial', 'draining'].includes(h.TargetHealth?.State));
-      for (const h of bad) f.push({ check: 'target health', ok: false, detail: `${h.Target.Id}: ${h.TargetHealth.State} ${h.TargetHealth.Reason ?? ''} ${h.TargetHealth.Description ?? ''}`.trim(), fix: h.TargetHealth.Reason === 'Target.ResponseCodeMismatch' ? `the app answers ${tg.HealthCheckPath} with a non-200 code: fix the endpoint or HEALTH_PATH` : 'the ALB cannot reach the app: check the port it listens on (0.0.0.0) and the ALB -> tasks rule above' });
-      if (!bad.length) f.push({ check: 'target health', ok: health.length > 0 || svc.desiredCount === 0, detail: `${health.filter((h: any) => h.TargetHealth?.State === 'healthy').length} healthy of ${health.length}`, fix: health.length ? undefined : 'no targets registered: the tasks are not running (see above)' });
+      for (const h of bad)
+        f.push({
+          check: 'target health',
+          ok: false,
+          detail: `${h.Target.Id}: ${h.TargetHealth.State} ${h.TargetHealth.Reason ?? ''} ${h.TargetHealth.Description ?? ''}`.trim(),
+          fix:
+            h.TargetHealth.Reason === 'Target.ResponseCodeMismatch'
+              ? `the app answers ${tg.HealthCheckPath} with a non-200 code: fix the endpoint or HEALTH_PATH`
+              : 'the ALB cannot reach the app: check the port it listens on (0.0.0.0) and the ALB -> tasks rule above',
+        });
+      if (!bad.length)
+        f.push({
+          check: 'target health',
+          ok: health.length > 0 || svc.desiredCount === 0,
+          detail: `${health.filter((h: any) => h.TargetHealth?.State === 'healthy').length} healthy of ${health.length}`,
+          fix: health.length ? undefined : 'no targets registered: the tasks are not running (see above)',
+        });
     }
     return f;
   }
@@ -126,10 +250,33 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
     if (config.domain) {
       const certs = (await json(runner, config, ['acm', 'list-certificates']))?.CertificateSummaryList ?? [];
       const cert = certs.find((c: any) => c.DomainName === config.domain!.name);
-      f.push({ check: 'certificate', ok: cert?.Status === 'ISSUED', detail: cert ? `${cert.CertificateArn} ${cert.Status}` : `none for ${config.domain.name}`, fix: cert?.Status === 'ISSUED' ? undefined : 'npm run certificate (requests, validates through Route53, waits until ISSUED)' });
-      const rec = (await json(runner, config, ['route53', 'list-resource-record-sets', '--hosted-zone-id', config.domain.hostedZoneId, '--start-record-name', config.domain.name, '--start-record-type', 'A', '--max-items', '1']))?.ResourceRecordSets?.[0];
+      f.push({
+        check: 'certificate',
+        ok: cert?.Status === 'ISSUED',
+        detail: cert ? `${cert.CertificateArn} ${cert.Status}` : `none for ${config.domain.name}`,
+        fix: cert?.Status === 'ISSUED' ? undefined : 'npm run certificate (requests, validates through Route53, waits until ISSUED)',
+      });
+      const rec = (
+        await json(runner, config, [
+          'route53',
+          'list-resource-record-sets',
+          '--hosted-zone-id',
+          config.domain.hostedZoneId,
+          '--start-record-name',
+          config.domain.name,
+          '--start-record-type',
+          'A',
+          '--max-items',
+          '1',
+        ])
+      )?.ResourceRecordSets?.[0];
       const pointsAtApp = rec && rec.Name.replace(/\.$/, '') === config.domain.name && rec.AliasTarget;
-      f.push({ check: 'DNS', ok: !!pointsAtApp, detail: pointsAtApp ? `${config.domain.name} -> ${rec.AliasTarget.DNSName}` : `${config.domain.name} has no alias A record`, fix: pointsAtApp ? undefined : 'npm run step:8' });
+      f.push({
+        check: 'DNS',
+        ok: !!pointsAtApp,
+        detail: pointsAtApp ? `${config.domain.name} -> ${rec.AliasTarget.DNSName}` : `${config.domain.name} has no alias A record`,
+        fix: pointsAtApp ? undefined : 'npm run step:8',
+      });
     }
     return f;
   }
@@ -144,7 +291,8 @@ export function formatFindings(findings: Finding[]): string {
 
 export const spec: ScriptSpec = {
   command: 'doctor',
-  summary: 'Troubleshooting, automated: the task definition and its image, recent stopped tasks and their reasons, the security-group paths ALB -> tasks:PORT and tasks -> RDS:5432, RDS status, target health and target-group settings, certificate and DNS — each finding with its fix.',
+  summary:
+    'Troubleshooting, automated: the task definition and its image, recent stopped tasks and their reasons, the security-group paths ALB -> tasks:PORT and tasks -> RDS:5432, RDS status, target health and target-group settings, certificate and DNS — each finding with its fix.',
   needs: 'a deployed stack',
   produces: 'a checklist; exit 1 when something is broken',
   next: 'apply the fixes, then npm run step:7',

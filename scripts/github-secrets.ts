@@ -13,24 +13,40 @@ import { sh } from '../lib/run.js';
 
 export const spec: ScriptSpec = {
   command: 'github-secrets',
-  summary: 'Set the repository secrets the deploy workflow needs with the GitHub CLI: AWS_ROLE_TO_ASSUME (the OIDC deploy role), AWS_ACCOUNT_ID (the account guard) and SLACK_WEBHOOK when configured, all on stdin. Without gh it prints what to set by hand.',
+  summary:
+    'Set the repository secrets the deploy workflow needs with the GitHub CLI: AWS_ROLE_TO_ASSUME (the OIDC deploy role), AWS_ACCOUNT_ID (the account guard) and SLACK_WEBHOOK when configured, all on stdin. Without gh it prints what to set by hand.',
   needs: 'gh (logged in), the deploy role ARN (Terraform output or --role-arn), --repo OWNER/REPO',
   produces: 'the repository secrets',
   next: 'git push origin main; gh run list',
   options: {
-    repo: { type: 'string', description: 'OWNER/REPO (default: the repository gh sees in the current directory)', parse: matching(/^[\w.-]{1,100}\/[\w.-]{1,100}$/, 'OWNER/REPO') },
-    'role-arn': { type: 'string', description: 'the deploy role (default: terraform output github_deploy_role_arn)', parse: matching(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/, 'an IAM role ARN such as arn:aws:iam::123456789012:role/deploy') },
+    repo: {
+      type: 'string',
+      description: 'OWNER/REPO (default: the repository gh sees in the current directory)',
+      parse: matching(/^[\w.-]{1,100}\/[\w.-]{1,100}$/, 'OWNER/REPO'),
+    },
+    'role-arn': {
+      type: 'string',
+      description: 'the deploy role (default: terraform output github_deploy_role_arn)',
+      parse: matching(
+        /^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,
+        'an IAM role ARN such as arn:aws:iam::123456789012:role/deploy',
+      ),
+    },
   },
   async main({ runner, config, options }: ScriptContext) {
     const identity = await resolveIdentity(runner, config);
     const role: string = options['role-arn'] ?? (await terraformOutputs(runner, config, identity.account)).get('github_deploy_role_arn');
     if (!runner.dryRun && !/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/.test(role)) {
-      throw new UsageError(`no deploy role: set github_repository in Terraform (output github_deploy_role_arn) or pass --role-arn (got "${role}")`);
+      throw new UsageError(
+        `no deploy role: set github_repository in Terraform (output github_deploy_role_arn) or pass --role-arn (got "${role}")`,
+      );
     }
     const repo = options.repo ? ['--repo', options.repo] : [];
     const gh = await runner.run(sh`gh --version`, { nothrow: true, retries: 0 });
     if (!gh.ok && !gh.dryRun) {
-      process.stdout.write(`gh is not installed (${installHint('gh')}). Set these by hand in Settings → Secrets and variables → Actions:\n  secret   AWS_ROLE_TO_ASSUME = ${role}\n${config.secrets.slackWebhook ? '  secret   SLACK_WEBHOOK = (your webhook)\n' : ''}  secret   AWS_ACCOUNT_ID = ${identity.account}\n  and AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml\n`);
+      process.stdout.write(
+        `gh is not installed (${installHint('gh')}). Set these by hand in Settings → Secrets and variables → Actions:\n  secret   AWS_ROLE_TO_ASSUME = ${role}\n${config.secrets.slackWebhook ? '  secret   SLACK_WEBHOOK = (your webhook)\n' : ''}  secret   AWS_ACCOUNT_ID = ${identity.account}\n  and AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml\n`,
+      );
       return ExitCode.PREFLIGHT;
     }
     await runner.run(sh`gh secret set AWS_ROLE_TO_ASSUME ${repo}`, { input: role });
@@ -39,7 +55,8 @@ export const spec: ScriptSpec = {
     if (config.region !== 'us-east-1') runner.echo(`# edit AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml`);
     if (runner.dryRun) return;
     const list = await runner.run(sh`gh secret list ${repo}`, { nothrow: true });
-    if (!/AWS_ROLE_TO_ASSUME/.test(list.stdout)) throw new ScriptFailure('gh did not list AWS_ROLE_TO_ASSUME after setting it: check `gh auth status` and the repository');
+    if (!/AWS_ROLE_TO_ASSUME/.test(list.stdout))
+      throw new ScriptFailure('gh did not list AWS_ROLE_TO_ASSUME after setting it: check `gh auth status` and the repository');
     process.stdout.write('✓ secrets set; the next push to main deploys\n');
   },
 };

@@ -17,30 +17,52 @@ export const POLICY_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'iam
 /** The one source of the deploy policy: terraform/github.tf renders the same file with templatefile(). */
 export function renderDeployPolicy(config: Config, account: string, taskRoleName = `${config.project}-ecs-task`): any {
   return renderTemplateFile(POLICY_TEMPLATE, {
-    AWS_REGION: config.region, ACCOUNT_ID: account, ECR_REPOSITORY: config.names.repository, TASK_FAMILY: config.names.family,
-    ECS_CLUSTER: config.names.cluster, ECS_SERVICE: config.names.service, LOG_GROUP: config.names.logGroup,
-    EXECUTION_ROLE_NAME: config.names.executionRole, TASK_ROLE_NAME: taskRoleName,
-    STATE_BUCKET: stateBucket(config, account), PROJECT_NAME: config.project,
+    AWS_REGION: config.region,
+    ACCOUNT_ID: account,
+    ECR_REPOSITORY: config.names.repository,
+    TASK_FAMILY: config.names.family,
+    ECS_CLUSTER: config.names.cluster,
+    ECS_SERVICE: config.names.service,
+    LOG_GROUP: config.names.logGroup,
+    EXECUTION_ROLE_NAME: config.names.executionRole,
+    TASK_ROLE_NAME: taskRoleName,
+    STATE_BUCKET: stateBucket(config, account),
+    PROJECT_NAME: config.project,
   });
 }
 
 export const spec: ScriptSpec = {
   command: 'iam-policy',
-  summary: 'Render config/iam-deploy-policy.json — ECR push to the one repository, register/describe task definitions, update/describe the one service, iam:PassRole only on the two task roles and only to ecs-tasks.amazonaws.com, read its log group — for your account, region and names. It replaces the guide\'s wildcard policy.',
+  summary:
+    "Render config/iam-deploy-policy.json — ECR push to the one repository, register/describe task definitions, update/describe the one service, iam:PassRole only on the two task roles and only to ecs-tasks.amazonaws.com, read its log group — for your account, region and names. It replaces the guide's wildcard policy.",
   needs: 'credentials (for the account id) or --account-id',
   produces: '.llmops/iam-deploy-policy.json and the command that attaches it',
   next: 'npm run github-secrets',
   options: {
-    'account-id': { type: 'string', description: 'render for this account without calling AWS', parse: matching(/^\d{12}$/, 'a 12-digit AWS account id') },
-    'task-role': { type: 'string', description: 'name of the task role the app runs as (default <project>-ecs-task)', parse: matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name') },
-    role: { type: 'string', description: 'the deploy role to print the attach command for (default: <DEPLOY_ROLE>)', parse: matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name') },
+    'account-id': {
+      type: 'string',
+      description: 'render for this account without calling AWS',
+      parse: matching(/^\d{12}$/, 'a 12-digit AWS account id'),
+    },
+    'task-role': {
+      type: 'string',
+      description: 'name of the task role the app runs as (default <project>-ecs-task)',
+      parse: matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
+    },
+    role: {
+      type: 'string',
+      description: 'the deploy role to print the attach command for (default: <DEPLOY_ROLE>)',
+      parse: matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
+    },
   },
   async main({ runner, config, options }: ScriptContext) {
     let account: string = options['account-id'];
     account ??= (await resolveIdentity(runner, config)).account;
     const policy = renderDeployPolicy(config, account, options['task-role']);
     const file = writeRendered(runner, 'iam-deploy-policy.json', policy);
-    process.stdout.write(`${JSON.stringify(policy, null, 2)}\n\nwritten to ${file}; attach it with:\n  ${formatCommand('aws', ['iam', 'put-role-policy', '--role-name', options.role ?? '<DEPLOY_ROLE>', '--policy-name', `deploy-${config.names.service}`, '--policy-document', `file://${file}`])}\n`);
+    process.stdout.write(
+      `${JSON.stringify(policy, null, 2)}\n\nwritten to ${file}; attach it with:\n  ${formatCommand('aws', ['iam', 'put-role-policy', '--role-name', options.role ?? '<DEPLOY_ROLE>', '--policy-name', `deploy-${config.names.service}`, '--policy-document', `file://${file}`])}\n`,
+    );
   },
 };
 

@@ -20,13 +20,16 @@ export async function ensureExecutionRole(runner: Runner, config: Config, accoun
   const role = await runner.run(sh`aws iam get-role --role-name ${name} --output json`, { nothrow: true });
   if (role.ok && !role.dryRun) {
     const tags = (JSON.parse(role.stdout).Role?.Tags ?? []) as { Key: string; Value: string }[];
-    if (tags.some((t) => t.Key === 'ManagedBy' && t.Value === 'terraform')) runner.echo(`# ${name} is managed by Terraform: change it there, not here`);
+    if (tags.some((t) => t.Key === 'ManagedBy' && t.Value === 'terraform'))
+      runner.echo(`# ${name} is managed by Terraform: change it there, not here`);
     done.push(`role ${name} exists`);
   } else {
     if (!role.dryRun && !/NoSuchEntity/.test(role.stderr)) throw new Error(`cannot read role ${name}: ${role.stderr.trim()}`);
     const trust = renderTemplateFile(TRUST_TEMPLATE, { ACCOUNT_ID: account });
     const file = writeRendered(runner, 'trust-policy.json', trust);
-    await runner.run(sh`aws iam create-role --role-name ${name} --assume-role-policy-document file://${file} --description ${`ECS task execution role (${config.project}, llmops-deploy)`} --output json --query Role.Arn`);
+    await runner.run(
+      sh`aws iam create-role --role-name ${name} --assume-role-policy-document file://${file} --description ${`ECS task execution role (${config.project}, llmops-deploy)`} --output json --query Role.Arn`,
+    );
     done.push(`role ${name} created`);
   }
   const attached = await runner.json(sh`aws iam list-attached-role-policies --role-name ${name} --output json`);
@@ -40,7 +43,8 @@ export async function ensureExecutionRole(runner: Runner, config: Config, accoun
 
 export const spec: ScriptSpec = {
   command: 'iam-role',
-  summary: 'Security 2 — create ecsTaskExecutionRole (EXECUTION_ROLE_NAME) from config/trust-policy.json, trusted by ecs-tasks.amazonaws.com for this account only, and attach AmazonECSTaskExecutionRolePolicy. Idempotent. Not needed with this toolkit\'s Terraform, which creates <project>-ecs-execution; the script says so when Terraform manages the role.',
+  summary:
+    "Security 2 — create ecsTaskExecutionRole (EXECUTION_ROLE_NAME) from config/trust-policy.json, trusted by ecs-tasks.amazonaws.com for this account only, and attach AmazonECSTaskExecutionRolePolicy. Idempotent. Not needed with this toolkit's Terraform, which creates <project>-ecs-execution; the script says so when Terraform manages the role.",
   needs: 'permission to create IAM roles',
   produces: 'the execution role with its managed policy',
   next: 'npm run secrets',

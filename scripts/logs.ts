@@ -25,14 +25,19 @@ async function cliMajor(runner: Runner): Promise<number> {
 /** The log stream of the newest task that stopped for a reason other than a deployment or scaling. */
 export async function lastFailedStream(runner: Runner, config: Config): Promise<{ stream: string; reason: string } | undefined> {
   const region = ['--region', config.region, '--output', 'json'];
-  const list = await runner.json(sh`aws ecs list-tasks --cluster ${config.names.cluster} --service-name ${config.names.service} --desired-status STOPPED ${region}`);
+  const list = await runner.json(
+    sh`aws ecs list-tasks --cluster ${config.names.cluster} --service-name ${config.names.service} --desired-status STOPPED ${region}`,
+  );
   if (!list?.taskArns?.length) return undefined;
-  const tasks = (await runner.json(sh`aws ecs describe-tasks --cluster ${config.names.cluster} --tasks ${list.taskArns.slice(0, 100)} ${region}`))?.tasks ?? [];
+  const tasks =
+    (await runner.json(sh`aws ecs describe-tasks --cluster ${config.names.cluster} --tasks ${list.taskArns.slice(0, 100)} ${region}`))
+      ?.tasks ?? [];
   const failed = tasks
     .filter((t: any) => !/Scaling activity|deployment/.test(t.stoppedReason ?? ''))
     .sort((a: any, b: any) => String(b.stoppedAt ?? '').localeCompare(String(a.stoppedAt ?? '')))[0];
   if (!failed) return undefined;
-  const td = (await runner.json(sh`aws ecs describe-task-definition --task-definition ${failed.taskDefinitionArn} ${region}`))?.taskDefinition;
+  const td = (await runner.json(sh`aws ecs describe-task-definition --task-definition ${failed.taskDefinitionArn} ${region}`))
+    ?.taskDefinition;
   const cd = td?.containerDefinitions?.[0];
   const prefix = cd?.logConfiguration?.options?.['awslogs-stream-prefix'] ?? 'ecs';
   return { stream: `${prefix}/${cd?.name}/${failed.taskArn.split('/').pop()}`, reason: failed.stoppedReason };
@@ -43,7 +48,9 @@ async function pollLogs(runner: Runner, config: Config, startMs: number, follow:
   let start = startMs;
   const seen = new Set<string>();
   for (;;) {
-    const r = await runner.json(sh`aws logs filter-log-events --log-group-name ${config.names.logGroup} --start-time ${String(start)} ${filter ? ['--filter-pattern', filter] : []} --region ${config.region} --output json`);
+    const r = await runner.json(
+      sh`aws logs filter-log-events --log-group-name ${config.names.logGroup} --start-time ${String(start)} ${filter ? ['--filter-pattern', filter] : []} --region ${config.region} --output json`,
+    );
     for (const e of r?.events ?? []) {
       if (seen.has(e.eventId)) continue;
       seen.add(e.eventId);
@@ -57,15 +64,24 @@ async function pollLogs(runner: Runner, config: Config, startMs: number, follow:
 
 export const spec: ScriptSpec = {
   command: 'logs',
-  summary: 'Show the service\'s logs: the last --since (default 1h), --follow to keep streaming, --filter for a CloudWatch filter pattern, --failed for the last failed task\'s stream. Uses CLI v2 `aws logs tail`; with CLI v1 it polls filter-log-events.',
+  summary:
+    "Show the service's logs: the last --since (default 1h), --follow to keep streaming, --filter for a CloudWatch filter pattern, --failed for the last failed task's stream. Uses CLI v2 `aws logs tail`; with CLI v1 it polls filter-log-events.",
   needs: 'the log group LOG_GROUP (created by Terraform)',
   produces: 'log lines on stdout',
   next: 'npm run doctor',
-  conflicts: [['failed', 'follow'], ['failed', 'filter'], ['failed', 'since']],
+  conflicts: [
+    ['failed', 'follow'],
+    ['failed', 'filter'],
+    ['failed', 'since'],
+  ],
   options: {
     since: { type: 'string', description: 'how far back: 30m, 1h, 2d', default: '1h', parse: (raw) => (parseSince(raw), raw) },
     follow: { type: 'boolean', short: 'f', description: 'keep streaming new lines' },
-    filter: { type: 'string', description: 'CloudWatch Logs filter pattern, e.g. ERROR', parse: matching(/^.{1,1024}$/, 'a filter pattern of at most 1024 characters') },
+    filter: {
+      type: 'string',
+      description: 'CloudWatch Logs filter pattern, e.g. ERROR',
+      parse: matching(/^.{1,1024}$/, 'a filter pattern of at most 1024 characters'),
+    },
     failed: { type: 'boolean', description: 'the logs of the last failed task' },
   },
   async main({ runner, config, options }: ScriptContext) {
@@ -78,7 +94,9 @@ export const spec: ScriptSpec = {
         return;
       }
       runner.echo(`# last failed task stopped: ${failed.reason}`);
-      const r = await runner.json(sh`aws logs get-log-events --log-group-name ${config.names.logGroup} --log-stream-name ${failed.stream} --limit 100 --region ${config.region} --output json`);
+      const r = await runner.json(
+        sh`aws logs get-log-events --log-group-name ${config.names.logGroup} --log-stream-name ${failed.stream} --limit 100 --region ${config.region} --output json`,
+      );
       for (const e of r?.events ?? []) process.stdout.write(`${new Date(e.timestamp).toISOString()} ${runner.mask(e.message)}\n`);
       return;
     }
@@ -86,7 +104,10 @@ export const spec: ScriptSpec = {
       const follow = options.follow ? ['--follow'] : [];
       const filter = options.filter ? ['--filter-pattern', options.filter] : [];
       // following streams the lines as they come (masked); a one-off prints them when done
-      const r = await runner.run(sh`aws logs tail ${config.names.logGroup} --since ${options.since ?? '1h'} ${follow} ${filter} --region ${config.region}`, { timeoutMs: options.follow ? 24 * 3_600_000 : 120_000, stream: !!options.follow });
+      const r = await runner.run(
+        sh`aws logs tail ${config.names.logGroup} --since ${options.since ?? '1h'} ${follow} ${filter} --region ${config.region}`,
+        { timeoutMs: options.follow ? 24 * 3_600_000 : 120_000, stream: !!options.follow },
+      );
       if (!options.follow) process.stdout.write(r.stdout);
       return;
     }

@@ -13,14 +13,25 @@ import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { describeService } from '../lib/service.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
 
-export interface Release { revision: number; arn: string; image: string; digest?: string; gitSha?: string; releasedAt?: string; current: boolean }
+export interface Release {
+  revision: number;
+  arn: string;
+  image: string;
+  digest?: string;
+  gitSha?: string;
+  releasedAt?: string;
+  current: boolean;
+}
 
 export async function listReleases(runner: Runner, config: Config, limit = 10): Promise<Release[]> {
   const region = ['--region', config.region, '--output', 'json'];
   const service = await describeService(runner, config);
   const list = await runner.json(sh`aws ecs list-task-definitions --family-prefix ${config.names.family} --sort DESC ${region}`);
   const revisionOf = (arn: string) => Number(arn.split(':').pop());
-  const newest = ((list?.taskDefinitionArns ?? []) as string[]).filter((a) => a.split('/').pop()?.startsWith(`${config.names.family}:`)).sort((a, b) => revisionOf(b) - revisionOf(a)).slice(0, limit);
+  const newest = ((list?.taskDefinitionArns ?? []) as string[])
+    .filter((a) => a.split('/').pop()?.startsWith(`${config.names.family}:`))
+    .sort((a, b) => revisionOf(b) - revisionOf(a))
+    .slice(0, limit);
   const releases: Release[] = [];
   for (const arn of newest) {
     const d = await runner.json(sh`aws ecs describe-task-definition --task-definition ${arn} --include TAGS ${region}`);
@@ -40,7 +51,10 @@ export async function listReleases(runner: Runner, config: Config, limit = 10): 
 }
 
 export function formatReleases(releases: Release[]): string {
-  const rows = releases.map((r) => `${r.current ? '*' : ' '} ${String(r.revision).padStart(4)}  ${(r.gitSha ?? '-').slice(0, 12).padEnd(12)}  ${(r.digest ?? '-').slice(0, 19).padEnd(19)}  ${r.releasedAt ?? '-'}`);
+  const rows = releases.map(
+    (r) =>
+      `${r.current ? '*' : ' '} ${String(r.revision).padStart(4)}  ${(r.gitSha ?? '-').slice(0, 12).padEnd(12)}  ${(r.digest ?? '-').slice(0, 19).padEnd(19)}  ${r.releasedAt ?? '-'}`,
+  );
   return ['  rev.  git sha       image digest         released', ...rows, '(* = running now)'].join('\n');
 }
 
@@ -49,22 +63,32 @@ export function chooseTarget(releases: Release[], to?: number): Release {
   if (to !== undefined) {
     const n = to;
     const r = releases.find((x) => x.revision === n);
-    if (!r) throw new UsageError(`revision ${n} is not among the last ${releases.length} releases: ${releases.map((x) => x.revision).join(', ')}`);
+    if (!r)
+      throw new UsageError(
+        `revision ${n} is not among the last ${releases.length} releases: ${releases.map((x) => x.revision).join(', ')}`,
+      );
     return r;
   }
   const current = releases.find((r) => r.current);
   const older = releases.filter((r) => r.gitSha && (!current || r.revision < current.revision));
-  if (!older.length) throw new ScriptFailure('there is no earlier release to roll back to (only revisions registered by step 6 / deploy carry release tags)', ExitCode.PREFLIGHT);
+  if (!older.length)
+    throw new ScriptFailure(
+      'there is no earlier release to roll back to (only revisions registered by step 6 / deploy carry release tags)',
+      ExitCode.PREFLIGHT,
+    );
   return older[0]!;
 }
 
 export async function rollback(runner: Runner, config: Config, target: Release): Promise<void> {
-  await runner.run(sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${target.arn} --region ${config.region} --output json --query service.deployments[0].[id,status,rolloutState]`);
+  await runner.run(
+    sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${target.arn} --region ${config.region} --output json --query service.deployments[0].[id,status,rolloutState]`,
+  );
 }
 
 export const spec: ScriptSpec = {
   command: 'rollback',
-  summary: 'List the releases (revision, git sha, image digest, date) and roll the service back to the previous one, or to --to N, by pointing it at the existing task definition (nothing is re-registered, nothing deregistered), then verify with the step-7 waiter.',
+  summary:
+    'List the releases (revision, git sha, image digest, date) and roll the service back to the previous one, or to --to N, by pointing it at the existing task definition (nothing is re-registered, nothing deregistered), then verify with the step-7 waiter.',
   needs: 'a service deployed by step 6 or deploy',
   produces: 'the service on the chosen revision, verified (exit codes as step 7)',
   next: 'fix forward, then npm run deploy',
@@ -89,7 +113,8 @@ export const spec: ScriptSpec = {
       process.stdout.write(`revision ${target.revision} is already running: nothing to do\n`);
       return;
     }
-    if (!(await confirm(`Roll ${config.names.service} back to revision ${target.revision} (${(target.gitSha ?? '').slice(0, 12)})?`, yes))) return ExitCode.FAILED;
+    if (!(await confirm(`Roll ${config.names.service} back to revision ${target.revision} (${(target.gitSha ?? '').slice(0, 12)})?`, yes)))
+      return ExitCode.FAILED;
     const result = await underDeployLock(runner, config, options['lock-wait'], `rollback to ${target.revision}`, async () => {
       await rollback(runner, config, target);
       return waitForDeployment(runner, config, { taskDefinitionArn: target.arn });

@@ -16,11 +16,21 @@ import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 export const ROOT = resolve(import.meta.dirname, '..');
 export const SANDBOX_DIR = resolve(process.env.LLMOPS_SANDBOX_DIR ?? join(ROOT, '.sandbox'));
 /** The emulator's /etc/hosts block, one per sandbox instance (see hosts_markers in emulator.py). */
-export const hostsBegin = (instance: string) => `# llmops-sandbox begin ${instance} (managed by sandbox/emulator.py; removed by sandbox:down)`;
+export const hostsBegin = (instance: string) =>
+  `# llmops-sandbox begin ${instance} (managed by sandbox/emulator.py; removed by sandbox:down)`;
 export const hostsEnd = (instance: string) => `# llmops-sandbox end ${instance}`;
 export const SANDBOX_ACCOUNT = '123456789012';
 
-interface Settings { port: number; eventsPort: number; registryIp: string; albIp: string; hostsFile: string; timeScale: number; region: string; instance: string }
+interface Settings {
+  port: number;
+  eventsPort: number;
+  registryIp: string;
+  albIp: string;
+  hostsFile: string;
+  timeScale: number;
+  region: string;
+  instance: string;
+}
 
 function settings(region: string): Settings {
   const env = process.env;
@@ -36,7 +46,12 @@ function settings(region: string): Settings {
   };
 }
 
-interface State { dockerd?: number; registry?: number; emulator?: number; settings?: Settings }
+interface State {
+  dockerd?: number;
+  registry?: number;
+  emulator?: number;
+  settings?: Settings;
+}
 
 const statePath = () => join(SANDBOX_DIR, 'state.json');
 const readState = (): State => (existsSync(statePath()) ? JSON.parse(readFileSync(statePath(), 'utf8')) : {});
@@ -88,7 +103,9 @@ const PACKAGES: [check: string, pkg: string][] = [
 async function missingPackages(runner: Runner): Promise<string[]> {
   const missing: string[] = [];
   for (const [check, pkg] of PACKAGES) {
-    const found = check.startsWith('/') ? existsSync(check) : (await runner.run(sh`sh -c ${`command -v ${check}`}`, { nothrow: true, readOnly: true })).ok;
+    const found = check.startsWith('/')
+      ? existsSync(check)
+      : (await runner.run(sh`sh -c ${`command -v ${check}`}`, { nothrow: true, readOnly: true })).ok;
     if (!found) missing.push(pkg);
   }
   return missing;
@@ -98,18 +115,28 @@ async function installPackages(runner: Runner): Promise<void> {
   const missing = await missingPackages(runner);
   if (!missing.length) return;
   if (process.getuid?.() !== 0) {
-    throw new ScriptFailure(`missing ${missing.join(', ')}: install them with \`sudo apt-get install -y ${missing.join(' ')}\` and rerun`, ExitCode.PREFLIGHT);
+    throw new ScriptFailure(
+      `missing ${missing.join(', ')}: install them with \`sudo apt-get install -y ${missing.join(' ')}\` and rerun`,
+      ExitCode.PREFLIGHT,
+    );
   }
   await runner.run(sh`apt-get update -qq`, { timeoutMs: 10 * 60_000, retries: 2 });
-  await runner.run(sh`apt-get install -y -qq --no-install-recommends ${missing}`, { timeoutMs: 20 * 60_000, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  await runner.run(sh`apt-get install -y -qq --no-install-recommends ${missing}`, {
+    timeoutMs: 20 * 60_000,
+    env: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
 }
 
 async function preflight(runner: Runner): Promise<void> {
   if (process.getuid?.() !== 0) {
-    throw new ScriptFailure('the sandbox needs root: it starts dockerd, binds port 80 on 127.0.0.2/127.0.0.3 and adds host names to /etc/hosts (run with sudo)', ExitCode.PREFLIGHT);
+    throw new ScriptFailure(
+      'the sandbox needs root: it starts dockerd, binds port 80 on 127.0.0.2/127.0.0.3 and adds host names to /etc/hosts (run with sudo)',
+      ExitCode.PREFLIGHT,
+    );
   }
   const moto = await runner.run(sh`python3 -c ${'import moto, moto.server; print(moto.__version__)'}`, { nothrow: true, readOnly: true });
-  if (!moto.ok) throw new ScriptFailure("python3 cannot import moto: install it with `pip install 'moto[server]==5.2.1'`", ExitCode.PREFLIGHT);
+  if (!moto.ok)
+    throw new ScriptFailure("python3 cannot import moto: install it with `pip install 'moto[server]==5.2.1'`", ExitCode.PREFLIGHT);
 }
 
 async function ensureDocker(runner: Runner, state: State): Promise<void> {
@@ -117,7 +144,12 @@ async function ensureDocker(runner: Runner, state: State): Promise<void> {
   if (info.ok || runner.dryRun) return;
   state.dockerd = startDaemon(runner, 'dockerd', 'dockerd', ['--host', 'unix:///var/run/docker.sock']);
   writeState(state);
-  await waitFor('the Docker engine', async () => (await runner.run(sh`docker info --format {{.ServerVersion}}`, { nothrow: true, retries: 0 })).ok, 60_000, join(SANDBOX_DIR, 'logs', 'dockerd.log'));
+  await waitFor(
+    'the Docker engine',
+    async () => (await runner.run(sh`docker info --format {{.ServerVersion}}`, { nothrow: true, retries: 0 })).ok,
+    60_000,
+    join(SANDBOX_DIR, 'logs', 'dockerd.log'),
+  );
 }
 
 function registryConfig(s: Settings): string {
@@ -149,21 +181,47 @@ async function ensureRegistry(runner: Runner, state: State, s: Settings): Promis
   writeFileSync(config, registryConfig(s));
   state.registry = startDaemon(runner, 'registry', 'docker-registry', ['serve', config]);
   writeState(state);
-  await waitFor(`the registry on ${s.registryIp}:80`, httpOk(`http://${s.registryIp}:80/v2/`), 20_000, join(SANDBOX_DIR, 'logs', 'registry.log'));
+  await waitFor(
+    `the registry on ${s.registryIp}:80`,
+    httpOk(`http://${s.registryIp}:80/v2/`),
+    20_000,
+    join(SANDBOX_DIR, 'logs', 'registry.log'),
+  );
 }
 
 async function ensureEmulator(runner: Runner, state: State, s: Settings): Promise<void> {
   if (alive(state.emulator) || runner.dryRun) return runner.echo(`# AWS emulator already running (pid ${state.emulator})`);
   const args = [
     join(ROOT, 'sandbox', 'emulator.py'),
-    '--port', String(s.port), '--events-port', String(s.eventsPort),
-    '--alb-ip', s.albIp, '--registry-ip', s.registryIp, '--registry-url', `http://${s.registryIp}:80`,
-    '--account', SANDBOX_ACCOUNT, '--regions', s.region,
-    '--hosts-file', s.hostsFile, '--time-scale', String(s.timeScale), '--instance', s.instance,
+    '--port',
+    String(s.port),
+    '--events-port',
+    String(s.eventsPort),
+    '--alb-ip',
+    s.albIp,
+    '--registry-ip',
+    s.registryIp,
+    '--registry-url',
+    `http://${s.registryIp}:80`,
+    '--account',
+    SANDBOX_ACCOUNT,
+    '--regions',
+    s.region,
+    '--hosts-file',
+    s.hostsFile,
+    '--time-scale',
+    String(s.timeScale),
+    '--instance',
+    s.instance,
   ];
   state.emulator = startDaemon(runner, 'emulator', 'python3', args);
   writeState(state);
-  await waitFor(`the AWS emulator on 127.0.0.1:${s.port}`, httpOk(`http://127.0.0.1:${s.port}/moto-api/`), 30_000, join(SANDBOX_DIR, 'logs', 'emulator.log'));
+  await waitFor(
+    `the AWS emulator on 127.0.0.1:${s.port}`,
+    httpOk(`http://127.0.0.1:${s.port}/moto-api/`),
+    30_000,
+    join(SANDBOX_DIR, 'logs', 'emulator.log'),
+  );
 }
 
 /** The one env file that points every AWS client (CLI v1/v2, SDK, Terraform) at the sandbox. */
@@ -205,7 +263,11 @@ function writeEnvFiles(s: Settings, tfDir: string): void {
   const env = sandboxEnv(s);
   writeFileSync(
     join(SANDBOX_DIR, 'env'),
-    `# Written by npm run sandbox:up: every AWS client points at the local sandbox. Use with\n# LLMOPS_ENV_FILE=.sandbox/env npm run <script>, or: set -a; . .sandbox/env; set +a\n${Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n')}\n`,
+    `# Written by npm run sandbox:up: every AWS client points at the local sandbox. Use with\n# LLMOPS_ENV_FILE=.sandbox/env npm run <script>, or: set -a; . .sandbox/env; set +a\n${Object.entries(
+      env,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n')}\n`,
   );
   if (existsSync(tfDir)) copyFileSync(join(ROOT, 'sandbox', 'sandbox_override.tf'), join(tfDir, 'sandbox_override.tf'));
 }
@@ -265,9 +327,21 @@ export async function sandboxStatus(s: Settings): Promise<{ name: string; ok: bo
   const hosts = existsSync(s.hostsFile) ? readFileSync(s.hostsFile, 'utf8') : '';
   const probe = async (url: string) => httpOk(url)().catch(() => false);
   return [
-    { name: 'AWS emulator', ok: alive(state.emulator) && (await probe(`http://127.0.0.1:${s.port}/moto-api/`)), detail: `http://127.0.0.1:${s.port} (pid ${state.emulator ?? '-'})` },
-    { name: 'registry (ECR data plane)', ok: alive(state.registry) && (await probe(`http://${s.registryIp}:80/v2/`)), detail: `${SANDBOX_ACCOUNT}.dkr.ecr.${s.region}.amazonaws.com -> ${s.registryIp}:80 (pid ${state.registry ?? '-'})` },
-    { name: 'docker engine', ok: existsSync('/var/run/docker.sock'), detail: state.dockerd ? `started by sandbox:up (pid ${state.dockerd})` : 'already running before sandbox:up' },
+    {
+      name: 'AWS emulator',
+      ok: alive(state.emulator) && (await probe(`http://127.0.0.1:${s.port}/moto-api/`)),
+      detail: `http://127.0.0.1:${s.port} (pid ${state.emulator ?? '-'})`,
+    },
+    {
+      name: 'registry (ECR data plane)',
+      ok: alive(state.registry) && (await probe(`http://${s.registryIp}:80/v2/`)),
+      detail: `${SANDBOX_ACCOUNT}.dkr.ecr.${s.region}.amazonaws.com -> ${s.registryIp}:80 (pid ${state.registry ?? '-'})`,
+    },
+    {
+      name: 'docker engine',
+      ok: existsSync('/var/run/docker.sock'),
+      detail: state.dockerd ? `started by sandbox:up (pid ${state.dockerd})` : 'already running before sandbox:up',
+    },
     { name: 'hosts block', ok: hosts.includes(hostsBegin(s.instance)), detail: s.hostsFile },
     { name: 'env file', ok: existsSync(join(SANDBOX_DIR, 'env')), detail: join(SANDBOX_DIR, 'env') },
   ];
@@ -279,7 +353,8 @@ export const spec: ScriptSpec = {
   positional: ['up', 'down', 'status'],
   summary:
     'The local AWS sandbox: moto on 127.0.0.1 extended so ECS deployments run real containers, a Docker engine, a registry that serves as ECR, the ALB answering on loopback. `up` twice is the same as once; `down` stops only what `up` started and removes every file it wrote.',
-  needs: 'Debian and root (to install docker.io, docker-registry, awscli, busybox-static; to bind 127.0.0.2:80 / 127.0.0.3:80 and edit /etc/hosts); python3 with moto 5.2',
+  needs:
+    'Debian and root (to install docker.io, docker-registry, awscli, busybox-static; to bind 127.0.0.2:80 / 127.0.0.3:80 and edit /etc/hosts); python3 with moto 5.2',
   produces: '.sandbox/env for LLMOPS_ENV_FILE, terraform/sandbox_override.tf, .sandbox/app (sample app git checkout)',
   next: 'LLMOPS_ENV_FILE=.sandbox/env npm run bootstrap (or npm run demo)',
   async main({ runner, config, positionals }: ScriptContext) {
@@ -288,7 +363,9 @@ export const spec: ScriptSpec = {
     if (action === 'up') {
       const started = Date.now();
       const s = await sandboxUp(runner, config.region, tfDir);
-      process.stdout.write(`✓ sandbox up in ${((Date.now() - started) / 1000).toFixed(1)} s: AWS on http://127.0.0.1:${s.port}, ECR ${SANDBOX_ACCOUNT}.dkr.ecr.${s.region}.amazonaws.com\n  use it: LLMOPS_ENV_FILE=${join(SANDBOX_DIR, 'env')} npm run step:1\n`);
+      process.stdout.write(
+        `✓ sandbox up in ${((Date.now() - started) / 1000).toFixed(1)} s: AWS on http://127.0.0.1:${s.port}, ECR ${SANDBOX_ACCOUNT}.dkr.ecr.${s.region}.amazonaws.com\n  use it: LLMOPS_ENV_FILE=${join(SANDBOX_DIR, 'env')} npm run step:1\n`,
+      );
       return ExitCode.OK;
     }
     if (action === 'down') {

@@ -15,32 +15,55 @@ import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js'
 
 export const SCALING_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'scaling-policy.json');
 
-
 const resourceId = (config: Config) => `service/${config.names.cluster}/${config.names.service}`;
 
 export async function applyPolicy(runner: Runner, config: Config, min: number, max: number, cpuTarget: number): Promise<void> {
   if (min > max) throw new UsageError(`--min (${min}) must not exceed --max (${max})`);
   const policy = renderTemplateFile(SCALING_TEMPLATE, { CPU_TARGET: cpuTarget });
   const file = writeRendered(runner, 'scaling-policy.json', policy);
-  const target = ['--service-namespace', 'ecs', '--resource-id', resourceId(config), '--scalable-dimension', 'ecs:service:DesiredCount', '--region', config.region];
-  await runner.run(sh`aws application-autoscaling register-scalable-target ${target} --min-capacity ${String(min)} --max-capacity ${String(max)}`);
-  await runner.run(sh`aws application-autoscaling put-scaling-policy --policy-name ${config.names.scalingPolicy} ${target} --policy-type TargetTrackingScaling --target-tracking-scaling-policy-configuration file://${file} --output json --query PolicyARN`);
+  const target = [
+    '--service-namespace',
+    'ecs',
+    '--resource-id',
+    resourceId(config),
+    '--scalable-dimension',
+    'ecs:service:DesiredCount',
+    '--region',
+    config.region,
+  ];
+  await runner.run(
+    sh`aws application-autoscaling register-scalable-target ${target} --min-capacity ${String(min)} --max-capacity ${String(max)}`,
+  );
+  await runner.run(
+    sh`aws application-autoscaling put-scaling-policy --policy-name ${config.names.scalingPolicy} ${target} --policy-type TargetTrackingScaling --target-tracking-scaling-policy-configuration file://${file} --output json --query PolicyARN`,
+  );
 }
 
 export async function showScaling(runner: Runner, config: Config): Promise<string> {
   const svc = await describeService(runner, config);
   const region = ['--region', config.region, '--output', 'json'];
-  const targets = await runner.json(sh`aws application-autoscaling describe-scalable-targets --service-namespace ecs --resource-ids ${resourceId(config)} ${region}`);
-  const policies = await runner.json(sh`aws application-autoscaling describe-scaling-policies --service-namespace ecs --resource-id ${resourceId(config)} ${region}`);
+  const targets = await runner.json(
+    sh`aws application-autoscaling describe-scalable-targets --service-namespace ecs --resource-ids ${resourceId(config)} ${region}`,
+  );
+  const policies = await runner.json(
+    sh`aws application-autoscaling describe-scaling-policies --service-namespace ecs --resource-id ${resourceId(config)} ${region}`,
+  );
   const t = targets?.ScalableTargets?.[0];
-  const lines = [`desired count: ${svc?.desiredCount ?? '?'}`, t ? `autoscaling: ${t.MinCapacity}-${t.MaxCapacity} tasks` : 'autoscaling: off (no scalable target)'];
-  for (const p of policies?.ScalingPolicies ?? []) lines.push(`policy ${p.PolicyName}: ${p.PolicyType}, target ${p.TargetTrackingScalingPolicyConfiguration?.TargetValue ?? '?'}% ${p.TargetTrackingScalingPolicyConfiguration?.PredefinedMetricSpecification?.PredefinedMetricType ?? ''}`);
+  const lines = [
+    `desired count: ${svc?.desiredCount ?? '?'}`,
+    t ? `autoscaling: ${t.MinCapacity}-${t.MaxCapacity} tasks` : 'autoscaling: off (no scalable target)',
+  ];
+  for (const p of policies?.ScalingPolicies ?? [])
+    lines.push(
+      `policy ${p.PolicyName}: ${p.PolicyType}, target ${p.TargetTrackingScalingPolicyConfiguration?.TargetValue ?? '?'}% ${p.TargetTrackingScalingPolicyConfiguration?.PredefinedMetricSpecification?.PredefinedMetricType ?? ''}`,
+    );
   return lines.join('\n');
 }
 
 export const spec: ScriptSpec = {
   command: 'scale',
-  summary: 'Scaling: --count N sets the desired count and waits until the tasks are healthy (the step-7 waiter); --policy registers the scalable target (--min/--max) and the CPU target-tracking policy from config/scaling-policy.json; --show prints the current state. Safe to run twice.',
+  summary:
+    'Scaling: --count N sets the desired count and waits until the tasks are healthy (the step-7 waiter); --policy registers the scalable target (--min/--max) and the CPU target-tracking policy from config/scaling-policy.json; --show prints the current state. Safe to run twice.',
   needs: 'a deployed service',
   produces: 'the count running, or the llmops-cpu-scaling policy',
   next: 'npm run doctor',
@@ -67,7 +90,10 @@ export const spec: ScriptSpec = {
     if (count !== undefined) {
       const svc = await describeService(runner, config);
       if (svc?.desiredCount === count) runner.echo(`# desired count is already ${count}`);
-      else await runner.run(sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --desired-count ${String(count)} --region ${config.region} --output json --query service.desiredCount`);
+      else
+        await runner.run(
+          sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --desired-count ${String(count)} --region ${config.region} --output json --query service.desiredCount`,
+        );
       const result = await waitForDeployment(runner, config);
       process.stdout.write(`${runner.mask(formatResult(result))}\n`);
       if (result.outcome !== 'ok') return OUTCOME_EXIT[result.outcome];

@@ -22,10 +22,15 @@ export async function upsertSecret(runner: Runner, config: Config, name: string,
   const region = ['--region', config.region];
   // The new value is registered as a secret, so an equal current value comes back masked as ***;
   // a different one comes back as it is (never printed) and is registered for masking right after.
-  const current = await runner.run(sh`aws secretsmanager get-secret-value --secret-id ${name} --query SecretString --output text ${region}`, { nothrow: true });
+  const current = await runner.run(
+    sh`aws secretsmanager get-secret-value --secret-id ${name} --query SecretString --output text ${region}`,
+    { nothrow: true },
+  );
   if (current.ok) runner.addSecret(current.stdout.replace(/\n$/, ''));
   if (current.dryRun) {
-    await runner.withSecretFile(value, (file) => runner.run(sh`aws secretsmanager create-secret --name ${name} --secret-string file://${file} ${region}`));
+    await runner.withSecretFile(value, (file) =>
+      runner.run(sh`aws secretsmanager create-secret --name ${name} --secret-string file://${file} ${region}`),
+    );
     return 'created';
   }
   if (current.ok) {
@@ -33,15 +38,24 @@ export async function upsertSecret(runner: Runner, config: Config, name: string,
       runner.echo(`# ${name} already holds this value: unchanged`);
       return 'unchanged';
     }
-    await runner.withSecretFile(value, (file) => runner.run(sh`aws secretsmanager put-secret-value --secret-id ${name} --secret-string file://${file} ${region} --query VersionId --output text`));
+    await runner.withSecretFile(value, (file) =>
+      runner.run(
+        sh`aws secretsmanager put-secret-value --secret-id ${name} --secret-string file://${file} ${region} --query VersionId --output text`,
+      ),
+    );
     return 'updated';
   }
   if (!/ResourceNotFoundException/.test(current.stderr)) {
     // AccessDenied, throttling, an unreachable endpoint: a failure of the call (exit 1), not of the input (exit 2)
     const hint = hintFor(current.stderr);
-    throw new ScriptFailure(`cannot read ${name}: ${current.stderr.trim().split('\n').pop()}${hint ? `\n  fix: ${hint}` : ''}`, ExitCode.FAILED);
+    throw new ScriptFailure(
+      `cannot read ${name}: ${current.stderr.trim().split('\n').pop()}${hint ? `\n  fix: ${hint}` : ''}`,
+      ExitCode.FAILED,
+    );
   }
-  await runner.withSecretFile(value, (file) => runner.run(sh`aws secretsmanager create-secret --name ${name} --secret-string file://${file} ${region} --query ARN --output text`));
+  await runner.withSecretFile(value, (file) =>
+    runner.run(sh`aws secretsmanager create-secret --name ${name} --secret-string file://${file} ${region} --query ARN --output text`),
+  );
   return 'created';
 }
 
@@ -53,9 +67,15 @@ export function readAppEnv(file: string): string {
     throw new UsageError(`--app-env-file ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
   }
   const parsed = parseJson(text, `--app-env-file ${file}`, 'write a JSON object such as {"OPENAI_API_KEY": "…"}');
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--app-env-file ${file} must hold a JSON object of NAME: "value" pairs`);
-  const bad = Object.entries(parsed as Record<string, unknown>).filter(([k, v]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || typeof v !== 'string').map(([k]) => k);
-  if (bad.length) throw new UsageError(`--app-env-file ${file}: every key must be an environment variable name with a string value (check: ${bad.join(', ')})`);
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new UsageError(`--app-env-file ${file} must hold a JSON object of NAME: "value" pairs`);
+  const bad = Object.entries(parsed as Record<string, unknown>)
+    .filter(([k, v]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || typeof v !== 'string')
+    .map(([k]) => k);
+  if (bad.length)
+    throw new UsageError(
+      `--app-env-file ${file}: every key must be an environment variable name with a string value (check: ${bad.join(', ')})`,
+    );
   return JSON.stringify(parsed);
 }
 
@@ -63,11 +83,13 @@ async function promptHidden(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   const output = (rl as any).output;
   (rl as any)._writeToOutput = (s: string) => output.write(s.includes(question) ? s : '');
-  return new Promise((resolve) => rl.question(question, (a) => {
-    rl.close();
-    process.stderr.write('\n');
-    resolve(a);
-  }));
+  return new Promise((resolve) =>
+    rl.question(question, (a) => {
+      rl.close();
+      process.stderr.write('\n');
+      resolve(a);
+    }),
+  );
 }
 
 export async function dbPassword(config: Config, options: Record<string, any>, yes: boolean): Promise<string | undefined> {
@@ -75,7 +97,9 @@ export async function dbPassword(config: Config, options: Record<string, any>, y
     try {
       return readFileSync(options['db-password-file'], 'utf8').replace(/\r?\n$/, '');
     } catch (error: any) {
-      throw new UsageError(`--db-password-file ${options['db-password-file']}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+      throw new UsageError(
+        `--db-password-file ${options['db-password-file']}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`,
+      );
     }
   }
   if (config.secrets.dbPassword) return config.secrets.dbPassword;
@@ -91,13 +115,22 @@ export function checkPassword(value: string): void {
 
 export const spec: ScriptSpec = {
   command: 'secrets',
-  summary: 'Security 1 — create or update the secrets llmops/db/password and llmops/app/env (names from DB_SECRET_NAME / APP_SECRET_NAME). A second run updates (or leaves unchanged values alone) instead of failing with ResourceExistsException. Values go through a 0600 file, never argv, and are masked everywhere.',
+  summary:
+    'Security 1 — create or update the secrets llmops/db/password and llmops/app/env (names from DB_SECRET_NAME / APP_SECRET_NAME). A second run updates (or leaves unchanged values alone) instead of failing with ResourceExistsException. Values go through a 0600 file, never argv, and are masked everywhere.',
   needs: 'DB_PASSWORD, --db-password-file or the prompt; --app-env-file (JSON object)',
   produces: 'the two secrets in Secrets Manager',
   next: 'npm run deploy',
   options: {
-    'db-password-file': { type: 'string', description: 'file holding the DB password (else DB_PASSWORD, else a hidden prompt on a TTY)', parse: readableFile },
-    'app-env-file': { type: 'string', description: 'JSON object of the app\'s secret environment (the guide\'s env-secrets.json)', parse: readableFile },
+    'db-password-file': {
+      type: 'string',
+      description: 'file holding the DB password (else DB_PASSWORD, else a hidden prompt on a TTY)',
+      parse: readableFile,
+    },
+    'app-env-file': {
+      type: 'string',
+      description: "JSON object of the app's secret environment (the guide's env-secrets.json)",
+      parse: readableFile,
+    },
   },
   async main({ runner, config, options, yes }: ScriptContext) {
     const appEnv = options['app-env-file'] ? readAppEnv(options['app-env-file']) : undefined;
@@ -105,7 +138,8 @@ export const spec: ScriptSpec = {
     if (password) checkPassword(password);
     if (!appEnv && !password) throw new UsageError('nothing to store: give DB_PASSWORD / --db-password-file and/or --app-env-file');
     await resolveIdentity(runner, config);
-    if (password) process.stdout.write(`${config.names.dbSecret}: ${await upsertSecret(runner, config, config.names.dbSecret, password)}\n`);
+    if (password)
+      process.stdout.write(`${config.names.dbSecret}: ${await upsertSecret(runner, config, config.names.dbSecret, password)}\n`);
     if (appEnv) process.stdout.write(`${config.names.appSecret}: ${await upsertSecret(runner, config, config.names.appSecret, appEnv)}\n`);
   },
 };

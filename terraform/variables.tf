@@ -430,6 +430,17 @@ variable "target_group_name" {
   }
 }
 
+variable "cpu_architecture" {
+  description = "CPU architecture of the tasks: X86_64 (default) or ARM64 (Graviton); the image is built for it (PLATFORM)."
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
 variable "task_cpu" {
   description = "Fargate CPU units (guide: 512)."
   type        = number

@@ -29,12 +29,17 @@ function uvu(args: string[], live: boolean, nice = 0): Promise<{ code: number; o
 
 const [e2e, rest] = await Promise.all([uvu([E2E], true), uvu(['\\.test\\.ts$', '-i', 'e2e-sandbox'], false, 10)]);
 process.stdout.write(`\n${rest.output}`);
-for (const [name, run] of [['end to end', e2e], ['the other files', rest]] as const) {
+for (const [name, run] of [
+  ['end to end', e2e],
+  ['the other files', rest],
+] as const) {
   const why = unrun(run.output);
   if (why && run.code === 0) {
     process.stdout.write(`\n${name}: FAILED: ${why}\n`);
     run.code = 1;
   }
 }
-process.stdout.write(`\nend to end: ${e2e.code === 0 ? 'passed' : 'FAILED'} in ${e2e.seconds.toFixed(0)} s; the other files: ${rest.code === 0 ? 'passed' : 'FAILED'} in ${rest.seconds.toFixed(0)} s (side by side)\n`);
+process.stdout.write(
+  `\nend to end: ${e2e.code === 0 ? 'passed' : 'FAILED'} in ${e2e.seconds.toFixed(0)} s; the other files: ${rest.code === 0 ? 'passed' : 'FAILED'} in ${rest.seconds.toFixed(0)} s (side by side)\n`,
+);
 process.exitCode = e2e.code || rest.code;

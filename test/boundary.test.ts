@@ -44,11 +44,20 @@ function envFile(text: string): string {
 async function refused(script: string, args: string[], env: Record<string, string> = {}): Promise<ScriptRun> {
   const before = { calls: fakes.calls().length, requests };
   const r = await runScriptFile(`scripts/${script}`, args, {
-    PATH: fakes.dir, AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y', LLMOPS_BUILD_CONTEXT: app, ...env,
+    PATH: fakes.dir,
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'y',
+    LLMOPS_BUILD_CONTEXT: app,
+    ...env,
   });
   assert.is(r.exitCode, 2, `${script} ${args.join(' ')}: exit ${r.exitCode}\n${r.all}`);
   assert.match(r.stderr, 'Nothing was run.', `${script} ${args.join(' ')}`);
-  assert.is(fakes.calls().length, before.calls, `${script} ${args.join(' ')} ran a command: ${JSON.stringify(fakes.calls().slice(before.calls))}`);
+  assert.is(
+    fakes.calls().length,
+    before.calls,
+    `${script} ${args.join(' ')} ran a command: ${JSON.stringify(fakes.calls().slice(before.calls))}`,
+  );
   assert.is(requests, before.requests, `${script} ${args.join(' ')} made an AWS request`);
   return r;
 }
@@ -66,7 +75,7 @@ function problems(env: Record<string, string>, file = ''): ConfigError {
 
 // --- env files -------------------------------------------------------------------------------------------
 
-test('a named env file that is missing (a typo) is exit 2 naming it — it fell through to the machine\'s credentials', async () => {
+test("a named env file that is missing (a typo) is exit 2 naming it — it fell through to the machine's credentials", async () => {
   const r = await refused('01-prereqs.ts', [], { LLMOPS_ENV_FILE: join(ROOT, '.sandbox/evn') });
   assert.match(r.stderr, /LLMOPS_ENV_FILE=".*\.sandbox\/evn": no such file/);
 });
@@ -88,9 +97,25 @@ test('an unreadable env file is exit 2 naming it (was a bare EACCES, exit 1); ru
   chmodSync(file, 0o000);
   chmodSync(dirname(file), 0o755);
   const asNobody = process.getuid?.() === 0 ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
-  const r = await execa(asNobody[0] ?? process.execPath, [...asNobody.slice(1), ...(asNobody.length ? [process.execPath] : []), '--import', 'tsx', join(ROOT, 'scripts/iam-policy.ts'), '--account-id', '123456789012'], {
-    cwd: ROOT, env: { PATH: fakes.dir, HOME: tmpdir(), LLMOPS_ENV_FILE: file }, extendEnv: false, reject: false, all: true,
-  });
+  const r = await execa(
+    asNobody[0] ?? process.execPath,
+    [
+      ...asNobody.slice(1),
+      ...(asNobody.length ? [process.execPath] : []),
+      '--import',
+      'tsx',
+      join(ROOT, 'scripts/iam-policy.ts'),
+      '--account-id',
+      '123456789012',
+    ],
+    {
+      cwd: ROOT,
+      env: { PATH: fakes.dir, HOME: tmpdir(), LLMOPS_ENV_FILE: file },
+      extendEnv: false,
+      reject: false,
+      all: true,
+    },
+  );
   assert.is(r.exitCode, 2, r.all);
   assert.match(r.stderr, `${file}": cannot be read by this user`);
   assert.not.match(r.stderr, 'EACCES');
@@ -98,7 +123,10 @@ test('an unreadable env file is exit 2 naming it (was a bare EACCES, exit 1); ru
 
 test('an unquoted "#" inside a value is an error, not a silent cut (DB_PASSWORD=abc#def loaded as abc); the value is never quoted', () => {
   const e = problems({}, envFile('DB_PASSWORD=Secr3tCanary#tail-of-it\nALARM_EMAIL=ops@example.com   # a comment after spaces is fine\n'));
-  assert.equal(e.problems.map((p) => p.variable), ['DB_PASSWORD']);
+  assert.equal(
+    e.problems.map((p) => p.variable),
+    ['DB_PASSWORD'],
+  );
   assert.match(e.message, 'unquoted "#"');
   assert.not.match(e.message, 'Secr3tCanary');
   assert.not.match(e.message, 'tail-of-it');
@@ -115,8 +143,14 @@ test('a line that is not NAME=value is an error naming file and line, without it
 
 // --- the namespace ---------------------------------------------------------------------------------------
 
-test('ambient variables cannot change the toolkit\'s settings: CONTAINER_NAME from a container image is not read', () => {
-  const c = load({ CONTAINER_NAME: 'someone-elses', DESIRED_COUNT: '9', LLMOPS_ECS_CLUSTER: 'mine', AWS_REGION: 'eu-west-1', TF_DIR: 'terraform' });
+test("ambient variables cannot change the toolkit's settings: CONTAINER_NAME from a container image is not read", () => {
+  const c = load({
+    CONTAINER_NAME: 'someone-elses',
+    DESIRED_COUNT: '9',
+    LLMOPS_ECS_CLUSTER: 'mine',
+    AWS_REGION: 'eu-west-1',
+    TF_DIR: 'terraform',
+  });
   assert.is(c.names.container, 'llmops-app');
   assert.is(c.app.desiredCount, 2);
   assert.is(c.names.cluster, 'mine', 'LLMOPS_<NAME> is read');
@@ -146,7 +180,10 @@ test('the suggestion is the closest candidate, and a swap of two letters is one 
   assert.is(editDistance('abc', 'abc'), 0);
   assert.is(editDistance('', 'abc'), 3);
   const e = problems({}, envFile('CONTAINER_NAM=web\nTASK_MEMROY=1024\nECS_SERVCE=s\n'));
-  assert.equal(e.problems.map((p) => p.message.match(/did you mean (\w+)\?/)?.[1]), ['CONTAINER_NAME', 'TASK_MEMORY', 'ECS_SERVICE']);
+  assert.equal(
+    e.problems.map((p) => p.message.match(/did you mean (\w+)\?/)?.[1]),
+    ['CONTAINER_NAME', 'TASK_MEMORY', 'ECS_SERVICE'],
+  );
 });
 
 // --- values ------------------------------------------------------------------------------------------------
@@ -165,7 +202,10 @@ const VALUE_CASES: [string, Record<string, string>, string][] = [
 for (const [name, env, variable] of VALUE_CASES) {
   test(`bad value: ${name} names ${variable}`, () => {
     const e = problems(env);
-    assert.ok(e.problems.some((p) => p.variable === variable || p.variable === variable.replace(/^LLMOPS_/, '')), JSON.stringify(e.problems));
+    assert.ok(
+      e.problems.some((p) => p.variable === variable || p.variable === variable.replace(/^LLMOPS_/, '')),
+      JSON.stringify(e.problems),
+    );
     assert.ok(e.message.length < 2000, 'a long value is shortened in the message');
   });
 }
@@ -183,24 +223,49 @@ test('paths are checked before anything runs: TF_DIR always, BUILD_CONTEXT and D
 // --- flags -------------------------------------------------------------------------------------------------
 
 const FLAG_CASES: [string, string, string[], RegExp][] = [
-  ['--lock-wait abc after --only 3,4,5 (ran terraform apply, then exit 2)', 'bootstrap.ts', ['--only', '3,4,5', '--lock-wait', 'abc'], /--lock-wait expects a whole number/],
-  ['rollback 3 (the positional was ignored: it rolled back to another revision)', 'rollback.ts', ['3'], /unexpected argument "3" \(did you mean --to 3\?\)/],
-  ['scale --count \'\' (scaled to 0)', 'scale.ts', ['--count', ''], /--count expects a whole number from 0 to 100, got ""/],
-  ['bootstrap --from \'\' (ran all steps)', 'bootstrap.ts', ['--from', ''], /--from expects/],
-  ['bootstrap --from 3 --only 5 (one was dropped silently)', 'bootstrap.ts', ['--from', '3', '--only', '5'], /--from and --only cannot be given together/],
+  [
+    '--lock-wait abc after --only 3,4,5 (ran terraform apply, then exit 2)',
+    'bootstrap.ts',
+    ['--only', '3,4,5', '--lock-wait', 'abc'],
+    /--lock-wait expects a whole number/,
+  ],
+  [
+    'rollback 3 (the positional was ignored: it rolled back to another revision)',
+    'rollback.ts',
+    ['3'],
+    /unexpected argument "3" \(did you mean --to 3\?\)/,
+  ],
+  ["scale --count '' (scaled to 0)", 'scale.ts', ['--count', ''], /--count expects a whole number from 0 to 100, got ""/],
+  ["bootstrap --from '' (ran all steps)", 'bootstrap.ts', ['--from', ''], /--from expects/],
+  [
+    'bootstrap --from 3 --only 5 (one was dropped silently)',
+    'bootstrap.ts',
+    ['--from', '3', '--only', '5'],
+    /--from and --only cannot be given together/,
+  ],
   ['a repeated flag with different values', 'rollback.ts', ['--to', '3', '--to', '4'], /--to is given twice/],
   ['bad --since under --dry-run (exit 0 before)', 'logs.ts', ['--since', 'yesterday', '--dry-run'], /--since expects/],
   ['bad --prune under --dry-run', 'backup.ts', ['--prune', '0', '--dry-run'], /--prune expects a whole number from 1/],
   ['--no-snapshot without --prune', 'backup.ts', ['--no-snapshot', '--dry-run'], /--no-snapshot only applies with --prune/],
   ['--min without --policy', 'scale.ts', ['--count', '2', '--min', '1'], /--min only applies with --policy/],
   ['--min above --max', 'scale.ts', ['--policy', '--min', '5', '--max', '2', '--dry-run'], /--min \(5\) must not exceed --max \(2\)/],
-  ['--cpu-target out of range', 'scale.ts', ['--policy', '--cpu-target', '95', '--dry-run'], /--cpu-target expects a whole number from 10 to 90/],
+  [
+    '--cpu-target out of range',
+    'scale.ts',
+    ['--policy', '--cpu-target', '95', '--dry-run'],
+    /--cpu-target expects a whole number from 10 to 90/,
+  ],
   ['--timeout not a number', '07-verify.ts', ['--timeout', '10m', '--dry-run'], /--timeout expects/],
   ['--url not a URL', '07-verify.ts', ['--url', 'file:///etc/passwd', '--dry-run'], /--url expects an http/],
   ['--repo not OWNER/REPO', 'github-secrets.ts', ['--repo', 'a/b;id', '--dry-run'], /--repo expects OWNER\/REPO/],
   ['--role with a shell word', 'iam-policy.ts', ['--account-id', '123456789012', '--role', 'x$(id)'], /--role expects an IAM role name/],
   ['--app-env-file missing', 'secrets.ts', ['--app-env-file', '/nonexistent.json', '--dry-run'], /--app-env-file expects an existing file/],
-  ['a value with a newline', 'logs.ts', ['--filter', 'ERROR\nx', '--dry-run'], /--filter: the value must be at most 4096 characters without control characters/],
+  [
+    'a value with a newline',
+    'logs.ts',
+    ['--filter', 'ERROR\nx', '--dry-run'],
+    /--filter: the value must be at most 4096 characters without control characters/,
+  ],
   ['monitoring without its positional', 'monitoring.ts', ['--dry-run'], /expected one of dashboard, alarms/],
   ['sandbox with an unknown action', 'sandbox.ts', ['upp'], /expected one of up, down, status, got "upp"/],
   ['an unknown flag', 'deploy.ts', ['--dryrun'], /Unknown option '--dryrun'/],
@@ -210,7 +275,11 @@ const FLAG_CASES: [string, string, string[], RegExp][] = [
  * boundary must refuse (exit 2) without ever calling main — so nothing ran, by construction. (The
  * subprocess cases above and below prove the same through fake CLIs and the request counter.)
  */
-async function boundary(script: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string; mainCalled: boolean }> {
+async function boundary(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stderr: string; mainCalled: boolean }> {
   const { spec } = (await import(`../scripts/${script}`)) as { spec: ScriptSpec };
   let mainCalled = false;
   let stderr = '';
@@ -247,7 +316,10 @@ test('every script refuses a stray positional and runs nothing', async () => {
   const scripts = readdirSync(join(ROOT, 'scripts')).filter((f) => f.endsWith('.ts'));
   assert.ok(scripts.length >= 24);
   for (const f of scripts) {
-    const r = await boundary(f, f === 'sandbox.ts' ? ['status', 'stray'] : f === 'monitoring.ts' ? ['alarms', 'stray'] : ['stray', '--dry-run']);
+    const r = await boundary(
+      f,
+      f === 'sandbox.ts' ? ['status', 'stray'] : f === 'monitoring.ts' ? ['alarms', 'stray'] : ['stray', '--dry-run'],
+    );
     assert.is(r.code, 2, `${f}: exit ${r.code}\n${r.stderr}`);
     assert.not.ok(r.mainCalled, f);
     assert.match(r.stderr, 'unexpected argument "stray"', f);
@@ -261,7 +333,10 @@ test('configuration and flag problems are reported together, once', async () => 
 });
 
 test('a bare toolkit name in the environment is named as not read (an old `export DESIRED_COUNT=3` is not lost silently)', async () => {
-  const r = await runScriptFile('scripts/iam-policy.ts', ['--account-id', '123456789012', '--dry-run'], { PATH: fakes.dir, DESIRED_COUNT: '3' });
+  const r = await runScriptFile('scripts/iam-policy.ts', ['--account-id', '123456789012', '--dry-run'], {
+    PATH: fakes.dir,
+    DESIRED_COUNT: '3',
+  });
   assert.is(r.exitCode, 0, r.all);
   assert.match(r.stderr, 'note: DESIRED_COUNT in the environment is not read (the toolkit reads LLMOPS_DESIRED_COUNT');
 });

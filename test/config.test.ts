@@ -10,7 +10,8 @@ import { ConfigError } from '../lib/errors.js';
 
 const noFile = '';
 /** The toolkit reads its settings from the environment as LLMOPS_<NAME> (AWS_* / TF_* settings bare too). */
-export const asEnv = (vars: Record<string, string>) => Object.fromEntries(Object.entries(vars).map(([k, v]) => [/^(AWS_|TF_|LLMOPS_)/.test(k) ? k : `LLMOPS_${k}`, v]));
+export const asEnv = (vars: Record<string, string>) =>
+  Object.fromEntries(Object.entries(vars).map(([k, v]) => [/^(AWS_|TF_|LLMOPS_)/.test(k) ? k : `LLMOPS_${k}`, v]));
 const load = (env: Record<string, string>, envFile = noFile) => loadConfig({ env: asEnv(env), envFile });
 
 function problemsOf(env: Record<string, string>, envFile = noFile): ConfigError {
@@ -23,12 +24,42 @@ function problemsOf(env: Record<string, string>, envFile = noFile): ConfigError 
   throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
 }
 
-test('defaults are the guide\'s names', () => {
+test("defaults are the guide's names", () => {
   const c = load({});
   assert.is(c.region, 'us-east-1');
   assert.equal(
-    [c.names.repository, c.names.cluster, c.names.service, c.names.family, c.names.logGroup, c.names.dbInstance, c.names.targetGroup, c.names.topic, c.names.dashboard, c.names.cpuAlarm, c.names.scalingPolicy, c.names.dbSecret, c.names.appSecret, c.names.executionRole],
-    ['llmops-system', 'llmops-cluster', 'llmops-service', 'llmops-task', '/ecs/llmops-task', 'llmops-db', 'llmops-targets', 'llmops-alerts', 'llmops-dashboard', 'llmops-high-cpu', 'llmops-cpu-scaling', 'llmops/db/password', 'llmops/app/env', 'ecsTaskExecutionRole'],
+    [
+      c.names.repository,
+      c.names.cluster,
+      c.names.service,
+      c.names.family,
+      c.names.logGroup,
+      c.names.dbInstance,
+      c.names.targetGroup,
+      c.names.topic,
+      c.names.dashboard,
+      c.names.cpuAlarm,
+      c.names.scalingPolicy,
+      c.names.dbSecret,
+      c.names.appSecret,
+      c.names.executionRole,
+    ],
+    [
+      'llmops-system',
+      'llmops-cluster',
+      'llmops-service',
+      'llmops-task',
+      '/ecs/llmops-task',
+      'llmops-db',
+      'llmops-targets',
+      'llmops-alerts',
+      'llmops-dashboard',
+      'llmops-high-cpu',
+      'llmops-cpu-scaling',
+      'llmops/db/password',
+      'llmops/app/env',
+      'ecsTaskExecutionRole',
+    ],
   );
   assert.equal([c.app.port, c.app.cpu, c.app.memory, c.app.healthPath], [3000, 512, 1024, '/health']);
 });
@@ -63,7 +94,9 @@ test('files named in LLMOPS_ENV_FILE win over the environment (the sandbox env f
   const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
   writeFileSync(join(dir, 'a.env'), 'ECS_SERVICE=from-a\nDESIRED_COUNT=3\n');
   writeFileSync(join(dir, 'b.env'), 'DESIRED_COUNT=5\n');
-  const c = loadConfig({ env: { LLMOPS_ENV_FILE: `${join(dir, 'a.env')},${join(dir, 'b.env')}`, LLMOPS_DESIRED_COUNT: '9', LLMOPS_ECS_CLUSTER: 'from-env' } });
+  const c = loadConfig({
+    env: { LLMOPS_ENV_FILE: `${join(dir, 'a.env')},${join(dir, 'b.env')}`, LLMOPS_DESIRED_COUNT: '9', LLMOPS_ECS_CLUSTER: 'from-env' },
+  });
   assert.is(c.app.desiredCount, 5, 'later file wins, and files win over the environment');
   assert.is(c.names.service, 'from-a');
   assert.is(c.names.cluster, 'from-env', 'what no file sets still comes from the environment');
@@ -78,9 +111,17 @@ const BAD: [string, Record<string, string>, string][] = [
   ['cpu not a Fargate size', { TASK_CPU: '300' }, 'TASK_CPU'],
   ['port out of range', { CONTAINER_PORT: '70000' }, 'CONTAINER_PORT'],
   ['port not a number', { CONTAINER_PORT: 'http' }, 'CONTAINER_PORT'],
-  ['malformed certificate ARN', { DOMAIN_NAME: 'app.example.com', HOSTED_ZONE_ID: 'Z123ABC', ACM_CERTIFICATE_ARN: 'arn:aws:acm:us-east-1:123:cert/x' }, 'ACM_CERTIFICATE_ARN'],
+  [
+    'malformed certificate ARN',
+    { DOMAIN_NAME: 'app.example.com', HOSTED_ZONE_ID: 'Z123ABC', ACM_CERTIFICATE_ARN: 'arn:aws:acm:us-east-1:123:cert/x' },
+    'ACM_CERTIFICATE_ARN',
+  ],
   ['domain without hosted zone', { DOMAIN_NAME: 'app.example.com' }, 'HOSTED_ZONE_ID'],
-  ['certificate without domain', { ACM_CERTIFICATE_ARN: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' }, 'DOMAIN_NAME'],
+  [
+    'certificate without domain',
+    { ACM_CERTIFICATE_ARN: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' },
+    'DOMAIN_NAME',
+  ],
   ['empty project prefix', { PROJECT_NAME: '' }, 'PROJECT_NAME'],
   ['project prefix with spaces', { PROJECT_NAME: 'my app' }, 'PROJECT_NAME'],
   ['account id not 12 digits', { EXPECTED_ACCOUNT_ID: '12345' }, 'EXPECTED_ACCOUNT_ID'],
@@ -99,7 +140,10 @@ const BAD: [string, Record<string, string>, string][] = [
 for (const [name, env, variable] of BAD) {
   test(`bad config: ${name} names ${variable}`, () => {
     const e = problemsOf(env);
-    assert.ok(e.problems.some((p) => p.variable === variable), `${variable} not in ${JSON.stringify(e.problems)}`);
+    assert.ok(
+      e.problems.some((p) => p.variable === variable),
+      `${variable} not in ${JSON.stringify(e.problems)}`,
+    );
     assert.match(e.message, variable);
   });
 }
@@ -120,7 +164,10 @@ test('unknown key in .env is an error with a suggestion; AWS_* and TF_* pass thr
   const file = join(mkdtempSync(join(tmpdir(), 'cfg-')), '.env');
   writeFileSync(file, 'ALARM_EMIAL=ops@example.com\nAWS_PROFILE=dev\nTF_LOG=info\n');
   const e = problemsOf({}, file);
-  assert.equal(e.problems.map((p) => p.variable), ['ALARM_EMIAL']);
+  assert.equal(
+    e.problems.map((p) => p.variable),
+    ['ALARM_EMIAL'],
+  );
   assert.match(e.message, 'did you mean ALARM_EMAIL?');
 });
 
@@ -133,7 +180,11 @@ test('secretValues lists configured secrets for masking', () => {
 test('a script given bad configuration exits 2, names every variable, and runs nothing', async () => {
   const fakes = fakeBins(HEALTHY_TOOLS);
   const runs = await Promise.all(
-    BAD.slice(0, 16).map(async ([name, env, variable]) => ({ name, variable, r: await runScriptFile('scripts/01-prereqs.ts', [], { ...asEnv(env), PATH: fakes.dir }) })),
+    BAD.slice(0, 16).map(async ([name, env, variable]) => ({
+      name,
+      variable,
+      r: await runScriptFile('scripts/01-prereqs.ts', [], { ...asEnv(env), PATH: fakes.dir }),
+    })),
   );
   for (const { name, variable, r } of runs) {
     assert.is(r.exitCode, 2, `${name}: exit ${r.exitCode}\n${r.all}`);

@@ -14,7 +14,6 @@ import { testSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { awsFaultProxy, dockerFaultProxy } from './helpers/fault-proxy.js';
 import { killTree, ROOT, spawnScript } from './helpers/script.js';
 
-
 let sb: TestSandbox;
 let awsEnv: Record<string, string>;
 const times: Record<string, number> = {};
@@ -60,24 +59,56 @@ async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
 
 test('sandbox:up brings everything up; a second up is the same as once', async () => {
   sb = await testSandbox();
-  const first = await timed('sandbox:up', () => execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'up'], { cwd: ROOT, env: sb.env, extendEnv: false, reject: false, all: true }));
+  const first = await timed('sandbox:up', () =>
+    execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'up'], {
+      cwd: ROOT,
+      env: sb.env,
+      extendEnv: false,
+      reject: false,
+      all: true,
+    }),
+  );
   assert.is(first.exitCode, 0, first.all);
   const state1 = JSON.parse(readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'state.json'), 'utf8'));
-  const second = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'up'], { cwd: ROOT, env: sb.env, extendEnv: false, reject: false, all: true });
+  const second = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'up'], {
+    cwd: ROOT,
+    env: sb.env,
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
   assert.is(second.exitCode, 0, second.all);
   const state2 = JSON.parse(readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'state.json'), 'utf8'));
   assert.equal([state2.emulator, state2.registry], [state1.emulator, state1.registry], 'the second up starts nothing new');
   assert.match(second.all, 'already running');
   awsEnv = { ...process.env, ...readEnvFile(join(sb.env.LLMOPS_SANDBOX_DIR, 'env')).vars } as Record<string, string>;
   assert.match(readFileSync('/etc/hosts', 'utf8'), `127.0.0.12 123456789012.dkr.ecr.${sb.region}.amazonaws.com`);
-  const status = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'status'], { cwd: ROOT, env: sb.env, extendEnv: false, reject: false });
+  const status = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'status'], {
+    cwd: ROOT,
+    env: sb.env,
+    extendEnv: false,
+    reject: false,
+  });
   assert.is(status.exitCode, 0, status.stdout);
 });
 
-test('bootstrap --dry-run prints every step\'s commands in order, with placeholders, and creates nothing', async () => {
+test("bootstrap --dry-run prints every step's commands in order, with placeholders, and creates nothing", async () => {
   const r = await sb.run('scripts/bootstrap.ts', ['--dry-run']);
   assert.is(r.exitCode, 0, r.all);
-  const order = ['[dry-run] $ aws --version', '[dry-run] $ docker build', '[dry-run] $ aws s3api create-bucket', '[dry-run] $ terraform', 'plan -input=false', 'apply -input=false', '[dry-run] $ aws ecr get-login-password', "| docker login --username AWS --password-stdin '<ACCOUNT_ID>.dkr.ecr.us-west-2.amazonaws.com'", '[dry-run] $ docker push', 'aws ecs register-task-definition', 'aws ecs update-service', "describe-target-health --target-group-arn '<TARGET_GROUP_ARN>'"];
+  const order = [
+    '[dry-run] $ aws --version',
+    '[dry-run] $ docker build',
+    '[dry-run] $ aws s3api create-bucket',
+    '[dry-run] $ terraform',
+    'plan -input=false',
+    'apply -input=false',
+    '[dry-run] $ aws ecr get-login-password',
+    "| docker login --username AWS --password-stdin '<ACCOUNT_ID>.dkr.ecr.us-west-2.amazonaws.com'",
+    '[dry-run] $ docker push',
+    'aws ecs register-task-definition',
+    'aws ecs update-service',
+    "describe-target-health --target-group-arn '<TARGET_GROUP_ARN>'",
+  ];
   let at = 0;
   for (const needle of order) {
     const i = r.all.indexOf(needle, at);
@@ -119,7 +150,7 @@ test('a second bootstrap changes nothing and is much faster', async () => {
   assert.match(r.stdout, /6\. Task definition and service — skipped: llmops-task:\d+ already runs this image: no new revision/);
   assert.is((await service()).taskDefinition, before);
   const revisions = (await aws('ecs', 'list-task-definitions', '--family-prefix', 'llmops-task')).taskDefinitionArns;
-  assert.is(revisions.length, 2, 'Terraform\'s revision 1 and the deployed revision 2 only');
+  assert.is(revisions.length, 2, "Terraform's revision 1 and the deployed revision 2 only");
   console.log(`  times: ${JSON.stringify(times)}`);
 });
 
@@ -127,9 +158,16 @@ test('the task writes its logs to the awslogs stream (filter-log-events and CLI 
   await albGet('/health');
   await new Promise((r) => setTimeout(r, 1500));
   const events = (await aws('logs', 'filter-log-events', '--log-group-name', '/ecs/llmops-task')).events;
-  assert.ok(events.some((e: any) => /response:200/.test(e.message) && e.logStreamName.startsWith('ecs/llmops-app/')), JSON.stringify(events.slice(0, 3)));
+  assert.ok(
+    events.some((e: any) => /response:200/.test(e.message) && e.logStreamName.startsWith('ecs/llmops-app/')),
+    JSON.stringify(events.slice(0, 3)),
+  );
   if (existsSync('/usr/bin/aws')) {
-    const tail = await execa('/usr/bin/aws', ['logs', 'tail', '/ecs/llmops-task', '--since', '1h', '--endpoint-url', awsEnv.AWS_ENDPOINT_URL!], { env: awsEnv, reject: false });
+    const tail = await execa(
+      '/usr/bin/aws',
+      ['logs', 'tail', '/ecs/llmops-task', '--since', '1h', '--endpoint-url', awsEnv.AWS_ENDPOINT_URL!],
+      { env: awsEnv, reject: false },
+    );
     assert.is(tail.exitCode, 0, tail.stderr);
     assert.match(tail.stdout, 'response:200');
   }
@@ -173,15 +211,26 @@ test('deploy of an image that fails its health check: exit 4, Target.ResponseCod
   assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
 });
 
-test('the deploy workflow\'s own command sequence deploys and verifies in the sandbox, then rolls back', async () => {
+test("the deploy workflow's own command sequence deploys and verifies in the sandbox, then rolls back", async () => {
   const wf = parse(readFileSync(join(ROOT, '.github/workflows/deploy-aws.yml'), 'utf8'));
   const steps = wf.jobs.deploy.steps.filter((st: any) => st.run && st.run.trim() !== 'npm ci' && !/Slack/.test(st.name));
-  assert.equal(steps.map((st: any) => st.name), ['Deploy (build, push, task definition, verify)', 'Roll back']);
+  assert.equal(
+    steps.map((st: any) => st.name),
+    ['Deploy (build, push, task definition, verify)', 'Roll back'],
+  );
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v5');
   const before = (await service()).taskDefinition;
   const summary = join(sb.dir, 'step-summary.md');
   const env = { ...sb.scriptEnv, CI: 'true', GITHUB_STEP_SUMMARY: summary, ROLLBACK_TO: '' };
-  const runStep = (st: any, extra: Record<string, string> = {}) => execa('bash', ['-eo', 'pipefail', '-c', st.run], { cwd: ROOT, env: { ...env, ...extra }, extendEnv: false, reject: false, all: true, timeout: 600_000 });
+  const runStep = (st: any, extra: Record<string, string> = {}) =>
+    execa('bash', ['-eo', 'pipefail', '-c', st.run], {
+      cwd: ROOT,
+      env: { ...env, ...extra },
+      extendEnv: false,
+      reject: false,
+      all: true,
+      timeout: 600_000,
+    });
   const deploy = await runStep(steps[0]);
   assert.is(deploy.exitCode, 0, deploy.all.slice(-3000));
   assert.equal(await albGet('/version'), { status: 200, body: 'v5' });
@@ -204,20 +253,46 @@ test('least privilege: a role made from config/iam-deploy-policy.json, assumed a
   // (sandbox/iam_enforce.py); the policy is rendered as a user without Terraform renders it, and is the
   // same file terraform/github.tf gives the GitHub deploy role
   const state = join(sb.dir, 'iam');
-  const rendered = await sb.run('scripts/iam-policy.ts', ['--account-id', '123456789012', '--task-role', 'llmops-ecs-task'], { LLMOPS_EXECUTION_ROLE_NAME: 'llmops-ecs-execution', LLMOPS_STATE_DIR: state });
+  const rendered = await sb.run('scripts/iam-policy.ts', ['--account-id', '123456789012', '--task-role', 'llmops-ecs-task'], {
+    LLMOPS_EXECUTION_ROLE_NAME: 'llmops-ecs-execution',
+    LLMOPS_STATE_DIR: state,
+  });
   assert.is(rendered.exitCode, 0, rendered.all);
-  const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }] });
+  const trust = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }],
+  });
   await aws('iam', 'create-role', '--role-name', 'llmops-deploy-e2e', '--assume-role-policy-document', trust);
-  await aws('iam', 'put-role-policy', '--role-name', 'llmops-deploy-e2e', '--policy-name', 'deploy', '--policy-document', `file://${join(state, 'iam-deploy-policy.json')}`);
-  const creds = (await aws('sts', 'assume-role', '--role-arn', 'arn:aws:iam::123456789012:role/llmops-deploy-e2e', '--role-session-name', 'ci')).Credentials;
-  const asRole = { LLMOPS_ENV_FILE: envFileWith('deploy-role', { AWS_ACCESS_KEY_ID: creds.AccessKeyId, AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey, AWS_SESSION_TOKEN: creds.SessionToken }) };
+  await aws(
+    'iam',
+    'put-role-policy',
+    '--role-name',
+    'llmops-deploy-e2e',
+    '--policy-name',
+    'deploy',
+    '--policy-document',
+    `file://${join(state, 'iam-deploy-policy.json')}`,
+  );
+  const creds = (
+    await aws('sts', 'assume-role', '--role-arn', 'arn:aws:iam::123456789012:role/llmops-deploy-e2e', '--role-session-name', 'ci')
+  ).Credentials;
+  const asRole = {
+    LLMOPS_ENV_FILE: envFileWith('deploy-role', {
+      AWS_ACCESS_KEY_ID: creds.AccessKeyId,
+      AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey,
+      AWS_SESSION_TOKEN: creds.SessionToken,
+    }),
+  };
   const previous = await albGet('/version');
   const revision = (await service()).taskDefinition.split(':').pop();
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v-role');
   const deploy = await sb.run('scripts/deploy.ts', ['--yes'], asRole);
   assert.is(deploy.exitCode, 0, deploy.all.slice(-3000));
   assert.equal(await albGet('/version'), { status: 200, body: 'v-role' });
-  const [list, logs] = await Promise.all([sb.run('scripts/rollback.ts', ['--list'], asRole), sb.run('scripts/logs.ts', ['--since', '30m'], asRole)]);
+  const [list, logs] = await Promise.all([
+    sb.run('scripts/rollback.ts', ['--list'], asRole),
+    sb.run('scripts/logs.ts', ['--since', '30m'], asRole),
+  ]);
   assert.is(list.exitCode, 0, list.all.slice(-2000));
   assert.is(logs.exitCode, 0, logs.all.slice(-2000));
   const back = await sb.run('scripts/rollback.ts', ['--to', revision, '--yes'], asRole);
@@ -237,9 +312,17 @@ test('ECS emulator with the real aws CLI: a missing image gives CannotPullContai
   const current = await aws('ecs', 'describe-task-definition', '--task-definition', s.taskDefinition);
   const td = current.taskDefinition;
   const input = {
-    family: td.family, networkMode: td.networkMode, requiresCompatibilities: td.requiresCompatibilities, cpu: td.cpu, memory: td.memory,
-    executionRoleArn: td.executionRoleArn, taskRoleArn: td.taskRoleArn, volumes: td.volumes,
-    containerDefinitions: [{ ...td.containerDefinitions[0], image: `123456789012.dkr.ecr.${sb.region}.amazonaws.com/llmops-system:does-not-exist` }],
+    family: td.family,
+    networkMode: td.networkMode,
+    requiresCompatibilities: td.requiresCompatibilities,
+    cpu: td.cpu,
+    memory: td.memory,
+    executionRoleArn: td.executionRoleArn,
+    taskRoleArn: td.taskRoleArn,
+    volumes: td.volumes,
+    containerDefinitions: [
+      { ...td.containerDefinitions[0], image: `123456789012.dkr.ecr.${sb.region}.amazonaws.com/llmops-system:does-not-exist` },
+    ],
   };
   const reg = await aws('ecs', 'register-task-definition', '--cli-input-json', JSON.stringify(input));
   const arn = reg.taskDefinition.taskDefinitionArn;
@@ -251,7 +334,7 @@ test('ECS emulator with the real aws CLI: a missing image gives CannotPullContai
   assert.is(upd.service.deployments[1].status, 'ACTIVE');
   let failed: any;
   // a deadline rather than a count: on a loaded machine each pull attempt and each aws call takes longer
-  for (const deadline = Date.now() + 180_000; !failed && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 180_000; !failed && Date.now() < deadline;) {
     await new Promise((r) => setTimeout(r, 1000));
     failed = (await service()).deployments.find((d: any) => d.id === dep.id && d.rolloutState === 'FAILED');
   }
@@ -290,7 +373,9 @@ test('rollback lists the releases and returns the service to the first release, 
   assert.is(list.exitCode, 0, list.all);
   assert.match(list.stdout, /\*\s+\d+\s+[0-9a-f]{12}/, 'the running release is marked');
   const releases = list.stdout.split('\n').filter((l) => /^[* ]\s+\d+\s+[0-9a-f]{12}/.test(l));
-  const first = releases[releases.length - 1]!.trim().replace(/^\*\s*/, '').split(/\s+/)[0]!;
+  const first = releases[releases.length - 1]!.trim()
+    .replace(/^\*\s*/, '')
+    .split(/\s+/)[0]!;
   const r = await ops('rollback.ts', ['--to', first, '--yes']);
   assert.is(r.exitCode, 0, r.all.slice(-2000));
   assert.match(r.stdout, '✓ ok');
@@ -335,7 +420,7 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
   // on a deadline, not a count: under load a doctor run takes seconds, and the emulator replaces the failing
   // tasks, so their targets pass through initial and draining before one is seen unhealthy
   let broken: any;
-  for (const until = Date.now() + 120_000; Date.now() < until; ) {
+  for (const until = Date.now() + 120_000; Date.now() < until;) {
     await new Promise((r) => setTimeout(r, 1000));
     broken = await ops('doctor.ts');
     if (/target health: .*unhealthy/.test(broken.stdout)) break;
@@ -348,9 +433,18 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
   assert.match(broken.stdout, /✗ target health: .*Target.ResponseCodeMismatch/);
   // repair the drift by hand (terraform apply would do the same) and the doctor is satisfied again
   await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/health');
-  await aws('ec2', 'authorize-security-group-ingress', '--group-id', dbRule.GroupId, '--ip-permissions', JSON.stringify([{ IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, UserIdGroupPairs: [{ GroupId: dbRule.ReferencedGroupInfo.GroupId }] }]));
+  await aws(
+    'ec2',
+    'authorize-security-group-ingress',
+    '--group-id',
+    dbRule.GroupId,
+    '--ip-permissions',
+    JSON.stringify([
+      { IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, UserIdGroupPairs: [{ GroupId: dbRule.ReferencedGroupInfo.GroupId }] },
+    ]),
+  );
   let healed: any;
-  for (const until = Date.now() + 150_000; Date.now() < until; ) {
+  for (const until = Date.now() + 150_000; Date.now() < until;) {
     await new Promise((r) => setTimeout(r, 1000));
     healed = await ops('doctor.ts');
     if (healed.exitCode === 0) break;
@@ -358,7 +452,7 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
   assert.is(healed.exitCode, 0, healed.all);
 });
 
-test('logs: recent lines (CLI v1 polls filter-log-events) and the last failed task\'s lines', async () => {
+test("logs: recent lines (CLI v1 polls filter-log-events) and the last failed task's lines", async () => {
   const recent = await ops('logs.ts', ['--since', '1h']);
   assert.is(recent.exitCode, 0, recent.all);
   assert.match(recent.stdout, 'response:200');
@@ -395,7 +489,13 @@ test('backup: a snapshot a day, a unique second one, list and prune', async () =
   const pruned = await ops('backup.ts', ['--prune', '1', '--no-snapshot']);
   assert.match(pruned.stdout, /pruned llmops-backup-/);
   const list = await ops('backup.ts', ['--list']);
-  assert.is(list.stdout.trim().split('\n').filter((l) => l.startsWith('llmops-backup-')).length, 1);
+  assert.is(
+    list.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('llmops-backup-')).length,
+    1,
+  );
 });
 
 test('dashboard, alarms and the IAM role: a second run changes nothing', async () => {
@@ -417,7 +517,9 @@ test('dashboard, alarms and the IAM role: a second run changes nothing', async (
 });
 
 test('certificate: requested, validated through Route53, ISSUED; a second run reuses it', async () => {
-  const zone = (await aws('route53', 'create-hosted-zone', '--name', 'example.org', '--caller-reference', `e2e-${Date.now()}`)).HostedZone.Id.split('/').pop();
+  const zone = (
+    await aws('route53', 'create-hosted-zone', '--name', 'example.org', '--caller-reference', `e2e-${Date.now()}`)
+  ).HostedZone.Id.split('/').pop();
   const env = { LLMOPS_DOMAIN_NAME: 'app.example.org', LLMOPS_HOSTED_ZONE_ID: zone };
   const r = await ops('certificate.ts', [], env);
   assert.is(r.exitCode, 0, r.all);
@@ -425,7 +527,10 @@ test('certificate: requested, validated through Route53, ISSUED; a second run re
   const again = await ops('certificate.ts', [], env);
   assert.match(again.all, '# reusing arn:aws:acm');
   const records = (await aws('route53', 'list-resource-record-sets', '--hosted-zone-id', zone)).ResourceRecordSets;
-  assert.ok(records.some((x: any) => x.Type === 'CNAME'), 'validation record created');
+  assert.ok(
+    records.some((x: any) => x.Type === 'CNAME'),
+    'validation record created',
+  );
 });
 
 test('cost: a report even where the emulator has no data or no API', async () => {
@@ -444,19 +549,31 @@ test('no secret value appears in any operations output', () => {
 // ---- reliability (issue 8) ----------------------------------------------------------------------------
 
 function startScript(script: string, args: string[], extra: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, env: { ...sb.scriptEnv, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const r = { out: '', events: [] as [string, number][], exit: undefined as number | undefined, done: undefined as unknown as Promise<number> };
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+    cwd: ROOT,
+    env: { ...sb.scriptEnv, ...extra },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const r = {
+    out: '',
+    events: [] as [string, number][],
+    exit: undefined as number | undefined,
+    done: undefined as unknown as Promise<number>,
+  };
   const watch = (chunk: Buffer) => {
     r.out += chunk.toString();
-    for (const [needle] of [['deploy lock taken'], ['waiting up to']]) if (r.out.includes(needle!) && !r.events.some(([n]) => n === needle)) r.events.push([needle!, Date.now()]);
+    for (const [needle] of [['deploy lock taken'], ['waiting up to']])
+      if (r.out.includes(needle!) && !r.events.some(([n]) => n === needle)) r.events.push([needle!, Date.now()]);
   };
   child.stdout!.on('data', watch);
   child.stderr!.on('data', watch);
-  r.done = new Promise((resolve) => child.on('exit', (code) => {
-    r.exit = code ?? -1;
-    r.events.push(['exit', Date.now()]);
-    resolve(r.exit);
-  }));
+  r.done = new Promise((resolve) =>
+    child.on('exit', (code) => {
+      r.exit = code ?? -1;
+      r.events.push(['exit', Date.now()]);
+      resolve(r.exit);
+    }),
+  );
   return Object.assign(r, { child });
 }
 
@@ -502,19 +619,48 @@ test('wrong account: every script that touches AWS refuses before its first chan
   const revisions = async () => (await aws('ecs', 'list-task-definitions')).taskDefinitionArns.length;
   const before = [await revisions(), (await service()).taskDefinition, (await aws('rds', 'describe-db-snapshots')).DBSnapshots.length];
   const cases: [string, string[]][] = [
-    ['03-plan.ts', []], ['04-apply.ts', ['--yes']], ['05-push.ts', []], ['06-taskdef.ts', ['--yes']], ['07-verify.ts', []],
-    ['deploy.ts', ['--yes']], ['bootstrap.ts', ['--only', '5,6', '--yes']], ['rollback.ts', ['--yes']], ['secrets.ts', []], ['iam-role.ts', []],
-    ['monitoring.ts', ['alarms']], ['logs.ts', []], ['scale.ts', ['--count', '1']], ['backup.ts', []], ['cost.ts', []], ['doctor.ts', []], ['unlock.ts', ['--force', '--yes']],
+    ['03-plan.ts', []],
+    ['04-apply.ts', ['--yes']],
+    ['05-push.ts', []],
+    ['06-taskdef.ts', ['--yes']],
+    ['07-verify.ts', []],
+    ['deploy.ts', ['--yes']],
+    ['bootstrap.ts', ['--only', '5,6', '--yes']],
+    ['rollback.ts', ['--yes']],
+    ['secrets.ts', []],
+    ['iam-role.ts', []],
+    ['monitoring.ts', ['alarms']],
+    ['logs.ts', []],
+    ['scale.ts', ['--count', '1']],
+    ['backup.ts', []],
+    ['cost.ts', []],
+    ['doctor.ts', []],
+    ['unlock.ts', ['--force', '--yes']],
   ];
   // the sandbox env file sets LLMOPS_EXPECTED_ACCOUNT_ID and env files named in LLMOPS_ENV_FILE win: use a copy
   const wrongEnv = join(sb.dir, 'wrong-account.env');
-  writeFileSync(wrongEnv, readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'env'), 'utf8').replace(/^LLMOPS_EXPECTED_ACCOUNT_ID=.*$/m, 'LLMOPS_EXPECTED_ACCOUNT_ID=111111111111'));
-  const runs = await Promise.all(cases.map(async ([script, args]) => ({ script, r: await sb.run(`scripts/${script}`, args, { LLMOPS_ENV_FILE: wrongEnv, LLMOPS_DB_PASSWORD: 'Wrong-account-pw1' }) })));
+  writeFileSync(
+    wrongEnv,
+    readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'env'), 'utf8').replace(
+      /^LLMOPS_EXPECTED_ACCOUNT_ID=.*$/m,
+      'LLMOPS_EXPECTED_ACCOUNT_ID=111111111111',
+    ),
+  );
+  const runs = await Promise.all(
+    cases.map(async ([script, args]) => ({
+      script,
+      r: await sb.run(`scripts/${script}`, args, { LLMOPS_ENV_FILE: wrongEnv, LLMOPS_DB_PASSWORD: 'Wrong-account-pw1' }),
+    })),
+  );
   for (const { script, r } of runs) {
     assert.is(r.exitCode, 3, `${script}: ${r.all.slice(-800)}`);
     assert.match(r.stderr, 'Refusing to touch AWS account 123456789012', script);
   }
-  assert.equal([await revisions(), (await service()).taskDefinition, (await aws('rds', 'describe-db-snapshots')).DBSnapshots.length], before, 'nothing changed');
+  assert.equal(
+    [await revisions(), (await service()).taskDefinition, (await aws('rds', 'describe-db-snapshots')).DBSnapshots.length],
+    before,
+    'nothing changed',
+  );
 });
 
 test('secret hygiene: a canary in every secret setting never reaches a process argument, an output or a repository file', async () => {
@@ -548,14 +694,54 @@ test('secret hygiene: a canary in every secret setting never reaches a process a
   await sampler;
   assert.equal(seen, [], 'no process argument holds the canary');
   for (const o of outs) assert.not.match(o.all, canary);
-  assert.is((await aws('secretsmanager', 'get-secret-value', '--secret-id', 'llmops/db/password')).SecretString, `${canary}-db`, 'the secret was stored');
-  const files = execFileSync('git', ['-C', ROOT, 'ls-files', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  assert.is(
+    (await aws('secretsmanager', 'get-secret-value', '--secret-id', 'llmops/db/password')).SecretString,
+    `${canary}-db`,
+    'the secret was stored',
+  );
+  const files = execFileSync('git', ['-C', ROOT, 'ls-files', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
   for (const f of files) {
     if (!existsSync(join(ROOT, f))) continue;
     assert.not.match(readFileSync(join(ROOT, f), 'utf8'), canary, f);
   }
   // the DB password reached terraform only as TF_VAR_db_password: the tfvars file does not hold it
   assert.not.match(readFileSync(join(sb.env.TF_DIR, 'terraform.tfvars.json'), 'utf8'), canary);
+});
+
+test('platform: an image built for another CPU than the tasks run is refused before the push (exit 3, nothing pushed)', async () => {
+  const app = mkdtempSync(join(tmpdir(), 'llmops-arm64-'));
+  writeFileSync(join(app, 'Dockerfile'), 'FROM scratch\nCOPY version /version\n');
+  writeFileSync(join(app, 'version'), 'arm64\n');
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', app, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args])
+      .toString()
+      .trim();
+  git('init', '-q');
+  git('add', '-A');
+  git('commit', '-qm', 'arm64 build');
+  const tag = git('rev-parse', 'HEAD').slice(0, 12);
+  // what `docker build` makes on an Apple Silicon laptop (no RUN step: no emulation needed here)
+  const build = await execa('docker', ['build', '--platform', 'linux/arm64', '-t', `llmops-system:${tag}`, app], {
+    env: sb.scriptEnv,
+    reject: false,
+    all: true,
+  });
+  assert.is(build.exitCode, 0, build.all);
+  const r = await sb.run('scripts/05-push.ts', ['--yes'], { LLMOPS_BUILD_CONTEXT: app });
+  assert.is(r.exitCode, 3, r.all.slice(-2000));
+  assert.match(
+    r.all,
+    `the local image llmops-system:${tag} is linux/arm64, but the tasks run linux/amd64 (PLATFORM; runtimePlatform X86_64): nothing was pushed`,
+  );
+  assert.match(r.all, 'docker build --platform linux/amd64');
+  assert.not.match(r.all, /docker push/);
+  const images = await aws('ecr', 'describe-images', '--repository-name', 'llmops-system');
+  assert.not.ok(
+    images.imageDetails.some((d: any) => (d.imageTags ?? []).includes(tag)),
+    'nothing pushed',
+  );
 });
 
 test('fault: the registry down during a push fails clearly; rerun after it is back completes', async () => {
@@ -567,7 +753,13 @@ test('fault: the registry down during a push fails clearly; rerun after it is ba
   assert.is(failed.exitCode, 1, failed.all.slice(-1500));
   assert.match(failed.stderr, /Command failed \(exit \d+\): (aws ecr get-login-password .*\| docker login|docker push)/);
   assert.equal(await albGet('/version'), { status: 200, body: 'v8' }, 'nothing half-deployed');
-  const up = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'up'], { cwd: ROOT, env: sb.env, extendEnv: false, reject: false, all: true });
+  const up = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'up'], {
+    cwd: ROOT,
+    env: sb.env,
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
   assert.is(up.exitCode, 0, up.all);
   const again = await sb.run('scripts/deploy.ts', ['--yes']);
   assert.is(again.exitCode, 0, again.all.slice(-1500));
@@ -577,13 +769,19 @@ test('fault: the registry down during a push fails clearly; rerun after it is ba
 // Every fault run carries secrets: none may show in what a failure prints.
 const FAULT_CANARY = `Fault-Canary-${Math.random().toString(36).slice(2, 10)}`;
 const FAULT_SECRETS = { LLMOPS_DB_PASSWORD: FAULT_CANARY, LLMOPS_SLACK_WEBHOOK: `https://hooks.slack.com/services/T0/B0/${FAULT_CANARY}` };
-const noCanary = (...runs: { all: string }[]) => runs.forEach((r) => assert.not.match(r.all, FAULT_CANARY, 'a secret in a failure\'s output'));
+const noCanary = (...runs: { all: string }[]) =>
+  runs.forEach((r) => assert.not.match(r.all, FAULT_CANARY, "a secret in a failure's output"));
 
 /** A copy of the sandbox's env file with some values changed (a file named in LLMOPS_ENV_FILE wins over the environment). */
 function envFileWith(name: string, overrides: Record<string, string>): string {
   const vars = { ...readEnvFile(join(sb.env.LLMOPS_SANDBOX_DIR, 'env')).vars, ...overrides };
   const file = join(sb.dir, `env.${name}`);
-  writeFileSync(file, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n') + '\n');
+  writeFileSync(
+    file,
+    Object.entries(vars)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join('\n') + '\n',
+  );
   return file;
 }
 
@@ -601,8 +799,16 @@ test('fault: the AWS endpoint goes away while the deploy waits: clear error and 
     await proxy.heal();
     const again = await timed('deploy, after the endpoint is back', () => sb.run('scripts/deploy.ts', ['--yes'], env));
     assert.is(again.exitCode, 0, again.all.slice(-2000));
-    assert.match(again.all, /is stale \(not renewed for \d+ s\): taking it over/, 'the lock the failed run could not release is taken over');
-    assert.match(again.all, /already runs this image and configuration: no new revision/, 'nothing lost: the release started before the fault is the one that runs');
+    assert.match(
+      again.all,
+      /is stale \(not renewed for \d+ s\): taking it over/,
+      'the lock the failed run could not release is taken over',
+    );
+    assert.match(
+      again.all,
+      /already runs this image and configuration: no new revision/,
+      'nothing lost: the release started before the fault is the one that runs',
+    );
     assert.equal(await albGet('/version'), { status: 200, body: 'v10' });
     noCanary(failed, again);
   } finally {
@@ -637,7 +843,9 @@ test('fault: the Docker engine goes away during the build: exit 1 naming docker 
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v12');
   const proxy = await dockerFaultProxy(join(sb.dir, 'docker.sock'));
   try {
-    const failed = await timed('deploy, engine down', () => sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host, ...FAULT_SECRETS }));
+    const failed = await timed('deploy, engine down', () =>
+      sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host, ...FAULT_SECRETS }),
+    );
     assert.match(await proxy.triggered, /\/(build|session|grpc)/);
     assert.is(failed.exitCode, 1, failed.all.slice(-2000));
     assert.match(failed.stderr, /Command failed \(exit \d+\): docker (buildx )?build /);
@@ -645,7 +853,9 @@ test('fault: the Docker engine goes away during the build: exit 1 naming docker 
     assert.not.match(failed.all, '$ docker push', 'nothing pushed');
     assert.equal(await albGet('/version'), { status: 200, body: 'v11' }, 'the running release is untouched');
     await proxy.heal();
-    const again = await timed('deploy, engine back', () => sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host, ...FAULT_SECRETS }));
+    const again = await timed('deploy, engine back', () =>
+      sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host, ...FAULT_SECRETS }),
+    );
     assert.is(again.exitCode, 0, again.all.slice(-2000));
     assert.equal(await albGet('/version'), { status: 200, body: 'v12' });
     noCanary(failed, again);
@@ -656,25 +866,44 @@ test('fault: the Docker engine goes away during the build: exit 1 naming docker 
 
 test('sandbox:down stops what up started and leaves no hosts entry, file or container behind', async () => {
   const state = JSON.parse(readFileSync(join(sb.env.LLMOPS_SANDBOX_DIR, 'state.json'), 'utf8'));
-  const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'down'], { cwd: ROOT, env: sb.env, extendEnv: false, reject: false, all: true });
+  const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'down'], {
+    cwd: ROOT,
+    env: sb.env,
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
   assert.is(r.exitCode, 0, r.all);
-  for (const pid of [state.emulator, state.registry]) assert.not.ok(existsSync(`/proc/${pid}`) && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')), `pid ${pid} still running`);
+  for (const pid of [state.emulator, state.registry])
+    assert.not.ok(existsSync(`/proc/${pid}`) && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')), `pid ${pid} still running`);
   assert.not.match(readFileSync('/etc/hosts', 'utf8'), `sandbox-${sb.env.SANDBOX_PORT}`);
   assert.not.ok(existsSync(sb.env.LLMOPS_SANDBOX_DIR));
   assert.not.ok(readdirSync(sb.env.TF_DIR).includes('sandbox_override.tf'));
   const label = `sandbox-${sb.env.SANDBOX_PORT}`;
   if (state.dockerd) {
     // up started the engine (a fresh machine), so down stopped it: read the engine's container records on disk
-    assert.not.ok(existsSync(`/proc/${state.dockerd}`) && !/\) Z /.test(readFileSync(`/proc/${state.dockerd}/stat`, 'utf8')), 'dockerd still running');
+    assert.not.ok(
+      existsSync(`/proc/${state.dockerd}`) && !/\) Z /.test(readFileSync(`/proc/${state.dockerd}/stat`, 'utf8')),
+      'dockerd still running',
+    );
     const records = existsSync('/var/lib/docker/containers') ? readdirSync('/var/lib/docker/containers') : [];
-    const left = records.filter((id) => existsSync(`/var/lib/docker/containers/${id}/config.v2.json`) && readFileSync(`/var/lib/docker/containers/${id}/config.v2.json`, 'utf8').includes(`"llmops-sandbox":"${label}"`));
+    const left = records.filter(
+      (id) =>
+        existsSync(`/var/lib/docker/containers/${id}/config.v2.json`) &&
+        readFileSync(`/var/lib/docker/containers/${id}/config.v2.json`, 'utf8').includes(`"llmops-sandbox":"${label}"`),
+    );
     assert.equal(left, [], 'containers of the sandbox left behind');
   } else {
     const containers = await execa('docker', ['ps', '-aq', '--filter', `label=llmops-sandbox=${label}`]);
     assert.is(containers.stdout.trim(), '');
   }
   console.log(`  times (s): ${JSON.stringify(times)}`);
-  console.log(`  tests, slowest first (s):\n${testTimes.sort((a, b) => b[1] - a[1]).map(([n, t]) => `    ${t.toFixed(1).padStart(6)}  ${n}`).join('\n')}`);
+  console.log(
+    `  tests, slowest first (s):\n${testTimes
+      .sort((a, b) => b[1] - a[1])
+      .map(([n, t]) => `    ${t.toFixed(1).padStart(6)}  ${n}`)
+      .join('\n')}`,
+  );
 });
 
 uvuTest.run();

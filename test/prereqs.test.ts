@@ -18,7 +18,9 @@ function appCheckout(): string {
 let moto: Moto;
 const step1 = (tools: Record<string, string>, env: Record<string, string> = {}, args: string[] = []) => {
   const fakes = fakeBins(tools);
-  return runScriptFile('scripts/01-prereqs.ts', args, { ...moto.env, PATH: fakes.dir, LLMOPS_BUILD_CONTEXT: appCheckout(), ...env }).then((r) => ({ ...r, fakes }));
+  return runScriptFile('scripts/01-prereqs.ts', args, { ...moto.env, PATH: fakes.dir, LLMOPS_BUILD_CONTEXT: appCheckout(), ...env }).then(
+    (r) => ({ ...r, fakes }),
+  );
 };
 
 test('start the AWS emulator', async () => {
@@ -52,7 +54,7 @@ test('all tools present and credentials valid against the emulator: exit 0, acco
   assert.match(r.stderr + r.stdout, '$ terraform version -json', 'each command is printed');
 });
 
-test('missing terraform: fails with the guide\'s install command, exit 3', async () => {
+test("missing terraform: fails with the guide's install command, exit 3", async () => {
   const { terraform: _, ...tools } = HEALTHY_TOOLS;
   const r = await step1(tools);
   assert.is(r.exitCode, 3, r.all);
@@ -73,7 +75,7 @@ test('aws CLI v1: a warning that says what is lost, still exit 0', async () => {
   assert.match(r.stdout, 'logs tail');
 });
 
-test('missing aws CLI: fails with the guide\'s install command', async () => {
+test("missing aws CLI: fails with the guide's install command", async () => {
   const { aws: _, ...tools } = HEALTHY_TOOLS;
   const r = await step1(tools);
   assert.is(r.exitCode, 3);
@@ -81,7 +83,11 @@ test('missing aws CLI: fails with the guide\'s install command', async () => {
 });
 
 test('docker client without an engine: fails with how to start it', async () => {
-  const r = await step1({ ...HEALTHY_TOOLS, docker: 'case "$1" in --version) echo "Docker version 28.2.2";; info) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" >&2; exit 1;; esac' });
+  const r = await step1({
+    ...HEALTHY_TOOLS,
+    docker:
+      'case "$1" in --version) echo "Docker version 28.2.2";; info) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" >&2; exit 1;; esac',
+  });
   assert.is(r.exitCode, 3);
   assert.match(r.stdout, '✗ docker engine: no Docker engine answers');
   assert.match(r.stdout, 'dockerd');
@@ -102,7 +108,10 @@ test('account guard: another account is refused', async () => {
 });
 
 test('app source: a dirty tree warns, a missing Dockerfile fails naming DOCKERFILE', async () => {
-  const dirty = await step1({ ...HEALTHY_TOOLS, git: 'case "$*" in *--version*) echo "git version 2.39.5";; *rev-parse*) echo main;; *status*) echo " M app.js";; esac' });
+  const dirty = await step1({
+    ...HEALTHY_TOOLS,
+    git: 'case "$*" in *--version*) echo "git version 2.39.5";; *rev-parse*) echo main;; *status*) echo " M app.js";; esac',
+  });
   assert.is(dirty.exitCode, 0, dirty.all);
   assert.match(dirty.stdout, '! app source: branch main');
   assert.match(dirty.stdout, '-dirty-');
@@ -115,7 +124,8 @@ test('--dry-run prints the commands and runs none', async () => {
   const r = await step1(HEALTHY_TOOLS, {}, ['--dry-run']);
   assert.is(r.exitCode, 0, r.all);
   assert.equal(r.fakes.calls(), []);
-  for (const cmd of ['aws --version', 'terraform version -json', 'docker info', 'git --version', 'aws sts get-caller-identity']) assert.match(r.all, `[dry-run] $ ${cmd}`);
+  for (const cmd of ['aws --version', 'terraform version -json', 'docker info', 'git --version', 'aws sts get-caller-identity'])
+    assert.match(r.all, `[dry-run] $ ${cmd}`);
 });
 
 test('--help says what it does, needs, produces and what comes next', async () => {
@@ -153,7 +163,9 @@ function hangingStep1(dockerInfo: string) {
 }
 
 test('Ctrl-C: the running command gets one SIGINT (not two), stops cleanly, exit 130 with what to rerun', async () => {
-  const run = hangingStep1(`trap 'echo "docker: got SIGINT, stopping cleanly" >> $MARK; /bin/sleep 0.3; echo "docker: stopped" >> $MARK; kill $!; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`);
+  const run = hangingStep1(
+    `trap 'echo "docker: got SIGINT, stopping cleanly" >> $MARK; /bin/sleep 0.3; echo "docker: stopped" >> $MARK; kill $!; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`,
+  );
   await run.hanging;
   run.child.kill('SIGINT');
   const code = await run.exited;
@@ -178,7 +190,9 @@ test('a second Ctrl-C (or SIGTERM then SIGINT) stops at once, killing a command 
 });
 
 test('SIGTERM (CI cancelling a job) stops the same way with exit 143', async () => {
-  const run = hangingStep1(`trap 'echo "docker: got SIGINT" >> $MARK; kill $!; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`);
+  const run = hangingStep1(
+    `trap 'echo "docker: got SIGINT" >> $MARK; kill $!; exit 1' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30 & wait; wait`,
+  );
   await run.hanging;
   run.child.kill('SIGTERM');
   assert.is(await run.exited, 143, run.output());

@@ -9,14 +9,35 @@ import { fakeBins } from './helpers/fake-bin.js';
 import { CommandError, SecretInArgvError } from '../lib/errors.js';
 
 const SECRET = 'canary-S3cret-VALUE';
-const NASTY = ['plain', 'with space', "it's", 'dollar $HOME', 'amp & and', 'semi;colon', 'back`tick`', 'double"quote', 'glob*?[x]', '!bang', '=equals', '~tilde', '#hash', '', 'new\nline', 'tab\tx', '{a,b}', 'ütf-8 ✓', '--flag=value with space', 'file://a b.json'];
+const NASTY = [
+  'plain',
+  'with space',
+  "it's",
+  'dollar $HOME',
+  'amp & and',
+  'semi;colon',
+  'back`tick`',
+  'double"quote',
+  'glob*?[x]',
+  '!bang',
+  '=equals',
+  '~tilde',
+  '#hash',
+  '',
+  'new\nline',
+  'tab\tx',
+  '{a,b}',
+  'ütf-8 ✓',
+  '--flag=value with space',
+  'file://a b.json',
+];
 
 function recorder() {
   const lines: string[] = [];
   return { lines, echo: (l: string) => lines.push(l) };
 }
 
-test('the printed line, fed back to bash, gives the same argv as the runner\'s own call', async () => {
+test("the printed line, fed back to bash, gives the same argv as the runner's own call", async () => {
   const fakes = fakeBins({ tool: '' });
   const bin = join(fakes.dir, 'tool');
   const rec = recorder();
@@ -38,7 +59,10 @@ test('the printed line, fed back to bash, gives the same argv as the runner\'s o
 });
 
 test('formatCommand leaves plain words bare and quotes the rest', () => {
-  assert.is(formatCommand('aws', ['ecs', 'update-service', '--cluster', 'llmops-cluster']), 'aws ecs update-service --cluster llmops-cluster');
+  assert.is(
+    formatCommand('aws', ['ecs', 'update-service', '--cluster', 'llmops-cluster']),
+    'aws ecs update-service --cluster llmops-cluster',
+  );
   assert.is(formatCommand('docker', ['info', '--format', '{{.ServerVersion}}']), "docker info --format '{{.ServerVersion}}'");
   assert.is(formatCommand('echo', ["it's"]), `echo 'it'\\''s'`);
 });
@@ -94,21 +118,33 @@ test('a pipe passes a password process to process and masks what it printed', as
   const runner = new Runner({ echo: rec.echo });
   const r = await runner.runPipeline([
     { bin: join(fakes.dir, 'aws'), args: ['ecr', 'get-login-password'] },
-    { bin: join(fakes.dir, 'docker'), args: ['login', '--username', 'AWS', '--password-stdin', '123456789012.dkr.ecr.us-east-1.amazonaws.com'] },
+    {
+      bin: join(fakes.dir, 'docker'),
+      args: ['login', '--username', 'AWS', '--password-stdin', '123456789012.dkr.ecr.us-east-1.amazonaws.com'],
+    },
   ]);
   assert.ok(r.ok);
   assert.match(r.stdout, 'Login Succeeded');
   assert.match(rec.lines[0]!, / \| .*docker login --username AWS --password-stdin/);
   // the password went process to process: this program never saw it, and neither argv nor any echo holds it
   assert.not.match(rec.lines.join('\n'), SECRET);
-  assert.ok(fakes.calls().every((c) => !c.join(' ').includes(SECRET)), 'the password is in no argv');
+  assert.ok(
+    fakes.calls().every((c) => !c.join(' ').includes(SECRET)),
+    'the password is in no argv',
+  );
 });
 
-test('a pipe\'s printed output is masked when a stage prints a known secret (kills: unmasked pipeline output)', async () => {
+test("a pipe's printed output is masked when a stage prints a known secret (kills: unmasked pipeline output)", async () => {
   const fakes = fakeBins({ emit: `echo "token ${SECRET}"`, pass: 'cat; echo "again ${0##*/}" >&2' });
   const rec = recorder();
   const runner = new Runner({ echo: rec.echo, secrets: [SECRET] });
-  const r = await runner.runPipeline([{ bin: join(fakes.dir, 'emit'), args: [] }, { bin: join(fakes.dir, 'pass'), args: [] }], { stream: true });
+  const r = await runner.runPipeline(
+    [
+      { bin: join(fakes.dir, 'emit'), args: [] },
+      { bin: join(fakes.dir, 'pass'), args: [] },
+    ],
+    { stream: true },
+  );
   assert.is(r.stdout.trim(), 'token ***');
   assert.not.match(rec.lines.join('\n') + r.stdout + r.stderr, SECRET);
 });
@@ -136,7 +172,10 @@ test('secretOutput: a captured token is masked from then on', async () => {
 test('throttling is retried with backoff; other errors are not', async () => {
   const fakes = fakeBins({});
   const counter = join(fakes.dir, 'count');
-  fakes.add('flaky', `n=$(( $(cat '${counter}' 2>/dev/null || echo 0) + 1 )); echo $n > '${counter}'; if [ $n -lt 3 ]; then echo "An error occurred (ThrottlingException): Rate exceeded" >&2; exit 254; fi; echo ok`);
+  fakes.add(
+    'flaky',
+    `n=$(( $(cat '${counter}' 2>/dev/null || echo 0) + 1 )); echo $n > '${counter}'; if [ $n -lt 3 ]; then echo "An error occurred (ThrottlingException): Rate exceeded" >&2; exit 254; fi; echo ok`,
+  );
   fakes.add('broken', 'echo "An error occurred (ValidationException): bad" >&2; exit 254');
   const rec = recorder();
   const runner = new Runner({ echo: rec.echo, retryBaseMs: 10 });
@@ -198,8 +237,10 @@ test('a missing tool names it and prints the install command', async () => {
 test('known AWS errors come with their fix', async () => {
   const fakes = fakeBins({
     nocreds: 'echo "Unable to locate credentials. You can configure credentials by running \\"aws configure\\"." >&2; exit 253',
-    expired: 'echo "An error occurred (ExpiredTokenException) when calling the DescribeServices operation: The security token included in the request is expired" >&2; exit 254',
-    denied: 'echo "An error occurred (AccessDeniedException) when calling the UpdateService operation: User is not authorized to perform: ecs:UpdateService" >&2; exit 254',
+    expired:
+      'echo "An error occurred (ExpiredTokenException) when calling the DescribeServices operation: The security token included in the request is expired" >&2; exit 254',
+    denied:
+      'echo "An error occurred (AccessDeniedException) when calling the UpdateService operation: User is not authorized to perform: ecs:UpdateService" >&2; exit 254',
   });
   const runner = new Runner({ echo: () => {} });
   const message = async (bin: string) => (await runner.run(join(fakes.dir, bin), []).catch((e) => e)).message as string;
@@ -269,8 +310,14 @@ test('sh: literal words split on whitespace; each value is one argument, joined 
   });
   assert.equal(sh`docker   tag\n  ${'x'}  ${'r'}:${tag}`, { bin: 'docker', args: ['tag', 'x', 'r:v1'] });
   assert.equal(sh`git -C ${''} status`, { bin: 'git', args: ['-C', '', 'status'] });
-  assert.equal(sh`aws logs tail g ${['--filter-pattern', 'ERROR x']} ${[]} --region ${'r'}`, { bin: 'aws', args: ['logs', 'tail', 'g', '--filter-pattern', 'ERROR x', '--region', 'r'] });
-  assert.equal(sh`terraform ${['-chdir=terraform']} plan -out=tfplan`, { bin: 'terraform', args: ['-chdir=terraform', 'plan', '-out=tfplan'] });
+  assert.equal(sh`aws logs tail g ${['--filter-pattern', 'ERROR x']} ${[]} --region ${'r'}`, {
+    bin: 'aws',
+    args: ['logs', 'tail', 'g', '--filter-pattern', 'ERROR x', '--region', 'r'],
+  });
+  assert.equal(sh`terraform ${['-chdir=terraform']} plan -out=tfplan`, {
+    bin: 'terraform',
+    args: ['-chdir=terraform', 'plan', '-out=tfplan'],
+  });
 });
 
 test('sh: quotes, escapes and $ in literal text, arrays glued to text, and empty commands are refused', () => {
@@ -290,8 +337,17 @@ test('sh: what the runner runs and echoes is exactly the argv, read back by bash
   await new Runner({ echo: rec.echo }).run(sh`${join(fakes.dir, 'tool')} --name ${value} k=${value}`);
   assert.equal(fakes.calls()[0]!.slice(1), ['--name', value, `k=${value}`]);
   const line = rec.lines[0]!.replace(/^\$ /, '');
-  const back = execFileSync('bash', ['-c', `printf '%s\\0' ${line}`]).toString().split('\0').slice(0, -1);
+  const back = execFileSync('bash', ['-c', `printf '%s\\0' ${line}`])
+    .toString()
+    .split('\0')
+    .slice(0, -1);
   assert.equal(back, [join(fakes.dir, 'tool'), '--name', value, `k=${value}`]);
+});
+
+test('interleaved: stdout and stderr come back in the order the command wrote them, masked', async () => {
+  const fakes = fakeBins({ tool: 'for i in 1 2 3 4 5 6; do echo "out $i"; echo "err $i s3cr3t-value" >&2; done' });
+  const r = await new Runner({ echo: () => {}, secrets: ['s3cr3t-value'] }).run(join(fakes.dir, 'tool'), [], { interleaved: true });
+  assert.is(r.stdout, [1, 2, 3, 4, 5, 6].map((i) => `out ${i}\nerr ${i} ***\n`).join(''));
 });
 
 test.run();

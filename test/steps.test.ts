@@ -13,7 +13,7 @@ import { runScriptFile, ROOT } from './helpers/script.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { buildImage, imageRef } from '../lib/image.js';
 import { formatSummary, prepareTfvars, summarizePlan, tfvarsFromConfig } from '../lib/infra.js';
-import { canonicalTaskDefinition, diffLines, renderTaskDefinition, TEMPLATE } from '../lib/taskdef.js';
+import { canonicalTaskDefinition, diffLines, renderTaskDefinition, TEMPLATE, templateValues } from '../lib/taskdef.js';
 import { explainStoppedTask, pollDelayMs } from '../lib/waiter.js';
 import { selectSteps, stepList, STEPS } from '../lib/pipeline.js';
 
@@ -21,11 +21,25 @@ const config = loadConfig({ env: {}, envFile: '' });
 const quiet = () => new Runner({ echo: () => {} });
 
 const VALUES = {
-  TASK_FAMILY: 'llmops-task', TASK_CPU: '512', TASK_MEMORY: '1024', CONTAINER_NAME: 'llmops-app', CONTAINER_PORT: 3000, HEALTH_PATH: '/health',
-  LOG_GROUP: '/ecs/llmops-task', AWS_REGION: 'us-east-1', IMAGE: '123456789012.dkr.ecr.us-east-1.amazonaws.com/llmops-system@sha256:' + 'a'.repeat(64),
-  IMAGE_TAG: 'abc123def456', EXECUTION_ROLE_ARN: 'arn:aws:iam::123456789012:role/x', TASK_ROLE_ARN: 'arn:aws:iam::123456789012:role/y',
-  DB_HOST: 'db.example', DB_PORT: '5432', DB_NAME: 'llmops', DB_USER: 'llmops',
-  DB_PASSWORD_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc', APP_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app-abc',
+  TASK_FAMILY: 'llmops-task',
+  TASK_CPU: '512',
+  TASK_MEMORY: '1024',
+  CPU_ARCHITECTURE: 'X86_64',
+  CONTAINER_NAME: 'llmops-app',
+  CONTAINER_PORT: 3000,
+  HEALTH_PATH: '/health',
+  LOG_GROUP: '/ecs/llmops-task',
+  AWS_REGION: 'us-east-1',
+  IMAGE: '123456789012.dkr.ecr.us-east-1.amazonaws.com/llmops-system@sha256:' + 'a'.repeat(64),
+  IMAGE_TAG: 'abc123def456',
+  EXECUTION_ROLE_ARN: 'arn:aws:iam::123456789012:role/x',
+  TASK_ROLE_ARN: 'arn:aws:iam::123456789012:role/y',
+  DB_HOST: 'db.example',
+  DB_PORT: '5432',
+  DB_NAME: 'llmops',
+  DB_USER: 'llmops',
+  DB_PASSWORD_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc',
+  APP_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app-abc',
 };
 
 function gitRepo(): string {
@@ -86,6 +100,26 @@ test('task definition template renders: ports are numbers, env values strings, i
   assert.is(c.secrets.find((s: any) => s.name === 'DATABASE_PASSWORD').valueFrom, `${VALUES.DB_PASSWORD_SECRET_ARN}:password::`);
 });
 
+test('PLATFORM decides the build platform, runtimePlatform and the Terraform variable together', () => {
+  const outputs = { get: (k: string) => `<${k}>` } as any;
+  for (const [platform, arch] of [
+    ['linux/amd64', 'X86_64'],
+    ['linux/arm64', 'ARM64'],
+  ] as const) {
+    const c = loadConfig({ env: { LLMOPS_PLATFORM: platform }, envFile: '' });
+    assert.is(c.app.platform, platform);
+    assert.is(renderTaskDefinition(templateValues(c, outputs, 'img@sha256:x', 't')).runtimePlatform.cpuArchitecture, arch);
+    assert.is(tfvarsFromConfig(c).cpu_architecture, arch);
+  }
+  assert.is(loadConfig({ env: {}, envFile: '' }).app.platform, 'linux/amd64', 'X86_64 Fargate by default, as the guide');
+  try {
+    loadConfig({ env: { LLMOPS_PLATFORM: 'linux/386' }, envFile: '' });
+    assert.unreachable('linux/386 accepted');
+  } catch (error: any) {
+    assert.match(error.message, /PLATFORM="linux\/386": expected linux\/amd64 .* or linux\/arm64/);
+  }
+});
+
 function badTemplate(mutate: (td: any) => void | string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tpl-'));
   const td = JSON.parse(execFileSync('cat', [TEMPLATE], { encoding: 'utf8' }));
@@ -99,7 +133,11 @@ const BAD_TEMPLATES: [string, (td: any) => void | string, RegExp][] = [
   ['malformed JSON', () => '{ "family": ', /not valid JSON/],
   ['unknown placeholder', (td) => void (td.family = '${NOT_A_THING}'), /unknown placeholder.*NOT_A_THING/],
   ['unknown key', (td) => void (td.famliy = 'x'), /unknown key "famliy"/],
-  ['secret in plain environment', (td) => void td.containerDefinitions[0].environment.push({ name: 'DB_PASSWORD', value: 'hunter2' }), /DB_PASSWORD looks like a secret/],
+  [
+    'secret in plain environment',
+    (td) => void td.containerDefinitions[0].environment.push({ name: 'DB_PASSWORD', value: 'hunter2' }),
+    /DB_PASSWORD looks like a secret/,
+  ],
   ['privileged container', (td) => void (td.containerDefinitions[0].privileged = true), /privileged/],
   ['no containers', (td) => void (td.containerDefinitions = []), /non-empty array/],
   ['port not a number', (td) => void (td.containerDefinitions[0].portMappings[0].containerPort = 'http'), /containerPort must be a number/],
@@ -129,13 +167,24 @@ for (const [name, mutate, message] of BAD_TEMPLATES) {
 test('no false diff: a task definition as ECS returns it (defaults filled) equals the rendered one', () => {
   const rendered = renderTaskDefinition(VALUES);
   const described = JSON.parse(JSON.stringify(rendered));
-  Object.assign(described, { taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:7', revision: 7, status: 'ACTIVE', compatibilities: ['EC2', 'FARGATE'], requiresAttributes: [{ name: 'x' }], registeredAt: '2026-01-01', registeredBy: 'me' });
+  Object.assign(described, {
+    taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:7',
+    revision: 7,
+    status: 'ACTIVE',
+    compatibilities: ['EC2', 'FARGATE'],
+    requiresAttributes: [{ name: 'x' }],
+    registeredAt: '2026-01-01',
+    registeredBy: 'me',
+  });
   const c = described.containerDefinitions[0];
   Object.assign(c, { cpu: 0, volumesFrom: [], systemControls: [] });
   c.portMappings[0].hostPort = 3000;
   c.environment.reverse();
   described.volumes[0].configuredAtLaunch = false;
-  assert.equal(diffLines(JSON.stringify(canonicalTaskDefinition(described), null, 2), JSON.stringify(canonicalTaskDefinition(rendered), null, 2)), []);
+  assert.equal(
+    diffLines(JSON.stringify(canonicalTaskDefinition(described), null, 2), JSON.stringify(canonicalTaskDefinition(rendered), null, 2)),
+    [],
+  );
 });
 
 test('the diff shows an image change', () => {
@@ -147,13 +196,15 @@ test('the diff shows an image change', () => {
 });
 
 test('plan summary counts and highlights what is destroyed or replaced', () => {
-  const s = summarizePlan({ resource_changes: [
-    { address: 'aws_vpc.this', change: { actions: ['no-op'] } },
-    { address: 'aws_lb.this', change: { actions: ['create'] } },
-    { address: 'aws_ecs_service.app', change: { actions: ['update'] } },
-    { address: 'aws_db_instance.this', change: { actions: ['delete', 'create'] } },
-    { address: 'aws_s3_bucket.old', change: { actions: ['delete'] } },
-  ] });
+  const s = summarizePlan({
+    resource_changes: [
+      { address: 'aws_vpc.this', change: { actions: ['no-op'] } },
+      { address: 'aws_lb.this', change: { actions: ['create'] } },
+      { address: 'aws_ecs_service.app', change: { actions: ['update'] } },
+      { address: 'aws_db_instance.this', change: { actions: ['delete', 'create'] } },
+      { address: 'aws_s3_bucket.old', change: { actions: ['delete'] } },
+    ],
+  });
   assert.equal([s.add, s.change, s.destroy], [2, 1, 2]);
   const text = formatSummary(s);
   assert.match(text, 'Plan: 2 to add, 1 to change, 2 to destroy.');
@@ -162,7 +213,7 @@ test('plan summary counts and highlights what is destroyed or replaced', () => {
   assert.match(formatSummary(summarizePlan({ resource_changes: [] })), 'No changes');
 });
 
-test('tfvars from the config: the guide\'s names, no secrets', () => {
+test("tfvars from the config: the guide's names, no secrets", () => {
   const c = loadConfig({ env: { LLMOPS_DB_PASSWORD: 'Sup3r-secret-pw', LLMOPS_ALARM_EMAIL: 'ops@example.com' }, envFile: '' });
   const vars = tfvarsFromConfig(c);
   assert.is(vars.ecs_cluster_name, 'llmops-cluster');
@@ -188,11 +239,26 @@ test('your own terraform.tfvars with placeholders left is refused (exit 2)', () 
 });
 
 test('stopped-task explanations map to fixes', () => {
-  assert.match(explainStoppedTask({ stoppedReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)' }), 'NAT gateway or VPC endpoints');
-  assert.match(explainStoppedTask({ stoppedReason: 'ResourceInitializationError: unable to pull secrets or registry auth' }), 'npm run secrets');
+  assert.match(
+    explainStoppedTask({ stoppedReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)' }),
+    'NAT gateway or VPC endpoints',
+  );
+  assert.match(
+    explainStoppedTask({ stoppedReason: 'ResourceInitializationError: unable to pull secrets or registry auth' }),
+    'npm run secrets',
+  );
   assert.match(explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 137 }] }), 'exit 137');
-  assert.match(explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 3 }] }), 'exited with code 3');
-  assert.match(explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' }] }), 'TASK_MEMORY');
+  assert.match(
+    explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 3 }] }),
+    'exited with code 3',
+  );
+  assert.match(
+    explainStoppedTask({
+      stoppedReason: 'Essential container in task exited',
+      containers: [{ exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' }],
+    }),
+    'TASK_MEMORY',
+  );
 });
 
 test('polling starts fast and backs off', () => {
@@ -200,8 +266,14 @@ test('polling starts fast and backs off', () => {
 });
 
 test('--from and --only select steps; bad values are usage errors', () => {
-  assert.equal(selectSteps(STEPS, { from: 5 }).map((s) => s.n), [5, 6, 7, 8]);
-  assert.equal(selectSteps(STEPS, { only: [2, 6] }).map((s) => s.n), [2, 6]);
+  assert.equal(
+    selectSteps(STEPS, { from: 5 }).map((s) => s.n),
+    [5, 6, 7, 8],
+  );
+  assert.equal(
+    selectSteps(STEPS, { only: [2, 6] }).map((s) => s.n),
+    [2, 6],
+  );
   assert.equal(stepList('5,6,7'), [5, 6, 7]);
   for (const bad of ['x', '', '9', '5,,6', '5,5', ' 5', '0x5']) assert.throws(() => stepList(bad), /expects/, bad);
 });

@@ -1,14 +1,19 @@
 // The layout the code promises: a script is one guide step or one verb and never imports another script;
 // lib/ is a set of nouns with no import loop; shipped code (lib/, scripts/, sandbox/) imports nothing from
-// test/; every dependency in package.json is used. Read from the sources, so a new import that breaks a
-// rule fails here, naming the file.
+// test/; every dependency in package.json is used; one formatter's style everywhere. Read from the
+// sources, so a change that breaks a rule fails here, naming the file.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers/script.js';
 
-interface Import { from: string; to: string; typeOnly: boolean }
+interface Import {
+  from: string;
+  to: string;
+  typeOnly: boolean;
+}
 
 const tsFiles = (dir: string): string[] =>
   readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
@@ -52,20 +57,40 @@ export function findCycle(edges: Import[]): string[] | undefined {
 const shipped = [...tsFiles('lib'), ...tsFiles('scripts'), ...tsFiles('sandbox')];
 
 test('the import reader and the loop finder work (they can fail)', () => {
-  const edges = importsOf('lib/a.ts', "import { x } from './b.js';\nimport type { T } from './c.js';\nexport { y } from './d.js';\nimport { z } from 'zod';\n");
+  const edges = importsOf(
+    'lib/a.ts',
+    "import { x } from './b.js';\nimport type { T } from './c.js';\nexport { y } from './d.js';\nimport { z } from 'zod';\n",
+  );
   assert.equal(edges, [
     { from: 'lib/a.ts', to: 'lib/b.ts', typeOnly: false },
     { from: 'lib/a.ts', to: 'lib/c.ts', typeOnly: true },
     { from: 'lib/a.ts', to: 'lib/d.ts', typeOnly: false },
     { from: 'lib/a.ts', to: 'zod', typeOnly: false },
   ]);
-  assert.equal(findCycle([{ from: 'a', to: 'b', typeOnly: false }, { from: 'b', to: 'a', typeOnly: false }]), ['a', 'b', 'a']);
-  assert.is(findCycle([{ from: 'a', to: 'b', typeOnly: false }, { from: 'b', to: 'a', typeOnly: true }]), undefined);
+  assert.equal(
+    findCycle([
+      { from: 'a', to: 'b', typeOnly: false },
+      { from: 'b', to: 'a', typeOnly: false },
+    ]),
+    ['a', 'b', 'a'],
+  );
+  assert.is(
+    findCycle([
+      { from: 'a', to: 'b', typeOnly: false },
+      { from: 'b', to: 'a', typeOnly: true },
+    ]),
+    undefined,
+  );
 });
 
 test('no script imports another script', () => {
-  const bad = tsFiles('scripts').flatMap((f) => importsOf(f)).filter((i) => i.to.startsWith('scripts/'));
-  assert.equal(bad.map((i) => `${i.from} imports ${i.to}`), []);
+  const bad = tsFiles('scripts')
+    .flatMap((f) => importsOf(f))
+    .filter((i) => i.to.startsWith('scripts/'));
+  assert.equal(
+    bad.map((i) => `${i.from} imports ${i.to}`),
+    [],
+  );
 });
 
 test('lib/ has no import loop', () => {
@@ -74,13 +99,27 @@ test('lib/ has no import loop', () => {
 });
 
 test('lib/ never imports a script; shipped code never imports from test/', () => {
-  const bad = shipped.flatMap((f) => importsOf(f)).filter((i) => i.to.startsWith('test/') || (i.from.startsWith('lib/') && i.to.startsWith('scripts/')));
-  assert.equal(bad.map((i) => `${i.from} imports ${i.to}`), []);
+  const bad = shipped
+    .flatMap((f) => importsOf(f))
+    .filter((i) => i.to.startsWith('test/') || (i.from.startsWith('lib/') && i.to.startsWith('scripts/')));
+  assert.equal(
+    bad.map((i) => `${i.from} imports ${i.to}`),
+    [],
+  );
 });
 
 test('every dependency in package.json is imported by shipped code (or run as a binary)', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  const used = new Set(shipped.flatMap((f) => importsOf(f)).map((i) => i.to.split('/').slice(0, i.to.startsWith('@') ? 2 : 1).join('/')));
+  const used = new Set(
+    shipped
+      .flatMap((f) => importsOf(f))
+      .map((i) =>
+        i.to
+          .split('/')
+          .slice(0, i.to.startsWith('@') ? 2 : 1)
+          .join('/'),
+      ),
+  );
   const binaries = new Set(['tsx']); // runs every script: `tsx scripts/…`
   const unused = Object.keys(pkg.dependencies).filter((d) => !used.has(d) && !binaries.has(d));
   assert.equal(unused, []);
@@ -89,9 +128,23 @@ test('every dependency in package.json is imported by shipped code (or run as a 
 test('no function name is exported by two lib modules', () => {
   const owners = new Map<string, string[]>();
   for (const file of tsFiles('lib')) {
-    for (const m of readFileSync(join(ROOT, file), 'utf8').matchAll(/^export (?:async )?(?:function|const|class) (\w+)/gm)) owners.set(m[1]!, [...(owners.get(m[1]!) ?? []), file]);
+    for (const m of readFileSync(join(ROOT, file), 'utf8').matchAll(/^export (?:async )?(?:function|const|class) (\w+)/gm))
+      owners.set(m[1]!, [...(owners.get(m[1]!) ?? []), file]);
   }
-  assert.equal([...owners].filter(([, files]) => files.length > 1).map(([name, files]) => `${name}: ${files.join(', ')}`), []);
+  assert.equal(
+    [...owners].filter(([, files]) => files.length > 1).map(([name, files]) => `${name}: ${files.join(', ')}`),
+    [],
+  );
+});
+
+test('one formatter: every TypeScript, JSON and YAML file is as prettier writes it (npm run format)', async () => {
+  const r = await execa(process.execPath, [join(ROOT, 'node_modules/prettier/bin/prettier.cjs'), '--check', '.'], {
+    cwd: ROOT,
+    reject: false,
+    all: true,
+  });
+  assert.is(r.exitCode, 0, `${r.all}\n  fix: npm run format`);
+  assert.match(r.all ?? '', /All matched files use Prettier code style/);
 });
 
 test.run();

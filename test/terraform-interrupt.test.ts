@@ -46,8 +46,16 @@ let moto: Moto;
 let env: Record<string, string>;
 const run = (script: string, args: string[]) => runScriptFile(script, args, env, 300_000);
 const lockKey = 's3://llmops-tfstate-123456789012/llmops/terraform.tfstate.tflock';
-const lockHeld = async () => (await execa('aws', ['s3', 'ls', lockKey], { env: { ...process.env, ...moto.env }, reject: false })).exitCode === 0;
-const logGroups = async () => JSON.parse((await execa('aws', ['logs', 'describe-log-groups', '--log-group-name-prefix', '/llmops/fault-test', '--output', 'json'], { env: { ...process.env, ...moto.env } })).stdout).logGroups.length;
+const lockHeld = async () =>
+  (await execa('aws', ['s3', 'ls', lockKey], { env: { ...process.env, ...moto.env }, reject: false })).exitCode === 0;
+const logGroups = async () =>
+  JSON.parse(
+    (
+      await execa('aws', ['logs', 'describe-log-groups', '--log-group-name-prefix', '/llmops/fault-test', '--output', 'json'], {
+        env: { ...process.env, ...moto.env },
+      })
+    ).stdout,
+  ).logGroups.length;
 
 test('start the AWS emulator and write the stack', async () => {
   moto = await startMoto();
@@ -56,7 +64,13 @@ test('start the AWS emulator and write the stack', async () => {
   mkdirSync(dir);
   writeFileSync(join(dir, 'main.tf'), STACK);
   copyFileSync(join(ROOT, 'terraform', '.terraform.lock.hcl'), join(dir, '.terraform.lock.hcl'));
-  env = { ...moto.env, PATH: process.env.PATH!, TF_DIR: dir, LLMOPS_STATE_DIR: join(base, 'state'), TF_CLI_CONFIG_FILE: tfEnv().TF_CLI_CONFIG_FILE! };
+  env = {
+    ...moto.env,
+    PATH: process.env.PATH!,
+    TF_DIR: dir,
+    LLMOPS_STATE_DIR: join(base, 'state'),
+    TF_CLI_CONFIG_FILE: tfEnv().TF_CLI_CONFIG_FILE!,
+  };
 });
 
 test('Ctrl-C: terraform gets one SIGINT, stops cleanly and releases its state lock; exit 130 says to plan again', async () => {

@@ -3,7 +3,11 @@
 // defaults). Each rule returns its violations; none means it passes.
 
 type Resource = { address: string; type: string; name: string; values: any };
-export interface Rule { id: string; what: string; check(plan: any): string[] }
+export interface Rule {
+  id: string;
+  what: string;
+  check(plan: any): string[];
+}
 
 export function resources(plan: any): Resource[] {
   const out: Resource[] = [];
@@ -19,7 +23,8 @@ const ofType = (plan: any, type: string) => resources(plan).filter((r) => r.type
 const one = (v: any) => (Array.isArray(v) ? v[0] : v);
 const variableDefault = (plan: any, name: string) => plan?.configuration?.root_module?.variables?.[name]?.default;
 const parse = (s: any) => (typeof s === 'string' ? JSON.parse(s) : s);
-const containers = (plan: any) => ofType(plan, 'aws_ecs_task_definition').flatMap((td) => parse(td.values.container_definitions).map((c: any) => ({ td: td.address, c })));
+const containers = (plan: any) =>
+  ofType(plan, 'aws_ecs_task_definition').flatMap((td) => parse(td.values.container_definitions).map((c: any) => ({ td: td.address, c })));
 const SECRET_NAME = /PASSWORD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|ACCESS_KEY/i;
 
 function every(plan: any, type: string, ok: (v: any) => boolean, why: string): string[] {
@@ -29,55 +34,302 @@ function every(plan: any, type: string, ok: (v: any) => boolean, why: string): s
 }
 
 export const RULES: Rule[] = [
-  { id: 'CKV_AWS_2/ELB.1', what: 'HTTP redirects to HTTPS when a certificate exists', check: (p) => {
-    const https = ofType(p, 'aws_lb_listener').some((l) => l.values.protocol === 'HTTPS');
-    if (!https) return [];
-    return ofType(p, 'aws_lb_listener').filter((l) => l.values.protocol === 'HTTP' && !(one(l.values.default_action)?.type === 'redirect' && one(one(l.values.default_action)?.redirect)?.protocol === 'HTTPS')).map((l) => `${l.address}: HTTP does not redirect to HTTPS`);
-  } },
-  { id: 'ELB.17', what: 'HTTPS listeners use a TLS 1.3 policy', check: (p) => ofType(p, 'aws_lb_listener').filter((l) => l.values.protocol === 'HTTPS' && !/TLS13/.test(l.values.ssl_policy ?? '')).map((l) => `${l.address}: ssl_policy ${l.values.ssl_policy}`) },
-  { id: 'CKV_AWS_131/ELB.4', what: 'ALB drops invalid header fields', check: (p) => every(p, 'aws_lb', (v) => v.drop_invalid_header_fields === true, 'drop_invalid_header_fields is off') },
-  { id: 'CKV_AWS_91/ELB.5', what: 'ALB access logs enabled', check: (p) => every(p, 'aws_lb', (v) => one(v.access_logs)?.enabled === true && !!one(v.access_logs)?.bucket, 'access logs are off') },
-  { id: 'ELB.6', what: 'ALB deletion protection on by default', check: (p) => (variableDefault(p, 'alb_deletion_protection') === true ? [] : ['variable alb_deletion_protection must default to true']) },
-  { id: 'ELB.12', what: 'ALB desync mitigation defensive or strictest', check: (p) => every(p, 'aws_lb', (v) => ['defensive', 'strictest'].includes(v.desync_mitigation_mode), 'desync_mitigation_mode is monitor') },
-  { id: 'CKV_AWS_336/ECS.5', what: 'containers have a read-only root filesystem', check: (p) => containers(p).filter(({ c }) => c.readonlyRootFilesystem !== true).map(({ td, c }) => `${td}: ${c.name} has a writable root filesystem`) },
-  { id: 'ECS.4', what: 'containers are not privileged', check: (p) => containers(p).filter(({ c }) => c.privileged === true).map(({ td, c }) => `${td}: ${c.name} is privileged`) },
-  { id: 'ECS.20', what: 'containers run as a non-root user', check: (p) => containers(p).filter(({ c }) => !c.user || /^(root|0)(:|$)/.test(c.user)).map(({ td, c }) => `${td}: ${c.name} runs as root`) },
-  { id: 'ECS.9', what: 'containers log with awslogs', check: (p) => containers(p).filter(({ c }) => c.logConfiguration?.logDriver !== 'awslogs').map(({ td, c }) => `${td}: ${c.name} has no awslogs`) },
-  { id: 'ECS.8', what: 'no secret in plain environment; secrets only via valueFrom', check: (p) => containers(p).flatMap(({ td, c }) => [
-    ...(c.environment ?? []).filter((e: any) => SECRET_NAME.test(e.name)).map((e: any) => `${td}: ${c.name} environment ${e.name} looks secret`),
-    ...(c.secrets ?? []).filter((s: any) => !/^arn:aws[a-z-]*:(secretsmanager|ssm):/.test(s.valueFrom ?? '')).map((s: any) => `${td}: ${c.name} secret ${s.name} is not an ARN`),
-  ]) },
-  { id: 'CKV_AWS_249', what: 'execution role differs from the task role', check: (p) => every(p, 'aws_ecs_task_definition', (v) => !!v.execution_role_arn && v.execution_role_arn !== v.task_role_arn, 'execution role == task role') },
-  { id: 'CKV_AWS_333/ECS.2', what: 'services assign no public IP', check: (p) => every(p, 'aws_ecs_service', (v) => one(v.network_configuration)?.assign_public_ip === false, 'assign_public_ip is on') },
-  { id: 'ECS.circuit-breaker', what: 'services roll back with the circuit breaker', check: (p) => every(p, 'aws_ecs_service', (v) => one(v.deployment_circuit_breaker)?.enable === true && one(v.deployment_circuit_breaker)?.rollback === true, 'no circuit breaker with rollback') },
-  { id: 'CKV_AWS_65/ECS.12', what: 'Container Insights on', check: (p) => every(p, 'aws_ecs_cluster', (v) => (v.setting ?? []).some((s: any) => s.name === 'containerInsights' && ['enabled', 'enhanced'].includes(s.value)), 'Container Insights off') },
-  { id: 'CKV_AWS_51/ECR.2', what: 'ECR tags immutable', check: (p) => every(p, 'aws_ecr_repository', (v) => v.image_tag_mutability === 'IMMUTABLE', 'tags are mutable') },
-  { id: 'ECR.1', what: 'ECR scans on push', check: (p) => every(p, 'aws_ecr_repository', (v) => one(v.image_scanning_configuration)?.scan_on_push === true, 'no scan on push') },
-  { id: 'ECR.3', what: 'ECR has a lifecycle policy', check: (p) => (ofType(p, 'aws_ecr_lifecycle_policy').length >= ofType(p, 'aws_ecr_repository').length ? [] : ['a repository has no lifecycle policy']) },
-  { id: 'CKV_AWS_16', what: 'RDS storage encrypted', check: (p) => every(p, 'aws_db_instance', (v) => v.storage_encrypted === true, 'not encrypted') },
-  { id: 'CKV_AWS_17', what: 'RDS not public', check: (p) => every(p, 'aws_db_instance', (v) => v.publicly_accessible === false, 'publicly accessible') },
-  { id: 'RDS.11', what: 'RDS backups >= 7 days', check: (p) => every(p, 'aws_db_instance', (v) => v.backup_retention_period >= 7, 'backups < 7 days') },
-  { id: 'RDS.8', what: 'RDS deletion protection on by default', check: (p) => (variableDefault(p, 'db_deletion_protection') === true ? [] : ['variable db_deletion_protection must default to true']) },
-  { id: 'RDS.10', what: 'RDS IAM authentication', check: (p) => every(p, 'aws_db_instance', (v) => v.iam_database_authentication_enabled === true, 'IAM auth off') },
-  { id: 'RDS.9', what: 'RDS log exports', check: (p) => every(p, 'aws_db_instance', (v) => (v.enabled_cloudwatch_logs_exports ?? []).includes('postgresql'), 'no postgresql log export') },
-  { id: 'RDS.17', what: 'RDS copies tags to snapshots', check: (p) => every(p, 'aws_db_instance', (v) => v.copy_tags_to_snapshot === true, 'tags not copied to snapshots') },
-  { id: 'RDS.password', what: 'RDS password managed by RDS by default (never in state)', check: (p) => every(p, 'aws_db_instance', (v) => v.manage_master_user_password === true, 'password not RDS-managed') },
-  { id: 'CKV_AWS_66', what: 'log groups have a retention', check: (p) => every(p, 'aws_cloudwatch_log_group', (v) => v.retention_in_days > 0, 'no retention') },
-  { id: 'SNS.encryption', what: 'SNS topics encrypted with a CMK', check: (p) => every(p, 'aws_sns_topic', (v) => !!v.kms_master_key_id && !/alias\/aws\/sns/.test(v.kms_master_key_id), 'not encrypted with a CMK') },
-  { id: 'S3.public-access', what: 'S3 public access blocked', check: (p) => every(p, 'aws_s3_bucket_public_access_block', (v) => v.block_public_acls && v.block_public_policy && v.ignore_public_acls && v.restrict_public_buckets, 'public access not fully blocked') },
-  { id: 'S3.versioning', what: 'S3 versioning on', check: (p) => every(p, 'aws_s3_bucket_versioning', (v) => one(v.versioning_configuration)?.status === 'Enabled', 'versioning off') },
-  { id: 'S3.sse-s3', what: 'ALB log bucket encrypted with SSE-S3 (ALB cannot write SSE-KMS)', check: (p) => every(p, 'aws_s3_bucket_server_side_encryption_configuration', (v) => one(one(v.rule)?.apply_server_side_encryption_by_default)?.sse_algorithm === 'AES256', 'not SSE-S3') },
-  { id: 'S3.tls-only', what: 'S3 bucket policy denies insecure transport', check: (p) => every(p, 'aws_s3_bucket_policy', (v) => parse(v.policy).Statement.some((s: any) => s.Effect === 'Deny' && JSON.stringify(s.Condition ?? {}).includes('aws:SecureTransport')), 'no TLS-only statement') },
-  { id: 'S3.lifecycle', what: 'S3 lifecycle configured', check: (p) => (ofType(p, 'aws_s3_bucket_lifecycle_configuration').length >= ofType(p, 'aws_s3_bucket').length ? [] : ['a bucket has no lifecycle configuration']) },
-  { id: 'EC2.6', what: 'VPC flow logs', check: (p) => (ofType(p, 'aws_flow_log').length >= ofType(p, 'aws_vpc').length ? [] : ['a VPC has no flow log']) },
-  { id: 'EC2.2', what: 'default security group allows nothing', check: (p) => every(p, 'aws_default_security_group', (v) => !(v.ingress ?? []).length && !(v.egress ?? []).length, 'default SG has rules') },
-  { id: 'EC2.public-ip', what: 'no public IP on launch in any subnet', check: (p) => every(p, 'aws_subnet', (v) => v.map_public_ip_on_launch === false, 'map_public_ip_on_launch is on') },
-  { id: 'DB.sg', what: 'the database port is open only to the tasks security group, never to a CIDR', check: (p) => ofType(p, 'aws_vpc_security_group_ingress_rule').filter((r) => r.values.from_port <= 5432 && r.values.to_port >= 5432 && (r.values.cidr_ipv4 || r.values.cidr_ipv6)).map((r) => `${r.address}: 5432 open to ${r.values.cidr_ipv4 ?? r.values.cidr_ipv6}`) },
-  { id: 'CloudFront.tls', what: 'CloudFront redirects to HTTPS with TLSv1.2_2021+', check: (p) => ofType(p, 'aws_cloudfront_distribution').filter((d) => one(d.values.default_cache_behavior)?.viewer_protocol_policy !== 'redirect-to-https' || !/TLSv1\.2_2021|TLSv1\.3/.test(one(d.values.viewer_certificate)?.minimum_protocol_version ?? '')).map((d) => `${d.address}: weak viewer settings`) },
-  { id: 'IAM.21/CKV_AWS_286-290,355', what: 'no IAM policy allows a "*" or service-wide wildcard action', check: (p) => [...ofType(p, 'aws_iam_role_policy'), ...ofType(p, 'aws_iam_policy')].flatMap((r) => {
-    const doc = parse(r.values.policy);
-    return [].concat(doc.Statement ?? []).filter((s: any) => s.Effect !== 'Deny').flatMap((s: any) => [].concat(s.Action ?? [])).filter((a: string) => a === '*' || /^[a-z0-9-]+:\*$/.test(a)).map((a) => `${r.address}: allows ${a}`);
-  }) },
+  {
+    id: 'CKV_AWS_2/ELB.1',
+    what: 'HTTP redirects to HTTPS when a certificate exists',
+    check: (p) => {
+      const https = ofType(p, 'aws_lb_listener').some((l) => l.values.protocol === 'HTTPS');
+      if (!https) return [];
+      return ofType(p, 'aws_lb_listener')
+        .filter(
+          (l) =>
+            l.values.protocol === 'HTTP' &&
+            !(one(l.values.default_action)?.type === 'redirect' && one(one(l.values.default_action)?.redirect)?.protocol === 'HTTPS'),
+        )
+        .map((l) => `${l.address}: HTTP does not redirect to HTTPS`);
+    },
+  },
+  {
+    id: 'ELB.17',
+    what: 'HTTPS listeners use a TLS 1.3 policy',
+    check: (p) =>
+      ofType(p, 'aws_lb_listener')
+        .filter((l) => l.values.protocol === 'HTTPS' && !/TLS13/.test(l.values.ssl_policy ?? ''))
+        .map((l) => `${l.address}: ssl_policy ${l.values.ssl_policy}`),
+  },
+  {
+    id: 'CKV_AWS_131/ELB.4',
+    what: 'ALB drops invalid header fields',
+    check: (p) => every(p, 'aws_lb', (v) => v.drop_invalid_header_fields === true, 'drop_invalid_header_fields is off'),
+  },
+  {
+    id: 'CKV_AWS_91/ELB.5',
+    what: 'ALB access logs enabled',
+    check: (p) => every(p, 'aws_lb', (v) => one(v.access_logs)?.enabled === true && !!one(v.access_logs)?.bucket, 'access logs are off'),
+  },
+  {
+    id: 'ELB.6',
+    what: 'ALB deletion protection on by default',
+    check: (p) => (variableDefault(p, 'alb_deletion_protection') === true ? [] : ['variable alb_deletion_protection must default to true']),
+  },
+  {
+    id: 'ELB.12',
+    what: 'ALB desync mitigation defensive or strictest',
+    check: (p) =>
+      every(p, 'aws_lb', (v) => ['defensive', 'strictest'].includes(v.desync_mitigation_mode), 'desync_mitigation_mode is monitor'),
+  },
+  {
+    id: 'CKV_AWS_336/ECS.5',
+    what: 'containers have a read-only root filesystem',
+    check: (p) =>
+      containers(p)
+        .filter(({ c }) => c.readonlyRootFilesystem !== true)
+        .map(({ td, c }) => `${td}: ${c.name} has a writable root filesystem`),
+  },
+  {
+    id: 'ECS.4',
+    what: 'containers are not privileged',
+    check: (p) =>
+      containers(p)
+        .filter(({ c }) => c.privileged === true)
+        .map(({ td, c }) => `${td}: ${c.name} is privileged`),
+  },
+  {
+    id: 'ECS.20',
+    what: 'containers run as a non-root user',
+    check: (p) =>
+      containers(p)
+        .filter(({ c }) => !c.user || /^(root|0)(:|$)/.test(c.user))
+        .map(({ td, c }) => `${td}: ${c.name} runs as root`),
+  },
+  {
+    id: 'ECS.9',
+    what: 'containers log with awslogs',
+    check: (p) =>
+      containers(p)
+        .filter(({ c }) => c.logConfiguration?.logDriver !== 'awslogs')
+        .map(({ td, c }) => `${td}: ${c.name} has no awslogs`),
+  },
+  {
+    id: 'ECS.8',
+    what: 'no secret in plain environment; secrets only via valueFrom',
+    check: (p) =>
+      containers(p).flatMap(({ td, c }) => [
+        ...(c.environment ?? [])
+          .filter((e: any) => SECRET_NAME.test(e.name))
+          .map((e: any) => `${td}: ${c.name} environment ${e.name} looks secret`),
+        ...(c.secrets ?? [])
+          .filter((s: any) => !/^arn:aws[a-z-]*:(secretsmanager|ssm):/.test(s.valueFrom ?? ''))
+          .map((s: any) => `${td}: ${c.name} secret ${s.name} is not an ARN`),
+      ]),
+  },
+  {
+    id: 'CKV_AWS_249',
+    what: 'execution role differs from the task role',
+    check: (p) =>
+      every(
+        p,
+        'aws_ecs_task_definition',
+        (v) => !!v.execution_role_arn && v.execution_role_arn !== v.task_role_arn,
+        'execution role == task role',
+      ),
+  },
+  {
+    id: 'CKV_AWS_333/ECS.2',
+    what: 'services assign no public IP',
+    check: (p) => every(p, 'aws_ecs_service', (v) => one(v.network_configuration)?.assign_public_ip === false, 'assign_public_ip is on'),
+  },
+  {
+    id: 'ECS.circuit-breaker',
+    what: 'services roll back with the circuit breaker',
+    check: (p) =>
+      every(
+        p,
+        'aws_ecs_service',
+        (v) => one(v.deployment_circuit_breaker)?.enable === true && one(v.deployment_circuit_breaker)?.rollback === true,
+        'no circuit breaker with rollback',
+      ),
+  },
+  {
+    id: 'CKV_AWS_65/ECS.12',
+    what: 'Container Insights on',
+    check: (p) =>
+      every(
+        p,
+        'aws_ecs_cluster',
+        (v) => (v.setting ?? []).some((s: any) => s.name === 'containerInsights' && ['enabled', 'enhanced'].includes(s.value)),
+        'Container Insights off',
+      ),
+  },
+  {
+    id: 'CKV_AWS_51/ECR.2',
+    what: 'ECR tags immutable',
+    check: (p) => every(p, 'aws_ecr_repository', (v) => v.image_tag_mutability === 'IMMUTABLE', 'tags are mutable'),
+  },
+  {
+    id: 'ECR.1',
+    what: 'ECR scans on push',
+    check: (p) => every(p, 'aws_ecr_repository', (v) => one(v.image_scanning_configuration)?.scan_on_push === true, 'no scan on push'),
+  },
+  {
+    id: 'ECR.3',
+    what: 'ECR has a lifecycle policy',
+    check: (p) =>
+      ofType(p, 'aws_ecr_lifecycle_policy').length >= ofType(p, 'aws_ecr_repository').length
+        ? []
+        : ['a repository has no lifecycle policy'],
+  },
+  {
+    id: 'CKV_AWS_16',
+    what: 'RDS storage encrypted',
+    check: (p) => every(p, 'aws_db_instance', (v) => v.storage_encrypted === true, 'not encrypted'),
+  },
+  {
+    id: 'CKV_AWS_17',
+    what: 'RDS not public',
+    check: (p) => every(p, 'aws_db_instance', (v) => v.publicly_accessible === false, 'publicly accessible'),
+  },
+  {
+    id: 'RDS.11',
+    what: 'RDS backups >= 7 days',
+    check: (p) => every(p, 'aws_db_instance', (v) => v.backup_retention_period >= 7, 'backups < 7 days'),
+  },
+  {
+    id: 'RDS.8',
+    what: 'RDS deletion protection on by default',
+    check: (p) => (variableDefault(p, 'db_deletion_protection') === true ? [] : ['variable db_deletion_protection must default to true']),
+  },
+  {
+    id: 'RDS.10',
+    what: 'RDS IAM authentication',
+    check: (p) => every(p, 'aws_db_instance', (v) => v.iam_database_authentication_enabled === true, 'IAM auth off'),
+  },
+  {
+    id: 'RDS.9',
+    what: 'RDS log exports',
+    check: (p) =>
+      every(p, 'aws_db_instance', (v) => (v.enabled_cloudwatch_logs_exports ?? []).includes('postgresql'), 'no postgresql log export'),
+  },
+  {
+    id: 'RDS.17',
+    what: 'RDS copies tags to snapshots',
+    check: (p) => every(p, 'aws_db_instance', (v) => v.copy_tags_to_snapshot === true, 'tags not copied to snapshots'),
+  },
+  {
+    id: 'RDS.password',
+    what: 'RDS password managed by RDS by default (never in state)',
+    check: (p) => every(p, 'aws_db_instance', (v) => v.manage_master_user_password === true, 'password not RDS-managed'),
+  },
+  {
+    id: 'CKV_AWS_66',
+    what: 'log groups have a retention',
+    check: (p) => every(p, 'aws_cloudwatch_log_group', (v) => v.retention_in_days > 0, 'no retention'),
+  },
+  {
+    id: 'SNS.encryption',
+    what: 'SNS topics encrypted with a CMK',
+    check: (p) =>
+      every(p, 'aws_sns_topic', (v) => !!v.kms_master_key_id && !/alias\/aws\/sns/.test(v.kms_master_key_id), 'not encrypted with a CMK'),
+  },
+  {
+    id: 'S3.public-access',
+    what: 'S3 public access blocked',
+    check: (p) =>
+      every(
+        p,
+        'aws_s3_bucket_public_access_block',
+        (v) => v.block_public_acls && v.block_public_policy && v.ignore_public_acls && v.restrict_public_buckets,
+        'public access not fully blocked',
+      ),
+  },
+  {
+    id: 'S3.versioning',
+    what: 'S3 versioning on',
+    check: (p) => every(p, 'aws_s3_bucket_versioning', (v) => one(v.versioning_configuration)?.status === 'Enabled', 'versioning off'),
+  },
+  {
+    id: 'S3.sse-s3',
+    what: 'ALB log bucket encrypted with SSE-S3 (ALB cannot write SSE-KMS)',
+    check: (p) =>
+      every(
+        p,
+        'aws_s3_bucket_server_side_encryption_configuration',
+        (v) => one(one(v.rule)?.apply_server_side_encryption_by_default)?.sse_algorithm === 'AES256',
+        'not SSE-S3',
+      ),
+  },
+  {
+    id: 'S3.tls-only',
+    what: 'S3 bucket policy denies insecure transport',
+    check: (p) =>
+      every(
+        p,
+        'aws_s3_bucket_policy',
+        (v) =>
+          parse(v.policy).Statement.some(
+            (s: any) => s.Effect === 'Deny' && JSON.stringify(s.Condition ?? {}).includes('aws:SecureTransport'),
+          ),
+        'no TLS-only statement',
+      ),
+  },
+  {
+    id: 'S3.lifecycle',
+    what: 'S3 lifecycle configured',
+    check: (p) =>
+      ofType(p, 'aws_s3_bucket_lifecycle_configuration').length >= ofType(p, 'aws_s3_bucket').length
+        ? []
+        : ['a bucket has no lifecycle configuration'],
+  },
+  {
+    id: 'EC2.6',
+    what: 'VPC flow logs',
+    check: (p) => (ofType(p, 'aws_flow_log').length >= ofType(p, 'aws_vpc').length ? [] : ['a VPC has no flow log']),
+  },
+  {
+    id: 'EC2.2',
+    what: 'default security group allows nothing',
+    check: (p) =>
+      every(p, 'aws_default_security_group', (v) => !(v.ingress ?? []).length && !(v.egress ?? []).length, 'default SG has rules'),
+  },
+  {
+    id: 'EC2.public-ip',
+    what: 'no public IP on launch in any subnet',
+    check: (p) => every(p, 'aws_subnet', (v) => v.map_public_ip_on_launch === false, 'map_public_ip_on_launch is on'),
+  },
+  {
+    id: 'DB.sg',
+    what: 'the database port is open only to the tasks security group, never to a CIDR',
+    check: (p) =>
+      ofType(p, 'aws_vpc_security_group_ingress_rule')
+        .filter((r) => r.values.from_port <= 5432 && r.values.to_port >= 5432 && (r.values.cidr_ipv4 || r.values.cidr_ipv6))
+        .map((r) => `${r.address}: 5432 open to ${r.values.cidr_ipv4 ?? r.values.cidr_ipv6}`),
+  },
+  {
+    id: 'CloudFront.tls',
+    what: 'CloudFront redirects to HTTPS with TLSv1.2_2021+',
+    check: (p) =>
+      ofType(p, 'aws_cloudfront_distribution')
+        .filter(
+          (d) =>
+            one(d.values.default_cache_behavior)?.viewer_protocol_policy !== 'redirect-to-https' ||
+            !/TLSv1\.2_2021|TLSv1\.3/.test(one(d.values.viewer_certificate)?.minimum_protocol_version ?? ''),
+        )
+        .map((d) => `${d.address}: weak viewer settings`),
+  },
+  {
+    id: 'IAM.21/CKV_AWS_286-290,355',
+    what: 'no IAM policy allows a "*" or service-wide wildcard action',
+    check: (p) =>
+      [...ofType(p, 'aws_iam_role_policy'), ...ofType(p, 'aws_iam_policy')].flatMap((r) => {
+        const doc = parse(r.values.policy);
+        return []
+          .concat(doc.Statement ?? [])
+          .filter((s: any) => s.Effect !== 'Deny')
+          .flatMap((s: any) => [].concat(s.Action ?? []))
+          .filter((a: string) => a === '*' || /^[a-z0-9-]+:\*$/.test(a))
+          .map((a) => `${r.address}: allows ${a}`);
+      }),
+  },
 ];
 
 export function runRules(plan: any): { id: string; what: string; violations: string[] }[] {
@@ -93,13 +345,15 @@ export function deployPolicyViolations(doc: any): string[] {
   const out: string[] = [];
   for (const s of asArray<any>(doc?.Statement)) {
     if (s.Effect === 'Deny') continue;
-    for (const a of asArray<string>(s.Action)) if (a === '*' || /:\*$/.test(a) || /\*/.test(a.split(':')[1] ?? '')) out.push(`${s.Sid ?? '?'}: action ${a}`);
+    for (const a of asArray<string>(s.Action))
+      if (a === '*' || /:\*$/.test(a) || /\*/.test(a.split(':')[1] ?? '')) out.push(`${s.Sid ?? '?'}: action ${a}`);
     if (s.NotAction) out.push(`${s.Sid ?? '?'}: NotAction`);
     if (asArray<string>(s.Action).includes('iam:PassRole')) {
       const resources = asArray<string>(s.Resource);
       if (resources.some((r) => r === '*' || /role\/\*$/.test(r))) out.push(`${s.Sid}: PassRole on ${resources.join(', ')}`);
       const passed = s.Condition?.StringEquals?.['iam:PassedToService'];
-      if (passed !== 'ecs-tasks.amazonaws.com' && !asArray<string>(passed).every((x) => x === 'ecs-tasks.amazonaws.com')) out.push(`${s.Sid}: PassRole without iam:PassedToService = ecs-tasks.amazonaws.com`);
+      if (passed !== 'ecs-tasks.amazonaws.com' && !asArray<string>(passed).every((x) => x === 'ecs-tasks.amazonaws.com'))
+        out.push(`${s.Sid}: PassRole without iam:PassedToService = ecs-tasks.amazonaws.com`);
       if (!passed) out.push(`${s.Sid}: PassRole without a condition`);
     }
   }
@@ -113,9 +367,12 @@ export function trustPolicyViolations(doc: any, subjects: string[]): string[] {
     const eq = s.Condition?.StringEquals ?? {};
     const sub = asArray<string>(eq['token.actions.githubusercontent.com:sub']);
     if (s.Condition?.StringLike) out.push('StringLike condition (wildcards) in the trust policy');
-    if (JSON.stringify(sub.sort()) !== JSON.stringify([...subjects].sort())) out.push(`sub is ${JSON.stringify(sub)}, expected ${JSON.stringify(subjects)}`);
-    if (asArray<string>(eq['token.actions.githubusercontent.com:aud']).join() !== 'sts.amazonaws.com') out.push('aud is not pinned to sts.amazonaws.com');
-    if (!asArray<string>(s.Principal?.Federated).some((p) => p.endsWith('oidc-provider/token.actions.githubusercontent.com'))) out.push('the principal is not the GitHub OIDC provider');
+    if (JSON.stringify(sub.sort()) !== JSON.stringify([...subjects].sort()))
+      out.push(`sub is ${JSON.stringify(sub)}, expected ${JSON.stringify(subjects)}`);
+    if (asArray<string>(eq['token.actions.githubusercontent.com:aud']).join() !== 'sts.amazonaws.com')
+      out.push('aud is not pinned to sts.amazonaws.com');
+    if (!asArray<string>(s.Principal?.Federated).some((p) => p.endsWith('oidc-provider/token.actions.githubusercontent.com')))
+      out.push('the principal is not the GitHub OIDC provider');
   }
   return out;
 }

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { domainVariant, errors, terraform, tfEnv } from './helpers/domain-variant.js';
 import { copyTerraform } from './helpers/sandbox.js';
 import { ROOT } from './helpers/script.js';
-import { deployPolicyViolations, runRules, trustPolicyViolations } from './terraform-rules.js';
+import { deployPolicyViolations, resources, RULES, runRules, trustPolicyViolations } from './terraform-rules.js';
 
 const work = mkdtempSync(join(tmpdir(), 'llmops-tf-'));
 
@@ -43,13 +43,39 @@ test('domain + certificate + CloudFront variant: apply to the emulator', async (
 
 test('domain variant: a second plan is empty and the outputs resolve', async () => {
   const d = await domain;
-  assert.is(d.plan.exitCode, 0, `expected no changes:\n${d.plan.all.split('\n').filter((l) => /^\s+[#~+-] /.test(l) || /Error/.test(l)).join('\n').slice(0, 4000)}`);
+  assert.is(
+    d.plan.exitCode,
+    0,
+    `expected no changes:\n${d.plan.all
+      .split('\n')
+      .filter((l) => /^\s+[#~+-] /.test(l) || /Error/.test(l))
+      .join('\n')
+      .slice(0, 4000)}`,
+  );
   planJson = d.planJson;
   const outputs = d.outputs;
   assert.is(outputs.app_url.value, 'https://app.example.com');
   assert.match(outputs.certificate_arn.value, /^arn:aws:acm:/);
   assert.ok(outputs.cloudfront_domain_name.value.length > 0, 'CloudFront domain');
-  for (const k of ['alb_dns_name', 'ecr_repository_url', 'rds_endpoint', 'ecs_cluster_name', 'ecs_service_name', 'task_family', 'log_group_name', 'target_group_arn', 'sns_topic_arn', 'tasks_security_group_id', 'db_security_group_id', 'alb_security_group_id', 'execution_role_arn', 'task_role_arn', 'app_secret_arn', 'db_password_secret_arn', 'github_deploy_role_arn']) {
+  for (const k of [
+    'alb_dns_name',
+    'ecr_repository_url',
+    'rds_endpoint',
+    'ecs_cluster_name',
+    'ecs_service_name',
+    'task_family',
+    'log_group_name',
+    'target_group_arn',
+    'sns_topic_arn',
+    'tasks_security_group_id',
+    'db_security_group_id',
+    'alb_security_group_id',
+    'execution_role_arn',
+    'task_role_arn',
+    'app_secret_arn',
+    'db_password_secret_arn',
+    'github_deploy_role_arn',
+  ]) {
     assert.ok(outputs[k]?.value, `output ${k} resolves`);
   }
 });
@@ -57,7 +83,10 @@ test('domain variant: a second plan is empty and the outputs resolve', async () 
 test('our security rules hold on the plan JSON, each by its check id', () => {
   const results = runRules(planJson);
   const failed = results.filter((r) => r.violations.length);
-  assert.equal(failed.map((f) => `${f.id}: ${f.violations.join('; ')}`), []);
+  assert.equal(
+    failed.map((f) => `${f.id}: ${f.violations.join('; ')}`),
+    [],
+  );
   assert.ok(results.length >= 35, `${results.length} rules`);
 });
 
@@ -66,25 +95,105 @@ test('the GitHub deploy role: trust pinned to the repository, least privilege, P
   const role = rs.find((r: any) => r.address === 'aws_iam_role.github_deploy[0]');
   const policy = rs.find((r: any) => r.address === 'aws_iam_role_policy.github_deploy[0]');
   assert.ok(role && policy, 'the deploy role and its policy are in the plan');
-  assert.equal(trustPolicyViolations(JSON.parse(role.values.assume_role_policy), ['repo:acme/llmops-system:ref:refs/heads/main', 'repo:acme/llmops-system:environment:production']), []);
+  assert.equal(
+    trustPolicyViolations(JSON.parse(role.values.assume_role_policy), [
+      'repo:acme/llmops-system:ref:refs/heads/main',
+      'repo:acme/llmops-system:environment:production',
+    ]),
+    [],
+  );
   assert.equal(deployPolicyViolations(JSON.parse(policy.values.policy)), []);
   assert.ok(rs.some((r: any) => r.type === 'aws_iam_openid_connect_provider'));
-  assert.not.ok(rs.some((r: any) => r.address.startsWith('aws_iam_role.github_infra')), 'the infra role is opt-in');
+  assert.not.ok(
+    rs.some((r: any) => r.address.startsWith('aws_iam_role.github_infra')),
+    'the infra role is opt-in',
+  );
 });
 
-test('the rules catch what they check (a broken copy of the plan fails them)', () => {
-  const broken = JSON.parse(JSON.stringify(planJson));
-  const rs = broken.planned_values.root_module.resources;
-  const td = rs.find((r: any) => r.type === 'aws_ecs_task_definition');
-  const defs = JSON.parse(td.values.container_definitions);
-  defs[0].readonlyRootFilesystem = false;
-  defs[0].environment.push({ name: 'DB_PASSWORD', value: 'hunter2' });
-  td.values.container_definitions = JSON.stringify(defs);
-  rs.find((r: any) => r.type === 'aws_db_instance').values.publicly_accessible = true;
-  rs.find((r: any) => r.type === 'aws_iam_role_policy').values.policy = JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'iam:*', Resource: '*' }] });
-  rs.find((r: any) => r.type === 'aws_ecs_service').values.network_configuration[0].assign_public_ip = true;
-  const failed = runRules(broken).filter((r) => r.violations.length).map((r) => r.id);
-  for (const id of ['CKV_AWS_336/ECS.5', 'ECS.8', 'CKV_AWS_17', 'IAM.21/CKV_AWS_286-290,355', 'CKV_AWS_333/ECS.2']) assert.ok(failed.includes(id), `${id} should fail, failed: ${failed}`);
+/** Each rule id → the smallest change to the applied plan that breaks exactly that rule. */
+const all = (plan: any, type: string): any[] =>
+  resources(plan)
+    .filter((r) => r.type === type)
+    .map((r) => r.values);
+const first = (plan: any, type: string): any => all(plan, type)[0];
+const drop = (plan: any, type: string) => {
+  const rs = plan.planned_values.root_module.resources;
+  plan.planned_values.root_module.resources = rs.filter((r: any) => r.type !== type);
+};
+const container = (plan: any, change: (c: any) => void) => {
+  const td = first(plan, 'aws_ecs_task_definition');
+  const defs = JSON.parse(td.container_definitions);
+  change(defs[0]);
+  td.container_definitions = JSON.stringify(defs);
+};
+const BREAKS: Record<string, (plan: any) => void> = {
+  'CKV_AWS_2/ELB.1': (p) => (all(p, 'aws_lb_listener').find((l) => l.protocol === 'HTTP').default_action[0].type = 'forward'),
+  'ELB.17': (p) => (all(p, 'aws_lb_listener').find((l) => l.protocol === 'HTTPS').ssl_policy = 'ELBSecurityPolicy-2016-08'),
+  'CKV_AWS_131/ELB.4': (p) => (first(p, 'aws_lb').drop_invalid_header_fields = false),
+  'CKV_AWS_91/ELB.5': (p) => (first(p, 'aws_lb').access_logs[0].enabled = false),
+  'ELB.6': (p) => (p.configuration.root_module.variables.alb_deletion_protection.default = false),
+  'ELB.12': (p) => (first(p, 'aws_lb').desync_mitigation_mode = 'monitor'),
+  'CKV_AWS_336/ECS.5': (p) => container(p, (c) => (c.readonlyRootFilesystem = false)),
+  'ECS.4': (p) => container(p, (c) => (c.privileged = true)),
+  'ECS.20': (p) => container(p, (c) => (c.user = '0:0')),
+  'ECS.9': (p) => container(p, (c) => (c.logConfiguration.logDriver = 'json-file')),
+  'ECS.8': (p) => container(p, (c) => c.environment.push({ name: 'DB_PASSWORD', value: 'hunter2' })),
+  CKV_AWS_249: (p) => (first(p, 'aws_ecs_task_definition').execution_role_arn = first(p, 'aws_ecs_task_definition').task_role_arn),
+  'CKV_AWS_333/ECS.2': (p) => (first(p, 'aws_ecs_service').network_configuration[0].assign_public_ip = true),
+  'ECS.circuit-breaker': (p) => (first(p, 'aws_ecs_service').deployment_circuit_breaker[0].rollback = false),
+  'CKV_AWS_65/ECS.12': (p) => (first(p, 'aws_ecs_cluster').setting = [{ name: 'containerInsights', value: 'disabled' }]),
+  'CKV_AWS_51/ECR.2': (p) => (first(p, 'aws_ecr_repository').image_tag_mutability = 'MUTABLE'),
+  'ECR.1': (p) => (first(p, 'aws_ecr_repository').image_scanning_configuration[0].scan_on_push = false),
+  'ECR.3': (p) => drop(p, 'aws_ecr_lifecycle_policy'),
+  CKV_AWS_16: (p) => (first(p, 'aws_db_instance').storage_encrypted = false),
+  CKV_AWS_17: (p) => (first(p, 'aws_db_instance').publicly_accessible = true),
+  'RDS.11': (p) => (first(p, 'aws_db_instance').backup_retention_period = 1),
+  'RDS.8': (p) => (p.configuration.root_module.variables.db_deletion_protection.default = false),
+  'RDS.10': (p) => (first(p, 'aws_db_instance').iam_database_authentication_enabled = false),
+  'RDS.9': (p) => (first(p, 'aws_db_instance').enabled_cloudwatch_logs_exports = ['upgrade']),
+  'RDS.17': (p) => (first(p, 'aws_db_instance').copy_tags_to_snapshot = false),
+  'RDS.password': (p) => (first(p, 'aws_db_instance').manage_master_user_password = null),
+  CKV_AWS_66: (p) => (first(p, 'aws_cloudwatch_log_group').retention_in_days = 0),
+  'SNS.encryption': (p) => (first(p, 'aws_sns_topic').kms_master_key_id = 'alias/aws/sns'),
+  'S3.public-access': (p) => (first(p, 'aws_s3_bucket_public_access_block').block_public_policy = false),
+  'S3.versioning': (p) => (first(p, 'aws_s3_bucket_versioning').versioning_configuration[0].status = 'Suspended'),
+  'S3.sse-s3': (p) =>
+    (first(p, 'aws_s3_bucket_server_side_encryption_configuration').rule[0].apply_server_side_encryption_by_default[0].sse_algorithm =
+      'aws:kms'),
+  'S3.tls-only': (p) =>
+    (first(p, 'aws_s3_bucket_policy').policy = JSON.stringify({
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'logdelivery.elasticloadbalancing.amazonaws.com' },
+          Action: 's3:PutObject',
+          Resource: '*',
+        },
+      ],
+    })),
+  'S3.lifecycle': (p) => drop(p, 'aws_s3_bucket_lifecycle_configuration'),
+  'EC2.6': (p) => drop(p, 'aws_flow_log'),
+  'EC2.2': (p) => (first(p, 'aws_default_security_group').ingress = [{ from_port: 0, to_port: 0, protocol: '-1', self: true }]),
+  'EC2.public-ip': (p) => (first(p, 'aws_subnet').map_public_ip_on_launch = true),
+  'DB.sg': (p) => (all(p, 'aws_vpc_security_group_ingress_rule').find((r) => r.from_port === 5432).cidr_ipv4 = '10.0.0.0/8'),
+  'CloudFront.tls': (p) => (first(p, 'aws_cloudfront_distribution').default_cache_behavior[0].viewer_protocol_policy = 'allow-all'),
+  'IAM.21/CKV_AWS_286-290,355': (p) =>
+    (first(p, 'aws_iam_role_policy').policy = JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'iam:*', Resource: '*' }] })),
+};
+
+test('every rule has its break, and each break fails exactly its rule (table: rule id -> smallest broken plan)', () => {
+  assert.equal(Object.keys(BREAKS).sort(), RULES.map((r) => r.id).sort());
+  assert.ok(planJson, 'the domain variant planned');
+  const wrong: string[] = [];
+  for (const rule of RULES) {
+    const broken = JSON.parse(JSON.stringify(planJson));
+    BREAKS[rule.id]!(broken);
+    const failed = runRules(broken)
+      .filter((r) => r.violations.length)
+      .map((r) => r.id);
+    if (failed.length !== 1 || failed[0] !== rule.id) wrong.push(`${rule.id}: its break failed [${failed.join(', ')}]`);
+  }
+  assert.equal(wrong, []);
 });
 
 test('terraform validate and terraform test (mocked provider: validations and key settings)', async () => {

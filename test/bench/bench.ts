@@ -12,7 +12,10 @@ import { commitSampleApp } from '../../sandbox/sample-app.js';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const SANDBOX = resolve(process.env.LLMOPS_SANDBOX_DIR ?? join(ROOT, '.sandbox'));
 const ENV_FILE = join(SANDBOX, 'env');
-const env = { ...process.env, ...readEnvFile(ENV_FILE).vars, LLMOPS_ENV_FILE: ENV_FILE, LLMOPS_RENDERER: 'silent', CI: 'true' } as Record<string, string>;
+const env = { ...process.env, ...readEnvFile(ENV_FILE).vars, LLMOPS_ENV_FILE: ENV_FILE, LLMOPS_RENDERER: 'silent', CI: 'true' } as Record<
+  string,
+  string
+>;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const app = join(SANDBOX, 'app');
 const region = env.AWS_REGION ?? 'us-east-1';
@@ -49,7 +52,12 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 }
 
 async function ours(args: string[]) {
-  const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bootstrap.ts'), ...args], { cwd: ROOT, env, reject: false, all: true });
+  const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bootstrap.ts'), ...args], {
+    cwd: ROOT,
+    env,
+    reject: false,
+    all: true,
+  });
   if (r.exitCode !== 0) throw new Error(`our steps failed:\n${r.all.slice(-2000)}`);
 }
 
@@ -65,13 +73,33 @@ async function main() {
   const script = join(dir, 'raw-steps-5-7.sh');
   writeFileSync(script, RAW, { mode: 0o755 });
   const containers = join(dir, 'ecs-task-definition.json');
-  const rawEnv = { ...env, EXEC_ROLE: outputs.execution_role_arn.value, TASK_ROLE: outputs.task_role_arn.value, TG_ARN: outputs.target_group_arn.value, CONTAINERS: containers };
+  const rawEnv = {
+    ...env,
+    EXEC_ROLE: outputs.execution_role_arn.value,
+    TASK_ROLE: outputs.task_role_arn.value,
+    TG_ARN: outputs.target_group_arn.value,
+    CONTAINERS: containers,
+  };
   const raw = async (tag: string) => {
-    writeFileSync(containers, JSON.stringify([{
-      name: 'llmops-app', image: `${repo}:${tag}`, essential: true, user: '1000:1000', readonlyRootFilesystem: true,
-      portMappings: [{ containerPort: 3000, protocol: 'tcp' }], mountPoints: [], environment: [{ name: 'PORT', value: '3000' }],
-      logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': '/ecs/llmops-task', 'awslogs-region': region, 'awslogs-stream-prefix': 'ecs' } },
-    }]));
+    writeFileSync(
+      containers,
+      JSON.stringify([
+        {
+          name: 'llmops-app',
+          image: `${repo}:${tag}`,
+          essential: true,
+          user: '1000:1000',
+          readonlyRootFilesystem: true,
+          portMappings: [{ containerPort: 3000, protocol: 'tcp' }],
+          mountPoints: [],
+          environment: [{ name: 'PORT', value: '3000' }],
+          logConfiguration: {
+            logDriver: 'awslogs',
+            options: { 'awslogs-group': '/ecs/llmops-task', 'awslogs-region': region, 'awslogs-stream-prefix': 'ecs' },
+          },
+        },
+      ]),
+    );
     const r = await execa('bash', [script, tag], { env: rawEnv, reject: false, all: true });
     if (r.exitCode !== 0) throw new Error(`raw script failed:\n${r.all.slice(-2000)}`);
   };
@@ -92,7 +120,7 @@ async function main() {
     [
       `Steps 5-7 in the sandbox (time scale 0.1), median of ${ROUNDS} runs, ${new Date().toISOString().slice(0, 10)}:`,
       '',
-      '| run | guide\'s raw commands + `ecs wait services-stable` | llmops-deploy steps 5-7 | ratio (ours / raw) |',
+      "| run | guide's raw commands + `ecs wait services-stable` | llmops-deploy steps 5-7 | ratio (ours / raw) |",
       '|---|---|---|---|',
       `| change (new commit) | ${f(m.rawChange)} | ${f(m.oursChange)} | ${(m.oursChange / m.rawChange).toFixed(2)} |`,
       `| no-op (same commit again) | ${f(m.rawNoop)} | ${f(m.oursNoop)} | ${(m.oursNoop / m.rawNoop).toFixed(2)} |`,

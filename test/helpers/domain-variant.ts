@@ -14,7 +14,12 @@ type Run = { exitCode: number; all: string; stdout: string };
 
 export function tfEnv(): Record<string, string> {
   const rc = join(mkdtempSync(join(tmpdir(), 'llmops-tfrc-')), 'terraformrc');
-  writeFileSync(rc, existsSync('/opt/tf-plugins') ? 'provider_installation {\n  filesystem_mirror {\n    path    = "/opt/tf-plugins"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n' : '');
+  writeFileSync(
+    rc,
+    existsSync('/opt/tf-plugins')
+      ? 'provider_installation {\n  filesystem_mirror {\n    path    = "/opt/tf-plugins"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n'
+      : '',
+  );
   return { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } as Record<string, string>;
 }
 
@@ -29,12 +34,42 @@ export function errors(all: string): string {
   return i < 0 ? all.slice(-3000) : all.slice(Math.max(0, i - 200), i + 3000);
 }
 
-export interface DomainVariant { apply: Run; plan: Run; planJson: any; outputs: any; destroy: Run }
+export interface DomainVariant {
+  apply: Run;
+  plan: Run;
+  planJson: any;
+  outputs: any;
+  destroy: Run;
+}
 
 async function startEmulator(): Promise<{ url: string; stop: () => void }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn('python3', [join(ROOT, 'sandbox/emulator.py'), '--port', String(port), '--events-port', String(await freePort()), '--alb-ip', '127.0.0.14', '--alb-port', String(await freePort()), '--registry-ip', '127.0.0.15', '--registry-url', 'http://127.0.0.15:1', '--regions', 'us-east-1', '--instance', `tftest-${port}`, '--admin-keys', 'testing'], { stdio: 'ignore' });
+  const child = spawn(
+    'python3',
+    [
+      join(ROOT, 'sandbox/emulator.py'),
+      '--port',
+      String(port),
+      '--events-port',
+      String(await freePort()),
+      '--alb-ip',
+      '127.0.0.14',
+      '--alb-port',
+      String(await freePort()),
+      '--registry-ip',
+      '127.0.0.15',
+      '--registry-url',
+      'http://127.0.0.15:1',
+      '--regions',
+      'us-east-1',
+      '--instance',
+      `tftest-${port}`,
+      '--admin-keys',
+      'testing',
+    ],
+    { stdio: 'ignore' },
+  );
   for (let i = 0; i < 150; i++) {
     try {
       if ((await fetch(`${url}/moto-api/`)).status < 500) return { url, stop: () => child.kill('SIGTERM') };
@@ -51,7 +86,22 @@ async function run(): Promise<DomainVariant> {
   const emulator = await startEmulator();
   try {
     const env = { ...tfEnv(), ...isolatedAwsEnv(emulator.url) };
-    const zone = await execa('aws', ['route53', 'create-hosted-zone', '--name', 'example.com', '--caller-reference', `tf-${Date.now()}`, '--query', 'HostedZone.Id', '--output', 'text'], { env });
+    const zone = await execa(
+      'aws',
+      [
+        'route53',
+        'create-hosted-zone',
+        '--name',
+        'example.com',
+        '--caller-reference',
+        `tf-${Date.now()}`,
+        '--query',
+        'HostedZone.Id',
+        '--output',
+        'text',
+      ],
+      { env },
+    );
     const dir = copyTerraform(join(mkdtempSync(join(tmpdir(), 'llmops-tf-domain-')), 'terraform'));
     cpSync(join(ROOT, 'sandbox/sandbox_override.tf'), join(dir, 'sandbox_override.tf'));
     writeFileSync(join(dir, 'zz_local_backend_override.tf'), 'terraform {\n  backend "local" {}\n}\n');

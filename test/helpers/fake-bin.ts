@@ -20,7 +20,10 @@ export function fakeBins(bins: Record<string, string> = {}): FakeBins {
     log,
     calls() {
       if (!existsSync(log)) return [];
-      return readFileSync(log, 'utf8').split('\x1e').filter(Boolean).map((rec) => rec.split('\0').slice(0, -1));
+      return readFileSync(log, 'utf8')
+        .split('\x1e')
+        .filter(Boolean)
+        .map((rec) => rec.split('\0').slice(0, -1));
     },
     add(name, body) {
       const file = join(dir, name);

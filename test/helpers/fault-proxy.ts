@@ -33,14 +33,21 @@ function expiredTokenReply(req: http.IncomingMessage, res: http.ServerResponse):
     res.end(JSON.stringify({ __type: 'ExpiredTokenException', message: 'The security token included in the request is expired' }));
   } else if (/x-www-form-urlencoded/.test(String(req.headers['content-type']))) {
     res.writeHead(403, { 'content-type': 'text/xml' });
-    res.end('<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>The security token included in the request is expired</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>');
+    res.end(
+      '<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>The security token included in the request is expired</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>',
+    );
   } else {
     res.writeHead(400, { 'content-type': 'application/xml' });
-    res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message><RequestId>fault-proxy</RequestId></Error>');
+    res.end(
+      '<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message><RequestId>fault-proxy</RequestId></Error>',
+    );
   }
 }
 
-export async function awsFaultProxy(target: string, options: { after: RegExp; fault: 'down' | 'expired-token' }): Promise<FaultProxy & { url: string }> {
+export async function awsFaultProxy(
+  target: string,
+  options: { after: RegExp; fault: 'down' | 'expired-token' },
+): Promise<FaultProxy & { url: string }> {
   const upstream = new URL(target);
   const seen: string[] = [];
   const sockets = new Set<net.Socket>();
@@ -55,17 +62,20 @@ export async function awsFaultProxy(target: string, options: { after: RegExp; fa
       const op = operation(req, body.toString('utf8'));
       seen.push(op);
       if (faulted) return expiredTokenReply(req, res); // only 'expired-token' gets here: 'down' refuses
-      const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-        up.on('end', () => {
-          if (!faulted && options.after.test(op)) {
-            faulted = true;
-            fire(op);
-            if (options.fault === 'down') res.on('finish', goDown);
-          }
-        });
-      });
+      const forward = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+          up.on('end', () => {
+            if (!faulted && options.after.test(op)) {
+              faulted = true;
+              fire(op);
+              if (options.fault === 'down') res.on('finish', goDown);
+            }
+          });
+        },
+      );
       forward.on('error', () => res.destroy());
       forward.end(body);
     });
@@ -96,7 +106,11 @@ export async function awsFaultProxy(target: string, options: { after: RegExp; fa
 }
 
 /** A proxy for the Docker engine's socket that goes away `delayMs` after a build starts. */
-export async function dockerFaultProxy(socketPath: string, engine = '/var/run/docker.sock', delayMs = 300): Promise<FaultProxy & { host: string }> {
+export async function dockerFaultProxy(
+  socketPath: string,
+  engine = '/var/run/docker.sock',
+  delayMs = 300,
+): Promise<FaultProxy & { host: string }> {
   const seen: string[] = [];
   const sockets = new Set<net.Socket>();
   let armed = true;

@@ -16,7 +16,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface Moto { url: string; env: Record<string, string>; stop(): Promise<void> }
+export interface Moto {
+  url: string;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
 
 /** Fake credentials and empty AWS config files: nothing can use a real account by mistake. */
 export function isolatedAwsEnv(url: string): Record<string, string> {

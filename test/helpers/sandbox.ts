@@ -7,8 +7,19 @@ import { freePort } from './moto.js';
 import { ROOT, runScriptFile, type ScriptRun } from './script.js';
 
 export interface SandboxEnv {
-  HOME: string; PATH: string; LLMOPS_SANDBOX_DIR: string; LLMOPS_STATE_DIR: string; SANDBOX_PORT: string; SANDBOX_EVENTS_PORT: string;
-  SANDBOX_REGISTRY_IP: string; SANDBOX_ALB_IP: string; AWS_REGION: string; TF_DIR: string; LLMOPS_DESIRED_COUNT: string; SANDBOX_TIME_SCALE: string; LLMOPS_RENDERER: string;
+  HOME: string;
+  PATH: string;
+  LLMOPS_SANDBOX_DIR: string;
+  LLMOPS_STATE_DIR: string;
+  SANDBOX_PORT: string;
+  SANDBOX_EVENTS_PORT: string;
+  SANDBOX_REGISTRY_IP: string;
+  SANDBOX_ALB_IP: string;
+  AWS_REGION: string;
+  TF_DIR: string;
+  LLMOPS_DESIRED_COUNT: string;
+  SANDBOX_TIME_SCALE: string;
+  LLMOPS_RENDERER: string;
 }
 
 export interface TestSandbox {

@@ -14,16 +14,32 @@ export function emptyEnvFile(): string {
   return file;
 }
 
-export interface ScriptRun { exitCode: number; stdout: string; stderr: string; all: string }
+export interface ScriptRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  all: string;
+}
 
 /**
  * `env` replaces the environment except for HOME; PATH defaults to an empty directory so only the tools the
  * test puts on PATH are found. LLMOPS_ENV_FILE points at an empty env file unless the test sets it.
  */
-export async function runScriptFile(script: string, args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 120_000): Promise<ScriptRun> {
+export async function runScriptFile(
+  script: string,
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  timeoutMs = 120_000,
+): Promise<ScriptRun> {
   const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
     cwd: ROOT,
-    env: { HOME: process.env.HOME, PATH: mkdtempSync(join(tmpdir(), 'llmops-emptypath-')), LLMOPS_ENV_FILE: emptyEnvFile(), LLMOPS_RENDERER: 'simple', ...env },
+    env: {
+      HOME: process.env.HOME,
+      PATH: mkdtempSync(join(tmpdir(), 'llmops-emptypath-')),
+      LLMOPS_ENV_FILE: emptyEnvFile(),
+      LLMOPS_RENDERER: 'simple',
+      ...env,
+    },
     extendEnv: false,
     reject: false,
     all: true,
@@ -46,7 +62,7 @@ export function descendants(pid: number): number[] {
   }
   const out: number[] = [];
   const walk = (p: number) => {
-    for (const [child, ppid] of parent) if (ppid === p) out.push(child), walk(child);
+    for (const [child, ppid] of parent) if (ppid === p) (out.push(child), walk(child));
   };
   walk(pid);
   return out;
@@ -73,23 +89,30 @@ export interface SpawnedScript {
 
 /** A script started in the background, for tests that interrupt or kill it part-way. */
 export function spawnScript(script: string, args: string[], env: Record<string, string>): SpawnedScript {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const waiters: { pattern: RegExp; resolve: () => void }[] = [];
   const onData = (chunk: Buffer) => {
     out += chunk.toString();
-    for (const w of waiters.filter((x) => x.pattern.test(out))) waiters.splice(waiters.indexOf(w), 1), w.resolve();
+    for (const w of waiters.filter((x) => x.pattern.test(out))) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => {
-    for (const w of waiters.splice(0)) w.resolve();
-    resolve(code ?? (signal ? 128 : null));
-  }));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => {
+      for (const w of waiters.splice(0)) w.resolve();
+      resolve(code ?? (signal ? 128 : null));
+    }),
+  );
   return {
     child,
     output: () => out,
     exited,
-    waitFor: (pattern) => (pattern.test(out) || child.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ pattern, resolve }))),
+    waitFor: (pattern) =>
+      pattern.test(out) || child.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ pattern, resolve })),
   };
 }

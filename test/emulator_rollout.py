@@ -1,0 +1,169 @@
+"""The sandbox emulator's rollout logic (reconcile_service) on fake tasks, without Docker or a server.
+
+What ECS does and the emulator must copy: launch up to the desired count, COMPLETED once every task of
+the primary deployment runs and is healthy (then the old deployment's tasks stop and it is retired), the
+circuit breaker's threshold, FAILED plus a rollback deployment of the last completed task definition, and
+no decision at all when the circuit breaker is off. Run by test/emulator.test.ts.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import unittest
+from types import SimpleNamespace
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "sandbox"))
+import emulator  # noqa: E402
+
+TD1 = "arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:1"
+TD2 = "arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:2"
+
+
+class FakeTask:
+    """What reconcile_service reads of a SandboxTask: status, health, its deployment, stop()."""
+
+    def __init__(self, service, deployment, n: int):
+        self.service = service
+        self.deployment_id = deployment["id"]
+        self.task = SimpleNamespace(last_status="PROVISIONING")
+        self.healthy = False
+        self.stopping = False
+        self.started = n
+        self.stops: list[str] = []
+
+    def stop(self, stop_code: str, reason: str, failed: bool = False, container_already_stopped: bool = False) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.stops.append(stop_code)
+        self.task.last_status = "STOPPED"
+        if failed:
+            for d in self.service.deployments:
+                if d["id"] == self.deployment_id:
+                    d["failedTasks"] = d.get("failedTasks", 0) + 1
+
+
+class Rollout(unittest.TestCase):
+    def setUp(self):
+        emulator.TASKS.clear()
+        self.launched: list[FakeTask] = []
+
+        def launch(backend, cluster, service, deployment):
+            t = FakeTask(service, deployment, len(self.launched))
+            emulator.TASKS[f"task-{len(self.launched)}"] = t
+            self.launched.append(t)
+            return t
+
+        self._orig_launch = emulator.launch_task
+        emulator.launch_task = launch
+
+    def tearDown(self):
+        emulator.launch_task = self._orig_launch
+        emulator.TASKS.clear()
+
+    def service(self, desired=1, circuit_breaker=True, td=TD2):
+        s = SimpleNamespace(
+            name="llmops-service", status="ACTIVE", desired_count=desired, deployments=[], launch_type="FARGATE",
+            network_configuration=None, task_definition=None, events=[], running_count=0, pending_count=0,
+            deployment_configuration={"deploymentCircuitBreaker": {"enable": circuit_breaker, "rollback": circuit_breaker}},
+        )
+        emulator.start_deployment(s, td)
+        return s
+
+    def reconcile(self, s):
+        emulator.reconcile_service(None, None, s)
+
+    def run_healthy(self, tasks):
+        for t in tasks:
+            t.task.last_status, t.healthy = "RUNNING", True
+
+    def test_launches_the_desired_count_and_completes_when_all_run_healthy(self):
+        s = self.service(desired=2)
+        self.reconcile(s)
+        self.assertEqual(len(self.launched), 2)
+        self.assertEqual(s.deployments[0]["rolloutState"], "IN_PROGRESS")
+        self.run_healthy(self.launched[:1])
+        self.reconcile(s)
+        self.assertEqual(s.deployments[0]["rolloutState"], "IN_PROGRESS", "one of two healthy is not done")
+        self.assertEqual(s.deployments[0]["runningCount"], 1)
+        self.run_healthy(self.launched)
+        self.reconcile(s)
+        self.assertEqual(s.deployments[0]["rolloutState"], "COMPLETED")
+        self.assertEqual(s.last_completed_task_definition, TD2)
+        self.assertEqual(len(self.launched), 2, "no extra task")
+
+    def test_a_new_deployment_replaces_the_old_one_then_retires_it(self):
+        s = self.service(td=TD1)
+        self.reconcile(s)
+        self.run_healthy(self.launched)
+        self.reconcile(s)
+        old = self.launched[0]
+        emulator.start_deployment(s, TD2)
+        self.assertEqual([d["status"] for d in s.deployments], ["PRIMARY", "ACTIVE"])
+        self.reconcile(s)
+        new = self.launched[1]
+        self.assertFalse(old.stopping, "the old task serves until the new one is healthy (minimum healthy 100 %)")
+        self.run_healthy([new])
+        self.reconcile(s)
+        self.assertTrue(old.stopping)
+        self.reconcile(s)
+        self.assertEqual(len(s.deployments), 1, "the old deployment is retired once its tasks stopped")
+        self.assertTrue(any("steady state" in e["message"] for e in s.events))
+
+    def test_circuit_breaker_threshold_is_half_the_desired_count_between_3_and_200(self):
+        self.assertEqual([emulator.circuit_breaker_threshold(n) for n in (1, 6, 10, 11, 1000)], [3, 3, 5, 6, 200])
+
+    def test_circuit_breaker_fails_the_deployment_and_rolls_back_to_the_last_completed_revision(self):
+        s = self.service(td=TD1)
+        self.reconcile(s)
+        self.run_healthy(self.launched)
+        self.reconcile(s)
+        emulator.start_deployment(s, TD2)
+        failing = s.deployments[0]
+        for _ in range(3):
+            self.reconcile(s)
+            [t for t in self.launched if t.deployment_id == failing["id"] and not t.stopping][0].stop("EssentialContainerExited", "exit 1", failed=True)
+        self.reconcile(s)
+        self.assertEqual(failing["rolloutState"], "FAILED")
+        self.assertEqual(failing["status"], "ACTIVE")
+        self.assertEqual(s.deployments[0]["taskDefinition"], TD1, "the rollback deploys the last completed revision")
+        self.assertEqual(s.deployments[0]["status"], "PRIMARY")
+        self.assertTrue(any("rolling back" in e["message"] for e in s.events))
+
+    def test_two_failures_are_below_the_threshold(self):
+        s = self.service()
+        for _ in range(2):
+            self.reconcile(s)
+            [t for t in self.launched if not t.stopping][0].stop("EssentialContainerExited", "exit 1", failed=True)
+        self.reconcile(s)
+        self.assertEqual(s.deployments[0]["rolloutState"], "IN_PROGRESS")
+        self.assertEqual(len(self.launched), 3, "each failed task is replaced")
+
+    def test_without_the_circuit_breaker_ecs_never_decides(self):
+        s = self.service(circuit_breaker=False)
+        for _ in range(6):
+            self.reconcile(s)
+            [t for t in self.launched if not t.stopping][0].stop("EssentialContainerExited", "exit 1", failed=True)
+        self.reconcile(s)
+        self.assertEqual(s.deployments[0]["rolloutState"], "IN_PROGRESS")
+        self.assertEqual(s.deployments[0]["failedTasks"], 6)
+
+    def test_scaling_down_stops_the_newest_tasks(self):
+        s = self.service(desired=3)
+        self.reconcile(s)
+        self.run_healthy(self.launched)
+        self.reconcile(s)
+        s.desired_count = 1
+        self.reconcile(s)
+        self.assertEqual([t.stopping for t in self.launched], [False, True, True])
+
+    def test_a_deleted_service_stops_every_task(self):
+        s = self.service(desired=2)
+        self.reconcile(s)
+        s.status = "INACTIVE"
+        self.reconcile(s)
+        self.assertTrue(all(t.stopping for t in self.launched))
+
+
+if __name__ == "__main__":
+    unittest.main()

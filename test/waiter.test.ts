@@ -1,0 +1,304 @@
+// The step-7 waiter on canned AWS answers: each outcome (ok, rolled back, failed, timeout, preflight) and
+// each diagnosis comes from the responses alone, in milliseconds, without the sandbox. The end-to-end
+// file proves the same against the emulator; these pin down the decisions.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Deployment, Service, Task } from '@aws-sdk/client-ecs';
+import type { TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../lib/config.js';
+import { Runner } from '../lib/run.js';
+import { waitForDeployment, type Clients, type VerifyOptions } from '../lib/waiter.js';
+
+const config = loadConfig({ env: {}, envFile: '' });
+const TD = (n: number) => `arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:${n}`;
+const TG = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/llmops-tg/abc';
+
+/** What AWS answers at one poll (the waiter's describe-services calls count the polls). */
+interface World {
+  service: Service;
+  running?: Task[];
+  stopped?: Task[];
+  targets?: TargetHealthDescription[];
+  logs?: string[];
+}
+
+function dep(id: string, status: 'PRIMARY' | 'ACTIVE', td: number, extra: Partial<Deployment> = {}): Deployment {
+  return {
+    id,
+    status,
+    taskDefinition: TD(td),
+    desiredCount: 1,
+    rolloutState: status === 'PRIMARY' ? 'IN_PROGRESS' : 'COMPLETED',
+    ...extra,
+  };
+}
+
+function service(deployments: Deployment[], extra: Partial<Service> = {}): Service {
+  return {
+    status: 'ACTIVE',
+    taskDefinition: deployments.find((d) => d.status === 'PRIMARY')?.taskDefinition,
+    deployments,
+    loadBalancers: [{ targetGroupArn: TG }],
+    deploymentConfiguration: { deploymentCircuitBreaker: { enable: true, rollback: true } },
+    events: [],
+    ...extra,
+  };
+}
+
+const task = (id: string, ip: string, extra: Partial<Task> = {}): Task => ({
+  taskArn: `arn:aws:ecs:us-east-1:123456789012:task/llmops-cluster/${id}`,
+  taskDefinitionArn: TD(2),
+  lastStatus: 'RUNNING',
+  desiredStatus: 'RUNNING',
+  containers: [{ name: 'llmops-app', networkInterfaces: [{ privateIpv4Address: ip }] }],
+  ...extra,
+});
+
+const stoppedTask = (id: string, ip: string, reason: string, exitCode?: number, containerReason?: string) =>
+  task(id, ip, {
+    lastStatus: 'STOPPED',
+    desiredStatus: 'STOPPED',
+    stoppedReason: reason,
+    containers: [{ name: 'llmops-app', exitCode, reason: containerReason, networkInterfaces: [{ privateIpv4Address: ip }] }],
+  });
+
+/** Canned clients: `timeline(poll)` is the world at the n-th describe-services. */
+function cannedAws(timeline: (poll: number) => World): { clients: Clients; polls: () => number } {
+  let poll = -1;
+  const world = () => timeline(Math.max(poll, 0));
+  const answer = async (command: any): Promise<any> => {
+    const input = command.input;
+    switch (command.constructor.name) {
+      case 'DescribeServicesCommand':
+        poll++;
+        return { services: [world().service] };
+      case 'ListTasksCommand': {
+        const tasks = input.desiredStatus === 'STOPPED' ? (world().stopped ?? []) : (world().running ?? []);
+        return { taskArns: tasks.map((t) => t.taskArn) };
+      }
+      case 'DescribeTasksCommand':
+        return { tasks: [...(world().running ?? []), ...(world().stopped ?? [])].filter((t) => input.tasks.includes(t.taskArn)) };
+      case 'DescribeTargetHealthCommand':
+        return { TargetHealthDescriptions: world().targets ?? [] };
+      case 'DescribeTaskDefinitionCommand':
+        return {
+          taskDefinition: {
+            containerDefinitions: [
+              {
+                name: 'llmops-app',
+                logConfiguration: {
+                  logDriver: 'awslogs',
+                  options: { 'awslogs-group': '/ecs/llmops-task', 'awslogs-stream-prefix': 'ecs' },
+                },
+              },
+            ],
+          },
+        };
+      case 'GetLogEventsCommand':
+        return { events: (world().logs ?? []).map((message) => ({ message })) };
+      default:
+        throw new Error(`unexpected ${command.constructor.name}`);
+    }
+  };
+  const client = { send: answer, destroy() {} } as any;
+  return { clients: { ecs: client, elb: client, logs: client }, polls: () => poll };
+}
+
+/** Revision 2 deploying until poll `at`, then the circuit breaker failed it and revision 1 is PRIMARY again. */
+const rollsBackAt = (at: number, poll: number, reason = 'circuit breaker') =>
+  poll < at
+    ? service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)])
+    : service([dep('ecs-svc/3', 'PRIMARY', 1), dep('ecs-svc/2', 'ACTIVE', 2, { rolloutState: 'FAILED', rolloutStateReason: reason })]);
+
+let server: Server;
+let url = '';
+let status = 200;
+
+test.before(async () => {
+  server = createServer((_req, res) => res.writeHead(status).end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
+});
+test.after(() => void server.close());
+
+async function wait(timeline: (poll: number) => World, options: VerifyOptions = {}) {
+  const lines: string[] = [];
+  const aws = cannedAws(timeline);
+  const result = await waitForDeployment(new Runner({ echo: (l) => lines.push(l) }), config, {
+    url,
+    timeoutSeconds: 5,
+    pollDelay: () => 5,
+    ...aws,
+    ...options,
+  });
+  return { result, lines, polls: aws.polls() };
+}
+
+test('ok: the new tasks run, their targets turn healthy, then the URL answers', async () => {
+  status = 200;
+  const { result, lines } = await wait((poll) => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)]),
+    running: poll >= 2 ? [task('t1', '10.0.1.5')] : [],
+    targets: poll >= 2 ? [{ Target: { Id: '10.0.1.5' }, TargetHealth: { State: poll >= 4 ? 'healthy' : 'initial' } }] : [],
+  }));
+  assert.is(result.outcome, 'ok', result.message);
+  assert.is(result.deploymentId, 'ecs-svc/2');
+  assert.match(result.message, /1\/1 tasks running, 1 healthy targets/);
+  assert.ok(
+    lines.some((l) => /targets 0\/1 healthy, 1 initial/.test(l)),
+    lines.join('\n'),
+  );
+  assert.ok(lines.some((l) => l.includes(`✓ ${url} answered 200`)));
+});
+
+test('ok waits for the URL: healthy targets but a 503 from the app is not done', async () => {
+  status = 503;
+  const { result } = await wait(
+    () => ({
+      service: service([dep('ecs-svc/2', 'PRIMARY', 2)]),
+      running: [task('t1', '10.0.1.5')],
+      targets: [{ Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' } }],
+    }),
+    { timeoutSeconds: 1 },
+  );
+  status = 200;
+  assert.is(result.outcome, 'timeout');
+  assert.match(result.message, /waiting for http/);
+});
+
+test('rolled back: the circuit breaker failed the deployment and the previous revision is PRIMARY again', async () => {
+  const failed = stoppedTask('t9', '10.0.1.9', 'Essential container in task exited', 1);
+  const { result } = await wait((poll) => ({
+    service: rollsBackAt(2, poll, 'ECS deployment circuit breaker: tasks failed to start.'),
+    stopped: poll >= 1 ? [failed] : [],
+    logs: ['listening on 3000', 'Error: connect ECONNREFUSED 10.0.2.7:5432'],
+  }));
+  assert.is(result.outcome, 'rolled-back', result.message);
+  assert.match(result.message, /circuit breaker: tasks failed to start.*rolled back to .*llmops-task:1/);
+  const diagnosis = result.diagnosis.join('\n');
+  assert.match(diagnosis, /exit code 1/);
+  assert.match(diagnosis, /fix: the app exited with code 1 at start/);
+  assert.match(diagnosis, /\| Error: connect ECONNREFUSED 10\.0\.2\.7:5432/);
+});
+
+test('exec format error in the logs: the image is for another CPU than the task, and the fix says PLATFORM', async () => {
+  const { result } = await wait((poll) => ({
+    service: rollsBackAt(2, poll),
+    stopped: poll >= 1 ? [stoppedTask('t1', '10.0.1.5', 'Essential container in task exited', 255)] : [],
+    logs: ['exec /usr/local/bin/docker-entrypoint.sh: exec format error'],
+  }));
+  assert.is(result.outcome, 'rolled-back');
+  assert.match(result.diagnosis.join('\n'), /fix: exec format error: the image was built for another CPU architecture .*PLATFORM/);
+});
+
+test('failed: with the circuit breaker off, three stopped tasks end the wait, each reason with its fix', async () => {
+  const pull = 'CannotPullContainerError: pull image manifest has been retried 5 time(s)';
+  const { result } = await wait((poll) => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2)], {
+      deploymentConfiguration: { deploymentCircuitBreaker: { enable: false, rollback: false } },
+    }),
+    stopped: [
+      stoppedTask('a', '10.0.1.1', 'Task failed to start', undefined, pull),
+      ...(poll >= 1 ? [stoppedTask('b', '10.0.1.2', 'Task failed to start', undefined, pull)] : []),
+      ...(poll >= 2 ? [stoppedTask('c', '10.0.1.3', 'Task failed to start', undefined, pull)] : []),
+    ],
+  }));
+  assert.is(result.outcome, 'failed');
+  assert.match(result.message, /3 tasks of deployment ecs-svc\/2 failed \(the circuit breaker is off/);
+  assert.match(result.diagnosis.join('\n'), /fix: the image cannot be pulled: check that it exists in ECR/);
+});
+
+test('failed: ECS cannot place the tasks (an event after the wait began)', async () => {
+  const { result } = await wait((poll) => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2)], {
+      events:
+        poll >= 1
+          ? [
+              {
+                id: 'e1',
+                createdAt: new Date(Date.now() + 1000),
+                message: '(service llmops-service) was unable to place a task because no container instance met all of its requirements.',
+              },
+            ]
+          : [],
+    }),
+  }));
+  assert.is(result.outcome, 'failed');
+  assert.match(result.message, /cannot place the tasks/);
+  assert.match(result.diagnosis.join('\n'), /subnets, security groups and Fargate capacity/);
+});
+
+test('an unhealthy target says why: the target-health reason and its fix are in the diagnosis', async () => {
+  const { result } = await wait((poll) => ({
+    service: rollsBackAt(3, poll),
+    running: poll < 3 ? [task('t1', '10.0.1.5')] : [],
+    stopped: poll >= 3 ? [stoppedTask('t1', '10.0.1.5', 'Task failed ELB health checks in (target-group llmops-tg)')] : [],
+    targets: [
+      {
+        Target: { Id: '10.0.1.5' },
+        TargetHealth: {
+          State: 'unhealthy',
+          Reason: 'Target.ResponseCodeMismatch',
+          Description: 'Health checks failed with these codes: [404]',
+        },
+      },
+    ],
+  }));
+  assert.is(result.outcome, 'rolled-back');
+  const diagnosis = result.diagnosis.join('\n');
+  assert.match(diagnosis, /target 10\.0\.1\.5: Target\.ResponseCodeMismatch: Health checks failed with these codes: \[404\]/);
+  assert.match(diagnosis, /fix: the app answers the health path with another status than 200/);
+  assert.match(diagnosis, /fix: the load balancer marked the task unhealthy/);
+});
+
+test('failed, not rolled back: another deployment replaced the one followed (a newer revision, not the previous)', async () => {
+  const { result } = await wait((poll) => ({
+    service:
+      poll < 2
+        ? service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)])
+        : service([dep('ecs-svc/4', 'PRIMARY', 3), dep('ecs-svc/2', 'ACTIVE', 2)]),
+  }));
+  assert.is(result.outcome, 'failed');
+  assert.match(result.message, /deployment ecs-svc\/2 failed: the deployment was replaced/);
+});
+
+test('timeout: still in progress at the deadline, with the last state and how to follow it again', async () => {
+  const { result, polls } = await wait(
+    () => ({ service: service([dep('ecs-svc/2', 'PRIMARY', 2)]), running: [task('t1', '10.0.1.5', { lastStatus: 'PENDING' })] }),
+    { timeoutSeconds: 1 },
+  );
+  assert.is(result.outcome, 'timeout');
+  assert.match(result.message, /gave up after 1 s \(DEPLOY_TIMEOUT_SECONDS\); last state: IN_PROGRESS tasks 0\/1 running.*npm run step:7/);
+  assert.ok(polls > 10, `polled ${polls} times at the given interval`);
+});
+
+test('preflight: no ACTIVE service, or a service that is not deploying the wanted revision', async () => {
+  const gone = await wait(() => ({ service: service([], { status: 'INACTIVE' }) }));
+  assert.is(gone.result.outcome, 'preflight');
+  assert.match(gone.result.message, /is not ACTIVE .*npm run step:4/);
+  const other = await wait(() => ({ service: service([dep('ecs-svc/1', 'PRIMARY', 1, { rolloutState: 'COMPLETED' })]) }), {
+    taskDefinitionArn: TD(7),
+  });
+  assert.is(other.result.outcome, 'preflight');
+  assert.match(other.result.message, /is not deploying .*llmops-task:7/);
+});
+
+test('already over before the first look: a deployment that failed within seconds is reported, not waited for', async () => {
+  const { result, polls } = await wait(
+    () => ({
+      service: service([
+        dep('ecs-svc/3', 'PRIMARY', 1),
+        dep('ecs-svc/2', 'ACTIVE', 2, { rolloutState: 'FAILED', rolloutStateReason: 'circuit breaker' }),
+      ]),
+      stopped: [stoppedTask('t1', '10.0.1.5', 'Essential container in task exited', 137)],
+    }),
+    { deploymentId: 'ecs-svc/2' },
+  );
+  assert.is(result.outcome, 'rolled-back');
+  assert.is(polls, 0, 'one describe-services, no polling loop');
+  assert.match(result.diagnosis.join('\n'), /exit 137: the container was killed/);
+});
+
+test.run();
