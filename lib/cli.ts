@@ -1,6 +1,6 @@
 // What every script shares: flags (--help, --dry-run, --yes), config loading, the runner,
 // and one place that turns errors into a message and an exit code that means something.
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
@@ -47,10 +47,8 @@ export interface ScriptSpec {
   validate?(options: Record<string, any>, config: Config): string[];
   /** Paths it uses that must exist before anything runs: `build` (BUILD_CONTEXT, DOCKERFILE). TF_DIR always. */
   paths?: 'build'[];
-  summary: string;
-  needs: string;
-  produces: string;
-  next?: string;
+  /** `import.meta.url` of the script: its header comment (what / Needs / Produces / Next) is its --help. */
+  header: string;
   options?: Record<string, OptionSpec>;
   usage?: string;
   main(ctx: ScriptContext): Promise<number | void>;
@@ -62,7 +60,38 @@ const COMMON: Record<string, OptionSpec> = {
   yes: { type: 'boolean', short: 'y', description: 'no prompts (implied in CI and when not on a TTY)' },
 };
 
+export interface ScriptHeader {
+  what: string;
+  needs: string;
+  produces: string;
+  next?: string;
+}
+
+/**
+ * A script's header comment, read from its file: the lines before `Needs:` say what it does, then `Needs:`,
+ * `Produces:` and `Next:`, each continued on indented lines. Written once, shown by --help.
+ */
+export function scriptHeader(fileUrl: string): ScriptHeader {
+  const lines: string[] = [];
+  for (const line of readFileSync(fileURLToPath(fileUrl), 'utf8').split('\n')) {
+    if (!line.startsWith('//')) break;
+    lines.push(line.replace(/^\/\/ ?/, ''));
+  }
+  const fields: Record<string, string[]> = { what: [] };
+  let current = 'what';
+  for (const line of lines) {
+    const m = /^(Needs|Produces|Next):\s*(.*)$/.exec(line);
+    if (m) fields[(current = m[1]!.toLowerCase())] = [m[2]!];
+    else fields[current]!.push(line.trim());
+  }
+  const text = (k: string) => (fields[k] ?? []).join(' ').trim();
+  if (!text('what') || !text('needs') || !text('produces'))
+    throw new Error(`${fileURLToPath(fileUrl)}: the header comment needs what it does, then Needs: and Produces: lines`);
+  return { what: text('what'), needs: text('needs'), produces: text('produces'), next: text('next') || undefined };
+}
+
 export function helpText(spec: ScriptSpec): string {
+  const header = scriptHeader(spec.header);
   const all = { ...spec.options, ...COMMON };
   const width = Math.max(...Object.entries(all).map(([k, o]) => flagLabel(k, o).length));
   const lines = Object.entries(all).map(
@@ -72,11 +101,11 @@ export function helpText(spec: ScriptSpec): string {
   return [
     `npm run ${spec.command} -- [options]${spec.usage ? ` ${spec.usage}` : ''}`,
     '',
-    spec.summary,
+    header.what,
     '',
-    `Needs:    ${spec.needs}`,
-    `Produces: ${spec.produces}`,
-    ...(spec.next ? [`Next:     ${spec.next}`] : []),
+    `Needs:    ${header.needs}`,
+    `Produces: ${header.produces}`,
+    ...(header.next ? [`Next:     ${header.next}`] : []),
     '',
     'Options:',
     ...lines,

@@ -1,18 +1,16 @@
-// Step 1 — Prerequisites: are the tools, the credentials and the app's source ready?
-// Needs:    nothing but this repository and a .env (optional).
-// Produces: a checklist; exit 0 only when every required check passes (3 otherwise).
-// Next:     npm run step:2 (build and test the image).
+// Step 1 — check the prerequisites: aws CLI (v2 recommended), terraform >= 1.10 (S3-native state locking), docker
+// client and engine, git, node, AWS credentials (account, ARN, region, EXPECTED_ACCOUNT_ID guard) and the app
+// checkout. Checks run concurrently; each failure prints its fix.
+// Needs:    nothing (a .env is optional; see .env.example)
+// Produces: a checklist on stdout; exit 0 when every required check passes, 3 otherwise
+// Next:     npm run step:2 (build and test the Docker image)
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { ExitCode } from '../lib/errors.js';
 import { formatChecklist, runChecks } from '../lib/prereqs.js';
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'step:1',
-  summary:
-    'Step 1 — check the prerequisites: aws CLI (v2 recommended), terraform >= 1.10 (S3-native state locking), docker client and engine, git, node, AWS credentials (account, ARN, region, EXPECTED_ACCOUNT_ID guard) and the app checkout. Checks run concurrently; each failure prints its fix.',
-  needs: 'nothing (a .env is optional; see .env.example)',
-  produces: 'a checklist on stdout; exit 0 when every required check passes, 3 otherwise',
-  next: 'npm run step:2 (build and test the Docker image)',
   async main({ runner, config }: ScriptContext) {
     const results = await runChecks(runner, config);
     process.stdout.write(`${runner.mask(formatChecklist(results))}\n`);

@@ -1,7 +1,7 @@
-// Step 2 — Build and test the Docker image.
-// Needs:    the app checkout (BUILD_CONTEXT, a git repository) with its DOCKERFILE; a Docker engine.
-// Produces: the local image <ECR_REPOSITORY>:<git sha> (-dirty-<hash> on an uncommitted tree, refused
-//           in CI), OCI labels; proof that it starts and answers HEALTH_PATH on CONTAINER_PORT.
+// Step 2 — build the image with an immutable tag from the git commit (-dirty-<hash> on an uncommitted tree; refused
+// in CI), OCI labels, then run it read-only as ECS will and wait for the health path to answer.
+// Needs:    BUILD_CONTEXT (a git checkout), DOCKERFILE, a Docker engine
+// Produces: the local image <ECR_REPOSITORY>:<git sha>
 // Next:     npm run step:3 (terraform plan)
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
@@ -16,13 +16,9 @@ export async function step2(runner: Runner, config: Config): Promise<ImageRef & 
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'step:2',
-  summary:
-    'Step 2 — build the image with an immutable tag from the git commit (-dirty-<hash> on an uncommitted tree; refused in CI), OCI labels, then run it read-only as ECS will and wait for the health path to answer.',
-  needs: 'BUILD_CONTEXT (a git checkout), DOCKERFILE, a Docker engine',
   paths: ['build'],
-  produces: 'the local image <ECR_REPOSITORY>:<git sha>',
-  next: 'npm run step:3 (terraform plan)',
   async main({ runner, config }: ScriptContext) {
     const r = await step2(runner, config);
     process.stdout.write(

@@ -1,8 +1,8 @@
-// Step 5 — Push the image to ECR.
-// Needs:    the image from step 2; the ECR repository from step 4.
-// Produces: <ECR_REPOSITORY_URL>:<git sha> in ECR and its digest. Skips the push when ECR already
-//           holds the tag (tags are immutable: the same tag is the same image).
-// Next:     npm run step:6 (task definition)
+// Step 5 — log in to ECR (password on stdin, never in argv), tag and push the image of the current commit, and record
+// its digest. Skips the push when ECR already holds the tag.
+// Needs:    the local image from step 2, the ECR repository from step 4
+// Produces: <ECR_REPOSITORY_URL>:<git sha> and its sha256 digest
+// Next:     npm run step:6 (register the task definition by digest and update the service)
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
@@ -17,12 +17,8 @@ export async function step5(runner: Runner, config: Config): Promise<Pushed> {
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'step:5',
-  summary:
-    'Step 5 — log in to ECR (password on stdin, never in argv), tag and push the image of the current commit, and record its digest. Skips the push when ECR already holds the tag.',
-  needs: 'the local image from step 2, the ECR repository from step 4',
-  produces: '<ECR_REPOSITORY_URL>:<git sha> and its sha256 digest',
-  next: 'npm run step:6 (register the task definition by digest and update the service)',
   async main({ runner, config }: ScriptContext) {
     const p = await step5(runner, config);
     process.stdout.write(`✓ ${p.repositoryUrl}:${p.tag} ${p.result === 'pushed' ? 'pushed' : 'already in ECR'}\n  digest ${p.digest}\n`);

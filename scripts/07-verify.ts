@@ -1,10 +1,9 @@
-// Step 7 — Verify the deployment: a waiter that follows the new deployment instead of `aws ecs wait
-// services-stable` (15 s polls, blind to rollbacks, 10 minutes then exit 255).
-// Needs:    a deployment started by step 6 (or any update-service).
-// Produces: exit 0 when the new tasks run, their targets are healthy and the health URL answers via the
-//           ALB; 4 when the circuit breaker rolled back; 1 when it failed; 5 on timeout; 3 preflight. On
-//           failure: stopped reasons, exit codes, last log lines and target-health reasons, with fixes.
-// Next:     npm run step:8 (DNS, when DOMAIN_NAME is set) — or you are done.
+// Step 7 — verify the deployment: follow the new PRIMARY deployment (rolloutState, running vs desired, stopped tasks
+// and their reasons, target health, service events), polling every second at first and backing off; done when the new
+// tasks are healthy and the health URL answers through the ALB. A circuit-breaker rollback is a failure.
+// Needs:    a deployment started by step 6
+// Produces: exit 0 ok, 4 rolled back, 1 failed, 5 timed out, 3 preflight; a diagnosis with fixes on failure
+// Next:     npm run step:8 (DNS, when DOMAIN_NAME is set)
 import { resolveIdentity } from '../lib/aws.js';
 import { integer, isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
@@ -17,12 +16,8 @@ export async function step7(runner: Runner, config: Config, options: VerifyOptio
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'step:7',
-  summary:
-    'Step 7 — verify the deployment: follow the new PRIMARY deployment (rolloutState, running vs desired, stopped tasks and their reasons, target health, service events), polling every second at first and backing off; done when the new tasks are healthy and the health URL answers through the ALB. A circuit-breaker rollback is a failure.',
-  needs: 'a deployment started by step 6',
-  produces: 'exit 0 ok, 4 rolled back, 1 failed, 5 timed out, 3 preflight; a diagnosis with fixes on failure',
-  next: 'npm run step:8 (DNS, when DOMAIN_NAME is set)',
   options: {
     'task-definition': {
       type: 'string',

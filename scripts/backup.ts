@@ -1,8 +1,9 @@
-// Backup — the guide's database backup: a manual RDS snapshot, listed and pruned.
-// Needs:    the RDS instance (DB_INSTANCE_ID).
-// Produces: snapshot <db>-backup-YYYYMMDD (…-HHMMSS when that exists already), waited until available;
-//           --list shows the manual snapshots; --prune N keeps the newest N of this tool's snapshots.
-// Next:     npm run deploy (take one before risky releases).
+// Maintenance — snapshot the database as <project>-backup-YYYYMMDD (a second one the same day gets -HHMMSS), wait
+// until it is available; --list the manual snapshots; --prune N keeps the newest N snapshots made by this script
+// (others are never touched).
+// Needs:    the RDS instance DB_INSTANCE_ID
+// Produces: an available manual snapshot
+// Next:     npm run deploy
 import { resolveIdentity } from '../lib/aws.js';
 import { integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
@@ -54,12 +55,8 @@ export async function prune(runner: Runner, config: Config, keep: number): Promi
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'backup',
-  summary:
-    'Maintenance — snapshot the database as <project>-backup-YYYYMMDD (a second one the same day gets -HHMMSS), wait until it is available; --list the manual snapshots; --prune N keeps the newest N snapshots made by this script (others are never touched).',
-  needs: 'the RDS instance DB_INSTANCE_ID',
-  produces: 'an available manual snapshot',
-  next: 'npm run deploy',
   conflicts: [
     ['list', 'prune'],
     ['list', 'no-snapshot'],

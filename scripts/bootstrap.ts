@@ -1,20 +1,16 @@
-// Bootstrap — steps 1-8 of the guide as one task list, for a new account (or to converge an existing one).
-// Needs:    what step 1 checks; a .env (or LLMOPS_ENV_FILE=.sandbox/env for the local sandbox).
-// Produces: the whole stack and the app answering on its URL; a summary with the image digest, the task
-//           definition revision, per-step durations and the rollback command. Resumable: every step
-//           checks the real state first and skips what is done, saying why. --from N / --only N.
-// Next:     npm run deploy for every later release.
+// Steps 1-8 of the guide as one task list: prerequisites, build, terraform plan and apply, push, task definition,
+// verify, DNS. Resumable: each step checks the real state and skips what is done, with the reason.
+// Needs:    what step 1 checks; .env (or LLMOPS_ENV_FILE=.sandbox/env against the local sandbox)
+// Produces: the stack and the app answering on its URL; a summary (URL, image digest, revision, durations, rollback
+//           command)
+// Next:     npm run deploy for every later release
 import { integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
 import { type PipelineContext, runPipeline, selectSteps, stepList, STEPS, summary } from '../lib/pipeline.js';
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'bootstrap',
-  summary:
-    'Steps 1-8 of the guide as one task list: prerequisites, build, terraform plan and apply, push, task definition, verify, DNS. Resumable: each step checks the real state and skips what is done, with the reason.',
-  needs: 'what step 1 checks; .env (or LLMOPS_ENV_FILE=.sandbox/env against the local sandbox)',
-  produces: 'the stack and the app answering on its URL; a summary (URL, image digest, revision, durations, rollback command)',
-  next: 'npm run deploy for every later release',
   conflicts: [['from', 'only']],
   paths: ['build'],
   options: {

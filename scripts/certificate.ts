@@ -1,8 +1,9 @@
-// Certificate — the guide's Security 3: an ACM certificate for DOMAIN_NAME, validated through Route53.
-// Needs:    DOMAIN_NAME and HOSTED_ZONE_ID.
-// Produces: an ISSUED certificate (an existing one for the domain is reused) and its ARN to put in
-//           ACM_CERTIFICATE_ARN. Only needed when Terraform should not request the certificate itself.
-// Next:     set ACM_CERTIFICATE_ARN in .env, then npm run step:3.
+// Security 3 — request an ACM certificate for DOMAIN_NAME with DNS validation (or reuse the one that exists), create
+// the validation records in HOSTED_ZONE_ID, wait until ISSUED and print the ARN for ACM_CERTIFICATE_ARN. Terraform
+// can do this itself when ACM_CERTIFICATE_ARN is empty.
+// Needs:    DOMAIN_NAME, HOSTED_ZONE_ID
+// Produces: an ISSUED certificate ARN
+// Next:     set ACM_CERTIFICATE_ARN in .env, then npm run step:3
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
@@ -59,12 +60,8 @@ export async function ensureCertificate(runner: Runner, config: Config, timeoutM
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'certificate',
-  summary:
-    'Security 3 — request an ACM certificate for DOMAIN_NAME with DNS validation (or reuse the one that exists), create the validation records in HOSTED_ZONE_ID, wait until ISSUED and print the ARN for ACM_CERTIFICATE_ARN. Terraform can do this itself when ACM_CERTIFICATE_ARN is empty.',
-  needs: 'DOMAIN_NAME, HOSTED_ZONE_ID',
-  produces: 'an ISSUED certificate ARN',
-  next: 'set ACM_CERTIFICATE_ARN in .env, then npm run step:3',
   async main({ runner, config }: ScriptContext) {
     if (!config.domain) throw new UsageError('DOMAIN_NAME is not set: set DOMAIN_NAME and HOSTED_ZONE_ID in .env');
     await resolveIdentity(runner, config);

@@ -1,8 +1,9 @@
-// Cost — the guide's cost optimisation: right-sizing from 7 days of utilisation, the monthly cost by
-// service, and the reservation recommendation (with a plain message where there is none).
-// Needs:    a service that has run for a while (CloudWatch metrics), Cost Explorer enabled on the account.
-// Produces: a report on stdout; read-only.
-// Next:     change TASK_CPU / TASK_MEMORY in .env, then npm run deploy.
+// Cost — 7 days of hourly CPU and memory utilisation with the smallest valid Fargate size that keeps the peak under
+// 70 %, the last 30 days' cost by service (Cost Explorer), and the reservation recommendation, with a clear message
+// when the API has no data or is unavailable. Read-only.
+// Needs:    CloudWatch metrics of the service; Cost Explorer for the cost part
+// Produces: a report on stdout
+// Next:     adjust TASK_CPU / TASK_MEMORY, then npm run deploy
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { type Config, FARGATE_SIZES } from '../lib/config.js';
@@ -53,12 +54,8 @@ async function utilisation(runner: Runner, config: Config, metric: string): Prom
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'cost',
-  summary:
-    "Cost — 7 days of hourly CPU and memory utilisation with the smallest valid Fargate size that keeps the peak under 70 %, the last 30 days' cost by service (Cost Explorer), and the reservation recommendation, with a clear message when the API has no data or is unavailable. Read-only.",
-  needs: 'CloudWatch metrics of the service; Cost Explorer for the cost part',
-  produces: 'a report on stdout',
-  next: 'adjust TASK_CPU / TASK_MEMORY, then npm run deploy',
   async main({ runner, config }: ScriptContext) {
     await resolveIdentity(runner, config);
     const out: string[] = [];

@@ -1,9 +1,9 @@
-// Doctor — the guide's troubleshooting section, automated: each finding with its fix.
-// Needs:    a deployed stack.
-// Produces: a checklist (task definition and image, stopped tasks, security-group paths ALB -> tasks ->
-//           RDS, RDS status, target health and target-group settings, certificate and DNS); exit 1 when
-//           something is broken, 0 when all is well.
-// Next:     apply the fixes, then npm run step:7 to verify.
+// Troubleshooting, automated: the task definition and its image, recent stopped tasks and their reasons, the
+// security-group paths ALB -> tasks:PORT and tasks -> RDS:5432, RDS status, target health and target-group settings,
+// certificate and DNS — each finding with its fix.
+// Needs:    a deployed stack
+// Produces: a checklist; exit 1 when something is broken
+// Next:     apply the fixes, then npm run step:7
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
@@ -290,12 +290,8 @@ export function formatFindings(findings: Finding[]): string {
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'doctor',
-  summary:
-    'Troubleshooting, automated: the task definition and its image, recent stopped tasks and their reasons, the security-group paths ALB -> tasks:PORT and tasks -> RDS:5432, RDS status, target health and target-group settings, certificate and DNS — each finding with its fix.',
-  needs: 'a deployed stack',
-  produces: 'a checklist; exit 1 when something is broken',
-  next: 'apply the fixes, then npm run step:7',
   async main({ runner, config }: ScriptContext) {
     await resolveIdentity(runner, config);
     const findings = await diagnose(runner, config);

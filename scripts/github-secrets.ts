@@ -1,9 +1,9 @@
-// GitHub secrets — the guide's CI/CD setup ("Settings → Secrets and variables → Actions") with `gh`.
-// Needs:    the GitHub CLI logged in (`gh auth login`); the deploy role ARN (terraform output
-//           github_deploy_role_arn, or --role-arn).
-// Produces: secrets AWS_ROLE_TO_ASSUME, AWS_ACCOUNT_ID (and SLACK_WEBHOOK when configured) for
-//           .github/workflows/deploy-aws.yml. Values go to gh on stdin, never argv.
-// Next:     git push origin main (the workflow deploys), gh run list
+// Set the repository secrets the deploy workflow needs with the GitHub CLI: AWS_ROLE_TO_ASSUME (the OIDC deploy
+// role), AWS_ACCOUNT_ID (the account guard) and SLACK_WEBHOOK when configured, all on stdin. Without gh it prints
+// what to set by hand.
+// Needs:    gh (logged in), the deploy role ARN (Terraform output or --role-arn), --repo OWNER/REPO
+// Produces: the repository secrets
+// Next:     git push origin main; gh run list
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { terraformOutputs } from '../lib/terraform.js';
@@ -12,12 +12,8 @@ import { installHint } from '../lib/hints.js';
 import { sh } from '../lib/run.js';
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'github-secrets',
-  summary:
-    'Set the repository secrets the deploy workflow needs with the GitHub CLI: AWS_ROLE_TO_ASSUME (the OIDC deploy role), AWS_ACCOUNT_ID (the account guard) and SLACK_WEBHOOK when configured, all on stdin. Without gh it prints what to set by hand.',
-  needs: 'gh (logged in), the deploy role ARN (Terraform output or --role-arn), --repo OWNER/REPO',
-  produces: 'the repository secrets',
-  next: 'git push origin main; gh run list',
   options: {
     repo: {
       type: 'string',

@@ -1,8 +1,8 @@
-// IAM deploy policy — for accounts without this toolkit's Terraform: the least-privilege policy that
-// replaces the guide's `ec2:*, iam:*, ... on "*"`, rendered for your account, region and names.
-// Needs:    the account (credentials, or --account-id).
-// Produces: .llmops/iam-deploy-policy.json from config/iam-deploy-policy.json (printed, and the
-//           `aws iam put-role-policy` command to attach it to your deploy role).
+// Render config/iam-deploy-policy.json — ECR push to the one repository, register/describe task definitions,
+// update/describe the one service, iam:PassRole only on the two task roles and only to ecs-tasks.amazonaws.com, read
+// its log group — for your account, region and names. It replaces the guide's wildcard policy.
+// Needs:    credentials (for the account id) or --account-id
+// Produces: .llmops/iam-deploy-policy.json and the command that attaches it
 // Next:     npm run github-secrets
 import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
@@ -32,12 +32,8 @@ export function renderDeployPolicy(config: Config, account: string, taskRoleName
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'iam-policy',
-  summary:
-    "Render config/iam-deploy-policy.json — ECR push to the one repository, register/describe task definitions, update/describe the one service, iam:PassRole only on the two task roles and only to ecs-tasks.amazonaws.com, read its log group — for your account, region and names. It replaces the guide's wildcard policy.",
-  needs: 'credentials (for the account id) or --account-id',
-  produces: '.llmops/iam-deploy-policy.json and the command that attaches it',
-  next: 'npm run github-secrets',
   options: {
     'account-id': {
       type: 'string',

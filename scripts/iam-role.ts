@@ -1,8 +1,9 @@
-// IAM role — the guide's Security 2: ecsTaskExecutionRole with AmazonECSTaskExecutionRolePolicy, for
-// accounts without this toolkit's Terraform (which creates its own <project>-ecs-execution role).
-// Needs:    IAM permissions to create roles.
-// Produces: the role from config/trust-policy.json (trust limited to this account) and the managed
-//           policy attached; a second run changes nothing.
+// Security 2 — create ecsTaskExecutionRole (EXECUTION_ROLE_NAME) from config/trust-policy.json, trusted by
+// ecs-tasks.amazonaws.com for this account only, and attach AmazonECSTaskExecutionRolePolicy. Idempotent. Not needed
+// with this toolkit's Terraform, which creates <project>-ecs-execution; the script says so when Terraform manages the
+// role.
+// Needs:    permission to create IAM roles
+// Produces: the execution role with its managed policy
 // Next:     npm run secrets
 import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
@@ -42,12 +43,8 @@ export async function ensureExecutionRole(runner: Runner, config: Config, accoun
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'iam-role',
-  summary:
-    "Security 2 — create ecsTaskExecutionRole (EXECUTION_ROLE_NAME) from config/trust-policy.json, trusted by ecs-tasks.amazonaws.com for this account only, and attach AmazonECSTaskExecutionRolePolicy. Idempotent. Not needed with this toolkit's Terraform, which creates <project>-ecs-execution; the script says so when Terraform manages the role.",
-  needs: 'permission to create IAM roles',
-  produces: 'the execution role with its managed policy',
-  next: 'npm run secrets',
   async main({ runner, config }: ScriptContext) {
     const identity = await resolveIdentity(runner, config);
     for (const line of await ensureExecutionRole(runner, config, identity.account)) process.stdout.write(`✓ ${line}\n`);

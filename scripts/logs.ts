@@ -1,9 +1,9 @@
-// Logs — the guide's `aws logs tail /ecs/llmops-task --follow` and the time-window filter, made usable.
-// Needs:    the service's log group (LOG_GROUP).
-// Produces: log lines: recent ones (--since), matching (--filter), or those of the last failed task
-//           (--failed) on stdout; with --follow (CLI v2) they stream, masked, on stderr as they arrive. CLI v2 `logs tail`; CLI v1 (no tail) polls
-//           filter-log-events instead.
-// Next:     npm run doctor for a diagnosis.
+// Show the service's logs: the last --since (default 1h), --follow to keep streaming, --filter for a CloudWatch
+// filter pattern, --failed for the last failed task's stream. Uses CLI v2 `aws logs tail`; with CLI v1 it polls
+// filter-log-events.
+// Needs:    the log group LOG_GROUP (created by Terraform)
+// Produces: log lines on stdout
+// Next:     npm run doctor
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
@@ -63,12 +63,8 @@ async function pollLogs(runner: Runner, config: Config, startMs: number, follow:
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'logs',
-  summary:
-    "Show the service's logs: the last --since (default 1h), --follow to keep streaming, --filter for a CloudWatch filter pattern, --failed for the last failed task's stream. Uses CLI v2 `aws logs tail`; with CLI v1 it polls filter-log-events.",
-  needs: 'the log group LOG_GROUP (created by Terraform)',
-  produces: 'log lines on stdout',
-  next: 'npm run doctor',
   conflicts: [
     ['failed', 'follow'],
     ['failed', 'filter'],

@@ -1,9 +1,8 @@
-// Monitoring — the guide's dashboard and alarms, rendered with the real resource names.
-// Needs:    the deployed stack; the SNS topic SNS_TOPIC_NAME.
-// Produces: `dashboard`: DASHBOARD_NAME from config/dashboard-config.json; `alarms`: the guide's CPU alarm
-//           (llmops-high-cpu) plus memory, ALB 5xx, unhealthy targets, RDS CPU and free storage, all
-//           notifying the topic. Unchanged ones are left alone. (Terraform creates the same; this keeps
-//           accounts without it, or drifted ones, in line.)
+// Monitoring — `dashboard`: put DASHBOARD_NAME from config/dashboard-config.json with the real cluster, service, ALB,
+// target group and DB names; `alarms`: the guide's CPU alarm plus memory, ALB 5xx, unhealthy targets, RDS CPU and
+// free storage, all notifying SNS_TOPIC_NAME. Unchanged ones are left alone.
+// Needs:    the deployed stack (the target group finds the ALB)
+// Produces: the dashboard and the alarms
 // Next:     npm run logs, npm run doctor
 import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
@@ -172,14 +171,10 @@ export async function putAlarms(
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: '<dashboard|alarms>',
   usage: '<dashboard|alarms>',
   positional: ['dashboard', 'alarms'],
-  summary:
-    "Monitoring — `dashboard`: put DASHBOARD_NAME from config/dashboard-config.json with the real cluster, service, ALB, target group and DB names; `alarms`: the guide's CPU alarm plus memory, ALB 5xx, unhealthy targets, RDS CPU and free storage, all notifying SNS_TOPIC_NAME. Unchanged ones are left alone.",
-  needs: 'the deployed stack (the target group finds the ALB)',
-  produces: 'the dashboard and the alarms',
-  next: 'npm run logs, npm run doctor',
   async main({ runner, config, positionals }: ScriptContext) {
     const what = positionals[0];
     if (what !== 'dashboard' && what !== 'alarms') throw new UsageError(`expected dashboard or alarms, got ${what ?? 'nothing'}`);

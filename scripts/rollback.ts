@@ -1,9 +1,9 @@
-// Rollback — list the releases and put the service back on an earlier one.
-// Needs:    a service deployed by step 6 / deploy (releases are the task definition revisions and their
-//           tags: git sha, image digest, time — no local file).
-// Produces: the service on the chosen revision (the existing task definition: nothing is re-registered),
-//           verified with the step-7 waiter.
-// Next:     fix forward, then npm run deploy.
+// List the releases (revision, git sha, image digest, date) and roll the service back to the previous one, or to --to
+// N, by pointing it at the existing task definition (nothing is re-registered, nothing deregistered), then verify
+// with the step-7 waiter.
+// Needs:    a service deployed by step 6 or deploy
+// Produces: the service on the chosen revision, verified (exit codes as step 7)
+// Next:     fix forward, then npm run deploy
 import { resolveIdentity } from '../lib/aws.js';
 import { confirm, integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
@@ -86,12 +86,8 @@ export async function rollback(runner: Runner, config: Config, target: Release):
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'rollback',
-  summary:
-    'List the releases (revision, git sha, image digest, date) and roll the service back to the previous one, or to --to N, by pointing it at the existing task definition (nothing is re-registered, nothing deregistered), then verify with the step-7 waiter.',
-  needs: 'a service deployed by step 6 or deploy',
-  produces: 'the service on the chosen revision, verified (exit codes as step 7)',
-  next: 'fix forward, then npm run deploy',
   conflicts: [['list', 'to']],
   options: {
     to: { type: 'string', description: 'the revision to return to (default: the previous release)', parse: integer(1, 999_999_999) },

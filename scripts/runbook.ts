@@ -1,9 +1,8 @@
-// Runbook — the guide, section by section, in Korean (docs/ko/) and English (docs/en/), whose command
-// blocks are what the scripts print with --dry-run: the docs cannot drift from what the scripts run.
-// Needs:    docs/{ko,en}/*.md with `<!-- runbook: npm run <script> [-- args] [(NAME=value …)] -->` markers.
-// Produces: each marker's ```bash block rewritten from that script's --dry-run output (--check: only
-//           compare, exit 1 naming every stale block).
-// Next:     commit docs/ with the scripts that changed them.
+// Rewrite the command blocks of the Korean and English runbook (docs/ko, docs/en) from each script's --dry-run
+// output, or with --check report every block that no longer matches what the scripts run.
+// Needs:    docs/ko/*.md and docs/en/*.md with runbook markers; nothing in AWS (dry runs only)
+// Produces: the docs rewritten in place (or, with --check, exit 1 and the stale blocks)
+// Next:     git add docs && git commit
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -15,12 +14,8 @@ import { sh } from '../lib/run.js';
 const ROOT = resolve(import.meta.dirname, '..');
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'runbook',
-  summary:
-    "Rewrite the command blocks of the Korean and English runbook (docs/ko, docs/en) from each script's --dry-run output, or with --check report every block that no longer matches what the scripts run.",
-  needs: 'docs/ko/*.md and docs/en/*.md with runbook markers; nothing in AWS (dry runs only)',
-  produces: 'the docs rewritten in place (or, with --check, exit 1 and the stale blocks)',
-  next: 'git add docs && git commit',
   options: {
     check: { type: 'boolean', description: 'only compare: exit 1 when a block is stale, naming file, line and command' },
     docs: { type: 'string', description: 'the docs directory (default: docs/ of this repository)' },

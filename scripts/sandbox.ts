@@ -1,10 +1,10 @@
-// Sandbox — rehearse the whole deployment on this machine: an AWS emulator (moto, extended so ECS
-// deployments run real containers), a Docker engine, a registry serving as ECR, the ALB on loopback.
-// Needs:    Debian with root (installs docker.io, docker-registry, awscli, busybox-static when missing),
-//           moto_server (python3 with moto), terraform.
-// Produces: .sandbox/env (point every AWS client at the sandbox), terraform/sandbox_override.tf,
-//           a sample app checkout in .sandbox/app; `down` undoes all of it.
-// Next:     LLMOPS_ENV_FILE=.sandbox/env npm run bootstrap   (or: npm run demo)
+// The local AWS sandbox: moto on 127.0.0.1 extended so ECS deployments run real containers, a Docker engine, a
+// registry that serves as ECR, the ALB answering on loopback. `up` twice is the same as once; `down` stops only what
+// `up` started and removes every file it wrote.
+// Needs:    Debian and root (to install docker.io, docker-registry, awscli, busybox-static; to bind 127.0.0.2:80 /
+//           127.0.0.3:80 and edit /etc/hosts); python3 with moto 5.2
+// Produces: .sandbox/env for LLMOPS_ENV_FILE, terraform/sandbox_override.tf, .sandbox/app (sample app git checkout)
+// Next:     LLMOPS_ENV_FILE=.sandbox/env npm run bootstrap (or npm run demo)
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -348,15 +348,10 @@ export async function sandboxStatus(s: Settings): Promise<{ name: string; ok: bo
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'sandbox:<up|down|status>',
   usage: '<up|down|status>',
   positional: ['up', 'down', 'status'],
-  summary:
-    'The local AWS sandbox: moto on 127.0.0.1 extended so ECS deployments run real containers, a Docker engine, a registry that serves as ECR, the ALB answering on loopback. `up` twice is the same as once; `down` stops only what `up` started and removes every file it wrote.',
-  needs:
-    'Debian and root (to install docker.io, docker-registry, awscli, busybox-static; to bind 127.0.0.2:80 / 127.0.0.3:80 and edit /etc/hosts); python3 with moto 5.2',
-  produces: '.sandbox/env for LLMOPS_ENV_FILE, terraform/sandbox_override.tf, .sandbox/app (sample app git checkout)',
-  next: 'LLMOPS_ENV_FILE=.sandbox/env npm run bootstrap (or npm run demo)',
   async main({ runner, config, positionals }: ScriptContext) {
     const action = positionals[0];
     const tfDir = resolve(config.terraform.dir);

@@ -1,8 +1,9 @@
-// Scale — the guide's scaling section: a manual desired count (verified), the CPU target-tracking
-// policy from config/scaling-policy.json, and the current scaling state.
-// Needs:    a deployed service.
-// Produces: the new count running and healthy (step-7 waiter), or the llmops-cpu-scaling policy.
-// Next:     npm run doctor if tasks do not come up.
+// Scaling: --count N sets the desired count and waits until the tasks are healthy (the step-7 waiter); --policy
+// registers the scalable target (--min/--max) and the CPU target-tracking policy from config/scaling-policy.json;
+// --show prints the current state. Safe to run twice.
+// Needs:    a deployed service
+// Produces: the count running, or the llmops-cpu-scaling policy
+// Next:     npm run doctor
 import { resolve } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
 import { integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
@@ -61,12 +62,8 @@ export async function showScaling(runner: Runner, config: Config): Promise<strin
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'scale',
-  summary:
-    'Scaling: --count N sets the desired count and waits until the tasks are healthy (the step-7 waiter); --policy registers the scalable target (--min/--max) and the CPU target-tracking policy from config/scaling-policy.json; --show prints the current state. Safe to run twice.',
-  needs: 'a deployed service',
-  produces: 'the count running, or the llmops-cpu-scaling policy',
-  next: 'npm run doctor',
   requires: { min: 'policy', max: 'policy', 'cpu-target': 'policy' },
   validate(options) {
     const problems: string[] = [];

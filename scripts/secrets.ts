@@ -1,9 +1,9 @@
-// Secrets — the guide's Security 1: create or update llmops/db/password and llmops/app/env.
-// Needs:    the values: the DB password from DB_PASSWORD, --db-password-file or a hidden prompt; the app's
-//           environment as a JSON object from --app-env-file (the guide's env-secrets.json).
-// Produces: both secrets, created the first time and updated afterwards (no ResourceExistsException);
-//           unchanged values are left alone. Values never appear in argv, output or logs.
-// Next:     npm run deploy (tasks read the secrets at start).
+// Security 1 — create or update the secrets llmops/db/password and llmops/app/env (names from DB_SECRET_NAME /
+// APP_SECRET_NAME). A second run updates (or leaves unchanged values alone) instead of failing with
+// ResourceExistsException. Values go through a 0600 file, never argv, and are masked everywhere.
+// Needs:    DB_PASSWORD, --db-password-file or the prompt; --app-env-file (JSON object)
+// Produces: the two secrets in Secrets Manager
+// Next:     npm run deploy
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { resolveIdentity } from '../lib/aws.js';
@@ -114,12 +114,8 @@ export function checkPassword(value: string): void {
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'secrets',
-  summary:
-    'Security 1 — create or update the secrets llmops/db/password and llmops/app/env (names from DB_SECRET_NAME / APP_SECRET_NAME). A second run updates (or leaves unchanged values alone) instead of failing with ResourceExistsException. Values go through a 0600 file, never argv, and are masked everywhere.',
-  needs: 'DB_PASSWORD, --db-password-file or the prompt; --app-env-file (JSON object)',
-  produces: 'the two secrets in Secrets Manager',
-  next: 'npm run deploy',
   options: {
     'db-password-file': {
       type: 'string',

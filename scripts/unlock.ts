@@ -1,8 +1,10 @@
-// Unlock — show the deploy lock (or, with --terraform, Terraform's state lock) and, when its holder is
-// gone, remove it.
-// Needs:    the state bucket (created by step 3).
-// Produces: the lock's holder; with --force (and a prompt on a TTY), the lock removed.
-// Next:     npm run deploy (or npm run step:3 after a terraform lock)
+// Show who holds the deploy lock (an object in the state bucket), and with --force remove it — for a lock whose
+// holder died on another machine before it expired (a dead holder on this machine, or an expired lock, is taken over
+// automatically). With --terraform, the same for Terraform's state lock left by a killed `terraform apply`
+// (`terraform force-unlock`).
+// Needs:    the state bucket
+// Produces: the lock's holder; the lock removed with --force
+// Next:     npm run deploy
 import { resolveIdentity } from '../lib/aws.js';
 import { confirm, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { deleteLockIfMatch, lockKey, readLock } from '../lib/lock.js';
@@ -45,12 +47,8 @@ async function terraformUnlock(runner: Runner, config: Config, account: string, 
 }
 
 export const spec: ScriptSpec = {
+  header: import.meta.url,
   command: 'unlock',
-  summary:
-    "Show who holds the deploy lock (an object in the state bucket), and with --force remove it — for a lock whose holder died on another machine before it expired (a dead holder on this machine, or an expired lock, is taken over automatically). With --terraform, the same for Terraform's state lock left by a killed `terraform apply` (`terraform force-unlock`).",
-  needs: 'the state bucket',
-  produces: "the lock's holder; the lock removed with --force",
-  next: 'npm run deploy',
   options: {
     force: { type: 'boolean', description: 'remove the lock' },
     terraform: { type: 'boolean', description: "Terraform's state lock instead of the deploy lock" },

@@ -139,9 +139,7 @@ test('misspellings: known names are never flagged; one edit of a toolkit name is
 
 const SPEC: ScriptSpec = {
   command: 'x',
-  summary: '',
-  needs: '',
-  produces: '',
+  header: import.meta.url,
   conflicts: [['from', 'only']],
   options: {
     from: { type: 'string', description: '', parse: integer(1, 8) },

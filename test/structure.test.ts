@@ -4,9 +4,11 @@
 // sources, so a change that breaks a rule fails here, naming the file.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { helpText, scriptHeader, type ScriptSpec } from '../lib/cli.js';
 import { ROOT } from './helpers/script.js';
 
 interface Import {
@@ -135,6 +137,20 @@ test('no function name is exported by two lib modules', () => {
     [...owners].filter(([, files]) => files.length > 1).map(([name, files]) => `${name}: ${files.join(', ')}`),
     [],
   );
+});
+
+test('every script says what it is once, in its header comment, which --help shows', async () => {
+  for (const file of tsFiles('scripts')) {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    assert.ok(text.includes('header: import.meta.url'), `${file}: spec.header is import.meta.url`);
+    assert.not.match(text, /^\s+(summary|needs|produces):/m, `${file}: what / needs / produces are written once, in the header`);
+    const header = scriptHeader(pathToFileURL(join(ROOT, file)).href);
+    const { spec } = (await import(pathToFileURL(join(ROOT, file)).href)) as { spec: ScriptSpec };
+    const help = helpText(spec);
+    for (const line of [header.what, `Needs:    ${header.needs}`, `Produces: ${header.produces}`])
+      assert.ok(help.includes(line), `${file}: --help shows ${line.slice(0, 40)}`);
+  }
+  assert.throws(() => scriptHeader(pathToFileURL(join(ROOT, 'lib/errors.ts')).href), /needs what it does, then Needs: and Produces:/);
 });
 
 test('one formatter: every TypeScript, JSON and YAML file is as prettier writes it (npm run format)', async () => {
