@@ -495,7 +495,24 @@ export function readEnvFiles(
   }
   const read = files.filter(Boolean).map((f) => readEnvFile(f, required));
   for (const f of read) problems.push(...f.problems, ...unknownKeyProblems(f));
-  return { vars: Object.assign({}, ...read.map((f) => f.vars)), files: read, problems };
+  return { vars: mergeEnvFiles(read), files: read, problems };
+}
+
+/**
+ * The env files' settings, later files winning: a setting is one setting whether a file writes it plainly
+ * (BUILD_CONTEXT) or in the toolkit's namespace (LLMOPS_BUILD_CONTEXT), so a later file overrides either form.
+ */
+export function mergeEnvFiles(files: Pick<EnvFile, 'vars'>[]): Record<string, string> {
+  const settings = SETTING_NAMES();
+  const merged: Record<string, string> = {};
+  for (const file of files) {
+    for (const [k, v] of Object.entries(file.vars)) {
+      const plain = k.startsWith(PREFIX) && settings.includes(k.slice(PREFIX.length)) ? k.slice(PREFIX.length) : k;
+      delete merged[prefixed(plain)];
+      merged[plain] = v;
+    }
+  }
+  return merged;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Steps 1-8 of the guide as one task list: prerequisites, build, terraform plan and apply, push, task definition,
 // verify, DNS. Resumable: each step checks the real state and skips what is done, with the reason.
-// Needs:    what step 1 checks; .env (or LLMOPS_ENV_FILE=.sandbox/env against the local sandbox)
+// Needs:    what step 1 checks; .env (LLMOPS_ENV_FILE=.env,.sandbox/env to rehearse it in the local sandbox)
 // Produces: the stack and the app answering on its URL; a summary (URL, image digest, revision, durations, rollback
 //           command)
 // Next:     npm run deploy for every later release
