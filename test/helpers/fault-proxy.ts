@@ -105,7 +105,11 @@ export async function awsFaultProxy(
   };
 }
 
-/** A proxy for the Docker engine's socket that goes away `delayMs` after a build starts. */
+/**
+ * A proxy for the Docker engine's socket that goes away during the first build: the classic builder's
+ * POST /build is answered with the start of a build stream and then cut, never reaching the engine; a
+ * BuildKit session is cut `delayMs` after it starts.
+ */
 export async function dockerFaultProxy(
   socketPath: string,
   engine = '/var/run/docker.sock',
@@ -122,19 +126,33 @@ export async function dockerFaultProxy(
   };
   const server = net.createServer((client) => {
     const up = net.connect(engine);
+    let cut = false; // this connection carried the build: nothing more reaches the engine
     sockets.add(client).add(up);
     client.on('close', () => sockets.delete(client));
     up.on('close', () => sockets.delete(up));
     client.on('data', (chunk) => {
+      if (cut) return;
       const line = /^(GET|POST|PUT|DELETE|HEAD) (\S+)/m.exec(chunk.toString('latin1'));
       if (line) seen.push(`${line[1]} ${line[2]!.split('?')[0]}`);
-      if (armed && line && /\/(build|session|grpc)\b/.test(line[2]!)) {
+      if (armed && line && /\/build\b/.test(line[2]!)) {
+        // the classic builder's POST /build: never forwarded. The "engine" starts answering, then goes away
+        // mid-stream, at the same point on a warm or a cold machine (no race with a cached build).
+        armed = false;
+        cut = true;
+        fire(`${line[1]} ${line[2]}`);
+        const first = '{"stream":"Step 1/4 : FROM node:20-alpine\\n"}\r\n';
+        client.write(`HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${first.length.toString(16)}\r\n${first}\r\n`, () => goDown());
+        return;
+      }
+      if (armed && line && /\/(session|grpc)\b/.test(line[2]!)) {
+        // BuildKit streams over a hijacked session: cut it shortly after it starts
         armed = false;
         fire(`${line[1]} ${line[2]}`);
         setTimeout(goDown, delayMs);
       }
+      up.write(chunk);
     });
-    client.pipe(up).pipe(client);
+    up.pipe(client);
     client.on('error', () => up.destroy());
     up.on('error', () => client.destroy());
   });
