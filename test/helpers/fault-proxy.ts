@@ -141,7 +141,10 @@ export async function dockerFaultProxy(
         cut = true;
         fire(`${line[1]} ${line[2]}`);
         const first = '{"stream":"Step 1/4 : FROM node:20-alpine\\n"}\r\n';
-        client.write(`HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${first.length.toString(16)}\r\n${first}\r\n`, () => goDown());
+        client.write(
+          `HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${first.length.toString(16)}\r\n${first}\r\n`,
+          () => goDown(),
+        );
         return;
       }
       if (armed && line && /\/(session|grpc)\b/.test(line[2]!)) {
