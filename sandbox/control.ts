@@ -226,6 +226,8 @@ export interface UserSettings {
   alarmEmail?: string;
   /** AWS_PROFILE of the user's .env: the sandbox's config answers for it with the sandbox's keys. */
   profile?: string;
+  /** The user's .env names a real domain (its zone and certificate are not in the sandbox: cleared). */
+  domain?: boolean;
 }
 
 /** From the user's env file(s) (`.env`): only what the sandbox looks at before it overrides anything. */
@@ -236,6 +238,7 @@ export function userSettings(vars: Record<string, string>): UserSettings {
     buildContext: buildContext && existsSync(join(buildContext, dockerfile)) ? buildContext : undefined,
     alarmEmail: vars.ALARM_EMAIL || undefined,
     profile: vars.AWS_PROFILE || undefined,
+    domain: !!(vars.DOMAIN_NAME || vars.HOSTED_ZONE_ID || vars.ACM_CERTIFICATE_ARN),
   };
 }
 
@@ -282,10 +285,9 @@ export function sandboxEnv(s: Pick<Settings, 'port' | 'region'>, user: UserSetti
     LLMOPS_BUILD_CONTEXT: user.buildContext ?? join(SANDBOX_DIR, 'app'),
     ...(user.buildContext ? {} : { LLMOPS_DOCKERFILE: 'Dockerfile' }),
     LLMOPS_ALARM_EMAIL: user.alarmEmail ?? 'ops@example.com',
-    // a real domain's hosted zone and certificate live in the real account, not here
-    LLMOPS_DOMAIN_NAME: '',
-    LLMOPS_HOSTED_ZONE_ID: '',
-    LLMOPS_ACM_CERTIFICATE_ARN: '',
+    // your .env's real domain: its hosted zone and certificate live in your account, not here (cleared only
+    // when .env names one, so a domain given for the sandbox run itself still applies)
+    ...(user.domain ? { LLMOPS_DOMAIN_NAME: '', LLMOPS_HOSTED_ZONE_ID: '', LLMOPS_ACM_CERTIFICATE_ARN: '' } : {}),
     // Terraform variables a throwaway stack wants (moto cannot create the autoscaling target).
     TF_VAR_alb_deletion_protection: 'false',
     TF_VAR_db_deletion_protection: 'false',

@@ -34,6 +34,7 @@ locals {
       { name = "DATABASE_PORT", value = tostring(aws_db_instance.this.port) },
       { name = "DATABASE_NAME", value = var.db_name },
       { name = "DATABASE_USER", value = var.db_username },
+      { name = "PGSSLMODE", value = "require" }, # the database accepts TLS only (rds.force_ssl)
     ]
     secrets = [
       { name = "DATABASE_PASSWORD", valueFrom = "${local.db_password_secret_arn}:password::" },

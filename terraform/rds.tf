@@ -1,11 +1,40 @@
 # PostgreSQL in the private subnets: encrypted (CKV_AWS_16), not public (CKV_AWS_17), backups >= 7 days
 # (RDS.11), deletion protection (RDS.8), IAM auth (RDS.10), Multi-AZ as a variable (RDS.5), log exports
 # (RDS.9), tags copied to snapshots (RDS.17), and a final snapshot on delete. The master password is
-# managed by RDS in Secrets Manager unless db_password is given.
+# managed by RDS in Secrets Manager unless db_password is given. A parameter group forces TLS on every
+# connection (rds.force_ssl); the log groups RDS exports to are managed here, with a retention (CKV_AWS_66).
 
 resource "aws_db_subnet_group" "this" {
   name       = "${local.name}-db"
   subnet_ids = aws_subnet.private[*].id
+}
+
+locals {
+  db_major       = split(".", var.db_engine_version)[0]
+  db_log_exports = ["postgresql", "upgrade"]
+}
+
+resource "aws_db_parameter_group" "this" {
+  name        = "${local.name}-postgres${local.db_major}"
+  family      = "postgres${local.db_major}"
+  description = "TLS required for every connection (${local.name})"
+
+  parameter {
+    name         = "rds.force_ssl"
+    value        = "1"
+    apply_method = "pending-reboot"
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# Created before the instance, so RDS exports into groups that expire instead of creating its own.
+resource "aws_cloudwatch_log_group" "rds" {
+  for_each          = toset(local.db_log_exports)
+  name              = "/aws/rds/instance/${local.db_identifier}/${each.key}"
+  retention_in_days = var.log_retention_days
 }
 
 resource "aws_db_instance" "this" {
@@ -37,7 +66,10 @@ resource "aws_db_instance" "this" {
   skip_final_snapshot                 = false
   final_snapshot_identifier           = "${local.db_identifier}-final"
   iam_database_authentication_enabled = true
-  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
+  enabled_cloudwatch_logs_exports     = local.db_log_exports
+  parameter_group_name                = aws_db_parameter_group.this.name
   auto_minor_version_upgrade          = true
   apply_immediately                   = false
+
+  depends_on = [aws_cloudwatch_log_group.rds]
 }

@@ -157,9 +157,14 @@ variable "db_deletion_protection" {
 }
 
 variable "db_engine_version" {
-  description = "PostgreSQL major (or major.minor) version."
+  description = "PostgreSQL major (or major.minor) version: 13 to 17, which RDS supports (the parameter group family follows the major)."
   type        = string
   default     = "16"
+
+  validation {
+    condition     = can(regex("^(1[3-7])(\\.[0-9]+)?$", var.db_engine_version))
+    error_message = "db_engine_version must be a PostgreSQL major RDS supports, 13 to 17, optionally with a minor (e.g. \"16\" or \"16.4\")."
+  }
 }
 
 variable "db_identifier" {

@@ -729,7 +729,8 @@ test('platform: an image built for another CPU than the tasks run is refused bef
     all: true,
   });
   assert.is(build.exitCode, 0, build.all);
-  const r = await sb.run('scripts/05-push.ts', ['--yes'], { LLMOPS_BUILD_CONTEXT: app });
+  // the sandbox's env file wins over the environment: the app is named in a file layered over it
+  const r = await sb.run('scripts/05-push.ts', ['--yes'], { LLMOPS_ENV_FILE: envFileWith('arm64', { LLMOPS_BUILD_CONTEXT: app }) });
   assert.is(r.exitCode, 3, r.all.slice(-2000));
   assert.match(
     r.all,

@@ -221,6 +221,38 @@ export const RULES: Rule[] = [
     check: (p) => every(p, 'aws_db_instance', (v) => v.manage_master_user_password === true, 'password not RDS-managed'),
   },
   {
+    id: 'CKV2_AWS_69/RDS.force-ssl',
+    what: 'RDS accepts TLS connections only (a parameter group with rds.force_ssl = 1)',
+    check: (p) =>
+      every(
+        p,
+        'aws_db_instance',
+        (v) =>
+          ofType(p, 'aws_db_parameter_group').some(
+            (g) =>
+              g.values.name === v.parameter_group_name &&
+              (g.values.parameter ?? []).some((x: any) => x.name === 'rds.force_ssl' && String(x.value) === '1'),
+          ),
+        'no parameter group forcing TLS',
+      ),
+  },
+  {
+    id: 'RDS.log-groups',
+    what: 'the log groups RDS exports to are managed, so they have a retention',
+    check: (p) =>
+      ofType(p, 'aws_db_instance').flatMap((db) =>
+        (db.values.enabled_cloudwatch_logs_exports ?? [])
+          .filter(
+            (e: string) =>
+              !ofType(p, 'aws_cloudwatch_log_group').some((g) => g.values.name === `/aws/rds/instance/${db.values.identifier}/${e}`),
+          )
+          .map(
+            (e: string) =>
+              `${db.address}: /aws/rds/instance/${db.values.identifier}/${e} is not managed (RDS would create it without a retention)`,
+          ),
+      ),
+  },
+  {
     id: 'CKV_AWS_66',
     what: 'log groups have a retention',
     check: (p) => every(p, 'aws_cloudwatch_log_group', (v) => v.retention_in_days > 0, 'no retention'),

@@ -153,6 +153,13 @@ const BREAKS: Record<string, (plan: any) => void> = {
   'RDS.9': (p) => (first(p, 'aws_db_instance').enabled_cloudwatch_logs_exports = ['upgrade']),
   'RDS.17': (p) => (first(p, 'aws_db_instance').copy_tags_to_snapshot = false),
   'RDS.password': (p) => (first(p, 'aws_db_instance').manage_master_user_password = null),
+  'CKV2_AWS_69/RDS.force-ssl': (p) => (first(p, 'aws_db_parameter_group').parameter = []),
+  'RDS.log-groups': (p) => {
+    const rs = p.planned_values.root_module.resources;
+    p.planned_values.root_module.resources = rs.filter(
+      (r: any) => !(r.type === 'aws_cloudwatch_log_group' && r.values.name.endsWith('/postgresql')),
+    );
+  },
   CKV_AWS_66: (p) => (first(p, 'aws_cloudwatch_log_group').retention_in_days = 0),
   'SNS.encryption': (p) => (first(p, 'aws_sns_topic').kms_master_key_id = 'alias/aws/sns'),
   'S3.public-access': (p) => (first(p, 'aws_s3_bucket_public_access_block').block_public_policy = false),

@@ -1,0 +1,57 @@
+// `npm run mutation -- [lib/x.ts …]`: StrykerJS over lib/, each module against the fast test files that
+// claim its guarantees (Stryker's command runner runs them once per mutant, so only fast files are listed).
+// On demand, not in CI: a module takes minutes. Incremental: a rerun retests only what changed. The score
+// per module and the survivors go to docs/reliability.md by hand, with the date.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+
+/** lib module → the test files (uvu patterns) that prove it, each fast enough to run per mutant. */
+export const SUITES: Record<string, string> = {
+  'lib/run.ts': 'runner',
+  'lib/waiter.ts': 'waiter',
+  'lib/errors.ts': 'outcomes',
+  'lib/hints.ts': 'runner|outcomes',
+  'lib/flags.ts': 'boundary',
+  'lib/runbook.ts': 'runbook',
+  'lib/taskdef.ts': 'steps',
+  'lib/infra.ts': 'steps',
+};
+
+const wanted = process.argv.slice(2).filter((a) => a !== '--');
+const modules = wanted.length ? wanted : Object.keys(SUITES);
+let failed = 0;
+for (const module of modules) {
+  const suite = SUITES[module];
+  if (!suite) {
+    process.stderr.write(`✗ ${module}: no fast test files listed for it in test/mutation.ts (SUITES)\n`);
+    failed++;
+    continue;
+  }
+  const command = `node --import tsx node_modules/uvu/bin.js test "(${suite})\\.test\\.ts$"`;
+  process.stdout.write(`\n# ${module}: stryker run (tests: ${command})\n`);
+  const config = join(ROOT, '.stryker-tmp', `${module.replace(/\W/g, '_')}.config.json`);
+  mkdirSync(dirname(config), { recursive: true });
+  writeFileSync(
+    config,
+    JSON.stringify({
+      testRunner: 'command',
+      commandRunner: { command },
+      mutate: [module],
+      coverageAnalysis: 'off',
+      concurrency: 2,
+      timeoutMS: 60_000,
+      incremental: true,
+      incrementalFile: `.stryker-tmp/${module.replace(/\W/g, '_')}.incremental.json`,
+      reporters: ['clear-text', 'progress', 'json'],
+      jsonReporter: { fileName: `reports/mutation/${module.replace(/\W/g, '_')}.json` },
+      tempDirName: '.stryker-tmp',
+      ignorePatterns: ['.sandbox', 'docs', 'reports'],
+    }),
+  );
+  const r = spawnSync(join(ROOT, 'node_modules/.bin/stryker'), ['run', config], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) failed++;
+}
+process.exitCode = failed ? 1 : 0;
