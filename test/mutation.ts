@@ -48,7 +48,7 @@ for (const module of modules) {
       reporters: ['clear-text', 'progress', 'json'],
       jsonReporter: { fileName: `reports/mutation/${module.replace(/\W/g, '_')}.json` },
       tempDirName: '.stryker-tmp',
-      ignorePatterns: ['.sandbox', 'docs', 'reports'],
+      ignorePatterns: ['.sandbox', 'docs', 'reports', '.cache', '.llmops', 'terraform/.terraform', '**/.terraform'],
     }),
   );
   const r = spawnSync(join(ROOT, 'node_modules/.bin/stryker'), ['run', config], { cwd: ROOT, stdio: 'inherit' });
