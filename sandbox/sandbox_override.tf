@@ -54,6 +54,14 @@ resource "aws_vpc_security_group_ingress_rule" "db_from_tasks" {
   }
 }
 
+# moto does not return a DB parameter group's parameters (rds.force_ssl): without this, every plan would
+# add them again.
+resource "aws_db_parameter_group" "this" {
+  lifecycle {
+    ignore_changes = [parameter]
+  }
+}
+
 # moto returns CloudFront fields the configuration does not set (legacy forwarded_values, the default
 # certificate flag): ignored here so a re-plan is empty.
 resource "aws_cloudfront_distribution" "this" {
