@@ -19,6 +19,9 @@ export function resources(plan: any): Resource[] {
   return out;
 }
 
+/** Resources as the configuration writes them (expressions, references), for what planned values cannot show. */
+export const configured = (plan: any, type: string): any[] =>
+  (plan?.configuration?.root_module?.resources ?? []).filter((r: any) => r.type === type);
 const ofType = (plan: any, type: string) => resources(plan).filter((r) => r.type === type);
 const one = (v: any) => (Array.isArray(v) ? v[0] : v);
 const variableDefault = (plan: any, name: string) => plan?.configuration?.root_module?.variables?.[name]?.default;
@@ -223,18 +226,26 @@ export const RULES: Rule[] = [
   {
     id: 'CKV2_AWS_69/RDS.force-ssl',
     what: 'RDS accepts TLS connections only (a parameter group with rds.force_ssl = 1)',
-    check: (p) =>
-      every(
-        p,
-        'aws_db_instance',
-        (v) =>
-          ofType(p, 'aws_db_parameter_group').some(
-            (g) =>
-              g.values.name === v.parameter_group_name &&
-              (g.values.parameter ?? []).some((x: any) => x.name === 'rds.force_ssl' && String(x.value) === '1'),
-          ),
-        'no parameter group forcing TLS',
-      ),
+    // read from the configuration: the emulator returns no parameters, so planned values cannot show them
+    check: (p) => {
+      const forcing = configured(p, 'aws_db_parameter_group')
+        .filter((g) =>
+          []
+            .concat(g.expressions?.parameter ?? [])
+            .some((x: any) => x.name?.constant_value === 'rds.force_ssl' && String(x.value?.constant_value) === '1'),
+        )
+        .map((g) => g.address);
+      const dbs = configured(p, 'aws_db_instance');
+      if (!dbs.length) return ['no aws_db_instance in the configuration'];
+      return dbs
+        .filter(
+          (db) =>
+            !(db.expressions?.parameter_group_name?.references ?? []).some((r: string) =>
+              forcing.some((g) => r === g || r.startsWith(`${g}.`)),
+            ),
+        )
+        .map((db) => `${db.address}: no parameter group forcing TLS`);
+    },
   },
   {
     id: 'RDS.log-groups',

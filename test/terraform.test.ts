@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { domainVariant, errors, terraform, tfEnv } from './helpers/domain-variant.js';
 import { copyTerraform } from './helpers/sandbox.js';
 import { ROOT } from './helpers/script.js';
-import { deployPolicyViolations, resources, RULES, runRules, trustPolicyViolations } from './terraform-rules.js';
+import { configured, deployPolicyViolations, resources, RULES, runRules, trustPolicyViolations } from './terraform-rules.js';
 
 const work = mkdtempSync(join(tmpdir(), 'llmops-tf-'));
 
@@ -153,7 +153,7 @@ const BREAKS: Record<string, (plan: any) => void> = {
   'RDS.9': (p) => (first(p, 'aws_db_instance').enabled_cloudwatch_logs_exports = ['upgrade']),
   'RDS.17': (p) => (first(p, 'aws_db_instance').copy_tags_to_snapshot = false),
   'RDS.password': (p) => (first(p, 'aws_db_instance').manage_master_user_password = null),
-  'CKV2_AWS_69/RDS.force-ssl': (p) => (first(p, 'aws_db_parameter_group').parameter = []),
+  'CKV2_AWS_69/RDS.force-ssl': (p) => (configured(p, 'aws_db_parameter_group')[0].expressions.parameter = []),
   'RDS.log-groups': (p) => {
     const rs = p.planned_values.root_module.resources;
     p.planned_values.root_module.resources = rs.filter(
