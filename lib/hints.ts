@@ -49,8 +49,14 @@ const KNOWN_ERRORS: [RegExp, string][] = [
   ],
 ];
 
-/** Docker output when the engine went away mid-command: only meaningful for docker commands. */
-export const DOCKER_DROPPED = /unexpected EOF|error reading from server: EOF|connection reset by peer/i;
+/**
+ * Docker output when the engine went away mid-command (what docker 28 prints, depending on when the
+ * connection broke: while uploading the build context, or while reading the build stream). Only meaningful
+ * for docker commands, and checked before the general hints: "error during connect: … write: broken pipe"
+ * means the engine answered and then went away, not that it is not running.
+ */
+export const DOCKER_DROPPED =
+  /unexpected EOF|error reading from server: EOF|connection reset by peer|broken pipe|use of closed network connection|read\/write on closed pipe/i;
 export const DOCKER_DROPPED_HINT =
   'the Docker engine dropped the connection mid-way (stopped, restarted or out of disk?): check `docker info`, then rerun; nothing was pushed';
 

@@ -306,7 +306,9 @@ export class Runner {
     const text = result.stderr + result.stdout;
     const hint = missing
       ? installHint(missing)
-      : (hintFor(text) ?? (cmds.some((c) => c.bin === 'docker') && DOCKER_DROPPED.test(text) ? DOCKER_DROPPED_HINT : undefined));
+      : cmds.some((c) => c.bin === 'docker') && DOCKER_DROPPED.test(text)
+        ? DOCKER_DROPPED_HINT
+        : hintFor(text);
     return new CommandError(result.command, result.exitCode, tail, hint, result);
   }
 

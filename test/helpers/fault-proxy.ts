@@ -127,24 +127,36 @@ export async function dockerFaultProxy(
   const server = net.createServer((client) => {
     const up = net.connect(engine);
     let cut = false; // this connection carried the build: nothing more reaches the engine
-    sockets.add(client).add(up);
-    client.on('close', () => sockets.delete(client));
-    up.on('close', () => sockets.delete(up));
+    let body = ''; // the tail of the build context upload, to see where it ends
+    const answerThenGoAway = () => {
+      // the "engine" starts answering, then goes away mid-stream (a clean close: docker reads `unexpected EOF`)
+      const first = '{"stream":"Step 1/4 : FROM node:20-alpine\\n"}\r\n';
+      client.write(
+        `HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${first.length.toString(16)}\r\n${first}\r\n`,
+        () => {
+          server.close();
+          client.end();
+        },
+      );
+    };
     client.on('data', (chunk) => {
-      if (cut) return;
+      if (cut) {
+        // the build context is read to its end (the chunked upload's last chunk) before the answer, so docker
+        // fails at the same point every time, never while still uploading
+        body = (body + chunk.toString('latin1')).slice(-16);
+        if (body.endsWith('0\r\n\r\n')) answerThenGoAway();
+        return;
+      }
       const line = /^(GET|POST|PUT|DELETE|HEAD) (\S+)/m.exec(chunk.toString('latin1'));
       if (line) seen.push(`${line[1]} ${line[2]!.split('?')[0]}`);
       if (armed && line && /\/build\b/.test(line[2]!)) {
-        // the classic builder's POST /build: never forwarded. The "engine" starts answering, then goes away
-        // mid-stream, at the same point on a warm or a cold machine (no race with a cached build).
+        // the classic builder's POST /build: never forwarded.
         armed = false;
         cut = true;
         fire(`${line[1]} ${line[2]}`);
-        const first = '{"stream":"Step 1/4 : FROM node:20-alpine\\n"}\r\n';
-        client.write(
-          `HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${first.length.toString(16)}\r\n${first}\r\n`,
-          () => goDown(),
-        );
+        up.destroy();
+        body = chunk.toString('latin1').slice(-16);
+        if (body.endsWith('0\r\n\r\n')) answerThenGoAway();
         return;
       }
       if (armed && line && /\/(session|grpc)\b/.test(line[2]!)) {
