@@ -10,6 +10,10 @@ locals {
     ["repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"],
     var.github_environment == "" ? [] : ["repo:${var.github_repository}:environment:${var.github_environment}"],
   )
+  github_trusts = merge(
+    local.github ? { deploy = local.github_subjects } : {},
+    local.github_infra ? { infra = ["repo:${var.github_repository}:environment:${var.github_infra_environment}"] } : {},
+  )
   state_bucket_name = coalesce(var.state_bucket_name, "${local.name}-tfstate-${local.account_id}")
 }
 
@@ -21,8 +25,10 @@ resource "aws_iam_openid_connect_provider" "github" {
   thumbprint_list = ["6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd"]
 }
 
+# Who may assume each GitHub role: the deploy role its branch and environment, the infra role only its own
+# environment (never the deploy job's subjects).
 data "aws_iam_policy_document" "github_trust" {
-  count = local.github ? 1 : 0
+  for_each = local.github_trusts
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -41,7 +47,7 @@ data "aws_iam_policy_document" "github_trust" {
     condition {
       test     = "StringEquals"
       variable = "${local.github_oidc_url}:sub"
-      values   = local.github_subjects
+      values   = each.value
     }
   }
 }
@@ -51,8 +57,9 @@ resource "aws_iam_role" "github_deploy" {
 
   name                 = "${local.name}-github-deploy"
   description          = "GitHub Actions deploys of ${var.github_repository}: push the image, register the task definition, update ${local.service_name}"
-  assume_role_policy   = data.aws_iam_policy_document.github_trust[0].json
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["deploy"].json
   max_session_duration = 3600
+  permissions_boundary = local.role_boundary_arn
 }
 
 # One source with `npm run iam-policy`: config/iam-deploy-policy.json, rendered with this stack's names.
@@ -81,33 +88,118 @@ resource "aws_iam_role_policy" "github_deploy" {
   policy = local.github_deploy_policy
 }
 
-# Optional, separate role for `terraform apply` from CI (broad by nature; keep it off unless needed).
-resource "aws_iam_role" "github_infra" {
-  count = local.github && var.create_github_infra_role ? 1 : 0
+# Optional, separate role for `terraform apply` from CI. It may do what PowerUserAccess allows (everything
+# but IAM, Organizations and Account) plus manage this project's roles, and no more:
+# - a role it creates or changes must carry the permissions boundary below, so no role it makes can do
+#   more than the boundary allows (no IAM writes at all): it cannot make itself or anyone an admin;
+# - it passes this project's roles only to the services that use them (iam:PassedToService);
+# - it cannot change itself, the boundary, or take a boundary off a role;
+# - it trusts its own GitHub environment (github_infra_environment, e.g. `infra` with required reviewers),
+#   never the deploy job's subjects.
+# The boundary and this role are created by an administrator's first apply; from then on CI applies as it.
+locals {
+  github_infra      = local.github && var.create_github_infra_role
+  role_boundary_arn = local.github_infra ? aws_iam_policy.role_boundary[0].arn : null
+  project_roles     = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:role/${local.name}-*"
+  github_infra_name = "${local.name}-github-infra"
+  github_infra_arn  = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:role/${local.github_infra_name}"
+  roles_passed_to   = ["ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
+  github_infra_never = [
+    "iam:AttachRolePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:DeleteRole",
+    "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy",
+    "iam:SetDefaultPolicyVersion", "iam:TagPolicy", "iam:TagRole", "iam:UntagPolicy", "iam:UntagRole", "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole", "iam:UpdateRoleDescription",
+  ]
+}
 
-  name               = "${local.name}-github-infra"
-  description        = "GitHub Actions terraform apply of ${var.github_repository}"
-  assume_role_policy = data.aws_iam_policy_document.github_trust[0].json
+data "aws_iam_policy_document" "role_boundary" {
+  count = local.github_infra ? 1 : 0
+
+  statement {
+    sid         = "EverythingButIdentityAndAccount"
+    not_actions = ["iam:*", "organizations:*", "account:*"]
+    resources   = ["*"]
+  }
+
+  statement {
+    sid       = "PassOnlyThisProjectsRolesToTheirServices"
+    actions   = ["iam:PassRole"]
+    resources = [local.project_roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = local.roles_passed_to
+    }
+  }
+}
+
+resource "aws_iam_policy" "role_boundary" {
+  count = local.github_infra ? 1 : 0
+
+  name        = "${local.name}-role-boundary"
+  description = "Permissions boundary of every role of ${local.name}: the most any of them may do"
+  policy      = data.aws_iam_policy_document.role_boundary[0].json
+}
+
+resource "aws_iam_role" "github_infra" {
+  count = local.github_infra ? 1 : 0
+
+  name               = local.github_infra_name
+  description        = "GitHub Actions terraform apply of ${var.github_repository} (environment ${var.github_infra_environment})"
+  assume_role_policy = data.aws_iam_policy_document.github_trust["infra"].json
 }
 
 resource "aws_iam_role_policy_attachment" "github_infra" {
-  count = local.github && var.create_github_infra_role ? 1 : 0
+  count = local.github_infra ? 1 : 0
 
   role       = aws_iam_role.github_infra[0].name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/PowerUserAccess"
 }
 
 data "aws_iam_policy_document" "github_infra_iam" {
-  count = local.github && var.create_github_infra_role ? 1 : 0
+  count = local.github_infra ? 1 : 0
 
   statement {
-    sid = "ManageOnlyThisProjectsRoles"
+    sid = "CreateAndChangeRolesOnlyWithTheBoundary"
     actions = [
-      "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:GetRole",
-      "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:PassRole",
-      "iam:PutRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
+      "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
     ]
-    resources = ["arn:${data.aws_partition.current.partition}:iam::${local.account_id}:role/${local.name}-*"]
+    resources = [local.project_roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.role_boundary_arn]
+    }
+  }
+
+  statement {
+    sid = "ManageThisProjectsRoles"
+    actions = [
+      "iam:DeleteRole", "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+      "iam:ListRolePolicies", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription",
+    ]
+    resources = [local.project_roles]
+  }
+
+  statement {
+    sid       = "PassThisProjectsRolesOnlyToTheirServices"
+    actions   = ["iam:PassRole"]
+    resources = [local.project_roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = local.roles_passed_to
+    }
+  }
+
+  statement {
+    sid       = "ReadTheBoundary"
+    actions   = ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"]
+    resources = [local.role_boundary_arn]
   }
 
   statement {
@@ -115,10 +207,24 @@ data "aws_iam_policy_document" "github_infra_iam" {
     actions   = ["iam:GetOpenIDConnectProvider"]
     resources = [local.github_provider_arn]
   }
+
+  statement {
+    sid       = "NeverChangeItselfOrTheBoundary"
+    effect    = "Deny"
+    actions   = local.github_infra_never
+    resources = [local.github_infra_arn, local.role_boundary_arn]
+  }
+
+  statement {
+    sid       = "NeverTakeTheBoundaryOff"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary"]
+    resources = ["*"]
+  }
 }
 
 resource "aws_iam_role_policy" "github_infra_iam" {
-  count = local.github && var.create_github_infra_role ? 1 : 0
+  count = local.github_infra ? 1 : 0
 
   name   = "manage-${local.name}-roles"
   role   = aws_iam_role.github_infra[0].id

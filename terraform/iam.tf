@@ -22,6 +22,8 @@ resource "aws_iam_role" "execution" {
   name               = "${local.name}-ecs-execution"
   description        = "ECS task execution role of ${local.service_name}: image pull, logs, the task's secrets"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
+  # the most it may ever do, when CI applies this stack as the infra role (github.tf)
+  permissions_boundary = local.role_boundary_arn
 }
 
 resource "aws_iam_role_policy_attachment" "execution_managed" {
@@ -47,6 +49,8 @@ resource "aws_iam_role" "task" {
   name               = "${local.name}-ecs-task"
   description        = "Role of the ${local.service_name} app itself (add the app's own permissions here)"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
+  # the most it may ever do, when CI applies this stack as the infra role (github.tf)
+  permissions_boundary = local.role_boundary_arn
 }
 
 data "aws_iam_policy_document" "flow_logs_trust" {
@@ -63,6 +67,8 @@ data "aws_iam_policy_document" "flow_logs_trust" {
 resource "aws_iam_role" "flow_logs" {
   name               = "${local.name}-vpc-flow-logs"
   assume_role_policy = data.aws_iam_policy_document.flow_logs_trust.json
+  # the most it may ever do, when CI applies this stack as the infra role (github.tf)
+  permissions_boundary = local.role_boundary_arn
 }
 
 data "aws_iam_policy_document" "flow_logs" {

@@ -111,7 +111,7 @@ variable "cpu_alarm_name" {
 }
 
 variable "create_github_infra_role" {
-  description = "Also create <project>-github-infra for `terraform apply` from CI (PowerUserAccess + this project's roles)."
+  description = "Also create <project>-github-infra for `terraform apply` from CI (PowerUserAccess + this project's roles, each with the <project>-role-boundary permissions boundary)."
   type        = bool
   default     = false
 }
@@ -304,6 +304,22 @@ variable "github_environment" {
   description = "The GitHub environment the deploy job runs in (.github/workflows/deploy-aws.yml: production); its jobs may assume the deploy role. Empty: only the branch subject."
   type        = string
   default     = "production"
+}
+
+variable "github_infra_environment" {
+  description = "The GitHub environment whose jobs may assume the infra role (create_github_infra_role); give it required reviewers. Never the deploy job's environment."
+  type        = string
+  default     = "infra"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.github_infra_environment))
+    error_message = "github_infra_environment must be a GitHub environment name (letters, digits, _ . -)."
+  }
+
+  validation {
+    condition     = var.github_infra_environment != var.github_environment
+    error_message = "github_infra_environment must differ from github_environment: the deploy job must never be able to assume the infra role."
+  }
 }
 
 variable "github_repository" {

@@ -373,6 +373,28 @@ export const RULES: Rule[] = [
           .map((a) => `${r.address}: allows ${a}`);
       }),
   },
+  {
+    id: 'IAM.boundary',
+    what: 'when CI may apply (the infra role), every other role carries the permissions boundary, and the infra role creates or changes roles only with it',
+    check: (p) => {
+      if (!ofType(p, 'aws_iam_role').some((r) => r.name === 'github_infra')) return [];
+      const boundary = ofType(p, 'aws_iam_policy').find((r) => r.name === 'role_boundary')?.values.arn;
+      if (!boundary) return ['no role_boundary policy beside the infra role'];
+      const roles = ofType(p, 'aws_iam_role')
+        .filter((r) => r.name !== 'github_infra' && r.values.permissions_boundary !== boundary)
+        .map((r) => `${r.address}: no permissions boundary`);
+      const writes = /^iam:(CreateRole|PutRolePolicy|AttachRolePolicy|PutRolePermissionsBoundary)$/;
+      const infra = ofType(p, 'aws_iam_role_policy').filter((r) => r.name === 'github_infra_iam');
+      const unbounded = infra.flatMap((r) =>
+        []
+          .concat(parse(r.values.policy).Statement ?? [])
+          .filter((s: any) => s.Effect !== 'Deny' && [].concat(s.Action ?? []).some((a: string) => writes.test(a)))
+          .filter((s: any) => s.Condition?.StringEquals?.['iam:PermissionsBoundary'] !== boundary)
+          .map((s: any) => `${r.address}: ${s.Sid ?? '?'} writes roles without the iam:PermissionsBoundary condition`),
+      );
+      return [...roles, ...unbounded];
+    },
+  },
 ];
 
 export function runRules(plan: any): { id: string; what: string; violations: string[] }[] {

@@ -35,8 +35,10 @@ const mocked = mockedTests();
 const domain = domainVariant();
 let planJson: any;
 
-test('domain + certificate + CloudFront variant: apply to the emulator', async () => {
+test('domain + certificate + CloudFront variant: an administrator creates the infra role, which then applies the whole stack with IAM enforced', async () => {
   const d = await domain;
+  assert.is(d.bootstrap.exitCode, 0, errors(d.bootstrap.all));
+  assert.match(d.bootstrap.all, /aws_iam_policy\.role_boundary\[0\]: Creation complete/);
   assert.is(d.apply.exitCode, 0, errors(d.apply.all));
   assert.match(d.apply.all, /Apply complete! Resources: \d+ added/);
 });
@@ -104,10 +106,29 @@ test('the GitHub deploy role: trust pinned to the repository, least privilege, P
   );
   assert.equal(deployPolicyViolations(JSON.parse(policy.values.policy)), []);
   assert.ok(rs.some((r: any) => r.type === 'aws_iam_openid_connect_provider'));
-  assert.not.ok(
-    rs.some((r: any) => r.address.startsWith('aws_iam_role.github_infra')),
-    'the infra role is opt-in',
-  );
+  assert.is(planJson.configuration.root_module.variables.create_github_infra_role.default, false, 'the infra role is opt-in');
+});
+
+test('the infra role: its own trust subject, and it cannot create a role without the boundary, change itself or the boundary', async () => {
+  const rs = planJson.planned_values.root_module.resources;
+  const role = rs.find((r: any) => r.address === 'aws_iam_role.github_infra[0]');
+  assert.equal(trustPolicyViolations(JSON.parse(role.values.assume_role_policy), ['repo:acme/llmops-system:environment:infra']), []);
+  const { probes } = await domain;
+  const denied = (name: string, action: string) => {
+    const p = probes[name]!;
+    assert.is.not(p.exitCode, 0, `${name}: allowed`);
+    assert.match(p.stderr, /AccessDenied/, `${name}: ${p.stderr}`);
+    assert.match(p.stderr, `iam:${action}`, `${name}: names the action`);
+  };
+  denied('create a role without the boundary', 'CreateRole');
+  denied('create a role of another project, with the boundary', 'CreateRole');
+  denied('give itself an admin policy', 'PutRolePolicy');
+  denied('attach AdministratorAccess to itself', 'AttachRolePolicy');
+  denied('change its own trust', 'UpdateAssumeRolePolicy');
+  denied('take the boundary off the deploy role', 'DeleteRolePermissionsBoundary');
+  denied('rewrite the boundary', 'CreatePolicyVersion');
+  const allowed = probes['create a role with the boundary']!;
+  assert.is(allowed.exitCode, 0, `the same role with the boundary is allowed (the denials are the boundary's doing): ${allowed.stderr}`);
 });
 
 /** Each rule id → the smallest change to the applied plan that breaks exactly that rule. */
@@ -186,6 +207,7 @@ const BREAKS: Record<string, (plan: any) => void> = {
   'CloudFront.tls': (p) => (first(p, 'aws_cloudfront_distribution').default_cache_behavior[0].viewer_protocol_policy = 'allow-all'),
   'IAM.21/CKV_AWS_286-290,355': (p) =>
     (first(p, 'aws_iam_role_policy').policy = JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'iam:*', Resource: '*' }] })),
+  'IAM.boundary': (p) => (all(p, 'aws_iam_role').find((r) => r.name.endsWith('-ecs-task')).permissions_boundary = null),
 };
 
 test('every rule has its break, and each break fails exactly its rule (table: rule id -> smallest broken plan)', () => {

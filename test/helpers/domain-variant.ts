@@ -2,7 +2,7 @@
 // own, re-planned, read, and destroyed — in the background, once per test run (a memoized promise), so
 // its Terraform waits overlap the other tests. terraform.test.ts asserts on the results.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -35,7 +35,12 @@ export function errors(all: string): string {
 }
 
 export interface DomainVariant {
+  /** The administrator's first apply: the GitHub OIDC provider, the permissions boundary and the infra role. */
+  bootstrap: Run;
+  /** The whole stack, applied as the infra role (credentials from AssumeRoleWithWebIdentity, IAM enforced). */
   apply: Run;
+  /** What the infra role tried beyond the stack, after the apply: name → the aws CLI's exit code and stderr. */
+  probes: Record<string, { exitCode: number; stderr: string }>;
   plan: Run;
   planJson: any;
   outputs: any;
@@ -103,7 +108,10 @@ async function run(): Promise<DomainVariant> {
       { env },
     );
     const dir = copyTerraform(join(mkdtempSync(join(tmpdir(), 'llmops-tf-domain-')), 'terraform'));
-    cpSync(join(ROOT, 'sandbox/sandbox_override.tf'), join(dir, 'sandbox_override.tf'));
+    // the sandbox's provider settings, but with the credentials of the environment: the admin's key, then the
+    // infra role's session
+    const override = readFileSync(join(ROOT, 'sandbox/sandbox_override.tf'), 'utf8').replace(/^\s*(access_key|secret_key)\s*=.*\n/gm, '');
+    writeFileSync(join(dir, 'sandbox_override.tf'), override);
     writeFileSync(join(dir, 'zz_local_backend_override.tf'), 'terraform {\n  backend "local" {}\n}\n');
     Object.assign(env, {
       TF_VAR_domain_name: 'app.example.com',
@@ -111,6 +119,7 @@ async function run(): Promise<DomainVariant> {
       TF_VAR_enable_cloudfront: 'true',
       TF_VAR_github_repository: 'acme/llmops-system',
       TF_VAR_github_environment: 'production',
+      TF_VAR_create_github_infra_role: 'true',
       TF_VAR_alarm_email: 'ops@example.com',
       TF_VAR_alb_deletion_protection: 'false',
       TF_VAR_db_deletion_protection: 'false',
@@ -119,16 +128,109 @@ async function run(): Promise<DomainVariant> {
       TF_VAR_secret_recovery_window_days: '0',
     });
     const init = await terraform(dir, ['init', '-input=false', '-no-color'], env);
-    if (init.exitCode !== 0) return { apply: init, plan: init, planJson: undefined, outputs: {}, destroy: init };
-    const apply = await terraform(dir, ['apply', '-auto-approve', '-input=false', '-no-color'], env);
-    const plan = await terraform(dir, ['plan', '-detailed-exitcode', '-input=false', '-no-color', '-out=tfplan'], env);
+    const failed = (r: Run) => ({ bootstrap: r, apply: r, probes: {}, plan: r, planJson: undefined, outputs: {}, destroy: r });
+    if (init.exitCode !== 0) return failed(init);
+    const apply1 = ['apply', '-auto-approve', '-input=false', '-no-color'];
+    const bootstrap = await terraform(
+      dir,
+      [...apply1, '-target=aws_iam_role_policy.github_infra_iam', '-target=aws_iam_role_policy_attachment.github_infra'],
+      env,
+    );
+    if (bootstrap.exitCode !== 0) return failed(bootstrap);
+    const infra = { ...env, ...(await assumeWithWebIdentity(env, `arn:aws:iam::123456789012:role/llmops-github-infra`)) };
+    const apply = await terraform(dir, apply1, infra);
+    const plan = await terraform(dir, ['plan', '-detailed-exitcode', '-input=false', '-no-color', '-out=tfplan'], infra);
     const planJson = JSON.parse((await terraform(dir, ['show', '-json', 'tfplan'], env)).stdout || 'null');
     const outputs = JSON.parse((await terraform(dir, ['output', '-json'], env)).stdout || '{}');
+    const probes = await infraProbes(infra);
     const destroy = await terraform(dir, ['destroy', '-auto-approve', '-input=false', '-no-color'], env);
-    return { apply, plan, planJson, outputs, destroy };
+    return { bootstrap, apply, probes, plan, planJson, outputs, destroy };
   } finally {
     emulator.stop();
   }
+}
+
+/** Credentials the way GitHub Actions gets them: AssumeRoleWithWebIdentity (unsigned; the emulator takes any token). */
+async function assumeWithWebIdentity(env: Record<string, string>, roleArn: string): Promise<Record<string, string>> {
+  const r = await execa(
+    'aws',
+    [
+      'sts',
+      'assume-role-with-web-identity',
+      '--role-arn',
+      roleArn,
+      '--role-session-name',
+      'infra-apply',
+      '--web-identity-token',
+      'github-oidc-token',
+      '--output',
+      'json',
+    ],
+    { env },
+  );
+  const c = JSON.parse(r.stdout).Credentials;
+  return { AWS_ACCESS_KEY_ID: c.AccessKeyId, AWS_SECRET_ACCESS_KEY: c.SecretAccessKey, AWS_SESSION_TOKEN: c.SessionToken };
+}
+
+const BOUNDARY = 'arn:aws:iam::123456789012:policy/llmops-role-boundary';
+const TRUST = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { Service: 'ecs-tasks.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+});
+const ADMIN = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] });
+
+/** What the infra role must not do (and the one thing next to it that it may), as the infra role. */
+async function infraProbes(env: Record<string, string>): Promise<DomainVariant['probes']> {
+  const calls: Record<string, string[]> = {
+    'create a role without the boundary': ['iam', 'create-role', '--role-name', 'llmops-escape', '--assume-role-policy-document', TRUST],
+    'create a role with the boundary': [
+      'iam',
+      'create-role',
+      '--role-name',
+      'llmops-worker',
+      '--assume-role-policy-document',
+      TRUST,
+      '--permissions-boundary',
+      BOUNDARY,
+    ],
+    'create a role of another project, with the boundary': [
+      'iam',
+      'create-role',
+      '--role-name',
+      'other-worker',
+      '--assume-role-policy-document',
+      TRUST,
+      '--permissions-boundary',
+      BOUNDARY,
+    ],
+    'give itself an admin policy': [
+      'iam',
+      'put-role-policy',
+      '--role-name',
+      'llmops-github-infra',
+      '--policy-name',
+      'admin',
+      '--policy-document',
+      ADMIN,
+    ],
+    'attach AdministratorAccess to itself': [
+      'iam',
+      'attach-role-policy',
+      '--role-name',
+      'llmops-github-infra',
+      '--policy-arn',
+      'arn:aws:iam::aws:policy/AdministratorAccess',
+    ],
+    'change its own trust': ['iam', 'update-assume-role-policy', '--role-name', 'llmops-github-infra', '--policy-document', TRUST],
+    'take the boundary off the deploy role': ['iam', 'delete-role-permissions-boundary', '--role-name', 'llmops-github-deploy'],
+    'rewrite the boundary': ['iam', 'create-policy-version', '--policy-arn', BOUNDARY, '--policy-document', ADMIN, '--set-as-default'],
+  };
+  const out: DomainVariant['probes'] = {};
+  for (const [name, args] of Object.entries(calls)) {
+    const r = await execa('aws', args, { env, reject: false });
+    out[name] = { exitCode: r.exitCode ?? -1, stderr: r.stderr };
+  }
+  return out;
 }
 
 let started: Promise<DomainVariant> | undefined;
