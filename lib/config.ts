@@ -103,6 +103,7 @@ const schema = z
     PLATFORM: z.enum(['linux/amd64', 'linux/arm64'], {
       error: 'expected linux/amd64 (X86_64 Fargate, the default) or linux/arm64 (ARM64 Fargate, Graviton)',
     }),
+    ALLOW_PLAIN_HTTP: z.enum(['true', 'false'], { error: 'expected true or false' }),
     ALARM_EMAIL: optional(z.email({ error: 'expected an e-mail address such as ops@example.com' })),
     DOMAIN_NAME: optional(
       z.string().regex(/^(?=.{1,253}$)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/, {
@@ -179,6 +180,7 @@ const DEFAULTS: Record<string, string> = {
   BUILD_CONTEXT: '.',
   DOCKERFILE: 'Dockerfile',
   PLATFORM: 'linux/amd64',
+  ALLOW_PLAIN_HTTP: 'false',
   TF_DIR: 'terraform',
   DEPLOY_TIMEOUT_SECONDS: '900',
 };
@@ -218,6 +220,8 @@ export interface Config {
     platform: 'linux/amd64' | 'linux/arm64';
   };
   alarmEmail?: string;
+  /** Serve plain HTTP when there is no certificate (Terraform refuses otherwise). */
+  allowPlainHttp: boolean;
   domain?: { name: string; hostedZoneId: string; certificateArn?: string };
   terraform: { dir: string; stateBucket?: string };
   deployTimeoutSeconds: number;
@@ -626,6 +630,7 @@ function toConfig(v: Raw): Config {
       platform: v.PLATFORM,
     },
     alarmEmail: v.ALARM_EMAIL,
+    allowPlainHttp: v.ALLOW_PLAIN_HTTP === 'true',
     domain: v.DOMAIN_NAME ? { name: v.DOMAIN_NAME, hostedZoneId: v.HOSTED_ZONE_ID!, certificateArn: v.ACM_CERTIFICATE_ARN } : undefined,
     terraform: { dir: v.TF_DIR, stateBucket: v.TF_STATE_BUCKET },
     deployTimeoutSeconds: v.DEPLOY_TIMEOUT_SECONDS,

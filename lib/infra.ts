@@ -10,9 +10,9 @@ import { chdir, stateBucket, terraformEnv, terraformInit, terraformOutputs, tfDi
 import { ExitCode, InterruptedError, ScriptFailure } from './errors.js';
 
 /** The Terraform variables the config decides (the rest keep their defaults or come from TF_VAR_*). */
-export function tfvarsFromConfig(config: Config): Record<string, string | number> {
+export function tfvarsFromConfig(config: Config): Record<string, string | number | boolean> {
   const n = config.names;
-  const vars: Record<string, string | number | undefined> = {
+  const vars: Record<string, string | number | boolean | undefined> = {
     aws_region: config.region,
     project_name: config.project,
     ecr_repository_name: n.repository,
@@ -38,8 +38,9 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
     domain_name: config.domain?.name,
     hosted_zone_id: config.domain?.hostedZoneId,
     acm_certificate_arn: config.domain?.certificateArn,
+    allow_plain_http: config.allowPlainHttp || undefined,
   };
-  return Object.fromEntries(Object.entries(vars).filter(([, v]) => v !== undefined)) as Record<string, string | number>;
+  return Object.fromEntries(Object.entries(vars).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>;
 }
 
 const PLACEHOLDERS = /<[A-Z_]+>|your-secure-password|change-me|YOUR_|example-password/;
@@ -67,6 +68,13 @@ export function prepareTfvars(runner: Runner, config: Config): string {
     runner.echo(`# using your ${own}`);
     return own;
   }
+  if (!config.domain && !config.allowPlainHttp)
+    throw new ScriptFailure(
+      'no certificate: the app would be served over plain HTTP\n' +
+        '  fix: set DOMAIN_NAME and HOSTED_ZONE_ID in .env (a certificate is requested and validated through Route 53; add ACM_CERTIFICATE_ARN to use one you have),\n' +
+        '       or accept plain HTTP with ALLOW_PLAIN_HTTP=true (the sandbox does; anyone on the path can read and change the traffic)',
+      ExitCode.USAGE,
+    );
   const file = join(dir, 'terraform.tfvars.json');
   const content = `${JSON.stringify(tfvarsFromConfig(config), null, 2)}\n`;
   if (runner.dryRun) runner.echo(`[dry-run] # write ${file} from the configuration`);

@@ -285,6 +285,8 @@ export function sandboxEnv(s: Pick<Settings, 'port' | 'region'>, user: UserSetti
     LLMOPS_BUILD_CONTEXT: user.buildContext ?? join(SANDBOX_DIR, 'app'),
     ...(user.buildContext ? {} : { LLMOPS_DOCKERFILE: 'Dockerfile' }),
     LLMOPS_ALARM_EMAIL: user.alarmEmail ?? 'ops@example.com',
+    // no certificate in the sandbox without a domain: plain HTTP on loopback, opted into
+    LLMOPS_ALLOW_PLAIN_HTTP: 'true',
     // your .env's real domain: its hosted zone and certificate live in your account, not here (cleared only
     // when .env names one, so a domain given for the sandbox run itself still applies)
     ...(user.domain ? { LLMOPS_DOMAIN_NAME: '', LLMOPS_HOSTED_ZONE_ID: '', LLMOPS_ACM_CERTIFICATE_ARN: '' } : {}),

@@ -28,9 +28,22 @@ terraform {
   }
 }
 
-# moto drops the description of a security-group rule that references another group: without these,
+# moto drops the description of a security-group rule that references another group or a prefix list
+# (the ALB's ingress behind CloudFront): without these,
 # every plan would show a change that the emulator, not the code, causes.
 resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
+  lifecycle {
+    ignore_changes = [description]
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_http" {
+  lifecycle {
+    ignore_changes = [description]
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_https" {
   lifecycle {
     ignore_changes = [description]
   }

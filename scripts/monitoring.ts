@@ -1,6 +1,6 @@
 // Monitoring — `dashboard`: put DASHBOARD_NAME from config/dashboard-config.json with the real cluster, service, ALB,
 // target group and DB names; `alarms`: the guide's CPU alarm plus memory, ALB 5xx, unhealthy targets, RDS CPU and
-// free storage, all notifying SNS_TOPIC_NAME. Unchanged ones are left alone.
+// free storage, WAF blocked requests, all notifying SNS_TOPIC_NAME. Unchanged ones are left alone.
 // Needs:    the deployed stack (the target group finds the ALB)
 // Produces: the dashboard and the alarms
 // Next:     npm run logs, npm run doctor
@@ -37,6 +37,7 @@ export async function putDashboard(runner: Runner, config: Config): Promise<'cre
     load_balancer: dims.loadBalancer,
     target_group: dims.targetGroup,
     db_instance: config.names.dbInstance,
+    waf_acl: `${config.project}-alb`,
   });
   const current = await runner.run(
     sh`aws cloudwatch get-dashboard --dashboard-name ${config.names.dashboard} --region ${config.region} --output json`,
@@ -126,6 +127,16 @@ export function alarms(config: Config, dims: { loadBalancer: string; targetGroup
       threshold: 2147483648,
       operator: 'LessThanThreshold',
       dimensions: db,
+    },
+    {
+      name: `${p}-waf-blocked`,
+      description: "The ALB's WAF blocked more than 100 requests in 5 minutes",
+      namespace: 'AWS/WAFV2',
+      metric: 'BlockedRequests',
+      statistic: 'Sum',
+      threshold: 100,
+      operator: 'GreaterThanThreshold',
+      dimensions: { WebACL: `${p}-alb`, Region: config.region, Rule: 'ALL' },
     },
   ];
 }

@@ -3,7 +3,7 @@
 // Needs:    docs/ko/*.md and docs/en/*.md with runbook markers; nothing in AWS (dry runs only)
 // Produces: the docs rewritten in place (or, with --check, exit 1 and the stale blocks)
 // Next:     git add docs && git commit
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
@@ -83,6 +83,7 @@ function scratchCheckout(): Scratch {
   writeFileSync(join(app, 'Dockerfile'), 'FROM scratch\n');
   for (const f of readdirSync(join(ROOT, 'terraform')).filter((f) => f.endsWith('.tf') && !f.endsWith('_override.tf')))
     copyFileSync(join(ROOT, 'terraform', f), join(terraform, f));
+  cpSync(join(ROOT, 'terraform', 'modules'), join(terraform, 'modules'), { recursive: true });
   return { dir, app, terraform };
 }
 
@@ -98,6 +99,8 @@ async function dryRun(runner: ScriptContext['runner'], block: RunbookBlock, scra
     `LLMOPS_BUILD_CONTEXT=${scratch.app}`,
     `TF_DIR=${scratch.terraform}`,
     'LLMOPS_RENDERER=simple',
+    // the guide serves plain HTTP (it has no domain): the same, opted into
+    'LLMOPS_ALLOW_PLAIN_HTTP=true',
     ...block.settings.map(([k, v]) => `LLMOPS_${k}=${v}`),
   ];
   runner.echo(

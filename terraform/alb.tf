@@ -160,6 +160,13 @@ resource "aws_lb_listener" "http" {
   port              = 80
   protocol          = "HTTP"
 
+  lifecycle {
+    precondition {
+      condition     = local.https || var.allow_plain_http
+      error_message = "No certificate, so the app would be served over plain HTTP. Set domain_name and hosted_zone_id (DOMAIN_NAME, HOSTED_ZONE_ID: a certificate is requested and validated through Route 53), or acm_certificate_arn (ACM_CERTIFICATE_ARN), or opt into plain HTTP with allow_plain_http = true (ALLOW_PLAIN_HTTP=true)."
+    }
+  }
+
   dynamic "default_action" {
     for_each = local.https ? [1] : []
     content {
@@ -190,7 +197,42 @@ resource "aws_lb_listener" "https" {
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
   certificate_arn   = local.certificate_arn
 
-  default_action {
+  dynamic "default_action" {
+    for_each = local.cloudfront ? [] : [1]
+    content {
+      type             = "forward"
+      target_group_arn = aws_lb_target_group.app.arn
+    }
+  }
+
+  # behind CloudFront: only requests with its secret origin header reach the app (the rule below)
+  dynamic "default_action" {
+    for_each = local.cloudfront ? [1] : []
+    content {
+      type = "fixed-response"
+      fixed_response {
+        content_type = "text/plain"
+        message_body = "Forbidden: use ${var.domain_name}"
+        status_code  = "403"
+      }
+    }
+  }
+}
+
+resource "aws_lb_listener_rule" "from_cloudfront" {
+  count = local.cloudfront ? 1 : 0
+
+  listener_arn = aws_lb_listener.https[0].arn
+  priority     = 1
+
+  condition {
+    http_header {
+      http_header_name = local.origin_header
+      values           = [aws_secretsmanager_secret_version.origin_verify[0].secret_string]
+    }
+  }
+
+  action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.app.arn
   }

@@ -32,6 +32,40 @@ resource "aws_acm_certificate_validation" "cdn" {
   validation_record_fqdns = [for r in aws_route53_record.cdn_cert_validation : r.fqdn]
 }
 
+# The secret origin header CloudFront adds and the ALB's listener rule requires (alb.tf), kept in Secrets
+# Manager. Generated once; rotate it with `aws secretsmanager put-secret-value` and `terraform apply
+# -replace=aws_secretsmanager_secret_version.origin_verify[0]` (CloudFront and the rule take the new value).
+locals {
+  origin_header = "X-Origin-Verify"
+}
+
+data "aws_secretsmanager_random_password" "origin_verify" {
+  count = local.cloudfront ? 1 : 0
+
+  password_length     = 48
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "origin_verify" {
+  count = local.cloudfront ? 1 : 0
+
+  name                    = "${local.name}/cdn/origin-verify"
+  description             = "The header value CloudFront sends to the ALB (${local.origin_header}); the ALB refuses requests without it"
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+resource "aws_secretsmanager_secret_version" "origin_verify" {
+  count = local.cloudfront ? 1 : 0
+
+  secret_id     = aws_secretsmanager_secret.origin_verify[0].id
+  secret_string = data.aws_secretsmanager_random_password.origin_verify[0].random_password
+
+  lifecycle {
+    # a new random value is read at every plan: the first one stays until replaced on purpose
+    ignore_changes = [secret_string]
+  }
+}
+
 resource "aws_cloudfront_distribution" "this" {
   count = local.cloudfront ? 1 : 0
 
@@ -40,10 +74,16 @@ resource "aws_cloudfront_distribution" "this" {
   aliases         = [var.domain_name]
   price_class     = "PriceClass_100"
   is_ipv6_enabled = true
+  web_acl_id      = var.enable_waf ? module.waf_cdn[0].arn : null
 
   origin {
     origin_id   = "alb"
     domain_name = aws_lb.this.dns_name
+
+    custom_header {
+      name  = local.origin_header
+      value = aws_secretsmanager_secret_version.origin_verify[0].secret_string
+    }
 
     custom_origin_config {
       http_port              = 80

@@ -51,7 +51,13 @@ resource "aws_sns_topic_subscription" "email" {
 
 locals {
   ecs_dimensions = { ClusterName = aws_ecs_cluster.this.name, ServiceName = aws_ecs_service.app.name }
-  alarms = {
+  alarms = merge(local.guide_alarms, var.enable_waf ? {
+    waf_blocked = {
+      name      = "${local.name}-waf-blocked", description = "The ALB's WAF blocked more than 100 requests in 5 minutes", namespace = "AWS/WAFV2", metric = "BlockedRequests"
+      statistic = "Sum", threshold = 100, operator = "GreaterThanThreshold", dimensions = { WebACL = module.waf_alb[0].name, Region = var.aws_region, Rule = "ALL" }
+    }
+  } : {})
+  guide_alarms = {
     ecs_cpu = {
       name      = local.cpu_alarm_name, description = "Alert when CPU exceeds 80%", namespace = "AWS/ECS", metric = "CPUUtilization"
       statistic = "Average", threshold = 80, operator = "GreaterThanThreshold", dimensions = local.ecs_dimensions
@@ -106,6 +112,7 @@ resource "aws_cloudwatch_dashboard" "this" {
     load_balancer = aws_lb.this.arn_suffix
     target_group  = aws_lb_target_group.app.arn_suffix
     db_instance   = aws_db_instance.this.identifier
+    waf_acl       = "${local.name}-alb"
   })
 }
 

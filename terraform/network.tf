@@ -134,10 +134,24 @@ resource "aws_security_group" "db" {
   tags = { Name = "${local.name}-db" }
 }
 
+# With CloudFront in front, the ALB answers only CloudFront's origin-facing addresses (AWS's managed prefix
+# list), and its HTTPS listener forwards only requests carrying CloudFront's secret origin header (alb.tf):
+# nothing can go around CloudFront and its WAF.
+data "aws_ec2_managed_prefix_list" "cloudfront" {
+  count = local.cloudfront ? 1 : 0
+
+  name = "com.amazonaws.global.cloudfront.origin-facing"
+}
+
+locals {
+  alb_ingress_from = local.cloudfront ? "CloudFront's origin-facing addresses" : "the internet"
+}
+
 resource "aws_vpc_security_group_ingress_rule" "alb_http" {
   security_group_id = aws_security_group.alb.id
-  description       = "HTTP from the internet (redirected to HTTPS when a certificate is set)"
-  cidr_ipv4         = "0.0.0.0/0"
+  description       = "HTTP from ${local.alb_ingress_from} (redirected to HTTPS when a certificate is set)"
+  cidr_ipv4         = local.cloudfront ? null : "0.0.0.0/0"
+  prefix_list_id    = local.cloudfront ? data.aws_ec2_managed_prefix_list.cloudfront[0].id : null
   ip_protocol       = "tcp"
   from_port         = 80
   to_port           = 80
@@ -147,8 +161,9 @@ resource "aws_vpc_security_group_ingress_rule" "alb_https" {
   count = local.https ? 1 : 0
 
   security_group_id = aws_security_group.alb.id
-  description       = "HTTPS from the internet"
-  cidr_ipv4         = "0.0.0.0/0"
+  description       = "HTTPS from ${local.alb_ingress_from}"
+  cidr_ipv4         = local.cloudfront ? null : "0.0.0.0/0"
+  prefix_list_id    = local.cloudfront ? data.aws_ec2_managed_prefix_list.cloudfront[0].id : null
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443

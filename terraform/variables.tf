@@ -288,6 +288,40 @@ variable "enable_autoscaling" {
   default     = true
 }
 
+variable "allow_plain_http" {
+  description = "Serve the app over plain HTTP when there is no certificate (no domain_name, no acm_certificate_arn). Off: such a plan stops and says how to get HTTPS. The sandbox opts in."
+  type        = bool
+  default     = false
+}
+
+variable "enable_waf" {
+  description = "WAFv2 on the ALB (and on CloudFront when it is on): AWS managed Common and KnownBadInputs rules and a per-IP rate limit (waf.tf)."
+  type        = bool
+  default     = true
+}
+
+variable "waf_mode" {
+  description = "block: the WAF rules block what they match; count: they only count it (watch the dashboard first, then block)."
+  type        = string
+  default     = "block"
+
+  validation {
+    condition     = contains(["block", "count"], var.waf_mode)
+    error_message = "waf_mode must be block or count."
+  }
+}
+
+variable "waf_rate_limit" {
+  description = "Requests one client IP may send in any 5 minutes before the WAF rate rule blocks it."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.waf_rate_limit >= 10 && var.waf_rate_limit <= 2000000000
+    error_message = "waf_rate_limit must be between 10 and 2000000000 requests per 5 minutes."
+  }
+}
+
 variable "enable_cloudfront" {
   description = "Put CloudFront in front of the ALB (needs domain_name)."
   type        = bool

@@ -96,6 +96,7 @@ test("every script's dry-run, read back by bash, is exactly the argv the runner 
         LLMOPS_STATE_DIR: state,
         LLMOPS_HEALTH_PATH: '/health?a=1&b=%20~x',
         LLMOPS_TRACE_ARGV: trace,
+        LLMOPS_ALLOW_PLAIN_HTTP: 'true',
         ...extra,
       });
       return { script, args, r, trace };

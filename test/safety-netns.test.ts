@@ -93,7 +93,7 @@ test('terraform plans the whole stack against the emulator inside the namespace'
     rc,
     'provider_installation {\n  filesystem_mirror {\n    path    = "/opt/tf-plugins"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n',
   );
-  const tfEnv = { ...env, TF_CLI_CONFIG_FILE: rc, TF_VAR_enable_autoscaling: 'false' };
+  const tfEnv = { ...env, TF_CLI_CONFIG_FILE: rc, TF_VAR_enable_autoscaling: 'false', TF_VAR_allow_plain_http: 'true' };
   const init = await inNs('terraform', [`-chdir=${dir}`, 'init', '-input=false', '-no-color'], tfEnv);
   assert.is(init.exitCode, 0, init.all);
   const plan = await inNs('terraform', [`-chdir=${dir}`, 'plan', '-input=false', '-no-color', '-detailed-exitcode'], tfEnv);

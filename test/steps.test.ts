@@ -1,7 +1,7 @@
 // Unit tests of the step scripts' own logic (no AWS): tags, templates, diffs, plan summaries, failure
 // explanations, step selection. Anything that talks to AWS is proven in e2e-sandbox.test.ts.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -219,6 +219,29 @@ test("tfvars from the config: the guide's names, no secrets", () => {
   assert.is(vars.ecs_cluster_name, 'llmops-cluster');
   assert.is(vars.alarm_email, 'ops@example.com');
   assert.not.ok(JSON.stringify(vars).includes('Sup3r-secret-pw'), 'the DB password goes through TF_VAR_db_password, never a file');
+});
+
+test('HTTPS by default: no domain and no opt-in is refused before anything is written (exit 2, naming the settings); ALLOW_PLAIN_HTTP=true or a domain goes on', () => {
+  const write = (env: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tf-'));
+    try {
+      return { file: prepareTfvars(quiet(), loadConfig({ env: { TF_DIR: dir, ...env }, envFile: '' })), dir };
+    } catch (err) {
+      return { error: err as ScriptFailure, dir };
+    }
+  };
+  const refused = write({});
+  assert.instance(refused.error, ScriptFailure);
+  assert.is(refused.error!.exitCode, ExitCode.USAGE);
+  for (const name of ['DOMAIN_NAME', 'HOSTED_ZONE_ID', 'ALLOW_PLAIN_HTTP=true']) assert.match(refused.error!.message, name);
+  assert.equal(readdirSync(refused.dir), [], 'nothing written');
+  const http = write({ LLMOPS_ALLOW_PLAIN_HTTP: 'true' });
+  assert.is(JSON.parse(readFileSync(http.file!, 'utf8')).allow_plain_http, true);
+  const https = write({ LLMOPS_DOMAIN_NAME: 'app.example.com', LLMOPS_HOSTED_ZONE_ID: 'Z0123456789ABC' });
+  const vars = JSON.parse(readFileSync(https.file!, 'utf8'));
+  assert.is(vars.domain_name, 'app.example.com');
+  assert.is(vars.allow_plain_http, undefined, 'with a certificate, no opt-in is written');
+  assert.throws(() => loadConfig({ env: { LLMOPS_ALLOW_PLAIN_HTTP: 'yes' }, envFile: '' }), /ALLOW_PLAIN_HTTP.*expected true or false/s);
 });
 
 test('your own terraform.tfvars with placeholders left is refused (exit 2)', () => {

@@ -30,6 +30,8 @@ const containers = (plan: any) =>
   ofType(plan, 'aws_ecs_task_definition').flatMap((td) => parse(td.values.container_definitions).map((c: any) => ({ td: td.address, c })));
 const SECRET_NAME = /PASSWORD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|ACCESS_KEY/i;
 
+const wafRules = (acl: Resource): any[] => [].concat(acl.values.rule ?? []);
+
 function every(plan: any, type: string, ok: (v: any) => boolean, why: string): string[] {
   const rs = ofType(plan, type);
   if (!rs.length) return [`no ${type} in the plan`];
@@ -51,6 +53,16 @@ export const RULES: Rule[] = [
         )
         .map((l) => `${l.address}: HTTP does not redirect to HTTPS`);
     },
+  },
+  {
+    id: 'CKV2_AWS_20/ELB.plain-http',
+    what: 'no listener forwards plain HTTP to the app unless allow_plain_http opts in',
+    check: (p) =>
+      p?.variables?.allow_plain_http?.value === true
+        ? []
+        : ofType(p, 'aws_lb_listener')
+            .filter((l) => l.values.protocol === 'HTTP' && one(l.values.default_action)?.type === 'forward')
+            .map((l) => `${l.address}: forwards plain HTTP, and allow_plain_http is not set`),
   },
   {
     id: 'ELB.17',
@@ -372,6 +384,83 @@ export const RULES: Rule[] = [
           .filter((a: string) => a === '*' || /^[a-z0-9-]+:\*$/.test(a))
           .map((a) => `${r.address}: allows ${a}`);
       }),
+  },
+  {
+    id: 'CKV2_AWS_28/WAF.alb',
+    what: 'the ALB has a WAFv2 web ACL',
+    check: (p) => {
+      const acls = ofType(p, 'aws_wafv2_web_acl_association').map((a) => a.values.resource_arn);
+      return ofType(p, 'aws_lb')
+        .filter((lb) => !acls.includes(lb.values.arn))
+        .map((lb) => `${lb.address}: no WAF web ACL`);
+    },
+  },
+  {
+    id: 'CKV_AWS_68/WAF.cloudfront',
+    what: 'a CloudFront distribution has a WAFv2 web ACL',
+    check: (p) =>
+      ofType(p, 'aws_cloudfront_distribution')
+        .filter((d) => !d.values.web_acl_id)
+        .map((d) => `${d.address}: no web_acl_id`),
+  },
+  {
+    id: 'CKV_AWS_192/WAF.managed-rules',
+    what: "every web ACL runs AWS's Common and KnownBadInputs (Log4j) managed rule groups",
+    check: (p) =>
+      ofType(p, 'aws_wafv2_web_acl').flatMap((acl) => {
+        const groups = wafRules(acl).flatMap((r: any) => r.statement?.[0]?.managed_rule_group_statement?.map((g: any) => g.name) ?? []);
+        return ['AWSManagedRulesCommonRuleSet', 'AWSManagedRulesKnownBadInputsRuleSet']
+          .filter((g) => !groups.includes(g))
+          .map((g) => `${acl.address}: no ${g}`);
+      }),
+  },
+  {
+    id: 'WAF.rate-limit',
+    what: "the web ACL that sees the client's address (CloudFront's when it is on, else the ALB's) has a rate-based rule",
+    check: (p) => {
+      const scope = ofType(p, 'aws_cloudfront_distribution').length ? 'CLOUDFRONT' : 'REGIONAL';
+      const acl = ofType(p, 'aws_wafv2_web_acl').find((a) => a.values.scope === scope);
+      if (!acl) return [`no ${scope} web ACL`];
+      return wafRules(acl).some((r: any) => r.statement?.[0]?.rate_based_statement?.length) ? [] : [`${acl.address}: no rate-based rule`];
+    },
+  },
+  {
+    id: 'WAF.alarm',
+    what: "an alarm on the ALB web ACL's blocked requests",
+    check: (p) => {
+      const acl = ofType(p, 'aws_wafv2_web_acl').find((a) => a.values.scope === 'REGIONAL');
+      if (!acl) return [];
+      const alarmed = ofType(p, 'aws_cloudwatch_metric_alarm').some(
+        (a) =>
+          a.values.namespace === 'AWS/WAFV2' &&
+          a.values.metric_name === 'BlockedRequests' &&
+          a.values.dimensions?.WebACL === acl.values.name,
+      );
+      return alarmed ? [] : [`${acl.address}: no BlockedRequests alarm`];
+    },
+  },
+  {
+    id: 'CloudFront.origin-lock',
+    what: "behind CloudFront the ALB takes only CloudFront's origin-facing addresses, and forwards only requests with the distribution's secret origin header",
+    check: (p) => {
+      const cdn = ofType(p, 'aws_cloudfront_distribution')[0];
+      if (!cdn) return [];
+      const albSg = ofType(p, 'aws_security_group').find((g) => g.name === 'alb')?.values.id;
+      const open = ofType(p, 'aws_vpc_security_group_ingress_rule')
+        .filter((r) => r.values.security_group_id === albSg && !r.values.prefix_list_id)
+        .map((r) => `${r.address}: ALB ingress not from the CloudFront prefix list (${r.values.cidr_ipv4 ?? r.values.cidr_ipv6})`);
+      const header = one(one(cdn.values.origin)?.custom_header);
+      const https = ofType(p, 'aws_lb_listener').find((l) => l.values.protocol === 'HTTPS');
+      const forwards =
+        one(https?.values.default_action)?.type === 'forward' ? [`${https!.address}: forwards without the origin header`] : [];
+      const guarded = ofType(p, 'aws_lb_listener_rule').some((r) =>
+        [].concat(r.values.condition ?? []).some((c: any) => {
+          const h = one(c.http_header);
+          return header && h?.http_header_name === header.name && h.values?.length === 1 && h.values[0] === header.value;
+        }),
+      );
+      return [...open, ...forwards, ...(guarded ? [] : ["no listener rule requires the distribution's origin header"])];
+    },
   },
   {
     id: 'IAM.boundary',

@@ -207,6 +207,29 @@ const BREAKS: Record<string, (plan: any) => void> = {
   'CloudFront.tls': (p) => (first(p, 'aws_cloudfront_distribution').default_cache_behavior[0].viewer_protocol_policy = 'allow-all'),
   'IAM.21/CKV_AWS_286-290,355': (p) =>
     (first(p, 'aws_iam_role_policy').policy = JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'iam:*', Resource: '*' }] })),
+  'CKV2_AWS_28/WAF.alb': (p) => drop(p, 'aws_wafv2_web_acl_association'),
+  'CKV_AWS_68/WAF.cloudfront': (p) => (first(p, 'aws_cloudfront_distribution').web_acl_id = ''),
+  'CKV_AWS_192/WAF.managed-rules': (p) => {
+    const acl = all(p, 'aws_wafv2_web_acl').find((a) => a.scope === 'REGIONAL');
+    acl.rule = acl.rule.filter((r: any) => r.name !== 'AWSManagedRulesKnownBadInputsRuleSet');
+  },
+  'WAF.rate-limit': (p) => {
+    const acl = all(p, 'aws_wafv2_web_acl').find((a) => a.scope === 'CLOUDFRONT');
+    acl.rule = acl.rule.filter((r: any) => !r.statement[0].rate_based_statement.length);
+  },
+  'WAF.alarm': (p) => {
+    const alarm = all(p, 'aws_cloudwatch_metric_alarm').find((a) => a.namespace === 'AWS/WAFV2');
+    alarm.metric_name = 'AllowedRequests';
+  },
+  'CloudFront.origin-lock': (p) => {
+    const origin = first(p, 'aws_cloudfront_distribution').origin[0];
+    origin.custom_header[0].value = 'guessable';
+  },
+  'CKV2_AWS_20/ELB.plain-http': (p) => {
+    const rs = p.planned_values.root_module.resources;
+    p.planned_values.root_module.resources = rs.filter((r: any) => !(r.type === 'aws_lb_listener' && r.values.protocol === 'HTTPS'));
+    all(p, 'aws_lb_listener').find((l) => l.protocol === 'HTTP').default_action = [{ type: 'forward' }];
+  },
   'IAM.boundary': (p) => (all(p, 'aws_iam_role').find((r) => r.name.endsWith('-ecs-task')).permissions_boundary = null),
 };
 

@@ -77,7 +77,18 @@ mock_provider "aws" {
 }
 
 variables {
-  alarm_email = "ops@example.com"
+  alarm_email      = "ops@example.com"
+  allow_plain_http = true
+}
+
+run "plain_http_needs_opting_in" {
+  command = plan
+
+  variables {
+    allow_plain_http = false
+  }
+
+  expect_failures = [aws_lb_listener.http]
 }
 
 run "defaults_are_secure_and_fast" {
@@ -113,7 +124,7 @@ run "defaults_are_secure_and_fast" {
   }
   assert {
     condition     = length(aws_lb_listener.https) == 0 && one(aws_lb_listener.http.default_action).type == "forward"
-    error_message = "without a certificate there is no HTTPS listener and HTTP forwards"
+    error_message = "without a certificate, opted into plain HTTP: no HTTPS listener and HTTP forwards"
   }
   assert {
     condition     = jsondecode(aws_ecs_task_definition.app.container_definitions)[0].readonlyRootFilesystem == true && jsondecode(aws_ecs_task_definition.app.container_definitions)[0].user != "root"

@@ -37,6 +37,7 @@ export function copyTerraform(dest: string): string {
     if (f.endsWith('.tf') && !f.endsWith('_override.tf')) cpSync(join(ROOT, 'terraform', f), join(dest, f));
   }
   cpSync(join(ROOT, 'terraform', '.terraform.lock.hcl'), join(dest, '.terraform.lock.hcl'));
+  cpSync(join(ROOT, 'terraform', 'modules'), join(dest, 'modules'), { recursive: true });
   // the dashboard body is config/dashboard-config.json, shared with the scripts
   cpSync(join(ROOT, 'config'), join(dest, '..', 'config'), { recursive: true });
   return dest;
