@@ -124,6 +124,7 @@ const schema = z
         .regex(/^[\x21-\x7e]{8,128}$/, { error: 'expected 8-128 printable characters' })
         .refine((v) => !/[/@"]/.test(v), { error: 'must not contain "/", "@" or \'"\' (RDS rejects them)' }),
     ),
+    DB_PASSWORD_VERSION: int(1, 1_000_000, 'a whole number from 1: raise it to apply a new DB_PASSWORD'),
     SLACK_WEBHOOK: optional(
       z.string().regex(/^https:\/\/hooks\.slack\.com\/\S+$/, { error: 'expected an https://hooks.slack.com/... URL' }),
     ),
@@ -181,6 +182,7 @@ const DEFAULTS: Record<string, string> = {
   DOCKERFILE: 'Dockerfile',
   PLATFORM: 'linux/amd64',
   ALLOW_PLAIN_HTTP: 'false',
+  DB_PASSWORD_VERSION: '1',
   TF_DIR: 'terraform',
   DEPLOY_TIMEOUT_SECONDS: '900',
 };
@@ -226,6 +228,8 @@ export interface Config {
   terraform: { dir: string; stateBucket?: string };
   deployTimeoutSeconds: number;
   secrets: { dbPassword?: string; slackWebhook?: string };
+  /** Terraform sends DB_PASSWORD (write-only) again only when this changes. */
+  dbPasswordVersion: number;
 }
 
 export function maskValue(variable: string, value: string): string {
@@ -635,6 +639,7 @@ function toConfig(v: Raw): Config {
     terraform: { dir: v.TF_DIR, stateBucket: v.TF_STATE_BUCKET },
     deployTimeoutSeconds: v.DEPLOY_TIMEOUT_SECONDS,
     secrets: { dbPassword: v.DB_PASSWORD, slackWebhook: v.SLACK_WEBHOOK },
+    dbPasswordVersion: v.DB_PASSWORD_VERSION,
   };
 }
 

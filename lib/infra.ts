@@ -85,11 +85,54 @@ export function prepareTfvars(runner: Runner, config: Config): string {
   return file;
 }
 
-/** The state bucket: created once, versioned, encrypted, private. */
+/** The ARN partition of a region (aws, aws-cn, aws-us-gov). */
+const partitionOf = (region: string) => (region.startsWith('cn-') ? 'aws-cn' : region.includes('-gov-') ? 'aws-us-gov' : 'aws');
+
+/** The state bucket's policy: every request without TLS is denied, whoever makes it (S3.5). */
+export function stateBucketPolicy(bucket: string, region: string): string {
+  const arn = `arn:${partitionOf(region)}:s3:::${bucket}`;
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'DenyWithoutTls',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:*',
+        Resource: [arn, `${arn}/*`],
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      },
+    ],
+  });
+}
+
+/**
+ * The TLS-only policy on the state bucket, unless it is there already (a bucket made before it existed gets it).
+ * Not on a plain-HTTP endpoint (the sandbox's): there the policy would deny every request, Terraform's included.
+ */
+async function ensureTlsOnly(runner: Runner, bucket: string, region: string, known: boolean): Promise<void> {
+  const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  if (endpoint?.startsWith('http://')) {
+    runner.echo(`# the state bucket's TLS-only policy is left out: ${endpoint} is plain HTTP (the sandbox)`);
+    return;
+  }
+  if (known) {
+    const current = await runner.run(sh`aws s3api get-bucket-policy --bucket ${bucket} --region ${region} --output json`, {
+      nothrow: true,
+    });
+    if (current.ok && !current.dryRun && current.stdout.includes('DenyWithoutTls')) return;
+  }
+  await runner.run(sh`aws s3api put-bucket-policy --bucket ${bucket} --region ${region} --policy ${stateBucketPolicy(bucket, region)}`);
+}
+
+/** The state bucket: created once, versioned, encrypted, private, TLS only. */
 export async function ensureStateBucket(runner: Runner, config: Config, account: string): Promise<'exists' | 'created'> {
   const bucket = stateBucket(config, account);
   const head = await runner.run(sh`aws s3api head-bucket --bucket ${bucket} --region ${config.region}`, { nothrow: true });
-  if (head.ok && !head.dryRun) return 'exists';
+  if (head.ok && !head.dryRun) {
+    await ensureTlsOnly(runner, bucket, config.region, true);
+    return 'exists';
+  }
   if (!head.dryRun && !/404|Not Found|NoSuchBucket/i.test(head.stderr)) {
     throw new ScriptFailure(
       `cannot check the state bucket ${bucket}: ${head.stderr.trim().split('\n').pop()}\n  fix: if another account owns this name, set TF_STATE_BUCKET in .env`,
@@ -104,6 +147,7 @@ export async function ensureStateBucket(runner: Runner, config: Config, account:
   await runner.run(
     sh`aws s3api put-public-access-block --bucket ${bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`,
   );
+  await ensureTlsOnly(runner, bucket, config.region, false);
   return 'created';
 }
 
@@ -214,4 +258,53 @@ export async function applyPlan(runner: Runner, config: Config, yes: boolean): P
 export async function printOutputs(runner: Runner, config: Config, account: string): Promise<string> {
   const outputs = await terraformOutputs(runner, config, account);
   return KEY_OUTPUTS.map((k) => `  ${k} = ${outputs.get(k)}`).join('\n');
+}
+
+/** What stops a plain `terraform destroy` of this stack, and the variables that lift it (TF_VAR_, so a module without them ignores them). */
+const PROTECTED = ['aws_lb.this', 'aws_db_instance.this', 'aws_ecr_repository.app'];
+const UNPROTECT = { TF_VAR_alb_deletion_protection: 'false', TF_VAR_db_deletion_protection: 'false', TF_VAR_ecr_force_delete: 'true' };
+
+/**
+ * Tear the stack down: plan the destroy and show it, confirm, lift deletion protection (ALB, RDS) and let ECR
+ * delete a repository with images (a targeted apply of just those), then destroy. The state bucket stays.
+ */
+export async function destroyStack(
+  runner: Runner,
+  config: Config,
+  account: string,
+  confirmed: (summary: PlanSummary) => Promise<boolean>,
+): Promise<'destroyed' | 'nothing' | 'declined'> {
+  prepareTfvars(runner, config);
+  await terraformInit(runner, config, account);
+  const env = { ...terraformEnv(config), ...UNPROTECT };
+  await runner.run(sh`terraform ${chdir(config)} plan -destroy -input=false -no-color -out=tfplan`, {
+    env,
+    stream: true,
+    timeoutMs: 30 * 60_000,
+  });
+  const plan = join(tfDir(config), 'tfplan');
+  if (!runner.dryRun) {
+    const summary = await showPlan(runner, config);
+    rmSync(plan, { force: true }); // a destroy plan is never left for step 4 to apply
+    runner.echo(formatSummary(summary));
+    if (summary.noChanges) return 'nothing';
+    if (!(await confirmed(summary))) return 'declined';
+  }
+  const inState = runner.dryRun
+    ? PROTECTED
+    : (await runner.run(sh`terraform ${chdir(config)} state list`, { env })).stdout.split('\n').filter((a) => PROTECTED.includes(a));
+  if (inState.length) {
+    const targets = inState.map((a) => `-target=${a}`);
+    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color -auto-approve ${targets}`, {
+      env,
+      stream: true,
+      timeoutMs: 30 * 60_000,
+    });
+  }
+  await runner.run(sh`terraform ${chdir(config)} destroy -input=false -no-color -auto-approve`, {
+    env,
+    stream: true,
+    timeoutMs: 60 * 60_000,
+  });
+  return 'destroyed';
 }

@@ -29,12 +29,17 @@ export function backendConfig(config: Config, account: string): string[] {
   ];
 }
 
-/** Environment for terraform: the DB password (if configured) as TF_VAR_, never in argv or a file. */
+/**
+ * Environment for terraform: the DB password (if configured) as TF_VAR_, never in argv or a file; Terraform
+ * takes it as an ephemeral variable into write-only arguments, so it is in no state and no plan file either.
+ */
 export function terraformEnv(config: Config): Record<string, string> {
   return {
     TF_IN_AUTOMATION: '1',
     TF_INPUT: '0',
-    ...(config.secrets.dbPassword ? { TF_VAR_db_password: config.secrets.dbPassword } : {}),
+    ...(config.secrets.dbPassword
+      ? { TF_VAR_db_password: config.secrets.dbPassword, TF_VAR_db_password_version: String(config.dbPasswordVersion) }
+      : {}),
   };
 }
 

@@ -29,7 +29,7 @@ locals {
   certificate_arn  = local.create_cert ? aws_acm_certificate_validation.alb[0].certificate_arn : var.acm_certificate_arn
   https            = var.acm_certificate_arn != "" || local.create_cert
   cloudfront       = local.has_domain && var.enable_cloudfront && var.hosted_zone_id != ""
-  manage_db_secret = nonsensitive(var.db_password == null)
+  manage_db_secret = var.db_password_version == null
 
   # The secret the task reads the DB password from: RDS-managed, or ours when db_password is given.
   db_password_secret_arn = local.manage_db_secret ? aws_db_instance.this.master_user_secret[0].secret_arn : aws_secretsmanager_secret.db_password[0].arn

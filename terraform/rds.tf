@@ -51,7 +51,9 @@ resource "aws_db_instance" "this" {
   db_name                     = var.db_name
   username                    = var.db_username
   manage_master_user_password = local.manage_db_secret ? true : null
-  password                    = local.manage_db_secret ? null : var.db_password
+  # write-only (Terraform 1.11): sent to RDS, never stored in the state or a plan file
+  password_wo         = local.manage_db_secret ? null : var.db_password
+  password_wo_version = var.db_password_version
 
   db_subnet_group_name   = aws_db_subnet_group.this.name
   vpc_security_group_ids = [aws_security_group.db.id]

@@ -28,6 +28,8 @@ resource "aws_secretsmanager_secret" "db_password" {
 resource "aws_secretsmanager_secret_version" "db_password" {
   count = local.manage_db_secret ? 0 : 1
 
-  secret_id     = aws_secretsmanager_secret.db_password[0].id
-  secret_string = jsonencode({ username = var.db_username, password = var.db_password })
+  secret_id = aws_secretsmanager_secret.db_password[0].id
+  # write-only: the password reaches Secrets Manager, never the state or a plan file
+  secret_string_wo         = jsonencode({ username = var.db_username, password = var.db_password })
+  secret_string_wo_version = var.db_password_version
 }

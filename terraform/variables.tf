@@ -208,14 +208,26 @@ variable "db_name" {
 }
 
 variable "db_password" {
-  description = "Master password (guide: must edit). Leave null (recommended) and RDS manages it in Secrets Manager, so it never enters the state."
+  description = "Master password (guide: must edit). Leave null (recommended) and RDS manages it in Secrets Manager. When given, it is ephemeral and reaches RDS and Secrets Manager through write-only arguments only: never the state or a saved plan. Needs db_password_version."
   type        = string
   default     = null
   sensitive   = true
+  ephemeral   = true
 
   validation {
     condition     = var.db_password == null || can(regex("^[!-~]{8,128}$", var.db_password)) && !can(regex("[/@\"]", var.db_password))
     error_message = "db_password must be 8-128 printable characters without /, @ or \" (or null to let RDS manage it)."
+  }
+}
+
+variable "db_password_version" {
+  description = "Set (1, 2, …) when db_password is given: a write-only password is sent again only when this changes, so raise it to apply a new db_password. Null: RDS manages the password."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.db_password_version == null || try(var.db_password_version >= 1 && floor(var.db_password_version) == var.db_password_version, false)
+    error_message = "db_password_version must be a whole number from 1 (or null when RDS manages the password)."
   }
 }
 

@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startMoto, type Moto } from './helpers/moto.js';
 import { runScriptFile } from './helpers/script.js';
+import { stateBucketPolicy } from '../lib/infra.js';
 
 let moto: Moto;
 const dir = mkdtempSync(join(tmpdir(), 'llmops-switch-'));
@@ -45,6 +46,7 @@ const env = (project: string, region: string) => ({
   TF_DIR: dir,
   AWS_REGION: region,
   LLMOPS_PROJECT_NAME: project,
+  LLMOPS_ALLOW_PLAIN_HTTP: 'true',
   TF_IN_AUTOMATION: '1',
 });
 const step3 = (project: string, region: string) => runScriptFile('scripts/03-plan.ts', [], env(project, region), 240_000);
@@ -78,6 +80,23 @@ test('sandbox → another region and project → back: re-initialised each time,
   const again = await step3('alpha', 'us-east-1');
   assert.is(again.exitCode, 0, again.all);
   assert.not.match(again.all, /-reconfigure|was initialised for/, 'the same target again: no re-initialisation');
+});
+
+test("the state bucket policy: TLS only, and it works (over the emulator's plain HTTP it denies everything, so on a plain-HTTP endpoint step 3 leaves it out and says so)", async () => {
+  const again = await step3('alpha', 'us-east-1');
+  assert.match(again.all, /# the state bucket's TLS-only policy is left out: http:\/\/127\.0\.0\.1:\d+ is plain HTTP/);
+  assert.not.match(again.all, 'put-bucket-policy');
+  assert.equal(JSON.parse(stateBucketPolicy('alpha-tfstate-123456789012', 'us-east-1')).Statement, [
+    {
+      Sid: 'DenyWithoutTls',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Resource: ['arn:aws:s3:::alpha-tfstate-123456789012', 'arn:aws:s3:::alpha-tfstate-123456789012/*'],
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    },
+  ]);
+  assert.match(stateBucketPolicy('b', 'cn-north-1'), 'arn:aws-cn:s3:::b');
 });
 
 test.run();

@@ -2,34 +2,14 @@
 // lock file as production, against the AWS emulator. The stack is a small one of its own (a slow resource
 // and an AWS resource that waits for it), so the interruption always lands in the middle: what is under
 // test is how the toolkit and Terraform stop, lock and resume, not what the stack holds.
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tfEnv } from './helpers/domain-variant.js';
+import { smallStackDir } from './helpers/small-stack.js';
 import { startMoto, type Moto } from './helpers/moto.js';
-import { killTree, ROOT, runScriptFile, spawnScript } from './helpers/script.js';
+import { killTree, runScriptFile, spawnScript } from './helpers/script.js';
 
-const STACK = `terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws", version = "5.100.0" }
-  }
-  backend "s3" {
-    use_path_style              = true
-    skip_credentials_validation = true
-    skip_metadata_api_check     = true
-    skip_region_validation      = true
-  }
-}
-
-provider "aws" {
-  skip_metadata_api_check     = true
-  skip_credentials_validation = true
-  s3_use_path_style           = true
-}
-
+const STACK = `
 resource "terraform_data" "slow" {
   provisioner "local-exec" {
     command = "sleep 6"
@@ -40,7 +20,7 @@ resource "aws_cloudwatch_log_group" "after_slow" {
   name       = "/llmops/fault-test"
   depends_on = [terraform_data.slow]
 }
-${['alb_dns_name', 'ecr_repository_url', 'rds_endpoint', 'ecs_cluster_name', 'ecs_service_name', 'target_group_arn', 'app_url'].map((o) => `\noutput "${o}" {\n  value = "${o}"\n}\n`).join('')}`;
+`;
 
 let moto: Moto;
 let env: Record<string, string>;
@@ -59,18 +39,7 @@ const logGroups = async () =>
 
 test('start the AWS emulator and write the stack', async () => {
   moto = await startMoto();
-  const base = mkdtempSync(join(tmpdir(), 'llmops-tf-interrupt-'));
-  const dir = join(base, 'terraform');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'main.tf'), STACK);
-  copyFileSync(join(ROOT, 'terraform', '.terraform.lock.hcl'), join(dir, '.terraform.lock.hcl'));
-  env = {
-    ...moto.env,
-    PATH: process.env.PATH!,
-    TF_DIR: dir,
-    LLMOPS_STATE_DIR: join(base, 'state'),
-    TF_CLI_CONFIG_FILE: tfEnv().TF_CLI_CONFIG_FILE!,
-  };
+  ({ env } = smallStackDir('llmops-tf-interrupt-', STACK, moto));
 });
 
 test('Ctrl-C: terraform gets one SIGINT, stops cleanly and releases its state lock; exit 130 says to plan again', async () => {

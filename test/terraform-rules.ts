@@ -232,8 +232,18 @@ export const RULES: Rule[] = [
   },
   {
     id: 'RDS.password',
-    what: 'RDS password managed by RDS by default (never in state)',
-    check: (p) => every(p, 'aws_db_instance', (v) => v.manage_master_user_password === true, 'password not RDS-managed'),
+    what: 'the RDS password is never in the state: managed by RDS, or given through write-only arguments (password_wo, secret_string_wo)',
+    check: (p) => [
+      ...every(
+        p,
+        'aws_db_instance',
+        (v) => v.manage_master_user_password === true || (!v.password && v.password_wo_version != null),
+        'password neither RDS-managed nor write-only',
+      ),
+      ...ofType(p, 'aws_secretsmanager_secret_version')
+        .filter((r) => r.name === 'db_password' && r.values.secret_string)
+        .map((r) => `${r.address}: the password in secret_string (state), not secret_string_wo`),
+    ],
   },
   {
     id: 'CKV2_AWS_69/RDS.force-ssl',

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { domainVariant, errors, terraform, tfEnv } from './helpers/domain-variant.js';
+import { DB_PASSWORD_CANARY, domainVariant, errors, terraform, tfEnv } from './helpers/domain-variant.js';
 import { copyTerraform } from './helpers/sandbox.js';
 import { ROOT } from './helpers/script.js';
 import { configured, deployPolicyViolations, resources, RULES, runRules, trustPolicyViolations } from './terraform-rules.js';
@@ -109,6 +109,15 @@ test('the GitHub deploy role: trust pinned to the repository, least privilege, P
   assert.is(planJson.configuration.root_module.variables.create_github_infra_role.default, false, 'the infra role is opt-in');
 });
 
+test('a DB password of our own reaches Secrets Manager through write-only arguments, and neither the state nor the saved plan', async () => {
+  const d = await domain;
+  assert.ok(d.state.length > 1000, 'the state was read');
+  assert.ok(d.planText.length > 1000, 'the plan was read');
+  assert.match(d.dbSecret, DB_PASSWORD_CANARY, 'the password reached the secret');
+  assert.not.match(d.state, DB_PASSWORD_CANARY, 'not in the state');
+  assert.not.match(d.planText, DB_PASSWORD_CANARY, 'not in the saved plan');
+});
+
 test('the infra role: its own trust subject, and it cannot create a role without the boundary, change itself or the boundary', async () => {
   const rs = planJson.planned_values.root_module.resources;
   const role = rs.find((r: any) => r.address === 'aws_iam_role.github_infra[0]');
@@ -148,7 +157,7 @@ const container = (plan: any, change: (c: any) => void) => {
   td.container_definitions = JSON.stringify(defs);
 };
 const BREAKS: Record<string, (plan: any) => void> = {
-  'CKV_AWS_2/ELB.1': (p) => (all(p, 'aws_lb_listener').find((l) => l.protocol === 'HTTP').default_action[0].type = 'forward'),
+  'CKV_AWS_2/ELB.1': (p) => (all(p, 'aws_lb_listener').find((l) => l.protocol === 'HTTP').default_action[0].type = 'fixed-response'),
   'ELB.17': (p) => (all(p, 'aws_lb_listener').find((l) => l.protocol === 'HTTPS').ssl_policy = 'ELBSecurityPolicy-2016-08'),
   'CKV_AWS_131/ELB.4': (p) => (first(p, 'aws_lb').drop_invalid_header_fields = false),
   'CKV_AWS_91/ELB.5': (p) => (first(p, 'aws_lb').access_logs[0].enabled = false),
@@ -173,7 +182,7 @@ const BREAKS: Record<string, (plan: any) => void> = {
   'RDS.10': (p) => (first(p, 'aws_db_instance').iam_database_authentication_enabled = false),
   'RDS.9': (p) => (first(p, 'aws_db_instance').enabled_cloudwatch_logs_exports = ['upgrade']),
   'RDS.17': (p) => (first(p, 'aws_db_instance').copy_tags_to_snapshot = false),
-  'RDS.password': (p) => (first(p, 'aws_db_instance').manage_master_user_password = null),
+  'RDS.password': (p) => (first(p, 'aws_db_instance').password = 'in-the-state'),
   'CKV2_AWS_69/RDS.force-ssl': (p) => (configured(p, 'aws_db_parameter_group')[0].expressions.parameter = []),
   'RDS.log-groups': (p) => {
     const rs = p.planned_values.root_module.resources;

@@ -182,12 +182,17 @@ run "db_password_variable_still_works" {
   command = plan
 
   variables {
-    db_password = "a-Strong-passw0rd"
+    db_password         = "a-Strong-passw0rd"
+    db_password_version = 1
   }
 
   assert {
     condition     = aws_db_instance.this.manage_master_user_password == null && length(aws_secretsmanager_secret.db_password) == 1
     error_message = "a db_password goes to RDS and to the llmops/db/password secret"
+  }
+  assert {
+    condition     = aws_db_instance.this.password == null && aws_db_instance.this.password_wo_version == 1 && aws_secretsmanager_secret_version.db_password[0].secret_string == null
+    error_message = "the password goes through write-only arguments: no password or secret_string in the plan"
   }
 }
 

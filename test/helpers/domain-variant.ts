@@ -34,6 +34,9 @@ export function errors(all: string): string {
   return i < 0 ? all.slice(-3000) : all.slice(Math.max(0, i - 200), i + 3000);
 }
 
+/** The DB password the variant is applied with: it must reach Secrets Manager and nothing of Terraform's. */
+export const DB_PASSWORD_CANARY = 'Wo-Canary-7c1e5f';
+
 export interface DomainVariant {
   /** The administrator's first apply: the GitHub OIDC provider, the permissions boundary and the infra role. */
   bootstrap: Run;
@@ -41,6 +44,10 @@ export interface DomainVariant {
   apply: Run;
   /** What the infra role tried beyond the stack, after the apply: name → the aws CLI's exit code and stderr. */
   probes: Record<string, { exitCode: number; stderr: string }>;
+  /** The state file, the saved plan as JSON, and the DB secret's value as Secrets Manager holds it. */
+  state: string;
+  planText: string;
+  dbSecret: string;
   plan: Run;
   planJson: any;
   outputs: any;
@@ -120,6 +127,9 @@ async function run(): Promise<DomainVariant> {
       TF_VAR_github_repository: 'acme/llmops-system',
       TF_VAR_github_environment: 'production',
       TF_VAR_create_github_infra_role: 'true',
+      // a password of our own (the guide's way): write-only, so in no state and no plan file
+      TF_VAR_db_password: DB_PASSWORD_CANARY,
+      TF_VAR_db_password_version: '1',
       TF_VAR_alarm_email: 'ops@example.com',
       TF_VAR_alb_deletion_protection: 'false',
       TF_VAR_db_deletion_protection: 'false',
@@ -128,7 +138,18 @@ async function run(): Promise<DomainVariant> {
       TF_VAR_secret_recovery_window_days: '0',
     });
     const init = await terraform(dir, ['init', '-input=false', '-no-color'], env);
-    const failed = (r: Run) => ({ bootstrap: r, apply: r, probes: {}, plan: r, planJson: undefined, outputs: {}, destroy: r });
+    const failed = (r: Run) => ({
+      bootstrap: r,
+      apply: r,
+      probes: {},
+      state: '',
+      planText: '',
+      dbSecret: '',
+      plan: r,
+      planJson: undefined,
+      outputs: {},
+      destroy: r,
+    });
     if (init.exitCode !== 0) return failed(init);
     const apply1 = ['apply', '-auto-approve', '-input=false', '-no-color'];
     const bootstrap = await terraform(
@@ -143,8 +164,18 @@ async function run(): Promise<DomainVariant> {
     const planJson = JSON.parse((await terraform(dir, ['show', '-json', 'tfplan'], env)).stdout || 'null');
     const outputs = JSON.parse((await terraform(dir, ['output', '-json'], env)).stdout || '{}');
     const probes = await infraProbes(infra);
+    const state = existsSync(join(dir, 'terraform.tfstate')) ? readFileSync(join(dir, 'terraform.tfstate'), 'utf8') : '';
+    const planText = (await terraform(dir, ['show', '-json', 'tfplan'], env)).stdout;
+    const secret = await execa(
+      'aws',
+      ['secretsmanager', 'get-secret-value', '--secret-id', 'llmops/db/password', '--query', 'SecretString', '--output', 'text'],
+      {
+        env,
+        reject: false,
+      },
+    );
     const destroy = await terraform(dir, ['destroy', '-auto-approve', '-input=false', '-no-color'], env);
-    return { bootstrap, apply, probes, plan, planJson, outputs, destroy };
+    return { bootstrap, apply, probes, state, planText, dbSecret: secret.stdout, plan, planJson, outputs, destroy };
   } finally {
     emulator.stop();
   }

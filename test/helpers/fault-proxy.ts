@@ -128,6 +128,16 @@ export async function dockerFaultProxy(
     const up = net.connect(engine);
     let cut = false; // this connection carried the build: nothing more reaches the engine
     let body = ''; // the tail of the build context upload, to see where it ends
+    sockets.add(client).add(up);
+    // one side gone, the other goes too: nothing is left open to keep the test process alive
+    client.on('close', () => {
+      sockets.delete(client);
+      up.destroy();
+    });
+    up.on('close', () => {
+      sockets.delete(up);
+      if (!cut) client.destroy();
+    });
     const answerThenGoAway = () => {
       // the "engine" starts answering, then goes away mid-stream (a clean close: docker reads `unexpected EOF`)
       const first = '{"stream":"Step 1/4 : FROM node:20-alpine\\n"}\r\n';

@@ -1,0 +1,106 @@
+// Teardown (`npm run destroy`) through our own script, with the same S3 backend as production, against the AWS
+// emulator. The stack is a small one of its own holding what stops a plain `terraform destroy`: an ECR repository
+// with an image in it (`force_delete` off, as in terraform/ecr.tf by default). The ALB's and the database's
+// deletion protection are lifted the same way (the same targeted apply, TF_VAR_*_deletion_protection=false).
+import { execa } from 'execa';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { smallStackDir } from './helpers/small-stack.js';
+import { startMoto, type Moto } from './helpers/moto.js';
+import { runScriptFile } from './helpers/script.js';
+
+const STACK = `
+variable "ecr_force_delete" {
+  type    = bool
+  default = false
+}
+
+resource "aws_ecr_repository" "app" {
+  name         = "llmops-system"
+  force_delete = var.ecr_force_delete
+}
+
+resource "terraform_data" "marker" {
+  input = "the rest of the stack"
+}
+`;
+
+let moto: Moto;
+let env: Record<string, string>;
+let dir: string;
+const run = (script: string, args: string[]) => runScriptFile(script, args, env, 300_000);
+const aws = (...args: string[]) => execa('aws', [...args, '--output', 'json'], { env: { ...process.env, ...moto.env }, reject: false });
+const stateList = async () =>
+  (await execa('terraform', [`-chdir=${dir}`, 'state', 'list'], { env: { ...process.env, ...env }, reject: false })).stdout
+    .split('\n')
+    .filter(Boolean);
+
+test.before(async () => {
+  moto = await startMoto();
+  ({ dir, env } = smallStackDir('llmops-destroy-', STACK, moto));
+});
+test.after(async () => moto?.stop());
+
+test('the stack is up, its repository holds an image', async () => {
+  const plan = await run('scripts/03-plan.ts', ['--yes']);
+  assert.is(plan.exitCode, 0, plan.all.slice(-2000));
+  const apply = await run('scripts/04-apply.ts', ['--yes']);
+  assert.is(apply.exitCode, 0, apply.all.slice(-2000));
+  const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', layers: [] });
+  const put = await aws('ecr', 'put-image', '--repository-name', 'llmops-system', '--image-tag', 'v1', '--image-manifest', manifest);
+  assert.is(put.exitCode, 0, put.stderr);
+  assert.equal((await stateList()).sort(), ['aws_ecr_repository.app', 'terraform_data.marker']);
+});
+
+test('without a terminal and without --yes: exit 2 naming --yes, nothing destroyed (CI does not imply it)', async () => {
+  const r = await runScriptFile('scripts/destroy.ts', [], { ...env, CI: 'true' }, 300_000);
+  assert.is(r.exitCode, 2, r.all);
+  assert.match(r.stderr, '--yes');
+  assert.match(r.stderr, 'nothing was destroyed');
+  assert.is((await stateList()).length, 2);
+});
+
+test('--dry-run prints the destroy plan, the targeted apply that lifts protection, and the destroy; nothing changes', async () => {
+  const r = await run('scripts/destroy.ts', ['--dry-run']);
+  assert.is(r.exitCode, 0, r.all);
+  assert.match(r.all, /terraform -chdir=\S+ plan -destroy .*-out=tfplan/);
+  assert.match(
+    r.all,
+    /apply -input=false -no-color -auto-approve -target=aws_lb\.this -target=aws_db_instance\.this -target=aws_ecr_repository\.app/,
+    r.all,
+  );
+  assert.match(r.all, /terraform -chdir=\S+ destroy -input=false -no-color -auto-approve/);
+  assert.is((await stateList()).length, 2);
+});
+
+test('--yes: a plain destroy would stop at the non-empty repository; ours lifts that and destroys everything, under the deploy lock; the state bucket stays', async () => {
+  const plain = await execa('terraform', [`-chdir=${dir}`, 'destroy', '-auto-approve', '-input=false', '-no-color'], {
+    env: { ...process.env, ...env },
+    reject: false,
+    all: true,
+  });
+  assert.is.not(plain.exitCode, 0, 'a plain terraform destroy fails');
+  assert.match(plain.all, 'RepositoryNotEmptyException');
+  const r = await run('scripts/destroy.ts', ['--yes']);
+  assert.is(r.exitCode, 0, r.all.slice(-3000));
+  assert.match(r.all, /Plan: 0 to add, 0 to change, [12] to destroy\./);
+  assert.match(r.all, /-target=aws_ecr_repository\.app/, 'only what is in the state is targeted');
+  assert.not.match(r.all, /-target=aws_lb\.this/);
+  assert.match(r.all, /deploy lock taken/);
+  assert.match(r.stdout, /✓ destroyed llmops\. Kept: the state bucket llmops-tfstate-123456789012/);
+  assert.equal(await stateList(), []);
+  const repo = await aws('ecr', 'describe-repositories', '--repository-names', 'llmops-system');
+  assert.match(repo.stderr, 'RepositoryNotFoundException');
+  assert.is((await aws('s3api', 'head-bucket', '--bucket', 'llmops-tfstate-123456789012')).exitCode, 0, 'the state bucket is kept');
+  const lock = await aws('s3api', 'list-objects-v2', '--bucket', 'llmops-tfstate-123456789012', '--prefix', 'llmops/locks/');
+  assert.not.ok(JSON.parse(lock.stdout || '{}').Contents?.length, 'the deploy lock was released');
+});
+
+test('a second destroy has nothing to do and says so', async () => {
+  const r = await run('scripts/destroy.ts', ['--yes']);
+  assert.is(r.exitCode, 0, r.all);
+  assert.match(r.stdout, 'Nothing to destroy.');
+  assert.not.match(r.all, /apply -input|terraform -chdir=\S+ destroy -input/);
+});
+
+test.run();
