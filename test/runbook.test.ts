@@ -68,13 +68,14 @@ test('dry-run output settles: only commands, no machine paths, clocks or process
       '[dry-run] $ docker run --name p-smoke-4242 -f /tmp/app-x/Dockerfile x',
       '[dry-run] $ aws put --body file:///repo/.llmops/a.json --start-time 1795705297313 --t 2026-11-19T16:01:49 --d 2026-10-27',
       '[dry-run] # wait for it',
+      `[dry-run] $ aws s3api put-bucket-policy --policy '{"Version":"2012-10-17"}'`,
       '✓ done',
     ].join('\n'),
     { root: '/repo', app: '/tmp/app-x' },
   );
   assert.is(
     out,
-    'git -C ../llmops-system rev-parse HEAD\ndocker run --name p-smoke-<PID> -f ../llmops-system/Dockerfile x\naws put --body file://.llmops/a.json --start-time <EPOCH_MS> --t <TIME> --d <DATE>\n# wait for it\n',
+    'git -C ../llmops-system rev-parse HEAD\ndocker run --name p-smoke-<PID> -f ../llmops-system/Dockerfile x\naws put --body file://.llmops/a.json --start-time <EPOCH_MS> --t <TIME> --d <DATE>\n# wait for it\naws s3api put-bucket-policy --policy \'{"Version":"2012-10-17"}\'\n',
   );
 });
 
