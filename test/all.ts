@@ -9,13 +9,22 @@ import { unrun } from './helpers/uvu-summary.js';
 const ROOT = join(import.meta.dirname, '..');
 const UVU = join(ROOT, 'node_modules/uvu/bin.js');
 const E2E = 'e2e-sandbox\\.test\\.ts$';
+const STARTED = Date.now();
+
+/**
+ * The whole suite ends by this many minutes (CI allows 90, its installs included): a process still running
+ * then is stopped and what it printed so far is shown, so a hang reads as a failure with its output rather
+ * than as CI's bare time-out.
+ */
+const DEADLINE_MS = Number(process.env.LLMOPS_TEST_DEADLINE_MIN ?? 60) * 60_000;
 
 /** `nice`: the second process yields the CPU to the end-to-end one, whose time is the suite's. */
-function uvu(args: string[], live: boolean, nice = 0): Promise<{ code: number; output: string; seconds: number }> {
+function uvu(name: string, args: string[], live: boolean, nice = 0): Promise<{ code: number; output: string; seconds: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
     const argv = [process.execPath, '--import', 'tsx', UVU, 'test', ...args];
-    const child = spawn('nice', ['-n', String(nice), ...argv], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // a process group of its own, so the deadline stops the tests' own children (scripts, terraform) too
+    const child = spawn('nice', ['-n', String(nice), ...argv], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     const take = (chunk: Buffer) => {
       output += chunk.toString();
@@ -23,11 +32,44 @@ function uvu(args: string[], live: boolean, nice = 0): Promise<{ code: number; o
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
-    child.on('close', (code) => resolve({ code: code ?? 1, output, seconds: (Date.now() - started) / 1000 }));
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        /* already gone */
+      }
+    };
+    let cut = false;
+    const deadline = setTimeout(
+      () => {
+        cut = true;
+        signal('SIGTERM');
+        setTimeout(() => signal('SIGKILL'), 10_000).unref();
+      },
+      DEADLINE_MS - (Date.now() - STARTED),
+    );
+    const finish = (code: number | null) => {
+      clearTimeout(deadline);
+      const note = cut ? `\n${name}: STOPPED at the suite's ${DEADLINE_MS / 60_000}-minute deadline\n` : '';
+      if (cut && live) process.stdout.write(note);
+      resolve({ code: cut ? 1 : (code ?? 1), output: output + note, seconds: (Date.now() - started) / 1000 });
+    };
+    // all output is in once the pipes close; a grandchild left running (a sandbox engine) may hold them
+    // open, so after the exit wait for that a few seconds at most
+    let done = false;
+    const once = (code: number | null) => {
+      if (!done) finish(code);
+      done = true;
+    };
+    child.on('close', once);
+    child.on('exit', (code) => setTimeout(() => once(code), 5000).unref());
   });
 }
 
-const [e2e, rest] = await Promise.all([uvu([E2E], true), uvu(['\\.test\\.ts$', '-i', 'e2e-sandbox'], false, 10)]);
+const [e2e, rest] = await Promise.all([
+  uvu('end to end', [E2E], true),
+  uvu('the other files', ['\\.test\\.ts$', '-i', 'e2e-sandbox'], false, 10),
+]);
 process.stdout.write(`\n${rest.output}`);
 for (const [name, run] of [
   ['end to end', e2e],

@@ -19,13 +19,32 @@ let awsEnv: Record<string, string>;
 const times: Record<string, number> = {};
 const testTimes: [string, number][] = [];
 
-/** uvu's test, timed: the slowest tests are printed at the end (where the suite's minutes go). */
+/** No case may take longer than this: a hung one fails with its name instead of running into CI's limit. */
+const CASE_TIMEOUT_MS = Number(process.env.LLMOPS_E2E_CASE_TIMEOUT_S ?? 600) * 1000;
+
+/**
+ * uvu's test, timed (the slowest are printed at the end: where the suite's minutes go), bounded by
+ * CASE_TIMEOUT_MS, and a failure is printed the moment it happens: uvu prints its failures only when the
+ * whole file is done, which a run cut short by CI's time limit never reaches.
+ */
 function test(name: string, fn: () => unknown): void {
   uvuTest(name, async () => {
     const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${CASE_TIMEOUT_MS / 1000} s`)), CASE_TIMEOUT_MS);
+    });
     try {
-      await fn();
+      await Promise.race([fn(), limit]);
+    } catch (e: any) {
+      process.stderr.write(
+        `\n  ✘ FAILED (${((Date.now() - started) / 1000).toFixed(0)} s): ${name}\n    ${String(e?.stack ?? e)
+          .slice(0, 4000)
+          .replace(/\n/g, '\n    ')}\n`,
+      );
+      throw e;
     } finally {
+      clearTimeout(timer);
       testTimes.push([name.slice(0, 70), (Date.now() - started) / 1000]);
     }
   });
@@ -407,48 +426,63 @@ test('secrets: created, then unchanged, then updated; bad input is exit 2; the v
   assert.is(stored.SecretString, `${CANARY}-db2`);
 });
 
+/** Until the service has one deployment with every task running (the previous case may still be settling). */
+async function steady(ms = 60_000): Promise<void> {
+  for (const until = Date.now() + ms; Date.now() < until;) {
+    const s = await service();
+    if (s.deployments.length === 1 && s.runningCount === s.desiredCount) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** The doctor, run until `done` says its answer is the one awaited or the deadline passes; the last run. */
+async function doctorUntil(ms: number, done: (r: Awaited<ReturnType<typeof ops>>) => boolean) {
+  let r = await ops('doctor.ts');
+  for (const until = Date.now() + ms; !done(r) && Date.now() < until;) {
+    await new Promise((res) => setTimeout(res, 1000));
+    r = await ops('doctor.ts');
+  }
+  return r;
+}
+
 test('doctor: healthy stack passes; a broken security-group rule and a failing target are found with fixes', async () => {
-  const [ok, dry] = await Promise.all([ops('doctor.ts'), ops('doctor.ts', ['--dry-run'])]);
+  await steady();
+  const [ok, dry] = await Promise.all([doctorUntil(60_000, (r) => r.exitCode === 0), ops('doctor.ts', ['--dry-run'])]);
   assert.is(ok.exitCode, 0, ok.all);
   assert.is(dry.exitCode, 0, `doctor --dry-run makes no diagnosis from no answers (was exit 1)\n${dry.all}`);
   assert.match(dry.stdout, 'no diagnosis without their answers');
   const rules = (await aws('ec2', 'describe-security-group-rules')).SecurityGroupRules;
   const dbRule = rules.find((r: any) => !r.IsEgress && r.FromPort === 5432 && r.ReferencedGroupInfo);
-  await aws('ec2', 'revoke-security-group-ingress', '--group-id', dbRule.GroupId, '--security-group-rule-ids', dbRule.SecurityGroupRuleId);
   const tg = (await aws('elbv2', 'describe-target-groups', '--names', 'llmops-targets')).TargetGroups[0];
-  await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/healthz');
-  // on a deadline, not a count: under load a doctor run takes seconds, and the emulator replaces the failing
-  // tasks, so their targets pass through initial and draining before one is seen unhealthy
-  let broken: any;
-  for (const until = Date.now() + 120_000; Date.now() < until;) {
-    await new Promise((r) => setTimeout(r, 1000));
-    broken = await ops('doctor.ts');
-    if (/target health: .*unhealthy/.test(broken.stdout)) break;
+  await aws('ec2', 'revoke-security-group-ingress', '--group-id', dbRule.GroupId, '--security-group-rule-ids', dbRule.SecurityGroupRuleId);
+  try {
+    await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/healthz');
+    // on a deadline, not a count: under load a doctor run takes seconds, and the emulator replaces the failing
+    // tasks, so their targets pass through initial and draining before one is seen unhealthy
+    const broken = await doctorUntil(180_000, (r) => /target health: .*unhealthy/.test(r.stdout));
+    assert.is(broken.exitCode, 1, broken.all);
+    assert.match(broken.stdout, /✗ tasks -> RDS :5432: .*ingress NO/);
+    assert.match(broken.stdout, 'aws_vpc_security_group_ingress_rule.db_from_tasks');
+    assert.match(broken.stdout, /✗ target group llmops-targets: .*health \/healthz/);
+    assert.match(broken.stdout, 'HEALTH_PATH=/health');
+    assert.match(broken.stdout, /✗ target health: .*Target.ResponseCodeMismatch/);
+  } finally {
+    // repair the drift by hand (terraform apply would do the same), also when an assertion above failed: the
+    // cases after this one deploy, and a service left on a wrong health path would fail them all
+    await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/health');
+    await aws(
+      'ec2',
+      'authorize-security-group-ingress',
+      '--group-id',
+      dbRule.GroupId,
+      '--ip-permissions',
+      JSON.stringify([
+        { IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, UserIdGroupPairs: [{ GroupId: dbRule.ReferencedGroupInfo.GroupId }] },
+      ]),
+    );
   }
-  assert.is(broken.exitCode, 1, broken.all);
-  assert.match(broken.stdout, /✗ tasks -> RDS :5432: .*ingress NO/);
-  assert.match(broken.stdout, 'aws_vpc_security_group_ingress_rule.db_from_tasks');
-  assert.match(broken.stdout, /✗ target group llmops-targets: .*health \/healthz/);
-  assert.match(broken.stdout, 'HEALTH_PATH=/health');
-  assert.match(broken.stdout, /✗ target health: .*Target.ResponseCodeMismatch/);
-  // repair the drift by hand (terraform apply would do the same) and the doctor is satisfied again
-  await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/health');
-  await aws(
-    'ec2',
-    'authorize-security-group-ingress',
-    '--group-id',
-    dbRule.GroupId,
-    '--ip-permissions',
-    JSON.stringify([
-      { IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, UserIdGroupPairs: [{ GroupId: dbRule.ReferencedGroupInfo.GroupId }] },
-    ]),
-  );
-  let healed: any;
-  for (const until = Date.now() + 150_000; Date.now() < until;) {
-    await new Promise((r) => setTimeout(r, 1000));
-    healed = await ops('doctor.ts');
-    if (healed.exitCode === 0) break;
-  }
+  // and the doctor is satisfied again
+  const healed = await doctorUntil(150_000, (r) => r.exitCode === 0);
   assert.is(healed.exitCode, 0, healed.all);
 });
 
@@ -464,11 +498,7 @@ test("logs: recent lines (CLI v1 polls filter-log-events) and the last failed ta
 });
 
 test('scale: a manual count is applied and verified; a second run changes nothing', async () => {
-  for (let i = 0; i < 30; i++) {
-    const s = await service();
-    if (s.deployments.length === 1 && s.runningCount === s.desiredCount) break;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  await steady(30_000);
   const up = await ops('scale.ts', ['--count', '3']);
   assert.is(up.exitCode, 0, up.all.slice(-2000));
   assert.is((await service()).runningCount, 3);
