@@ -218,6 +218,13 @@ variable "db_password" {
     condition     = var.db_password == null || can(regex("^[!-~]{8,128}$", var.db_password)) && !can(regex("[/@\"]", var.db_password))
     error_message = "db_password must be 8-128 printable characters without /, @ or \" (or null to let RDS manage it)."
   }
+
+  # Without its version a given password would be dropped silently (RDS would manage one instead), and a
+  # version without a password would leave RDS with none.
+  validation {
+    condition     = (var.db_password == null) == (var.db_password_version == null)
+    error_message = "db_password and db_password_version go together: with a db_password set db_password_version = 1 (raise it to apply a new password), or leave both unset and RDS manages the password."
+  }
 }
 
 variable "db_password_version" {

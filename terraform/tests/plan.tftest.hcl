@@ -231,7 +231,24 @@ run "rejects_a_root_container_user" {
 run "rejects_a_weak_db_password" {
   command = plan
   variables {
-    db_password = "short"
+    db_password         = "short"
+    db_password_version = 1
+  }
+  expect_failures = [var.db_password]
+}
+
+run "rejects_a_db_password_without_its_version" {
+  command = plan
+  variables {
+    db_password = "a-Strong-passw0rd"
+  }
+  expect_failures = [var.db_password]
+}
+
+run "rejects_a_db_password_version_without_a_password" {
+  command = plan
+  variables {
+    db_password_version = 1
   }
   expect_failures = [var.db_password]
 }
