@@ -58,6 +58,11 @@ const COMMON: Record<string, OptionSpec> = {
   help: { type: 'boolean', short: 'h', description: 'show this help and exit' },
   'dry-run': { type: 'boolean', description: 'print every command in order without running anything' },
   yes: { type: 'boolean', short: 'y', description: 'no prompts (implied in CI and when not on a TTY)' },
+  env: {
+    type: 'string',
+    description:
+      'one of several environments side by side (staging, production): .env.<name> over .env, names <project>-<name>-* (LLMOPS_ENVIRONMENT)',
+  },
 };
 
 export interface ScriptHeader {
@@ -228,6 +233,8 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
   }
   let config: Config | undefined;
   let configError: ConfigError | undefined;
+  // --env is LLMOPS_ENVIRONMENT for this run and every command it starts
+  if (typeof flags.values.env === 'string') process.env.LLMOPS_ENVIRONMENT = flags.values.env;
   try {
     config = loadConfig();
     const paths = pathProblems(config, spec.paths);

@@ -1,7 +1,7 @@
 // One typed, frozen configuration for every script: `.env` (dotenv) + the environment,
 // validated with zod. Every name defaults to the guide's, derived from PROJECT_NAME.
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from './errors.js';
@@ -190,7 +190,15 @@ const DEFAULTS: Record<string, string> = {
 export const KNOWN_VARIABLES = Object.keys(schema.shape) as (keyof Raw)[];
 
 export interface Config {
+  /**
+   * The prefix every name derives from: PROJECT_NAME, or PROJECT_NAME-ENVIRONMENT for one of several
+   * environments side by side (hanbit-staging-cluster, its own state key and deploy lock).
+   */
   project: string;
+  /** PROJECT_NAME itself: the state bucket is one per project, shared by its environments. */
+  projectName: string;
+  /** LLMOPS_ENVIRONMENT or --env (staging, production), or undefined: one stack named by PROJECT_NAME alone. */
+  environment?: string;
   region: string;
   expectedAccountId?: string;
   names: {
@@ -310,6 +318,7 @@ const OPEN_FAMILIES = /^(TF_VAR_|TF_CLI_ARGS_|TF_TOKEN_|AWS_ENDPOINT_URL_|AWS_LA
 /** The toolkit's own process variables (not configuration): the env files, the renderer, debug, state and sandbox dirs. */
 export const TOOLKIT_VARIABLES = [
   'LLMOPS_ENV_FILE',
+  'LLMOPS_ENVIRONMENT',
   'LLMOPS_RENDERER',
   'LLMOPS_DEBUG',
   'LLMOPS_STATE_DIR',
@@ -463,13 +472,21 @@ function unknownKeyProblems(file: EnvFile): ConfigProblem[] {
 
 /** Misspelt LLMOPS_*, AWS_* and TF_* names in the environment (CONTAINER_NAME and the like are simply not read). */
 function environmentProblems(env: NodeJS.ProcessEnv): ConfigProblem[] {
-  return Object.keys(env)
+  const problems: ConfigProblem[] = Object.keys(env)
     .map((k) => ({ k, guess: misspelling(k) }))
     .filter(({ guess }) => guess !== undefined)
     .map(({ k, guess }) => ({
       variable: k,
       message: `unknown variable in the environment${guess ? `; did you mean ${guess}?` : ''} (unset it, or see .env.example)`,
     }));
+  const e = env.LLMOPS_ENVIRONMENT;
+  if (e !== undefined && !ENVIRONMENT_NAME.test(e))
+    problems.push({
+      variable: 'LLMOPS_ENVIRONMENT',
+      value: e,
+      message: 'expected 1-12 lowercase letters or digits, starting with a letter (e.g. staging, production); unset it for a single stack',
+    });
+  return problems;
 }
 
 export interface LoadOptions {
@@ -479,12 +496,33 @@ export interface LoadOptions {
   envFile?: string;
 }
 
-/** The env files in effect: `LLMOPS_ENV_FILE` (comma-separated, later wins) or ./.env; `required` when named explicitly. */
-export function envFiles(env: NodeJS.ProcessEnv = process.env, given?: string): { files: string[]; required: boolean } {
+/** An environment's name: short, so PROJECT_NAME-ENVIRONMENT-targets stays within AWS's 32 characters. */
+export const ENVIRONMENT_NAME = /^[a-z][a-z0-9]{0,11}$/;
+
+/** LLMOPS_ENVIRONMENT when it is a valid name (an invalid one is reported by loadConfig). */
+function environmentOf(env: NodeJS.ProcessEnv): string | undefined {
+  const e = env.LLMOPS_ENVIRONMENT;
+  return e && ENVIRONMENT_NAME.test(e) ? e : undefined;
+}
+
+/**
+ * The env files in effect: `LLMOPS_ENV_FILE` (comma-separated, later wins) or ./.env; `required` when named
+ * explicitly. With an environment, its file `.env.<name>` comes right after `.env` (first when no `.env` is
+ * listed, so the sandbox's file still wins over it), and it must exist: a misspelt environment name would
+ * otherwise quietly create a stack of its own.
+ */
+export function envFiles(
+  env: NodeJS.ProcessEnv = process.env,
+  given?: string,
+): { files: string[]; required: boolean; environmentFile?: string } {
   const named = given ?? env.LLMOPS_ENV_FILE;
-  if (named === undefined) return { files: [resolve('.env')], required: false };
-  const files = named.split(',').map((f) => f.trim());
-  return { files: files.map((f) => (f ? resolve(f) : '')), required: true };
+  const files = named === undefined ? [resolve('.env')] : named.split(',').map((f) => (f.trim() ? resolve(f.trim()) : ''));
+  const environment = environmentOf(env);
+  if (!environment) return { files, required: named !== undefined };
+  const at = files.findIndex((f) => f && basename(f) === '.env');
+  const environmentFile = at >= 0 ? `${files[at]}.${environment}` : resolve(`.env.${environment}`);
+  files.splice(at + 1, 0, environmentFile);
+  return { files, required: named !== undefined, environmentFile };
 }
 
 /** Read the env files in effect (later files win) with every problem of theirs. */
@@ -492,7 +530,7 @@ export function readEnvFiles(
   env: NodeJS.ProcessEnv = process.env,
   given?: string,
 ): { vars: Record<string, string>; files: EnvFile[]; problems: ConfigProblem[] } {
-  const { files, required } = envFiles(env, given);
+  const { files, required, environmentFile } = envFiles(env, given);
   const problems: ConfigProblem[] = [];
   if (required && files.some((f) => !f) && (given ?? env.LLMOPS_ENV_FILE) !== '') {
     problems.push({
@@ -501,7 +539,17 @@ export function readEnvFiles(
       message: 'has an empty entry: expected file paths separated by ","',
     });
   }
-  const read = files.filter(Boolean).map((f) => readEnvFile(f, required));
+  const read = files.filter(Boolean).map((f) => {
+    if (f !== environmentFile) return readEnvFile(f, required);
+    const file = readEnvFile(f, false);
+    if (!existsSync(f))
+      file.problems.push({
+        variable: 'LLMOPS_ENVIRONMENT',
+        value: env.LLMOPS_ENVIRONMENT,
+        message: `reads ${f}, which does not exist: create it with the settings that differ in this environment (it may be empty), or check the name`,
+      });
+    return file;
+  });
   for (const f of read) problems.push(...f.problems, ...unknownKeyProblems(f));
   return { vars: mergeEnvFiles(read), files: read, problems };
 }
@@ -590,8 +638,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
     .map((f) => f.path)
     .filter((f) => existsSync(f));
   const source = existing.length ? existing.join(', ') : 'the environment';
+  const environment = environmentOf(env);
+  if (result.success && environment && `${result.data.PROJECT_NAME}-${environment}`.length > 24)
+    problems.push({
+      variable: 'LLMOPS_ENVIRONMENT',
+      value: environment,
+      message: `makes the name prefix ${result.data.PROJECT_NAME}-${environment} longer than 24 characters (AWS limits the names derived from it): shorten PROJECT_NAME or the environment's name`,
+    });
   if (problems.length > 0 || !result.success) throw new ConfigError(problems, source);
-  return deepFreeze(toConfig(result.data));
+  return deepFreeze(toConfig(result.data, environment));
 }
 
 /** Bare toolkit names in the environment that are not read (a notice, so an old `export DESIRED_COUNT=3` is not silently lost). */
@@ -599,11 +654,13 @@ export function ignoredEnvironment(env: NodeJS.ProcessEnv = process.env): string
   return SETTING_NAMES().filter((k) => !readBare(k) && env[k] !== undefined && env[prefixed(k)] === undefined);
 }
 
-function toConfig(v: Raw): Config {
-  const p = v.PROJECT_NAME;
+function toConfig(v: Raw, environment?: string): Config {
+  const p = environment ? `${v.PROJECT_NAME}-${environment}` : v.PROJECT_NAME;
   const family = v.TASK_FAMILY ?? `${p}-task`;
   return {
     project: p,
+    projectName: v.PROJECT_NAME,
+    environment,
     region: v.AWS_REGION,
     expectedAccountId: v.EXPECTED_ACCOUNT_ID,
     names: {

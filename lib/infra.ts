@@ -1,12 +1,12 @@
 // The Terraform stack: tfvars from the config, the state bucket, plan and its summary, apply and outputs.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveIdentity } from './aws.js';
 import { confirm } from './cli.js';
 import type { Config } from './config.js';
 import { cpuArchitecture } from './image.js';
 import { sh, type Runner } from './run.js';
-import { chdir, stateBucket, terraformEnv, terraformInit, terraformOutputs, tfDir } from './terraform.js';
+import { chdir, planFile, stateBucket, terraformEnv, terraformInit, terraformOutputs, tfDir, varFileArgs } from './terraform.js';
 import { ExitCode, InterruptedError, ScriptFailure } from './errors.js';
 
 /** The Terraform variables the config decides (the rest keep their defaults or come from TF_VAR_*). */
@@ -14,7 +14,8 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
   const n = config.names;
   const vars: Record<string, string | number | boolean | undefined> = {
     aws_region: config.region,
-    project_name: config.project,
+    project_name: config.projectName,
+    environment: config.environment,
     ecr_repository_name: n.repository,
     ecs_cluster_name: n.cluster,
     ecs_service_name: n.service,
@@ -45,9 +46,25 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
 
 const PLACEHOLDERS = /<[A-Z_]+>|your-secure-password|change-me|YOUR_|example-password/;
 
-/** Your own terraform.tfvars wins; else write terraform.tfvars.json from the config. */
+/** Files Terraform reads by itself in every run of the directory, whatever the environment. */
+const AUTO_LOADED = (f: string) => f === 'terraform.tfvars' || f === 'terraform.tfvars.json' || /\.auto\.tfvars(\.json)?$/.test(f);
+
+/**
+ * Your own terraform.tfvars wins; else write terraform.tfvars.json from the config. An environment's runs
+ * write `<environment>.tfvars.json` and name it with -var-file, and refuse a file Terraform would load by
+ * itself: its values would reach every environment.
+ */
 export function prepareTfvars(runner: Runner, config: Config): string {
   const dir = tfDir(config);
+  if (config.environment) {
+    const shared = readdirSync(dir).filter(AUTO_LOADED);
+    if (shared.length)
+      throw new ScriptFailure(
+        `${shared.map((f) => join(dir, f)).join(', ')}: Terraform reads ${shared.length === 1 ? 'it' : 'them'} in every run of ${dir}, so ${shared.length === 1 ? 'its' : 'their'} values would reach the ${config.environment} environment too\n` +
+          `  fix: put settings in .env (every environment) or .env.${config.environment} (this one), and delete ${shared.join(', ')} (the toolkit writes ${config.environment}.tfvars.json from them)`,
+        ExitCode.USAGE,
+      );
+  }
   const own = join(dir, 'terraform.tfvars');
   if (existsSync(own)) {
     const text = readFileSync(own, 'utf8');
@@ -75,7 +92,7 @@ export function prepareTfvars(runner: Runner, config: Config): string {
         '       or accept plain HTTP with ALLOW_PLAIN_HTTP=true (the sandbox does; anyone on the path can read and change the traffic)',
       ExitCode.USAGE,
     );
-  const file = join(dir, 'terraform.tfvars.json');
+  const file = join(dir, config.environment ? `${config.environment}.tfvars.json` : 'terraform.tfvars.json');
   const content = `${JSON.stringify(tfvarsFromConfig(config), null, 2)}\n`;
   if (runner.dryRun) runner.echo(`[dry-run] # write ${file} from the configuration`);
   else if (!existsSync(file) || readFileSync(file, 'utf8') !== content) {
@@ -188,7 +205,7 @@ export function formatSummary(s: PlanSummary): string {
 }
 
 export async function showPlan(runner: Runner, config: Config): Promise<PlanSummary> {
-  const json = await runner.json(sh`terraform ${chdir(config)} show -json -no-color tfplan`, { env: terraformEnv(config) });
+  const json = await runner.json(sh`terraform ${chdir(config)} show -json -no-color ${planFile(config)}`, { env: terraformEnv(config) });
   return summarizePlan(json);
 }
 
@@ -200,7 +217,7 @@ export async function planInfrastructure(runner: Runner, config: Config): Promis
   );
   prepareTfvars(runner, config);
   await terraformInit(runner, config, identity.account);
-  await runner.run(sh`terraform ${chdir(config)} plan -input=false -no-color -out=tfplan`, {
+  await runner.run(sh`terraform ${chdir(config)} plan -input=false -no-color ${varFileArgs(config)} -out=${planFile(config)}`, {
     env: terraformEnv(config),
     stream: true,
     timeoutMs: 30 * 60_000,
@@ -221,7 +238,7 @@ export const KEY_OUTPUTS = [
 
 export async function applyPlan(runner: Runner, config: Config, yes: boolean): Promise<'applied' | 'no-changes' | 'declined'> {
   const identity = await resolveIdentity(runner, config);
-  const plan = join(tfDir(config), 'tfplan');
+  const plan = join(tfDir(config), planFile(config));
   if (!runner.dryRun && !existsSync(plan)) {
     throw new ScriptFailure(
       `no saved plan at ${plan}: run \`npm run step:3\` first (step 4 applies exactly what step 3 planned)`,
@@ -239,7 +256,7 @@ export async function applyPlan(runner: Runner, config: Config, yes: boolean): P
     if (!(await confirm(`Apply this plan to account ${identity.account}?${destructive}`, yes))) return 'declined';
   }
   try {
-    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color tfplan`, {
+    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color ${planFile(config)}`, {
       env: terraformEnv(config),
       stream: true,
       timeoutMs: 60 * 60_000,
@@ -277,12 +294,12 @@ export async function destroyStack(
   prepareTfvars(runner, config);
   await terraformInit(runner, config, account);
   const env = { ...terraformEnv(config), ...UNPROTECT };
-  await runner.run(sh`terraform ${chdir(config)} plan -destroy -input=false -no-color -out=tfplan`, {
+  await runner.run(sh`terraform ${chdir(config)} plan -destroy -input=false -no-color ${varFileArgs(config)} -out=${planFile(config)}`, {
     env,
     stream: true,
     timeoutMs: 30 * 60_000,
   });
-  const plan = join(tfDir(config), 'tfplan');
+  const plan = join(tfDir(config), planFile(config));
   if (!runner.dryRun) {
     const summary = await showPlan(runner, config);
     rmSync(plan, { force: true }); // a destroy plan is never left for step 4 to apply
@@ -295,13 +312,13 @@ export async function destroyStack(
     : (await runner.run(sh`terraform ${chdir(config)} state list`, { env })).stdout.split('\n').filter((a) => PROTECTED.includes(a));
   if (inState.length) {
     const targets = inState.map((a) => `-target=${a}`);
-    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color -auto-approve ${targets}`, {
+    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color -auto-approve ${varFileArgs(config)} ${targets}`, {
       env,
       stream: true,
       timeoutMs: 30 * 60_000,
     });
   }
-  await runner.run(sh`terraform ${chdir(config)} destroy -input=false -no-color -auto-approve`, {
+  await runner.run(sh`terraform ${chdir(config)} destroy -input=false -no-color -auto-approve ${varFileArgs(config)}`, {
     env,
     stream: true,
     timeoutMs: 60 * 60_000,

@@ -15,14 +15,32 @@ export function chdir(config: Config): string {
   return `-chdir=${rel.startsWith('..') ? tfDir(config) : rel || '.'}`;
 }
 
+/** One state bucket per project and account, shared by the project's environments (each has its own key). */
 export function stateBucket(config: Config, account: string): string {
-  return config.terraform.stateBucket ?? `${config.project}-tfstate-${account}`;
+  return config.terraform.stateBucket ?? `${config.projectName}-tfstate-${account}`;
 }
+
+/** The state object's key: `<project>/terraform.tfstate`, `<project>-<environment>/terraform.tfstate` for an environment. */
+export const stateKey = (config: Config) => `${config.project}/terraform.tfstate`;
+
+/**
+ * Terraform's working state (providers, the backend it was initialised for): `.terraform`, or
+ * `.terraform-<environment>` (TF_DATA_DIR), so environments never re-initialise each other's.
+ */
+export function dataDir(config: Config): string {
+  return join(tfDir(config), config.environment ? `.terraform-${config.environment}` : '.terraform');
+}
+
+/** The saved plan, relative to the Terraform directory: `tfplan`, or `tfplan-<environment>`. */
+export const planFile = (config: Config) => (config.environment ? `tfplan-${config.environment}` : 'tfplan');
+
+/** The variables file an environment's runs name with -var-file (none: terraform.tfvars.json is read by itself). */
+export const varFileArgs = (config: Config): string[] => (config.environment ? [`-var-file=${config.environment}.tfvars.json`] : []);
 
 export function backendConfig(config: Config, account: string): string[] {
   return [
     `-backend-config=bucket=${stateBucket(config, account)}`,
-    `-backend-config=key=${config.project}/terraform.tfstate`,
+    `-backend-config=key=${stateKey(config)}`,
     `-backend-config=region=${config.region}`,
     '-backend-config=use_lockfile=true',
     '-backend-config=encrypt=true',
@@ -37,6 +55,7 @@ export function terraformEnv(config: Config): Record<string, string> {
   return {
     TF_IN_AUTOMATION: '1',
     TF_INPUT: '0',
+    ...(config.environment ? { TF_DATA_DIR: dataDir(config) } : {}),
     ...(config.secrets.dbPassword
       ? { TF_VAR_db_password: config.secrets.dbPassword, TF_VAR_db_password_version: String(config.dbPasswordVersion) }
       : {}),
@@ -54,7 +73,7 @@ export interface Backend {
 export function backendFor(config: Config, account: string): Backend {
   return {
     bucket: stateBucket(config, account),
-    key: `${config.project}/terraform.tfstate`,
+    key: stateKey(config),
     region: config.region,
     endpoint: process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? 'aws',
   };
@@ -67,7 +86,7 @@ const MARKER = 'llmops-backend.json';
  * terraform recorded (no endpoint: an init from before the record, or by hand), else undefined.
  */
 export function initializedBackend(config: Config): Backend | undefined {
-  const dir = join(tfDir(config), '.terraform');
+  const dir = dataDir(config);
   try {
     return JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as Backend;
   } catch {
@@ -125,7 +144,7 @@ export async function terraformInit(runner: Runner, config: Config, account: str
     runner.echo('# the backend settings changed but the state location did not: re-initialising with -reconfigure');
     await init(true);
   }
-  if (!runner.dryRun) writeFileSync(join(tfDir(config), '.terraform', MARKER), `${JSON.stringify(want, null, 2)}\n`);
+  if (!runner.dryRun) writeFileSync(join(dataDir(config), MARKER), `${JSON.stringify(want, null, 2)}\n`);
 }
 
 export type Outputs = Record<string, any> & { get(name: string): string };

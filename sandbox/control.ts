@@ -242,12 +242,6 @@ export function userSettings(vars: Record<string, string>): UserSettings {
   };
 }
 
-/**
- * What the sandbox overrides, layered over the user's own `.env` (LLMOPS_ENV_FILE=.env,.sandbox/env): the AWS
- * endpoint and credentials (the user's AWS_PROFILE answers with the sandbox's keys), the account, the Terraform provider mirror, what cannot exist locally
- * (the Route53 zone and ACM certificate of a real domain), the app when the user's is not here, and the
- * Terraform variables a throwaway stack wants. Project name, region, sizes and every other name stay the user's.
- */
 /** LLMOPS_ENV_FILE for rehearsing in the sandbox: the user's .env (when there is one), then the sandbox's overrides. */
 export function envFileForScripts(cwd = process.cwd()): string {
   const own = join(cwd, '.env');
@@ -269,6 +263,13 @@ export function sandboxAwsFiles(region: string, user: UserSettings): { config: s
   };
 }
 
+/**
+ * What the sandbox overrides, layered over the user's own `.env` (LLMOPS_ENV_FILE=.env,.sandbox/env): the AWS
+ * endpoint and credentials (the user's AWS_PROFILE answers with the sandbox's keys), the account, the Terraform
+ * provider mirror, what cannot exist locally (the Route53 zone and ACM certificate of a real domain), the app
+ * when the user's is not here, and the Terraform variables a throwaway stack wants. Project name, region, sizes
+ * and every other name stay the user's.
+ */
 export function sandboxEnv(s: Pick<Settings, 'port' | 'region'>, user: UserSettings = {}): Record<string, string> {
   return {
     AWS_ENDPOINT_URL: `http://127.0.0.1:${s.port}`,

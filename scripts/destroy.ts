@@ -1,28 +1,34 @@
-// Teardown — `terraform destroy` of the whole stack, after its summary and a confirmation: on a terminal you type
-// the project's name; elsewhere --yes is required (CI or a missing terminal do not imply it here). Deletion protection (the ALB, the database) and an ECR repository
-// that still holds images would stop a plain destroy, so those three are first applied with protection off
-// (-target), then everything is destroyed, under the deploy lock so no deploy runs meanwhile. The database leaves
-// a final snapshot (<db>-final); secrets stay recoverable for their recovery window; the state bucket is kept
-// (its history, and the lock).
+// Teardown — `terraform destroy` of one stack (one environment), after its summary and a confirmation that names
+// it: on a terminal you type its name (<project>, or <project>-<environment>); elsewhere --confirm <name> is
+// required, and a bare --yes is refused (CI or a missing terminal never imply it, and a job must name what it
+// destroys). Deletion protection (the ALB, the database) and an ECR repository that still holds images would stop
+// a plain destroy, so those three are first applied with protection off (-target), then everything is destroyed,
+// under the deploy lock so no deploy runs meanwhile. The database leaves a final snapshot (<db>-final); secrets stay
+// recoverable for their recovery window; the state bucket is kept (its history, the lock, other environments).
 // Needs:    the stack (npm run bootstrap)
 // Produces: nothing of the stack but the final DB snapshot and the state bucket
 // Next:     npm run bootstrap (to build it again)
 import { createInterface } from 'node:readline/promises';
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import type { Config } from '../lib/config.js';
 import { ExitCode, UsageError } from '../lib/errors.js';
 import { destroyStack, type PlanSummary } from '../lib/infra.js';
 import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
 import { stateBucket } from '../lib/terraform.js';
 
-/** Type the project's name (a y/N is too easy to give by habit for something this final). */
-async function typedName(project: string, account: string, summary: PlanSummary): Promise<boolean> {
+/** What is destroyed, for the prompt and the refusals: the stack's name, its environment, account and region. */
+const what = (config: Config, account?: string) =>
+  `${config.project} (${config.environment ? `environment ${config.environment}` : 'no environment'}${account ? `, account ${account}` : ''}, ${config.region})`;
+
+/** Type the stack's name (a y/N is too easy to give by habit for something this final). */
+async function typedName(config: Config, account: string, summary: PlanSummary): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     const answer = await rl.question(
-      `This destroys ${summary.destroy} resource(s) of ${project} in account ${account}. Type the project name (${project}) to go on: `,
+      `This destroys ${summary.destroy} resource(s) of ${what(config, account)}. Type its name (${config.project}) to go on: `,
     );
-    return answer.trim() === project;
+    return answer.trim() === config.project;
   } finally {
     rl.close();
   }
@@ -31,16 +37,36 @@ async function typedName(project: string, account: string, summary: PlanSummary)
 export const spec: ScriptSpec = {
   header: import.meta.url,
   command: 'destroy',
-  options: { 'lock-wait': LOCK_WAIT_OPTION },
+  options: {
+    confirm: {
+      type: 'string',
+      description: 'destroy without the prompt, naming the stack: <project> or <project>-<environment> (CI must; a bare --yes is refused)',
+    },
+    'lock-wait': LOCK_WAIT_OPTION,
+  },
+  validate(options, config) {
+    const named = options.confirm as string | undefined;
+    if (named !== undefined && named !== config.project)
+      return [
+        `--confirm names ${named}, but this run would destroy ${what(config)}: name that stack, or choose another with --env (nothing was destroyed)`,
+      ];
+    if (named === undefined && options.yes && !options['dry-run'])
+      return [
+        `--yes alone does not destroy: name the stack with --confirm ${config.project} (so a job cannot destroy another environment than it names)`,
+      ];
+    return [];
+  },
   async main({ runner, config, options }: ScriptContext) {
-    // not the usual implied yes (CI, no TTY): only an explicit --yes skips typing the project name
-    const explicit = !!options.yes;
-    if (!explicit && !runner.dryRun && !process.stdin.isTTY)
-      throw new UsageError('destroy asks you to type the project name on a terminal; without one, pass --yes (nothing was destroyed)');
+    // not the usual implied yes (CI, no TTY): only --confirm <name> skips typing the name
+    const named = options.confirm !== undefined;
+    if (!named && !runner.dryRun && !process.stdin.isTTY)
+      throw new UsageError(
+        `destroy asks you to type the stack's name on a terminal; without one, pass --confirm ${config.project} (nothing was destroyed)`,
+      );
     const identity = await resolveIdentity(runner, config);
     const result = await underDeployLock(runner, config, options['lock-wait'], 'destroy', () =>
       destroyStack(runner, config, identity.account, (summary) =>
-        explicit ? Promise.resolve(true) : typedName(config.project, identity.account, summary),
+        named ? Promise.resolve(true) : typedName(config, identity.account, summary),
       ),
     );
     if (result === 'declined') {

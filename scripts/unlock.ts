@@ -10,15 +10,14 @@ import { confirm, isMain, main, type ScriptContext, type ScriptSpec } from '../l
 import { deleteLockIfMatch, lockKey, readLock } from '../lib/lock.js';
 import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
-import { chdir, needsInit, stateBucket, terraformEnv, terraformInit } from '../lib/terraform.js';
+import { chdir, needsInit, stateBucket, stateKey, terraformEnv, terraformInit } from '../lib/terraform.js';
 import { ExitCode } from '../lib/errors.js';
 
 /** Terraform's S3 lock file (use_lockfile): `<state key>.tflock`, JSON with ID, Operation, Who, Created. */
 export async function readTerraformLock(runner: Runner, config: Config, account: string): Promise<Record<string, string> | undefined> {
-  const r = await runner.run(
-    sh`aws s3 cp s3://${stateBucket(config, account)}/${config.project}/terraform.tfstate.tflock - --region ${config.region}`,
-    { nothrow: true },
-  );
+  const r = await runner.run(sh`aws s3 cp s3://${stateBucket(config, account)}/${stateKey(config)}.tflock - --region ${config.region}`, {
+    nothrow: true,
+  });
   if (r.dryRun) return undefined;
   if (!r.ok) {
     if (/404|Not ?Found|NoSuchKey|does not exist/i.test(r.stderr)) return undefined;

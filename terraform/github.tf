@@ -14,7 +14,8 @@ locals {
     local.github ? { deploy = local.github_subjects } : {},
     local.github_infra ? { infra = ["repo:${var.github_repository}:environment:${var.github_infra_environment}"] } : {},
   )
-  state_bucket_name = coalesce(var.state_bucket_name, "${local.name}-tfstate-${local.account_id}")
+  # one per project, shared by its environments (each has its own key, <name>/terraform.tfstate)
+  state_bucket_name = coalesce(var.state_bucket_name, "${var.project_name}-tfstate-${local.account_id}")
 }
 
 resource "aws_iam_openid_connect_provider" "github" {

@@ -5,7 +5,7 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  name       = var.project_name
+  name       = var.environment == null ? var.project_name : "${var.project_name}-${var.environment}"
   account_id = data.aws_caller_identity.current.account_id
   azs        = slice(data.aws_availability_zones.available.names, 0, 2)
 
@@ -38,5 +38,5 @@ locals {
     Project   = local.name
     ManagedBy = "terraform"
     Source    = "llmops-deploy"
-  }, var.tags)
+  }, var.environment == null ? {} : { Environment = var.environment }, var.tags)
 }

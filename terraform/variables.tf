@@ -447,6 +447,22 @@ variable "project_name" {
   }
 }
 
+variable "environment" {
+  description = "One of several stacks side by side (staging, production): every name becomes <project_name>-<environment>-*. Null: one stack named by project_name alone. The state bucket stays <project_name>-tfstate-<account>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.environment == null || can(regex("^[a-z][a-z0-9]{0,11}$", var.environment))
+    error_message = "environment must be 1-12 lowercase letters or digits, starting with a letter (or null for a single stack)."
+  }
+
+  validation {
+    condition     = var.environment == null || length("${var.project_name}-${coalesce(var.environment, "x")}") <= 24
+    error_message = "project_name-environment must be at most 24 characters: AWS limits the names derived from it (target group, load balancer)."
+  }
+}
+
 variable "scaling_policy_name" {
   description = "Target-tracking policy name (default <project>-cpu-scaling)."
   type        = string

@@ -102,6 +102,55 @@ test('files named in LLMOPS_ENV_FILE win over the environment (the sandbox env f
   assert.is(c.names.cluster, 'from-env', 'what no file sets still comes from the environment');
 });
 
+test('an environment layers .env.<name> right after .env (before the sandbox file) and prefixes every name', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  writeFileSync(join(dir, '.env'), 'PROJECT_NAME=hanbit\nTASK_CPU=1024\nTASK_MEMORY=2048\n');
+  writeFileSync(join(dir, '.env.staging'), 'TASK_CPU=256\nTASK_MEMORY=512\nHEALTH_PATH=/staging\n');
+  writeFileSync(join(dir, 'sandbox.env'), 'HEALTH_PATH=/sandbox\n');
+  const c = loadConfig({
+    env: { LLMOPS_ENV_FILE: `${join(dir, '.env')},${join(dir, 'sandbox.env')}`, LLMOPS_ENVIRONMENT: 'staging' },
+  });
+  assert.equal([c.project, c.projectName, c.environment], ['hanbit-staging', 'hanbit', 'staging']);
+  assert.equal([c.app.cpu, c.app.memory], [256, 512], '.env.staging wins over .env');
+  assert.is(c.app.healthPath, '/sandbox', 'the sandbox file, named after .env, still wins over .env.staging');
+  assert.equal(
+    [c.names.cluster, c.names.service, c.names.targetGroup, c.names.dbSecret, c.names.logGroup],
+    [
+      'hanbit-staging-cluster',
+      'hanbit-staging-service',
+      'hanbit-staging-targets',
+      'hanbit-staging/db/password',
+      '/ecs/hanbit-staging-task',
+    ],
+  );
+  // no .env in the list (a rehearsal without one): the checkout's .env.<name> comes first, so the files named win over it
+  assert.throws(
+    () => loadConfig({ env: { LLMOPS_ENV_FILE: join(dir, 'sandbox.env'), LLMOPS_ENVIRONMENT: 'production' } }),
+    (e: Error) => e.message.includes(`reads ${join(process.cwd(), '.env.production')}, which does not exist`),
+  );
+  // without an environment nothing changes: the guide's names, no .env.<name> read
+  const none = loadConfig({ env: { LLMOPS_ENV_FILE: join(dir, '.env') } });
+  assert.equal([none.project, none.projectName, none.environment, none.app.cpu], ['hanbit', 'hanbit', undefined, 1024]);
+});
+
+test('an environment: invalid name, missing .env.<name>, or a name prefix over 24 characters are problems naming LLMOPS_ENVIRONMENT', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  writeFileSync(join(dir, '.env'), 'PROJECT_NAME=a-long-project-name\n');
+  writeFileSync(join(dir, '.env.production'), '');
+  const problems = (environment: string) => {
+    try {
+      loadConfig({ env: { LLMOPS_ENV_FILE: join(dir, '.env'), LLMOPS_ENVIRONMENT: environment } });
+    } catch (error) {
+      if (error instanceof ConfigError) return error.message;
+      throw error;
+    }
+    return 'no problem';
+  };
+  assert.match(problems('Staging'), /LLMOPS_ENVIRONMENT.*expected 1-12 lowercase letters or digits/);
+  assert.match(problems('staging'), /LLMOPS_ENVIRONMENT.*\.env\.staging, which does not exist: create it/);
+  assert.match(problems('production'), /LLMOPS_ENVIRONMENT.*a-long-project-name-production longer than 24 characters/);
+});
+
 // [case, environment, the variable the message must name]
 const BAD: [string, Record<string, string>, string][] = [
   ['bad region', { AWS_REGION: 'us-east' }, 'AWS_REGION'],

@@ -52,11 +52,24 @@ test('the stack is up, its repository holds an image', async () => {
   assert.equal((await stateList()).sort(), ['aws_ecr_repository.app', 'terraform_data.marker']);
 });
 
-test('without a terminal and without --yes: exit 2 naming --yes, nothing destroyed (CI does not imply it)', async () => {
+test('without a terminal and without --confirm: exit 2 naming --confirm llmops, nothing destroyed (CI does not imply it)', async () => {
   const r = await runScriptFile('scripts/destroy.ts', [], { ...env, CI: 'true' }, 300_000);
   assert.is(r.exitCode, 2, r.all);
-  assert.match(r.stderr, '--yes');
+  assert.match(r.stderr, '--confirm llmops');
   assert.match(r.stderr, 'nothing was destroyed');
+  assert.is((await stateList()).length, 2);
+});
+
+test('a bare --yes, or --confirm naming another stack, is refused before anything runs (exit 2)', async () => {
+  const [bare, other] = await Promise.all([
+    runScriptFile('scripts/destroy.ts', ['--yes'], { ...env, CI: 'true' }, 300_000),
+    runScriptFile('scripts/destroy.ts', ['--confirm', 'llmops-staging'], { ...env, CI: 'true' }, 300_000),
+  ]);
+  assert.is(bare.exitCode, 2, bare.all);
+  assert.match(bare.stderr, '--yes alone does not destroy: name the stack with --confirm llmops');
+  assert.is(other.exitCode, 2, other.all);
+  assert.match(other.stderr, '--confirm names llmops-staging, but this run would destroy llmops (no environment');
+  assert.match(bare.stderr + other.stderr, 'Nothing was run.');
   assert.is((await stateList()).length, 2);
 });
 
@@ -73,7 +86,7 @@ test('--dry-run prints the destroy plan, the targeted apply that lifts protectio
   assert.is((await stateList()).length, 2);
 });
 
-test('--yes: a plain destroy would stop at the non-empty repository; ours lifts that and destroys everything, under the deploy lock; the state bucket stays', async () => {
+test('--confirm llmops: a plain destroy would stop at the non-empty repository; ours lifts that and destroys everything, under the deploy lock; the state bucket stays', async () => {
   const plain = await execa('terraform', [`-chdir=${dir}`, 'destroy', '-auto-approve', '-input=false', '-no-color'], {
     env: { ...process.env, ...env },
     reject: false,
@@ -81,7 +94,7 @@ test('--yes: a plain destroy would stop at the non-empty repository; ours lifts 
   });
   assert.is.not(plain.exitCode, 0, 'a plain terraform destroy fails');
   assert.match(plain.all, 'RepositoryNotEmptyException');
-  const r = await run('scripts/destroy.ts', ['--yes']);
+  const r = await run('scripts/destroy.ts', ['--confirm', 'llmops']);
   assert.is(r.exitCode, 0, r.all.slice(-3000));
   assert.match(r.all, /Plan: 0 to add, 0 to change, [12] to destroy\./);
   assert.match(r.all, /-target=aws_ecr_repository\.app/, 'only what is in the state is targeted');
@@ -97,7 +110,7 @@ test('--yes: a plain destroy would stop at the non-empty repository; ours lifts 
 });
 
 test('a second destroy has nothing to do and says so', async () => {
-  const r = await run('scripts/destroy.ts', ['--yes']);
+  const r = await run('scripts/destroy.ts', ['--confirm', 'llmops']);
   assert.is(r.exitCode, 0, r.all);
   assert.match(r.stdout, 'Nothing to destroy.');
   assert.not.match(r.all, /apply -input|terraform -chdir=\S+ destroy -input/);

@@ -14,6 +14,13 @@ import { testSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { awsFaultProxy, dockerFaultProxy } from './helpers/fault-proxy.js';
 import { killTree, ROOT, spawnScript } from './helpers/script.js';
 
+/**
+ * The run rehearses a user's own `.env` (issue 13): its project name and region, not the guide's defaults,
+ * with the sandbox's env file layered over it as `npm run demo` does. Every name below derives from it.
+ */
+const OWN = { PROJECT_NAME: 'hanbit', AWS_REGION: 'ap-northeast-2' };
+const P = OWN.PROJECT_NAME;
+
 let sb: TestSandbox;
 let awsEnv: Record<string, string>;
 const times: Record<string, number> = {};
@@ -57,7 +64,7 @@ async function aws(...args: string[]): Promise<any> {
 }
 
 async function service(): Promise<any> {
-  return (await aws('ecs', 'describe-services', '--cluster', 'llmops-cluster', '--services', 'llmops-service')).services[0];
+  return (await aws('ecs', 'describe-services', '--cluster', `${P}-cluster`, '--services', `${P}-service`)).services[0];
 }
 
 async function albGet(path: string): Promise<{ status: number; body: string }> {
@@ -77,7 +84,7 @@ async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
 }
 
 test('sandbox:up brings everything up; a second up is the same as once', async () => {
-  sb = await testSandbox();
+  sb = await testSandbox(OWN);
   const first = await timed('sandbox:up', () =>
     execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/sandbox.ts'), 'up'], {
       cwd: ROOT,
@@ -122,7 +129,7 @@ test("bootstrap --dry-run prints every step's commands in order, with placeholde
     'plan -input=false',
     'apply -input=false',
     '[dry-run] $ aws ecr get-login-password',
-    "| docker login --username AWS --password-stdin '<ACCOUNT_ID>.dkr.ecr.us-west-2.amazonaws.com'",
+    `| docker login --username AWS --password-stdin '<ACCOUNT_ID>.dkr.ecr.${sb.region}.amazonaws.com'`,
     '[dry-run] $ docker push',
     'aws ecs register-task-definition',
     'aws ecs update-service',
@@ -166,9 +173,9 @@ test('a second bootstrap changes nothing and is much faster', async () => {
   assert.match(r.stdout, /2\. Build and test the image — skipped: \w+ is already in ECR/);
   assert.match(r.stdout, /3\. Terraform plan — skipped: no changes/);
   assert.match(r.stdout, /5\. Push the image to ECR — skipped/);
-  assert.match(r.stdout, /6\. Task definition and service — skipped: llmops-task:\d+ already runs this image: no new revision/);
+  assert.match(r.stdout, new RegExp(`6\\. Task definition and service — skipped: ${P}-task:\\d+ already runs this image: no new revision`));
   assert.is((await service()).taskDefinition, before);
-  const revisions = (await aws('ecs', 'list-task-definitions', '--family-prefix', 'llmops-task')).taskDefinitionArns;
+  const revisions = (await aws('ecs', 'list-task-definitions', '--family-prefix', `${P}-task`)).taskDefinitionArns;
   assert.is(revisions.length, 2, "Terraform's revision 1 and the deployed revision 2 only");
   console.log(`  times: ${JSON.stringify(times)}`);
 });
@@ -176,15 +183,15 @@ test('a second bootstrap changes nothing and is much faster', async () => {
 test('the task writes its logs to the awslogs stream (filter-log-events and CLI v2 logs tail)', async () => {
   await albGet('/health');
   await new Promise((r) => setTimeout(r, 1500));
-  const events = (await aws('logs', 'filter-log-events', '--log-group-name', '/ecs/llmops-task')).events;
+  const events = (await aws('logs', 'filter-log-events', '--log-group-name', `/ecs/${P}-task`)).events;
   assert.ok(
-    events.some((e: any) => /response:200/.test(e.message) && e.logStreamName.startsWith('ecs/llmops-app/')),
+    events.some((e: any) => /response:200/.test(e.message) && e.logStreamName.startsWith(`ecs/${P}-app/`)),
     JSON.stringify(events.slice(0, 3)),
   );
   if (existsSync('/usr/bin/aws')) {
     const tail = await execa(
       '/usr/bin/aws',
-      ['logs', 'tail', '/ecs/llmops-task', '--since', '1h', '--endpoint-url', awsEnv.AWS_ENDPOINT_URL!],
+      ['logs', 'tail', `/ecs/${P}-task`, '--since', '1h', '--endpoint-url', awsEnv.AWS_ENDPOINT_URL!],
       { env: awsEnv, reject: false },
     );
     assert.is(tail.exitCode, 0, tail.stderr);
@@ -254,8 +261,11 @@ test("the deploy workflow's own command sequence deploys and verifies in the san
   assert.is(deploy.exitCode, 0, deploy.all.slice(-3000));
   assert.equal(await albGet('/version'), { status: 200, body: 'v5' });
   const md = readFileSync(summary, 'utf8');
-  assert.match(md, '### ✅ Deploy — llmops-service');
-  assert.match(md, /\| image \| `123456789012\.dkr\.ecr\.us-west-2\.amazonaws\.com\/llmops-system@sha256:[0-9a-f]{64}` \|/);
+  assert.match(md, `### ✅ Deploy — ${P}-service`);
+  assert.match(
+    md,
+    new RegExp(`\\| image \\| \`123456789012\\.dkr\\.ecr\\.${sb.region}\\.amazonaws\\.com/${P}-system@sha256:[0-9a-f]{64}\` \\|`),
+  );
   assert.match(md, /\| 7\. Verify the deployment \| [\d.]+ s \|/);
   assert.match(md, 'rollback_to');
   const revision = before.split(':').pop();
@@ -272,8 +282,8 @@ test('least privilege: a role made from config/iam-deploy-policy.json, assumed a
   // (sandbox/iam_enforce.py); the policy is rendered as a user without Terraform renders it, and is the
   // same file terraform/github.tf gives the GitHub deploy role
   const state = join(sb.dir, 'iam');
-  const rendered = await sb.run('scripts/iam-policy.ts', ['--account-id', '123456789012', '--task-role', 'llmops-ecs-task'], {
-    LLMOPS_EXECUTION_ROLE_NAME: 'llmops-ecs-execution',
+  const rendered = await sb.run('scripts/iam-policy.ts', ['--account-id', '123456789012', '--task-role', `${P}-ecs-task`], {
+    LLMOPS_EXECUTION_ROLE_NAME: `${P}-ecs-execution`,
     LLMOPS_STATE_DIR: state,
   });
   assert.is(rendered.exitCode, 0, rendered.all);
@@ -281,19 +291,19 @@ test('least privilege: a role made from config/iam-deploy-policy.json, assumed a
     Version: '2012-10-17',
     Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }],
   });
-  await aws('iam', 'create-role', '--role-name', 'llmops-deploy-e2e', '--assume-role-policy-document', trust);
+  await aws('iam', 'create-role', '--role-name', `${P}-deploy-e2e`, '--assume-role-policy-document', trust);
   await aws(
     'iam',
     'put-role-policy',
     '--role-name',
-    'llmops-deploy-e2e',
+    `${P}-deploy-e2e`,
     '--policy-name',
     'deploy',
     '--policy-document',
     `file://${join(state, 'iam-deploy-policy.json')}`,
   );
   const creds = (
-    await aws('sts', 'assume-role', '--role-arn', 'arn:aws:iam::123456789012:role/llmops-deploy-e2e', '--role-session-name', 'ci')
+    await aws('sts', 'assume-role', '--role-arn', `arn:aws:iam::123456789012:role/${P}-deploy-e2e`, '--role-session-name', 'ci')
   ).Credentials;
   const asRole = {
     LLMOPS_ENV_FILE: envFileWith('deploy-role', {
@@ -340,12 +350,12 @@ test('ECS emulator with the real aws CLI: a missing image gives CannotPullContai
     taskRoleArn: td.taskRoleArn,
     volumes: td.volumes,
     containerDefinitions: [
-      { ...td.containerDefinitions[0], image: `123456789012.dkr.ecr.${sb.region}.amazonaws.com/llmops-system:does-not-exist` },
+      { ...td.containerDefinitions[0], image: `123456789012.dkr.ecr.${sb.region}.amazonaws.com/${P}-system:does-not-exist` },
     ],
   };
   const reg = await aws('ecs', 'register-task-definition', '--cli-input-json', JSON.stringify(input));
   const arn = reg.taskDefinition.taskDefinitionArn;
-  const upd = await aws('ecs', 'update-service', '--cluster', 'llmops-cluster', '--service', 'llmops-service', '--task-definition', arn);
+  const upd = await aws('ecs', 'update-service', '--cluster', `${P}-cluster`, '--service', `${P}-service`, '--task-definition', arn);
   const dep = upd.service.deployments[0];
   assert.is(dep.status, 'PRIMARY');
   assert.is(dep.taskDefinition, arn);
@@ -360,8 +370,8 @@ test('ECS emulator with the real aws CLI: a missing image gives CannotPullContai
   assert.ok(failed, 'the deployment goes FAILED');
   const after = await service();
   assert.ok(after.deployments[0].taskDefinition.endsWith(s.taskDefinition.split('/').pop()), 'rolled back to the previous revision');
-  const stopped = await aws('ecs', 'list-tasks', '--cluster', 'llmops-cluster', '--started-by', dep.id, '--desired-status', 'STOPPED');
-  const tasks = await aws('ecs', 'describe-tasks', '--cluster', 'llmops-cluster', '--tasks', ...stopped.taskArns.slice(0, 3));
+  const stopped = await aws('ecs', 'list-tasks', '--cluster', `${P}-cluster`, '--started-by', dep.id, '--desired-status', 'STOPPED');
+  const tasks = await aws('ecs', 'describe-tasks', '--cluster', `${P}-cluster`, '--tasks', ...stopped.taskArns.slice(0, 3));
   assert.match(tasks.tasks[0].stoppedReason, /^CannotPullContainerError/);
   assert.is(tasks.tasks[0].stopCode, 'TaskFailedToStart');
 });
@@ -411,18 +421,18 @@ test('secrets: created, then unchanged, then updated; bad input is exit 2; the v
   writeFileSync(join(dir, 'env.json'), JSON.stringify({ OPENAI_API_KEY: CANARY }));
   const first = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { LLMOPS_DB_PASSWORD: `${CANARY}-db` });
   assert.is(first.exitCode, 0, first.all);
-  assert.match(first.stdout, 'llmops/db/password: created');
-  assert.match(first.stdout, 'llmops/app/env: updated', 'Terraform created it with {}');
+  assert.match(first.stdout, `${P}/db/password: created`);
+  assert.match(first.stdout, `${P}/app/env: updated`, 'Terraform created it with {}');
   const second = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { LLMOPS_DB_PASSWORD: `${CANARY}-db` });
-  assert.match(second.stdout, 'llmops/db/password: unchanged');
-  assert.match(second.stdout, 'llmops/app/env: unchanged');
+  assert.match(second.stdout, `${P}/db/password: unchanged`);
+  assert.match(second.stdout, `${P}/app/env: unchanged`);
   const third = await ops('secrets.ts', [], { LLMOPS_DB_PASSWORD: `${CANARY}-db2` });
-  assert.match(third.stdout, 'llmops/db/password: updated');
+  assert.match(third.stdout, `${P}/db/password: updated`);
   writeFileSync(join(dir, 'bad.json'), '{ "A": ');
   const bad = await ops('secrets.ts', ['--app-env-file', join(dir, 'bad.json')]);
   assert.is(bad.exitCode, 2);
   assert.match(bad.stderr, 'bad.json is not valid JSON');
-  const stored = await aws('secretsmanager', 'get-secret-value', '--secret-id', 'llmops/db/password');
+  const stored = await aws('secretsmanager', 'get-secret-value', '--secret-id', `${P}/db/password`);
   assert.is(stored.SecretString, `${CANARY}-db2`);
 });
 
@@ -453,7 +463,7 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
   assert.match(dry.stdout, 'no diagnosis without their answers');
   const rules = (await aws('ec2', 'describe-security-group-rules')).SecurityGroupRules;
   const dbRule = rules.find((r: any) => !r.IsEgress && r.FromPort === 5432 && r.ReferencedGroupInfo);
-  const tg = (await aws('elbv2', 'describe-target-groups', '--names', 'llmops-targets')).TargetGroups[0];
+  const tg = (await aws('elbv2', 'describe-target-groups', '--names', `${P}-targets`)).TargetGroups[0];
   await aws('ec2', 'revoke-security-group-ingress', '--group-id', dbRule.GroupId, '--security-group-rule-ids', dbRule.SecurityGroupRuleId);
   try {
     await aws('elbv2', 'modify-target-group', '--target-group-arn', tg.TargetGroupArn, '--health-check-path', '/healthz');
@@ -463,7 +473,7 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
     assert.is(broken.exitCode, 1, broken.all);
     assert.match(broken.stdout, /✗ tasks -> RDS :5432: .*ingress NO/);
     assert.match(broken.stdout, 'aws_vpc_security_group_ingress_rule.db_from_tasks');
-    assert.match(broken.stdout, /✗ target group llmops-targets: .*health \/healthz/);
+    assert.match(broken.stdout, new RegExp(`✗ target group ${P}-targets: .*health /healthz`));
     assert.match(broken.stdout, 'HEALTH_PATH=/health');
     assert.match(broken.stdout, /✗ target health: .*Target.ResponseCodeMismatch/);
   } finally {
@@ -513,17 +523,17 @@ test('scale: a manual count is applied and verified; a second run changes nothin
 test('backup: a snapshot a day, a unique second one, list and prune', async () => {
   const one = await ops('backup.ts');
   assert.is(one.exitCode, 0, one.all);
-  assert.match(one.stdout, /snapshot llmops-backup-\d{8} available/);
+  assert.match(one.stdout, new RegExp(`snapshot ${P}-backup-\\d{8} available`));
   const two = await ops('backup.ts');
-  assert.match(two.stdout, /snapshot llmops-backup-\d{8}-\d{6} available/);
+  assert.match(two.stdout, new RegExp(`snapshot ${P}-backup-\\d{8}-\\d{6} available`));
   const pruned = await ops('backup.ts', ['--prune', '1', '--no-snapshot']);
-  assert.match(pruned.stdout, /pruned llmops-backup-/);
+  assert.match(pruned.stdout, `pruned ${P}-backup-`);
   const list = await ops('backup.ts', ['--list']);
   assert.is(
     list.stdout
       .trim()
       .split('\n')
-      .filter((l) => l.startsWith('llmops-backup-')).length,
+      .filter((l) => l.startsWith(`${P}-backup-`)).length,
     1,
   );
 });
@@ -535,10 +545,10 @@ test('dashboard, alarms and the IAM role: a second run changes nothing', async (
     assert.is(again.exitCode, 0, again.all);
     assert.not.match(again.stdout, /: (created|updated)/);
   }
-  const dash = await aws('cloudwatch', 'get-dashboard', '--dashboard-name', 'llmops-dashboard');
-  assert.match(dash.DashboardBody, '"llmops-cluster"');
-  const alarm = (await aws('cloudwatch', 'describe-alarms', '--alarm-names', 'llmops-high-cpu')).MetricAlarms[0];
-  assert.match(alarm.AlarmActions[0], /:llmops-alerts$/);
+  const dash = await aws('cloudwatch', 'get-dashboard', '--dashboard-name', `${P}-dashboard`);
+  assert.match(dash.DashboardBody, `"${P}-cluster"`);
+  const alarm = (await aws('cloudwatch', 'describe-alarms', '--alarm-names', `${P}-high-cpu`)).MetricAlarms[0];
+  assert.match(alarm.AlarmActions[0], new RegExp(`:${P}-alerts$`));
   const first = await ops('iam-role.ts');
   assert.match(first.stdout, 'ecsTaskExecutionRole created');
   const second = await ops('iam-role.ts');
@@ -553,7 +563,7 @@ test('certificate: requested, validated through Route53, ISSUED; a second run re
   const env = { LLMOPS_DOMAIN_NAME: 'app.example.org', LLMOPS_HOSTED_ZONE_ID: zone };
   const r = await ops('certificate.ts', [], env);
   assert.is(r.exitCode, 0, r.all);
-  assert.match(r.stdout, /arn:aws:acm:us-west-2:123456789012:certificate\/\S+ ISSUED/);
+  assert.match(r.stdout, new RegExp(`arn:aws:acm:${sb.region}:123456789012:certificate/\\S+ ISSUED`));
   const again = await ops('certificate.ts', [], env);
   assert.match(again.all, '# reusing arn:aws:acm');
   const records = (await aws('route53', 'list-resource-record-sets', '--hosted-zone-id', zone)).ResourceRecordSets;
@@ -679,7 +689,7 @@ test('wrong account: every script that touches AWS refuses before its first chan
   const runs = await Promise.all(
     cases.map(async ([script, args]) => ({
       script,
-      r: await sb.run(`scripts/${script}`, args, { LLMOPS_ENV_FILE: wrongEnv, LLMOPS_DB_PASSWORD: 'Wrong-account-pw1' }),
+      r: await sb.run(`scripts/${script}`, args, { LLMOPS_ENV_FILE: withOwn(wrongEnv), LLMOPS_DB_PASSWORD: 'Wrong-account-pw1' }),
     })),
   );
   for (const { script, r } of runs) {
@@ -725,7 +735,7 @@ test('secret hygiene: a canary in every secret setting never reaches a process a
   assert.equal(seen, [], 'no process argument holds the canary');
   for (const o of outs) assert.not.match(o.all, canary);
   assert.is(
-    (await aws('secretsmanager', 'get-secret-value', '--secret-id', 'llmops/db/password')).SecretString,
+    (await aws('secretsmanager', 'get-secret-value', '--secret-id', `${P}/db/password`)).SecretString,
     `${canary}-db`,
     'the secret was stored',
   );
@@ -753,7 +763,7 @@ test('platform: an image built for another CPU than the tasks run is refused bef
   git('commit', '-qm', 'arm64 build');
   const tag = git('rev-parse', 'HEAD').slice(0, 12);
   // what `docker build` makes on an Apple Silicon laptop (no RUN step: no emulation needed here)
-  const build = await execa('docker', ['build', '--platform', 'linux/arm64', '-t', `llmops-system:${tag}`, app], {
+  const build = await execa('docker', ['build', '--platform', 'linux/arm64', '-t', `${P}-system:${tag}`, app], {
     env: sb.scriptEnv,
     reject: false,
     all: true,
@@ -764,11 +774,11 @@ test('platform: an image built for another CPU than the tasks run is refused bef
   assert.is(r.exitCode, 3, r.all.slice(-2000));
   assert.match(
     r.all,
-    `the local image llmops-system:${tag} is linux/arm64, but the tasks run linux/amd64 (PLATFORM; runtimePlatform X86_64): nothing was pushed`,
+    `the local image ${P}-system:${tag} is linux/arm64, but the tasks run linux/amd64 (PLATFORM; runtimePlatform X86_64): nothing was pushed`,
   );
   assert.match(r.all, 'docker build --platform linux/amd64');
   assert.not.match(r.all, /docker push/);
-  const images = await aws('ecr', 'describe-images', '--repository-name', 'llmops-system');
+  const images = await aws('ecr', 'describe-images', '--repository-name', `${P}-system`);
   assert.not.ok(
     images.imageDetails.some((d: any) => (d.imageTags ?? []).includes(tag)),
     'nothing pushed',
@@ -813,7 +823,12 @@ function envFileWith(name: string, overrides: Record<string, string>): string {
       .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
       .join('\n') + '\n',
   );
-  return file;
+  return withOwn(file);
+}
+
+/** LLMOPS_ENV_FILE naming the user's own env file first, then `file` (a changed copy of the sandbox's). */
+function withOwn(file: string): string {
+  return [sb.ownEnvFile, file].filter(Boolean).join(',');
 }
 
 test('fault: the AWS endpoint goes away while the deploy waits: clear error and exit 1; rerun follows the same release to healthy', async () => {
@@ -824,7 +839,7 @@ test('fault: the AWS endpoint goes away while the deploy waits: clear error and 
     const failed = await timed('deploy, endpoint down', () => sb.run('scripts/deploy.ts', ['--yes'], env));
     assert.is(await proxy.triggered, 'UpdateService');
     assert.is(failed.exitCode, 1, failed.all.slice(-2000));
-    assert.match(failed.stderr, /lost contact with AWS while following the deployment of llmops-service .*ECONNREFUSED/);
+    assert.match(failed.stderr, new RegExp(`lost contact with AWS while following the deployment of ${P}-service .*ECONNREFUSED`));
     assert.match(failed.stderr, 'the deployment carries on in ECS: `npm run step:7` follows it again');
     assert.match(failed.stderr, 'fix: the AWS endpoint is unreachable');
     await proxy.heal();

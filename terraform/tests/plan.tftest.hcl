@@ -277,3 +277,32 @@ run "rejects_a_wildcard_repository" {
   }
   expect_failures = [var.github_repository]
 }
+
+run "an_environment_names_everything_apart_but_shares_the_state_bucket" {
+  command = plan
+  variables {
+    project_name = "hanbit"
+    environment  = "staging"
+  }
+  assert {
+    condition     = aws_ecs_cluster.this.name == "hanbit-staging-cluster" && aws_lb_target_group.app.name == "hanbit-staging-targets" && aws_db_instance.this.identifier == "hanbit-staging-db"
+    error_message = "an environment's names are <project>-<environment>-*"
+  }
+  assert {
+    condition     = local.tags.Environment == "staging" && local.tags.Project == "hanbit-staging"
+    error_message = "an environment's resources are tagged with it"
+  }
+  assert {
+    condition     = startswith(local.state_bucket_name, "hanbit-tfstate-") && strcontains(local.github_deploy_policy, "hanbit-staging/locks/*") && strcontains(local.github_deploy_policy, "hanbit-staging/terraform.tfstate")
+    error_message = "the state bucket is the project's (shared), the lock and state keys are the environment's"
+  }
+}
+
+run "rejects_an_environment_too_long_for_aws_names" {
+  command = plan
+  variables {
+    project_name = "a-rather-long-project"
+    environment  = "production"
+  }
+  expect_failures = [var.environment]
+}

@@ -1,6 +1,6 @@
 // A test sandbox of its own (region us-west-2, loopback addresses 127.0.0.12/13, a random port, its own
 // directory, hosts block and copy of terraform/), so tests never touch a developer's sandbox.
-import { cpSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './moto.js';
@@ -15,7 +15,8 @@ export interface SandboxEnv {
   SANDBOX_EVENTS_PORT: string;
   SANDBOX_REGISTRY_IP: string;
   SANDBOX_ALB_IP: string;
-  AWS_REGION: string;
+  AWS_REGION?: string;
+  LLMOPS_ENV_FILE?: string;
   TF_DIR: string;
   LLMOPS_DESIRED_COUNT: string;
   SANDBOX_TIME_SCALE: string;
@@ -29,6 +30,8 @@ export interface TestSandbox {
   scriptEnv: Record<string, string>;
   run(script: string, args?: string[], extra?: Record<string, string>, timeoutMs?: number): Promise<ScriptRun>;
   region: string;
+  /** The user's own env file, when the sandbox rehearses one (first in every LLMOPS_ENV_FILE). */
+  ownEnvFile?: string;
 }
 
 export function copyTerraform(dest: string): string {
@@ -43,10 +46,23 @@ export function copyTerraform(dest: string): string {
   return dest;
 }
 
-export async function testSandbox(): Promise<TestSandbox> {
+/**
+ * `own`: the user's own env file (PROJECT_NAME, AWS_REGION, …), rehearsed as `npm run demo` does with a
+ * `.env`: `sandbox:up` reads it, and scripts layer the sandbox's env file over it. Without it the guide's
+ * defaults in us-west-2.
+ */
+export async function testSandbox(own?: Record<string, string>): Promise<TestSandbox> {
   const dir = mkdtempSync(join(tmpdir(), 'llmops-e2e-'));
   const port = await freePort();
-  const region = 'us-west-2';
+  const region = own?.AWS_REGION ?? 'us-west-2';
+  const ownFile = join(dir, 'own.env');
+  if (own)
+    writeFileSync(
+      ownFile,
+      Object.entries(own)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+    );
   const env: SandboxEnv = {
     HOME: process.env.HOME!,
     PATH: process.env.PATH!,
@@ -56,18 +72,20 @@ export async function testSandbox(): Promise<TestSandbox> {
     SANDBOX_EVENTS_PORT: String(await freePort()),
     SANDBOX_REGISTRY_IP: '127.0.0.12',
     SANDBOX_ALB_IP: '127.0.0.13',
-    AWS_REGION: region,
+    // the region is the own file's when there is one: the environment would win over it
+    ...(own ? { LLMOPS_ENV_FILE: ownFile } : { AWS_REGION: region }),
     TF_DIR: copyTerraform(join(dir, 'terraform')),
     LLMOPS_DESIRED_COUNT: '2',
     SANDBOX_TIME_SCALE: '0.1',
     LLMOPS_RENDERER: 'simple',
   };
-  const scriptEnv = { ...env, LLMOPS_ENV_FILE: join(env.LLMOPS_SANDBOX_DIR, 'env') };
+  const scriptEnv = { ...env, LLMOPS_ENV_FILE: [...(own ? [ownFile] : []), join(env.LLMOPS_SANDBOX_DIR, 'env')].join(',') };
   return {
     dir,
     env: env as SandboxEnv & Record<string, string>,
     scriptEnv,
     region,
+    ownEnvFile: own ? ownFile : undefined,
     run: (script, args = [], extra = {}, timeoutMs = 600_000) => runScriptFile(script, args, { ...scriptEnv, ...extra }, timeoutMs),
   };
 }
