@@ -480,7 +480,7 @@ function environmentProblems(env: NodeJS.ProcessEnv): ConfigProblem[] {
       message: `unknown variable in the environment${guess ? `; did you mean ${guess}?` : ''} (unset it, or see .env.example)`,
     }));
   const e = env.LLMOPS_ENVIRONMENT;
-  if (e !== undefined && !ENVIRONMENT_NAME.test(e))
+  if (e && !ENVIRONMENT_NAME.test(e))
     problems.push({
       variable: 'LLMOPS_ENVIRONMENT',
       value: e,
@@ -508,13 +508,14 @@ function environmentOf(env: NodeJS.ProcessEnv): string | undefined {
 /**
  * The env files in effect: `LLMOPS_ENV_FILE` (comma-separated, later wins) or ./.env; `required` when named
  * explicitly. With an environment, its file `.env.<name>` comes right after `.env` (first when no `.env` is
- * listed, so the sandbox's file still wins over it), and it must exist: a misspelt environment name would
- * otherwise quietly create a stack of its own.
+ * listed, so the sandbox's file still wins over it). Beside an existing `.env` it must exist: a misspelt
+ * environment name would otherwise quietly create a stack of its own. Where there is no `.env` (CI, whose
+ * settings are the job's environment) it is read when present.
  */
 export function envFiles(
   env: NodeJS.ProcessEnv = process.env,
   given?: string,
-): { files: string[]; required: boolean; environmentFile?: string } {
+): { files: string[]; required: boolean; environmentFile?: string; environmentFileRequired?: boolean } {
   const named = given ?? env.LLMOPS_ENV_FILE;
   const files = named === undefined ? [resolve('.env')] : named.split(',').map((f) => (f.trim() ? resolve(f.trim()) : ''));
   const environment = environmentOf(env);
@@ -522,7 +523,7 @@ export function envFiles(
   const at = files.findIndex((f) => f && basename(f) === '.env');
   const environmentFile = at >= 0 ? `${files[at]}.${environment}` : resolve(`.env.${environment}`);
   files.splice(at + 1, 0, environmentFile);
-  return { files, required: named !== undefined, environmentFile };
+  return { files, required: named !== undefined, environmentFile, environmentFileRequired: at >= 0 && existsSync(files[at]!) };
 }
 
 /** Read the env files in effect (later files win) with every problem of theirs. */
@@ -530,7 +531,7 @@ export function readEnvFiles(
   env: NodeJS.ProcessEnv = process.env,
   given?: string,
 ): { vars: Record<string, string>; files: EnvFile[]; problems: ConfigProblem[] } {
-  const { files, required, environmentFile } = envFiles(env, given);
+  const { files, required, environmentFile, environmentFileRequired } = envFiles(env, given);
   const problems: ConfigProblem[] = [];
   if (required && files.some((f) => !f) && (given ?? env.LLMOPS_ENV_FILE) !== '') {
     problems.push({
@@ -542,11 +543,11 @@ export function readEnvFiles(
   const read = files.filter(Boolean).map((f) => {
     if (f !== environmentFile) return readEnvFile(f, required);
     const file = readEnvFile(f, false);
-    if (!existsSync(f))
+    if (environmentFileRequired && !existsSync(f))
       file.problems.push({
         variable: 'LLMOPS_ENVIRONMENT',
         value: env.LLMOPS_ENVIRONMENT,
-        message: `reads ${f}, which does not exist: create it with the settings that differ in this environment (it may be empty), or check the name`,
+        message: `reads ${f}, which does not exist beside ${basename(f, `.${env.LLMOPS_ENVIRONMENT}`)}: create it with the settings that differ in this environment (it may be empty), or check the name`,
       });
     return file;
   });

@@ -1,6 +1,7 @@
-// Set the repository secrets the deploy workflow needs with the GitHub CLI: AWS_ROLE_TO_ASSUME (the OIDC deploy
-// role), AWS_ACCOUNT_ID (the account guard) and SLACK_WEBHOOK when configured, all on stdin. Without gh it prints
-// what to set by hand.
+// Set the secrets the deploy workflow needs with the GitHub CLI: AWS_ROLE_TO_ASSUME (the OIDC deploy role) and
+// AWS_ACCOUNT_ID (the account guard), as secrets of the GitHub environment with --env staging / production (each
+// environment's job reads its own), and SLACK_WEBHOOK when configured (the repository's), all on stdin. Without gh it
+// prints what to set by hand.
 // Needs:    gh (logged in), the deploy role ARN (Terraform output or --role-arn), --repo OWNER/REPO
 // Produces: the repository secrets
 // Next:     git push origin main; gh run list
@@ -41,16 +42,19 @@ export const spec: ScriptSpec = {
     const gh = await runner.run(sh`gh --version`, { nothrow: true, retries: 0 });
     if (!gh.ok && !gh.dryRun) {
       process.stdout.write(
-        `gh is not installed (${installHint('gh')}). Set these by hand in Settings → Secrets and variables → Actions:\n  secret   AWS_ROLE_TO_ASSUME = ${role}\n${config.secrets.slackWebhook ? '  secret   SLACK_WEBHOOK = (your webhook)\n' : ''}  secret   AWS_ACCOUNT_ID = ${identity.account}\n  and AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml\n`,
+        `gh is not installed (${installHint('gh')}). Set these by hand in ${config.environment ? `Settings → Environments → ${config.environment} → secrets` : 'Settings → Secrets and variables → Actions'}:\n  secret   AWS_ROLE_TO_ASSUME = ${role}\n${config.secrets.slackWebhook ? '  secret   SLACK_WEBHOOK = (your webhook)\n' : ''}  secret   AWS_ACCOUNT_ID = ${identity.account}\n  and AWS_REGION: ${config.region} in .github/workflows/deploy-environment.yml\n`,
       );
       return ExitCode.PREFLIGHT;
     }
-    await runner.run(sh`gh secret set AWS_ROLE_TO_ASSUME ${repo}`, { input: role });
+    // an environment's role and account guard are secrets of its GitHub environment (the job of that name reads
+    // them); the webhook is the repository's, shared
+    const scope = config.environment ? ['--env', config.environment] : [];
+    await runner.run(sh`gh secret set AWS_ROLE_TO_ASSUME ${repo} ${scope}`, { input: role });
     if (config.secrets.slackWebhook) await runner.run(sh`gh secret set SLACK_WEBHOOK ${repo}`, { input: config.secrets.slackWebhook });
-    await runner.run(sh`gh secret set AWS_ACCOUNT_ID ${repo}`, { input: identity.account });
-    if (config.region !== 'us-east-1') runner.echo(`# edit AWS_REGION: ${config.region} in .github/workflows/deploy-aws.yml`);
+    await runner.run(sh`gh secret set AWS_ACCOUNT_ID ${repo} ${scope}`, { input: identity.account });
+    if (config.region !== 'us-east-1') runner.echo(`# edit AWS_REGION: ${config.region} in .github/workflows/deploy-environment.yml`);
     if (runner.dryRun) return;
-    const list = await runner.run(sh`gh secret list ${repo}`, { nothrow: true });
+    const list = await runner.run(sh`gh secret list ${repo} ${scope}`, { nothrow: true });
     if (!/AWS_ROLE_TO_ASSUME/.test(list.stdout))
       throw new ScriptFailure('gh did not list AWS_ROLE_TO_ASSUME after setting it: check `gh auth status` and the repository');
     process.stdout.write('✓ secrets set; the next push to main deploys\n');

@@ -354,9 +354,9 @@ variable "github_branch" {
 }
 
 variable "github_environment" {
-  description = "The GitHub environment the deploy job runs in (.github/workflows/deploy-aws.yml: production); its jobs may assume the deploy role. Empty: only the branch subject."
+  description = "The GitHub environment the deploy job runs in (.github/workflows/deploy-environment.yml); its jobs may assume the deploy role. Null (default): this stack's environment, else production. Empty: only the branch subject."
   type        = string
-  default     = "production"
+  default     = null
 }
 
 variable "github_infra_environment" {
@@ -370,7 +370,7 @@ variable "github_infra_environment" {
   }
 
   validation {
-    condition     = var.github_infra_environment != var.github_environment
+    condition     = var.github_infra_environment != coalesce(var.github_environment, var.environment, "production")
     error_message = "github_infra_environment must differ from github_environment: the deploy job must never be able to assume the infra role."
   }
 }

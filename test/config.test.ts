@@ -123,11 +123,9 @@ test('an environment layers .env.<name> right after .env (before the sandbox fil
       '/ecs/hanbit-staging-task',
     ],
   );
-  // no .env in the list (a rehearsal without one): the checkout's .env.<name> comes first, so the files named win over it
-  assert.throws(
-    () => loadConfig({ env: { LLMOPS_ENV_FILE: join(dir, 'sandbox.env'), LLMOPS_ENVIRONMENT: 'production' } }),
-    (e: Error) => e.message.includes(`reads ${join(process.cwd(), '.env.production')}, which does not exist`),
-  );
+  // no .env in the list (CI, a rehearsal without one): .env.<name> is read if present, first, so the files named win
+  const p = loadConfig({ env: { LLMOPS_ENV_FILE: join(dir, 'sandbox.env'), LLMOPS_ENVIRONMENT: 'production' } });
+  assert.equal([p.project, p.environment, p.app.healthPath], ['llmops-production', 'production', '/sandbox']);
   // without an environment nothing changes: the guide's names, no .env.<name> read
   const none = loadConfig({ env: { LLMOPS_ENV_FILE: join(dir, '.env') } });
   assert.equal([none.project, none.projectName, none.environment, none.app.cpu], ['hanbit', 'hanbit', undefined, 1024]);
@@ -147,7 +145,7 @@ test('an environment: invalid name, missing .env.<name>, or a name prefix over 2
     return 'no problem';
   };
   assert.match(problems('Staging'), /LLMOPS_ENVIRONMENT.*expected 1-12 lowercase letters or digits/);
-  assert.match(problems('staging'), /LLMOPS_ENVIRONMENT.*\.env\.staging, which does not exist: create it/);
+  assert.match(problems('staging'), /LLMOPS_ENVIRONMENT.*\.env\.staging, which does not exist beside \.env: create it/);
   assert.match(problems('production'), /LLMOPS_ENVIRONMENT.*a-long-project-name-production longer than 24 characters/);
 });
 

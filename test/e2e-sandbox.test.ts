@@ -238,7 +238,7 @@ test('deploy of an image that fails its health check: exit 4, Target.ResponseCod
 });
 
 test("the deploy workflow's own command sequence deploys and verifies in the sandbox, then rolls back", async () => {
-  const wf = parse(readFileSync(join(ROOT, '.github/workflows/deploy-aws.yml'), 'utf8'));
+  const wf = parse(readFileSync(join(ROOT, '.github/workflows/deploy-environment.yml'), 'utf8'));
   const steps = wf.jobs.deploy.steps.filter((st: any) => st.run && st.run.trim() !== 'npm ci' && !/Slack/.test(st.name));
   assert.equal(
     steps.map((st: any) => st.name),

@@ -103,11 +103,11 @@ test('a misspelt or invalid environment is refused before anything runs (exit 2,
     run('scripts/03-plan.ts', [], { LLMOPS_ENVIRONMENT: 'qa' }),
   ]);
   assert.is(missing.exitCode, 2, missing.all);
-  assert.match(missing.stderr, /LLMOPS_ENVIRONMENT.*reads \S+\.env\.prodution, which does not exist: create it/);
+  assert.match(missing.stderr, /LLMOPS_ENVIRONMENT.*reads \S+\.env\.prodution, which does not exist beside \.env: create it/);
   assert.is(invalid.exitCode, 2, invalid.all);
   assert.match(invalid.stderr, /LLMOPS_ENVIRONMENT.*expected 1-12 lowercase letters or digits/);
   assert.is(fromVariable.exitCode, 2, fromVariable.all);
-  assert.match(fromVariable.stderr, '.env.qa, which does not exist');
+  assert.match(fromVariable.stderr, '.env.qa, which does not exist beside .env');
   assert.equal(await repositories(), before);
   assert.not.ok(existsSync(join(dir, '.terraform-prodution')));
 });
