@@ -6,7 +6,7 @@ import { confirm } from './cli.js';
 import type { Config } from './config.js';
 import { cpuArchitecture } from './image.js';
 import { sh, type Runner } from './run.js';
-import { chdir, planFile, stateBucket, terraformEnv, terraformInit, terraformOutputs, tfDir, varFileArgs } from './terraform.js';
+import { chdir, planFile, stateBucket, terraformEnv, terraformInit, terraformOutputs, tfDir, varFile, varFileArgs } from './terraform.js';
 import { ExitCode, InterruptedError, ScriptFailure } from './errors.js';
 
 /** The Terraform variables the config decides (the rest keep their defaults or come from TF_VAR_*). */
@@ -46,13 +46,14 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
 
 const PLACEHOLDERS = /<[A-Z_]+>|your-secure-password|change-me|YOUR_|example-password/;
 
-/** Files Terraform reads by itself in every run of the directory, whatever the environment. */
-const AUTO_LOADED = (f: string) => f === 'terraform.tfvars' || f === 'terraform.tfvars.json' || /\.auto\.tfvars(\.json)?$/.test(f);
+/** Files Terraform reads by itself in every run of the directory, whatever the stack or environment. */
+const AUTO_LOADED = (f: string) => f === 'terraform.tfvars' || /\.auto\.tfvars(\.json)?$/.test(f);
 
 /**
- * Your own terraform.tfvars wins; else write terraform.tfvars.json from the config. An environment's runs
- * write `<environment>.tfvars.json` and name it with -var-file, and refuse a file Terraform would load by
- * itself: its values would reach every environment.
+ * Your own terraform.tfvars wins; else write `<project>.tfvars.json` from the config (named with -var-file).
+ * An environment's runs refuse a file Terraform would load by itself: its values would reach every
+ * environment. A terraform.tfvars.json written by an earlier version of the toolkit is removed for the same
+ * reason (Terraform reads it by itself too).
  */
 export function prepareTfvars(runner: Runner, config: Config): string {
   const dir = tfDir(config);
@@ -61,9 +62,20 @@ export function prepareTfvars(runner: Runner, config: Config): string {
     if (shared.length)
       throw new ScriptFailure(
         `${shared.map((f) => join(dir, f)).join(', ')}: Terraform reads ${shared.length === 1 ? 'it' : 'them'} in every run of ${dir}, so ${shared.length === 1 ? 'its' : 'their'} values would reach the ${config.environment} environment too\n` +
-          `  fix: put settings in .env (every environment) or .env.${config.environment} (this one), and delete ${shared.join(', ')} (the toolkit writes ${config.environment}.tfvars.json from them)`,
+          `  fix: put settings in .env (every environment) or .env.${config.environment} (this one), and delete ${shared.join(', ')} (the toolkit writes ${config.project}.tfvars.json from them)`,
         ExitCode.USAGE,
       );
+  }
+  const stale = join(dir, 'terraform.tfvars.json');
+  if (existsSync(stale)) {
+    if (runner.dryRun)
+      runner.echo(`[dry-run] # remove ${stale} (an earlier version of the toolkit wrote it; Terraform would read it in every run)`);
+    else {
+      rmSync(stale);
+      runner.echo(
+        `# removed ${stale}: an earlier version of the toolkit wrote it, and Terraform reads it in every run (now -var-file=${config.project}.tfvars.json)`,
+      );
+    }
   }
   const own = join(dir, 'terraform.tfvars');
   if (existsSync(own)) {
@@ -92,7 +104,7 @@ export function prepareTfvars(runner: Runner, config: Config): string {
         '       or accept plain HTTP with ALLOW_PLAIN_HTTP=true (the sandbox does; anyone on the path can read and change the traffic)',
       ExitCode.USAGE,
     );
-  const file = join(dir, config.environment ? `${config.environment}.tfvars.json` : 'terraform.tfvars.json');
+  const file = join(dir, varFile(config)!);
   const content = `${JSON.stringify(tfvarsFromConfig(config), null, 2)}\n`;
   if (runner.dryRun) runner.echo(`[dry-run] # write ${file} from the configuration`);
   else if (!existsSync(file) || readFileSync(file, 'utf8') !== content) {

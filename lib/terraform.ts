@@ -1,5 +1,5 @@
 // Terraform helpers: the state backend (S3 with native locking), init, and typed outputs.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Config } from './config.js';
 import { CommandError } from './errors.js';
@@ -34,8 +34,19 @@ export function dataDir(config: Config): string {
 /** The saved plan, relative to the Terraform directory: `tfplan`, or `tfplan-<environment>`. */
 export const planFile = (config: Config) => (config.environment ? `tfplan-${config.environment}` : 'tfplan');
 
-/** The variables file an environment's runs name with -var-file (none: terraform.tfvars.json is read by itself). */
-export const varFileArgs = (config: Config): string[] => (config.environment ? [`-var-file=${config.environment}.tfvars.json`] : []);
+/**
+ * The variables file the toolkit writes from the configuration, named with -var-file: `<project>.tfvars.json`
+ * (`hanbit-staging.tfvars.json`), never a name Terraform reads by itself, so one stack's values cannot reach
+ * another's. None when you keep your own terraform.tfvars (Terraform reads that one by itself).
+ */
+export function varFile(config: Config): string | undefined {
+  return existsSync(join(tfDir(config), 'terraform.tfvars')) ? undefined : `${config.project}.tfvars.json`;
+}
+
+export const varFileArgs = (config: Config): string[] => {
+  const file = varFile(config);
+  return file ? [`-var-file=${file}`] : [];
+};
 
 export function backendConfig(config: Config, account: string): string[] {
   return [

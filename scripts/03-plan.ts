@@ -1,6 +1,6 @@
 // Step 3 — terraform plan: create the S3 state bucket if missing (versioned, encrypted, private; native S3 locking),
-// write terraform.tfvars.json from .env (or check your own terraform.tfvars), init, plan -out=tfplan, and summarize
-// adds / changes / destroys with every destructive change highlighted. With --env staging: staging.tfvars.json,
+// write <project>.tfvars.json from .env (or check your own terraform.tfvars), init, plan -out=tfplan, and summarize
+// adds / changes / destroys with every destructive change highlighted. With --env staging: <project>-staging.tfvars.json,
 // tfplan-staging, the working state in terraform/.terraform-staging and the state key <project>-staging/.
 // Needs:    AWS credentials, terraform >= 1.6, terraform/
 // Produces: terraform/tfplan and its summary

@@ -79,7 +79,7 @@ test('--dry-run prints the destroy plan, the targeted apply that lifts protectio
   assert.match(r.all, /terraform -chdir=\S+ plan -destroy .*-out=tfplan/);
   assert.match(
     r.all,
-    /apply -input=false -no-color -auto-approve -target=aws_lb\.this -target=aws_db_instance\.this -target=aws_ecr_repository\.app/,
+    /apply -input=false -no-color -auto-approve -var-file=llmops\.tfvars\.json -target=aws_lb\.this -target=aws_db_instance\.this -target=aws_ecr_repository\.app/,
     r.all,
   );
   assert.match(r.all, /terraform -chdir=\S+ destroy -input=false -no-color -auto-approve/);

@@ -12,7 +12,7 @@ import { readEnvFile } from '../lib/config.js';
 import { commitSampleApp } from '../sandbox/sample-app.js';
 import { testSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { awsFaultProxy, dockerFaultProxy } from './helpers/fault-proxy.js';
-import { killTree, ROOT, spawnScript } from './helpers/script.js';
+import { killTree, ROOT, spawnScript, type ScriptRun } from './helpers/script.js';
 
 /**
  * The run rehearses a user's own `.env` (issue 13): its project name and region, not the guide's defaults,
@@ -67,8 +67,9 @@ async function service(): Promise<any> {
   return (await aws('ecs', 'describe-services', '--cluster', `${P}-cluster`, '--services', `${P}-service`)).services[0];
 }
 
-async function albGet(path: string): Promise<{ status: number; body: string }> {
-  const lbs = await aws('elbv2', 'describe-load-balancers');
+/** GET through a load balancer's DNS name: production's, or another environment's (`${P}-staging-alb`). */
+async function albGet(path: string, lb = `${P}-alb`): Promise<{ status: number; body: string }> {
+  const lbs = await aws('elbv2', 'describe-load-balancers', '--names', lb);
   const dns = lbs.LoadBalancers[0].DNSName;
   const res = await fetch(`http://${dns}${path}`, { signal: AbortSignal.timeout(5000) });
   return { status: res.status, body: (await res.text()).trim() };
@@ -143,7 +144,7 @@ test("bootstrap --dry-run prints every step's commands in order, with placeholde
   }
   assert.equal((await aws('ecr', 'describe-repositories')).repositories, []);
   assert.equal((await aws('s3api', 'list-buckets')).Buckets, []);
-  assert.not.ok(existsSync(join(sb.env.TF_DIR, 'terraform.tfvars.json')), 'dry-run writes no tfvars');
+  assert.not.ok(existsSync(join(sb.env.TF_DIR, `${P}.tfvars.json`)), 'dry-run writes no tfvars');
 });
 
 test('bootstrap killed in the middle resumes and completes; the app answers through the ALB host name', async () => {
@@ -178,6 +179,25 @@ test('a second bootstrap changes nothing and is much faster', async () => {
   const revisions = (await aws('ecs', 'list-task-definitions', '--family-prefix', `${P}-task`)).taskDefinitionArns;
   assert.is(revisions.length, 2, "Terraform's revision 1 and the deployed revision 2 only");
   console.log(`  times: ${JSON.stringify(times)}`);
+});
+
+// ---- a second environment beside production in the same sandbox (issue 13) ------------------------------
+
+/** Staging's own app checkout (production's cases commit theirs meanwhile) and its runs: `--env staging`. */
+const stagingApp = () => join(sb.dir, 'staging-app');
+const staging = (script: string, args: string[]) =>
+  sb.run(script, ['--env', 'staging', ...args], {
+    LLMOPS_ENV_FILE: withOwn(envFileWith('staging', { LLMOPS_BUILD_CONTEXT: stagingApp() })),
+  });
+let stagingBoot: Promise<ScriptRun>;
+let stagingTeardown: Promise<{ destroy: ScriptRun; plan?: ScriptRun }>;
+
+test('staging starts bootstrapping beside production, in the background while the cases below run', () => {
+  // .env.staging beside the user's .env: what differs in staging
+  writeFileSync(join(sb.dir, '.env.staging'), '# staging: one task\nDESIRED_COUNT=1\n');
+  commitSampleApp(stagingApp(), 'staging-v1');
+  stagingBoot = timed('bootstrap (staging, beside production)', () => staging('scripts/bootstrap.ts', ['--yes']));
+  stagingBoot.catch(() => undefined);
 });
 
 test('the task writes its logs to the awslogs stream (filter-log-events and CLI v2 logs tail)', async () => {
@@ -336,6 +356,32 @@ test('least privilege: a role made from config/iam-deploy-policy.json, assumed a
   assert.not.match(secret.all, 'Role-Canary-pw1');
 });
 
+test('staging beside production: its own names and URL; its deploy and rollback leave production as it was', async () => {
+  const boot = await stagingBoot;
+  assert.is(boot.exitCode, 0, boot.all.slice(-3000));
+  assert.match(boot.all, new RegExp(`✓ ok: deployment ecs-svc/\\d+ is healthy: 1/1 tasks running`));
+  assert.match(boot.all, `-backend-config=key=${P}-staging/terraform.tfstate`);
+  assert.equal(await albGet('/version', `${P}-staging-alb`), { status: 200, body: 'staging-v1' });
+  const production = async () => [(await service()).taskDefinition, await albGet('/version')];
+  const before = await production();
+  commitSampleApp(stagingApp(), 'staging-v2');
+  const deploy = await staging('scripts/deploy.ts', ['--yes']);
+  assert.is(deploy.exitCode, 0, deploy.all.slice(-3000));
+  assert.match(deploy.all, `${P}-staging-service`);
+  assert.match(deploy.all, `s3://${P}-tfstate-123456789012/${P}-staging/locks/`, "staging's own deploy lock");
+  assert.equal(await albGet('/version', `${P}-staging-alb`), { status: 200, body: 'staging-v2' });
+  const back = await staging('scripts/rollback.ts', ['--yes']);
+  assert.is(back.exitCode, 0, back.all.slice(-3000));
+  assert.equal(await albGet('/version', `${P}-staging-alb`), { status: 200, body: 'staging-v1' });
+  assert.equal(await production(), before, 'production untouched');
+  // staging's teardown and production's plan run in the background; a case below checks them
+  stagingTeardown = (async () => {
+    const destroy = await timed('destroy (staging)', () => staging('scripts/destroy.ts', ['--confirm', `${P}-staging`]));
+    return { destroy, plan: destroy.exitCode === 0 ? await sb.run('scripts/03-plan.ts', []) : undefined };
+  })();
+  stagingTeardown.catch(() => undefined);
+});
+
 test('ECS emulator with the real aws CLI: a missing image gives CannotPullContainerError, FAILED and a rollback', async () => {
   const s = await service();
   const current = await aws('ecs', 'describe-task-definition', '--task-definition', s.taskDefinition);
@@ -436,6 +482,21 @@ test('secrets: created, then unchanged, then updated; bad input is exit 2; the v
   assert.is(stored.SecretString, `${CANARY}-db2`);
 });
 
+test('staging destroyed (--env staging --confirm): production still serves, its plan is empty, its state untouched', async () => {
+  const { destroy, plan } = await stagingTeardown;
+  assert.is(destroy.exitCode, 0, destroy.all.slice(-3000));
+  assert.match(destroy.stdout, `✓ destroyed ${P}-staging. Kept: the state bucket ${P}-tfstate-123456789012`);
+  const clusters = (await aws('ecs', 'describe-clusters', '--clusters', `${P}-staging-cluster`)).clusters ?? [];
+  assert.ok(
+    clusters.every((c: any) => c.status === 'INACTIVE'),
+    `staging's cluster is gone: ${JSON.stringify(clusters)}`,
+  );
+  assert.is(plan?.exitCode, 0, plan?.all.slice(-3000));
+  assert.match(plan!.stdout, 'No changes: the infrastructure matches the configuration.');
+  assert.is((await albGet('/health')).status, 200, 'production serves');
+  assert.is((await service()).status, 'ACTIVE');
+});
+
 /** Until the service has one deployment with every task running (the previous case may still be settling). */
 async function steady(ms = 60_000): Promise<void> {
   for (const until = Date.now() + ms; Date.now() < until;) {
@@ -461,8 +522,10 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
   assert.is(ok.exitCode, 0, ok.all);
   assert.is(dry.exitCode, 0, `doctor --dry-run makes no diagnosis from no answers (was exit 1)\n${dry.all}`);
   assert.match(dry.stdout, 'no diagnosis without their answers');
+  // production's database group: another environment's stack may be in the sandbox too
+  const dbGroup = (await aws('ec2', 'describe-security-groups', '--filters', `Name=group-name,Values=${P}-db`)).SecurityGroups[0].GroupId;
   const rules = (await aws('ec2', 'describe-security-group-rules')).SecurityGroupRules;
-  const dbRule = rules.find((r: any) => !r.IsEgress && r.FromPort === 5432 && r.ReferencedGroupInfo);
+  const dbRule = rules.find((r: any) => r.GroupId === dbGroup && !r.IsEgress && r.FromPort === 5432 && r.ReferencedGroupInfo);
   const tg = (await aws('elbv2', 'describe-target-groups', '--names', `${P}-targets`)).TargetGroups[0];
   await aws('ec2', 'revoke-security-group-ingress', '--group-id', dbRule.GroupId, '--security-group-rule-ids', dbRule.SecurityGroupRuleId);
   try {
@@ -656,8 +719,9 @@ test('deploy lock: a lock left by a killed deploy is taken over; unlock shows no
 });
 
 test('wrong account: every script that touches AWS refuses before its first change (exit 3)', async () => {
-  const revisions = async () => (await aws('ecs', 'list-task-definitions')).taskDefinitionArns.length;
-  const before = [await revisions(), (await service()).taskDefinition, (await aws('rds', 'describe-db-snapshots')).DBSnapshots.length];
+  const revisions = async () => (await aws('ecs', 'list-task-definitions', '--family-prefix', `${P}-task`)).taskDefinitionArns.length;
+  const snapshots = async () => (await aws('rds', 'describe-db-snapshots', '--db-instance-identifier', `${P}-db`)).DBSnapshots.length;
+  const before = [await revisions(), (await service()).taskDefinition, await snapshots()];
   const cases: [string, string[]][] = [
     ['03-plan.ts', []],
     ['04-apply.ts', ['--yes']],
@@ -696,11 +760,7 @@ test('wrong account: every script that touches AWS refuses before its first chan
     assert.is(r.exitCode, 3, `${script}: ${r.all.slice(-800)}`);
     assert.match(r.stderr, 'Refusing to touch AWS account 123456789012', script);
   }
-  assert.equal(
-    [await revisions(), (await service()).taskDefinition, (await aws('rds', 'describe-db-snapshots')).DBSnapshots.length],
-    before,
-    'nothing changed',
-  );
+  assert.equal([await revisions(), (await service()).taskDefinition, await snapshots()], before, 'nothing changed');
 });
 
 test('secret hygiene: a canary in every secret setting never reaches a process argument, an output or a repository file', async () => {
@@ -747,7 +807,7 @@ test('secret hygiene: a canary in every secret setting never reaches a process a
     assert.not.match(readFileSync(join(ROOT, f), 'utf8'), canary, f);
   }
   // the DB password reached terraform only as TF_VAR_db_password: the tfvars file does not hold it
-  assert.not.match(readFileSync(join(sb.env.TF_DIR, 'terraform.tfvars.json'), 'utf8'), canary);
+  assert.not.match(readFileSync(join(sb.env.TF_DIR, `${P}.tfvars.json`), 'utf8'), canary);
 });
 
 test('platform: an image built for another CPU than the tasks run is refused before the push (exit 3, nothing pushed)', async () => {

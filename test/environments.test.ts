@@ -72,7 +72,7 @@ test('staging and production are planned and applied at the same time in one che
     ['production', production],
   ] as const) {
     assert.is(r.plan.exitCode, 0, r.plan.all.slice(-2000));
-    assert.match(r.plan.all, `-var-file=${name}.tfvars.json -out=tfplan-${name}`);
+    assert.match(r.plan.all, `-var-file=hanbit-${name}.tfvars.json -out=tfplan-${name}`);
     assert.match(r.plan.stdout, `Next: npm run step:4 -- --env ${name}`);
     assert.match(r.plan.all, `-backend-config=key=hanbit-${name}/terraform.tfstate`);
     assert.is(r.apply.exitCode, 0, r.apply.all.slice(-2000));
@@ -85,7 +85,7 @@ test('staging and production are planned and applied at the same time in one che
 });
 
 test(".env.<name> goes over .env: each environment's own settings reached only its variables file", () => {
-  const vars = (name: string) => JSON.parse(readFileSync(join(dir, `${name}.tfvars.json`), 'utf8'));
+  const vars = (name: string) => JSON.parse(readFileSync(join(dir, `hanbit-${name}.tfvars.json`), 'utf8'));
   assert.equal([vars('staging').task_cpu, vars('staging').task_memory], [256, 512]);
   assert.equal([vars('production').task_cpu, vars('production').task_memory], [512, 1024], "the defaults, not staging's");
   assert.equal(
@@ -113,18 +113,27 @@ test('a misspelt or invalid environment is refused before anything runs (exit 2,
 });
 
 test('a variables file Terraform reads in every run is refused for an environment: its values would reach all of them', async () => {
-  writeFileSync(join(dir, 'terraform.tfvars.json'), '{"desired_count": 5}\n');
+  writeFileSync(join(dir, 'terraform.tfvars'), 'task_cpu = 4096\n');
   try {
     const r = await run('scripts/03-plan.ts', ['--env', 'staging']);
     assert.is(r.exitCode, 2, r.all);
     assert.match(
       r.stderr,
-      /terraform\.tfvars\.json: Terraform reads it in every run of .*, so its values would reach the staging environment too/,
+      /terraform\.tfvars: Terraform reads it in every run of .*, so its values would reach the staging environment too/,
     );
     assert.match(r.stderr, 'put settings in .env (every environment) or .env.staging (this one)');
   } finally {
-    rmSync(join(dir, 'terraform.tfvars.json'));
+    rmSync(join(dir, 'terraform.tfvars'));
   }
+});
+
+test('a terraform.tfvars.json left by an earlier version is removed, not read into an environment', async () => {
+  writeFileSync(join(dir, 'terraform.tfvars.json'), '{"task_cpu": 4096}\n');
+  const r = await run('scripts/03-plan.ts', ['--env', 'production']);
+  assert.is(r.exitCode, 0, r.all.slice(-2000));
+  assert.match(r.all, /removed \S+terraform\.tfvars\.json: an earlier version of the toolkit wrote it/);
+  assert.not.ok(existsSync(join(dir, 'terraform.tfvars.json')));
+  assert.match(r.stdout, 'No changes: the infrastructure matches the configuration.');
 });
 
 test('destroying staging (--env staging --confirm hanbit-staging) leaves production as it was: its repository, its state, an empty plan', async () => {

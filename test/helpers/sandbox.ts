@@ -55,7 +55,8 @@ export async function testSandbox(own?: Record<string, string>): Promise<TestSan
   const dir = mkdtempSync(join(tmpdir(), 'llmops-e2e-'));
   const port = await freePort();
   const region = own?.AWS_REGION ?? 'us-west-2';
-  const ownFile = join(dir, 'own.env');
+  // named .env, as in a checkout: an environment's .env.<name> goes beside it
+  const ownFile = join(dir, '.env');
   if (own)
     writeFileSync(
       ownFile,
