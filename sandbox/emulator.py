@@ -213,6 +213,20 @@ def patch_moto() -> None:
 
     if not hasattr(NetworkInterface, "private_dns_name"):
         NetworkInterface.private_dns_name = None  # a class default; moto sets it per instance in DNS-enabled VPCs
+    # moto 5.2.1 gives every DB instance the same DbiResourceId (a constant), and the Terraform provider reads
+    # an instance back by that id: with two stacks' databases in one sandbox (staging beside production) it
+    # finds two and reports "couldn't find resource". RDS gives each its own.
+    from moto.rds.models import DBInstance
+
+    if not getattr(DBInstance, "_sandbox_unique_id", False):
+        original_init = DBInstance.__init__
+
+        def init_with_unique_id(self, *args, **kwargs):
+            original_init(self, *args, **kwargs)
+            self.dbi_resource_id = "db-" + uuid.uuid4().hex[:26].upper()
+
+        DBInstance.__init__ = init_with_unique_id
+        DBInstance._sandbox_unique_id = True
     EC2ContainerServiceBackend.create_service = create_service
     EC2ContainerServiceBackend.update_service = update_service
     EC2ContainerServiceBackend.list_tasks = list_tasks

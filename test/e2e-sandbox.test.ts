@@ -362,6 +362,9 @@ test('staging beside production: its own names and URL; its deploy and rollback 
   assert.match(boot.all, new RegExp(`✓ ok: deployment ecs-svc/\\d+ is healthy: 1/1 tasks running`));
   assert.match(boot.all, `-backend-config=key=${P}-staging/terraform.tfstate`);
   assert.equal(await albGet('/version', `${P}-staging-alb`), { status: 200, body: 'staging-v1' });
+  // two databases in one sandbox: each its own resource id (moto's constant one made Terraform lose staging's)
+  const ids = (await aws('rds', 'describe-db-instances')).DBInstances.map((d: any) => d.DbiResourceId);
+  assert.is(new Set(ids).size, 2, JSON.stringify(ids));
   const production = async () => [(await service()).taskDefinition, await albGet('/version')];
   const before = await production();
   commitSampleApp(stagingApp(), 'staging-v2');
