@@ -289,13 +289,18 @@ export async function printOutputs(runner: Runner, config: Config, account: stri
   return KEY_OUTPUTS.map((k) => `  ${k} = ${outputs.get(k)}`).join('\n');
 }
 
-/** What stops a plain `terraform destroy` of this stack, and the variables that lift it (TF_VAR_, so a module without them ignores them). */
-const PROTECTED = ['aws_lb.this', 'aws_db_instance.this', 'aws_ecr_repository.app'];
+/**
+ * What stops a plain `terraform destroy` of this stack, and the variables that lift it (TF_VAR_, so a module
+ * without them ignores them): deletion protection (ALB, RDS), a repository with images, and the ALB's access-log
+ * bucket once it holds logs (its force_destroy follows alb_deletion_protection, and must reach the state first).
+ */
+const PROTECTED = ['aws_lb.this', 'aws_db_instance.this', 'aws_ecr_repository.app', 'aws_s3_bucket.alb_logs'];
 const UNPROTECT = { TF_VAR_alb_deletion_protection: 'false', TF_VAR_db_deletion_protection: 'false', TF_VAR_ecr_force_delete: 'true' };
 
 /**
  * Tear the stack down: plan the destroy and show it, confirm, lift deletion protection (ALB, RDS) and let ECR
- * delete a repository with images (a targeted apply of just those), then destroy. The state bucket stays.
+ * and S3 delete a repository with images and a log bucket with logs (a targeted apply of just those), then
+ * destroy. The state bucket stays.
  */
 export async function destroyStack(
   runner: Runner,

@@ -502,7 +502,10 @@ class SandboxTask:
                 HEALTH[key] = {"state": "unhealthy", "reason": reason, "description": description}
                 self.healthy = False
                 if time.time() - self.started >= grace:
-                    time.sleep(max(interval, 2.0))  # ELB reports the target unhealthy before ECS replaces it
+                    # ELB reports the target unhealthy for a while before ECS replaces it: long enough to be
+                    # seen by a tool polling every few seconds (at 2 s, a poll as long as the replacement cycle
+                    # could miss it every time)
+                    time.sleep(max(interval * unhealthy_n, 5.0))
                     add_event(self.service, f"has stopped 1 running tasks: (task {self.id}). Task failed ELB health checks in (target-group {tg.arn}).")
                     self.stop("ServiceSchedulerInitiated", f"Task failed ELB health checks in (target-group {tg.arn})", failed=True)
                     return

@@ -20,6 +20,16 @@ resource "aws_ecr_repository" "app" {
   force_delete = var.ecr_force_delete
 }
 
+variable "alb_deletion_protection" {
+  type    = bool
+  default = true
+}
+
+resource "aws_s3_bucket" "alb_logs" {
+  bucket        = "llmops-alb-logs-123456789012"
+  force_destroy = !var.alb_deletion_protection
+}
+
 resource "terraform_data" "marker" {
   input = "the rest of the stack"
 }
@@ -49,7 +59,10 @@ test('the stack is up, its repository holds an image', async () => {
   const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', layers: [] });
   const put = await aws('ecr', 'put-image', '--repository-name', 'llmops-system', '--image-tag', 'v1', '--image-manifest', manifest);
   assert.is(put.exitCode, 0, put.stderr);
-  assert.equal((await stateList()).sort(), ['aws_ecr_repository.app', 'terraform_data.marker']);
+  // and the log bucket holds a log, as the ALB's does once it has served
+  const log = await aws('s3api', 'put-object', '--bucket', 'llmops-alb-logs-123456789012', '--key', 'AWSLogs/elb.log.gz', '--body', '/etc/hostname');
+  assert.is(log.exitCode, 0, log.stderr);
+  assert.equal((await stateList()).sort(), ['aws_ecr_repository.app', 'aws_s3_bucket.alb_logs', 'terraform_data.marker']);
 });
 
 test('without a terminal and without --confirm: exit 2 naming --confirm llmops, nothing destroyed (CI does not imply it)', async () => {
@@ -57,7 +70,7 @@ test('without a terminal and without --confirm: exit 2 naming --confirm llmops, 
   assert.is(r.exitCode, 2, r.all);
   assert.match(r.stderr, '--confirm llmops');
   assert.match(r.stderr, 'nothing was destroyed');
-  assert.is((await stateList()).length, 2);
+  assert.is((await stateList()).length, 3);
 });
 
 test('a bare --yes, or --confirm naming another stack, is refused before anything runs (exit 2)', async () => {
@@ -70,7 +83,7 @@ test('a bare --yes, or --confirm naming another stack, is refused before anythin
   assert.is(other.exitCode, 2, other.all);
   assert.match(other.stderr, '--confirm names llmops-staging, but this run would destroy llmops (no environment');
   assert.match(bare.stderr + other.stderr, 'Nothing was run.');
-  assert.is((await stateList()).length, 2);
+  assert.is((await stateList()).length, 3);
 });
 
 test('--dry-run prints the destroy plan, the targeted apply that lifts protection, and the destroy; nothing changes', async () => {
@@ -79,11 +92,11 @@ test('--dry-run prints the destroy plan, the targeted apply that lifts protectio
   assert.match(r.all, /terraform -chdir=\S+ plan -destroy .*-out=tfplan/);
   assert.match(
     r.all,
-    /apply -input=false -no-color -auto-approve -var-file=llmops\.tfvars\.json -target=aws_lb\.this -target=aws_db_instance\.this -target=aws_ecr_repository\.app/,
+    /apply -input=false -no-color -auto-approve -var-file=llmops\.tfvars\.json -target=aws_lb\.this -target=aws_db_instance\.this -target=aws_ecr_repository\.app -target=aws_s3_bucket\.alb_logs/,
     r.all,
   );
   assert.match(r.all, /terraform -chdir=\S+ destroy -input=false -no-color -auto-approve/);
-  assert.is((await stateList()).length, 2);
+  assert.is((await stateList()).length, 3);
 });
 
 test('--confirm llmops: a plain destroy would stop at the non-empty repository; ours lifts that and destroys everything, under the deploy lock; the state bucket stays', async () => {
@@ -96,8 +109,8 @@ test('--confirm llmops: a plain destroy would stop at the non-empty repository; 
   assert.match(plain.all, 'RepositoryNotEmptyException');
   const r = await run('scripts/destroy.ts', ['--confirm', 'llmops']);
   assert.is(r.exitCode, 0, r.all.slice(-3000));
-  assert.match(r.all, /Plan: 0 to add, 0 to change, [12] to destroy\./);
-  assert.match(r.all, /-target=aws_ecr_repository\.app/, 'only what is in the state is targeted');
+  assert.match(r.all, /Plan: 0 to add, 0 to change, [1-3] to destroy\./);
+  assert.match(r.all, /-target=aws_ecr_repository\.app -target=aws_s3_bucket\.alb_logs/, 'only what is in the state is targeted');
   assert.not.match(r.all, /-target=aws_lb\.this/);
   assert.match(r.all, /deploy lock taken/);
   assert.match(r.stdout, /✓ destroyed llmops\. Kept: the state bucket llmops-tfstate-123456789012/);
