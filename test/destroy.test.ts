@@ -60,7 +60,16 @@ test('the stack is up, its repository holds an image', async () => {
   const put = await aws('ecr', 'put-image', '--repository-name', 'llmops-system', '--image-tag', 'v1', '--image-manifest', manifest);
   assert.is(put.exitCode, 0, put.stderr);
   // and the log bucket holds a log, as the ALB's does once it has served
-  const log = await aws('s3api', 'put-object', '--bucket', 'llmops-alb-logs-123456789012', '--key', 'AWSLogs/elb.log.gz', '--body', '/etc/hostname');
+  const log = await aws(
+    's3api',
+    'put-object',
+    '--bucket',
+    'llmops-alb-logs-123456789012',
+    '--key',
+    'AWSLogs/elb.log.gz',
+    '--body',
+    '/etc/hostname',
+  );
   assert.is(log.exitCode, 0, log.stderr);
   assert.equal((await stateList()).sort(), ['aws_ecr_repository.app', 'aws_s3_bucket.alb_logs', 'terraform_data.marker']);
 });
