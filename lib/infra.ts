@@ -180,6 +180,36 @@ export async function ensureStateBucket(runner: Runner, config: Config, account:
   return 'created';
 }
 
+/** The object versions (and delete markers) of the state bucket, as `delete-objects` takes them. */
+async function stateBucketVersions(runner: Runner, config: Config, bucket: string): Promise<{ Key: string; VersionId: string }[]> {
+  const listed = await runner.json<any>(sh`aws s3api list-object-versions --bucket ${bucket} --region ${config.region} --output json`);
+  return [...(listed?.Versions ?? []), ...(listed?.DeleteMarkers ?? [])].map((v: any) => ({ Key: v.Key, VersionId: v.VersionId }));
+}
+
+/**
+ * Other stacks whose state is in the bucket (another environment of the project): their state keys. The
+ * bucket is one per project, so it may be deleted only with the last stack.
+ */
+export async function otherStacksInBucket(runner: Runner, config: Config, account: string): Promise<string[]> {
+  if (runner.dryRun) return [];
+  const bucket = stateBucket(config, account);
+  const keys = (await stateBucketVersions(runner, config, bucket)).map((v) => v.Key);
+  const own = `${config.project}/`;
+  return [...new Set(keys.filter((k) => k.endsWith('/terraform.tfstate') && !k.startsWith(own)))].sort();
+}
+
+/** Empty the (versioned) state bucket, every version and delete marker, and delete it. */
+export async function deleteStateBucket(runner: Runner, config: Config, account: string): Promise<void> {
+  const bucket = stateBucket(config, account);
+  const versions = runner.dryRun ? [] : await stateBucketVersions(runner, config, bucket);
+  if (runner.dryRun) await stateBucketVersions(runner, config, bucket);
+  for (let i = 0; i < versions.length; i += 1000) {
+    const batch = JSON.stringify({ Objects: versions.slice(i, i + 1000), Quiet: true });
+    await runner.run(sh`aws s3api delete-objects --bucket ${bucket} --region ${config.region} --delete ${batch}`);
+  }
+  await runner.run(sh`aws s3api delete-bucket --bucket ${bucket} --region ${config.region}`);
+}
+
 export interface PlanSummary {
   add: number;
   change: number;

@@ -4,7 +4,8 @@
 // destroys). Deletion protection (the ALB, the database) and an ECR repository that still holds images would stop
 // a plain destroy, so those three are first applied with protection off (-target), then everything is destroyed,
 // under the deploy lock so no deploy runs meanwhile. The database leaves a final snapshot (<db>-final); secrets stay
-// recoverable for their recovery window; the state bucket is kept (its history, the lock, other environments).
+// recoverable for their recovery window; the state bucket is kept (its history, the lock, other environments)
+// unless --delete-state-bucket asks, which is refused while another environment's state is in it.
 // Needs:    the stack (npm run bootstrap)
 // Produces: nothing of the stack but the final DB snapshot and the state bucket
 // Next:     npm run bootstrap (to build it again)
@@ -13,7 +14,7 @@ import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import { ExitCode, UsageError } from '../lib/errors.js';
-import { destroyStack, type PlanSummary } from '../lib/infra.js';
+import { deleteStateBucket, destroyStack, otherStacksInBucket, type PlanSummary } from '../lib/infra.js';
 import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
 import { stateBucket } from '../lib/terraform.js';
 
@@ -42,6 +43,10 @@ export const spec: ScriptSpec = {
       type: 'string',
       description: 'destroy without the prompt, naming the stack: <project> or <project>-<environment> (CI must; a bare --yes is refused)',
     },
+    'delete-state-bucket': {
+      type: 'boolean',
+      description: "also empty and delete the project's state bucket (refused while another environment's state is in it)",
+    },
     'lock-wait': LOCK_WAIT_OPTION,
   },
   validate(options, config) {
@@ -64,6 +69,14 @@ export const spec: ScriptSpec = {
         `destroy asks you to type the stack's name on a terminal; without one, pass --confirm ${config.project} (nothing was destroyed)`,
       );
     const identity = await resolveIdentity(runner, config);
+    const deleteBucket = !!options['delete-state-bucket'];
+    if (deleteBucket) {
+      const others = await otherStacksInBucket(runner, config, identity.account);
+      if (others.length)
+        throw new UsageError(
+          `--delete-state-bucket: ${stateBucket(config, identity.account)} also holds ${others.join(', ')}: destroy those stacks first, or leave the bucket (nothing was destroyed)`,
+        );
+    }
     const result = await underDeployLock(runner, config, options['lock-wait'], 'destroy', () =>
       destroyStack(runner, config, identity.account, (summary) =>
         named ? Promise.resolve(true) : typedName(config, identity.account, summary),
@@ -73,9 +86,15 @@ export const spec: ScriptSpec = {
       process.stdout.write('Not destroyed.\n');
       return ExitCode.FAILED;
     }
+    // after the deploy lock is released: the lock lives in the bucket
+    if (deleteBucket) await deleteStateBucket(runner, config, identity.account);
+    const kept = [
+      ...(deleteBucket ? [] : [`the state bucket ${stateBucket(config, identity.account)}`]),
+      ...(result === 'nothing' ? [] : [`the final DB snapshot ${config.names.dbInstance}-final`]),
+    ];
     process.stdout.write(
-      `${result === 'nothing' ? 'Nothing to destroy.' : `✓ destroyed ${config.project}.`} Kept: the state bucket ${stateBucket(config, identity.account)}` +
-        `${result === 'nothing' ? '' : ` and the final DB snapshot ${config.names.dbInstance}-final`}.\n`,
+      `${result === 'nothing' ? 'Nothing to destroy.' : `✓ destroyed ${config.project}.`}${kept.length ? ` Kept: ${kept.join(' and ')}.` : ''}` +
+        `${deleteBucket ? ` Deleted the state bucket ${stateBucket(config, identity.account)}.` : ''}\n`,
     );
   },
 };

@@ -138,4 +138,12 @@ test('a second destroy has nothing to do and says so', async () => {
   assert.not.match(r.all, /apply -input|terraform -chdir=\S+ destroy -input/);
 });
 
+test('--delete-state-bucket (asked for, the last stack of the project): every version in the bucket and the bucket itself go', async () => {
+  const r = await run('scripts/destroy.ts', ['--confirm', 'llmops', '--delete-state-bucket']);
+  assert.is(r.exitCode, 0, r.all);
+  assert.match(r.all, /aws s3api delete-objects --bucket llmops-tfstate-123456789012/);
+  assert.match(r.stdout, 'Nothing to destroy. Deleted the state bucket llmops-tfstate-123456789012.');
+  assert.is.not((await aws('s3api', 'head-bucket', '--bucket', 'llmops-tfstate-123456789012')).exitCode, 0, 'the bucket is gone');
+});
+
 test.run();

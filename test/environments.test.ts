@@ -140,6 +140,10 @@ test('destroying staging (--env staging --confirm hanbit-staging) leaves product
   const wrong = await run('scripts/destroy.ts', ['--env', 'staging', '--confirm', 'hanbit-production']);
   assert.is(wrong.exitCode, 2, wrong.all);
   assert.match(wrong.stderr, '--confirm names hanbit-production, but this run would destroy hanbit-staging (environment staging');
+  const keep = await run('scripts/destroy.ts', ['--env', 'staging', '--confirm', 'hanbit-staging', '--delete-state-bucket']);
+  assert.is(keep.exitCode, 2, keep.all);
+  assert.match(keep.stderr, `${BUCKET} also holds hanbit-production/terraform.tfstate: destroy those stacks first`);
+  assert.equal(await repositories(), ['hanbit-production-system', 'hanbit-staging-system'], 'nothing was destroyed');
   const r = await run('scripts/destroy.ts', ['--env', 'staging', '--confirm', 'hanbit-staging']);
   assert.is(r.exitCode, 0, r.all.slice(-3000));
   assert.match(r.all, `deploy lock taken: s3://${BUCKET}/hanbit-staging/locks/hanbit-staging-service.json`);
