@@ -201,8 +201,7 @@ export async function otherStacksInBucket(runner: Runner, config: Config, accoun
 /** Empty the (versioned) state bucket, every version and delete marker, and delete it. */
 export async function deleteStateBucket(runner: Runner, config: Config, account: string): Promise<void> {
   const bucket = stateBucket(config, account);
-  const versions = runner.dryRun ? [] : await stateBucketVersions(runner, config, bucket);
-  if (runner.dryRun) await stateBucketVersions(runner, config, bucket);
+  const versions = await stateBucketVersions(runner, config, bucket); // none in a dry run: it only prints the list
   for (let i = 0; i < versions.length; i += 1000) {
     const batch = JSON.stringify({ Objects: versions.slice(i, i + 1000), Quiet: true });
     await runner.run(sh`aws s3api delete-objects --bucket ${bucket} --region ${config.region} --delete ${batch}`);
