@@ -16,7 +16,13 @@ own HTTP server in-process (ThreadedMotoServer) and drives its backend objects f
 - container stdout/stderr go to the awslogs group/stream of the task definition;
 - pushes to the local registry appear in moto's ECR (describe-images) with the registry's digest;
 - the ALB's DNS name answers HTTP on a loopback address and forwards to a healthy task;
-- /etc/hosts gets one marked block (registry host, ALB names) that is removed on exit.
+- /etc/hosts gets one marked block (registry host, ALB names) that is removed on exit;
+- run-task runs a one-off task for real (command override, exit code, logs); stop-task stops it;
+  execute-command answers with a session for the session-manager-plugin (sandbox/session-manager-plugin
+  stands in for it and runs the command with `docker exec`);
+- each RDS instance is a real PostgreSQL server (Debian's binaries, in a container of its own) answering
+  under the instance's endpoint name for the task containers, with the master user, password (the
+  RDS-managed secret or the one given) and database the stack created, TLS required (rds.force_ssl).
 
 Timings are real ECS/ELB settings multiplied by --time-scale (0.1: a 10 s health check interval is 1 s).
 Only loopback addresses are ever bound.
@@ -89,6 +95,8 @@ def each_backend(backend_dict):
 
 
 def add_event(service, message: str) -> None:
+    if service is None:  # a one-off task has no service to report to
+        return
     events = getattr(service, "events", None)
     if events is None:
         service.events = events = []
@@ -230,6 +238,9 @@ def patch_moto() -> None:
     EC2ContainerServiceBackend.create_service = create_service
     EC2ContainerServiceBackend.update_service = update_service
     EC2ContainerServiceBackend.list_tasks = list_tasks
+    EC2ContainerServiceBackend.run_task = run_task
+    EC2ContainerServiceBackend.stop_task = stop_task
+    EC2ContainerServiceResponse.execute_command = resp_execute_command
     EC2ContainerServiceResponse.create_service = resp_create_service
     elbv2_models.FakeTargetGroup.health_for = target_health_for
 
@@ -278,14 +289,28 @@ def matcher_ok(tg, status: int) -> bool:
 
 
 class SandboxTask:
-    def __init__(self, backend, cluster, service, deployment, task: Task, td):
+    def __init__(self, backend, cluster, service, deployment, task: Task, td, overrides: dict | None = None):
         self.backend = backend
         self.cluster = cluster
-        self.service = service
-        self.deployment_id = deployment["id"]
+        self.service = service  # None for a one-off task (run-task)
+        self.deployment_id = deployment["id"] if deployment else None
         self.task = task
         self.td = td
         self.container_def = next((c for c in td.container_definitions if c.get("essential", True)), td.container_definitions[0])
+        # run-task --overrides: a container's command and environment replace or extend the definition's
+        for o in (overrides or {}).get("containerOverrides") or []:
+            if o.get("name") == self.container_def.get("name"):
+                cd = dict(self.container_def)
+                if o.get("command") is not None:
+                    cd["command"] = o["command"]
+                if o.get("environment"):
+                    names = {e["name"] for e in o["environment"]}
+                    cd["environment"] = [e for e in cd.get("environment") or [] if e["name"] not in names] + o["environment"]
+                self.container_def = cd
+        self.log_follower: threading.Thread | None = None
+        # ECS Exec works in a task started while the service had it on (run-task: its own flag)
+        self.exec_enabled = bool(getattr(service, "enable_execute_command", False)) if service is not None else False
+        task.enable_execute_command = self.exec_enabled
         self.container_id: str | None = None
         self.host_port: int | None = None
         self.ip = self.private_ip()
@@ -355,6 +380,8 @@ class SandboxTask:
             args += ["-p", f"127.0.0.1::{port}"]
         for name in env_names:
             args += ["-e", name]  # value comes from this process's environment: never in argv
+        for host, ip in database_hosts(self.task.region_name):
+            args += ["--add-host", f"{host}:{ip}"]  # the VPC's DNS: the RDS endpoint resolves to its server
         if cd.get("readonlyRootFilesystem"):
             args += ["--read-only"]
         if cd.get("user"):
@@ -384,7 +411,8 @@ class SandboxTask:
         self.task.last_status = "RUNNING"
         self.set_container(lastStatus="RUNNING", runtimeId=self.container_id)
         add_event(self.service, f"has started 1 tasks: (task {self.id}).")
-        threading.Thread(target=self.follow_logs, args=(log_target,), daemon=True).start()
+        self.log_follower = threading.Thread(target=self.follow_logs, args=(log_target,), daemon=True)
+        self.log_follower.start()
         threading.Thread(target=self.watch_exit, daemon=True).start()
         self.register_targets()
 
@@ -459,7 +487,7 @@ class SandboxTask:
         self.stop("EssentialContainerExited", "Essential container in task exited", failed=True, container_already_stopped=True)
 
     def register_targets(self) -> None:
-        lbs = self.service.load_balancers or []
+        lbs = (self.service.load_balancers or []) if self.service is not None else []
         if not lbs:
             self.healthy = True
             return
@@ -538,7 +566,7 @@ class SandboxTask:
             self.task.stopped_reason = reason
             self.task.last_status = "DEACTIVATING" if self.registered else "STOPPING"
             self.task.stopping_at = utcnow()
-        if failed:
+        if failed and self.service is not None:
             with LOCK:
                 for d in self.service.deployments:
                     if d["id"] == self.deployment_id:
@@ -568,6 +596,8 @@ class SandboxTask:
             self.set_container(lastStatus="STOPPED", exitCode=int(code or 0))
         elif not self.container_id:
             self.set_container(lastStatus="STOPPED")
+        if self.log_follower is not None:
+            self.log_follower.join(timeout=5)  # the log lines are in CloudWatch by the time the task is STOPPED
         self.task.last_status = "STOPPED"
         self.task.stopped_at = utcnow()
         self.task.execution_stopped_at = utcnow()
@@ -599,6 +629,16 @@ def launch_task(backend, cluster, service, deployment) -> SandboxTask:
     task.availability_zone = f"{task.region_name}a"
     task.cpu = td.cpu
     task.memory = td.memory
+    new_task_containers(task, td)
+    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    st = SandboxTask(backend, cluster, service, deployment, task, td)
+    task.containers[0]["networkInterfaces"] = [{"attachmentId": str(uuid.uuid4()), "privateIpv4Address": st.ip}]
+    TASKS[task.task_arn] = st
+    threading.Thread(target=st.run, daemon=True).start()
+    return st
+
+
+def new_task_containers(task: Task, td) -> dict:
     cd = next((c for c in td.container_definitions if c.get("essential", True)), td.container_definitions[0])
     task.containers = [{
         "containerArn": f"{task.task_arn.replace(':task/', ':container/')}/{uuid.uuid4()}",
@@ -610,12 +650,75 @@ def launch_task(backend, cluster, service, deployment) -> SandboxTask:
         "healthStatus": "UNKNOWN",
         "cpu": str(cd.get("cpu", 0)),
     }]
-    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
-    st = SandboxTask(backend, cluster, service, deployment, task, td)
-    task.containers[0]["networkInterfaces"] = [{"attachmentId": str(uuid.uuid4()), "privateIpv4Address": st.ip}]
-    TASKS[task.task_arn] = st
-    threading.Thread(target=st.run, daemon=True).start()
-    return st
+    return cd
+
+
+_orig_run_task = EC2ContainerServiceBackend.run_task
+
+
+def run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type, networking_configuration=None, group=None, platform_version=None):
+    """run-task: each task runs for real as a container, like a service's (a migration, a one-off command)."""
+    tasks = _orig_run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type or "FARGATE", networking_configuration, group, platform_version)
+    cluster = self._get_cluster(cluster_str)
+    for task in tasks:
+        td = self.describe_task_definition(task.task_definition_arn)
+        task.advance = lambda: None
+        task.last_status = "PROVISIONING"
+        task.desired_status = "RUNNING"
+        task.created_at = utcnow()
+        task.availability_zone = f"{task.region_name}a"
+        task.cpu, task.memory = td.cpu, td.memory
+        new_task_containers(task, td)
+        st = SandboxTask(self, cluster, None, None, task, td, overrides)
+        task.containers[0]["networkInterfaces"] = [{"attachmentId": str(uuid.uuid4()), "privateIpv4Address": st.ip}]
+        TASKS[task.task_arn] = st
+        log(f"run-task {task.task_arn} ({td.family}:{td.revision}) started by {started_by or '-'}")
+        threading.Thread(target=st.run, daemon=True).start()
+    return tasks
+
+
+_orig_stop_task = EC2ContainerServiceBackend.stop_task
+
+
+def stop_task(self, cluster_str: str, task_str: str, reason: str):
+    arn = next((a for a in TASKS if a == task_str or a.endswith("/" + task_str)), None)
+    if arn is None:
+        return _orig_stop_task(self, cluster_str, task_str, reason)
+    st = TASKS[arn]
+    st.stop("UserInitiated", reason or "Task stopped by user")
+    return st.task
+
+
+def resp_execute_command(self):
+    """ECS Exec: the session the CLI hands to the session-manager-plugin. The task must have been started
+    with execute command enabled (the service's setting when the task started), as on AWS."""
+    from moto.core.responses import ActionResult
+    from moto.ecs.exceptions import InvalidParameterException
+
+    task_arn = str(self._get_param("task"))
+    arn = next((a for a in TASKS if a == task_arn or a.endswith("/" + task_arn)), None)
+    st = TASKS.get(arn) if arn else None
+    if st is None or st.task.last_status != "RUNNING":
+        raise InvalidParameterException(f"The specified task is not running: {task_arn}")
+    if not st.exec_enabled:
+        raise InvalidParameterException(
+            "The execute command failed because execute command was not enabled when the task was run or the execute command agent isn't running. Wait and try again or run a new task with execute command enabled and try again."
+        )
+    session_id = f"ecs-execute-command-{uuid.uuid4().hex[:17]}"
+    region = st.task.region_name
+    log(f"execute-command {st.task.task_arn}: session {session_id} ({self._get_param('command')!r})")
+    return ActionResult({
+        "clusterArn": st.cluster.arn,
+        "containerArn": st.task.containers[0]["containerArn"],
+        "containerName": st.container_def.get("name"),
+        "interactive": bool(self._get_param("interactive")),
+        "session": {
+            "sessionId": session_id,
+            "streamUrl": f"wss://ssmmessages.{region}.amazonaws.com/v1/data-channel/{session_id}?role=publish_subscribe&cell-number=sandbox",
+            "tokenValue": f"sandbox-token-{uuid.uuid4().hex}",
+        },
+        "taskArn": st.task.task_arn,
+    })
 
 
 def deployment_tasks(dep_id: str) -> list[SandboxTask]:
@@ -709,6 +812,171 @@ def controller() -> None:
         except Exception:
             traceback.print_exc()
         STOPPING.wait(ARGS.tick)
+
+
+# ---------------------------------------------------------------------------------------------
+# RDS: each DB instance a real PostgreSQL server
+
+PG_IMAGE = "llmops-sandbox/postgres:local"
+DATABASES: dict[str, dict] = {}  # DbiResourceId -> {container, ip, host, region, password, identifier}
+_pg_problem: str | None = None  # why no server can run here (logged once)
+_pg_logged = False
+
+PG_ENTRYPOINT = r"""#!/bin/sh
+# The sandbox's RDS instance: initdb with the master user and password from the environment, TLS only for
+# network clients (rds.force_ssl = 1), then the server in the foreground.
+set -eu
+D=/var/lib/postgresql/data
+umask 077
+printf '%s' "$POSTGRES_PASSWORD" > /tmp/pw
+"$PGBIN/initdb" -D "$D" -U "$POSTGRES_USER" --pwfile=/tmp/pw -A scram-sha-256 -E UTF8 --locale=C >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log >&2; exit 1; }
+rm -f /tmp/pw
+unset POSTGRES_PASSWORD
+printf 'local all all trust\nhostssl all all 0.0.0.0/0 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n' > "$D/pg_hba.conf"
+echo "CREATE DATABASE \"$POSTGRES_DB\";" | "$PGBIN/postgres" --single -D "$D" postgres >/dev/null
+exec "$PGBIN/postgres" -D "$D" -p "$PGPORT" -c listen_addresses='*' -c ssl=on -c ssl_cert_file=/pg/server.crt -c ssl_key_file=/pg/server.key -c unix_socket_directories=/tmp -c log_connections=on
+"""
+
+
+def postgres_bin_dir() -> str | None:
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    return os.path.dirname(found[-1]) if found else None
+
+
+def postgres_image() -> bool:
+    """A FROM scratch image whose /usr is the host's (bind-mounted read-only at run time): Debian's
+    PostgreSQL binaries without a base image, which cannot be pulled here. Built once per engine."""
+    global _pg_problem
+    if docker("image", "inspect", PG_IMAGE).returncode == 0:
+        return True
+    if postgres_bin_dir() is None:
+        _pg_problem = "PostgreSQL is not installed (apt-get install -y postgresql-15): RDS instances have no server"
+        return False
+    import shutil
+    import tempfile
+
+    ctx = tempfile.mkdtemp(prefix="llmops-pg-image-")
+    try:
+        root = os.path.join(ctx, "rootfs")
+        os.makedirs(os.path.join(root, "etc"))
+        os.makedirs(os.path.join(root, "pg"))
+        for link in ("bin", "lib", "lib64", "sbin"):
+            os.symlink(f"usr/{link}", os.path.join(root, link))
+        with open(os.path.join(root, "etc", "passwd"), "w") as f:
+            f.write("root:x:0:0::/root:/bin/sh\npostgres:x:1000:1000:PostgreSQL:/tmp:/bin/sh\n")
+        with open(os.path.join(root, "etc", "group"), "w") as f:
+            f.write("root:x:0:\npostgres:x:1000:\n")
+        with open(os.path.join(root, "pg", "entrypoint.sh"), "w") as f:
+            f.write(PG_ENTRYPOINT)
+        os.chmod(os.path.join(root, "pg", "entrypoint.sh"), 0o755)
+        cert = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=llmops-sandbox-rds",
+             "-keyout", os.path.join(root, "pg", "server.key"), "-out", os.path.join(root, "pg", "server.crt")],
+            capture_output=True, text=True,
+        )
+        if cert.returncode != 0:
+            _pg_problem = f"openssl could not make the server certificate: {cert.stderr.strip()[-200:]}"
+            return False
+        os.chmod(os.path.join(root, "pg", "server.key"), 0o600)
+        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+            f.write("FROM scratch\nCOPY --chown=1000:1000 rootfs/ /\nUSER 1000:1000\nENTRYPOINT [\"/pg/entrypoint.sh\"]\n")
+        built = docker("build", "-q", "-t", PG_IMAGE, ctx, timeout=300, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+        if built.returncode != 0:
+            _pg_problem = f"could not build {PG_IMAGE}: {built.stderr.strip()[-300:]}"
+            return False
+        log(f"built {PG_IMAGE} (PostgreSQL from {postgres_bin_dir()})")
+        return True
+    finally:
+        shutil.rmtree(ctx, ignore_errors=True)
+
+
+def master_password(db) -> str:
+    secret = getattr(db, "master_user_secret", None)
+    if getattr(db, "manage_master_user_password", False) and secret is not None:
+        backend = secretsmanager_backends[db.account_id][db.region]
+        value = backend.get_secret_value(secret.secret_arn, None, None)
+        text = value.get("SecretString") if isinstance(value, dict) else getattr(value, "secret_string", None)
+        return str(json.loads(text or "{}").get("password", ""))
+    return str(getattr(db, "_master_user_password", "") or "")  # moto keeps it; RDS never returns it
+
+
+def start_database(db) -> dict | None:
+    key = db.dbi_resource_id
+    name = f"{LABEL}-db-{db.db_instance_identifier}-{key[-6:].lower()}"
+    password = master_password(db)
+    env = {**os.environ, "POSTGRES_USER": db.master_username, "POSTGRES_PASSWORD": password, "POSTGRES_DB": db.db_name or "postgres", "PGBIN": postgres_bin_dir() or "", "PGPORT": str(db.port)}
+    docker("rm", "-f", name)
+    run = docker(
+        "run", "-d", "--name", name, "--label", f"{LABEL}={ARGS.instance}", "--label", f"{LABEL}.db={db.db_instance_identifier}",
+        "-v", "/usr:/usr:ro", "--tmpfs", "/var/lib/postgresql:rw,mode=1777", "--tmpfs", "/tmp:rw,mode=1777",
+        "-e", "POSTGRES_USER", "-e", "POSTGRES_PASSWORD", "-e", "POSTGRES_DB", "-e", "PGBIN", "-e", "PGPORT",  # values by name, never in argv
+        PG_IMAGE, env=env,
+    )
+    if run.returncode != 0:
+        log(f"database {db.db_instance_identifier}: could not start its server: {run.stderr.strip()[-300:]}")
+        return None
+    cid = run.stdout.strip()
+    ip = docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cid).stdout.strip()
+    log(f"database {db.db_instance_identifier}: PostgreSQL at {db.address}:{db.port} ({ip}), user {db.master_username}, database {db.db_name}")
+    return {"container": cid, "name": name, "ip": ip, "host": db.address, "region": db.region, "password": password, "identifier": db.db_instance_identifier, "user": db.master_username}
+
+
+def change_password(entry: dict, password: str) -> None:
+    """A rotated master password (modify-db-instance, the managed secret's rotation) takes effect at once, as on RDS."""
+    user = entry["user"].replace('"', '""')
+    sql = "ALTER ROLE \"%s\" PASSWORD '%s';\n" % (user, password.replace("'", "''"))
+    r = subprocess.run(["docker", "exec", "-i", entry["container"], "sh", "-c", 'exec "$PGBIN/psql" -q -h /tmp -p "$PGPORT" -U "$POSTGRES_USER" -d postgres'], input=sql, capture_output=True, text=True, timeout=60)
+    if r.returncode == 0:
+        entry["password"] = password
+        log(f"database {entry['identifier']}: master password changed")
+
+
+def sync_databases() -> None:
+    from moto.rds.models import rds_backends
+
+    global _pg_logged
+    seen = set()
+    for _, _, backend in each_backend(rds_backends):
+        for db in list(backend.databases.values()):
+            if db.engine != "postgres":
+                continue
+            seen.add(db.dbi_resource_id)
+            entry = DATABASES.get(db.dbi_resource_id)
+            if entry is None:
+                if _pg_problem is not None or not postgres_image():
+                    if _pg_problem and not _pg_logged:
+                        log(_pg_problem)
+                        _pg_logged = True
+                    continue
+                entry = start_database(db)
+                if entry:
+                    DATABASES[db.dbi_resource_id] = entry
+            else:
+                try:
+                    password = master_password(db)
+                except Exception:
+                    continue
+                if password and password != entry["password"]:
+                    change_password(entry, password)
+    for key in [k for k in DATABASES if k not in seen]:
+        entry = DATABASES.pop(key)
+        docker("rm", "-f", entry["container"])
+        log(f"database {entry['identifier']}: deleted, its server removed")
+
+
+def database_hosts(region: str) -> list[tuple[str, str]]:
+    return [(e["host"], e["ip"]) for e in list(DATABASES.values()) if e["region"] == region and e["ip"]]
+
+
+def database_keeper() -> None:
+    while not STOPPING.is_set():
+        try:
+            sync_databases()
+        except Exception:
+            traceback.print_exc()
+        STOPPING.wait(1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -926,6 +1194,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
+    threading.Thread(target=database_keeper, daemon=True).start()
     log(f"AWS on http://{ARGS.host}:{ARGS.port}, ALB on {ARGS.alb_ip}:{ARGS.alb_port}, registry events on 127.0.0.1:{ARGS.events_port}, time scale {ARGS.time_scale}")
     sync_hosts()
     controller()

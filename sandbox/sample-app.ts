@@ -1,13 +1,18 @@
 // The sandbox's sample app: a FROM scratch image (no base image can be pulled here) running the static
-// busybox httpd on port 3000 as a non-root user, serving /health and a version page.
+// busybox httpd on port 3000 as a non-root user, with Debian's psql (and the libraries it links) beside it.
+// - /health answers 200 while the app can reach its database (DATABASE_* and the injected
+//   DATABASE_PASSWORD, TLS as PGSSLMODE asks), its body "ok db=ok schema=<newest migration>"; without
+//   DATABASE_HOST (the local smoke test) "ok db=none". A background loop re-checks every 2 s.
+// - /bin/migrate applies /migrations/*.sql not yet in schema_migrations, each in one transaction, and
+//   exits non-zero on the first error: the migration command of the task definition (MIGRATE_COMMAND).
 // Broken variants pass the local smoke test (step 2) and fail only in ECS, as real apps do when their
 // cloud environment differs: `exit` exits 3 at start when DATABASE_HOST is set (the task definition sets
-// it); `health` answers 404 on /health there.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// it); `health` answers 404 on /health there; `migration` ships a migration that fails.
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-export type Broken = 'exit' | 'health' | undefined;
+export type Broken = 'exit' | 'health' | 'migration' | undefined;
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
@@ -17,6 +22,112 @@ export function busyboxPath(): string {
   return found;
 }
 
+/** Debian's psql (not the pg_wrapper script in /usr/bin): the newest installed major version. */
+export function psqlPath(): string {
+  const base = '/usr/lib/postgresql';
+  const versions = existsSync(base)
+    ? readdirSync(base)
+        .filter((v) => /^\d+$/.test(v) && existsSync(join(base, v, 'bin', 'psql')))
+        .sort((a, b) => Number(a) - Number(b))
+    : [];
+  if (!versions.length) throw new Error('psql not found: install PostgreSQL with `apt-get install -y postgresql-15`');
+  return join(base, versions.at(-1)!, 'bin', 'psql');
+}
+
+/** psql and every library it links (ldd), under opt/psql of the image, run through its own loader. */
+function copyPsql(dir: string): void {
+  const target = join(dir, 'rootfs', 'opt', 'psql');
+  if (existsSync(join(target, 'bin', 'psql'))) return;
+  const psql = psqlPath();
+  mkdirSync(join(target, 'bin'), { recursive: true });
+  mkdirSync(join(target, 'lib'), { recursive: true });
+  copyFileSync(psql, join(target, 'bin', 'psql'));
+  const ldd = execFileSync('ldd', [psql], { encoding: 'utf8' });
+  for (const line of ldd.split('\n')) {
+    const path = /=>\s*(\/\S+)/.exec(line)?.[1] ?? /^\s*(\/\S+)/.exec(line)?.[1];
+    if (path) copyFileSync(path, join(target, 'lib', basename(path))); // copyFileSync follows the symlink
+  }
+  const loader = readdirSync(join(target, 'lib')).find((f) => f.startsWith('ld-linux'));
+  if (!loader) throw new Error(`ldd ${psql} names no dynamic loader`);
+  mkdirSync(join(dir, 'rootfs', 'bin'), { recursive: true });
+  writeFileSync(
+    join(dir, 'rootfs', 'bin', 'psql'),
+    `#!/bin/busybox sh\nexec /opt/psql/lib/${loader} --library-path /opt/psql/lib /opt/psql/bin/psql "$@"\n`,
+  );
+  chmodSync(join(dir, 'rootfs', 'bin', 'psql'), 0o755);
+  mkdirSync(join(dir, 'rootfs', 'etc'), { recursive: true });
+  writeFileSync(join(dir, 'rootfs', 'etc', 'passwd'), 'app:x:1000:1000:app:/tmp:/bin/sh\n');
+  writeFileSync(join(dir, 'rootfs', 'etc', 'group'), 'app:x:1000:\n');
+}
+
+const PSQL = 'PGPASSWORD="$DATABASE_PASSWORD" PGGSSENCMODE=disable PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$DATABASE_HOST" -p "${DATABASE_PORT:-5432}" -U "$DATABASE_USER" -d "$DATABASE_NAME"';
+
+/** The entrypoint: the health loop in the background, httpd in the foreground. */
+function startScript(broken: Broken): string {
+  const docroot = broken === 'health' ? '$( [ -n "$DATABASE_HOST" ] && echo /tmp/www-degraded || echo /tmp/www )' : '/tmp/www';
+  return [
+    '#!/bin/busybox sh',
+    'echo "starting llmops sample app ${APP_VERSION:-}"',
+    ...(broken === 'exit'
+      ? ['if [ -n "$DATABASE_HOST" ]; then echo "fatal: cannot connect to the database at $DATABASE_HOST" >&2; exit 3; fi']
+      : []),
+    'mkdir -p /tmp/www /tmp/www-degraded && cp -r /www/. /tmp/www/ && cp -r /www-degraded/. /tmp/www-degraded/ && rm -f /tmp/www/health',
+    '/bin/healthloop &',
+    `exec /bin/busybox httpd -f -v -p "\${PORT:-3000}" -h ${docroot}`,
+    '',
+  ].join('\n');
+}
+
+/** Every 2 s: can the app reach its database, and which migration is it at? /health exists only while it can. */
+const HEALTH_LOOP = [
+  '#!/bin/busybox sh',
+  'last=""',
+  'while true; do',
+  '  if [ -z "$DATABASE_HOST" ]; then state="ok db=none"',
+  `  elif t=$(${PSQL} -tAc "select to_regclass('public.schema_migrations') is not null" 2>/tmp/db.err); then`,
+  `    v=none; [ "$t" = t ] && v=$(${PSQL} -tAc "select coalesce(max(version), 'none') from schema_migrations" 2>>/tmp/db.err)`,
+  '    state="ok db=ok schema=$v"',
+  '  else state="down: $(tail -n 1 /tmp/db.err)"; fi',
+  '  case "$state" in ok*) echo "$state" > /tmp/www/health.new && mv /tmp/www/health.new /tmp/www/health;; *) rm -f /tmp/www/health;; esac',
+  '  [ "$state" != "$last" ] && echo "health: $state" && last="$state"',
+  '  sleep 2',
+  'done',
+  '',
+].join('\n');
+
+/** Apply what /migrations holds that the database has not seen, in name order, each in one transaction. */
+const MIGRATE = [
+  '#!/bin/busybox sh',
+  'set -e',
+  '[ -n "$DATABASE_HOST" ] || { echo "migrate: DATABASE_HOST is not set" >&2; exit 2; }',
+  `${PSQL} -c "create table if not exists schema_migrations (version text primary key, applied_at timestamptz not null default now())"`,
+  'for f in /migrations/*.sql; do',
+  '  v=$(basename "$f" .sql)',
+  `  if [ "$(${PSQL} -tAc "select 1 from schema_migrations where version = '$v'")" = 1 ]; then echo "migrate: $v already applied"; continue; fi`,
+  '  echo "migrate: applying $v"',
+  `  ${PSQL} -1 -f "$f" -c "insert into schema_migrations (version) values ('$v')"`,
+  '  echo "migrate: $v applied"',
+  'done',
+  'echo "migrate: done"',
+  '',
+].join('\n');
+
+/** Each version's migrations: the first creates the app's table; later versions add a column named after them. */
+function migrations(version: string, broken: Broken): Record<string, string> {
+  const column = version.replace(/[^a-z0-9]/gi, '_').toLowerCase();
+  return {
+    '001_create_items': 'create table items (id serial primary key, name text not null);\n',
+    ...(broken === 'migration'
+      ? { [`002_${column}`]: `alter table items add column ${column} text;\nalter table no_such_table add column broken int;\n` }
+      : {}),
+  };
+}
+
+function writeExecutable(path: string, text: string): void {
+  writeFileSync(path, text);
+  chmodSync(path, 0o755);
+}
+
 /** Write (or rewrite) the app's files; does not commit. */
 export function writeSampleApp(dir: string, version: string, broken?: Broken): void {
   mkdirSync(join(dir, 'www'), { recursive: true });
@@ -24,30 +135,31 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
     copyFileSync(busyboxPath(), join(dir, 'busybox'));
     chmodSync(join(dir, 'busybox'), 0o755);
   }
-  const script =
-    broken === 'exit'
-      ? 'echo starting llmops sample app; if [ -n \\"$DATABASE_HOST\\" ]; then echo fatal: cannot connect to the database at $DATABASE_HOST >&2; exit 3; fi; exec /bin/busybox httpd -f -v -p 3000 -h /www'
-      : broken === 'health'
-        ? 'echo starting llmops sample app; d=/www; if [ -n \\"$DATABASE_HOST\\" ]; then d=/www-degraded; fi; exec /bin/busybox httpd -f -v -p 3000 -h $d'
-        : '';
-  const entrypoint = script
-    ? `["/bin/busybox", "sh", "-c", "${script}"]`
-    : '["/bin/busybox", "httpd", "-f", "-v", "-p", "3000", "-h", "/www"]';
+  copyPsql(dir);
+  writeExecutable(join(dir, 'rootfs', 'bin', 'start'), startScript(broken));
+  writeExecutable(join(dir, 'rootfs', 'bin', 'healthloop'), HEALTH_LOOP);
+  writeExecutable(join(dir, 'rootfs', 'bin', 'migrate'), MIGRATE);
+  rmSync(join(dir, 'migrations'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'migrations'), { recursive: true });
+  for (const [name, sql] of Object.entries(migrations(version, broken))) writeFileSync(join(dir, 'migrations', `${name}.sql`), sql);
   writeFileSync(
     join(dir, 'Dockerfile'),
     [
-      '# Sample app for the llmops-deploy sandbox: static busybox httpd on :3000, non-root, read-only friendly.',
+      '# Sample app for the llmops-deploy sandbox: static busybox httpd on :3000, non-root, read-only friendly;',
+      '# psql for the database health check and the migrations (bin/migrate).',
       'FROM scratch',
       'COPY busybox /bin/busybox',
+      'COPY rootfs/ /',
+      'COPY migrations /migrations',
       'COPY www /www',
       'COPY www-degraded /www-degraded',
       'USER 1000:1000',
       'EXPOSE 3000',
-      `ENTRYPOINT ${entrypoint}`,
+      'ENTRYPOINT ["/bin/start"]',
       '',
     ].join('\n'),
   );
-  writeFileSync(join(dir, 'www', 'health'), 'ok\n');
+  rmSync(join(dir, 'www', 'health'), { force: true }); // the health loop writes it
   mkdirSync(join(dir, 'www-degraded'), { recursive: true });
   writeFileSync(join(dir, 'www-degraded', 'index.html'), 'degraded: no /health\n');
   rmSync(join(dir, 'www-degraded', 'health'), { force: true });
