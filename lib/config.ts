@@ -135,6 +135,20 @@ const schema = z
         .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name (3-63 lowercase letters, digits, "." or "-")' }),
     ),
     DEPLOY_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
+    MIGRATE_COMMAND: optional(
+      z
+        .string()
+        .max(4096, { error: 'expected a command of at most 4096 characters' })
+        .transform((v, ctx) => {
+          const words = migrateCommand(v);
+          if (typeof words === 'string') {
+            ctx.addIssue({ code: 'custom', message: words });
+            return z.NEVER;
+          }
+          return JSON.stringify(words);
+        }),
+    ),
+    MIGRATE_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
   })
   .superRefine((v, ctx) => {
     const memories = FARGATE_SIZES[v.TASK_CPU];
@@ -185,7 +199,36 @@ const DEFAULTS: Record<string, string> = {
   DB_PASSWORD_VERSION: '1',
   TF_DIR: 'terraform',
   DEPLOY_TIMEOUT_SECONDS: '900',
+  MIGRATE_TIMEOUT_SECONDS: '600',
 };
+
+/**
+ * MIGRATE_COMMAND as the container's command: words separated by spaces (`/bin/migrate up`), or a JSON array
+ * of strings for anything a word cannot hold (`["sh", "-c", "npm run migrate && echo done"]`). Quotes, `$`
+ * and backslashes outside JSON are refused: no shell reads this line, so they would reach the program as
+ * they are. Returns the problem as a string.
+ */
+export function migrateCommand(value: string): string[] | string {
+  const text = value.trim();
+  if (text.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return 'is not a valid JSON array: expected ["program", "arg", ...] or words separated by spaces';
+    }
+    if (!Array.isArray(parsed) || !parsed.length || !parsed.every((w) => typeof w === 'string' && w.length > 0 && w.length <= 1024))
+      return 'expected a JSON array of 1 or more non-empty strings, e.g. ["/bin/migrate", "up"]';
+    if (parsed.some((w) => /[\x00-\x1f\x7f]/.test(w))) return 'must not contain control characters';
+    return parsed as string[];
+  }
+  if (/["'`$\\]/.test(text))
+    return 'contains a quote, "$" or a backslash, which no shell will read here: write it as a JSON array, e.g. ["sh", "-c", "..."]';
+  const words = text.split(/\s+/).filter(Boolean);
+  if (!words.length) return 'is empty: remove the line, or give the migration command';
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return 'must not contain control characters';
+  return words;
+}
 
 export const KNOWN_VARIABLES = Object.keys(schema.shape) as (keyof Raw)[];
 
@@ -235,6 +278,8 @@ export interface Config {
   domain?: { name: string; hostedZoneId: string; certificateArn?: string };
   terraform: { dir: string; stateBucket?: string };
   deployTimeoutSeconds: number;
+  /** MIGRATE_COMMAND: run once per release as a one-off task before the service update (deploy, bootstrap, npm run migrate). */
+  migrate?: { command: string[]; timeoutSeconds: number };
   secrets: { dbPassword?: string; slackWebhook?: string };
   /** Terraform sends DB_PASSWORD (write-only) again only when this changes. */
   dbPasswordVersion: number;
@@ -696,6 +741,7 @@ function toConfig(v: Raw, environment?: string): Config {
     domain: v.DOMAIN_NAME ? { name: v.DOMAIN_NAME, hostedZoneId: v.HOSTED_ZONE_ID!, certificateArn: v.ACM_CERTIFICATE_ARN } : undefined,
     terraform: { dir: v.TF_DIR, stateBucket: v.TF_STATE_BUCKET },
     deployTimeoutSeconds: v.DEPLOY_TIMEOUT_SECONDS,
+    migrate: v.MIGRATE_COMMAND ? { command: JSON.parse(v.MIGRATE_COMMAND), timeoutSeconds: v.MIGRATE_TIMEOUT_SECONDS } : undefined,
     secrets: { dbPassword: v.DB_PASSWORD, slackWebhook: v.SLACK_WEBHOOK },
     dbPasswordVersion: v.DB_PASSWORD_VERSION,
   };

@@ -201,6 +201,7 @@ export async function summary(ctx: PipelineContext): Promise<string> {
   if (ctx.pushed) lines.push(`  image:           ${ctx.pushed.image}`);
   if (ctx.registered)
     lines.push(`  task definition: ${ctx.registered.taskDefinitionArn}${ctx.registered.changed ? ' (new)' : ' (unchanged)'}`);
+  if (ctx.registered?.migrated) lines.push(`  migration:       task ${ctx.registered.migrated.taskArn.split('/').pop()} exited 0`);
   for (const [step, ms] of Object.entries(ctx.durations)) lines.push(`  ${step.padEnd(34)} ${(ms / 1000).toFixed(1)} s`);
   lines.push(`  total: ${(Object.values(ctx.durations).reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s`);
   lines.push(

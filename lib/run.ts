@@ -35,6 +35,11 @@ export interface RunOptions {
   readOnly?: boolean;
   /** stdout and stderr as one stream in the order written, returned as stdout (one command, not a pipe). */
   interleaved?: boolean;
+  /**
+   * The user's terminal (an interactive shell in a task): stdin, stdout and stderr inherited, in this
+   * terminal's process group; nothing is captured, so nothing can be masked: only for what the user types.
+   */
+  terminal?: boolean;
 }
 
 export interface RunnerOptions {
@@ -325,12 +330,14 @@ export class Runner {
     // interleaved: both streams into one file descriptor, so lines keep the order the command wrote them
     const merged = options.interleaved && cmds.length === 1 ? mergedOutput() : undefined;
     const streams = (merged ? { stdout: merged.fd, stderr: merged.fd } : {}) as Record<string, never>;
-    const first = execa(cmds[0]!.bin, cmds[0]!.args, {
-      ...common,
-      input: options.input,
-      stdin: options.input === undefined ? 'ignore' : undefined,
-      ...streams,
-    });
+    const first = options.terminal
+      ? execa(cmds[0]!.bin, cmds[0]!.args, { ...common, detached: false, stdio: 'inherit' })
+      : execa(cmds[0]!.bin, cmds[0]!.args, {
+          ...common,
+          input: options.input,
+          stdin: options.input === undefined ? 'ignore' : undefined,
+          ...streams,
+        });
     const children: any[] = [first];
     let last: any = first;
     for (const c of cmds.slice(1)) children.push((last = last.pipe(c.bin, c.args, common)));

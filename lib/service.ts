@@ -8,6 +8,10 @@ export interface ServiceState {
   desiredCount: number;
   status?: string;
   inProgress?: string;
+  /** Where its tasks run (the private subnets and the tasks' security group): a one-off task runs there too. */
+  network?: { subnets: string[]; securityGroups: string[]; assignPublicIp: string };
+  /** ECS Exec is on for tasks started from now on. */
+  enableExecuteCommand: boolean;
 }
 
 export async function describeService(runner: Runner, config: Config): Promise<ServiceState | undefined> {
@@ -18,5 +22,16 @@ export async function describeService(runner: Runner, config: Config): Promise<S
   if (!s || s.status !== 'ACTIVE') return undefined;
   const primary = s.deployments?.find((d: any) => d.status === 'PRIMARY');
   const inProgress = primary?.rolloutState === 'IN_PROGRESS' && s.desiredCount > 0 ? primary.id : undefined;
-  return { taskDefinition: s.taskDefinition, desiredCount: s.desiredCount, status: s.status, inProgress };
+  const vpc = s.networkConfiguration?.awsvpcConfiguration;
+  const network = vpc
+    ? { subnets: vpc.subnets ?? [], securityGroups: vpc.securityGroups ?? [], assignPublicIp: vpc.assignPublicIp ?? 'DISABLED' }
+    : undefined;
+  return {
+    taskDefinition: s.taskDefinition,
+    desiredCount: s.desiredCount,
+    status: s.status,
+    inProgress,
+    network,
+    enableExecuteCommand: s.enableExecuteCommand === true,
+  };
 }

@@ -5,6 +5,7 @@ import { resolveIdentity } from './aws.js';
 import { confirm } from './cli.js';
 import type { Config } from './config.js';
 import { describeService } from './service.js';
+import { migrate, type OneOffResult } from './oneoff.js';
 import { sh, type Runner } from './run.js';
 import { renderTemplateFile, writeRendered } from './template.js';
 import { type Outputs, terraformOutputs } from './terraform.js';
@@ -170,6 +171,8 @@ export interface Registered {
   image: string;
   digest: string;
   deploymentId?: string;
+  /** The migration's one-off task, when MIGRATE_COMMAND is set and a new revision was registered. */
+  migrated?: OneOffResult;
 }
 
 export function releaseTags(ref: ImageRef, digest: string): { key: string; value: string }[] {
@@ -240,12 +243,16 @@ export async function releaseTaskDefinition(
     runner.echo(`# ${service?.taskDefinition} already runs this image and configuration: no new revision`);
   }
   const needsCount = !service || service.desiredCount === 0;
+  let migrated: OneOffResult | undefined;
   if ((changed || needsCount) && service?.inProgress && !runner.dryRun) {
     // never stack deployments: let the running one finish (or roll back) first
     runner.echo(`# deployment ${service.inProgress} is still in progress: waiting for it before starting another`);
     const previous = await waitForDeployment(runner, config);
     runner.echo(`# deployment ${service.inProgress} ended: ${previous.outcome}`);
   }
+  // the migration runs once per release: with the revision just registered, before any task runs it; a
+  // no-op deploy (no new revision) and a rollback (an existing one) never migrate
+  if (changed && config.migrate) migrated = await migrate(runner, config, arn);
   let deploymentId: string | undefined;
   if (changed || runner.dryRun || needsCount) {
     const updated = await runner.json(
@@ -255,5 +262,5 @@ export async function releaseTaskDefinition(
     if (deploymentId) runner.echo(`# deployment ${deploymentId} started (${updated.rolloutState})`);
   }
   const revision = Number(/:(\d+)$/.exec(arn)?.[1] ?? 0);
-  return { taskDefinitionArn: arn, revision, changed, image, digest, deploymentId };
+  return { taskDefinitionArn: arn, revision, changed, image, digest, deploymentId, migrated };
 }

@@ -30,6 +30,7 @@ Only loopback addresses are ever bound.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import math
@@ -653,15 +654,27 @@ def new_task_containers(task: Task, td) -> dict:
     return cd
 
 
-_orig_run_task = EC2ContainerServiceBackend.run_task
-
-
 def run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type, networking_configuration=None, group=None, platform_version=None):
-    """run-task: each task runs for real as a container, like a service's (a migration, a one-off command)."""
-    tasks = _orig_run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags, launch_type or "FARGATE", networking_configuration, group, platform_version)
+    """run-task: each task runs for real as a container, like a service's (a migration, a one-off command).
+    moto's own run_task needs a memory size on every container (task-level memory is what Fargate uses)."""
     cluster = self._get_cluster(cluster_str)
-    for task in tasks:
-        td = self.describe_task_definition(task.task_definition_arn)
+    td = self.describe_task_definition(task_definition_str)
+    tasks = []
+    for _ in range(count or 1):
+        task = Task(
+            cluster,
+            td,
+            None,
+            None,
+            self,
+            group=group or f"family:{td.family}",
+            overrides=overrides or {},
+            started_by=started_by or "",
+            tags=tags or [],
+            launch_type=launch_type or "FARGATE",
+            networking_configuration=networking_configuration or None,
+            platform_version=platform_version or "1.4.0",
+        )
         task.advance = lambda: None
         task.last_status = "PROVISIONING"
         task.desired_status = "RUNNING"
@@ -669,11 +682,13 @@ def run_task(self, cluster_str, task_definition_str, count, overrides, started_b
         task.availability_zone = f"{task.region_name}a"
         task.cpu, task.memory = td.cpu, td.memory
         new_task_containers(task, td)
+        self.tasks.setdefault(cluster.name, {})[task.task_arn] = task
         st = SandboxTask(self, cluster, None, None, task, td, overrides)
         task.containers[0]["networkInterfaces"] = [{"attachmentId": str(uuid.uuid4()), "privateIpv4Address": st.ip}]
         TASKS[task.task_arn] = st
         log(f"run-task {task.task_arn} ({td.family}:{td.revision}) started by {started_by or '-'}")
         threading.Thread(target=st.run, daemon=True).start()
+        tasks.append(task)
     return tasks
 
 
@@ -715,7 +730,8 @@ def resp_execute_command(self):
         "session": {
             "sessionId": session_id,
             "streamUrl": f"wss://ssmmessages.{region}.amazonaws.com/v1/data-channel/{session_id}?role=publish_subscribe&cell-number=sandbox",
-            "tokenValue": f"sandbox-token-{uuid.uuid4().hex}",
+            # opaque on AWS; here it carries the command to the stand-in plugin (sandbox/bin/session-manager-plugin)
+            "tokenValue": "sandbox." + base64.b64encode(json.dumps({"command": self._get_param("command"), "nonce": uuid.uuid4().hex}).encode()).decode(),
         },
         "taskArn": st.task.task_arn,
     })

@@ -6,7 +6,8 @@ a condition on a missing key holds, an unknown operator is ignored, and an Allow
 an explicit deny. That would prove nothing about a least-privilege policy. install() patches moto so that:
 
 - each request is checked as the AWS request context would have it: the ECS service ARN for
-  UpdateService / DescribeServices, `ecs:cluster` for ListTasks / DescribeTasks, the log group ARN for
+  UpdateService / DescribeServices, `ecs:cluster` for ListTasks / DescribeTasks, the task definition ARN
+  for RunTask and the task ARN for StopTask / ExecuteCommand (with `ecs:cluster`), the log group ARN for
   FilterLogEvents / GetLogEvents, the repository ARN for ECR, and the implied authorisations of
   RegisterTaskDefinition: `iam:PassRole` on each role it names with `iam:PassedToService`, and
   `ecs:TagResource` with `ecs:CreateAction` when it carries tags;
@@ -56,6 +57,19 @@ def _checks(req, resource):
             return [(req._action, arn("ecs", f"service/{cluster}/{str(s).split('/')[-1]}"), ctx) for s in p.get("services") or ["?"]]
         if name in ("ListTasks", "DescribeTasks"):
             return [(req._action, "*", ctx)]
+        if name == "RunTask":
+            td = str(p.get("taskDefinition") or "")
+            td_arn = td if td.startswith("arn:") else arn("ecs", f"task-definition/{td if ':' in td else td + ':0'}")
+            out = [(req._action, td_arn, ctx)]
+            for o in [(p.get("overrides") or {})]:
+                for role in (o.get("executionRoleArn"), o.get("taskRoleArn")):
+                    if role:
+                        out.append(("iam:PassRole", role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}))
+            return out
+        if name == "StopTask":
+            return [(req._action, arn("ecs", f"task/{cluster}/{str(p.get('task')).split('/')[-1]}"), ctx)]
+        if name == "ExecuteCommand":
+            return [(req._action, arn("ecs", f"task/{cluster}/{str(p.get('task')).split('/')[-1]}"), ctx)]
         if name == "RegisterTaskDefinition":
             out = [(req._action, "*", {})]
             for role in (p.get("executionRoleArn"), p.get("taskRoleArn")):

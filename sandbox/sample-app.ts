@@ -60,13 +60,16 @@ function copyPsql(dir: string): void {
   writeFileSync(join(dir, 'rootfs', 'etc', 'group'), 'app:x:1000:\n');
 }
 
-const PSQL = 'PGPASSWORD="$DATABASE_PASSWORD" PGGSSENCMODE=disable PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$DATABASE_HOST" -p "${DATABASE_PORT:-5432}" -U "$DATABASE_USER" -d "$DATABASE_NAME"';
+const PSQL =
+  'PGPASSWORD="$DATABASE_PASSWORD" PGGSSENCMODE=disable PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$DATABASE_HOST" -p "${DATABASE_PORT:-5432}" -U "$DATABASE_USER" -d "$DATABASE_NAME"';
 
 /** The entrypoint: the health loop in the background, httpd in the foreground. */
 function startScript(broken: Broken): string {
   const docroot = broken === 'health' ? '$( [ -n "$DATABASE_HOST" ] && echo /tmp/www-degraded || echo /tmp/www )' : '/tmp/www';
   return [
     '#!/bin/busybox sh',
+    "# a command given to the container (a one-off task's override: /bin/migrate) runs instead of the app",
+    'if [ $# -gt 0 ]; then exec "$@"; fi',
     'echo "starting llmops sample app ${APP_VERSION:-}"',
     ...(broken === 'exit'
       ? ['if [ -n "$DATABASE_HOST" ]; then echo "fatal: cannot connect to the database at $DATABASE_HOST" >&2; exit 3; fi']

@@ -94,7 +94,7 @@ resource "aws_ecs_service" "app" {
   launch_type                       = "FARGATE"
   platform_version                  = "LATEST"
   health_check_grace_period_seconds = var.health_check_grace_period_seconds
-  enable_execute_command            = false
+  enable_execute_command            = var.enable_execute_command
   propagate_tags                    = "SERVICE"
 
   # A rolling deploy of one task: start the new one before stopping the old one.

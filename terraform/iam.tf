@@ -53,6 +53,28 @@ resource "aws_iam_role" "task" {
   permissions_boundary = local.role_boundary_arn
 }
 
+# ECS Exec (npm run exec): the SSM agent in each task opens its channels with the task role. Only when
+# enable_execute_command is on; the deploy role never gets ecs:ExecuteCommand (people run exec, not CI).
+data "aws_iam_policy_document" "task_exec" {
+  statement {
+    sid = "EcsExecChannels"
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "task_exec" {
+  count  = var.enable_execute_command ? 1 : 0
+  name   = "ecs-exec"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task_exec.json
+}
+
 data "aws_iam_policy_document" "flow_logs_trust" {
   statement {
     actions = ["sts:AssumeRole"]

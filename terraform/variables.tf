@@ -569,3 +569,9 @@ variable "vpc_cidr" {
     error_message = "vpc_cidr must be a CIDR block of /20 or larger."
   }
 }
+
+variable "enable_execute_command" {
+  description = "ECS Exec (npm run exec): a shell or one command in a running task. Off by default; on, the task role may open SSM message channels and the service starts its tasks with the agent"
+  type        = bool
+  default     = false
+}

@@ -182,7 +182,22 @@ const BAD: [string, Record<string, string>, string][] = [
   ['DB password RDS rejects', { DB_PASSWORD: 'pa/ss@word1' }, 'DB_PASSWORD'],
   ['Slack webhook not Slack', { SLACK_WEBHOOK: 'http://example.com/hook' }, 'SLACK_WEBHOOK'],
   ['deploy timeout too short', { DEPLOY_TIMEOUT_SECONDS: '5' }, 'DEPLOY_TIMEOUT_SECONDS'],
+  ['migration command with shell quoting', { MIGRATE_COMMAND: 'sh -c "npm run migrate"' }, 'MIGRATE_COMMAND'],
+  ['migration command with a $', { MIGRATE_COMMAND: 'migrate $HOME' }, 'MIGRATE_COMMAND'],
+  ['migration command as broken JSON', { MIGRATE_COMMAND: '["migrate", ' }, 'MIGRATE_COMMAND'],
+  ['migration command as an empty array', { MIGRATE_COMMAND: '[]' }, 'MIGRATE_COMMAND'],
+  ['migration command array of numbers', { MIGRATE_COMMAND: '[1, 2]' }, 'MIGRATE_COMMAND'],
+  ['migration timeout too short', { MIGRATE_COMMAND: '/bin/migrate', MIGRATE_TIMEOUT_SECONDS: '1' }, 'MIGRATE_TIMEOUT_SECONDS'],
 ];
+
+test('MIGRATE_COMMAND: words or a JSON array become the container command; unset, no migration', () => {
+  assert.is(load({}).migrate, undefined);
+  assert.equal(load({ MIGRATE_COMMAND: '/bin/migrate  up' }).migrate, { command: ['/bin/migrate', 'up'], timeoutSeconds: 600 });
+  assert.equal(load({ MIGRATE_COMMAND: '["sh", "-c", "npm run migrate && echo done"]', MIGRATE_TIMEOUT_SECONDS: '120' }).migrate, {
+    command: ['sh', '-c', 'npm run migrate && echo done'],
+    timeoutSeconds: 120,
+  });
+});
 
 for (const [name, env, variable] of BAD) {
   test(`bad config: ${name} names ${variable}`, () => {

@@ -194,7 +194,7 @@ let stagingTeardown: Promise<{ destroy: ScriptRun; plan?: ScriptRun }>;
 
 test('staging starts bootstrapping beside production, in the background while the cases below run', () => {
   // .env.staging beside the user's .env: what differs in staging
-  writeFileSync(join(sb.dir, '.env.staging'), '# staging: one task\nDESIRED_COUNT=1\n');
+  writeFileSync(join(sb.dir, '.env.staging'), '# staging: one task, ECS Exec on\nDESIRED_COUNT=1\nTF_VAR_enable_execute_command=true\n');
   commitSampleApp(stagingApp(), 'staging-v1');
   stagingBoot = timed('bootstrap (staging, beside production)', () => staging('scripts/bootstrap.ts', ['--yes']));
   stagingBoot.catch(() => undefined);
@@ -255,6 +255,72 @@ test('deploy of an image that fails its health check: exit 4, Target.ResponseCod
   assert.match(r.all, 'Target.ResponseCodeMismatch');
   assert.match(r.all, 'make HEALTH_PATH return 200');
   assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
+});
+
+/** SQL in the sandbox's PostgreSQL behind an RDS instance (its own container), as the master user over the local socket. */
+async function sql(instance: string, query: string): Promise<string> {
+  const id = execFileSync('docker', ['ps', '-q', '--filter', `label=llmops-sandbox.db=${instance}`], { encoding: 'utf8' })
+    .trim()
+    .split('\n')[0];
+  assert.ok(id, `no PostgreSQL container for ${instance}`);
+  const r = await execa(
+    'docker',
+    ['exec', id!, 'sh', '-c', `exec "$PGBIN/psql" -h /tmp -p "$PGPORT" -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "$0"`, query],
+    { reject: false },
+  );
+  assert.is(r.exitCode, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the service update; a failing one stops the deploy with its log lines, the release before still serving', async () => {
+  const env = { LLMOPS_ENV_FILE: envFileWith('migrate', { MIGRATE_COMMAND: '/bin/migrate' }) };
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v-mig');
+  const r = await timed('deploy with a migration', () => sb.run('scripts/deploy.ts', ['--yes'], env));
+  assert.is(r.exitCode, 0, r.all.slice(-3000));
+  assert.match(
+    r.all,
+    new RegExp(`aws ecs run-task --cluster ${P}-cluster --task-definition \\S+:task-definition/${P}-task:\\d+ --launch-type FARGATE`),
+  );
+  assert.match(r.all, '| migrate: applying 001_create_items');
+  assert.ok(
+    r.all.indexOf('migrate: 001_create_items applied') < r.all.indexOf('aws ecs update-service'),
+    'migrated before the service update',
+  );
+  assert.is(await sql(`${P}-db`, "select to_regclass('public.items') is not null"), 't', 'the table exists in PostgreSQL');
+  // the new release reaches its database with the injected secret (TLS) and sees the migrated schema
+  assert.equal(await albGet('/version'), { status: 200, body: 'v-mig' });
+  const health = await albGet('/health');
+  assert.equal(health, { status: 200, body: 'ok db=ok schema=001_create_items' });
+
+  const again = await sb.run('scripts/deploy.ts', ['--yes'], env);
+  assert.is(again.exitCode, 0, again.all.slice(-3000));
+  assert.not.match(again.all, 'run-task', 'the same release is not migrated twice');
+  assert.is(await sql(`${P}-db`, 'select count(*) from schema_migrations'), '1');
+
+  const serving = (await service()).taskDefinition;
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v-mig-broken', 'migration');
+  const bad = await timed('deploy with a failing migration', () => sb.run('scripts/deploy.ts', ['--yes'], env));
+  assert.is(bad.exitCode, 1, bad.all.slice(-3000));
+  assert.match(bad.all, '| migrate: applying 002_v_mig_broken');
+  assert.match(bad.all, 'relation "no_such_table" does not exist', "the migration's own log line");
+  assert.match(bad.all, /the migration failed: it exited with code [1-9]/);
+  assert.not.match(bad.all, 'aws ecs update-service', 'the service was not touched');
+  assert.is((await service()).taskDefinition, serving);
+  assert.equal(await albGet('/version'), { status: 200, body: 'v-mig' });
+  assert.is(
+    await sql(`${P}-db`, "select count(*) from information_schema.columns where table_name = 'items' and column_name = 'v_mig_broken'"),
+    '0',
+    'its transaction rolled back',
+  );
+
+  // npm run migrate on its own: the running release's migrations again, already applied
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v-mig');
+  const alone = await sb.run('scripts/migrate.ts', [], env);
+  assert.is(alone.exitCode, 0, alone.all.slice(-3000));
+  assert.match(alone.all, '| migrate: 001_create_items already applied');
+  const unset = await sb.run('scripts/migrate.ts', []);
+  assert.is(unset.exitCode, 2);
+  assert.match(unset.all, 'MIGRATE_COMMAND is not set');
 });
 
 test("the deploy workflow's own command sequence deploys and verifies in the sandbox, then rolls back", async () => {
@@ -377,6 +443,42 @@ test('staging beside production: its own names and URL; its deploy and rollback 
   assert.is(back.exitCode, 0, back.all.slice(-3000));
   assert.equal(await albGet('/version', `${P}-staging-alb`), { status: 200, body: 'staging-v1' });
   assert.equal(await production(), before, 'production untouched');
+});
+
+test('exec: one command in a staging task through ECS Exec (the hand-off to the plugin recorded); production, with ECS Exec off and no plugin, is refused with each fix', async () => {
+  const record = join(sb.dir, 'plugin-record.jsonl');
+  const withPlugin = { PATH: `${join(ROOT, 'sandbox', 'bin')}:${process.env.PATH}`, SANDBOX_PLUGIN_RECORD: record };
+  const r = await sb.run('scripts/exec.ts', ['--env', 'staging', '--command', '/bin/busybox cat /www/version'], {
+    LLMOPS_ENV_FILE: withOwn(envFileWith('staging', { LLMOPS_BUILD_CONTEXT: stagingApp() })),
+    ...withPlugin,
+  });
+  assert.is(r.exitCode, 0, r.all.slice(-3000));
+  assert.match(r.all, `aws ecs execute-command --cluster ${P}-staging-cluster --task `);
+  assert.match(r.all, /Starting session with SessionId: ecs-execute-command-/);
+  assert.match(r.all, /\n\s+staging-v1\n/, 'the command ran in the task and its output came back');
+  const handoff = JSON.parse(readFileSync(record, 'utf8').trim().split('\n').pop()!);
+  assert.is(handoff.operation, 'StartSession');
+  assert.is(handoff.region, OWN.AWS_REGION);
+  assert.match(
+    handoff.target,
+    new RegExp(`^ecs:${P}-staging-cluster_[0-9a-f-]{32,36}_[0-9a-f]{64}$`),
+    'Target: cluster, task id, container runtime id',
+  );
+  assert.match(handoff.session.streamUrl, /^wss:\/\/ssmmessages\./);
+  const role = await aws('iam', 'get-role-policy', '--role-name', `${P}-staging-ecs-task`, '--policy-name', 'ecs-exec');
+  assert.ok(JSON.stringify(role).includes('ssmmessages:OpenDataChannel'), 'the task role got the channels');
+  // production: ECS Exec is off (the default) and the plugin is not on PATH: both named, nothing started
+  const off = await sb.run('scripts/exec.ts', ['--command', 'id'], {
+    PATH: process.env
+      .PATH!.split(':')
+      .filter((d) => !d.includes('sandbox/bin'))
+      .join(':'),
+  });
+  assert.is(off.exitCode, 3, off.all.slice(-3000));
+  assert.match(off.all, 'the session-manager-plugin is not installed');
+  assert.match(off.all, `ECS Exec is off on service ${P}-service: set TF_VAR_enable_execute_command=true`);
+  assert.match(off.all, `task role ${P}-ecs-task may not ssmmessages:CreateControlChannel`);
+  assert.not.match(off.all, 'aws ecs execute-command --cluster');
   // staging's teardown and production's plan run in the background; a case below checks them
   stagingTeardown = (async () => {
     const destroy = await timed('destroy (staging)', () => staging('scripts/destroy.ts', ['--confirm', `${P}-staging`]));

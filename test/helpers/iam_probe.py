@@ -35,6 +35,7 @@ ecs = client("ecs", admin)
 for cluster in (n["cluster"], "other-cluster"):
     ecs.create_cluster(clusterName=cluster)
 td = ecs.register_task_definition(family=n["family"], containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
+other_td = ecs.register_task_definition(family="other-family", containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
 for cluster, service in ((n["cluster"], n["service"]), (n["cluster"], "other-service"), ("other-cluster", n["service"])):
     ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=td, desiredCount=0)
 logs = client("logs", admin)
@@ -62,6 +63,11 @@ def principal(doc):
     return (key["AccessKeyId"], key["SecretAccessKey"])
 
 
+def run_task(keys, cluster, task_definition):
+    return client("ecs", keys).run_task(cluster=cluster, taskDefinition=task_definition, launchType="FARGATE", count=1, startedBy="llmops-migrate",
+                                         overrides={"containerOverrides": [{"name": "app", "command": ["/bin/migrate"]}]})
+
+
 def register(keys, execution, tags=None):
     kwargs = {"family": n["family"], "executionRoleArn": execution, "taskRoleArn": roles[n["taskRole"]],
               "containerDefinitions": [{"name": "app", "image": "x", "memory": 512}]}
@@ -83,6 +89,7 @@ CALLS = {
     "PassOnlyTheTaskRolesToEcs": lambda k: register(k, roles[n["executionRole"]]),
     "ReadTerraformOutputs": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate"),
     "ListTheStateBucket": lambda k: client("s3", k).list_objects_v2(Bucket=n["bucket"], MaxKeys=1),
+    "MigrationTask": lambda k: run_task(k, n["cluster"], td),
     "TheDeployLock": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/locks/{n['service']}.json", Body=b"{}"),
 }
 # what the role must never do
@@ -91,6 +98,10 @@ NEVER = {
     "update the service of another cluster": lambda k: client("ecs", k).update_service(cluster="other-cluster", service=n["service"], desiredCount=0),
     "list the tasks of another cluster": lambda k: client("ecs", k).list_tasks(cluster="other-cluster"),
     "pass another role to ECS": lambda k: register(k, roles["someone-elses-role"]),
+    "run another family's task": lambda k: run_task(k, n["cluster"], other_td),
+    "run the app's task in another cluster": lambda k: run_task(k, "other-cluster", td),
+    "stop a task of another cluster": lambda k: client("ecs", k).stop_task(cluster="other-cluster", task="0123456789abcdef0123456789abcdef"),
+    "open a shell in a task (ECS Exec)": lambda k: client("ecs", k).execute_command(cluster=n["cluster"], task="0123456789abcdef0123456789abcdef", command="/bin/sh", interactive=True),
     "read another app's logs": lambda k: client("logs", k).filter_log_events(logGroupName="/ecs/other-app"),
     "read another repository": lambda k: client("ecr", k).describe_images(repositoryName="other-repo"),
     "write the Terraform state": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate", Body=b"{}"),

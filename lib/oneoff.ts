@@ -1,0 +1,140 @@
+// A one-off task: the release's task definition run once with another command (a database migration), in the
+// service's private subnets and security group, followed to STOPPED; its log lines printed, its exit code
+// the outcome. On a timeout the task is stopped, so nothing keeps running that the caller gave up on.
+//   aws ecs run-task --cluster C --task-definition F:N --launch-type FARGATE \
+//     --network-configuration file://network.json --overrides file://overrides.json --started-by llmops-migrate
+//   aws ecs describe-tasks --cluster C --tasks <arn>          # until lastStatus is STOPPED
+//   aws logs get-log-events --log-group-name G --log-stream-name ecs/<container>/<task id> --start-from-head
+import type { Config } from './config.js';
+import { ExitCode, ScriptFailure } from './errors.js';
+import { sh, type Runner } from './run.js';
+import { describeService } from './service.js';
+import { writeRendered } from './template.js';
+import { pollDelayMs } from './waiter.js';
+
+export interface OneOff {
+  /** What the task is for, in messages: "migration". */
+  what: string;
+  taskDefinitionArn: string;
+  command: readonly string[];
+  /** --started-by: how the task is found later in the console and list-tasks. */
+  startedBy: string;
+  timeoutSeconds: number;
+}
+
+export interface OneOffResult {
+  taskArn: string;
+  exitCode?: number;
+  stopCode?: string;
+  stoppedReason?: string;
+  logLines: string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Run the task, wait for it to stop, print its log lines; throws unless it exited 0. */
+export async function runOneOff(runner: Runner, config: Config, job: OneOff): Promise<OneOffResult> {
+  const region = ['--region', config.region, '--output', 'json'];
+  const cluster = config.names.cluster;
+  const service = await describeService(runner, config);
+  if (!runner.dryRun && !service?.network?.subnets.length)
+    throw new ScriptFailure(
+      `service ${config.names.service} has no awsvpc network configuration to run the ${job.what} in: run \`npm run step:4\` first`,
+      ExitCode.PREFLIGHT,
+    );
+  const network = writeRendered(runner, `${job.startedBy}-network.json`, {
+    awsvpcConfiguration: service?.network ?? {
+      subnets: ['<PRIVATE_SUBNET_IDS>'],
+      securityGroups: ['<TASKS_SG_ID>'],
+      assignPublicIp: 'DISABLED',
+    },
+  });
+  const overrides = writeRendered(runner, `${job.startedBy}-overrides.json`, {
+    containerOverrides: [{ name: config.names.container, command: [...job.command] }],
+  });
+  const started = await runner.json(
+    sh`aws ecs run-task --cluster ${cluster} --task-definition ${job.taskDefinitionArn} --launch-type FARGATE --network-configuration file://${network} --overrides file://${overrides} --started-by ${job.startedBy} --count 1 ${region}`,
+  );
+  if (runner.dryRun) {
+    runner.echo(`[dry-run] # every few seconds until the task is STOPPED (at most ${job.timeoutSeconds} s):`);
+    await runner.run(sh`aws ecs describe-tasks --cluster ${cluster} --tasks ${'<TASK_ARN>'} ${region}`);
+    await runner.run(
+      sh`aws logs get-log-events --log-group-name ${config.names.logGroup} --log-stream-name ${`ecs/${config.names.container}/<TASK_ID>`} --start-from-head ${region}`,
+    );
+    return { taskArn: '<TASK_ARN>', logLines: [] };
+  }
+  const failure = started?.failures?.[0];
+  const taskArn: string | undefined = started?.tasks?.[0]?.taskArn;
+  if (!taskArn)
+    throw new ScriptFailure(
+      `the ${job.what} task did not start: ${failure ? `${failure.reason} (${failure.arn ?? ''})` : 'run-task returned no task'}`,
+    );
+  runner.echo(`# ${job.what}: task ${taskArn.split('/').pop()} started; waiting for it to stop (at most ${job.timeoutSeconds} s)`);
+
+  const quiet = runner.withEcho(() => {});
+  const describe = () => quiet.json(sh`aws ecs describe-tasks --cluster ${cluster} --tasks ${taskArn} ${region}`);
+  runner.echoCommand('aws', ['ecs', 'describe-tasks', '--cluster', cluster, '--tasks', taskArn, ...region], 'until lastStatus is STOPPED');
+  const begin = Date.now();
+  let task: any;
+  for (;;) {
+    task = (await describe())?.tasks?.[0];
+    if (task?.lastStatus === 'STOPPED') break;
+    if (Date.now() - begin > job.timeoutSeconds * 1000) {
+      await runner.run(
+        sh`aws ecs stop-task --cluster ${cluster} --task ${taskArn} --reason ${`${job.what} timed out after ${job.timeoutSeconds} s`} ${region}`,
+      );
+      const logLines = await printLogs(runner, config, taskArn);
+      throw Object.assign(
+        new ScriptFailure(
+          `the ${job.what} did not finish within ${job.timeoutSeconds} s: the task was stopped (raise MIGRATE_TIMEOUT_SECONDS if it needs longer)`,
+          ExitCode.TIMEOUT,
+        ),
+        { logLines },
+      );
+    }
+    await sleep(pollDelayMs(Date.now() - begin));
+  }
+  const container = (task.containers ?? []).find((c: any) => c.name === config.names.container) ?? task.containers?.[0];
+  const result: OneOffResult = {
+    taskArn,
+    exitCode: container?.exitCode ?? undefined,
+    stopCode: task.stopCode,
+    stoppedReason: task.stoppedReason,
+    logLines: await printLogs(runner, config, taskArn),
+  };
+  if (result.exitCode !== 0) {
+    const why =
+      result.exitCode === undefined
+        ? `it stopped before its command ran: ${result.stoppedReason ?? result.stopCode ?? 'unknown reason'}${container?.reason ? ` — ${container.reason}` : ''}`
+        : `it exited with code ${result.exitCode}`;
+    throw new ScriptFailure(`the ${job.what} failed: ${why} (its log lines are above; task ${taskArn})`);
+  }
+  runner.echo(`# ${job.what}: task ${taskArn.split('/').pop()} exited 0`);
+  return result;
+}
+
+/** The task's log stream (awslogs, prefix "ecs"): each line printed, masked by the runner. */
+async function printLogs(runner: Runner, config: Config, taskArn: string): Promise<string[]> {
+  const stream = `ecs/${config.names.container}/${taskArn.split('/').pop()}`;
+  const out = await runner.json(
+    sh`aws logs get-log-events --log-group-name ${config.names.logGroup} --log-stream-name ${stream} --start-from-head --region ${config.region} --output json`,
+    { nothrow: true },
+  );
+  const lines: string[] = ((out?.events ?? []) as { message: string }[]).map((e) => e.message);
+  if (!lines.length) runner.echo('  (no log lines: the task wrote nothing, or its log stream could not be read)');
+  for (const line of lines) runner.echo(`  | ${line}`);
+  return lines;
+}
+
+/** The migration: the release's task definition with MIGRATE_COMMAND. */
+export async function migrate(runner: Runner, config: Config, taskDefinitionArn: string): Promise<OneOffResult | undefined> {
+  if (!config.migrate) return undefined;
+  runner.echo(`# migration: ${config.migrate.command.join(' ')} with ${taskDefinitionArn.split('/').pop()}, before the service is updated`);
+  return runOneOff(runner, config, {
+    what: 'migration',
+    taskDefinitionArn,
+    command: config.migrate.command,
+    startedBy: 'llmops-migrate',
+    timeoutSeconds: config.migrate.timeoutSeconds,
+  });
+}
