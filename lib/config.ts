@@ -60,6 +60,22 @@ const path = (what: string) =>
     .refine((v) => !/[\x00-\x1f\x7f]/.test(v), { error: `must not contain control characters (newline, tab, ...): expected ${what}` });
 const name = (what: string, re = /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/) => optional(z.string().regex(re, { error: `expected ${what}` }));
 
+/** A container command (MIGRATE_COMMAND, DB_CHECK_COMMAND): words or a JSON array, kept as JSON of its words. */
+const containerCommand = () =>
+  optional(
+    z
+      .string()
+      .max(4096, { error: 'expected a command of at most 4096 characters' })
+      .transform((v, ctx) => {
+        const words = commandWords(v);
+        if (typeof words === 'string') {
+          ctx.addIssue({ code: 'custom', message: words });
+          return z.NEVER;
+        }
+        return JSON.stringify(words);
+      }),
+  );
+
 /** Keys are the environment variable names, so an issue's path is the variable to name. */
 const schema = z
   .object({
@@ -135,20 +151,9 @@ const schema = z
         .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name (3-63 lowercase letters, digits, "." or "-")' }),
     ),
     DEPLOY_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
-    MIGRATE_COMMAND: optional(
-      z
-        .string()
-        .max(4096, { error: 'expected a command of at most 4096 characters' })
-        .transform((v, ctx) => {
-          const words = migrateCommand(v);
-          if (typeof words === 'string') {
-            ctx.addIssue({ code: 'custom', message: words });
-            return z.NEVER;
-          }
-          return JSON.stringify(words);
-        }),
-    ),
+    MIGRATE_COMMAND: containerCommand(),
     MIGRATE_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
+    DB_CHECK_COMMAND: containerCommand(),
   })
   .superRefine((v, ctx) => {
     const memories = FARGATE_SIZES[v.TASK_CPU];
@@ -203,12 +208,12 @@ const DEFAULTS: Record<string, string> = {
 };
 
 /**
- * MIGRATE_COMMAND as the container's command: words separated by spaces (`/bin/migrate up`), or a JSON array
+ * MIGRATE_COMMAND / DB_CHECK_COMMAND as the container's command: words separated by spaces (`/bin/migrate up`), or a JSON array
  * of strings for anything a word cannot hold (`["sh", "-c", "npm run migrate && echo done"]`). Quotes, `$`
  * and backslashes outside JSON are refused: no shell reads this line, so they would reach the program as
  * they are. Returns the problem as a string.
  */
-export function migrateCommand(value: string): string[] | string {
+export function commandWords(value: string): string[] | string {
   const text = value.trim();
   if (text.startsWith('[')) {
     let parsed: unknown;
@@ -280,6 +285,8 @@ export interface Config {
   deployTimeoutSeconds: number;
   /** MIGRATE_COMMAND: run once per release as a one-off task before the service update (deploy, bootstrap, npm run migrate). */
   migrate?: { command: string[]; timeoutSeconds: number };
+  /** DB_CHECK_COMMAND: doctor runs it as a one-off task to prove the tasks reach the database (exit 0 = connected). */
+  dbCheckCommand?: string[];
   secrets: { dbPassword?: string; slackWebhook?: string };
   /** Terraform sends DB_PASSWORD (write-only) again only when this changes. */
   dbPasswordVersion: number;
@@ -742,6 +749,7 @@ function toConfig(v: Raw, environment?: string): Config {
     terraform: { dir: v.TF_DIR, stateBucket: v.TF_STATE_BUCKET },
     deployTimeoutSeconds: v.DEPLOY_TIMEOUT_SECONDS,
     migrate: v.MIGRATE_COMMAND ? { command: JSON.parse(v.MIGRATE_COMMAND), timeoutSeconds: v.MIGRATE_TIMEOUT_SECONDS } : undefined,
+    dbCheckCommand: v.DB_CHECK_COMMAND ? JSON.parse(v.DB_CHECK_COMMAND) : undefined,
     secrets: { dbPassword: v.DB_PASSWORD, slackWebhook: v.SLACK_WEBHOOK },
     dbPasswordVersion: v.DB_PASSWORD_VERSION,
   };

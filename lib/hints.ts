@@ -70,3 +70,32 @@ const TRANSIENT =
 export function isTransient(text: string): boolean {
   return TRANSIENT.test(text);
 }
+
+/** What a PostgreSQL client's error (libpq's words, as most drivers print them) means for a task on ECS. */
+const DATABASE_ERRORS: [RegExp, string][] = [
+  [
+    /password authentication failed/i,
+    'the database refused the password the task got: DATABASE_PASSWORD must come from the DB secret (secrets[].valueFrom in the task definition); after the password changed, restart the tasks: aws ecs update-service --force-new-deployment',
+  ],
+  [
+    /no encryption|SSL off|SSL is not enabled|requires SSL/i,
+    'the database requires TLS (rds.force_ssl = 1): connect with sslmode=require (PGSSLMODE=require in the task definition)',
+  ],
+  [
+    /could not translate host name|Name or service not known|getaddrinfo|ENOTFOUND/i,
+    'DATABASE_HOST does not resolve: it must be the RDS endpoint (terraform output rds_address)',
+  ],
+  [
+    /timed out|timeout expired|Connection refused|could not connect|ECONNREFUSED|ETIMEDOUT/i,
+    'no network path to the database: check the tasks -> RDS rule above and that RDS is available',
+  ],
+  [/database "[^"]*" does not exist/i, 'DATABASE_NAME names no database on the instance: it must be terraform output db_name'],
+  [
+    /role "[^"]*" does not exist/i,
+    'DATABASE_USER is not a user of the database: it must be terraform output db_username (or your app user)',
+  ],
+];
+
+export function databaseHint(text: string): string | undefined {
+  return DATABASE_ERRORS.find(([re]) => re.test(text))?.[1];
+}

@@ -32,7 +32,7 @@ export interface OneOffResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Run the task, wait for it to stop, print its log lines; throws unless it exited 0. */
+/** Run the task, wait for it to stop, print its log lines. Throws when it does not start or times out (then it is stopped). */
 export async function runOneOff(runner: Runner, config: Config, job: OneOff): Promise<OneOffResult> {
   const region = ['--region', config.region, '--output', 'json'];
   const cluster = config.names.cluster;
@@ -99,18 +99,19 @@ export async function runOneOff(runner: Runner, config: Config, job: OneOff): Pr
     taskArn,
     exitCode: container?.exitCode ?? undefined,
     stopCode: task.stopCode,
-    stoppedReason: task.stoppedReason,
+    stoppedReason: [task.stoppedReason, container?.reason].filter(Boolean).join(' — ') || undefined,
     logLines: await printLogs(runner, config, taskArn),
   };
-  if (result.exitCode !== 0) {
-    const why =
-      result.exitCode === undefined
-        ? `it stopped before its command ran: ${result.stoppedReason ?? result.stopCode ?? 'unknown reason'}${container?.reason ? ` — ${container.reason}` : ''}`
-        : `it exited with code ${result.exitCode}`;
-    throw new ScriptFailure(`the ${job.what} failed: ${why} (its log lines are above; task ${taskArn})`);
-  }
-  runner.echo(`# ${job.what}: task ${taskArn.split('/').pop()} exited 0`);
+  runner.echo(`# ${job.what}: task ${taskArn.split('/').pop()} ${result.exitCode === undefined ? 'stopped' : `exited ${result.exitCode}`}`);
   return result;
+}
+
+/** Why a one-off task did not succeed, or undefined when it exited 0. */
+export function oneOffFailure(result: OneOffResult): string | undefined {
+  if (result.exitCode === 0) return undefined;
+  return result.exitCode === undefined
+    ? `it stopped before its command ran: ${result.stoppedReason ?? result.stopCode ?? 'unknown reason'}`
+    : `it exited with code ${result.exitCode}`;
 }
 
 /** The task's log stream (awslogs, prefix "ecs"): each line printed, masked by the runner. */
@@ -130,11 +131,14 @@ async function printLogs(runner: Runner, config: Config, taskArn: string): Promi
 export async function migrate(runner: Runner, config: Config, taskDefinitionArn: string): Promise<OneOffResult | undefined> {
   if (!config.migrate) return undefined;
   runner.echo(`# migration: ${config.migrate.command.join(' ')} with ${taskDefinitionArn.split('/').pop()}, before the service is updated`);
-  return runOneOff(runner, config, {
+  const result = await runOneOff(runner, config, {
     what: 'migration',
     taskDefinitionArn,
     command: config.migrate.command,
     startedBy: 'llmops-migrate',
     timeoutSeconds: config.migrate.timeoutSeconds,
   });
+  const why = runner.dryRun ? undefined : oneOffFailure(result);
+  if (why) throw new ScriptFailure(`the migration failed: ${why} (its log lines are above; task ${result.taskArn})`);
+  return result;
 }

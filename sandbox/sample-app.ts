@@ -5,6 +5,7 @@
 //   DATABASE_HOST (the local smoke test) "ok db=none". A background loop re-checks every 2 s.
 // - /bin/migrate applies /migrations/*.sql not yet in schema_migrations, each in one transaction, and
 //   exits non-zero on the first error: the migration command of the task definition (MIGRATE_COMMAND).
+// - /bin/dbcheck connects once as the app does and says how (DB_CHECK_COMMAND, which doctor runs).
 // Broken variants pass the local smoke test (step 2) and fail only in ECS, as real apps do when their
 // cloud environment differs: `exit` exits 3 at start when DATABASE_HOST is set (the task definition sets
 // it); `health` answers 404 on /health there; `migration` ships a migration that fails.
@@ -115,6 +116,18 @@ const MIGRATE = [
   '',
 ].join('\n');
 
+/** DB_CHECK_COMMAND of the sample app: one connection as the app makes it (TLS, the injected password). */
+const DBCHECK = [
+  '#!/bin/busybox sh',
+  '[ -n "$DATABASE_HOST" ] || { echo "dbcheck: DATABASE_HOST is not set" >&2; exit 2; }',
+  `if out=$(${PSQL} -tAc "select 'connected to ' || current_database() || ' as ' || current_user || ', TLS ' || coalesce((select version from pg_stat_ssl where pid = pg_backend_pid()), 'off')" 2>&1); then`,
+  '  echo "dbcheck: $out"',
+  'else',
+  '  echo "dbcheck: $out" >&2; exit 1',
+  'fi',
+  '',
+].join('\n');
+
 /** Each version's migrations: the first creates the app's table; later versions add a column named after them. */
 function migrations(version: string, broken: Broken): Record<string, string> {
   const column = version.replace(/[^a-z0-9]/gi, '_').toLowerCase();
@@ -142,6 +155,7 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
   writeExecutable(join(dir, 'rootfs', 'bin', 'start'), startScript(broken));
   writeExecutable(join(dir, 'rootfs', 'bin', 'healthloop'), HEALTH_LOOP);
   writeExecutable(join(dir, 'rootfs', 'bin', 'migrate'), MIGRATE);
+  writeExecutable(join(dir, 'rootfs', 'bin', 'dbcheck'), DBCHECK);
   rmSync(join(dir, 'migrations'), { recursive: true, force: true });
   mkdirSync(join(dir, 'migrations'), { recursive: true });
   for (const [name, sql] of Object.entries(migrations(version, broken))) writeFileSync(join(dir, 'migrations', `${name}.sql`), sql);

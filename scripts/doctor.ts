@@ -1,6 +1,7 @@
 // Troubleshooting, automated: the task definition and its image, recent stopped tasks and their reasons, the
 // security-group paths ALB -> tasks:PORT and tasks -> RDS:5432, RDS status, target health and target-group settings,
-// certificate and DNS — each finding with its fix.
+// a database connection from where the tasks run (DB_CHECK_COMMAND as a one-off task), secrets changed after the
+// running tasks read them (a rotated password), certificate and DNS — each finding with its fix.
 // Needs:    a deployed stack
 // Produces: a checklist; exit 1 when something is broken
 // Next:     apply the fixes, then npm run step:7
@@ -9,6 +10,8 @@ import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js
 import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 import { ExitCode } from '../lib/errors.js';
+import { databaseHint } from '../lib/hints.js';
+import { oneOffFailure, runOneOff } from '../lib/oneoff.js';
 import { explainStoppedTask } from '../lib/waiter.js';
 
 export interface Finding {
@@ -52,7 +55,7 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
   });
 
   // Independent sections run concurrently (each is a few aws CLI calls); findings keep this order.
-  const sections = await Promise.all([imageSection(), stoppedSection(), networkSection(), domainSection()]);
+  const sections = await Promise.all([imageSection(), stoppedSection(), networkSection(), databaseSection(), domainSection()]);
   for (const section of sections) f.push(...section);
   return f;
 
@@ -244,6 +247,84 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
     return f;
   }
 
+  // the database as the tasks see it: a connection from a one-off task, and secrets changed since the tasks read them
+  async function databaseSection(): Promise<Finding[]> {
+    const f: Finding[] = [];
+    const td = (await json(runner, config, ['ecs', 'describe-task-definition', '--task-definition', svc.taskDefinition]))?.taskDefinition;
+    const secretArns = [
+      ...new Set<string>(
+        (td?.containerDefinitions ?? [])
+          .flatMap((c: any) => c.secrets ?? [])
+          .map((x: any) => String(x.valueFrom).split(':').slice(0, 7).join(':')),
+      ),
+    ];
+    const running: string[] =
+      (
+        await json(runner, config, [
+          'ecs',
+          'list-tasks',
+          '--cluster',
+          cluster,
+          '--service-name',
+          serviceName,
+          '--desired-status',
+          'RUNNING',
+        ])
+      )?.taskArns ?? [];
+    const tasks: any[] = running.length
+      ? ((await json(runner, config, ['ecs', 'describe-tasks', '--cluster', cluster, '--tasks', ...running.slice(0, 100)]))?.tasks ?? [])
+      : [];
+    const oldest = tasks
+      .map((t) => epochMs(t.startedAt ?? t.createdAt))
+      .filter((t): t is number => t !== undefined)
+      .sort((a, b) => a - b)[0];
+    for (const arn of secretArns) {
+      const d = await json(runner, config, ['secretsmanager', 'describe-secret', '--secret-id', arn]);
+      if (!d) continue;
+      const changed = Math.max(...[d.LastChangedDate, d.LastRotatedDate].map((v) => epochMs(v) ?? 0));
+      const name = d.Name ?? arn.split(':').pop();
+      if (oldest !== undefined && changed > oldest)
+        f.push({
+          check: 'secret changed after the tasks started',
+          ok: false,
+          detail: `${name} changed ${new Date(changed).toISOString()}, after the oldest running task started (${new Date(oldest).toISOString()}): tasks read secrets only when they start, so they hold the old value (a rotated DB password is refused)`,
+          fix: `restart the tasks: aws ecs update-service --cluster ${cluster} --service ${serviceName} --force-new-deployment (or npm run deploy)`,
+        });
+      else f.push({ check: 'secret', ok: true, detail: `${name}: unchanged since the running tasks started` });
+    }
+    if (!config.dbCheckCommand) {
+      f.push({
+        check: 'tasks -> database',
+        ok: true,
+        detail:
+          'no connection tried: set DB_CHECK_COMMAND to a command of the image that connects and exits 0 (the sandbox app: /bin/dbcheck)',
+      });
+      return f;
+    }
+    try {
+      const r = await runOneOff(runner, config, {
+        what: 'database check',
+        taskDefinitionArn: svc.taskDefinition,
+        command: config.dbCheckCommand,
+        startedBy: 'llmops-doctor',
+        timeoutSeconds: 300,
+      });
+      const why = oneOffFailure(r);
+      const text = r.logLines.join('\n');
+      f.push({
+        check: 'tasks -> database',
+        ok: !why,
+        detail: why
+          ? `${config.dbCheckCommand.join(' ')} in a task of ${svc.taskDefinition.split('/').pop()}: ${why}${r.logLines.length ? `: ${r.logLines.at(-1)}` : ''}`
+          : `a task of ${svc.taskDefinition.split('/').pop()} connected (${config.dbCheckCommand.join(' ')} exited 0)`,
+        fix: why ? (databaseHint(text) ?? "see the check's log lines above") : undefined,
+      });
+    } catch (error: any) {
+      f.push({ check: 'tasks -> database', ok: false, detail: `the check task did not run: ${error?.message ?? error}`, fix: 'see above' });
+    }
+    return f;
+  }
+
   // certificate and DNS
   async function domainSection(): Promise<Finding[]> {
     const f: Finding[] = [];
@@ -280,6 +361,14 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
     }
     return f;
   }
+}
+
+/** A timestamp as the CLI prints it (v1: epoch seconds, v2: ISO 8601) in milliseconds. */
+export function epochMs(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'number' || /^\d+(\.\d+)?$/.test(String(value))) return Number(value) * 1000;
+  const ms = Date.parse(String(value));
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 export function formatFindings(findings: Finding[]): string {

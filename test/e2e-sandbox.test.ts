@@ -612,21 +612,35 @@ async function steady(ms = 60_000): Promise<void> {
 }
 
 /** The doctor, run until `done` says its answer is the one awaited or the deadline passes; the last run. */
-async function doctorUntil(ms: number, done: (r: Awaited<ReturnType<typeof ops>>) => boolean) {
-  let r = await ops('doctor.ts');
+async function doctorUntil(ms: number, done: (r: Awaited<ReturnType<typeof ops>>) => boolean, extra: Record<string, string> = {}) {
+  let r = await ops('doctor.ts', [], extra);
   for (const until = Date.now() + ms; !done(r) && Date.now() < until;) {
     // a varying pause: a doctor run as long as the emulator's task replacement cycle must not sample the
     // same phase of it every time
     await new Promise((res) => setTimeout(res, 500 + Math.random() * 2500));
-    r = await ops('doctor.ts');
+    r = await ops('doctor.ts', [], extra);
   }
   return r;
 }
 
 test('doctor: healthy stack passes; a broken security-group rule and a failing target are found with fixes', async () => {
   await steady();
-  const [ok, dry] = await Promise.all([doctorUntil(60_000, (r) => r.exitCode === 0), ops('doctor.ts', ['--dry-run'])]);
+  // the secrets case above changed the app's secret after these tasks read it: found, with the restart that fixes it
+  const stale = await ops('doctor.ts', []);
+  assert.is(stale.exitCode, 1, stale.all);
+  assert.match(stale.stdout, new RegExp(`✗ secret changed after the tasks started: ${P}/app/env changed .*they hold the old value`));
+  assert.match(
+    stale.stdout,
+    `fix: restart the tasks: aws ecs update-service --cluster ${P}-cluster --service ${P}-service --force-new-deployment`,
+  );
+  await aws('ecs', 'update-service', '--cluster', `${P}-cluster`, '--service', `${P}-service`, '--force-new-deployment');
+  await steady(120_000);
+  const dbCheck = { LLMOPS_ENV_FILE: envFileWith('dbcheck', { DB_CHECK_COMMAND: '/bin/dbcheck' }) };
+  const [ok, dry] = await Promise.all([doctorUntil(90_000, (r) => r.exitCode === 0, dbCheck), ops('doctor.ts', ['--dry-run'])]);
   assert.is(ok.exitCode, 0, ok.all);
+  // a connection from where the tasks run, with what they are given: TLS, the injected password
+  assert.match(ok.stdout, /✓ tasks -> database: a task of \S+ connected \(\/bin\/dbcheck exited 0\)/);
+  assert.match(ok.all, /\| dbcheck: connected to \w+ as \w+, TLS TLSv1\.[23]/);
   assert.is(dry.exitCode, 0, `doctor --dry-run makes no diagnosis from no answers (was exit 1)\n${dry.all}`);
   assert.match(dry.stdout, 'no diagnosis without their answers');
   // production's database group: another environment's stack may be in the sandbox too
