@@ -92,6 +92,9 @@ const PACKAGES: [check: string, pkg: string][] = [
   ['docker-registry', 'docker-registry'],
   ['/usr/bin/aws', 'awscli'],
   ['busybox', 'busybox-static'],
+  // each RDS instance of the sandbox is a real PostgreSQL server; the sample app carries its psql
+  ['/usr/lib/postgresql', 'postgresql-15'],
+  ['openssl', 'openssl'],
 ];
 
 async function missingPackages(runner: Runner): Promise<string[]> {
