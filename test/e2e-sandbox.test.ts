@@ -283,7 +283,7 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   );
   assert.match(r.all, '| migrate: applying 001_create_items');
   assert.ok(
-    r.all.indexOf('migrate: 001_create_items applied') < r.all.indexOf('aws ecs update-service'),
+    r.all.indexOf('migrate: 001_create_items applied') < r.all.search(/\$ aws ecs update-service/),
     'migrated before the service update',
   );
   assert.is(await sql(`${P}-db`, "select to_regclass('public.items') is not null"), 't', 'the table exists in PostgreSQL');
@@ -304,7 +304,7 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   assert.match(bad.all, '| migrate: applying 002_v_mig_broken');
   assert.match(bad.all, 'relation "no_such_table" does not exist', "the migration's own log line");
   assert.match(bad.all, /the migration failed: it exited with code [1-9]/);
-  assert.not.match(bad.all, 'aws ecs update-service', 'the service was not touched');
+  assert.not.match(bad.all, /\$ aws ecs update-service/, 'the service was not touched');
   assert.is((await service()).taskDefinition, serving);
   assert.equal(await albGet('/version'), { status: 200, body: 'v-mig' });
   assert.is(
@@ -328,7 +328,7 @@ test("the deploy workflow's own command sequence deploys and verifies in the san
   const steps = wf.jobs.deploy.steps.filter((st: any) => st.run && st.run.trim() !== 'npm ci' && !/Slack/.test(st.name));
   assert.equal(
     steps.map((st: any) => st.name),
-    ['Deploy (build, push, task definition, verify)', 'Roll back'],
+    ['Deploy (build, push, task definition, migration, verify)', 'Roll back'],
   );
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v5');
   const before = (await service()).taskDefinition;
