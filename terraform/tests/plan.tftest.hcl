@@ -134,6 +134,27 @@ run "defaults_are_secure_and_fast" {
     condition     = aws_iam_role.execution.name != aws_iam_role.task.name
     error_message = "execution role and task role must differ (CKV_AWS_249)"
   }
+  assert {
+    condition     = aws_ecs_service.app.enable_execute_command == false && length(aws_iam_role_policy.task_exec) == 0
+    error_message = "ECS Exec is off by default: no agent in the tasks, no ssmmessages for the task role"
+  }
+}
+
+run "ecs_exec_opt_in_gives_the_task_role_the_channels_only" {
+  command = plan
+
+  variables {
+    enable_execute_command = true
+  }
+
+  assert {
+    condition     = aws_ecs_service.app.enable_execute_command == true && length(aws_iam_role_policy.task_exec) == 1
+    error_message = "enable_execute_command turns ECS Exec on for the service and adds the task role's channel policy"
+  }
+  assert {
+    condition     = aws_iam_role_policy.task_exec[0].role == aws_iam_role.task.id
+    error_message = "the channels are the task role's (the agent runs with it), not the execution role's"
+  }
 }
 
 run "a_certificate_turns_on_https_with_tls13_and_redirects_http" {
