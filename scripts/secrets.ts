@@ -134,9 +134,20 @@ export const spec: ScriptSpec = {
     if (password) checkPassword(password);
     if (!appEnv && !password) throw new UsageError('nothing to store: give DB_PASSWORD / --db-password-file and/or --app-env-file');
     await resolveIdentity(runner, config);
-    if (password)
-      process.stdout.write(`${config.names.dbSecret}: ${await upsertSecret(runner, config, config.names.dbSecret, password)}\n`);
-    if (appEnv) process.stdout.write(`${config.names.appSecret}: ${await upsertSecret(runner, config, config.names.appSecret, appEnv)}\n`);
+    const results: SecretResult[] = [];
+    if (password) {
+      results.push(await upsertSecret(runner, config, config.names.dbSecret, password));
+      process.stdout.write(`${config.names.dbSecret}: ${results.at(-1)}\n`);
+    }
+    if (appEnv) {
+      results.push(await upsertSecret(runner, config, config.names.appSecret, appEnv));
+      process.stdout.write(`${config.names.appSecret}: ${results.at(-1)}\n`);
+    }
+    // tasks read their secrets when they start: a running service keeps the old values until it restarts
+    if (results.includes('updated'))
+      process.stdout.write(
+        `note: running tasks keep the values they started with: restart them with \`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --force-new-deployment\` (npm run doctor reports it until then)\n`,
+      );
   },
 };
 

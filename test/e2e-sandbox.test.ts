@@ -574,9 +574,14 @@ test('secrets: created, then unchanged, then updated; bad input is exit 2; the v
   assert.is(first.exitCode, 0, first.all);
   assert.match(first.stdout, `${P}/db/password: created`);
   assert.match(first.stdout, `${P}/app/env: updated`, 'Terraform created it with {}');
+  assert.match(
+    first.stdout,
+    `note: running tasks keep the values they started with: restart them with \`aws ecs update-service --cluster ${P}-cluster`,
+  );
   const second = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { LLMOPS_DB_PASSWORD: `${CANARY}-db` });
   assert.match(second.stdout, `${P}/db/password: unchanged`);
   assert.match(second.stdout, `${P}/app/env: unchanged`);
+  assert.not.match(second.stdout, 'note: running tasks', 'nothing changed: nothing to restart');
   const third = await ops('secrets.ts', [], { LLMOPS_DB_PASSWORD: `${CANARY}-db2` });
   assert.match(third.stdout, `${P}/db/password: updated`);
   writeFileSync(join(dir, 'bad.json'), '{ "A": ');
