@@ -358,7 +358,7 @@ test("the deploy workflow's own command sequence deploys and verifies in the san
   const rollback = await runStep(steps[1], { ROLLBACK_TO: revision });
   assert.is(rollback.exitCode, 0, rollback.all.slice(-3000));
   assert.ok((await service()).taskDefinition.endsWith(`:${revision}`));
-  assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
+  assert.equal(await albGet('/version'), { status: 200, body: 'v-mig' });
   const injected = await runStep(steps[1], { ROLLBACK_TO: '1; touch /tmp/pwned' });
   assert.is(injected.exitCode, 2, 'a non-numeric rollback_to is refused');
 });
