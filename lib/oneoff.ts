@@ -8,7 +8,7 @@
 import type { Config } from './config.js';
 import { ExitCode, ScriptFailure } from './errors.js';
 import { sh, type Runner } from './run.js';
-import { describeService } from './service.js';
+import { describeService, type ServiceState } from './service.js';
 import { writeRendered } from './template.js';
 import { pollDelayMs } from './waiter.js';
 
@@ -20,6 +20,8 @@ export interface OneOff {
   /** --started-by: how the task is found later in the console and list-tasks. */
   startedBy: string;
   timeoutSeconds: number;
+  /** Where the service's tasks run, when the caller has just described it (else it is described here). */
+  network?: ServiceState['network'];
 }
 
 export interface OneOffResult {
@@ -36,14 +38,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runOneOff(runner: Runner, config: Config, job: OneOff): Promise<OneOffResult> {
   const region = ['--region', config.region, '--output', 'json'];
   const cluster = config.names.cluster;
-  const service = await describeService(runner, config);
-  if (!runner.dryRun && !service?.network?.subnets.length)
+  const where = job.network ?? (await describeService(runner, config))?.network;
+  if (!runner.dryRun && !where?.subnets.length)
     throw new ScriptFailure(
       `service ${config.names.service} has no awsvpc network configuration to run the ${job.what} in: run \`npm run step:4\` first`,
       ExitCode.PREFLIGHT,
     );
   const network = writeRendered(runner, `${job.startedBy}-network.json`, {
-    awsvpcConfiguration: service?.network ?? {
+    awsvpcConfiguration: where ?? {
       subnets: ['<PRIVATE_SUBNET_IDS>'],
       securityGroups: ['<TASKS_SG_ID>'],
       assignPublicIp: 'DISABLED',
@@ -128,7 +130,12 @@ async function printLogs(runner: Runner, config: Config, taskArn: string): Promi
 }
 
 /** The migration: the release's task definition with MIGRATE_COMMAND. */
-export async function migrate(runner: Runner, config: Config, taskDefinitionArn: string): Promise<OneOffResult | undefined> {
+export async function migrate(
+  runner: Runner,
+  config: Config,
+  taskDefinitionArn: string,
+  network?: ServiceState['network'],
+): Promise<OneOffResult | undefined> {
   if (!config.migrate) return undefined;
   runner.echo(`# migration: ${config.migrate.command.join(' ')} with ${taskDefinitionArn.split('/').pop()}, before the service is updated`);
   const result = await runOneOff(runner, config, {
@@ -137,6 +144,7 @@ export async function migrate(runner: Runner, config: Config, taskDefinitionArn:
     command: config.migrate.command,
     startedBy: 'llmops-migrate',
     timeoutSeconds: config.migrate.timeoutSeconds,
+    network,
   });
   const why = runner.dryRun ? undefined : oneOffFailure(result);
   if (why) throw new ScriptFailure(`the migration failed: ${why} (its log lines are above; task ${result.taskArn})`);

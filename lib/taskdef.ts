@@ -252,7 +252,7 @@ export async function releaseTaskDefinition(
   }
   // the migration runs once per release: with the revision just registered, before any task runs it; a
   // no-op deploy (no new revision) and a rollback (an existing one) never migrate
-  if (changed && config.migrate) migrated = await migrate(runner, config, arn);
+  if (changed && config.migrate) migrated = await migrate(runner, config, arn, service?.network);
   let deploymentId: string | undefined;
   if (changed || runner.dryRun || needsCount) {
     const updated = await runner.json(

@@ -308,6 +308,7 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
         command: config.dbCheckCommand,
         startedBy: 'llmops-doctor',
         timeoutSeconds: 300,
+        network: svc.networkConfiguration?.awsvpcConfiguration,
       });
       const why = oneOffFailure(r);
       const text = r.logLines.join('\n');

@@ -33,7 +33,7 @@ export const spec: ScriptSpec = {
         options['task-definition'] ?? service?.taskDefinition ?? (runner.dryRun ? `${config.names.family}:<REVISION>` : undefined);
       if (!taskDefinition)
         throw new ScriptFailure(`service ${config.names.service} is not ACTIVE: run \`npm run bootstrap\` first`, ExitCode.PREFLIGHT);
-      await migrate(runner, config, taskDefinition);
+      await migrate(runner, config, taskDefinition, service?.network);
     });
   },
 };

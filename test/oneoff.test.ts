@@ -81,6 +81,16 @@ test('one-off task: run in the service subnets and security group with the comma
   );
 });
 
+test('one-off task: the network the caller already described is used as it is (no second describe-services)', async () => {
+  const { fb, runner, config } = setup('ok');
+  const network = { subnets: ['subnet-x'], securityGroups: ['sg-x'], assignPublicIp: 'DISABLED' };
+  await migrate(runner, config, 'llmops-task:8', network);
+  assert.not.ok(fb.calls().some((c) => c[2] === 'describe-services'));
+  const run = fb.calls().find((c) => c[2] === 'run-task')!;
+  const file = run[run.indexOf('--network-configuration') + 1]!.replace('file://', '');
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).awsvpcConfiguration, network);
+});
+
 test('migration: a command that exits non-zero fails with its exit code and its log lines printed', async () => {
   const { lines, runner, config } = setup('fails');
   const error = await migrate(runner, config, 'llmops-task:8').catch((e) => e);
