@@ -44,13 +44,8 @@ export async function runOneOff(runner: Runner, config: Config, job: OneOff): Pr
       `service ${config.names.service} has no awsvpc network configuration to run the ${job.what} in: run \`npm run step:4\` first`,
       ExitCode.PREFLIGHT,
     );
-  const network = writeRendered(runner, `${job.startedBy}-network.json`, {
-    awsvpcConfiguration: where ?? {
-      subnets: ['<PRIVATE_SUBNET_IDS>'],
-      securityGroups: ['<TASKS_SG_ID>'],
-      assignPublicIp: 'DISABLED',
-    },
-  });
+  // (a dry run writes neither file: it prints the commands that name them)
+  const network = writeRendered(runner, `${job.startedBy}-network.json`, { awsvpcConfiguration: where });
   const overrides = writeRendered(runner, `${job.startedBy}-overrides.json`, {
     containerOverrides: [{ name: config.names.container, command: [...job.command] }],
   });

@@ -18,6 +18,7 @@ export const SUITES: Record<string, string> = {
   'lib/runbook.ts': 'runbook',
   'lib/taskdef.ts': 'steps',
   'lib/infra.ts': 'steps',
+  'lib/oneoff.ts': 'oneoff',
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

@@ -1,7 +1,7 @@
 // Day-2 operations in seconds, on canned CLI answers (the end-to-end file proves them in the sandbox): the
 // one-off task's outcomes (exit 0, a failing command, never started, a timeout that stops it), the migration's
 // failure, MIGRATE_COMMAND's words, ECS Exec's permission check, PostgreSQL error hints and CLI timestamps.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -18,47 +18,75 @@ import { fakeBins } from './helpers/fake-bin.js';
 process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'oneoff-state-'));
 const TASK = 'arn:aws:ecs:us-east-1:123456789012:task/llmops-cluster/0123456789abcdef0123456789abcdef';
 
-/** A fake aws CLI: the service, run-task, describe-tasks as FAKE_TASK says, the log lines, stop-task. */
+/**
+ * A fake aws CLI that answers only the calls made exactly as a real run makes them (cluster, task, region,
+ * log stream): the service (FAKE_SERVICE=nonet: without a network), run-task (FAKE_RUN=fails: a placement
+ * failure), describe-tasks as FAKE_TASK says, the log lines (FAKE_LOGS=none: none), stop-task.
+ */
 function fakeAws() {
   return fakeBins({
-    aws: `case "$1 $2" in
-  "ecs describe-services") echo '{"services":[{"status":"ACTIVE","desiredCount":2,"taskDefinition":"arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:7","deployments":[],"networkConfiguration":{"awsvpcConfiguration":{"subnets":["subnet-private-a","subnet-private-b"],"securityGroups":["sg-tasks"],"assignPublicIp":"DISABLED"}}}]}';;
-  "ecs run-task") echo '{"tasks":[{"taskArn":"${TASK}"}],"failures":[]}';;
-  "ecs describe-tasks") case "$FAKE_TASK" in
-      ok) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"EssentialContainerExited","containers":[{"name":"llmops-app","exitCode":0}]}]}';;
-      fails) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"EssentialContainerExited","containers":[{"name":"llmops-app","exitCode":3}]}]}';;
-      pull) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"TaskFailedToStart","stoppedReason":"CannotPullContainerError: pull image manifest has been retried","containers":[{"name":"llmops-app"}]}]}';;
+    aws: `has() { case " $ARGS " in *" $1 "*) return 0;; esac; return 1; }
+ARGS="$*"
+has "--region us-east-1" || { echo "no --region us-east-1 in: $*" >&2; exit 1; }
+case "$1 $2" in
+  "ecs describe-services")
+    has "--cluster llmops-cluster --services llmops-service" || exit 1
+    if [ "$FAKE_SERVICE" = nonet ]; then echo '{"services":[{"status":"ACTIVE","desiredCount":2,"taskDefinition":"llmops-task:7","deployments":[]}]}'
+    else echo '{"services":[{"status":"ACTIVE","desiredCount":2,"taskDefinition":"arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:7","deployments":[],"networkConfiguration":{"awsvpcConfiguration":{"subnets":["subnet-private-a","subnet-private-b"],"securityGroups":["sg-tasks"],"assignPublicIp":"DISABLED"}}}]}'; fi;;
+  "ecs run-task")
+    has "--cluster llmops-cluster" || exit 1
+    if [ "$FAKE_RUN" = fails ]; then echo '{"tasks":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:cluster/llmops-cluster","reason":"RESOURCE:MEMORY"}]}'
+    else echo '{"tasks":[{"taskArn":"${TASK}"}],"failures":[]}'; fi;;
+  "ecs describe-tasks")
+    has "--cluster llmops-cluster --tasks ${TASK}" || exit 1
+    case "$FAKE_TASK" in
+      ok) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"EssentialContainerExited","containers":[{"name":"log-router","exitCode":1},{"name":"llmops-app","exitCode":0}]}]}';;
+      fails) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"EssentialContainerExited","containers":[{"name":"log-router","exitCode":0},{"name":"llmops-app","exitCode":3}]}]}';;
+      pull) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"TaskFailedToStart","stoppedReason":"CannotPullContainerError: pull image manifest has been retried","containers":[{"name":"llmops-app","reason":"ref not found"}]}]}';;
       *) echo '{"tasks":[{"lastStatus":"RUNNING","containers":[{"name":"llmops-app"}]}]}';;
     esac;;
-  "logs get-log-events") echo '{"events":[{"message":"migrate: applying 002_add_column"},{"message":"ERROR:  relation \\"no_such_table\\" does not exist"}]}';;
-  "ecs stop-task") echo '{}';;
+  "logs get-log-events")
+    has "--log-group-name /ecs/llmops-task --log-stream-name ecs/llmops-app/0123456789abcdef0123456789abcdef --start-from-head" || exit 1
+    if [ "$FAKE_LOGS" = none ]; then echo '{"events":[]}'
+    else echo '{"events":[{"message":"migrate: applying 002_add_column"},{"message":"ERROR:  relation \\"no_such_table\\" does not exist"}]}'; fi;;
+  "ecs stop-task") has "--cluster llmops-cluster --task ${TASK}" || exit 1; echo '{}';;
   *) echo "unexpected: $*" >&2; exit 1;;
 esac`,
   });
 }
 
-function setup(task: string, settings: Record<string, string> = {}) {
+function setup(task: string, settings: Record<string, string> = {}, fake: Record<string, string> = {}, dryRun = false) {
   const fb = fakeAws();
   const lines: string[] = [];
   const runner = new Runner({
+    dryRun,
     echo: (l) => lines.push(l),
-    env: { PATH: `${fb.dir}:${process.env.PATH}`, FAKE_TASK: task },
+    env: { PATH: `${fb.dir}:${process.env.PATH}`, FAKE_TASK: task, ...fake },
     retryBaseMs: 1,
   });
   const config = loadConfig({ env: { LLMOPS_MIGRATE_COMMAND: '/bin/migrate up', ...settings }, envFile: '' });
   return { fb, lines, runner, config };
 }
 
+const job = {
+  what: 'migration',
+  taskDefinitionArn: 'llmops-task:8',
+  command: ['/bin/migrate', 'up'],
+  startedBy: 'llmops-migrate',
+  timeoutSeconds: 60,
+};
+
 test('one-off task: run in the service subnets and security group with the command override, followed to exit 0', async () => {
   const { fb, lines, runner, config } = setup('ok');
-  const r = await runOneOff(runner, config, {
-    what: 'migration',
-    taskDefinitionArn: 'llmops-task:8',
-    command: ['/bin/migrate', 'up'],
-    startedBy: 'llmops-migrate',
-    timeoutSeconds: 60,
-  });
-  assert.is(r.exitCode, 0);
+  const r = await runOneOff(runner, config, job);
+  assert.is(r.exitCode, 0, "the app container's exit code, not a sidecar's");
+  assert.is(r.taskArn, TASK);
+  assert.equal(r.logLines, ['migrate: applying 002_add_column', 'ERROR:  relation "no_such_table" does not exist']);
+  assert.ok(
+    lines.includes('# migration: task 0123456789abcdef0123456789abcdef started; waiting for it to stop (at most 60 s)'),
+    lines.join('\n'),
+  );
+  assert.ok(lines.includes('# migration: task 0123456789abcdef0123456789abcdef exited 0'));
   assert.is(oneOffFailure(r), undefined);
   const run = fb.calls().find((c) => c[1] === 'ecs' && c[2] === 'run-task')!;
   assert.ok(run, 'run-task was called');
@@ -94,6 +122,8 @@ test('one-off task: the network the caller already described is used as it is (n
 test('migration: a command that exits non-zero fails with its exit code and its log lines printed', async () => {
   const { lines, runner, config } = setup('fails');
   const error = await migrate(runner, config, 'llmops-task:8').catch((e) => e);
+  assert.ok(lines.includes('# migration: /bin/migrate up with llmops-task:8, before the service is updated'), lines.join('\n'));
+  assert.ok(lines.includes('# migration: task 0123456789abcdef0123456789abcdef exited 3'));
   assert.instance(error, ScriptFailure);
   assert.is(error.exitCode, ExitCode.FAILED);
   assert.match(error.message, 'the migration failed: it exited with code 3 (its log lines are above');
@@ -103,24 +133,62 @@ test('migration: a command that exits non-zero fails with its exit code and its 
 test('migration: a task that never ran its command fails with the stop reason', async () => {
   const { runner, config } = setup('pull');
   const error = await migrate(runner, config, 'llmops-task:8').catch((e) => e);
-  assert.match(error.message, 'it stopped before its command ran: CannotPullContainerError');
+  assert.match(
+    error.message,
+    'it stopped before its command ran: CannotPullContainerError: pull image manifest has been retried — ref not found',
+  );
+});
+
+test('one-off task that ECS could not place: the failure reason, nothing waited for', async () => {
+  const { fb, runner, config } = setup('ok', {}, { FAKE_RUN: 'fails' });
+  const error = await runOneOff(runner, config, job).catch((e) => e);
+  assert.instance(error, ScriptFailure);
+  assert.is(error.message, 'the migration task did not start: RESOURCE:MEMORY (arn:aws:ecs:us-east-1:123456789012:cluster/llmops-cluster)');
+  assert.not.ok(fb.calls().some((c) => c[2] === 'describe-tasks'));
+});
+
+test('one-off task on a service without a network: refused before run-task (exit 3)', async () => {
+  const { fb, runner, config } = setup('ok', {}, { FAKE_SERVICE: 'nonet' });
+  const error = await runOneOff(runner, config, job).catch((e) => e);
+  assert.is(error.exitCode, ExitCode.PREFLIGHT);
+  assert.match(error.message, 'service llmops-service has no awsvpc network configuration to run the migration in');
+  assert.not.ok(fb.calls().some((c) => c[2] === 'run-task'));
+});
+
+test('one-off task that wrote nothing: said so, not an empty list silently', async () => {
+  const { lines, runner, config } = setup('ok', {}, { FAKE_LOGS: 'none' });
+  const r = await runOneOff(runner, config, job);
+  assert.equal(r.logLines, []);
+  assert.ok(lines.includes('  (no log lines: the task wrote nothing, or its log stream could not be read)'));
+});
+
+test('one-off task --dry-run: the commands with placeholders, nothing run', async () => {
+  const { fb, lines, runner, config } = setup('ok', {}, {}, true);
+  const state = process.env.LLMOPS_STATE_DIR;
+  process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'oneoff-dry-'));
+  const r = await migrate(runner, config, 'llmops-task:8');
+  assert.equal(readdirSync(process.env.LLMOPS_STATE_DIR), [], 'a dry run writes no file');
+  process.env.LLMOPS_STATE_DIR = state;
+  assert.equal(r, { taskArn: '<TASK_ARN>', logLines: [] });
+  assert.equal(fb.calls(), []);
+  const text = lines.join('\n');
+  assert.match(text, '[dry-run] # every few seconds until the task is STOPPED (at most 600 s):');
+  assert.match(text, "aws ecs describe-tasks --cluster llmops-cluster --tasks '<TASK_ARN>' --region us-east-1 --output json");
+  assert.match(text, "--log-stream-name 'ecs/llmops-app/<TASK_ID>' --start-from-head --region us-east-1");
+  assert.match(text, 'aws ecs run-task --cluster llmops-cluster --task-definition llmops-task:8 --launch-type FARGATE');
 });
 
 test('one-off task past its timeout is stopped and the run ends with exit 5', async () => {
   const { fb, runner, config } = setup('hangs');
-  const error = await runOneOff(runner, config, {
-    what: 'migration',
-    taskDefinitionArn: 'llmops-task:8',
-    command: ['/bin/migrate'],
-    startedBy: 'llmops-migrate',
-    timeoutSeconds: 0.5,
-  }).catch((e) => e);
+  const error = await runOneOff(runner, config, { ...job, timeoutSeconds: 0.5 }).catch((e) => e);
   assert.instance(error, ScriptFailure);
   assert.is(error.exitCode, ExitCode.TIMEOUT);
   assert.match(error.message, 'did not finish within 0.5 s: the task was stopped');
   const stop = fb.calls().find((c) => c[2] === 'stop-task')!;
   assert.ok(stop, 'stop-task was called');
   assert.is(stop[stop.indexOf('--task') + 1], TASK);
+  assert.is(stop[stop.indexOf('--reason') + 1], 'migration timed out after 0.5 s');
+  assert.equal(error.logLines, ['migrate: applying 002_add_column', 'ERROR:  relation "no_such_table" does not exist'], 'its lines so far');
 });
 
 test('no MIGRATE_COMMAND: no migration, nothing called', async () => {
