@@ -55,6 +55,13 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
   });
 
   // Independent sections run concurrently (each is a few aws CLI calls); findings keep this order.
+  // read once, used by the image and database sections
+  const taskDefinition = json(runner, config, ['ecs', 'describe-task-definition', '--task-definition', svc.taskDefinition]).then(
+    (r) => r?.taskDefinition,
+  );
+  const serviceTasks = async (status: 'RUNNING' | 'STOPPED'): Promise<string[]> =>
+    (await json(runner, config, ['ecs', 'list-tasks', '--cluster', cluster, '--service-name', serviceName, '--desired-status', status]))
+      ?.taskArns ?? [];
   const sections = await Promise.all([imageSection(), stoppedSection(), networkSection(), databaseSection(), domainSection()]);
   for (const section of sections) f.push(...section);
   return f;
@@ -62,7 +69,7 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
   // task definition and its image (guide: aws ecs describe-task-definition --task-definition llmops-task)
   async function imageSection(): Promise<Finding[]> {
     const f: Finding[] = [];
-    const td = (await json(runner, config, ['ecs', 'describe-task-definition', '--task-definition', svc.taskDefinition]))?.taskDefinition;
+    const td = await taskDefinition;
     const image: string = td?.containerDefinitions?.[0]?.image ?? '';
     const [, digest] = image.split('@');
     if (digest) {
@@ -96,19 +103,7 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
   // recent stopped tasks (guide: describe the task, read its logs)
   async function stoppedSection(): Promise<Finding[]> {
     const f: Finding[] = [];
-    const stopped =
-      (
-        await json(runner, config, [
-          'ecs',
-          'list-tasks',
-          '--cluster',
-          cluster,
-          '--service-name',
-          serviceName,
-          '--desired-status',
-          'STOPPED',
-        ])
-      )?.taskArns ?? [];
+    const stopped = await serviceTasks('STOPPED');
     if (stopped.length) {
       const tasks =
         (await json(runner, config, ['ecs', 'describe-tasks', '--cluster', cluster, '--tasks', ...stopped.slice(0, 5)]))?.tasks ?? [];
@@ -250,7 +245,7 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
   // the database as the tasks see it: a connection from a one-off task, and secrets changed since the tasks read them
   async function databaseSection(): Promise<Finding[]> {
     const f: Finding[] = [];
-    const td = (await json(runner, config, ['ecs', 'describe-task-definition', '--task-definition', svc.taskDefinition]))?.taskDefinition;
+    const td = await taskDefinition;
     const secretArns = [
       ...new Set<string>(
         (td?.containerDefinitions ?? [])
@@ -258,19 +253,7 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
           .map((x: any) => String(x.valueFrom).split(':').slice(0, 7).join(':')),
       ),
     ];
-    const running: string[] =
-      (
-        await json(runner, config, [
-          'ecs',
-          'list-tasks',
-          '--cluster',
-          cluster,
-          '--service-name',
-          serviceName,
-          '--desired-status',
-          'RUNNING',
-        ])
-      )?.taskArns ?? [];
+    const running = await serviceTasks('RUNNING');
     const tasks: any[] = running.length
       ? ((await json(runner, config, ['ecs', 'describe-tasks', '--cluster', cluster, '--tasks', ...running.slice(0, 100)]))?.tasks ?? [])
       : [];
