@@ -105,6 +105,7 @@ const schema = z
     CPU_ALARM_NAME: name('an alarm name (letters, digits, "-", "_")'),
     SCALING_POLICY_NAME: name('a scaling policy name (letters, digits, "-", "_")'),
     DB_SECRET_NAME: name('a Secrets Manager name such as "llmops/db/password"', /^[A-Za-z0-9/_+=.@-]{1,512}$/),
+    DB_APP_SECRET_NAME: name('a Secrets Manager name such as "llmops/db/app"', /^[A-Za-z0-9/_+=.@-]{1,512}$/),
     APP_SECRET_NAME: name('a Secrets Manager name such as "llmops/app/env"', /^[A-Za-z0-9/_+=.@-]{1,512}$/),
     EXECUTION_ROLE_NAME: name('an IAM role name', /^[\w+=,.@-]{1,64}$/),
     CONTAINER_PORT: int(1, 65535, 'a port number from 1 to 65535'),
@@ -263,6 +264,8 @@ export interface Config {
     cpuAlarm: string;
     scalingPolicy: string;
     dbSecret: string;
+    /** The app's own database user's secret (JSON: username, password); the service reads it when migrations run. */
+    dbAppSecret: string;
     appSecret: string;
     executionRole: string;
   };
@@ -730,6 +733,7 @@ function toConfig(v: Raw, environment?: string): Config {
       cpuAlarm: v.CPU_ALARM_NAME ?? `${p}-high-cpu`,
       scalingPolicy: v.SCALING_POLICY_NAME ?? `${p}-cpu-scaling`,
       dbSecret: v.DB_SECRET_NAME ?? `${p}/db/password`,
+      dbAppSecret: v.DB_APP_SECRET_NAME ?? `${p}/db/app`,
       appSecret: v.APP_SECRET_NAME ?? `${p}/app/env`,
       executionRole: v.EXECUTION_ROLE_NAME ?? 'ecsTaskExecutionRole',
     },

@@ -75,7 +75,7 @@ export function isTransient(text: string): boolean {
 const DATABASE_ERRORS: [RegExp, string][] = [
   [
     /password authentication failed/i,
-    'the database refused the password the task got: DATABASE_PASSWORD must come from the DB secret (secrets[].valueFrom in the task definition); after the password changed, restart the tasks: aws ecs update-service --force-new-deployment',
+    "the database refused the password the task got: DATABASE_PASSWORD must come from the DB secret (secrets[].valueFrom in the task definition); after the password changed, restart the tasks: aws ecs update-service --force-new-deployment; the app's own user (db_app_username) gets its password from the migration: npm run migrate",
   ],
   [
     /no encryption|SSL off|SSL is not enabled|requires SSL/i,
@@ -92,7 +92,7 @@ const DATABASE_ERRORS: [RegExp, string][] = [
   [/database "[^"]*" does not exist/i, 'DATABASE_NAME names no database on the instance: it must be terraform output db_name'],
   [
     /role "[^"]*" does not exist/i,
-    'DATABASE_USER is not a user of the database: it must be terraform output db_username (or your app user)',
+    "DATABASE_USER is not a user of the database: the master is terraform output db_username; the app's own user (db_app_username) is created by the migration: npm run migrate",
   ],
 ];
 

@@ -30,6 +30,7 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
     scaling_policy_name: n.scalingPolicy,
     app_secret_name: n.appSecret,
     db_secret_name: n.dbSecret,
+    db_app_secret_name: n.dbAppSecret,
     container_port: config.app.port,
     task_cpu: config.app.cpu,
     task_memory: config.app.memory,

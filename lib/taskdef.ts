@@ -15,6 +15,12 @@ import { waitForDeployment } from './waiter.js';
 import { ExitCode, ScriptFailure, UsageError } from './errors.js';
 
 export const TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'ecs-task-definition.json');
+/**
+ * What the migration's task definition (family <family>-migrate) changes in the release's: the master user and
+ * secret, and the app user's name and secret, so the migration can create the app's role or set its password.
+ * The service's own task definition reads only the app user's secret.
+ */
+export const MIGRATION_OVERLAY = resolve(import.meta.dirname, '..', 'config', 'ecs-migration-task-definition.json');
 
 const REGISTER_KEYS = new Set([
   'family',
@@ -88,10 +94,93 @@ export function templateValues(config: Config, outputs: Outputs, image: string, 
     DB_HOST: outputs.get('rds_address'),
     DB_PORT: outputs.get('rds_port'),
     DB_NAME: outputs.get('db_name'),
-    DB_USER: outputs.get('db_username'),
-    DB_PASSWORD_SECRET_ARN: outputs.get('db_password_secret_arn'),
+    ...databaseUser(config, outputs),
     APP_SECRET_ARN: outputs.get('app_secret_arn'),
   };
+}
+
+/**
+ * The database user the service connects as: the app's own user when a migration runs (it creates that role and
+ * sets its password), else the master user, as the guide does; and both, for the migration's overlay.
+ */
+export function databaseUser(config: Config, outputs: Outputs): Record<string, string> {
+  const master = { DB_MASTER_USER: outputs.get('db_username'), DB_MASTER_SECRET_ARN: outputs.get('db_password_secret_arn') };
+  if (!config.migrate) return { DB_USER: master.DB_MASTER_USER, DB_PASSWORD_SECRET_ARN: master.DB_MASTER_SECRET_ARN, ...master };
+  const app = { DB_APP_USER: outputs.get('db_app_username'), DB_APP_SECRET_ARN: outputs.get('db_app_secret_arn') };
+  return { DB_USER: app.DB_APP_USER, DB_PASSWORD_SECRET_ARN: app.DB_APP_SECRET_ARN, ...master, ...app };
+}
+
+/** Entries of `environment` / `secrets` by name: the overlay's replace the release's, new ones are added. */
+function byName(base: { name: string }[] = [], overlay: { name: string }[] = []): any[] {
+  const names = new Set(overlay.map((e) => e.name));
+  return [...base.filter((e) => !names.has(e.name)), ...overlay];
+}
+
+/**
+ * The migration's task definition: the release's (as rendered, or as ECS describes it) with the overlay of
+ * config/ecs-migration-task-definition.json: its top-level keys replace the release's, and each of its
+ * containers (matched by name) replaces keys and merges environment and secrets by name.
+ */
+export function migrationTaskDefinition(release: any, values: Record<string, string | number>, file = MIGRATION_OVERLAY): any {
+  const overlay = renderTemplateFile(file, values);
+  const td: any = Object.fromEntries(Object.entries(release).filter(([k]) => REGISTER_KEYS.has(k) && k !== 'tags'));
+  const { containerDefinitions: overlays = [], ...top } = overlay;
+  Object.assign(td, top);
+  td.containerDefinitions = (release.containerDefinitions ?? []).map((c: any) => {
+    const o = overlays.find((x: any) => x.name === c.name);
+    if (!o) return c;
+    return { ...c, ...o, environment: byName(c.environment, o.environment), secrets: byName(c.secrets, o.secrets) };
+  });
+  const unmatched = overlays.filter((o: any) => !td.containerDefinitions.some((c: any) => c.name === o.name)).map((o: any) => o.name);
+  if (unmatched.length)
+    throw new UsageError(
+      `${file}: container(s) ${unmatched.join(', ')} not in the task definition (CONTAINER_NAME is ${String(values.CONTAINER_NAME)})`,
+    );
+  validateTaskDefinition(td, file);
+  return td;
+}
+
+/**
+ * The migration's task definition for a release that is already registered (`npm run migrate`): derived from the
+ * release as ECS describes it, registered only when it differs from the newest revision of <family>-migrate.
+ */
+export async function releaseMigration(runner: Runner, config: Config, account: string, release: string): Promise<string> {
+  const region = ['--region', config.region, '--output', 'json'];
+  const described = await runner.json(sh`aws ecs describe-task-definition --task-definition ${release} --include TAGS ${region}`);
+  const outputs = await terraformOutputs(runner, config, account);
+  const container = described?.taskDefinition?.containerDefinitions?.find((c: any) => c.name === config.names.container);
+  const tags: { key: string; value: string }[] = described?.tags ?? [];
+  const tag = tags.find((t) => t.key === 'llmops:image-tag')?.value ?? '<IMAGE_TAG>';
+  const values = templateValues(config, outputs, container?.image ?? '<IMAGE>', tag);
+  if (!runner.dryRun && !container)
+    throw new ScriptFailure(
+      `${release} has no container ${config.names.container} (CONTAINER_NAME): nothing to migrate with`,
+      ExitCode.PREFLIGHT,
+    );
+  const migration = migrationTaskDefinition(described?.taskDefinition ?? renderTaskDefinition(values), values);
+  const newest = await runner.json(sh`aws ecs describe-task-definition --task-definition ${migration.family} ${region}`, {
+    nothrow: true,
+  });
+  const same =
+    newest?.taskDefinition &&
+    diffLines(
+      JSON.stringify(canonicalTaskDefinition(newest.taskDefinition), null, 2),
+      JSON.stringify(canonicalTaskDefinition(migration), null, 2),
+    ).length === 0;
+  if (same) {
+    runner.echo(`# ${newest.taskDefinition.taskDefinitionArn.split('/').pop()} already is this release's migration: not registered again`);
+    return newest.taskDefinition.taskDefinitionArn;
+  }
+  return registerMigration(runner, config, migration, tags);
+}
+
+/** Register the migration's task definition for a release and return its ARN (tags: the release's). */
+export async function registerMigration(runner: Runner, config: Config, td: any, tags: { key: string; value: string }[]): Promise<string> {
+  const rendered = writeRendered(runner, 'ecs-migration-task-definition.json', { ...td, tags });
+  const out = await runner.json(
+    sh`aws ecs register-task-definition --cli-input-json file://${rendered} --region ${config.region} --output json`,
+  );
+  return out?.taskDefinition?.taskDefinitionArn ?? `<MIGRATION_TASK_DEFINITION_ARN>`;
 }
 
 const RESPONSE_ONLY = [
@@ -200,7 +289,8 @@ export async function releaseTaskDefinition(
     throw new ScriptFailure(`ECR has no image ${url}:${ref.tag} (the current commit): run \`npm run step:5\` first`, ExitCode.PREFLIGHT);
   const image = `${url}@${digest}`;
   const outputs = await terraformOutputs(runner, config, identity.account);
-  const td = renderTaskDefinition(templateValues(config, outputs, image, ref.tag));
+  const values = templateValues(config, outputs, image, ref.tag);
+  const td = renderTaskDefinition(values);
 
   const service = await describeService(runner, config);
   if (!service && !runner.dryRun)
@@ -219,6 +309,7 @@ export async function releaseTaskDefinition(
   const diff = diffLines(JSON.stringify(canonicalTaskDefinition(current), null, 2), JSON.stringify(canonicalTaskDefinition(td), null, 2));
   let arn = service?.taskDefinition ?? '<TASK_DEFINITION_ARN>';
   let changed = false;
+  let tags: { key: string; value: string }[] = [];
   if (runner.dryRun || diff.length) {
     if (diff.length) {
       const before = current?.containerDefinitions?.[0]?.image;
@@ -233,7 +324,8 @@ export async function releaseTaskDefinition(
     ) {
       throw new ScriptFailure('not registered (declined)');
     }
-    const rendered = writeRendered(runner, 'ecs-task-definition.json', { ...td, tags: releaseTags(ref, digest) });
+    tags = releaseTags(ref, digest);
+    const rendered = writeRendered(runner, 'ecs-task-definition.json', { ...td, tags });
     const out = await runner.json(
       sh`aws ecs register-task-definition --cli-input-json file://${rendered} --region ${config.region} --output json`,
     );
@@ -252,7 +344,10 @@ export async function releaseTaskDefinition(
   }
   // the migration runs once per release: with the revision just registered, before any task runs it; a
   // no-op deploy (no new revision) and a rollback (an existing one) never migrate
-  if (changed && config.migrate) migrated = await migrate(runner, config, arn, service?.network);
+  if (changed && config.migrate) {
+    const migration = migrationTaskDefinition(td, values);
+    migrated = await migrate(runner, config, await registerMigration(runner, config, migration, tags), service?.network);
+  }
   let deploymentId: string | undefined;
   if (changed || runner.dryRun || needsCount) {
     const updated = await runner.json(

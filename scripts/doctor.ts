@@ -271,7 +271,7 @@ export async function diagnose(runner: Runner, config: Config): Promise<Finding[
           check: 'secret changed after the tasks started',
           ok: false,
           detail: `${name} changed ${new Date(changed).toISOString()}, after the oldest running task started (${new Date(oldest).toISOString()}): tasks read secrets only when they start, so they hold the old value (a rotated DB password is refused)`,
-          fix: `restart the tasks: aws ecs update-service --cluster ${cluster} --service ${serviceName} --force-new-deployment (or npm run deploy)`,
+          fix: `${name === config.names.dbAppSecret ? "set the app user's new password in the database first: npm run migrate; then " : ''}restart the tasks: aws ecs update-service --cluster ${cluster} --service ${serviceName} --force-new-deployment (or npm run deploy)`,
         });
       else f.push({ check: 'secret', ok: true, detail: `${name}: unchanged since the running tasks started` });
     }

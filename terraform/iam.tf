@@ -35,7 +35,7 @@ data "aws_iam_policy_document" "execution_secrets" {
   statement {
     sid       = "ReadTheTaskSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.app_env.arn, local.db_password_secret_arn]
+    resources = [aws_secretsmanager_secret.app_env.arn, local.db_password_secret_arn, aws_secretsmanager_secret.db_app.arn]
   }
 }
 

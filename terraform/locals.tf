@@ -23,6 +23,8 @@ locals {
   scaling_policy_name = coalesce(var.scaling_policy_name, "${local.name}-cpu-scaling")
   app_secret_name     = coalesce(var.app_secret_name, "${local.name}/app/env")
   db_secret_name      = coalesce(var.db_secret_name, "${local.name}/db/password")
+  db_app_secret_name  = coalesce(var.db_app_secret_name, "${local.name}/db/app")
+  db_app_username     = coalesce(var.db_app_username, "${var.db_username}_app")
 
   has_domain       = var.domain_name != ""
   create_cert      = local.has_domain && var.acm_certificate_arn == "" && var.hosted_zone_id != ""

@@ -53,6 +53,16 @@ output "dashboard_name" {
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
 
+output "db_app_secret_arn" {
+  description = "Secret of the app's database user (JSON: username, password): the service's DATABASE_PASSWORD when migrations run."
+  value       = aws_secretsmanager_secret.db_app.arn
+}
+
+output "db_app_username" {
+  description = "Database user the app connects as (created by the migration)."
+  value       = local.db_app_username
+}
+
 output "db_name" {
   description = "Name of the application database."
   value       = var.db_name

@@ -139,6 +139,47 @@ variable "db_allocated_storage" {
   }
 }
 
+variable "db_app_password" {
+  description = "Password of the app's database user. Leave null (recommended): one is generated. Like db_password it is ephemeral and reaches Secrets Manager through a write-only argument only; raise db_app_password_version to apply a new one."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = var.db_app_password == null || can(regex("^[!-~]{16,128}$", var.db_app_password)) && !can(regex("[/@\"'\\\\]", var.db_app_password))
+    error_message = "db_app_password must be 16-128 printable characters without /, @, quotes or backslashes (or null: one is generated)."
+  }
+}
+
+variable "db_app_password_version" {
+  description = "Version of the app database user's generated password: raise it (2, 3, …) to store a new one, then run `npm run migrate` (it sets the role's password) and deploy (tasks read secrets when they start)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.db_app_password_version >= 1 && floor(var.db_app_password_version) == var.db_app_password_version
+    error_message = "db_app_password_version must be a whole number from 1."
+  }
+}
+
+variable "db_app_secret_name" {
+  description = "Secrets Manager name of the app database user's credentials (default <project>/db/app)."
+  type        = string
+  default     = ""
+}
+
+variable "db_app_username" {
+  description = "Database user the app connects as, created by the migration (default <db_username>_app). Not the master user."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.db_app_username == "" || (can(regex("^[a-zA-Z][a-zA-Z0-9_]{0,62}$", var.db_app_username)) && !contains(["admin", "postgres", "rdsadmin", lower(var.db_username)], lower(var.db_app_username)))
+    error_message = "db_app_username must start with a letter, hold letters, digits or _, and be neither a reserved name (admin, postgres, rdsadmin) nor the master user (db_username)."
+  }
+}
+
 variable "db_backup_retention_days" {
   description = "Days of automated RDS backups (RDS.11: at least 7)."
   type        = number

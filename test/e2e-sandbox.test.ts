@@ -279,9 +279,12 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   assert.is(r.exitCode, 0, r.all.slice(-3000));
   assert.match(
     r.all,
-    new RegExp(`aws ecs run-task --cluster ${P}-cluster --task-definition \\S+:task-definition/${P}-task:\\d+ --launch-type FARGATE`),
+    new RegExp(
+      `aws ecs run-task --cluster ${P}-cluster --task-definition \\S+:task-definition/${P}-task-migrate:\\d+ --launch-type FARGATE`,
+    ),
   );
   assert.match(r.all, '| migrate: applying 001_create_items');
+  assert.match(r.all, '| migrate: database user llmops_app has its password and its grants');
   assert.ok(
     r.all.indexOf('migrate: 001_create_items applied') < r.all.search(/\$ aws ecs update-service/),
     'migrated before the service update',
@@ -291,6 +294,31 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   assert.equal(await albGet('/version'), { status: 200, body: 'v-mig' });
   const health = await albGet('/health');
   assert.equal(health, { status: 200, body: 'ok db=ok schema=001_create_items' });
+  // ... as its own database user: the service's task definition names it and reads only its secret; the
+  // migration's (<family>-migrate) holds the master's, which created the role with DML rights and nothing more
+  const containerOf = async (td: string) =>
+    (await aws('ecs', 'describe-task-definition', '--task-definition', td)).taskDefinition.containerDefinitions[0];
+  const arnOf = async (name: string): Promise<string> => (await aws('secretsmanager', 'describe-secret', '--secret-id', name)).ARN;
+  const [appUser, appEnv] = [await arnOf(`${P}/db/app`), await arnOf(`${P}/app/env`)];
+  const app = await containerOf((await service()).taskDefinition);
+  assert.equal(app.environment.find((e: any) => e.name === 'DATABASE_USER').value, 'llmops_app');
+  assert.equal(
+    app.secrets.map((x: any) => x.valueFrom).sort(),
+    [`${appUser}:password::`, appEnv].sort(),
+    "the service's tasks read the app user's secret and the app's environment, not the master secret",
+  );
+  const migration = await containerOf(`${P}-task-migrate`);
+  const masterSecret = migration.secrets.find((x: any) => x.name === 'DATABASE_PASSWORD').valueFrom;
+  assert.not.ok(masterSecret.startsWith(appUser) || masterSecret.startsWith(appEnv), `the migration's DATABASE_PASSWORD: ${masterSecret}`);
+  assert.equal(migration.environment.find((e: any) => e.name === 'DATABASE_USER').value, 'llmops');
+  assert.is(
+    await sql(
+      `${P}-db`,
+      "select rolsuper::text || ' ' || has_table_privilege('llmops_app', 'items', 'insert')::text || ' ' || has_schema_privilege('llmops_app', 'public', 'create')::text from pg_roles where rolname = 'llmops_app'",
+    ),
+    'false true false',
+    'the app role: not a superuser, DML on the tables, no DDL',
+  );
 
   const again = await sb.run('scripts/deploy.ts', ['--yes'], env);
   assert.is(again.exitCode, 0, again.all.slice(-3000));
@@ -318,6 +346,18 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   const alone = await sb.run('scripts/migrate.ts', [], env);
   assert.is(alone.exitCode, 0, alone.all.slice(-3000));
   assert.match(alone.all, '| migrate: 001_create_items already applied');
+  assert.match(alone.all, 'register-task-definition', "the failed release's migration was the newest: the running one's is registered");
+  const twice = await sb.run('scripts/migrate.ts', [], env);
+  assert.is(twice.exitCode, 0, twice.all.slice(-3000));
+  assert.not.match(twice.all, 'register-task-definition', 'a second run registers nothing');
+  assert.match(twice.all, /task-migrate:\d+ already is this release's migration/);
+  // the generated app password: 64 characters, in no output and not in the Terraform state
+  const appPassword = JSON.parse((await aws('secretsmanager', 'get-secret-value', '--secret-id', `${P}/db/app`)).SecretString).password;
+  assert.match(appPassword, /^[0-9a-f]{64}$/);
+  for (const run of [r, again, bad, alone, twice]) assert.not.match(run.all, appPassword);
+  const state = await execa('aws', ['s3', 'cp', `s3://${P}-tfstate-123456789012/${P}/terraform.tfstate`, '-'], { env: awsEnv });
+  assert.match(state.stdout, 'aws_secretsmanager_secret_version', 'the state was read');
+  assert.not.match(state.stdout, appPassword, 'the password is in the state');
   const unset = await sb.run('scripts/migrate.ts', []);
   assert.is(unset.exitCode, 2);
   assert.match(unset.all, 'MIGRATE_COMMAND is not set');

@@ -13,7 +13,15 @@ import { runScriptFile, ROOT } from './helpers/script.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { buildImage, imageRef } from '../lib/image.js';
 import { formatSummary, prepareTfvars, summarizePlan, tfvarsFromConfig } from '../lib/infra.js';
-import { canonicalTaskDefinition, diffLines, renderTaskDefinition, TEMPLATE, templateValues } from '../lib/taskdef.js';
+import {
+  canonicalTaskDefinition,
+  databaseUser,
+  diffLines,
+  migrationTaskDefinition,
+  renderTaskDefinition,
+  TEMPLATE,
+  templateValues,
+} from '../lib/taskdef.js';
 import { explainStoppedTask, pollDelayMs } from '../lib/waiter.js';
 import { selectSteps, stepList, STEPS } from '../lib/pipeline.js';
 
@@ -163,6 +171,56 @@ for (const [name, mutate, message] of BAD_TEMPLATES) {
     }
   });
 }
+
+const OUTPUTS = {
+  db_username: 'llmops',
+  db_password_secret_arn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-master',
+  db_app_username: 'llmops_app',
+  db_app_secret_arn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:llmops/db/app',
+};
+const outputs = { get: (k: string) => (OUTPUTS as Record<string, string>)[k] ?? `<${k}>` } as any;
+
+test("the app's database user: its own user and secret when a migration runs, the master as the guide does without one", () => {
+  const withMigration = loadConfig({ env: { LLMOPS_MIGRATE_COMMAND: '/bin/migrate' }, envFile: '' });
+  const app = databaseUser(withMigration, outputs);
+  assert.is(app.DB_USER, 'llmops_app');
+  assert.is(app.DB_PASSWORD_SECRET_ARN, OUTPUTS.db_app_secret_arn);
+  const master = databaseUser(config, outputs);
+  assert.is(master.DB_USER, 'llmops');
+  assert.is(master.DB_PASSWORD_SECRET_ARN, OUTPUTS.db_password_secret_arn);
+  assert.is(master.DB_APP_USER, undefined, 'no app user is named where nothing creates it');
+});
+
+test("the migration's task definition: <family>-migrate, master and app credentials, the service's keeps only the app's", () => {
+  const withMigration = loadConfig({ env: { LLMOPS_MIGRATE_COMMAND: '/bin/migrate' }, envFile: '' });
+  const values = { ...VALUES, ...databaseUser(withMigration, outputs) };
+  const service = renderTaskDefinition(values);
+  const serviceSecrets = JSON.stringify(service.containerDefinitions[0].secrets);
+  assert.not.match(serviceSecrets, 'rds-master', "the service's task definition cannot read the master secret");
+  assert.match(serviceSecrets, `${OUTPUTS.db_app_secret_arn}:password::`);
+  const m = migrationTaskDefinition({ ...service, tags: [{ key: 'k', value: 'v' }] }, values);
+  assert.is(m.family, 'llmops-task-migrate');
+  assert.is(m.tags, undefined, 'tags are given at register, not copied from a described revision');
+  const c = m.containerDefinitions[0];
+  const env = Object.fromEntries(c.environment.map((e: any) => [e.name, e.value]));
+  const secrets = Object.fromEntries(c.secrets.map((e: any) => [e.name, e.valueFrom]));
+  assert.is(env.DATABASE_USER, 'llmops', 'the migration connects as the master');
+  assert.is(env.APP_DATABASE_USER, 'llmops_app');
+  assert.is(env.DATABASE_HOST, 'db.example', "the release's other settings are kept");
+  assert.is(secrets.DATABASE_PASSWORD, `${OUTPUTS.db_password_secret_arn}:password::`);
+  assert.is(secrets.APP_DATABASE_PASSWORD, `${OUTPUTS.db_app_secret_arn}:password::`);
+  assert.is(secrets.APP_SECRETS, VALUES.APP_SECRET_ARN);
+  assert.is(c.environment.filter((e: any) => e.name === 'DATABASE_USER').length, 1, 'replaced, not doubled');
+  assert.is(c.image, VALUES.IMAGE, "the release's image");
+  assert.is(service.family, 'llmops-task', 'the release itself is unchanged');
+  // an overlay naming a container the release does not have is refused, naming the file
+  const dir = mkdtempSync(join(tmpdir(), 'overlay-'));
+  writeFileSync(join(dir, 'o.json'), JSON.stringify({ containerDefinitions: [{ name: 'nope', environment: [] }] }));
+  assert.throws(
+    () => migrationTaskDefinition(service, values, join(dir, 'o.json')),
+    /o\.json: container\(s\) nope not in the task definition/,
+  );
+});
 
 test('no false diff: a task definition as ECS returns it (defaults filled) equals the rendered one', () => {
   const rendered = renderTaskDefinition(VALUES);

@@ -246,6 +246,17 @@ export const RULES: Rule[] = [
     ],
   },
   {
+    id: 'RDS.app-user',
+    what: 'the app has a database user of its own: a secret whose generated password is written write-only (secret_string_wo), never the master',
+    check: (p) => {
+      const app = ofType(p, 'aws_secretsmanager_secret_version').filter((r) => r.name === 'db_app');
+      if (!app.length) return ['no aws_secretsmanager_secret_version.db_app: the app would connect as the master user'];
+      return app
+        .filter((r) => r.values.secret_string || r.values.secret_string_wo_version == null)
+        .map((r) => `${r.address}: the app user's password is not write-only (secret_string_wo with a version)`);
+    },
+  },
+  {
     id: 'CKV2_AWS_69/RDS.force-ssl',
     what: 'RDS accepts TLS connections only (a parameter group with rds.force_ssl = 1)',
     // read from the configuration: the emulator returns no parameters, so planned values cannot show them

@@ -183,6 +183,7 @@ const BREAKS: Record<string, (plan: any) => void> = {
   'RDS.9': (p) => (first(p, 'aws_db_instance').enabled_cloudwatch_logs_exports = ['upgrade']),
   'RDS.17': (p) => (first(p, 'aws_db_instance').copy_tags_to_snapshot = false),
   'RDS.password': (p) => (first(p, 'aws_db_instance').password = 'in-the-state'),
+  'RDS.app-user': (p) => (resources(p).find((r) => r.address === 'aws_secretsmanager_secret_version.db_app')!.values.secret_string = '{}'),
   'CKV2_AWS_69/RDS.force-ssl': (p) => (configured(p, 'aws_db_parameter_group')[0].expressions.parameter = []),
   'RDS.log-groups': (p) => {
     const rs = p.planned_values.root_module.resources;

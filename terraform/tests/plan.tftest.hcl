@@ -135,6 +135,14 @@ run "defaults_are_secure_and_fast" {
     error_message = "execution role and task role must differ (CKV_AWS_249)"
   }
   assert {
+    condition     = aws_secretsmanager_secret_version.db_app.secret_string == null && aws_secretsmanager_secret_version.db_app.secret_string_wo_version == 1
+    error_message = "the app database user's password reaches Secrets Manager write-only (never the state)"
+  }
+  assert {
+    condition     = local.db_app_username == "llmops_app" && local.db_app_username != var.db_username
+    error_message = "the app has its own database user, not the master"
+  }
+  assert {
     condition     = aws_ecs_service.app.enable_execute_command == false && length(aws_iam_role_policy.task_exec) == 0
     error_message = "ECS Exec is off by default: no agent in the tasks, no ssmmessages for the task role"
   }
@@ -256,6 +264,26 @@ run "rejects_a_weak_db_password" {
     db_password_version = 1
   }
   expect_failures = [var.db_password]
+}
+
+run "rejects_the_master_as_the_app_user" {
+  command = plan
+
+  variables {
+    db_app_username = "LLMOPS"
+  }
+
+  expect_failures = [var.db_app_username]
+}
+
+run "rejects_a_weak_app_db_password" {
+  command = plan
+
+  variables {
+    db_app_password = "short'one"
+  }
+
+  expect_failures = [var.db_app_password]
 }
 
 run "rejects_a_db_password_without_its_version" {

@@ -35,6 +35,7 @@ ecs = client("ecs", admin)
 for cluster in (n["cluster"], "other-cluster"):
     ecs.create_cluster(clusterName=cluster)
 td = ecs.register_task_definition(family=n["family"], containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
+migrate_td = ecs.register_task_definition(family=n["family"] + "-migrate", containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
 other_td = ecs.register_task_definition(family="other-family", containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
 for cluster, service in ((n["cluster"], n["service"]), (n["cluster"], "other-service"), ("other-cluster", n["service"])):
     ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=td, desiredCount=0)
@@ -89,7 +90,7 @@ CALLS = {
     "PassOnlyTheTaskRolesToEcs": lambda k: register(k, roles[n["executionRole"]]),
     "ReadTerraformOutputs": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate"),
     "ListTheStateBucket": lambda k: client("s3", k).list_objects_v2(Bucket=n["bucket"], MaxKeys=1),
-    "MigrationTask": lambda k: run_task(k, n["cluster"], td),
+    "MigrationTask": lambda k: run_task(k, n["cluster"], migrate_td),
     "TheDeployLock": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/locks/{n['service']}.json", Body=b"{}"),
 }
 # what the role must never do
@@ -99,7 +100,8 @@ NEVER = {
     "list the tasks of another cluster": lambda k: client("ecs", k).list_tasks(cluster="other-cluster"),
     "pass another role to ECS": lambda k: register(k, roles["someone-elses-role"]),
     "run another family's task": lambda k: run_task(k, n["cluster"], other_td),
-    "run the app's task in another cluster": lambda k: run_task(k, "other-cluster", td),
+    "run the migration's task in another cluster": lambda k: run_task(k, "other-cluster", migrate_td),
+    "run the service's task definition as a one-off (only the migration's family)": lambda k: run_task(k, n["cluster"], td),
     "stop a task of another cluster": lambda k: client("ecs", k).stop_task(cluster="other-cluster", task="0123456789abcdef0123456789abcdef"),
     "open a shell in a task (ECS Exec)": lambda k: client("ecs", k).execute_command(cluster=n["cluster"], task="0123456789abcdef0123456789abcdef", command="/bin/sh", interactive=True),
     "read another app's logs": lambda k: client("logs", k).filter_log_events(logGroupName="/ecs/other-app"),
