@@ -4,7 +4,7 @@
 // fake CLIs on a private PATH record every call, and AWS_ENDPOINT_URL points at a local server that records
 // every request the SDK or a CLI would make.
 import { createServer, type Server } from 'node:http';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -97,6 +97,8 @@ test('an unreadable env file is exit 2 naming it (was a bare EACCES, exit 1); ru
   chmodSync(file, 0o000);
   chmodSync(dirname(file), 0o755);
   const asNobody = process.getuid?.() === 0 ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  // the unprivileged user must reach the checkout: a mkdtemp'd copy of it (Stryker's sandbox) is 0700
+  if (asNobody.length && (statSync(ROOT).mode & 0o005) !== 0o005) chmodSync(ROOT, statSync(ROOT).mode | 0o005);
   const r = await execa(
     asNobody[0] ?? process.execPath,
     [

@@ -64,25 +64,61 @@ const stoppedTask = (id: string, ip: string, reason: string, exitCode?: number, 
     containers: [{ name: 'llmops-app', exitCode, reason: containerReason, networkInterfaces: [{ privateIpv4Address: ip }] }],
   });
 
-/** Canned clients: `timeline(poll)` is the world at the n-th describe-services. */
-function cannedAws(timeline: (poll: number) => World): { clients: Clients; polls: () => number } {
+const LB = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/llmops-alb/abc';
+
+/** A request the waiter makes only with these inputs; anything else is an error, as AWS would answer it. */
+function expect(ok: boolean, command: any): void {
+  if (!ok) throw new Error(`unexpected input to ${command.constructor.name}: ${JSON.stringify(command.input)}`);
+}
+
+/**
+ * Canned clients: `timeline(poll)` is the world at the n-th describe-services. They answer only calls made as a
+ * real run makes them (the cluster and service, tasks started by the deployment followed, its target group, the
+ * stopped task's log stream), so a waiter asking for the wrong thing gets an error, not the right answer.
+ * Tasks are started by ecs-svc/2 unless they say otherwise; `dns`: the load balancer's name, when asked.
+ */
+function cannedAws(timeline: (poll: number) => World, dns?: string): { clients: Clients; polls: () => number } {
   let poll = -1;
   const world = () => timeline(Math.max(poll, 0));
+  const startedBy = (t: Task) => t.startedBy ?? 'ecs-svc/2';
   const answer = async (command: any): Promise<any> => {
     const input = command.input;
+    const inCluster = input.cluster === 'llmops-cluster';
     switch (command.constructor.name) {
       case 'DescribeServicesCommand':
+        expect(inCluster && input.services?.length === 1 && input.services[0] === 'llmops-service', command);
         poll++;
         return { services: [world().service] };
       case 'ListTasksCommand': {
+        expect(inCluster && ['RUNNING', 'STOPPED'].includes(input.desiredStatus) && !!input.startedBy, command);
         const tasks = input.desiredStatus === 'STOPPED' ? (world().stopped ?? []) : (world().running ?? []);
-        return { taskArns: tasks.map((t) => t.taskArn) };
+        return { taskArns: tasks.filter((t) => startedBy(t) === input.startedBy).map((t) => t.taskArn) };
       }
       case 'DescribeTasksCommand':
+        expect(inCluster, command);
         return { tasks: [...(world().running ?? []), ...(world().stopped ?? [])].filter((t) => input.tasks.includes(t.taskArn)) };
       case 'DescribeTargetHealthCommand':
+        expect(input.TargetGroupArn === TG, command);
         return { TargetHealthDescriptions: world().targets ?? [] };
+      case 'DescribeTargetGroupsCommand':
+        expect(dns !== undefined && input.TargetGroupArns?.[0] === TG, command);
+        return { TargetGroups: [{ TargetGroupArn: TG, LoadBalancerArns: [LB] }] };
+      case 'DescribeLoadBalancersCommand':
+        expect(dns !== undefined && input.LoadBalancerArns?.[0] === LB, command);
+        return { LoadBalancers: [{ LoadBalancerArn: LB, DNSName: dns }] };
+      case 'GetLogEventsCommand': {
+        const ids = (world().stopped ?? []).map((t) => t.taskArn!.split('/').pop());
+        expect(
+          input.logGroupName === '/ecs/llmops-task' &&
+            ids.some((id) => input.logStreamName === `ecs/llmops-app/${id}`) &&
+            input.limit === 15 &&
+            input.startFromHead === false,
+          command,
+        );
+        return { events: (world().logs ?? []).map((message) => ({ message })) };
+      }
       case 'DescribeTaskDefinitionCommand':
+        expect(input.taskDefinition === TD(2), command);
         return {
           taskDefinition: {
             containerDefinitions: [
@@ -96,8 +132,6 @@ function cannedAws(timeline: (poll: number) => World): { clients: Clients; polls
             ],
           },
         };
-      case 'GetLogEventsCommand':
-        return { events: (world().logs ?? []).map((message) => ({ message })) };
       default:
         throw new Error(`unexpected ${command.constructor.name}`);
     }
@@ -123,9 +157,9 @@ test.before(async () => {
 });
 test.after(() => void server.close());
 
-async function wait(timeline: (poll: number) => World, options: VerifyOptions = {}) {
+async function wait(timeline: (poll: number) => World, options: VerifyOptions = {}, dns?: string) {
   const lines: string[] = [];
-  const aws = cannedAws(timeline);
+  const aws = cannedAws(timeline, dns);
   const result = await waitForDeployment(new Runner({ echo: (l) => lines.push(l) }), config, {
     url,
     timeoutSeconds: 5,
@@ -151,6 +185,23 @@ test('ok: the new tasks run, their targets turn healthy, then the URL answers', 
     lines.join('\n'),
   );
   assert.ok(lines.some((l) => l.includes(`✓ ${url} answered 200`)));
+});
+
+test("without a URL given, the one probed is the load balancer's DNS name and HEALTH_PATH, found from the service's target group", async () => {
+  status = 200;
+  const host = new URL(url).host;
+  const { result, lines } = await wait(
+    () => ({
+      service: service([dep('ecs-svc/2', 'PRIMARY', 2)]),
+      running: [task('t1', '10.0.1.5')],
+      targets: [{ Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' } }],
+    }),
+    { url: undefined },
+    host,
+  );
+  assert.is(result.outcome, 'ok', result.message);
+  assert.is(result.url, `http://${host}/health`);
+  assert.ok(lines.includes(`  ✓ http://${host}/health answered 200`), lines.join('\n'));
 });
 
 test('ok waits for the URL: healthy targets but a 503 from the app is not done', async () => {
