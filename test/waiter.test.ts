@@ -9,7 +9,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { Runner } from '../lib/run.js';
-import { waitForDeployment, type Clients, type VerifyOptions } from '../lib/waiter.js';
+import { ExitCode } from '../lib/errors.js';
+import {
+  explainStoppedTask,
+  formatResult,
+  OUTCOME_EXIT,
+  pollDelayMs,
+  waitForDeployment,
+  type Clients,
+  type VerifyOptions,
+} from '../lib/waiter.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const TD = (n: number) => `arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:${n}`;
@@ -350,6 +359,120 @@ test('already over before the first look: a deployment that failed within second
   assert.is(result.outcome, 'rolled-back');
   assert.is(polls, 0, 'one describe-services, no polling loop');
   assert.match(result.diagnosis.join('\n'), /exit 137: the container was killed/);
+});
+
+test('dry run: the four things it would poll, printed as commands, and no AWS call', async () => {
+  const lines: string[] = [];
+  const aws = cannedAws(() => {
+    throw new Error('a dry run called AWS');
+  });
+  const result = await waitForDeployment(new Runner({ dryRun: true, echo: (l) => lines.push(l) }), config, aws);
+  assert.is(result.outcome, 'ok');
+  assert.is(result.message, 'dry run');
+  const note = '   # polled through the SDK until the deployment is healthy';
+  assert.equal(lines, [
+    `[dry-run] $ aws ecs describe-services --cluster llmops-cluster --services llmops-service${note}`,
+    `[dry-run] $ aws ecs list-tasks --cluster llmops-cluster --service-name llmops-service${note}`,
+    `[dry-run] $ aws elbv2 describe-target-health --target-group-arn '<TARGET_GROUP_ARN>'${note}`,
+    `[dry-run] $ curl -fsS 'http://<ALB_DNS_NAME>/health'${note}`,
+  ]);
+  assert.is(aws.polls(), -1, 'no describe-services');
+});
+
+test('a task whose address is only in its ENI attachment (Fargate before the container reports it) still counts', async () => {
+  status = 200;
+  const eniOnly = task('t1', 'unused', {
+    containers: [{ name: 'llmops-app' }],
+    attachments: [
+      {
+        type: 'ElasticNetworkInterface',
+        details: [
+          { name: 'subnetId', value: 'subnet-1' },
+          { name: 'privateIPv4Address', value: '10.0.1.7' },
+        ],
+      },
+    ],
+  });
+  const { result } = await wait(() => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2)]),
+    running: [eniOnly],
+    targets: [{ Target: { Id: '10.0.1.7' }, TargetHealth: { State: 'healthy' } }],
+  }));
+  assert.is(result.outcome, 'ok', result.message);
+  assert.match(result.message, '1 healthy targets');
+});
+
+test('lost contact with AWS while waiting: the error says the deployment carries on and how to follow it; other errors are left as they are', async () => {
+  const failing = (error: Error): Clients => {
+    const client = { send: async () => Promise.reject(error), destroy() {} } as any;
+    return { ecs: client, elb: client, logs: client };
+  };
+  const run = (error: Error) =>
+    waitForDeployment(new Runner({ echo: () => {} }), config, { url, clients: failing(error) }).catch((e: Error) => e);
+  const expired = Object.assign(new Error('The security token included in the request is expired'), {
+    name: 'ExpiredTokenException',
+    $metadata: { httpStatusCode: 403 },
+  });
+  const e1 = await run(expired);
+  assert.is(
+    (e1 as Error).message,
+    'lost contact with AWS while following the deployment of llmops-service (ExpiredTokenException: The security token included in the request is expired); the deployment carries on in ECS: `npm run step:7` follows it again',
+  );
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4566'), { code: 'ECONNREFUSED' });
+  assert.match(((await run(refused)) as Error).message, /^lost contact with AWS .*ECONNREFUSED/);
+  const bug = new TypeError('x is not a function');
+  assert.is(((await run(bug)) as Error).message, 'x is not a function');
+});
+
+test('stopped-task explanations: reason, exit code, container reason and the fix, in one line each', () => {
+  const c = (exitCode?: number, reason?: string) => [{ name: 'llmops-app', exitCode, reason }];
+  assert.is(
+    explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: c(1) }),
+    'Essential container in task exited (exit code 1)\n    fix: the app exited with code 1 at start: see its last log lines below',
+  );
+  assert.is(
+    explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: c(137) }),
+    'Essential container in task exited (exit code 137)\n    fix: exit 137: the container was killed (SIGKILL): out of memory (raise TASK_MEMORY) or it ignored SIGTERM for stopTimeout',
+  );
+  assert.is(
+    explainStoppedTask({ stoppedReason: 'Scaling activity initiated by deployment', containers: c(0) }),
+    'Scaling activity initiated by deployment (exit code 0)\n    fix: see the service events and logs below',
+  );
+  assert.is(explainStoppedTask({}), 'unknown reason\n    fix: see the service events and logs below');
+  assert.is(
+    explainStoppedTask({
+      stoppedReason: 'Task failed to start',
+      containers: c(undefined, 'OutOfMemoryError: Container killed due to memory usage'),
+    }),
+    'Task failed to start — OutOfMemoryError: Container killed due to memory usage\n    fix: the container ran out of memory: raise TASK_MEMORY (a valid Fargate size for TASK_CPU) or fix the leak',
+  );
+  assert.match(
+    explainStoppedTask({ stoppedReason: 'ResourceInitializationError: unable to pull secrets', containers: c() }),
+    'fix: the task could not read its secrets or create its log stream',
+  );
+  assert.match(
+    explainStoppedTask({ stoppedReason: 'x', containers: c(undefined, 'CannotStartContainerError: bad user') }),
+    'fix: the container could not start',
+  );
+});
+
+test('polling: every second for 15 s, every 2 s until a minute, then every 5 s', () => {
+  assert.equal([0, 14_999, 15_000, 59_999, 60_000, 600_000].map(pollDelayMs), [1000, 1000, 2000, 2000, 5000, 5000]);
+});
+
+test("each outcome's exit code, and the one-line result with its diagnosis", () => {
+  assert.equal(OUTCOME_EXIT, {
+    ok: ExitCode.OK,
+    'rolled-back': ExitCode.ROLLED_BACK,
+    failed: ExitCode.FAILED,
+    timeout: ExitCode.TIMEOUT,
+    preflight: ExitCode.PREFLIGHT,
+  });
+  assert.is(formatResult({ outcome: 'ok', message: 'healthy', diagnosis: [], elapsedMs: 1540 }), '✓ ok: healthy (1.5 s)');
+  assert.is(
+    formatResult({ outcome: 'failed', message: 'it failed', diagnosis: ['stopped task a', 'target b'], elapsedMs: 20_000 }),
+    '✗ failed: it failed (20.0 s)\n  stopped task a\n  target b',
+  );
 });
 
 test.run();
