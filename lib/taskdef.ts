@@ -161,13 +161,7 @@ export async function releaseMigration(runner: Runner, config: Config, account: 
   const newest = await runner.json(sh`aws ecs describe-task-definition --task-definition ${migration.family} ${region}`, {
     nothrow: true,
   });
-  const same =
-    newest?.taskDefinition &&
-    diffLines(
-      JSON.stringify(canonicalTaskDefinition(newest.taskDefinition), null, 2),
-      JSON.stringify(canonicalTaskDefinition(migration), null, 2),
-    ).length === 0;
-  if (same) {
+  if (newest?.taskDefinition && taskDefinitionDiff(newest.taskDefinition, migration).length === 0) {
     runner.echo(`# ${newest.taskDefinition.taskDefinitionArn.split('/').pop()} already is this release's migration: not registered again`);
     return newest.taskDefinition.taskDefinitionArn;
   }
@@ -176,11 +170,21 @@ export async function releaseMigration(runner: Runner, config: Config, account: 
 
 /** Register the migration's task definition for a release and return its ARN (tags: the release's). */
 export async function registerMigration(runner: Runner, config: Config, td: any, tags: { key: string; value: string }[]): Promise<string> {
-  const rendered = writeRendered(runner, 'ecs-migration-task-definition.json', { ...td, tags });
+  return registerTaskDefinition(runner, config, 'ecs-migration-task-definition.json', { ...td, tags }, '<MIGRATION_TASK_DEFINITION_ARN>');
+}
+
+/** register-task-definition of a rendered document (written to the state directory); its new ARN. */
+async function registerTaskDefinition(runner: Runner, config: Config, file: string, td: any, placeholder: string): Promise<string> {
+  const rendered = writeRendered(runner, file, td);
   const out = await runner.json(
     sh`aws ecs register-task-definition --cli-input-json file://${rendered} --region ${config.region} --output json`,
   );
-  return out?.taskDefinition?.taskDefinitionArn ?? `<MIGRATION_TASK_DEFINITION_ARN>`;
+  return out?.taskDefinition?.taskDefinitionArn ?? placeholder;
+}
+
+/** What differs between two task definitions once ECS's defaults are filled on both sides (empty: the same). */
+function taskDefinitionDiff(before: any, after: any): string[] {
+  return diffLines(JSON.stringify(canonicalTaskDefinition(before), null, 2), JSON.stringify(canonicalTaskDefinition(after), null, 2));
 }
 
 const RESPONSE_ONLY = [
@@ -306,7 +310,7 @@ export async function releaseTaskDefinition(
       )
     )?.taskDefinition;
   }
-  const diff = diffLines(JSON.stringify(canonicalTaskDefinition(current), null, 2), JSON.stringify(canonicalTaskDefinition(td), null, 2));
+  const diff = taskDefinitionDiff(current, td);
   let arn = service?.taskDefinition ?? '<TASK_DEFINITION_ARN>';
   let changed = false;
   let tags: { key: string; value: string }[] = [];
@@ -325,11 +329,7 @@ export async function releaseTaskDefinition(
       throw new ScriptFailure('not registered (declined)');
     }
     tags = releaseTags(ref, digest);
-    const rendered = writeRendered(runner, 'ecs-task-definition.json', { ...td, tags });
-    const out = await runner.json(
-      sh`aws ecs register-task-definition --cli-input-json file://${rendered} --region ${config.region} --output json`,
-    );
-    arn = out?.taskDefinition?.taskDefinitionArn ?? '<TASK_DEFINITION_ARN>';
+    arn = await registerTaskDefinition(runner, config, 'ecs-task-definition.json', { ...td, tags }, '<TASK_DEFINITION_ARN>');
     changed = true;
   } else {
     runner.echo(`# ${service?.taskDefinition} already runs this image and configuration: no new revision`);
