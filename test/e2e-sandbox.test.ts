@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DescribeServicesCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { execa } from 'execa';
 import { parse } from 'yaml';
 import { test as uvuTest } from 'uvu';
@@ -63,14 +64,30 @@ async function aws(...args: string[]): Promise<any> {
   return r.stdout ? JSON.parse(r.stdout) : {};
 }
 
-async function service(): Promise<any> {
+async function serviceViaCli(): Promise<any> {
   return (await aws('ecs', 'describe-services', '--cluster', `${P}-cluster`, '--services', `${P}-service`)).services[0];
 }
 
+let ecs: ECSClient | undefined;
+/**
+ * The production service as the emulator holds it, read through the SDK: the cases poll it every second,
+ * and each aws CLI call costs about a second of CPU (the suite's time is its CPU: 2 cores).
+ */
+async function service(): Promise<any> {
+  ecs ??= new ECSClient({
+    region: awsEnv.AWS_REGION,
+    endpoint: awsEnv.AWS_ENDPOINT_URL,
+    credentials: { accessKeyId: awsEnv.AWS_ACCESS_KEY_ID!, secretAccessKey: awsEnv.AWS_SECRET_ACCESS_KEY! },
+  });
+  return (await ecs.send(new DescribeServicesCommand({ cluster: `${P}-cluster`, services: [`${P}-service`] }))).services![0];
+}
+
+const dnsNames = new Map<string, string>();
 /** GET through a load balancer's DNS name: production's, or another environment's (`${P}-staging-alb`). */
 async function albGet(path: string, lb = `${P}-alb`): Promise<{ status: number; body: string }> {
-  const lbs = await aws('elbv2', 'describe-load-balancers', '--names', lb);
-  const dns = lbs.LoadBalancers[0].DNSName;
+  // a load balancer keeps its DNS name for life: asked once
+  if (!dnsNames.has(lb)) dnsNames.set(lb, (await aws('elbv2', 'describe-load-balancers', '--names', lb)).LoadBalancers[0].DNSName);
+  const dns = dnsNames.get(lb)!;
   const res = await fetch(`http://${dns}${path}`, { signal: AbortSignal.timeout(5000) });
   return { status: res.status, body: (await res.text()).trim() };
 }
@@ -559,7 +576,7 @@ test('ECS emulator with the real aws CLI: a missing image gives CannotPullContai
     failed = (await service()).deployments.find((d: any) => d.id === dep.id && d.rolloutState === 'FAILED');
   }
   assert.ok(failed, 'the deployment goes FAILED');
-  const after = await service();
+  const after = await serviceViaCli();
   assert.ok(after.deployments[0].taskDefinition.endsWith(s.taskDefinition.split('/').pop()), 'rolled back to the previous revision');
   const stopped = await aws('ecs', 'list-tasks', '--cluster', `${P}-cluster`, '--started-by', dep.id, '--desired-status', 'STOPPED');
   const tasks = await aws('ecs', 'describe-tasks', '--cluster', `${P}-cluster`, '--tasks', ...stopped.taskArns.slice(0, 3));
