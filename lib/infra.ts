@@ -1,4 +1,5 @@
 // The Terraform stack: tfvars from the config, the state bucket, plan and its summary, apply and outputs.
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveIdentity } from './aws.js';
@@ -246,9 +247,42 @@ export function formatSummary(s: PlanSummary): string {
   return lines.join('\n');
 }
 
+/**
+ * The summary of a saved plan is kept beside it (`tfplan.summary.json`) with the plan file's SHA-256, so step 4
+ * confirms and applies exactly what step 3 showed without a second `terraform show` (the aws provider's start-up
+ * and schema: about 5 s of CPU). A plan file that changed since, or a record that does not match it, is shown again.
+ */
+const summaryPath = (config: Config) => join(tfDir(config), `${planFile(config)}.summary.json`);
+const planDigest = (config: Config) =>
+  createHash('sha256')
+    .update(readFileSync(join(tfDir(config), planFile(config))))
+    .digest('hex');
+
+function recordedSummary(config: Config): PlanSummary | undefined {
+  try {
+    const record = JSON.parse(readFileSync(summaryPath(config), 'utf8'));
+    return record?.sha256 === planDigest(config) && record.summary ? (record.summary as PlanSummary) : undefined;
+  } catch {
+    return undefined; // no record, or no plan
+  }
+}
+
 export async function showPlan(runner: Runner, config: Config): Promise<PlanSummary> {
+  const recorded = recordedSummary(config);
+  if (recorded) {
+    runner.echo(`# ${planFile(config)}: summarized when it was saved (same SHA-256), not shown again`);
+    return recorded;
+  }
   const json = await runner.json(sh`terraform ${chdir(config)} show -json -no-color ${planFile(config)}`, { env: terraformEnv(config) });
-  return summarizePlan(json);
+  const summary = summarizePlan(json);
+  writeFileSync(summaryPath(config), `${JSON.stringify({ sha256: planDigest(config), summary }, null, 2)}\n`);
+  return summary;
+}
+
+/** A saved plan is used once: the plan file and its summary go together. */
+function removePlan(config: Config): void {
+  rmSync(join(tfDir(config), planFile(config)), { force: true });
+  rmSync(summaryPath(config), { force: true });
 }
 
 export async function planInfrastructure(runner: Runner, config: Config): Promise<PlanSummary | undefined> {
@@ -291,7 +325,7 @@ export async function applyPlan(runner: Runner, config: Config, yes: boolean): P
     const summary = await showPlan(runner, config);
     runner.echo(formatSummary(summary));
     if (summary.noChanges) {
-      rmSync(plan, { force: true });
+      removePlan(config);
       return 'no-changes';
     }
     const destructive = summary.destroy > 0 ? ` It DESTROYS ${summary.destroy} resource(s).` : '';
@@ -305,12 +339,12 @@ export async function applyPlan(runner: Runner, config: Config, yes: boolean): P
     });
   } catch (error) {
     if (error instanceof InterruptedError) {
-      rmSync(plan, { force: true }); // stale once part of it is applied
+      removePlan(config); // stale once part of it is applied
       error.rerun = 'npm run step:3 && npm run step:4 (plan again from what was applied)';
     }
     throw error;
   }
-  if (!runner.dryRun) rmSync(plan, { force: true });
+  if (!runner.dryRun) removePlan(config);
   return 'applied';
 }
 
@@ -346,10 +380,9 @@ export async function destroyStack(
     stream: true,
     timeoutMs: 30 * 60_000,
   });
-  const plan = join(tfDir(config), planFile(config));
   if (!runner.dryRun) {
     const summary = await showPlan(runner, config);
-    rmSync(plan, { force: true }); // a destroy plan is never left for step 4 to apply
+    removePlan(config); // a destroy plan is never left for step 4 to apply
     runner.echo(formatSummary(summary));
     if (summary.noChanges) return 'nothing';
     if (!(await confirmed(summary))) return 'declined';

@@ -12,7 +12,8 @@ import { Runner } from '../lib/run.js';
 import { runScriptFile, ROOT } from './helpers/script.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { buildImage, imageRef } from '../lib/image.js';
-import { formatSummary, prepareTfvars, summarizePlan, tfvarsFromConfig } from '../lib/infra.js';
+import { formatSummary, prepareTfvars, showPlan, summarizePlan, tfvarsFromConfig } from '../lib/infra.js';
+import { fakeBins } from './helpers/fake-bin.js';
 import {
   canonicalTaskDefinition,
   databaseUser,
@@ -269,6 +270,24 @@ test('plan summary counts and highlights what is destroyed or replaced', () => {
   assert.match(text, '! REPLACE aws_db_instance.this');
   assert.match(text, '! DESTROY aws_s3_bucket.old');
   assert.match(formatSummary(summarizePlan({ resource_changes: [] })), 'No changes');
+});
+
+test('step 4 takes the summary step 3 made of the same saved plan; a plan file changed since is shown again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llmops-plan-'));
+  const c = loadConfig({ env: { TF_DIR: dir }, envFile: '' });
+  const fb = fakeBins({ terraform: `echo '{"resource_changes":[{"address":"aws_s3_bucket.old","change":{"actions":["delete"]}}]}'` });
+  const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}` } });
+  const shows = () => fb.calls().filter((call) => call[0] === 'terraform' && call.includes('show')).length;
+  writeFileSync(join(dir, 'tfplan'), 'the first plan');
+  const first = await showPlan(runner, c);
+  assert.equal([first.destroy, first.destroyed, shows()], [1, ['aws_s3_bucket.old'], 1]);
+  assert.equal(await showPlan(runner, c), first);
+  assert.is(shows(), 1, 'the same plan file is not shown a second time');
+  // a new plan saved over it (another step 3, or by hand): the record no longer matches its digest
+  writeFileSync(join(dir, 'tfplan'), 'the second plan');
+  fb.add('terraform', `echo '{"resource_changes":[]}'`);
+  const second = await showPlan(runner, c);
+  assert.equal([second.noChanges, shows()], [true, 2], 'a changed plan file is shown again');
 });
 
 test("tfvars from the config: the guide's names, no secrets", () => {
