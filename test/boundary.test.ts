@@ -15,6 +15,7 @@ import { editDistance, loadConfig, misspelling } from '../lib/config.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { emptyEnvFile, ROOT, runScriptFile, type ScriptRun } from './helpers/script.js';
 import { ConfigError } from '../lib/errors.js';
+import { integer, matching, readableFile } from '../lib/flags.js';
 
 let server: Server;
 let requests = 0;
@@ -121,6 +122,40 @@ test('an unreadable env file is exit 2 naming it (was a bare EACCES, exit 1); ru
   assert.is(r.exitCode, 2, r.all);
   assert.match(r.stderr, `${file}": cannot be read by this user`);
   assert.not.match(r.stderr, 'EACCES');
+});
+
+test('flag parsers: a whole number within both bounds (each included), nothing else; a pattern matched whole; a readable regular file', async () => {
+  const count = integer(1, 10);
+  assert.equal([count('1'), count('10'), count('07')], [1, 10, 7]);
+  for (const bad of ['0', '11', 'x1', '1x', '-1', '1.5', '1e1', '', ' 1', '0x1'])
+    assert.throws(() => count(bad), /^expects a whole number from 1 to 10$/, `"${bad}" is refused`);
+  const role = matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name');
+  assert.is(role('deploy-role'), 'deploy-role');
+  assert.throws(() => role('x$(id)'), /^expects an IAM role name$/);
+  const dir = mkdtempSync(join(tmpdir(), 'flags-'));
+  const file = join(dir, 'app.json');
+  writeFileSync(file, '{}');
+  assert.is(readableFile(file), file);
+  assert.throws(() => readableFile(join(dir, 'missing.json')), /^expects an existing file: no such file$/);
+  assert.throws(() => readableFile(dir), /^expects a file, not a directory$/);
+  // root reads anything: the unreadable case runs as an unprivileged user
+  if (process.getuid?.() !== 0) return;
+  chmodSync(file, 0o600);
+  chmodSync(dir, 0o755);
+  if ((statSync(ROOT).mode & 0o005) !== 0o005) chmodSync(ROOT, statSync(ROOT).mode | 0o005);
+  const probe = `import(${JSON.stringify(join(ROOT, 'lib/flags.ts'))}).then((m) => { try { m.readableFile(${JSON.stringify(file)}); console.log('accepted'); } catch (e) { console.log(e.message); } })`;
+  const r = await execa(
+    '/usr/bin/setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '-e', probe],
+    {
+      cwd: ROOT,
+      // this process's environment: a mutation tester's switch for the active mutant included
+      env: { ...process.env, HOME: tmpdir() },
+      reject: false,
+      all: true,
+    },
+  );
+  assert.is(r.stdout.trim(), 'expects a file this user can read', r.all);
 });
 
 test('an unquoted "#" inside a value is an error, not a silent cut (DB_PASSWORD=abc#def loaded as abc); the value is never quoted', () => {
