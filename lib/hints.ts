@@ -19,6 +19,12 @@ const KNOWN_ERRORS: [RegExp, string][] = [
     /Unable to locate credentials|NoCredentialProviders|Could not load credentials/i,
     'no AWS credentials: run `aws configure` (or `aws sso login`), or set AWS_PROFILE / AWS_ACCESS_KEY_ID in .env',
   ],
+  // before the expired AWS session: docker's "Your authorization token has expired" is ECR's login, which
+  // `aws sso login` does not renew
+  [
+    /no basic auth credentials|authorization token has expired|denied: .*authoriz/i,
+    'docker is not logged in to ECR: rerun step 5, which logs in with `aws ecr get-login-password`',
+  ],
   [
     /ExpiredToken|RequestExpired|token included in the request is expired|Token has expired/i,
     'your AWS session expired: refresh it (`aws sso login --profile <profile>`) and rerun; the step is safe to rerun',
@@ -38,10 +44,6 @@ const KNOWN_ERRORS: [RegExp, string][] = [
   [
     /Error acquiring the state lock/i,
     'another terraform run holds the state lock (above: who, since when): wait for it, or, if that run is dead (killed, crashed), `npm run unlock -- --terraform --force`',
-  ],
-  [
-    /no basic auth credentials|authorization token has expired|denied: .*authoriz/i,
-    'docker is not logged in to ECR: rerun step 5, which logs in with `aws ecr get-login-password`',
   ],
   [
     /Could not connect to the endpoint URL|EndpointConnectionError|ECONNREFUSED/i,

@@ -13,7 +13,7 @@ export const SUITES: Record<string, string> = {
   'lib/run.ts': 'runner',
   'lib/waiter.ts': 'waiter',
   'lib/errors.ts': 'outcomes',
-  'lib/hints.ts': 'runner|outcomes',
+  'lib/hints.ts': 'hints',
   'lib/flags.ts': 'boundary',
   'lib/runbook.ts': 'runbook',
   'lib/taskdef.ts': 'steps',
