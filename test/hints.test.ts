@@ -33,11 +33,16 @@ const KNOWN: [string, string][] = [
   ['connect ECONNREFUSED 127.0.0.1:4566', 'check the network, AWS_REGION'],
 ];
 
-test('every known error, each way the tools print it, gets its own fix', () => {
-  for (const [text, fix] of KNOWN) {
-    assert.ok(hintFor(text)?.includes(fix), `${text}\n  -> ${hintFor(text)}\n  expected: ${fix}`);
-    assert.ok(hintFor(text.toUpperCase())?.includes(fix), `case does not matter: ${text.toUpperCase()}`);
+/** Each row's text, as printed and in capitals (the patterns ignore case), gets a fix containing its phrase. */
+function eachGetsItsFix(table: [string, string][], hint: (text: string) => string | undefined): void {
+  for (const [text, fix] of table) {
+    assert.ok(hint(text)?.includes(fix), `${text}\n  -> ${hint(text)}\n  expected: ${fix}`);
+    assert.ok(hint(text.toUpperCase())?.includes(fix), `case does not matter: ${text.toUpperCase()}`);
   }
+}
+
+test('every known error, each way the tools print it, gets its own fix', () => {
+  eachGetsItsFix(KNOWN, hintFor);
 });
 
 test('text that only looks alike gets no fix', () => {
@@ -139,10 +144,7 @@ const DATABASE: [string, string][] = [
 ];
 
 test("a database client's error, each way libpq and drivers print it, gets its own fix", () => {
-  for (const [text, fix] of DATABASE) {
-    assert.ok(databaseHint(text)?.includes(fix), `${text}\n  -> ${databaseHint(text)}\n  expected: ${fix}`);
-    assert.ok(databaseHint(text.toUpperCase())?.includes(fix), `case does not matter: ${text.toUpperCase()}`);
-  }
+  eachGetsItsFix(DATABASE, databaseHint);
   for (const text of ['all good', 'connected to llmops as llmops_app', 'database "x" exists', 'role "x" created']) {
     assert.is(databaseHint(text), undefined, text);
   }
