@@ -1,6 +1,5 @@
 // AWS identity, region and the account guard. Read-only SDK calls (fast: no CLI start-up);
 // the SDK honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS like the CLI does.
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { AccountGuardError, CredentialsError } from './errors.js';
@@ -17,6 +16,8 @@ export interface Identity {
 }
 
 export async function getCallerIdentity(region: string, timeoutMs = 10_000): Promise<Identity> {
+  // loaded on the first call, not when a script starts (`--help`, a refused input, `--dry-run` never call it)
+  const { GetCallerIdentityCommand, STSClient } = await import('@aws-sdk/client-sts');
   const client = new STSClient({
     region,
     maxAttempts: 2,

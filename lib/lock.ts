@@ -4,7 +4,6 @@
 // process is gone is stale at once. Takeover, renewal and release are conditional on the ETag that was
 // read (If-Match), so a lock is never replaced or removed by someone who did not see its current version.
 import { hostname, userInfo } from 'node:os';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { resolveIdentity } from './aws.js';
 import { LockedError } from './errors.js';
 import { integer, type OptionSpec } from './flags.js';
@@ -60,13 +59,16 @@ export const LOCK_RENEW_SECONDS = 30;
 
 // The lock is bookkeeping, not one of the guide's commands: it goes through the SDK (tens of ms instead of
 // ~1.3 s of CLI start-up per call), echoing the equivalent CLI command like every other call.
-function s3(config: Config): S3Client {
-  return new S3Client({ region: config.region, forcePathStyle: !!process.env.AWS_ENDPOINT_URL, maxAttempts: 3 });
-}
+// The S3 module is loaded by the first lock call, not when a script starts (most scripts never lock).
+type S3 = typeof import('@aws-sdk/client-s3');
 
-/** Send a command and return S3's own time from the answer's Date header (its clock, not ours); `read` consumes a body before the client goes. */
-async function send<T>(config: Config, command: any, read?: (out: any) => Promise<T>): Promise<{ out: T; serverMs: number }> {
-  const client = s3(config);
+/**
+ * Send the command `make` builds and return S3's own time from the answer's Date header (its clock, not
+ * ours); `read` consumes a body before the client goes.
+ */
+async function send<T>(config: Config, make: (s3: S3) => any, read?: (out: any) => Promise<T>): Promise<{ out: T; serverMs: number }> {
+  const s3 = await import('@aws-sdk/client-s3');
+  const client = new s3.S3Client({ region: config.region, forcePathStyle: !!process.env.AWS_ENDPOINT_URL, maxAttempts: 3 });
   let serverMs = Date.now();
   client.middlewareStack.add(
     (next: any) => async (args: any) => {
@@ -78,7 +80,7 @@ async function send<T>(config: Config, command: any, read?: (out: any) => Promis
     { step: 'deserialize', name: 'llmopsServerDate' },
   );
   try {
-    const out = await client.send(command);
+    const out = await client.send(make(s3));
     return { out: read ? await read(out) : (out as T), serverMs };
   } finally {
     client.destroy();
@@ -112,7 +114,7 @@ export async function readLock(runner: Runner, config: Config, account: string):
   try {
     const { out, serverMs } = await send(
       config,
-      new GetObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config) }),
+      (s3) => new s3.GetObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config) }),
       async (o: any) => ({ ...o, text: (await o.Body?.transformToString()) ?? '' }),
     );
     const text: string = out.text;
@@ -151,13 +153,14 @@ async function writeLock(
   try {
     const { out } = await send<any>(
       config,
-      new PutObjectCommand({
-        Bucket: stateBucket(config, account),
-        Key: lockKey(config),
-        Body: JSON.stringify(info),
-        ContentType: 'application/json',
-        ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' }),
-      }),
+      (s3) =>
+        new s3.PutObjectCommand({
+          Bucket: stateBucket(config, account),
+          Key: lockKey(config),
+          Body: JSON.stringify(info),
+          ContentType: 'application/json',
+          ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' }),
+        }),
     );
     return out.ETag ?? '';
   } catch (error: any) {
@@ -173,7 +176,7 @@ async function writeLock(
 export async function deleteLockIfMatch(runner: Runner, config: Config, account: string, etag: string): Promise<boolean> {
   runner.echoCommand('aws', ['s3api', 'delete-object', ...where(config, account), '--if-match', etag], 'via the SDK');
   try {
-    await send(config, new DeleteObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config), IfMatch: etag }));
+    await send(config, (s3) => new s3.DeleteObjectCommand({ Bucket: stateBucket(config, account), Key: lockKey(config), IfMatch: etag }));
     return true;
   } catch (error: any) {
     if (conditionFailed(error) || notFound(error)) return false;

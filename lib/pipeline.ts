@@ -153,7 +153,7 @@ export function selectSteps(steps: PipelineStep[], options: { from?: number; onl
 /** Run the steps as one listr2 list: each shows its commands, duration, and why it was skipped. */
 export async function runPipeline(steps: PipelineStep[], ctx: PipelineContext): Promise<number> {
   let failure: unknown;
-  const list = taskList<PipelineContext>(
+  const list = await taskList<PipelineContext>(
     steps.map((step) => ({
       title: `${step.n}. ${step.title}`,
       task: async (_c: PipelineContext, task: ListrTaskWrapper<any, any, any>) => {

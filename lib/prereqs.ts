@@ -208,7 +208,7 @@ export interface CheckRow {
 export async function runChecks(runner: Runner, config: Config): Promise<CheckRow[]> {
   const results = checks.map((c) => ({ name: c.name, required: c.required, result: { status: 'skip', detail: 'not run' } as CheckResult }));
   let interrupted: InterruptedError | undefined;
-  await taskList(
+  const list = await taskList(
     checks.map((check, i) => ({
       title: check.name,
       task: async (_ctx: unknown, task: any) => {
@@ -223,9 +223,8 @@ export async function runChecks(runner: Runner, config: Config): Promise<CheckRo
       },
     })),
     { concurrent: true, exitOnError: false },
-  )
-    .run()
-    .catch(() => undefined); // failures are reported below, each with its fix
+  );
+  await list.run().catch(() => undefined); // failures are reported below, each with its fix
   if (interrupted) throw interrupted;
   return results;
 }

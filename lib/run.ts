@@ -3,7 +3,6 @@
 import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { CommandError, InterruptedError, type RunResult, SecretInArgvError } from './errors.js';
 import { DOCKER_DROPPED, DOCKER_DROPPED_HINT, hintFor, installHint, isTransient } from './hints.js';
 
@@ -318,6 +317,9 @@ export class Runner {
   }
 
   private async execute(cmds: Cmd[], options: RunOptions, command: string): Promise<RunResult> {
+    // loaded by the first command, not at start: `--help`, a refused input and `--dry-run` run none, and
+    // execa costs about 0.5 s of CPU to load under tsx (docs/benchmarks.md)
+    const { execa } = await import('execa');
     const env = { ...this.env, ...options.env };
     const common = {
       cwd: options.cwd ?? this.cwd,

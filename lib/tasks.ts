@@ -1,6 +1,6 @@
 // listr2 task lists: the interactive renderer on a TTY, plain lines in CI / non-TTY,
 // a duration on every task.
-import { Listr, type ListrTask, type ListrTaskWrapper, PRESET_TIMER } from 'listr2';
+import type { Listr, ListrTask, ListrTaskWrapper } from 'listr2';
 import type { Runner } from './run.js';
 
 export type Renderer = 'default' | 'simple' | 'silent' | 'verbose';
@@ -17,7 +17,12 @@ export interface TaskListOptions<Ctx> {
   renderer?: Renderer;
 }
 
-export function taskList<Ctx extends object>(tasks: ListrTask<Ctx, any, any>[], options: TaskListOptions<Ctx> = {}): Listr<Ctx, any, any> {
+/** A listr2 list; listr2 is loaded here, when a script first shows one, not when it starts (`--help` never does). */
+export async function taskList<Ctx extends object>(
+  tasks: ListrTask<Ctx, any, any>[],
+  options: TaskListOptions<Ctx> = {},
+): Promise<Listr<Ctx, any, any>> {
+  const { Listr, PRESET_TIMER } = await import('listr2');
   const renderer = options.renderer ?? chooseRenderer();
   return new Listr<Ctx, any, any>(tasks, {
     concurrent: options.concurrent ?? false,

@@ -1,21 +1,8 @@
 // The deployment waiter: follows one ECS deployment (rollout state, tasks, target health, the URL) to
 // ok / rolled-back / failed / timeout, and diagnoses a failure with the fixes.
-import {
-  DescribeServicesCommand,
-  DescribeTaskDefinitionCommand,
-  DescribeTasksCommand,
-  ECSClient,
-  ListTasksCommand,
-  type Service,
-  type Task,
-} from '@aws-sdk/client-ecs';
-import {
-  DescribeLoadBalancersCommand,
-  DescribeTargetGroupsCommand,
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
-import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import type { ECSClient, Service, Task } from '@aws-sdk/client-ecs';
+import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { ExitCode } from './errors.js';
@@ -62,9 +49,33 @@ export interface Clients {
   logs: Pick<CloudWatchLogsClient, 'send' | 'destroy'>;
 }
 
+interface Sdk {
+  ecs: typeof import('@aws-sdk/client-ecs');
+  elb: typeof import('@aws-sdk/client-elastic-load-balancing-v2');
+  logs: typeof import('@aws-sdk/client-cloudwatch-logs');
+}
+
+/**
+ * The three SDK modules, loaded when a wait begins rather than when a script starts: most scripts import this
+ * file and never wait, and the modules cost about 0.4 s of CPU to load (docs/benchmarks.md).
+ */
+let sdk: Sdk;
+async function loadSdk(): Promise<Sdk> {
+  const [ecs, elb, logs] = await Promise.all([
+    import('@aws-sdk/client-ecs'),
+    import('@aws-sdk/client-elastic-load-balancing-v2'),
+    import('@aws-sdk/client-cloudwatch-logs'),
+  ]);
+  return (sdk = { ecs, elb, logs });
+}
+
 function clients(region: string): Clients {
   const common = { region, maxAttempts: 4 };
-  return { ecs: new ECSClient(common), elb: new ElasticLoadBalancingV2Client(common), logs: new CloudWatchLogsClient(common) };
+  return {
+    ecs: new sdk.ecs.ECSClient(common),
+    elb: new sdk.elb.ElasticLoadBalancingV2Client(common),
+    logs: new sdk.logs.CloudWatchLogsClient(common),
+  };
 }
 
 /** Fast at first (most deploys settle in seconds here, a minute or two on AWS), then back off. */
@@ -141,6 +152,7 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       runner.echoCommand(bin!, args, 'polled through the SDK until the deployment is healthy');
     return result('ok', 'dry run');
   }
+  await loadSdk();
   const c = options.clients ?? clients(config.region);
   try {
     say(
@@ -253,7 +265,7 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       let healthy = 0;
       const states: Record<string, number> = {};
       if (targetGroup && (running.length || stoppedTasks.length)) {
-        const th = await c.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroup }));
+        const th = await c.elb.send(new sdk.elb.DescribeTargetHealthCommand({ TargetGroupArn: targetGroup }));
         for (const d of th.TargetHealthDescriptions ?? []) {
           const state = d.TargetHealth?.State ?? 'unknown';
           // why a target of this deployment is unhealthy (draining and initial say nothing about the app)
@@ -324,14 +336,14 @@ function sameTaskDefinition(a?: string, b?: string): boolean {
 }
 
 async function readService(c: Clients, config: Config): Promise<Service | undefined> {
-  const r = await c.ecs.send(new DescribeServicesCommand({ cluster: config.names.cluster, services: [config.names.service] }));
+  const r = await c.ecs.send(new sdk.ecs.DescribeServicesCommand({ cluster: config.names.cluster, services: [config.names.service] }));
   return r.services?.[0];
 }
 
 async function tasksOf(c: Clients, config: Config, depId: string, desiredStatus: 'RUNNING' | 'STOPPED'): Promise<Task[]> {
-  const list = await c.ecs.send(new ListTasksCommand({ cluster: config.names.cluster, startedBy: depId, desiredStatus }));
+  const list = await c.ecs.send(new sdk.ecs.ListTasksCommand({ cluster: config.names.cluster, startedBy: depId, desiredStatus }));
   if (!list.taskArns?.length) return [];
-  const r = await c.ecs.send(new DescribeTasksCommand({ cluster: config.names.cluster, tasks: list.taskArns.slice(0, 100) }));
+  const r = await c.ecs.send(new sdk.ecs.DescribeTasksCommand({ cluster: config.names.cluster, tasks: list.taskArns.slice(0, 100) }));
   return r.tasks ?? [];
 }
 
@@ -356,10 +368,10 @@ async function healthUrl(c: Clients, config: Config, svc: Service): Promise<stri
   if (config.domain) return `https://${config.domain.name}${config.app.healthPath}`;
   const tg = svc.loadBalancers?.[0]?.targetGroupArn;
   if (!tg) return undefined;
-  const groups = await c.elb.send(new DescribeTargetGroupsCommand({ TargetGroupArns: [tg] }));
+  const groups = await c.elb.send(new sdk.elb.DescribeTargetGroupsCommand({ TargetGroupArns: [tg] }));
   const lbArn = groups.TargetGroups?.[0]?.LoadBalancerArns?.[0];
   if (!lbArn) return undefined;
-  const lbs = await c.elb.send(new DescribeLoadBalancersCommand({ LoadBalancerArns: [lbArn] }));
+  const lbs = await c.elb.send(new sdk.elb.DescribeLoadBalancersCommand({ LoadBalancerArns: [lbArn] }));
   const dns = lbs.LoadBalancers?.[0]?.DNSName;
   return dns ? `http://${dns}${config.app.healthPath}` : undefined;
 }
@@ -376,13 +388,13 @@ async function answers(url: string): Promise<boolean> {
 /** The last log lines of a task, from the awslogs stream its task definition names. */
 async function lastLogLines(c: Clients, config: Config, task: Task, limit = 15): Promise<string[]> {
   try {
-    const td = await c.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: task.taskDefinitionArn }));
+    const td = await c.ecs.send(new sdk.ecs.DescribeTaskDefinitionCommand({ taskDefinition: task.taskDefinitionArn }));
     const cd = td.taskDefinition?.containerDefinitions?.[0];
     const opts = cd?.logConfiguration?.options ?? {};
     if (cd?.logConfiguration?.logDriver !== 'awslogs') return [];
     const stream = `${opts['awslogs-stream-prefix'] ?? 'ecs'}/${cd.name}/${task.taskArn?.split('/').pop()}`;
     const r = await c.logs.send(
-      new GetLogEventsCommand({
+      new sdk.logs.GetLogEventsCommand({
         logGroupName: opts['awslogs-group'] ?? config.names.logGroup,
         logStreamName: stream,
         limit,

@@ -24,13 +24,12 @@ const tsFiles = (dir: string): string[] =>
 
 /** Every static import and re-export of a file, resolved to a path relative to the repository. */
 export function importsOf(file: string, text = readFileSync(join(ROOT, file), 'utf8')): Import[] {
-  const out: Import[] = [];
-  for (const m of text.matchAll(/^(?:import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/gm)) {
-    const spec = m[2]!;
-    const to = spec.startsWith('.') ? relative(ROOT, resolve(ROOT, dirname(file), spec)).replace(/\.js$/, '.ts') : spec;
-    out.push({ from: file, to, typeOnly: !!m[1] });
-  }
-  return out;
+  const target = (spec: string) =>
+    spec.startsWith('.') ? relative(ROOT, resolve(ROOT, dirname(file), spec)).replace(/\.js$/, '.ts') : spec;
+  const statics = text.matchAll(/^(?:import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/gm);
+  // `await import('execa')` where a module is loaded on first use; `typeof import(…)` is a type only
+  const dynamics = text.matchAll(/(typeof\s+)?\bimport\(\s*['"]([^'"]+)['"]\s*\)/g);
+  return [...statics, ...dynamics].map((m) => ({ from: file, to: target(m[2]!), typeOnly: !!m[1] }));
 }
 
 /** The first import loop among runtime imports (type-only imports vanish at run time), as a path. */
