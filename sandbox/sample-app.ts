@@ -84,20 +84,33 @@ function startScript(broken: Broken): string {
   ].join('\n');
 }
 
-/** Every 2 s: can the app reach its database, and which migration is it at? /health exists only while it can. */
+/**
+ * Every 2 s: can the app reach its database, and which migration is it at? /health exists only while it can.
+ * One connection per check (/etc/health.sql asks both questions): each costs a psql start, TLS and a server
+ * process, and every task of every sandbox checks all the time.
+ */
 const HEALTH_LOOP = [
   '#!/bin/busybox sh',
   'last=""',
   'while true; do',
   '  if [ -z "$DATABASE_HOST" ]; then state="ok db=none"',
-  `  elif t=$(${PSQL} -tAc "select to_regclass('public.schema_migrations') is not null" 2>/tmp/db.err); then`,
-  `    v=none; [ "$t" = t ] && v=$(${PSQL} -tAc "select coalesce(max(version), 'none') from schema_migrations" 2>>/tmp/db.err)`,
-  '    state="ok db=ok schema=$v"',
+  `  elif v=$(${PSQL} -tA -f /etc/health.sql 2>/tmp/db.err); then state="ok db=ok schema=$v"`,
   '  else state="down: $(tail -n 1 /tmp/db.err)"; fi',
   '  case "$state" in ok*) echo "$state" > /tmp/www/health.new && mv /tmp/www/health.new /tmp/www/health;; *) rm -f /tmp/www/health;; esac',
   '  [ "$state" != "$last" ] && echo "health: $state" && last="$state"',
   '  sleep 2',
   'done',
+  '',
+].join('\n');
+
+/** The newest migration applied, or none (before the first migration there is no table to ask). */
+const HEALTH_SQL = [
+  "select to_regclass('public.schema_migrations') is not null as migrated \\gset",
+  '\\if :migrated',
+  "  select coalesce(max(version), 'none') from schema_migrations;",
+  '\\else',
+  "  select 'none';",
+  '\\endif',
   '',
 ].join('\n');
 
@@ -183,6 +196,7 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
   writeExecutable(join(dir, 'rootfs', 'bin', 'dbcheck'), DBCHECK);
   mkdirSync(join(dir, 'rootfs', 'etc'), { recursive: true });
   writeFileSync(join(dir, 'rootfs', 'etc', 'app-role.sql'), APP_ROLE);
+  writeFileSync(join(dir, 'rootfs', 'etc', 'health.sql'), HEALTH_SQL);
   rmSync(join(dir, 'migrations'), { recursive: true, force: true });
   mkdirSync(join(dir, 'migrations'), { recursive: true });
   for (const [name, sql] of Object.entries(migrations(version, broken))) writeFileSync(join(dir, 'migrations', `${name}.sql`), sql);

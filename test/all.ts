@@ -3,7 +3,8 @@
 // file leaves, in a cgroup of lower weight (below). Output of the second process is held back and
 // printed after the first, so neither is interleaved; the exit code is non-zero when either fails.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { unrun } from './helpers/uvu-summary.js';
 
@@ -80,6 +81,14 @@ function lowWeightGroup(name: string): string | undefined {
 
 const group = lowWeightGroup(`llmops-test-${process.pid}`);
 
+/**
+ * The tests' temporary files go under one directory of this run (TMPDIR), removed at the end: each script run
+ * makes an empty PATH directory and an env file, each fake CLI a directory, and a run leaves thousands of them.
+ * Open to every user like /tmp itself (sticky): some cases run commands as an unprivileged user.
+ */
+const TEMP = mkdtempSync(join(tmpdir(), 'llmops-suite-'));
+chmodSync(TEMP, 0o1777);
+
 function uvu(name: string, args: string[], live: boolean, low = false): Promise<{ code: number; output: string; seconds: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
@@ -89,7 +98,7 @@ function uvu(name: string, args: string[], live: boolean, low = false): Promise<
     // a process group of its own, so the deadline stops the tests' own children (scripts, terraform) too
     const child = spawn('sh', ['-c', `${enter}exec nice -n ${low ? 10 : 0} "$@"`, 'sh', ...argv], {
       cwd: ROOT,
-      env: { ...process.env, PATH: TEST_PATH },
+      env: { ...process.env, PATH: TEST_PATH, TMPDIR: TEMP },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -146,6 +155,7 @@ for (let tries = 0; group && existsSync(group) && tries < 20; tries++) {
     await new Promise((r) => setTimeout(r, 500)); // a daemon a test left running stays in it: the group with it
   }
 }
+rmSync(TEMP, { recursive: true, force: true });
 process.stdout.write(`\n${rest.output}`);
 for (const [name, run] of [
   ['end to end', e2e],

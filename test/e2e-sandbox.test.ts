@@ -74,6 +74,7 @@ let ecs: ECSClient | undefined;
  * and each aws CLI call costs about a second of CPU (the suite's time is its CPU: 2 cores).
  */
 async function service(): Promise<any> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'; // as lib/aws.ts does for the scripts
   ecs ??= new ECSClient({
     region: awsEnv.AWS_REGION,
     endpoint: awsEnv.AWS_ENDPOINT_URL,

@@ -296,25 +296,22 @@ test('a secret file is 0600 in a private directory and removed afterwards', asyn
 });
 
 test('an unwritable temp directory gives a clear error and stages nothing', async () => {
+  const previous = process.env.TMPDIR; // test/all.ts gives the suite a TMPDIR of its own: put it back
   if (process.getuid?.() === 0) {
     // root ignores directory permissions: use a path that cannot exist instead
-    const previous = process.env.TMPDIR;
     process.env.TMPDIR = '/proc/llmops-no-such-dir';
-    try {
-      const e = await new Runner({ echo: () => {} }).withSecretFile(SECRET, async () => 'x').catch((err) => err);
-      assert.match(e.message, 'TMPDIR');
-      assert.not.match(e.message, SECRET);
-    } finally {
-      if (previous === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = previous;
-    }
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'ro-'));
     chmodSync(dir, 0o500);
     process.env.TMPDIR = dir;
+  }
+  try {
     const e = await new Runner({ echo: () => {} }).withSecretFile(SECRET, async () => 'x').catch((err) => err);
-    delete process.env.TMPDIR;
     assert.match(e.message, 'TMPDIR');
+    assert.not.match(e.message, SECRET);
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
   }
 });
 

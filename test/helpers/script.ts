@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -22,6 +22,28 @@ export interface ScriptRun {
 }
 
 /**
+ * At most this many script runs at once in a test process. A case that starts many side by side (every
+ * script's --help, a table of bad inputs) would otherwise have them share the CPU so thinly that the
+ * timeouts, which count from each spawn, run out: the other files run at a low CPU weight beside the
+ * end-to-end file (test/all.ts), and 16 runs at once there took over 120 s each. A queued run's timeout
+ * has not started. Two at least, so a case about two runs at once (a lock, two environments) still has them.
+ */
+const SLOTS = Math.max(2, availableParallelism());
+let busy = 0;
+const queue: (() => void)[] = [];
+
+async function inSlot<T>(run: () => Promise<T>): Promise<T> {
+  while (busy >= SLOTS) await new Promise<void>((resolve) => queue.push(resolve));
+  busy++;
+  try {
+    return await run();
+  } finally {
+    busy--;
+    queue.shift()?.();
+  }
+}
+
+/**
  * `env` replaces the environment except for HOME; PATH defaults to an empty directory so only the tools the
  * test puts on PATH are found. LLMOPS_ENV_FILE points at an empty env file unless the test sets it.
  */
@@ -31,20 +53,22 @@ export async function runScriptFile(
   env: Record<string, string | undefined> = {},
   timeoutMs = 120_000,
 ): Promise<ScriptRun> {
-  const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
-    cwd: ROOT,
-    env: {
-      HOME: process.env.HOME,
-      PATH: mkdtempSync(join(tmpdir(), 'llmops-emptypath-')),
-      LLMOPS_ENV_FILE: emptyEnvFile(),
-      LLMOPS_RENDERER: 'simple',
-      ...env,
-    },
-    extendEnv: false,
-    reject: false,
-    all: true,
-    timeout: timeoutMs,
-  });
+  const r = await inSlot(() =>
+    execa(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+      cwd: ROOT,
+      env: {
+        HOME: process.env.HOME,
+        PATH: mkdtempSync(join(tmpdir(), 'llmops-emptypath-')),
+        LLMOPS_ENV_FILE: emptyEnvFile(),
+        LLMOPS_RENDERER: 'simple',
+        ...env,
+      },
+      extendEnv: false,
+      reject: false,
+      all: true,
+      timeout: timeoutMs,
+    }),
+  );
   return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, all: r.all ?? '' };
 }
 
