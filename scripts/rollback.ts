@@ -10,7 +10,7 @@ import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
-import { describeService } from '../lib/service.js';
+import { describeService, newestRevisions } from '../lib/service.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
 
 export interface Release {
@@ -24,33 +24,20 @@ export interface Release {
 }
 
 async function listReleases(runner: Runner, config: Config, limit = 10): Promise<Release[]> {
-  const region = ['--region', config.region, '--output', 'json'];
   const service = await describeService(runner, config);
-  const list = await runner.json(sh`aws ecs list-task-definitions --family-prefix ${config.names.family} --sort DESC ${region}`);
-  const revisionOf = (arn: string) => Number(arn.split(':').pop());
-  const newest = ((list?.taskDefinitionArns ?? []) as string[])
-    .filter((a) => a.split('/').pop()?.startsWith(`${config.names.family}:`))
-    .sort((a, b) => revisionOf(b) - revisionOf(a))
-    .slice(0, limit);
-  // one call per revision, side by side: ten aws CLI calls one after another took ten seconds
-  const described = await Promise.all(
-    newest.map((arn) => runner.json(sh`aws ecs describe-task-definition --task-definition ${arn} --include TAGS ${region}`)),
-  );
-  const releases = newest.map((arn, i): Release => {
-    const d = described[i];
-    const tags = Object.fromEntries(((d?.tags ?? []) as { key: string; value: string }[]).map((t) => [t.key, t.value]));
-    const image: string = d?.taskDefinition?.containerDefinitions?.[0]?.image ?? '';
+  return (await newestRevisions(runner, config, limit)).map(({ arn, taskDefinition, tags: list }): Release => {
+    const tags = Object.fromEntries(list.map((t) => [t.key, t.value]));
+    const image: string = taskDefinition?.containerDefinitions?.[0]?.image ?? '';
     return {
-      revision: d?.taskDefinition?.revision ?? Number(arn.split(':').pop()),
+      revision: taskDefinition?.revision ?? Number(arn.split(':').pop()),
       arn,
       image,
       digest: tags['llmops:image-digest'] ?? (image.includes('@') ? image.split('@')[1] : undefined),
       gitSha: tags['llmops:git-sha'],
-      releasedAt: tags['llmops:released-at'] ?? d?.taskDefinition?.registeredAt,
+      releasedAt: tags['llmops:released-at'] ?? taskDefinition?.registeredAt?.toISOString(),
       current: !!service?.taskDefinition && arn.split('/').pop() === service.taskDefinition.split('/').pop(),
     };
   });
-  return releases;
 }
 
 export function formatReleases(releases: Release[]): string {
