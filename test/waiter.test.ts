@@ -228,6 +228,32 @@ test('ok waits for the URL: healthy targets but a 503 from the app is not done',
   assert.match(result.message, /waiting for http/);
 });
 
+test('ok needs every condition: fewer tasks running than desired, or targets not yet healthy, is not done though the URL answers', async () => {
+  status = 200;
+  const two = service([dep('ecs-svc/2', 'PRIMARY', 2, { desiredCount: 2 })]);
+  const healthy = (ip: string) => ({ Target: { Id: ip }, TargetHealth: { State: 'healthy' as const } });
+  // one of two tasks running, yet two healthy targets (the second task's, registered before it reports RUNNING)
+  const short = await wait(
+    () => ({
+      service: two,
+      running: [task('t1', '10.0.1.5'), task('t2', '10.0.1.6', { lastStatus: 'PROVISIONING' })],
+      targets: [healthy('10.0.1.5'), healthy('10.0.1.6')],
+    }),
+    { timeoutSeconds: 1 },
+  );
+  assert.is(short.result.outcome, 'timeout', short.result.message);
+  // both running, one target still initial
+  const initial = await wait(
+    () => ({
+      service: two,
+      running: [task('t1', '10.0.1.5'), task('t2', '10.0.1.6')],
+      targets: [healthy('10.0.1.5'), { Target: { Id: '10.0.1.6' }, TargetHealth: { State: 'initial' } }],
+    }),
+    { timeoutSeconds: 1 },
+  );
+  assert.is(initial.result.outcome, 'timeout', initial.result.message);
+});
+
 test('rolled back: the circuit breaker failed the deployment and the previous revision is PRIMARY again', async () => {
   const failed = stoppedTask('t9', '10.0.1.9', 'Essential container in task exited', 1);
   const { result } = await wait((poll) => ({
