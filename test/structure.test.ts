@@ -109,6 +109,19 @@ test('lib/ never imports a script; shipped code never imports from test/', () =>
   );
 });
 
+test('execa, listr2 and the AWS SDK are loaded on first use: no lib module or script imports them at start', () => {
+  // a static import loads them in every script, --help and refused input included (npm run bench:startup)
+  const eager = [...tsFiles('lib'), ...tsFiles('scripts')].flatMap((from) =>
+    [
+      ...readFileSync(join(ROOT, from), 'utf8').matchAll(/^import\s+(?!type\s)[^;]*?from\s+['"]((?:execa|listr2|@aws-sdk\/[^'"]+))['"]/gm),
+    ].map((m) => ({ from, to: m[1] })),
+  );
+  assert.equal(
+    eager.map((i) => `${i.from} imports ${i.to}`),
+    [],
+  );
+});
+
 test('every dependency in package.json is imported by shipped code (or run as a binary)', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const used = new Set(
