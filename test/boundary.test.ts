@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { runScript, type ScriptSpec } from '../lib/cli.js';
 import { editDistance, loadConfig, misspelling } from '../lib/config.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
-import { emptyEnvFile, ROOT, runScriptFile, type ScriptRun } from './helpers/script.js';
+import { emptyEnvFile, keptEnv, ROOT, runScriptFile, type ScriptRun } from './helpers/script.js';
 import { ConfigError } from '../lib/errors.js';
 import { integer, matching, readableFile } from '../lib/flags.js';
 
@@ -113,7 +113,7 @@ test('an unreadable env file is exit 2 naming it (was a bare EACCES, exit 1); ru
     ],
     {
       cwd: ROOT,
-      env: { PATH: fakes.dir, HOME: tmpdir(), LLMOPS_ENV_FILE: file },
+      env: { ...keptEnv(), PATH: fakes.dir, HOME: tmpdir(), LLMOPS_ENV_FILE: file },
       extendEnv: false,
       reject: false,
       all: true,

@@ -18,6 +18,13 @@ export const SUITES: Record<string, string> = {
   'lib/runbook.ts': 'runbook',
   'lib/taskdef.ts': 'steps',
   'lib/infra.ts': 'steps',
+  'lib/image.ts': 'steps',
+  'lib/pipeline.ts': 'outcomes|steps',
+  'lib/cli.ts': 'boundary|steps',
+  'lib/config.ts': 'config|boundary|property',
+  'lib/template.ts': 'outcomes',
+  'lib/aws.ts': 'outcomes',
+  'lib/prereqs.ts': 'prereqs',
   'lib/oneoff.ts': 'oneoff',
 };
 
@@ -31,7 +38,8 @@ for (const module of modules) {
     failed++;
     continue;
   }
-  const command = `node --import tsx node_modules/uvu/bin.js test "(${suite})\\.test\\.ts$"`;
+  // --bail: a killed mutant's run ends at its first failing test
+  const command = `node --import tsx node_modules/uvu/bin.js test "(${suite})\\.test\\.ts$" --bail`;
   process.stdout.write(`\n# ${module}: stryker run (tests: ${command})\n`);
   const config = join(ROOT, '.stryker-tmp', `${module.replace(/\W/g, '_')}.config.json`);
   mkdirSync(dirname(config), { recursive: true });

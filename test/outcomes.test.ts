@@ -19,10 +19,14 @@ import {
   AccountGuardError,
   CommandError,
   ConfigError,
+  CredentialsError,
+  EXPECTED_ERRORS,
   ExitCode,
   exitCodeFor,
+  InterruptedError,
   LockedError,
   ScriptFailure,
+  SecretInArgvError,
   UsageError,
 } from '../lib/errors.js';
 import { prepareTfvars } from '../lib/infra.js';
@@ -58,6 +62,88 @@ test('exit codes: one mapping for every error the scripts raise', () => {
   assert.is(exitCodeFor(new ScriptFailure('x', 4)), 4);
   assert.is(exitCodeFor(new CommandError('terraform apply', 1, 'Error acquiring the state lock')), 6);
   assert.is(exitCodeFor(new Error('x')), 1);
+});
+
+test('exit codes: each error, each code, and the numbers the README documents', () => {
+  assert.equal(ExitCode, { OK: 0, FAILED: 1, USAGE: 2, PREFLIGHT: 3, ROLLED_BACK: 4, TIMEOUT: 5, LOCKED: 6, INTERRUPTED: 130 });
+  const table: [Error, number][] = [
+    [new UsageError('x'), 2],
+    [new ConfigError([{ variable: 'A', message: 'm' }], 'the environment'), 2],
+    [new AccountGuardError('1', '2', 'arn'), 3],
+    [new CredentialsError('no credentials'), 3],
+    [new LockedError(undefined, 0), 6],
+    [new ScriptFailure('x'), 1],
+    [new ScriptFailure('x', ExitCode.TIMEOUT), 5],
+    [new InterruptedError('SIGINT', 'terraform apply'), 130],
+    [new InterruptedError('SIGTERM', 'terraform apply'), 143],
+    [new CommandError('terraform apply', 1, 'Error: Error acquiring the state lock\nLock Info: …'), 6],
+    [new CommandError('terraform apply', 3, 'Error: something else'), 1],
+    [new SecretInArgvError('aws'), 1],
+    [new TypeError('x'), 1],
+  ];
+  for (const [error, code] of table) assert.is(exitCodeFor(error), code, `${error.name}: ${error.message}`);
+  assert.is(exitCodeFor('a string thrown'), 1);
+  assert.is(new ScriptFailure('x').exitCode, ExitCode.FAILED, 'a ScriptFailure fails with 1 unless it says otherwise');
+});
+
+test('errors: each one is named, is printed without a stack, and says what happened and the fix', () => {
+  const names: [Error, string][] = [
+    [new UsageError('x'), 'UsageError'],
+    [new ScriptFailure('x'), 'ScriptFailure'],
+    [new ConfigError([], 'x'), 'ConfigError'],
+    [new CommandError('c', 1, ''), 'CommandError'],
+    [new SecretInArgvError('aws'), 'SecretInArgvError'],
+    [new InterruptedError('SIGINT', 'c'), 'InterruptedError'],
+    [new AccountGuardError('1', '2', 'a'), 'AccountGuardError'],
+    [new CredentialsError('x'), 'CredentialsError'],
+    [new LockedError(undefined, 0), 'LockedError'],
+  ];
+  for (const [error, name] of names) assert.is(error.name, name);
+  // every one of them, and nothing else, is printed as it is (no stack)
+  const sorted = (classes: Function[]) => classes.map((c) => c.name).sort();
+  assert.equal(sorted([...EXPECTED_ERRORS]), sorted(names.map(([error]) => error.constructor)));
+
+  // ConfigError: one line per problem, the value quoted when there is one, singular/plural, where to fix it
+  assert.is(
+    new ConfigError([{ variable: 'AWS_REGION', value: 'mars-1', message: 'not a region' }], 'the environment').message,
+    'Invalid configuration (the environment): 1 problem\n  ✗ AWS_REGION="mars-1": not a region\nFix them in .env or the environment; .env.example documents every variable.',
+  );
+  assert.is(
+    new ConfigError(
+      [
+        { variable: 'A', message: 'm1' },
+        { variable: 'B', value: '', message: 'm2' },
+      ],
+      '/x/.env',
+    ).message,
+    'Invalid configuration (/x/.env): 2 problems\n  ✗ A: m1\n  ✗ B="": m2\nFix them in /x/.env or the environment; .env.example documents every variable.',
+  );
+  // CommandError: the command, its exit code, each stderr line marked, the fix on its own line
+  assert.is(
+    new CommandError('docker push x', 1, 'denied\nretry', 'run step 5 again').message,
+    'Command failed (exit 1): docker push x\n  | denied\n  | retry\n  fix: run step 5 again',
+  );
+  assert.is(new CommandError('docker push x', 2, '').message, 'Command failed (exit 2): docker push x');
+  assert.is(
+    new SecretInArgvError('aws').message,
+    'Refusing to run aws: a secret value would appear in the process arguments (pass it on stdin or in a 0600 file)',
+  );
+  assert.is(new InterruptedError('SIGINT', 'terraform apply').message, 'interrupted (SIGINT) while running: terraform apply');
+  assert.is(
+    new InterruptedError('SIGTERM', 'terraform apply', 'Stopping operation...\nwaiting').message,
+    'interrupted (SIGTERM) while running: terraform apply\n  | Stopping operation...\n  | waiting',
+  );
+  assert.is(
+    new AccountGuardError('111111111111', '222222222222', 'arn:aws:iam::222222222222:user/x').message,
+    'Refusing to touch AWS account 222222222222 (arn:aws:iam::222222222222:user/x): EXPECTED_ACCOUNT_ID is 111111111111.\n' +
+      '  fix: switch credentials (AWS_PROFILE) to account 111111111111, or correct EXPECTED_ACCOUNT_ID in .env',
+  );
+  const fix = '.\n  fix: wait for it (--lock-wait SECONDS), or if that process is dead and the lock is not yet expired: npm run unlock';
+  assert.is(new LockedError(undefined, 0).message, `another deploy holds the lock${fix}`);
+  assert.is(
+    new LockedError({ holder: 'ci', host: 'runner-1', pid: 42, acquiredAt: '2026-11-27T10:00:00Z', what: 'deploy abc123' }, 30).message,
+    `another deploy holds the lock: deploy abc123 by ci (pid 42 on runner-1) since 2026-11-27T10:00:00Z — waited 30 s${fix}`,
+  );
 });
 
 test('secrets: AccessDenied reading a secret is a failed call (exit 1) with the fix, not bad input (was exit 2)', async () => {

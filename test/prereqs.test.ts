@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { startMoto, type Moto } from './helpers/moto.js';
-import { emptyEnvFile, ROOT, runScriptFile } from './helpers/script.js';
+import { emptyEnvFile, keptEnv, ROOT, runScriptFile } from './helpers/script.js';
 import { MIN_NODE, MIN_TERRAFORM, versionAtLeast } from '../lib/prereqs.js';
 
 function appCheckout(): string {
@@ -148,7 +148,14 @@ function hangingStep1(dockerInfo: string) {
   fakes.add('docker', `MARK='${mark}'\ncase "$1" in --version) echo "Docker version 28.2.2";; info) ${dockerInfo};; esac`);
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/01-prereqs.ts')], {
     cwd: ROOT,
-    env: { HOME: process.env.HOME, ...moto.env, PATH: fakes.dir, LLMOPS_BUILD_CONTEXT: appCheckout(), LLMOPS_ENV_FILE: emptyEnvFile() },
+    env: {
+      ...keptEnv(),
+      HOME: process.env.HOME,
+      ...moto.env,
+      PATH: fakes.dir,
+      LLMOPS_BUILD_CONTEXT: appCheckout(),
+      LLMOPS_ENV_FILE: emptyEnvFile(),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -14,6 +14,16 @@ export function emptyEnvFile(): string {
   return file;
 }
 
+/**
+ * What a script run keeps of the test's own environment however cleared: StrykerJS's command runner
+ * (`npm run mutation`) names the active mutant in this variable, and a script started without it runs the
+ * unmutated code, so every mutant only a script run can reach would survive.
+ */
+export function keptEnv(): Record<string, string> {
+  const id = process.env.__STRYKER_ACTIVE_MUTANT__;
+  return id === undefined ? {} : { __STRYKER_ACTIVE_MUTANT__: id };
+}
+
 export interface ScriptRun {
   exitCode: number;
   stdout: string;
@@ -61,6 +71,7 @@ export async function runScriptFile(
         PATH: mkdtempSync(join(tmpdir(), 'llmops-emptypath-')),
         LLMOPS_ENV_FILE: emptyEnvFile(),
         LLMOPS_RENDERER: 'simple',
+        ...keptEnv(),
         ...env,
       },
       extendEnv: false,
@@ -115,7 +126,7 @@ export interface SpawnedScript {
 export function spawnScript(script: string, args: string[], env: Record<string, string>): SpawnedScript {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
     cwd: ROOT,
-    env,
+    env: { ...keptEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
