@@ -80,6 +80,7 @@ test('exit codes: each error, each code, and the numbers the README documents', 
     [new CommandError('terraform apply', 3, 'Error: something else'), 1],
     [new SecretInArgvError('aws'), 1],
     [new TypeError('x'), 1],
+    [new Error('Error acquiring the state lock'), 1], // only a command's failure means another terraform run holds it
   ];
   for (const [error, code] of table) assert.is(exitCodeFor(error), code, `${error.name}: ${error.message}`);
   assert.is(exitCodeFor('a string thrown'), 1);
