@@ -15,14 +15,24 @@ export interface Identity {
   region: string;
 }
 
+/**
+ * Options of every SDK client the toolkit makes: its region, how often a call is tried, and a bound on each
+ * try. An endpoint that takes the connection and never answers (a hung proxy or emulator) must fail the call,
+ * not hang the script: the SDK only warns when a request passes `requestTimeout` unless
+ * `throwOnRequestTimeout` is set.
+ */
+export function sdkOptions(region: string, maxAttempts: number, timeoutMs = 30_000) {
+  return {
+    region,
+    maxAttempts,
+    requestHandler: { requestTimeout: timeoutMs, connectionTimeout: timeoutMs, throwOnRequestTimeout: true },
+  };
+}
+
 export async function getCallerIdentity(region: string, timeoutMs = 10_000): Promise<Identity> {
   // loaded on the first call, not when a script starts (`--help`, a refused input, `--dry-run` never call it)
   const { GetCallerIdentityCommand, STSClient } = await import('@aws-sdk/client-sts');
-  const client = new STSClient({
-    region,
-    maxAttempts: 2,
-    requestHandler: { requestTimeout: timeoutMs, connectionTimeout: timeoutMs } as any,
-  });
+  const client = new STSClient(sdkOptions(region, 2, timeoutMs));
   try {
     const out = await client.send(new GetCallerIdentityCommand({}));
     return { account: out.Account!, arn: out.Arn!, region };

@@ -49,6 +49,10 @@ const KNOWN_ERRORS: [RegExp, string][] = [
     /Could not connect to the endpoint URL|EndpointConnectionError|ECONNREFUSED/i,
     'the AWS endpoint is unreachable: check the network, AWS_REGION, and AWS_ENDPOINT_URL if you use the sandbox (`npm run sandbox:status`)',
   ],
+  [
+    /exceeded the configured \d+ ms requestTimeout/i,
+    'the AWS endpoint took the connection but did not answer in time: check the network (a proxy or firewall between), and AWS_ENDPOINT_URL if you use the sandbox (`npm run sandbox:status`)',
+  ],
 ];
 
 /**

@@ -4,7 +4,7 @@
 // process is gone is stale at once. Takeover, renewal and release are conditional on the ETag that was
 // read (If-Match), so a lock is never replaced or removed by someone who did not see its current version.
 import { hostname, userInfo } from 'node:os';
-import { resolveIdentity } from './aws.js';
+import { resolveIdentity, sdkOptions } from './aws.js';
 import { LockedError } from './errors.js';
 import { integer, type OptionSpec } from './flags.js';
 import type { Config } from './config.js';
@@ -68,7 +68,7 @@ type S3 = typeof import('@aws-sdk/client-s3');
  */
 async function send<T>(config: Config, make: (s3: S3) => any, read?: (out: any) => Promise<T>): Promise<{ out: T; serverMs: number }> {
   const s3 = await import('@aws-sdk/client-s3');
-  const client = new s3.S3Client({ region: config.region, forcePathStyle: !!process.env.AWS_ENDPOINT_URL, maxAttempts: 3 });
+  const client = new s3.S3Client({ ...sdkOptions(config.region, 3), forcePathStyle: !!process.env.AWS_ENDPOINT_URL });
   let serverMs = Date.now();
   client.middlewareStack.add(
     (next: any) => async (args: any) => {

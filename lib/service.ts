@@ -3,6 +3,7 @@
 // newest revisions of its task definition family, for a listing of releases.
 import type { Tag, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { Config } from './config.js';
+import { sdkOptions } from './aws.js';
 import { sh, type Runner } from './run.js';
 
 export interface ServiceState {
@@ -59,7 +60,7 @@ export async function newestRevisions(runner: Runner, config: Config, limit: num
   );
   if (runner.dryRun) return [];
   const ecs = await import('@aws-sdk/client-ecs');
-  const client = new ecs.ECSClient({ region: config.region, maxAttempts: 4 });
+  const client = new ecs.ECSClient(sdkOptions(config.region, 4));
   const revisionOf = (arn: string) => Number(arn.split(':').pop());
   try {
     const list = await client.send(new ecs.ListTaskDefinitionsCommand({ familyPrefix: family, sort: 'DESC' }));

@@ -5,6 +5,7 @@ import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
+import { sdkOptions } from './aws.js';
 import { ExitCode } from './errors.js';
 
 export type Outcome = 'ok' | 'rolled-back' | 'failed' | 'timeout' | 'preflight';
@@ -70,7 +71,7 @@ async function loadSdk(): Promise<Sdk> {
 }
 
 function clients(region: string): Clients {
-  const common = { region, maxAttempts: 4 };
+  const common = sdkOptions(region, 4);
   return {
     ecs: new sdk.ecs.ECSClient(common),
     elb: new sdk.elb.ElasticLoadBalancingV2Client(common),

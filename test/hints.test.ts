@@ -31,6 +31,10 @@ const KNOWN: [string, string][] = [
   ['Could not connect to the endpoint URL: "https://ecs.xx-east-9.amazonaws.com/"', 'the AWS endpoint is unreachable'],
   ['EndpointConnectionError', 'AWS_ENDPOINT_URL if you use the sandbox (`npm run sandbox:status`)'],
   ['connect ECONNREFUSED 127.0.0.1:4566', 'check the network, AWS_REGION'],
+  [
+    'TimeoutError: @smithy/node-http-handler - [ERROR] a request has exceeded the configured 10000 ms requestTimeout.',
+    'took the connection but did not answer in time',
+  ],
 ];
 
 /** Each row's text, as printed and in capitals (the patterns ignore case), gets a fix containing its phrase. */

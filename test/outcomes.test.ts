@@ -3,11 +3,13 @@
 // malformed file of every kind the toolkit reads never has its content — a canary here — in any output.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
-import { resolveIdentity } from '../lib/aws.js';
+import { ecrRegistry, getCallerIdentity, resolveIdentity } from '../lib/aws.js';
 import { startMoto } from './helpers/moto.js';
 import { Runner } from '../lib/run.js';
 import { renderTemplate } from '../lib/template.js';
@@ -265,6 +267,77 @@ test('the account guard: resolveIdentity refuses another account before any chan
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
     await moto.stop();
+  }
+});
+
+/** process.env with `vars` over it while `fn` runs, then as it was. */
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = { ...process.env };
+  Object.assign(process.env, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
+test('the AWS identity: echoed as the CLI command it stands for; a dry run asks nothing; an error says what and the fix; a silent endpoint times out', async () => {
+  assert.is(process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED, 'true', "the SDK's Node-version warning is off in every script");
+  assert.is(ecrRegistry('123456789012', 'ap-northeast-2'), '123456789012.dkr.ecr.ap-northeast-2.amazonaws.com');
+  const lines: string[] = [];
+  const dry = new Runner({ echo: (l) => lines.push(l), dryRun: true });
+  // a dry run answers the guide's placeholders, without a call (the endpoint here answers nothing)
+  const placeholder = await withEnv({ AWS_ENDPOINT_URL: 'http://127.0.0.1:9' }, () => resolveIdentity(dry, config));
+  assert.equal(placeholder, { account: '<ACCOUNT_ID>', arn: '<CALLER_ARN>', region: config.region });
+  assert.equal(lines, ['[dry-run] $ aws sts get-caller-identity   # via the SDK']);
+
+  const moto = await startMoto();
+  try {
+    lines.length = 0;
+    const live = new Runner({ echo: (l) => lines.push(l) });
+    const identity = await withEnv(moto.env, () => resolveIdentity(live, config));
+    assert.equal(identity, { account: '123456789012', arn: 'arn:aws:sts::123456789012:user/moto', region: config.region });
+    assert.equal(lines, ['$ aws sts get-caller-identity   # via the SDK']);
+  } finally {
+    await moto.stop();
+  }
+
+  // an error the hints do not know: its name and message, and the general fix
+  const teapot = createServer((_, res) =>
+    res
+      .writeHead(403, { 'content-type': 'text/xml' })
+      .end('<ErrorResponse><Error><Type>Sender</Type><Code>Teapot</Code><Message>short and stout</Message></Error></ErrorResponse>'),
+  );
+  // an endpoint that takes the connection and never answers
+  const silent = createNetServer(() => {});
+  await Promise.all([teapot, silent].map((srv) => new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))));
+  const url = (srv: { address(): unknown }) => `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+  const keys = { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'x' };
+  try {
+    const e = await withEnv({ ...keys, AWS_ENDPOINT_URL: url(teapot) }, () => getCallerIdentity('us-east-1')).catch((err) => err);
+    assert.instance(e, CredentialsError);
+    assert.is(
+      e.message,
+      'Cannot read the AWS identity (sts get-caller-identity): Teapot: short and stout\n  fix: check your AWS credentials and network',
+    );
+    const refused = await withEnv({ ...keys, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' }, () => getCallerIdentity('us-east-1')).catch(
+      (err) => err,
+    );
+    assert.match(refused.message, 'ECONNREFUSED 127.0.0.1:9\n  fix: the AWS endpoint is unreachable');
+    const started = Date.now();
+    const timedOut = await withEnv({ ...keys, AWS_ENDPOINT_URL: url(silent) }, () => getCallerIdentity('us-east-1', 300)).catch(
+      (err) => err,
+    );
+    assert.instance(timedOut, CredentialsError);
+    assert.match(
+      timedOut.message,
+      'exceeded the configured 300 ms requestTimeout.\n  fix: the AWS endpoint took the connection but did not answer in time',
+    );
+    assert.ok(Date.now() - started < 10_000, `bounded by its timeout (${Date.now() - started} ms)`);
+  } finally {
+    teapot.close();
+    silent.close();
   }
 });
 

@@ -94,6 +94,8 @@ test('writeRendered: under LLMOPS_STATE_DIR, JSON indented with a final newline,
     const dry = writeRendered({ dryRun: true }, 'dry/never.json', { a: 1 });
     assert.is(dry, join(dir, 'state', 'dry', 'never.json'), 'the path is still shown');
     assert.not.ok(existsSync(join(dir, 'state', 'dry')), 'nothing written, not even the directory');
+    delete process.env.LLMOPS_STATE_DIR;
+    assert.is(writeRendered({ dryRun: true }, 'x.json', {}), join(process.cwd(), '.llmops', 'x.json'), 'by default .llmops/ (git-ignored)');
   } finally {
     if (before === undefined) delete process.env.LLMOPS_STATE_DIR;
     else process.env.LLMOPS_STATE_DIR = before;
