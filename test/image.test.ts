@@ -2,13 +2,17 @@
 // docker CLI and a local HTTP server standing in for the container's port: it waits for the health path,
 // and a container that exits, never answers or answers an error fails with its reason and its log lines.
 // The real engine runs it in the end-to-end file (every bootstrap's step 2).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
-import { ScriptFailure } from '../lib/errors.js';
-import { smokeTest, type ImageRef } from '../lib/image.js';
+import { ExitCode, ScriptFailure } from '../lib/errors.js';
+import { buildImage, imagePlatform, imageRef, smokeTest, type ImageRef } from '../lib/image.js';
 import { Runner } from '../lib/run.js';
 import { fakeBins } from './helpers/fake-bin.js';
 
@@ -30,6 +34,8 @@ function fakeDocker() {
   port) [ -n "$FAKE_PORT" ] && echo "0.0.0.0:$FAKE_PORT";;
   inspect) echo "$FAKE_STATE";;
   logs) echo "server starting"; echo "Error: EROFS: read-only file system, open '/app/cache'" >&2;;
+  image) [ -n "$FAKE_PLATFORM" ] || { echo "Error: No such image: $5" >&2; exit 1; }; echo "$FAKE_PLATFORM";;
+  build) echo "#1 [internal] load build definition from Dockerfile"; echo "#9 naming to docker.io/library/app done";;
 esac`,
   });
 }
@@ -131,6 +137,125 @@ test('smoke test: --dry-run prints the run and the wait, and runs nothing', asyn
     lines.includes(`[dry-run] # wait for http://127.0.0.1:<PORT>/health to answer 200, then: docker rm -f ${NAME}`),
     lines.join('\n'),
   );
+});
+
+/** A git checkout of an app with one commit (and an origin, when given). */
+function checkout(origin?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'llmops-app-'));
+  const git = (...a: string[]) => execFileSync('git', ['-C', dir, '-c', 'user.email=t@example.com', '-c', 'user.name=t', ...a]).toString();
+  git('init', '-q');
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'one');
+  if (origin) git('remote', 'add', 'origin', origin);
+  return dir;
+}
+const gitOut = (dir: string, ...a: string[]) =>
+  execFileSync('git', ['-C', dir, ...a])
+    .toString()
+    .trim();
+const at = (dir: string) => loadConfig({ env: { LLMOPS_BUILD_CONTEXT: dir }, envFile: '' });
+const plain = () => new Runner({ echo: () => {} });
+
+test('image ref: the whole commit, its first 12 hex as the tag, the origin as the source; a changed tree is hashed without touching the index', async () => {
+  const dir = checkout('https://github.com/acme/app.git');
+  const sha = gitOut(dir, 'rev-parse', 'HEAD');
+  assert.equal(await imageRef(plain(), at(dir)), {
+    tag: sha.slice(0, 12),
+    sha,
+    dirty: false,
+    local: `llmops-system:${sha.slice(0, 12)}`,
+    source: 'https://github.com/acme/app.git',
+  });
+  writeFileSync(join(dir, 'new.js'), 'x');
+  const dirty = await imageRef(plain(), at(dir));
+  assert.is(dirty.dirty, true);
+  assert.is(dirty.sha, sha);
+  assert.match(dirty.tag, new RegExp(`^${sha.slice(0, 12)}-dirty-[0-9a-f]{8}$`));
+  assert.is(
+    gitOut(dir, 'status', '--porcelain'),
+    '?? new.js',
+    "the user's own index is untouched (the hash is written through a throwaway one)",
+  );
+  // no origin: the checkout's path is the source
+  const local = checkout();
+  assert.is((await imageRef(plain(), at(local))).source, local);
+});
+
+test('image ref: a dry run prints the git command and answers placeholders; not a checkout is a preflight error with the commands that fix it', async () => {
+  const dir = checkout();
+  const lines: string[] = [];
+  const ref = await imageRef(new Runner({ echo: (l) => lines.push(l), dryRun: true }), at(dir));
+  assert.equal(ref, { tag: '<GIT_SHA>', sha: '<GIT_SHA>', dirty: false, local: 'llmops-system:<GIT_SHA>', source: dir });
+  assert.equal(lines, [`[dry-run] $ git -C ${dir} rev-parse HEAD`]);
+  const none = mkdtempSync(join(tmpdir(), 'llmops-nogit-'));
+  const e = await imageRef(plain(), at(none)).catch((err) => err);
+  assert.instance(e, ScriptFailure);
+  assert.is(e.exitCode, ExitCode.PREFLIGHT);
+  assert.is(
+    e.message,
+    `BUILD_CONTEXT ${none} is not a git checkout with a commit: images are tagged with the commit.\n` +
+      `  fix: commit the app (git -C ${none} add -A && git -C ${none} commit -m release) or point BUILD_CONTEXT at its checkout`,
+  );
+});
+
+test('build: skipped when the commit is built for the platform; built with its labels otherwise, its output streamed', async () => {
+  const dir = checkout('https://github.com/acme/app.git');
+  const ref = await imageRef(plain(), at(dir));
+  const build =
+    `build --platform linux/amd64 -t ${ref.local} --label org.opencontainers.image.revision=${ref.sha} ` +
+    `--label org.opencontainers.image.source=https://github.com/acme/app.git --label org.opencontainers.image.version=${ref.tag} ` +
+    `-f ${dir}/Dockerfile ${dir}`;
+  const inspect = `image inspect --format {{.Os}}/{{.Architecture}} ${ref.local}`;
+
+  const cached = fakeDocker();
+  const c = runner(cached, { FAKE_PLATFORM: 'linux/amd64' });
+  assert.is(await buildImage(c.runner, at(dir), ref), 'cached');
+  assert.equal(dockerCalls(cached), [inspect]);
+  assert.ok(c.lines.includes(`# ${ref.local} is already built from commit ${ref.sha.slice(0, 12)}: build skipped`), c.lines.join('\n'));
+
+  for (const platform of ['linux/arm64', '']) {
+    const fb = fakeDocker();
+    const b = runner(fb, { FAKE_PLATFORM: platform });
+    assert.is(await buildImage(b.runner, at(dir), ref), 'built', `local image: ${platform || 'none'}`);
+    assert.equal(dockerCalls(fb), [inspect, build]);
+    assert.ok(
+      b.lines.some((l) => l.includes('#9 naming to docker.io/library/app done')),
+      'the build is streamed as it runs',
+    );
+  }
+  // a changed tree is always built (its tag names the change, not a commit), and CI may build a clean one
+  const dirtyFb = fakeDocker();
+  assert.is(await buildImage(runner(dirtyFb, { FAKE_PLATFORM: 'linux/amd64' }).runner, at(dir), { ...ref, dirty: true }), 'built');
+  assert.not.ok(dockerCalls(dirtyFb).includes(inspect));
+  process.env.CI = 'true';
+  try {
+    assert.is(await buildImage(runner(fakeDocker(), { FAKE_PLATFORM: 'linux/amd64' }).runner, at(dir), ref), 'cached');
+  } finally {
+    delete process.env.CI;
+  }
+});
+
+test('build: a missing Dockerfile is bad input naming the file and the setting (a dry run only prints); the platform of no image is none', async () => {
+  const dir = checkout();
+  execFileSync('git', ['-C', dir, 'rm', '-q', 'Dockerfile']);
+  execFileSync('git', ['-C', dir, '-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-q', '-m', 'no dockerfile']);
+  const ref = await imageRef(plain(), at(dir));
+  const fb = fakeDocker();
+  const e = await buildImage(runner(fb, {}).runner, at(dir), ref).catch((err) => err);
+  assert.instance(e, ScriptFailure);
+  assert.is(e.exitCode, ExitCode.USAGE);
+  assert.is(e.message, `DOCKERFILE ${dir}/Dockerfile does not exist: set DOCKERFILE (relative to BUILD_CONTEXT=${dir}) in .env`);
+  assert.equal(fb.calls(), []);
+  const dry = runner(fb, {}, true);
+  assert.is(await buildImage(dry.runner, at(dir), ref), 'built');
+  assert.ok(
+    dry.lines.some((l) => l.startsWith('[dry-run] $ docker build --platform linux/amd64')),
+    dry.lines.join('\n'),
+  );
+  assert.equal(fb.calls(), []);
+  assert.is(await imagePlatform(runner(fb, { FAKE_PLATFORM: '' }).runner, 'x:1'), undefined);
+  assert.is(await imagePlatform(runner(fb, { FAKE_PLATFORM: 'linux/arm64' }).runner, 'x:1'), 'linux/arm64');
 });
 
 test.run();
