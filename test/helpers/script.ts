@@ -24,6 +24,19 @@ export function keptEnv(): Record<string, string> {
   return id === undefined ? {} : { __STRYKER_ACTIVE_MUTANT__: id };
 }
 
+/** `fn` with CI set to `value` (or unset), then CI as it was: the suite itself runs with CI=true in CI. */
+export async function inCi<T>(value: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const before = process.env.CI;
+  if (value === undefined) delete process.env.CI;
+  else process.env.CI = value;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.CI;
+    else process.env.CI = before;
+  }
+}
+
 export interface ScriptRun {
   exitCode: number;
   stdout: string;
