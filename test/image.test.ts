@@ -15,7 +15,7 @@ import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { buildImage, imagePlatform, imageRef, smokeTest, type ImageRef } from '../lib/image.js';
 import { Runner } from '../lib/run.js';
 import { fakeBins } from './helpers/fake-bin.js';
-import { inCi } from './helpers/script.js';
+import { withEnv } from './helpers/script.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const ref: ImageRef = {
@@ -228,9 +228,15 @@ test('build: skipped when the commit is built for the platform; built with its l
   // a changed tree is always built outside CI (its tag names the change, not a commit), and CI may build a clean one
   const dirtyFb = fakeDocker();
   const dirty = { ...ref, dirty: true };
-  assert.is(await inCi(undefined, () => buildImage(runner(dirtyFb, { FAKE_PLATFORM: 'linux/amd64' }).runner, at(dir), dirty)), 'built');
+  assert.is(
+    await withEnv({ CI: undefined }, () => buildImage(runner(dirtyFb, { FAKE_PLATFORM: 'linux/amd64' }).runner, at(dir), dirty)),
+    'built',
+  );
   assert.not.ok(dockerCalls(dirtyFb).includes(inspect));
-  assert.is(await inCi('true', () => buildImage(runner(fakeDocker(), { FAKE_PLATFORM: 'linux/amd64' }).runner, at(dir), ref)), 'cached');
+  assert.is(
+    await withEnv({ CI: 'true' }, () => buildImage(runner(fakeDocker(), { FAKE_PLATFORM: 'linux/amd64' }).runner, at(dir), ref)),
+    'cached',
+  );
 });
 
 test('build: a missing Dockerfile is bad input naming the file and the setting (a dry run only prints); the platform of no image is none', async () => {

@@ -15,7 +15,7 @@ import { Runner } from '../lib/run.js';
 import { renderTemplate } from '../lib/template.js';
 import { readAppEnv, upsertSecret } from '../scripts/secrets.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
-import { runScriptFile } from './helpers/script.js';
+import { runScriptFile, withEnv } from './helpers/script.js';
 import { unrun } from './helpers/uvu-summary.js';
 import {
   AccountGuardError,
@@ -251,36 +251,22 @@ test('malformed env files and input files: no canary in any output of the script
 
 test('the account guard: resolveIdentity refuses another account before any change, and passes the expected one (kills: no guard in resolveIdentity)', async () => {
   const moto = await startMoto();
-  const saved = { ...process.env };
-  Object.assign(process.env, moto.env);
   try {
-    const runner = new Runner({ echo: () => {} });
-    const wrong = loadConfig({ env: { LLMOPS_EXPECTED_ACCOUNT_ID: '111111111111' }, envFile: '' });
-    const error = await resolveIdentity(runner, wrong).catch((e) => e);
-    assert.instance(error, AccountGuardError);
-    assert.is(exitCodeFor(error), ExitCode.PREFLIGHT);
-    assert.match(error.message, 'Refusing to touch AWS account 123456789012');
-    const right = loadConfig({ env: { LLMOPS_EXPECTED_ACCOUNT_ID: '123456789012' }, envFile: '' });
-    assert.is((await resolveIdentity(runner, right)).account, '123456789012');
-    assert.is((await resolveIdentity(runner, config)).account, '123456789012', 'no guard configured: any account');
+    await withEnv(moto.env, async () => {
+      const runner = new Runner({ echo: () => {} });
+      const wrong = loadConfig({ env: { LLMOPS_EXPECTED_ACCOUNT_ID: '111111111111' }, envFile: '' });
+      const error = await resolveIdentity(runner, wrong).catch((e) => e);
+      assert.instance(error, AccountGuardError);
+      assert.is(exitCodeFor(error), ExitCode.PREFLIGHT);
+      assert.match(error.message, 'Refusing to touch AWS account 123456789012');
+      const right = loadConfig({ env: { LLMOPS_EXPECTED_ACCOUNT_ID: '123456789012' }, envFile: '' });
+      assert.is((await resolveIdentity(runner, right)).account, '123456789012');
+      assert.is((await resolveIdentity(runner, config)).account, '123456789012', 'no guard configured: any account');
+    });
   } finally {
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
     await moto.stop();
   }
 });
-
-/** process.env with `vars` over it while `fn` runs, then as it was. */
-async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const saved = { ...process.env };
-  Object.assign(process.env, vars);
-  try {
-    return await fn();
-  } finally {
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-  }
-}
 
 test('the AWS identity: echoed as the CLI command it stands for; a dry run asks nothing; an error says what and the fix; a silent endpoint times out', async () => {
   assert.is(process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED, 'true', "the SDK's Node-version warning is off in every script");

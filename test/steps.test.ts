@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { reportError } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
 import { Runner } from '../lib/run.js';
-import { inCi, runScriptFile, ROOT } from './helpers/script.js';
+import { runScriptFile, withEnv, ROOT } from './helpers/script.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { buildImage, imageRef } from '../lib/image.js';
 import { formatSummary, prepareTfvars, showPlan, summarizePlan, tfvarsFromConfig } from '../lib/infra.js';
@@ -81,7 +81,7 @@ test('a dirty tree is refused in CI before docker runs', async () => {
   writeFileSync(join(dir, 'x'), 'x');
   const c = loadConfig({ env: { LLMOPS_BUILD_CONTEXT: dir }, envFile: '' });
   const ref = await imageRef(quiet(), c);
-  const e = await inCi('true', () => buildImage(quiet(), c, ref).catch((err) => err));
+  const e = await withEnv({ CI: 'true' }, () => buildImage(quiet(), c, ref).catch((err) => err));
   assert.instance(e, ScriptFailure);
   assert.is(e.exitCode, ExitCode.PREFLIGHT);
   assert.match(e.message, 'uncommitted tree in CI');

@@ -122,6 +122,22 @@ test('execa, listr2 and the AWS SDK are loaded on first use: no lib module or sc
   );
 });
 
+test("every AWS SDK client is made with lib/aws.ts's sdkOptions: its time-out fails a call that never gets an answer", () => {
+  const made: string[] = [];
+  for (const file of shipped) {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    const clients = [...text.matchAll(/new [\w.]*Client\(([^)]*)\)/g)];
+    if (!clients.length) continue;
+    made.push(file);
+    for (const [call, args] of clients) {
+      // made right there, or from a variable that was
+      const through = /sdkOptions\(/.test(args!) || new RegExp(`\\b${args!.trim()}\\s*=\\s*sdkOptions\\(`).test(text);
+      assert.ok(through, `${file}: ${call} is not made with sdkOptions()`);
+    }
+  }
+  assert.ok(made.length >= 4, `the clients were found (${made.join(', ')})`);
+});
+
 test('every dependency in package.json is imported by shipped code (or run as a binary)', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const used = new Set(

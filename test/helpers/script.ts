@@ -24,16 +24,21 @@ export function keptEnv(): Record<string, string> {
   return id === undefined ? {} : { __STRYKER_ACTIVE_MUTANT__: id };
 }
 
-/** `fn` with CI set to `value` (or unset), then CI as it was: the suite itself runs with CI=true in CI. */
-export async function inCi<T>(value: string | undefined, fn: () => Promise<T>): Promise<T> {
-  const before = process.env.CI;
-  if (value === undefined) delete process.env.CI;
-  else process.env.CI = value;
+/**
+ * `fn` with `vars` over process.env (undefined: unset), then process.env as it was. The suite itself runs
+ * with CI=true in CI, so a case about CI sets or unsets it here rather than deleting it for every later case.
+ */
+export async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = { ...process.env };
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
   try {
     return await fn();
   } finally {
-    if (before === undefined) delete process.env.CI;
-    else process.env.CI = before;
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
   }
 }
 
