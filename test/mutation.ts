@@ -1,6 +1,7 @@
 // `npm run mutation -- [lib/x.ts …]`: StrykerJS over lib/, each module against the fast test files that
-// claim its guarantees (Stryker's command runner runs them once per mutant, so only fast files are listed).
-// On demand, not in CI: a module takes minutes. Incremental: a rerun retests only what changed. The score
+// claim its guarantees, through test/stryker/uvu-runner.mjs: the files are loaded once per worker and a mutant
+// runs only the tests that reach it, fastest first (the command runner, used before, started the whole command
+// once per mutant). On demand, not in CI: a module takes minutes. Incremental: a rerun retests only what changed. The score
 // per module and the survivors go to docs/reliability.md by hand, with the date.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { dirname, join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
 
-/** lib module → the test files (uvu patterns) that prove it, each fast enough to run per mutant. */
+/** lib module → the test files (names between `|`) that prove it, each fast enough to run per mutant. */
 export const SUITES: Record<string, string> = {
   'lib/run.ts': 'runner',
   'lib/waiter.ts': 'waiter',
@@ -38,24 +39,29 @@ for (const module of modules) {
     failed++;
     continue;
   }
-  // --bail: a killed mutant's run ends at its first failing test
-  const command = `node --import tsx node_modules/uvu/bin.js test "(${suite})\\.test\\.ts$" --bail`;
-  process.stdout.write(`\n# ${module}: stryker run (tests: ${command})\n`);
-  const config = join(ROOT, '.stryker-tmp', `${module.replace(/\W/g, '_')}.config.json`);
+  const files = suite.split('|').map((name) => `test/${name}.test.ts`);
+  process.stdout.write(`\n# ${module}: stryker run (tests: ${files.join(', ')})\n`);
+  const name = module.replace(/\W/g, '_');
+  const config = join(ROOT, '.stryker-tmp', `${name}.config.json`);
   mkdirSync(dirname(config), { recursive: true });
   writeFileSync(
     config,
     JSON.stringify({
-      testRunner: 'command',
-      commandRunner: { command },
+      // test/stryker/uvu-runner.mjs: the test files loaded once per worker, a mutant runs only the tests that
+      // reach it (per-test coverage, the scripts they start included)
+      testRunner: 'uvu',
+      appendPlugins: [join(ROOT, 'test/stryker/uvu-runner.mjs')],
+      testRunnerNodeArgs: ['--import', 'tsx'],
+      uvu: { files },
+      warnings: { unknownOptions: false },
       mutate: [module],
-      coverageAnalysis: 'off',
+      coverageAnalysis: 'perTest',
       concurrency: 2,
       timeoutMS: 60_000,
       incremental: true,
-      incrementalFile: `.stryker-tmp/${module.replace(/\W/g, '_')}.incremental.json`,
+      incrementalFile: `.stryker-tmp/${name}.incremental.json`,
       reporters: ['clear-text', 'progress', 'json'],
-      jsonReporter: { fileName: `reports/mutation/${module.replace(/\W/g, '_')}.json` },
+      jsonReporter: { fileName: `reports/mutation/${name}.json` },
       tempDirName: '.stryker-tmp',
       ignorePatterns: ['.sandbox', 'docs', 'reports', '.cache', '.llmops', 'terraform/.terraform', '**/.terraform'],
     }),

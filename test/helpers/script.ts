@@ -15,13 +15,19 @@ export function emptyEnvFile(): string {
 }
 
 /**
- * What a script run keeps of the test's own environment however cleared: StrykerJS's command runner
- * (`npm run mutation`) names the active mutant in this variable, and a script started without it runs the
- * unmutated code, so every mutant only a script run can reach would survive.
+ * What a script run keeps of the test's own environment however cleared: StrykerJS (`npm run mutation`)
+ * names the active mutant in `__STRYKER_ACTIVE_MUTANT__`, and a script started without it runs the unmutated
+ * code, so every mutant only a script run can reach would survive. During the mutation dry run
+ * (test/stryker/uvu-runner.mjs) the test's id, a coverage directory and NODE_OPTIONS, which loads the hook that
+ * writes the script's coverage there, are kept too.
  */
 export function keptEnv(): Record<string, string> {
-  const id = process.env.__STRYKER_ACTIVE_MUTANT__;
-  return id === undefined ? {} : { __STRYKER_ACTIVE_MUTANT__: id };
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith('__STRYKER_') && value !== undefined) kept[name] = value;
+  }
+  if (kept.__STRYKER_COVERAGE_DIR__ && process.env.NODE_OPTIONS) kept.NODE_OPTIONS = process.env.NODE_OPTIONS;
+  return kept;
 }
 
 /**
