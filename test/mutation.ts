@@ -27,6 +27,11 @@ export const SUITES: Record<string, string> = {
   'lib/aws.ts': 'outcomes',
   'lib/prereqs.ts': 'prereqs',
   'lib/oneoff.ts': 'oneoff',
+  'lib/ecr.ts': 'adapters',
+  'lib/dns.ts': 'adapters',
+  'lib/service.ts': 'adapters',
+  'lib/terraform.ts': 'adapters',
+  'lib/tasks.ts': 'adapters',
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');
