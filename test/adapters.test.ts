@@ -78,6 +78,8 @@ function fakeEcr(platform = 'linux/amd64') {
     if [ "$FAKE_ECR" = later ] && [ ! -e "$state" ]; then touch "$state"; FAKE_ECR=missing; elif [ "$FAKE_ECR" = later ]; then FAKE_ECR=found; fi
     case "$FAKE_ECR" in
       found) echo '{"imageDetails":[{"imageDigest":"${DIGEST}"}]}';;
+      empty) echo '{"imageDetails":[]}';;
+      bare) echo '{}';;
       missing) echo "An error occurred (ImageNotFoundException) when calling the DescribeImages operation: not found" >&2; exit 254;;
       norepo) echo "An error occurred (RepositoryNotFoundException) when calling the DescribeImages operation: no repo" >&2; exit 254;;
       *) printf 'warning: something\\nAn error occurred (AccessDeniedException): not allowed\\n' >&2; exit 254;;
@@ -89,7 +91,9 @@ esac`,
   image) ${platform ? `echo "${platform}"` : 'echo "Error: No such image" >&2; exit 1'};;
   login) read -r password; [ "$password" = s3cr3t-ecr-token ] || exit 7; echo "Login Succeeded";;
   tag) ;;
-  push) echo "The push refers to repository [$2]"; [ "$FAKE_PUSH" = nodigest ] || echo "abc123: digest: ${DIGEST} size: 1234";;
+  push)
+    if [ "$FAKE_PUSH" = flaky ] && [ ! -e "$(dirname "$0")/pushed" ]; then touch "$(dirname "$0")/pushed"; echo "received unexpected HTTP status: 503 Service Unavailable" >&2; exit 1; fi
+    echo "The push refers to repository [$2]"; [ "$FAKE_PUSH" = nodigest ] || echo "abc123: digest: ${DIGEST} size: 1234";;
   *) echo "unexpected: $*" >&2; exit 9;;
 esac`,
   });
@@ -107,6 +111,8 @@ test("ECR: the repository URL; an image's digest, or undefined when ECR has no s
   );
   const fb = fakeEcr();
   assert.is(await ecrDigest(runnerOn(fb, { FAKE_ECR: 'found' }).runner, config, 'abc123'), DIGEST);
+  assert.is(await ecrDigest(runnerOn(fb, { FAKE_ECR: 'empty' }).runner, config, 'abc123'), undefined, 'no image details');
+  assert.is(await ecrDigest(runnerOn(fb, { FAKE_ECR: 'bare' }).runner, config, 'abc123'), undefined, 'none at all');
   assert.is(await ecrDigest(runnerOn(fb, { FAKE_ECR: 'missing' }).runner, config, 'abc123'), undefined);
   const norepo = await ecrDigest(runnerOn(fb, { FAKE_ECR: 'norepo' }).runner, config, 'abc123').catch((e) => e);
   assert.instance(norepo, ScriptFailure);
@@ -159,6 +165,7 @@ test('ECR push: skipped when the tag is there; login on stdin, tag, push, the di
     `push ${url}:abc123`,
   ]);
   assert.equal(callsOf(fb, 'aws').slice(1), ['ecr get-login-password --region us-east-1']);
+  assert.ok(lines.includes(`  The push refers to repository [${url}:abc123]`), "the push's output is streamed as it comes");
   assert.not.ok(lines.join('\n').includes('s3cr3t-ecr-token'), 'the login password is never printed');
 });
 
@@ -168,6 +175,15 @@ test('ECR push: the digest read back when the push does not print it; refused wi
   const pushed = await pushImage(runnerOn(fb, { FAKE_ECR: 'later', FAKE_PUSH: 'nodigest' }).runner, config, ref, ACCOUNT);
   assert.is(pushed.digest, DIGEST);
   assert.is(callsOf(fb, 'aws').filter((c) => c.startsWith('ecr describe-images')).length, 2, 'asked again after the push');
+
+  const flaky = fakeEcr();
+  const retried = runnerOn(flaky, { FAKE_ECR: 'missing', FAKE_PUSH: 'flaky' });
+  assert.is(
+    (await pushImage(retried.runner, config, ref, ACCOUNT)).digest,
+    DIGEST,
+    'a push that failed on a transient error is tried again',
+  );
+  assert.is(callsOf(flaky, 'docker').filter((c) => c.startsWith('push')).length, 2);
 
   const lost = await pushImage(runnerOn(fakeEcr(), { FAKE_ECR: 'missing', FAKE_PUSH: 'nodigest' }).runner, config, ref, ACCOUNT).catch(
     (e) => e,
@@ -222,6 +238,23 @@ test('the ECS service: undefined unless ACTIVE; the rollout in progress only whi
   const config = configOf();
   const described = (answer: object) => describeService(runnerOn(fakeService(answer)).runner, config);
   assert.is(await described({ services: [] }), undefined);
+  assert.is(await described({}), undefined, 'no services at all');
+  assert.equal(
+    await described({ services: [{ status: 'ACTIVE', desiredCount: 1 }] }),
+    {
+      taskDefinition: undefined,
+      desiredCount: 1,
+      status: 'ACTIVE',
+      inProgress: undefined,
+      network: undefined,
+      enableExecuteCommand: false,
+    },
+    'no deployments listed',
+  );
+  const noPrimary = await described({
+    services: [{ status: 'ACTIVE', desiredCount: 1, deployments: [{ id: 'x', status: 'ACTIVE', rolloutState: 'IN_PROGRESS' }] }],
+  });
+  assert.is(noPrimary?.inProgress, undefined, 'only the primary deployment is the rollout');
   assert.is(await described({ services: [{ status: 'INACTIVE', desiredCount: 1 }] }), undefined);
   const deployments = [
     { id: 'ecs-svc/old', status: 'ACTIVE', rolloutState: 'COMPLETED' },
@@ -655,6 +688,30 @@ test('Route 53: nothing without DOMAIN_NAME; the alias to the load balancer or C
           JSON.stringify(record),
         );
       }
+
+      // no record yet, a plain A record without an alias, no distributions at all: changed
+      for (const [answer, dists] of [
+        ['{}', ''],
+        [
+          JSON.stringify({ ResourceRecordSets: [{ Name: 'app.example.com.', Type: 'A', ResourceRecords: [{ Value: '192.0.2.1' }] }] }),
+          '{}',
+        ],
+      ]) {
+        const plain = fakeRoute53();
+        const r = runnerOn(plain, { FAKE_OUTPUTS: JSON.stringify(alb), FAKE_RECORD: answer, FAKE_DISTS: dists });
+        assert.is(await pointDomain(r.runner, config), 'updated', answer);
+        assert.ok(
+          callsOf(plain, 'aws').some((c) => c.startsWith('route53 change-resource-record-sets')),
+          answer,
+        );
+      }
+
+      // a dry run: the commands, the load balancer's placeholders, nothing called
+      const dryBins = fakeRoute53();
+      const dry = runnerOn(dryBins, {}, true);
+      assert.is(await pointDomain(dry.runner, config), 'updated');
+      assert.equal(callsOf(dryBins, 'aws'), []);
+      assert.ok(dry.lines.some((l) => l.startsWith('[dry-run] $ aws route53 change-resource-record-sets --hosted-zone-id Z123')));
 
       // with CloudFront in front: the alias goes to CloudFront's zone, health not evaluated
       const cdn = fakeRoute53();

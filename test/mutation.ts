@@ -4,7 +4,7 @@
 // once per mutant). On demand, not in CI: a module takes minutes. Incremental: a rerun retests only what changed. The score
 // per module and the survivors go to docs/reliability.md by hand, with the date.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -34,7 +34,45 @@ export const SUITES: Record<string, string> = {
   'lib/tasks.ts': 'adapters',
 };
 
+/** `--summary`: every module's last report (reports/mutation/*.json) in one table, and lib/ as a whole. */
+function summary(): void {
+  const rows: string[] = [];
+  const total = { killed: 0, timedOut: 0, survived: 0, noCoverage: 0 };
+  const unscored: string[] = [];
+  for (const file of readdirSync(join(ROOT, 'lib'))
+    .filter((f) => f.endsWith('.ts'))
+    .sort()) {
+    const module = `lib/${file}`;
+    const report = join(ROOT, 'reports/mutation', `${module.replace(/\W/g, '_')}.json`);
+    if (!existsSync(report)) {
+      unscored.push(module);
+      continue;
+    }
+    const mutants: { status: string }[] = JSON.parse(readFileSync(report, 'utf8')).files[module]?.mutants ?? [];
+    const count = (status: string) => mutants.filter((m) => m.status === status).length;
+    const row = { killed: count('Killed'), timedOut: count('Timeout'), survived: count('Survived'), noCoverage: count('NoCoverage') };
+    for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += row[key];
+    rows.push(`| \`${module}\` | ${line(row)} |`);
+  }
+  rows.push(`| lib/ (the modules above) | ${line(total)} |`);
+  process.stdout.write(
+    ['| module | score | killed | timed out | survived | no coverage |', '|---|---|---|---|---|---|', ...rows].join('\n') + '\n',
+  );
+  if (unscored.length) process.stdout.write(`not scored (no report): ${unscored.join(', ')}\n`);
+}
+
+function line(r: { killed: number; timedOut: number; survived: number; noCoverage: number }): string {
+  const detected = r.killed + r.timedOut;
+  const all = detected + r.survived + r.noCoverage;
+  const score = all ? ((100 * detected) / all).toFixed(1) : '-';
+  return `${score} % | ${r.killed} | ${r.timedOut} | ${r.survived} | ${r.noCoverage}`;
+}
+
 const wanted = process.argv.slice(2).filter((a) => a !== '--');
+if (wanted.includes('--summary')) {
+  summary();
+  process.exit(0);
+}
 const modules = wanted.length ? wanted : Object.keys(SUITES);
 let failed = 0;
 for (const module of modules) {
