@@ -127,7 +127,7 @@ test("ECR: the repository URL; an image's digest, or undefined when ECR has no s
   assert.is(await ecrDigest(dry.runner, config, 'abc123'), undefined);
   assert.is(fb.calls().length, before, 'a dry run calls nothing');
   assert.is(dry.lines.length, 1);
-  assert.match(dry.lines[0], '[dry-run] $ aws ecr describe-images --repository-name llmops-system --image-ids imageTag=abc123');
+  assert.match(dry.lines[0] ?? '', '[dry-run] $ aws ecr describe-images --repository-name llmops-system --image-ids imageTag=abc123');
 });
 
 test('ECR push: skipped when the tag is there; login on stdin, tag, push, the digest from the push', async () => {
@@ -698,7 +698,7 @@ test('Route 53: nothing without DOMAIN_NAME; the alias to the load balancer or C
         ],
       ]) {
         const plain = fakeRoute53();
-        const r = runnerOn(plain, { FAKE_OUTPUTS: JSON.stringify(alb), FAKE_RECORD: answer, FAKE_DISTS: dists });
+        const r = runnerOn(plain, { FAKE_OUTPUTS: JSON.stringify(alb), FAKE_RECORD: answer!, FAKE_DISTS: dists! });
         assert.is(await pointDomain(r.runner, config), 'updated', answer);
         assert.ok(
           callsOf(plain, 'aws').some((c) => c.startsWith('route53 change-resource-record-sets')),
