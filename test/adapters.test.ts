@@ -463,8 +463,10 @@ test("Terraform's backend: where the state lives, the endpoint that serves it, w
     writeFileSync(join(dataDir(config), 'terraform.tfstate'), JSON.stringify({ backend: { config: base } }));
     assert.equal(initializedBackend(config), { ...base, endpoint: 'unknown' });
     assert.ok(needsInit(config, ACCOUNT), 'an unknown endpoint is initialised again');
-    writeFileSync(join(dataDir(config), 'terraform.tfstate'), JSON.stringify({ backend: {} }));
-    assert.equal(initializedBackend(config), { bucket: '', key: '', region: '', endpoint: 'unknown' });
+    for (const recorded of [{ backend: {} }, {}, null]) {
+      writeFileSync(join(dataDir(config), 'terraform.tfstate'), JSON.stringify(recorded));
+      assert.equal(initializedBackend(config), { bucket: '', key: '', region: '', endpoint: 'unknown' }, JSON.stringify(recorded));
+    }
     writeFileSync(join(dataDir(config), 'llmops-backend.json'), JSON.stringify({ ...base, endpoint: 'aws' }));
     assert.equal(initializedBackend(config), { ...base, endpoint: 'aws' }, "the toolkit's record first");
     assert.not.ok(needsInit(config, ACCOUNT));
@@ -478,7 +480,8 @@ test("Terraform's backend: where the state lives, the endpoint that serves it, w
 /** terraform: init as FAKE_INIT says (ok, `changed` the first time, `fails`), output -json from FAKE_OUTPUTS. */
 function fakeTerraform() {
   return fakeBins({
-    terraform: `dir="\${1#-chdir=}"; shift
+    terraform: `[ "$TF_IN_AUTOMATION $TF_INPUT" = "1 0" ] || { echo "not run with terraformEnv()" >&2; exit 8; }
+dir="\${1#-chdir=}"; shift
 case "$1" in
   init)
     state="$(dirname "$0")/inits"; echo x >> "$state"
@@ -530,6 +533,12 @@ test('terraform init: for this backend; once more with -reconfigure when only it
       other.lines.join('\n'),
     );
     assert.is(initializedBackend(config)?.bucket, 'llmops-tfstate-210987654321');
+
+    // a moved backend whose init says its configuration changed: already -reconfigure, so that is the failure
+    const movedChanged = fakeTerraform();
+    const error1 = await terraformInit(runnerOn(movedChanged, { FAKE_INIT: 'changed' }).runner, config, ACCOUNT).catch((e) => e);
+    assert.match(error1.message, 'Backend configuration changed');
+    assert.is(callsOf(movedChanged, 'terraform').length, 1, 'not tried again');
 
     // any other failure is the failure, once (init's own retry aside)
     const failing = fakeTerraform();
@@ -772,6 +781,11 @@ test('task lists: the renderer (LLMOPS_RENDERER, else interactive only on a term
   await going.run();
   assert.equal(ran, ['after']);
   assert.is((failing as any).options.registerSignalListeners, false, "Ctrl-C is the runner's, not listr2's");
+
+  assert.is((failing as any).options.renderer, 'silent');
+  await withEnv({ LLMOPS_RENDERER: 'verbose' }, async () => {
+    assert.is(((await taskList([])) as any).options.renderer, 'verbose', 'chosen when not given');
+  });
 
   const ctx = await (
     await taskList<{ n: number }>([{ title: 'n', task: (c) => void (c.n += 1) }], { renderer: 'silent', ctx: { n: 1 } })

@@ -106,7 +106,7 @@ for (const module of modules) {
       reporters: ['clear-text', 'progress', 'json'],
       jsonReporter: { fileName: `reports/mutation/${name}.json` },
       tempDirName: '.stryker-tmp',
-      ignorePatterns: ['.sandbox', 'docs', 'reports', '.cache', '.llmops', 'terraform/.terraform', '**/.terraform'],
+      ignorePatterns: ['.sandbox', 'reports', '.cache', '.llmops', 'terraform/.terraform', '**/.terraform'],
     }),
   );
   const r = spawnSync(join(ROOT, 'node_modules/.bin/stryker'), ['run', config], { cwd: ROOT, stdio: 'inherit' });
