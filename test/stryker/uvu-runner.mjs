@@ -13,14 +13,15 @@
 // - reports `reloadEnvironment: false`: the test files are ES modules, which cannot be unloaded, so Stryker
 //   starts a fresh worker for a static mutant (one in code that runs when a module loads), which this runner
 //   then loads with the mutant active, and runs with every test.
-// A test that fails when it runs alone (it needs an earlier test of its file) makes its whole file run
-// whenever it is selected; the dry run finds such tests by running each test alone once.
+// A test that needs an earlier test of its file makes its whole file run whenever one of its tests is selected
+// (findOrderedTests).
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { register } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { commonTokens, declareClassPlugin, PluginKind } from '@stryker-mutator/api/plugin';
 import { DryRunStatus, MutantRunStatus, TestStatus } from '@stryker-mutator/api/test-runner';
 
@@ -199,15 +200,24 @@ class UvuTestRunner {
     return { static: own.static, perTest };
   }
 
-  /** Runs each test alone; one that fails so needs an earlier test of its file: its file runs whole. */
+  /**
+   * Tests that need an earlier test of their file (its module state, files it made): a fresh worker (Stryker
+   * starts one after a static mutant) runs only the tests a mutant reaches, so such a test would fail there and
+   * kill the mutant falsely. A fresh process runs every test last-to-first; one that fails so makes its whole
+   * file run whenever any of its tests is selected.
+   */
   async findOrderedTests() {
-    for (const entry of this.tests) {
-      if (this.wholeFiles.has(entry.suite.file)) continue;
-      const [result] = await this.run([entry], { bail: true, coverage: false });
-      if (result.status !== TestStatus.Success) {
-        this.log.info(`uvu runner: "${entry.id}" fails alone (${result.failureMessage}); its file runs whole`);
-        this.wholeFiles.add(entry.suite.file);
-      }
+    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...this.files], {
+      cwd: process.cwd(),
+      env: process.env,
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const line = r.stdout.split('\n').findLast((l) => l.startsWith(ORDER_CHECK));
+    if (!line) throw new Error(`uvu runner: the order check failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
+    for (const { id, file, failureMessage } of JSON.parse(line.slice(ORDER_CHECK.length))) {
+      this.log.info(`uvu runner: "${id}" fails when run before the tests above it (${failureMessage}); ${file} runs whole`);
+      this.wholeFiles.add(file);
     }
   }
 
@@ -253,3 +263,20 @@ class UvuTestRunner {
 }
 
 export const strykerPlugins = [declareClassPlugin(PluginKind.TestRunner, 'uvu', UvuTestRunner)];
+
+// `node uvu-runner.mjs <test files>`: the order check (findOrderedTests), in a process of its own.
+const ORDER_CHECK = 'uvu-runner order check: ';
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const quiet = { debug() {}, info() {} };
+  const runner = new UvuTestRunner(quiet, { uvu: { files: process.argv.slice(2) } });
+  await runner.init();
+  await runner.load();
+  runner.times = new Map(); // last to first, whatever the dry run timed
+  const results = await runner.run([...runner.tests].reverse(), { bail: false, coverage: false });
+  const byId = new Map(runner.tests.map((t) => [t.id, t.suite.file]));
+  const failed = results.filter((r) => r.status === TestStatus.Failed);
+  process.stdout.write(
+    `\n${ORDER_CHECK}${JSON.stringify(failed.map((r) => ({ id: r.id, file: byId.get(r.id), failureMessage: r.failureMessage })))}\n`,
+  );
+  process.exit(0);
+}
