@@ -20,7 +20,7 @@ export const SUITES: Record<string, string> = {
   'lib/taskdef.ts': 'steps',
   'lib/infra.ts': 'steps',
   'lib/image.ts': 'image|steps',
-  'lib/pipeline.ts': 'outcomes|steps',
+  'lib/pipeline.ts': 'pipeline|outcomes|steps',
   'lib/cli.ts': 'boundary|steps',
   'lib/config.ts': 'config|boundary|property',
   'lib/template.ts': 'template|outcomes',

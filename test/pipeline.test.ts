@@ -1,0 +1,284 @@
+// The step pipeline bootstrap and deploy run, in seconds (the end-to-end file runs it against the sandbox):
+// a dry run of steps 1-8 prints each step's commands in the guide's order and runs none; a failing step stops
+// the list, is named and timed; a skipped step says why; the summary and the GitHub job summary.
+import { cpSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../lib/config.js';
+import { ExitCode, InterruptedError, ScriptFailure } from '../lib/errors.js';
+import { type PipelineContext, type PipelineStep, runPipeline, STEPS, summary } from '../lib/pipeline.js';
+import { Runner } from '../lib/run.js';
+import { fakeBins } from './helpers/fake-bin.js';
+import { ROOT, withEnv } from './helpers/script.js';
+
+process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'pipeline-state-'));
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+
+/** A stand-in app checkout (a Dockerfile) and a copy of terraform/*.tf without any working state. */
+function scratch(): { app: string; terraform: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pipeline-'));
+  const app = join(dir, 'app');
+  const terraform = join(dir, 'terraform');
+  mkdirSync(app);
+  mkdirSync(terraform);
+  writeFileSync(join(app, 'Dockerfile'), 'FROM scratch\n');
+  for (const f of readdirSync(join(ROOT, 'terraform')).filter((f) => f.endsWith('.tf') && !f.endsWith('_override.tf')))
+    copyFileSync(join(ROOT, 'terraform', f), join(terraform, f));
+  cpSync(join(ROOT, 'terraform', 'modules'), join(terraform, 'modules'), { recursive: true });
+  return { app, terraform };
+}
+
+/** What the simple renderer (and anything else) wrote to stdout while `fn` ran: no colours, no timers. */
+async function stdoutOf(fn: () => Promise<unknown>): Promise<{ out: string[]; error?: any }> {
+  const out: string[] = [];
+  const write = process.stdout.write;
+  const plain = (chunk: unknown) =>
+    String(chunk)
+      .replace(/\x1b\[[0-9;]*m/g, '')
+      .replace(/\s*\[\d+(\.\d+)?m?s\]/g, '')
+      .replace(/[ \t]+\n/g, '\n');
+  process.stdout.write = ((chunk: unknown) => (out.push(plain(chunk)), true)) as any;
+  try {
+    await fn();
+    return { out };
+  } catch (error) {
+    return { out, error };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+const ctxOf = (runner: Runner, yes = true, env: Record<string, string> = {}): PipelineContext => ({
+  config: loadConfig({ env, envFile: '' }),
+  runner,
+  yes,
+  durations: {},
+});
+
+test('bootstrap in a dry run: steps 1-8 print their commands in order and run none; each is timed; the summary', async () => {
+  const { app, terraform } = scratch();
+  const trace = join(mkdtempSync(join(tmpdir(), 'pipeline-trace-')), 'argv');
+  const lines: string[] = [];
+  const runner = new Runner({ dryRun: true, echo: (l) => lines.push(l) });
+  const ctx = ctxOf(runner, true, { LLMOPS_BUILD_CONTEXT: app, TF_DIR: terraform, LLMOPS_ALLOW_PLAIN_HTTP: 'true' });
+  const code = await withEnv({ LLMOPS_RENDERER: 'silent', LLMOPS_TRACE_ARGV: trace, GITHUB_STEP_SUMMARY: undefined }, () =>
+    runPipeline(STEPS, ctx),
+  );
+  assert.is(code, ExitCode.OK);
+  const commands = readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as string[][]).map((c) => c.slice(0, 3).join(' ').replace(terraform, 'TF').replace(app, 'APP')).join(' | '));
+  assert.equal(commands, [
+    // 1: the tools and who we are
+    'aws --version',
+    'terraform version -json',
+    'docker --version',
+    'docker info --format',
+    'git --version',
+    'gh --version',
+    'aws sts get-caller-identity',
+    // 2: the image of the current commit, built and smoke-tested
+    'git -C APP',
+    'aws sts get-caller-identity',
+    'git -C APP',
+    'docker image inspect',
+    'docker build --platform',
+    'docker run -d',
+    // 3: the state bucket, init, plan
+    'aws sts get-caller-identity',
+    'aws s3api head-bucket',
+    'aws s3api create-bucket',
+    'aws s3api put-bucket-versioning',
+    'aws s3api put-bucket-encryption',
+    'aws s3api put-public-access-block',
+    'aws s3api put-bucket-policy',
+    'terraform -chdir=TF init',
+    'terraform -chdir=TF plan',
+    // 4: apply the saved plan
+    'aws sts get-caller-identity',
+    'terraform -chdir=TF apply',
+    // 5: push unless ECR has it
+    'aws ecr describe-images',
+    'docker image inspect',
+    'aws ecr get-login-password | docker login --username',
+    'docker tag llmops-system:<GIT_SHA>',
+    'docker push <ACCOUNT_ID>.dkr.ecr.us-east-1.amazonaws.com/llmops-system:<GIT_SHA>',
+    // 6: the task definition and the service
+    'aws sts get-caller-identity',
+    'git -C APP',
+    'terraform -chdir=TF output',
+    'aws ecs describe-services',
+    'aws ecs register-task-definition',
+    'aws ecs update-service',
+    // 7: verify
+    'aws ecs describe-services',
+    'aws ecs list-tasks',
+    'aws elbv2 describe-target-health',
+    'curl -fsS http://<ALB_DNS_NAME>/health',
+  ]);
+  assert.equal(
+    Object.keys(ctx.durations),
+    STEPS.map((s) => `${s.n}. ${s.title}`),
+  );
+  assert.is(ctx.failedStep, undefined);
+  assert.is(ctx.pushed?.result, 'pushed');
+  assert.is(ctx.pushed?.image, '<ACCOUNT_ID>.dkr.ecr.us-east-1.amazonaws.com/llmops-system@<IMAGE_DIGEST>');
+  assert.is(ctx.verified?.outcome, 'ok');
+  assert.equal(lines, [], 'everything a step prints goes to its task, not around the list');
+
+  ctx.durations = { '1. Prerequisites': 1234, '5. Push the image to ECR': 56789 };
+  const text = await summary(ctx);
+  assert.is(
+    text,
+    [
+      '',
+      'Summary',
+      '  image:           <ACCOUNT_ID>.dkr.ecr.us-east-1.amazonaws.com/llmops-system@<IMAGE_DIGEST>',
+      '  task definition: <TASK_DEFINITION_ARN> (new)',
+      '  1. Prerequisites                   1.2 s',
+      '  5. Push the image to ECR           56.8 s',
+      '  total: 58.0 s',
+      '  roll back:       npm run rollback   (or: aws ecs update-service --cluster llmops-cluster --service llmops-service --task-definition llmops-task:<previous revision>)',
+    ].join('\n'),
+  );
+});
+
+test('a failing step stops the list: named, timed, the later steps never run; a skipped step says why; an interrupt says how to resume', async () => {
+  const ran: number[] = [];
+  const step = (n: number, run: PipelineStep['run']): PipelineStep => ({
+    n,
+    title: `Step ${n}`,
+    run: async (ctx, runner) => {
+      ran.push(n);
+      return run(ctx, runner);
+    },
+  });
+  const steps = [
+    step(1, async () => 'nothing to do'),
+    step(2, async (_ctx, runner) => runner.echo('hello from two')),
+    step(3, async () => {
+      throw new ScriptFailure('boom', ExitCode.PREFLIGHT);
+    }),
+    step(4, async () => {}),
+  ];
+  const ctx = ctxOf(new Runner({ echo: () => assert.unreachable('a step echoes into its task') }), false);
+  const { out, error } = await withEnv({ LLMOPS_RENDERER: 'silent' }, () => stdoutOf(() => runPipeline(steps, ctx)));
+  assert.instance(error, ScriptFailure);
+  assert.is(error.message, 'boom');
+  assert.equal(ran, [1, 2, 3]);
+  assert.is(ctx.failedStep, 3);
+  assert.equal(Object.keys(ctx.durations), ['1. Step 1', '2. Step 2', '3. Step 3']);
+  // without --yes the list is always the simple one (LLMOPS_RENDERER=silent is not taken)
+  assert.equal(out, [
+    '❯ 1. Step 1\n',
+    '✔ 1. Step 1 — skipped: nothing to do\n',
+    '❯ 2. Step 2\n',
+    '› hello from two\n',
+    '✔ 2. Step 2\n',
+    '❯ 3. Step 3\n',
+  ]);
+
+  // with --yes the renderer is chosen (LLMOPS_RENDERER, else by terminal and CI)
+  const quiet = await withEnv({ LLMOPS_RENDERER: 'silent' }, () =>
+    stdoutOf(() => runPipeline([step(5, async () => 'done already')], ctxOf(new Runner(), true))),
+  );
+  assert.equal(quiet, { out: [] });
+
+  const interrupted = ctxOf(new Runner(), true);
+  const stopped = await withEnv({ LLMOPS_RENDERER: 'silent' }, () =>
+    runPipeline(
+      [
+        step(6, async () => {
+          throw new InterruptedError('SIGINT', 'terraform apply', 'not started');
+        }),
+      ],
+      interrupted,
+    ).catch((e) => e),
+  );
+  assert.instance(stopped, InterruptedError);
+  assert.is(stopped.rerun, 'npm run bootstrap (it resumes: each step checks what exists)');
+  assert.is(interrupted.failedStep, 6);
+});
+
+test('steps on what earlier steps learnt: apply skipped after a plan without changes; push skipped for an image in ECR; no domain; missing tools stop step 1', async () => {
+  const step = (n: number) => STEPS.find((s) => s.n === n)!;
+  const runner = new Runner({ echo: () => {} });
+  const ctx = ctxOf(runner);
+  ctx.plan = { noChanges: true } as any;
+  assert.is(await step(4).run(ctx, runner), 'nothing to apply (step 3 planned no changes)');
+
+  ctx.identity = { account: '123456789012', arn: 'arn:aws:iam::123456789012:user/x', region: 'us-east-1' };
+  ctx.ref = { tag: 'abc123', local: 'llmops-system:abc123' } as any;
+  ctx.inEcr = DIGEST;
+  assert.is(await step(5).run(ctx, runner), 'abc123 is already in ECR (sha256:abababababab…)');
+  assert.is(ctx.pushed?.result, 'already-in-ecr');
+
+  assert.is(await step(8).run(ctx, runner), 'DOMAIN_NAME is not set');
+
+  const none = fakeBins();
+  const bare = new Runner({ echo: () => {}, env: { PATH: none.dir } });
+  const error = await step(1)
+    .run(ctxOf(bare), bare)
+    .catch((e) => e);
+  assert.instance(error, ScriptFailure);
+  assert.is(error.exitCode, ExitCode.PREFLIGHT);
+  assert.is(error.message, 'prerequisites are missing (see the checklist above)');
+});
+
+test('the summary: the URL without the health path, read from Terraform unless a step failed; unchanged revision; migration; the job summary file', async () => {
+  const tf = fakeBins({
+    terraform: `case "$2" in init) mkdir -p "\${1#-chdir=}/.terraform";; output) echo '{"app_url":{"value":"http://alb.example/health"}}';; esac`,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'pipeline-tf-'));
+  const runner = new Runner({
+    echo: () => {},
+    env: { PATH: `${tf.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined },
+    secrets: ['hunter2-secret'],
+  });
+  const ctx = ctxOf(runner, true, { TF_DIR: dir });
+  ctx.identity = { account: '123456789012', arn: 'arn:aws:iam::123456789012:user/x', region: 'us-east-1' };
+  ctx.registered = {
+    taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:7',
+    changed: false,
+    migrated: { taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/llmops-cluster/0123abcd' },
+  } as any;
+  ctx.durations = { '6. Task definition and service': 2000 };
+  const file = join(dir, 'step-summary.md');
+  writeFileSync(file, '');
+  const text = await withEnv({ GITHUB_STEP_SUMMARY: file, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, () =>
+    summary(ctx),
+  );
+  assert.equal(text.split('\n').slice(0, 6), [
+    '',
+    'Summary',
+    '  URL:             http://alb.example',
+    '  task definition: arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:7 (unchanged)',
+    '  migration:       task 0123abcd exited 0',
+    '  6. Task definition and service     2.0 s',
+  ]);
+  const job = readFileSync(file, 'utf8');
+  assert.match(job, '### ✅ Deploy — llmops-service');
+  assert.match(job, '| URL | http://alb.example/health |');
+  assert.match(job, '| task definition | `llmops-task:7` (unchanged) |');
+
+  // after a failure, no Terraform call for a line of summary
+  const calls = tf.calls().length;
+  ctx.failedStep = 6;
+  ctx.error = new Error('boom hunter2-secret');
+  writeFileSync(file, '');
+  const failed = await withEnv({ GITHUB_STEP_SUMMARY: file }, () => summary(ctx));
+  assert.is(tf.calls().length, calls);
+  assert.not.match(failed, 'URL:');
+  assert.match(readFileSync(file, 'utf8'), '### ❌ Deploy failed at step 6 (exit 1) — llmops-service');
+
+  // a dry run writes no job summary
+  writeFileSync(file, '');
+  const dry = ctxOf(new Runner({ dryRun: true, echo: () => {} }));
+  await withEnv({ GITHUB_STEP_SUMMARY: file }, () => summary(dry));
+  assert.is(readFileSync(file, 'utf8'), '');
+});
+
+test.run();
