@@ -35,6 +35,7 @@ import {
 } from '../lib/terraform.js';
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';
+import { stsEndpoint } from './helpers/sts.js';
 
 process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'adapters-state-'));
 const ACCOUNT = '123456789012';
@@ -616,15 +617,13 @@ esac`,
   });
 }
 
-const STS_ANSWER = `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:iam::${ACCOUNT}:user/test</Arn><UserId>AIDTEST</UserId><Account>${ACCOUNT}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>`;
-
 test('Route 53: nothing without DOMAIN_NAME; the alias to the load balancer or CloudFront; no change when it already points there; CloudFront status', async () => {
   const none = runnerOn(fakeRoute53());
   assert.is(await pointDomain(none.runner, configOf()), 'skipped');
   assert.equal(none.lines, ['# DOMAIN_NAME is not set: nothing to do (the app answers on the ALB DNS name)']);
 
-  const sts = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/xml' }).end(STS_ANSWER));
-  const endpoint = await listening(sts);
+  const sts = await stsEndpoint();
+  const endpoint = sts.url;
   try {
     await withEnv({ ...KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_STS: endpoint, AWS_ENDPOINT_URL_S3: undefined }, async () => {
       const config = tfConfig({ LLMOPS_DOMAIN_NAME: 'app.example.com', LLMOPS_HOSTED_ZONE_ID: 'Z123' });

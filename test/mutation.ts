@@ -17,7 +17,7 @@ export const SUITES: Record<string, string> = {
   'lib/hints.ts': 'hints',
   'lib/flags.ts': 'boundary',
   'lib/runbook.ts': 'runbook',
-  'lib/taskdef.ts': 'steps',
+  'lib/taskdef.ts': 'taskdef|steps|pipeline',
   'lib/infra.ts': 'steps',
   'lib/image.ts': 'image|steps',
   'lib/pipeline.ts': 'pipeline|outcomes|steps',

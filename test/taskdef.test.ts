@@ -1,0 +1,397 @@
+// Step 6 in seconds, on canned CLI answers (the end-to-end file proves it against the sandbox): a new image
+// registers a revision tagged with the release and deploys it; the same image and configuration registers
+// nothing; a service at zero tasks gets its count back; the refusals; the migration's task definition; and the
+// diff that decides it all.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../lib/config.js';
+import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
+import { Runner } from '../lib/run.js';
+import {
+  canonicalTaskDefinition,
+  diffLines,
+  migrationTaskDefinition,
+  releaseMigration,
+  releaseTaskDefinition,
+  renderTaskDefinition,
+} from '../lib/taskdef.js';
+import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
+import { withEnv } from './helpers/script.js';
+import { stsEndpoint, TEST_ACCOUNT, TEST_KEYS } from './helpers/sts.js';
+
+process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'taskdef-state-'));
+const DIGEST = `sha256:${'cd'.repeat(32)}`;
+const REPO = `${TEST_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/llmops-system`;
+const TD = (n: number, family = 'llmops-task') => `arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task-definition/${family}:${n}`;
+const OUTPUTS = Object.fromEntries(
+  Object.entries({
+    execution_role_arn: `arn:aws:iam::${TEST_ACCOUNT}:role/llmops-execution`,
+    task_role_arn: `arn:aws:iam::${TEST_ACCOUNT}:role/llmops-task`,
+    rds_address: 'llmops-db.example.rds.amazonaws.com',
+    rds_port: 5432,
+    db_name: 'llmops',
+    db_username: 'llmops_admin',
+    db_password_secret_arn: `arn:aws:secretsmanager:us-east-1:${TEST_ACCOUNT}:secret:llmops/db/password`,
+    db_app_username: 'llmops_app',
+    db_app_secret_arn: `arn:aws:secretsmanager:us-east-1:${TEST_ACCOUNT}:secret:llmops/db/app`,
+    app_secret_arn: `arn:aws:secretsmanager:us-east-1:${TEST_ACCOUNT}:secret:llmops/app/env`,
+  }).map(([k, v]) => [k, { value: v }]),
+);
+
+/**
+ * aws and terraform as step 6 calls them. The service (FAKE_SERVICE, JSON), the task definition it runs
+ * (`current.json` beside the fakes), register-task-definition (copies what it got to `registered-<n>.json`,
+ * answers revision 8, or 3 of <family>-migrate), update-service, describe-task-definition of the migration
+ * family (`migration.json` when there is one).
+ */
+function fakeCli(): FakeBins {
+  return fakeBins({
+    aws: `here="$(dirname "$0")"
+case "$1 $2" in
+  "ecs describe-services") echo "$FAKE_SERVICE";;
+  "ecs describe-task-definition")
+    case "$4" in
+      *-migrate) [ -e "$here/migration.json" ] && cat "$here/migration.json" || { echo "An error occurred (ClientException): Unable to describe task definition." >&2; exit 254; };;
+      *) [ "$5 $6" = "--include TAGS" ] || exit 9; cat "$here/current.json";;
+    esac;;
+  "ecs register-task-definition")
+    n=$(ls "$here" | grep -c '^registered-'); cp "\${4#file://}" "$here/registered-$n.json"
+    family=$(sed -n 's/.*"family": "\\([^"]*\\)".*/\\1/p' "$here/registered-$n.json" | head -1)
+    [ "\${family%-migrate}" = "$family" ] && rev=8 || rev=3
+    echo "{\\"taskDefinition\\":{\\"taskDefinitionArn\\":\\"arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task-definition/$family:$rev\\"}}";;
+  "ecs update-service") echo '{"id":"ecs-svc/42","status":"PRIMARY","rolloutState":"IN_PROGRESS"}';;
+  *) echo "unexpected: $*" >&2; exit 9;;
+esac`,
+    terraform: `case "$2" in init) mkdir -p "\${1#-chdir=}/.terraform";; output) echo '${JSON.stringify(OUTPUTS)}';; esac`,
+  });
+}
+
+const service = (taskDefinition: string | undefined, desiredCount = 2, status = 'ACTIVE') =>
+  JSON.stringify({
+    services: [{ status, desiredCount, taskDefinition, deployments: [{ id: 'ecs-svc/1', status: 'PRIMARY', rolloutState: 'COMPLETED' }] }],
+  });
+
+const ref = { sha: 'a'.repeat(40), tag: 'aaaaaaaaaaaa', local: 'llmops-system:aaaaaaaaaaaa' } as any;
+
+/** Step 6 against the fakes, as bootstrap runs it (the image and digest step 5 pushed). */
+async function release(fb: FakeBins, fake: Record<string, string>, env: Record<string, string> = {}, known: any = { ref, digest: DIGEST }) {
+  const lines: string[] = [];
+  const runner = new Runner({
+    echo: (l) => lines.push(l),
+    env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, ...fake },
+  });
+  const config = loadConfig({ env: { TF_DIR: mkdtempSync(join(tmpdir(), 'taskdef-tf-')), ...env }, envFile: '' });
+  const sts = await stsEndpoint();
+  try {
+    const result = await withEnv(
+      { ...TEST_KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined, AWS_ENDPOINT_URL_STS: sts.url, GITHUB_ACTOR: 'octocat' },
+      () => releaseTaskDefinition(runner, config, true, known).catch((e) => e),
+    );
+    const calls = fb
+      .calls()
+      .filter((c) => c[0] === 'aws')
+      .map((c) => c.slice(1, 3).join(' '));
+    return { result, lines, calls };
+  } finally {
+    sts.close();
+  }
+}
+
+test('a new image: a revision registered with the release tags and deployed; its diff against the running one is printed', async () => {
+  const fb = fakeCli();
+  const old = renderTaskDefinition(valuesFor('llmops-system@sha256:old'));
+  writeFileSync(join(fb.dir, 'current.json'), JSON.stringify({ taskDefinition: { ...old, taskDefinitionArn: TD(7), revision: 7 } }));
+  const { result, lines, calls } = await release(fb, { FAKE_SERVICE: service(TD(7)) });
+  assert.equal(result, {
+    taskDefinitionArn: TD(8),
+    revision: 8,
+    changed: true,
+    image: `${REPO}@${DIGEST}`,
+    digest: DIGEST,
+    deploymentId: 'ecs-svc/42',
+    migrated: undefined,
+  });
+  assert.equal(calls, ['ecs describe-services', 'ecs describe-task-definition', 'ecs register-task-definition', 'ecs update-service']);
+  const registered = JSON.parse(readFileSync(join(fb.dir, 'registered-0.json'), 'utf8'));
+  assert.is(registered.containerDefinitions[0].image, `${REPO}@${DIGEST}`, 'pinned by digest');
+  const tags = Object.fromEntries(registered.tags.map((t: any) => [t.key, t.value]));
+  assert.equal(Object.keys(tags), [
+    'llmops:git-sha',
+    'llmops:image-tag',
+    'llmops:image-digest',
+    'llmops:released-at',
+    'llmops:released-by',
+  ]);
+  assert.equal(
+    [tags['llmops:git-sha'], tags['llmops:image-tag'], tags['llmops:image-digest'], tags['llmops:released-by']],
+    [ref.sha, ref.tag, DIGEST, 'octocat'],
+  );
+  assert.ok(Math.abs(Date.parse(tags['llmops:released-at']) - Date.now()) < 60_000);
+  assert.is(
+    lines.find((l) => l.startsWith('Task definition changes')),
+    `Task definition changes against ${TD(7)}:\n  image: llmops-system@sha256:old\n      -> ${REPO}@${DIGEST}`,
+  );
+  assert.ok(lines.includes(`  - ${'      '}"image": "llmops-system@sha256:old",`), lines.join('\n'));
+  assert.ok(lines.includes(`  + ${'      '}"image": "${REPO}@${DIGEST}",`));
+  assert.ok(lines.includes('# deployment ecs-svc/42 started (IN_PROGRESS)'));
+  const update = fb.calls().find((c) => c[2] === 'update-service')!;
+  assert.not.ok(update.includes('--desired-count'), 'a running service keeps its count (autoscaling owns it)');
+  assert.ok(update.join(' ').includes(`--task-definition ${TD(8)}`));
+});
+
+/** The values step 6 renders with, for an image: what the running revision would have been made from. */
+function valuesFor(image: string) {
+  const o = (name: string) => String(OUTPUTS[name]!.value);
+  return {
+    TASK_FAMILY: 'llmops-task',
+    TASK_CPU: '512',
+    TASK_MEMORY: '1024',
+    CPU_ARCHITECTURE: 'X86_64',
+    CONTAINER_NAME: 'llmops-app',
+    CONTAINER_PORT: 3000,
+    HEALTH_PATH: '/health',
+    LOG_GROUP: '/ecs/llmops-task',
+    AWS_REGION: 'us-east-1',
+    IMAGE: image,
+    IMAGE_TAG: ref.tag,
+    EXECUTION_ROLE_ARN: o('execution_role_arn'),
+    TASK_ROLE_ARN: o('task_role_arn'),
+    DB_HOST: o('rds_address'),
+    DB_PORT: o('rds_port'),
+    DB_NAME: o('db_name'),
+    DB_USER: o('db_username'),
+    DB_PASSWORD_SECRET_ARN: o('db_password_secret_arn'),
+    DB_MASTER_USER: o('db_username'),
+    DB_MASTER_SECRET_ARN: o('db_password_secret_arn'),
+    APP_SECRET_ARN: o('app_secret_arn'),
+  };
+}
+
+test('the same image and configuration: nothing registered, nothing deployed; at zero tasks the count comes back without a new revision', async () => {
+  const fb = fakeCli();
+  writeFileSync(join(fb.dir, 'current.json'), JSON.stringify({ taskDefinition: renderTaskDefinition(valuesFor('old')) }));
+  const first = await release(fb, { FAKE_SERVICE: service(TD(7)) });
+  assert.is(first.result.changed, true);
+  // what ECS answers for it: the registered document with ECS's defaults and response fields
+  const registered = JSON.parse(readFileSync(join(fb.dir, 'registered-0.json'), 'utf8'));
+  for (const c of registered.containerDefinitions) Object.assign(c, { essential: true, cpu: 0 });
+  writeFileSync(
+    join(fb.dir, 'current.json'),
+    JSON.stringify({
+      taskDefinition: { ...registered, taskDefinitionArn: TD(8), revision: 8, status: 'ACTIVE', compatibilities: ['FARGATE'] },
+      tags: registered.tags,
+    }),
+  );
+
+  const same = fakeCli();
+  writeFileSync(join(same.dir, 'current.json'), readFileSync(join(fb.dir, 'current.json')));
+  const again = await release(same, { FAKE_SERVICE: service(TD(8)) });
+  assert.equal(again.result, {
+    taskDefinitionArn: TD(8),
+    revision: 8,
+    changed: false,
+    image: `${REPO}@${DIGEST}`,
+    digest: DIGEST,
+    deploymentId: undefined,
+    migrated: undefined,
+  });
+  assert.equal(again.calls, ['ecs describe-services', 'ecs describe-task-definition']);
+  assert.equal(
+    again.lines.filter((l) => !l.startsWith('$ ')),
+    [`# ${TD(8)} already runs this image and configuration: no new revision`],
+  );
+
+  const zero = fakeCli();
+  writeFileSync(join(zero.dir, 'current.json'), readFileSync(join(fb.dir, 'current.json')));
+  const scaled = await release(zero, { FAKE_SERVICE: service(TD(8), 0) });
+  assert.is(scaled.result.changed, false);
+  assert.is(scaled.result.deploymentId, 'ecs-svc/42');
+  assert.equal(scaled.calls, ['ecs describe-services', 'ecs describe-task-definition', 'ecs update-service']);
+  const update = zero
+    .calls()
+    .find((c) => c[2] === 'update-service')!
+    .join(' ');
+  assert.ok(update.includes(`--task-definition ${TD(8)} --desired-count 2`), update);
+});
+
+test('refused before anything changes: no service, no image in ECR', async () => {
+  const inactive = fakeCli();
+  const r = await release(inactive, { FAKE_SERVICE: service(TD(7), 2, 'INACTIVE') });
+  assert.instance(r.result, ScriptFailure);
+  assert.is(r.result.exitCode, ExitCode.PREFLIGHT);
+  assert.is(r.result.message, 'service llmops-service is not ACTIVE in cluster llmops-cluster: run `npm run step:4` first');
+  assert.equal(r.calls, ['ecs describe-services']);
+
+  const missing = await release(fakeCli(), { FAKE_SERVICE: service(TD(7)) }, {}, { ref, digest: '' });
+  assert.instance(missing.result, ScriptFailure);
+  assert.is(missing.result.exitCode, ExitCode.PREFLIGHT);
+  assert.is(missing.result.message, `ECR has no image ${REPO}:${ref.tag} (the current commit): run \`npm run step:5\` first`);
+  assert.equal(missing.calls, []);
+});
+
+test("the migration's task definition: the release's with the overlay (command, names merged), registered once per release", async () => {
+  const values = { ...valuesFor(`${REPO}@${DIGEST}`), DB_APP_USER: 'llmops_app', DB_APP_SECRET_ARN: 'arn:app' };
+  const release = renderTaskDefinition(values);
+  const overlay = join(mkdtempSync(join(tmpdir(), 'taskdef-overlay-')), 'overlay.json');
+  writeFileSync(
+    overlay,
+    JSON.stringify({
+      family: '${TASK_FAMILY}-migrate',
+      containerDefinitions: [
+        {
+          name: '${CONTAINER_NAME}',
+          environment: [
+            { name: 'DB_USER', value: '${DB_MASTER_USER}' },
+            { name: 'MODE', value: 'migrate' },
+          ],
+        },
+      ],
+    }),
+  );
+  const td = migrationTaskDefinition({ ...release, taskDefinitionArn: TD(8), tags: [{ key: 'a', value: 'b' }] }, values, overlay);
+  assert.is(td.family, 'llmops-task-migrate');
+  assert.is(td.taskDefinitionArn, undefined, 'only what register-task-definition takes');
+  assert.is(td.tags, undefined, "the release's tags are passed on registering");
+  const env = Object.fromEntries(td.containerDefinitions[0].environment.map((e: any) => [e.name, e.value]));
+  assert.is(env.DB_USER, 'llmops_admin', "the overlay's value wins");
+  assert.is(env.MODE, 'migrate', 'and adds its own');
+  assert.is(td.containerDefinitions[0].environment.filter((e: any) => e.name === 'DB_USER').length, 1);
+  assert.equal(td.containerDefinitions[0].secrets, release.containerDefinitions[0].secrets);
+
+  writeFileSync(overlay, JSON.stringify({ containerDefinitions: [{ name: 'sidecar' }] }));
+  assert.throws(
+    () => migrationTaskDefinition(release, values, overlay),
+    (e: Error) =>
+      e instanceof UsageError && e.message === `${overlay}: container(s) sidecar not in the task definition (CONTAINER_NAME is llmops-app)`,
+  );
+
+  // npm run migrate: derived from the release as ECS describes it; not registered again when unchanged
+  const fb = fakeCli();
+  writeFileSync(
+    join(fb.dir, 'current.json'),
+    JSON.stringify({ taskDefinition: { ...release, taskDefinitionArn: TD(8) }, tags: [{ key: 'llmops:image-tag', value: ref.tag }] }),
+  );
+  const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined } });
+  const config = loadConfig({
+    env: { TF_DIR: mkdtempSync(join(tmpdir(), 'taskdef-tf-')), LLMOPS_MIGRATE_COMMAND: '/bin/migrate up' },
+    envFile: '',
+  });
+  const arn = await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, () =>
+    releaseMigration(runner, config, TEST_ACCOUNT, TD(8)),
+  );
+  assert.is(arn, TD(3, 'llmops-task-migrate'));
+  const registered = JSON.parse(readFileSync(join(fb.dir, 'registered-0.json'), 'utf8'));
+  assert.equal(registered.tags, [{ key: 'llmops:image-tag', value: ref.tag }]);
+  writeFileSync(
+    join(fb.dir, 'migration.json'),
+    JSON.stringify({ taskDefinition: { ...registered, taskDefinitionArn: TD(3, 'llmops-task-migrate') } }),
+  );
+  const lines: string[] = [];
+  const again = await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, () =>
+    releaseMigration(
+      runner.withEcho((l) => lines.push(l)),
+      config,
+      TEST_ACCOUNT,
+      TD(8),
+    ),
+  );
+  assert.is(again, TD(3, 'llmops-task-migrate'));
+  assert.equal(
+    lines.filter((l) => l.startsWith('#')),
+    ["# llmops-task-migrate:3 already is this release's migration: not registered again"],
+  );
+
+  writeFileSync(
+    join(fb.dir, 'current.json'),
+    JSON.stringify({ taskDefinition: { ...release, containerDefinitions: [{ ...release.containerDefinitions[0], name: 'other' }] } }),
+  );
+  const none = await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, () =>
+    releaseMigration(runner, config, TEST_ACCOUNT, TD(8)).catch((e) => e),
+  );
+  assert.instance(none, ScriptFailure);
+  assert.is(none.exitCode, ExitCode.PREFLIGHT);
+  assert.is(none.message, `${TD(8)} has no container llmops-app (CONTAINER_NAME): nothing to migrate with`);
+});
+
+test("the diff: ECS's defaults and response fields are no change; the order of environment and secrets is none either; real changes with context", () => {
+  const base = {
+    family: 'f',
+    containerDefinitions: [
+      {
+        name: 'app',
+        image: 'i:1',
+        essential: true,
+        cpu: 0,
+        readOnlyRootFilesystem: true,
+        privileged: false,
+        portMappings: [{ containerPort: 3000, hostPort: 3000, protocol: 'tcp' }],
+        environment: [
+          { name: 'B', value: '2' },
+          { name: 'A', value: '1' },
+        ],
+        secrets: [],
+        mountPoints: [],
+      },
+    ],
+  };
+  const asDescribed = {
+    ...base,
+    taskDefinitionArn: 'arn',
+    revision: 3,
+    status: 'ACTIVE',
+    requiresAttributes: [{ name: 'x' }],
+    compatibilities: ['FARGATE'],
+    registeredAt: 'now',
+    registeredBy: 'me',
+    tags: [],
+    containerDefinitions: [
+      { ...base.containerDefinitions[0], environment: [...base.containerDefinitions[0]!.environment].reverse(), volumesFrom: null },
+    ],
+  };
+  const stripped = {
+    family: 'f',
+    containerDefinitions: [
+      {
+        name: 'app',
+        image: 'i:1',
+        readOnlyRootFilesystem: true,
+        portMappings: [{ containerPort: 3000 }],
+        environment: [
+          { name: 'A', value: '1' },
+          { name: 'B', value: '2' },
+        ],
+      },
+    ],
+  };
+  assert.equal(canonicalTaskDefinition(base), canonicalTaskDefinition(asDescribed));
+  assert.equal(canonicalTaskDefinition(asDescribed), stripped);
+  assert.equal(canonicalTaskDefinition(undefined), {});
+  // a real change survives: another port, udp, a privileged container, hostPort other than containerPort
+  const changed = JSON.parse(JSON.stringify(base));
+  changed.containerDefinitions[0].portMappings = [{ containerPort: 3000, hostPort: 8080, protocol: 'udp' }];
+  changed.containerDefinitions[0].essential = false;
+  changed.containerDefinitions[0].cpu = 256;
+  assert.equal(canonicalTaskDefinition(changed).containerDefinitions[0], {
+    cpu: 256,
+    environment: [
+      { name: 'A', value: '1' },
+      { name: 'B', value: '2' },
+    ],
+    essential: false,
+    image: 'i:1',
+    name: 'app',
+    portMappings: [{ containerPort: 3000, hostPort: 8080, protocol: 'udp' }],
+    readOnlyRootFilesystem: true,
+  });
+
+  assert.equal(diffLines('a\nb\nc', 'a\nb\nc'), []);
+  assert.equal(diffLines('1\n2\n3\n4\n5\n6\n7\n8', '1\n2\n3\n4\nX\n6\n7\n8'), ['  3', '  4', '+ X', '- 5', '  6', '  7', '  …']);
+  assert.equal(diffLines('1\n2\n3', '1\n2\n3\n4', 1), ['  3', '+ 4']);
+  assert.equal(diffLines('0\n1\n2', '1\n2', 0), ['- 0', '  …']);
+  assert.equal(diffLines('a\nb', 'b\na', 5), ['+ b', '  a', '- b']);
+});
+
+test.run();
