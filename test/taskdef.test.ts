@@ -17,6 +17,7 @@ import {
   releaseMigration,
   releaseTaskDefinition,
   renderTaskDefinition,
+  templateValues,
 } from '../lib/taskdef.js';
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';
@@ -144,30 +145,8 @@ test('a new image: a revision registered with the release tags and deployed; its
 
 /** The values step 6 renders with, for an image: what the running revision would have been made from. */
 function valuesFor(image: string) {
-  const o = (name: string) => String(OUTPUTS[name]!.value);
-  return {
-    TASK_FAMILY: 'llmops-task',
-    TASK_CPU: '512',
-    TASK_MEMORY: '1024',
-    CPU_ARCHITECTURE: 'X86_64',
-    CONTAINER_NAME: 'llmops-app',
-    CONTAINER_PORT: 3000,
-    HEALTH_PATH: '/health',
-    LOG_GROUP: '/ecs/llmops-task',
-    AWS_REGION: 'us-east-1',
-    IMAGE: image,
-    IMAGE_TAG: ref.tag,
-    EXECUTION_ROLE_ARN: o('execution_role_arn'),
-    TASK_ROLE_ARN: o('task_role_arn'),
-    DB_HOST: o('rds_address'),
-    DB_PORT: o('rds_port'),
-    DB_NAME: o('db_name'),
-    DB_USER: o('db_username'),
-    DB_PASSWORD_SECRET_ARN: o('db_password_secret_arn'),
-    DB_MASTER_USER: o('db_username'),
-    DB_MASTER_SECRET_ARN: o('db_password_secret_arn'),
-    APP_SECRET_ARN: o('app_secret_arn'),
-  };
+  const outputs = { get: (name: string) => String(OUTPUTS[name]!.value) } as any;
+  return templateValues(loadConfig({ env: {}, envFile: '' }), outputs, image, ref.tag);
 }
 
 test('the same image and configuration: nothing registered, nothing deployed; at zero tasks the count comes back without a new revision', async () => {
