@@ -18,7 +18,7 @@ export const SUITES: Record<string, string> = {
   'lib/flags.ts': 'boundary',
   'lib/runbook.ts': 'runbook',
   'lib/taskdef.ts': 'taskdef|steps|pipeline',
-  'lib/infra.ts': 'steps',
+  'lib/infra.ts': 'infra|steps|pipeline',
   'lib/image.ts': 'image|steps',
   'lib/pipeline.ts': 'pipeline|outcomes|steps',
   'lib/cli.ts': 'boundary|steps',
