@@ -61,8 +61,9 @@ test.run();
     `import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 let state = 0;
-test('sets', () => { state = 1; });
-test('needs the first', () => assert.is(state, 1));
+// slower than the test after it, which needs it just before (and undoes it): fastest-first would swap them
+test('sets', async () => { await new Promise((r) => setTimeout(r, 50)); state = 1; });
+test('needs the first', () => { assert.is(state, 1); state = 0; });
 test.run();
 `,
   );
@@ -132,7 +133,11 @@ test('the mutation runner: per-test coverage with scripts; killed by the failing
   assert.is(out.script.status, 'killed', 'the mutant is active in the scripts a test starts too');
   assert.equal(out.unrelated, { status: 'survived', nrOfTests: 1 }, 'only the tests asked for, and they pass');
   assert.equal(out.unused, { status: 'survived', nrOfTests: 5 }, 'no filter: every test');
-  assert.equal(out.ordered, { status: 'survived', nrOfTests: 2 }, 'a test that fails alone brings its whole file');
+  assert.equal(
+    out.ordered,
+    { status: 'survived', nrOfTests: 2 },
+    'a test that needs the one before it brings its whole file, in its order',
+  );
 });
 
 test.run();

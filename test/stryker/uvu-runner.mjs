@@ -94,7 +94,7 @@ class UvuTestRunner {
    */
   async run(selected, { bail, coverage }) {
     const results = [];
-    const ordered = [...selected].sort((a, b) => (this.times.get(a.id) ?? 0) - (this.times.get(b.id) ?? 0));
+    const ordered = this.fastestFirst(selected);
     const started = new Map(); // suite → the error its before hooks threw, or undefined
     const exit = process.exit;
     process.exit = (code) => {
@@ -121,6 +121,21 @@ class UvuTestRunner {
       process.exitCode = undefined;
     }
     return results;
+  }
+
+  /**
+   * The tests by their dry-run time, fastest first; the tests of a file that must run whole (findOrderedTests)
+   * stay together in their file's order, as one unit timed by their sum.
+   */
+  fastestFirst(selected) {
+    const units = new Map();
+    for (const entry of selected) {
+      const key = this.wholeFiles.has(entry.suite.file) ? `file ${entry.suite.file}` : `test ${entry.id}`;
+      if (!units.has(key)) units.set(key, []);
+      units.get(key).push(entry);
+    }
+    const time = (unit) => unit.reduce((sum, t) => sum + (this.times.get(t.id) ?? 0), 0);
+    return [...units.values()].sort((a, b) => time(a) - time(b)).flat();
   }
 
   /** Runs hooks in order; the error the first failing one threw, or undefined. */
