@@ -13,11 +13,13 @@ import {
   deleteStateBucket,
   destroyStack,
   ensureStateBucket,
+  formatSummary,
   otherStacksInBucket,
   planInfrastructure,
   prepareTfvars,
   printOutputs,
   stateBucketPolicy,
+  summarizePlan,
 } from '../lib/infra.js';
 import { Runner } from '../lib/run.js';
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
@@ -42,7 +44,12 @@ case "$1 $2" in
       missing) echo "An error occurred (404) when calling the HeadBucket operation: Not Found" >&2; exit 254;;
       *) printf 'retrying\\nAn error occurred (403) when calling the HeadBucket operation: Forbidden\\n' >&2; exit 254;;
     esac;;
-  "s3api get-bucket-policy") [ "$FAKE_POLICY" = tls ] && echo '{"Policy":"{\\"Statement\\":[{\\"Sid\\":\\"DenyWithoutTls\\"}]}"}' || { echo "An error occurred (NoSuchBucketPolicy)" >&2; exit 254; };;
+  "s3api get-bucket-policy")
+    case "$FAKE_POLICY" in
+      tls) echo '{"Policy":"{\\"Statement\\":[{\\"Sid\\":\\"DenyWithoutTls\\"}]}"}';;
+      other) echo '{"Policy":"{\\"Statement\\":[{\\"Sid\\":\\"AllowReplication\\"}]}"}';;
+      *) echo "An error occurred (NoSuchBucketPolicy)" >&2; exit 254;;
+    esac;;
   "s3api list-object-versions") cat "$here/versions.json";;
   "s3api "*) ;;
   *) echo "unexpected: $*" >&2; exit 9;;
@@ -109,9 +116,14 @@ test('the state bucket: created once, versioned, encrypted, private and TLS-only
       `s3api get-bucket-policy --bucket ${BUCKET} --region us-east-1 --output json`,
     ]);
 
-    const older = setup({ FAKE_HEAD: 'ok', FAKE_POLICY: 'none' });
-    assert.is(await ensureStateBucket(older.runner, older.config, TEST_ACCOUNT), 'exists');
-    assert.ok(older.calls()[2]!.startsWith(`s3api put-bucket-policy --bucket ${BUCKET}`), 'a bucket made before the policy gets it');
+    for (const policy of ['none', 'other']) {
+      const older = setup({ FAKE_HEAD: 'ok', FAKE_POLICY: policy });
+      assert.is(await ensureStateBucket(older.runner, older.config, TEST_ACCOUNT), 'exists');
+      assert.ok(
+        older.calls()[2]?.startsWith(`s3api put-bucket-policy --bucket ${BUCKET}`),
+        `a bucket without the policy gets it (${policy})`,
+      );
+    }
 
     const denied = setup({ FAKE_HEAD: 'denied' });
     const error = await ensureStateBucket(denied.runner, denied.config, TEST_ACCOUNT).catch((e) => e);
@@ -121,6 +133,12 @@ test('the state bucket: created once, versioned, encrypted, private and TLS-only
       `cannot check the state bucket ${BUCKET}: An error occurred (403) when calling the HeadBucket operation: Forbidden\n  fix: if another account owns this name, set TF_STATE_BUCKET in .env`,
     );
     assert.equal(denied.calls().length, 1, 'nothing created');
+  });
+  // an HTTPS endpoint (a proxy, a VPC endpoint) gets the policy like AWS
+  await withEnv({ AWS_ENDPOINT_URL: 'https://s3.internal.example', AWS_ENDPOINT_URL_S3: undefined }, async () => {
+    const tls = setup({ FAKE_HEAD: 'ok', FAKE_POLICY: 'none' });
+    await ensureStateBucket(tls.runner, tls.config, TEST_ACCOUNT);
+    assert.ok(tls.calls().some((c) => c.startsWith('s3api put-bucket-policy')));
   });
   // the sandbox serves plain HTTP: a TLS-only policy would deny every request, Terraform's included
   await withEnv({ AWS_ENDPOINT_URL: 'http://127.0.0.1:5000', AWS_ENDPOINT_URL_S3: undefined }, async () => {
@@ -132,7 +150,10 @@ test('the state bucket: created once, versioned, encrypted, private and TLS-only
     );
   });
   const policy = (region: string) => JSON.parse(stateBucketPolicy('b', region)).Statement[0];
-  assert.equal(policy('us-east-1').Resource, ['arn:aws:s3:::b', 'arn:aws:s3:::b/*']);
+  assert.is(
+    stateBucketPolicy('b', 'us-east-1'),
+    '{"Version":"2012-10-17","Statement":[{"Sid":"DenyWithoutTls","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}',
+  );
   assert.equal(policy('cn-north-1').Resource, ['arn:aws-cn:s3:::b', 'arn:aws-cn:s3:::b/*']);
   assert.equal(policy('us-gov-west-1').Resource, ['arn:aws-us-gov:s3:::b', 'arn:aws-us-gov:s3:::b/*']);
 });
@@ -154,6 +175,10 @@ test("the state bucket's other stacks, and its deletion: every version and delet
     ]);
     const dry = setup({}, {}, true);
     assert.equal(await otherStacksInBucket(dry.runner, dry.config, TEST_ACCOUNT), []);
+    assert.equal(dry.lines, [], 'a dry run does not even list');
+    await deleteStateBucket(dry.runner, dry.config, TEST_ACCOUNT);
+    assert.equal(dry.fb.calls(), []);
+    assert.is(dry.lines.at(-1), `[dry-run] $ aws s3api delete-bucket --bucket ${BUCKET} --region us-east-1`);
 
     const many = Array.from({ length: 1001 }, (_, i) => ({ Key: `k${i}`, VersionId: `v${i}` }));
     writeFileSync(join(s.fb.dir, 'versions.json'), JSON.stringify({ Versions: many.slice(0, 1000), DeleteMarkers: many.slice(1000) }));
@@ -186,6 +211,8 @@ test('the variables file: an environment refuses files Terraform reads by itself
   const dir = mkdtempSync(join(tmpdir(), 'infra-env-'));
   writeFileSync(join(dir, 'terraform.tfvars'), 'x = 1\n');
   writeFileSync(join(dir, 'extra.auto.tfvars.json'), '{}');
+  writeFileSync(join(dir, 'b.auto.tfvars'), 'z = 3\n');
+  writeFileSync(join(dir, 'c.auto.tfvars.json.bak'), '{}');
   writeFileSync(join(dir, 'other.tfvars'), 'y = 2\n');
   const quiet = new Runner({ echo: () => {} });
   assert.throws(
@@ -193,8 +220,8 @@ test('the variables file: an environment refuses files Terraform reads by itself
     (e: ScriptFailure) =>
       e.exitCode === ExitCode.USAGE &&
       e.message ===
-        `${join(dir, 'extra.auto.tfvars.json')}, ${join(dir, 'terraform.tfvars')}: Terraform reads them in every run of ${dir}, so their values would reach the staging environment too\n` +
-          '  fix: put settings in .env (every environment) or .env.staging (this one), and delete extra.auto.tfvars.json, terraform.tfvars (the toolkit writes llmops-staging.tfvars.json from them)',
+        `${join(dir, 'b.auto.tfvars')}, ${join(dir, 'extra.auto.tfvars.json')}, ${join(dir, 'terraform.tfvars')}: Terraform reads them in every run of ${dir}, so their values would reach the staging environment too\n` +
+          '  fix: put settings in .env (every environment) or .env.staging (this one), and delete b.auto.tfvars, extra.auto.tfvars.json, terraform.tfvars (the toolkit writes llmops-staging.tfvars.json from them)',
   );
   const one = mkdtempSync(join(tmpdir(), 'infra-env-'));
   writeFileSync(join(one, 'terraform.tfvars'), 'x = 1\n');
@@ -228,16 +255,43 @@ test('the variables file: an environment refuses files Terraform reads by itself
   lines.length = 0;
   prepareTfvars(echo, config);
   assert.equal(lines, [], 'the same content is not written again');
+  writeFileSync(join(old, 'llmops.tfvars.json'), '{"edited": true}\n');
+  prepareTfvars(echo, config);
+  assert.equal(lines, [`# wrote ${join(old, 'llmops.tfvars.json')} from the configuration`], 'other content is written over');
+  assert.equal(JSON.parse(readFileSync(join(old, 'llmops.tfvars.json'), 'utf8')).project_name, 'llmops');
 
   // your own terraform.tfvars: used; a clear-text password is noted, a commented placeholder is not a placeholder
   const own = mkdtempSync(join(tmpdir(), 'infra-own-'));
-  writeFileSync(join(own, 'terraform.tfvars'), '# db_password = "<DB_PASSWORD>"\n  db_password = "s3cret-pw"\n');
+  writeFileSync(join(own, 'terraform.tfvars'), '  # db_password = "<DB_PASSWORD>"\n  db_password= "s3cret-pw"\n');
   lines.length = 0;
   assert.is(prepareTfvars(echo, loadConfig({ env: { TF_DIR: own }, envFile: '' })), join(own, 'terraform.tfvars'));
   assert.equal(lines, [
     `# note: ${join(own, 'terraform.tfvars')} holds db_password in clear text; DB_PASSWORD in .env (passed as TF_VAR_db_password) or no password at all (RDS-managed) is safer`,
     `# using your ${join(own, 'terraform.tfvars')}`,
   ]);
+  for (const text of ['my_db_password = "x"\n', 'region = "us-east-1"\n']) {
+    writeFileSync(join(own, 'terraform.tfvars'), text);
+    lines.length = 0;
+    prepareTfvars(echo, loadConfig({ env: { TF_DIR: own }, envFile: '' }));
+    assert.equal(lines, [`# using your ${join(own, 'terraform.tfvars')}`], `no note for ${text}`);
+  }
+  writeFileSync(
+    join(own, 'terraform.tfvars'),
+    'region = "us-east-1"\ndb_password = "your-secure-password"\nalarm_email = "<ALARM_EMAIL>"\n',
+  );
+  assert.throws(
+    () => prepareTfvars(echo, loadConfig({ env: { TF_DIR: own }, envFile: '' })),
+    (e: ScriptFailure) =>
+      e.exitCode === ExitCode.USAGE &&
+      e.message ===
+        `${join(own, 'terraform.tfvars')} still holds placeholder values:\n  line 2: db_password = …\n  line 3: alarm_email = …\n  fix: edit them (guide step 3), or delete the file to use the values from .env`,
+  );
+  assert.throws(
+    () => prepareTfvars(echo, loadConfig({ env: { TF_DIR: mkdtempSync(join(tmpdir(), 'infra-http-')) }, envFile: '' })),
+    (e: ScriptFailure) =>
+      e.exitCode === ExitCode.USAGE &&
+      e.message.startsWith('no certificate: the app would be served over plain HTTP\n  fix: set DOMAIN_NAME'),
+  );
 });
 
 test('plan: identity, state bucket, variables, init, plan with the variables file, its summary; a dry run runs none of it', async () => {
@@ -308,6 +362,7 @@ test('apply: exactly the saved plan, once; refused without one; a plan without c
         ['apply'],
         'the summary step 3 made, not a second show',
       );
+      assert.ok(s.lines.includes('# tfplan: summarized when it was saved (same SHA-256), not shown again'));
       assert.ok(s.lines.includes('Plan: 1 to add, 0 to change, 0 to destroy.'));
       assert.not.ok(existsSync(join(s.dir, 'tfplan')), 'a plan is applied once');
       assert.not.ok(existsSync(join(s.dir, 'tfplan.summary.json')));
@@ -388,6 +443,18 @@ test('destroy: plan it, show it, confirm; lift the protections of what is in the
       ),
     );
   });
+});
+
+test('the plan summary: a replacement or an update alone is a change; no changes when nothing is listed; the lines of a destructive plan', () => {
+  assert.is(summarizePlan(JSON.parse(PLAN([['delete', 'create']]))).noChanges, false);
+  assert.is(summarizePlan(JSON.parse(PLAN([['create'], ['update']]))).noChanges, false);
+  assert.is(summarizePlan(JSON.parse(PLAN([['no-op'], ['read']]))).noChanges, true);
+  for (const empty of [{}, undefined, { resource_changes: [{ address: 'x' }] }])
+    assert.equal(summarizePlan(empty), { add: 0, change: 0, destroy: 0, replace: [], destroyed: [], noChanges: true });
+  assert.is(
+    formatSummary(summarizePlan(JSON.parse(PLAN([['create', 'delete'], ['delete'], ['update']])))),
+    'Plan: 1 to add, 1 to change, 2 to destroy.\n  ! REPLACE aws_thing.r0 (destroyed, then created)\n  ! DESTROY aws_thing.r1',
+  );
 });
 
 test.run();
