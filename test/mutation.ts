@@ -11,27 +11,28 @@ const ROOT = join(import.meta.dirname, '..');
 
 /** lib module → the test files (names between `|`) that prove it, each fast enough to run per mutant. */
 export const SUITES: Record<string, string> = {
-  'lib/run.ts': 'runner',
-  'lib/waiter.ts': 'waiter',
+  'lib/run.ts': 'runner|outcomes|adapters|pipeline',
+  'lib/waiter.ts': 'waiter|pipeline',
   'lib/errors.ts': 'outcomes',
   'lib/hints.ts': 'hints',
   'lib/flags.ts': 'boundary',
   'lib/runbook.ts': 'runbook',
   'lib/taskdef.ts': 'taskdef|steps|pipeline',
   'lib/infra.ts': 'infra|steps|pipeline',
-  'lib/image.ts': 'image|steps',
+  'lib/image.ts': 'image|steps|pipeline',
   'lib/pipeline.ts': 'pipeline|outcomes|steps',
   'lib/cli.ts': 'boundary|steps',
   'lib/config.ts': 'config|boundary|property',
   'lib/template.ts': 'template|outcomes',
-  'lib/aws.ts': 'outcomes',
-  'lib/prereqs.ts': 'prereqs',
+  'lib/aws.ts': 'outcomes|adapters',
+  'lib/prereqs.ts': 'prereqs|pipeline',
   'lib/oneoff.ts': 'oneoff',
   'lib/ecr.ts': 'adapters',
   'lib/dns.ts': 'adapters',
   'lib/service.ts': 'adapters',
   'lib/terraform.ts': 'adapters',
   'lib/tasks.ts': 'adapters',
+  'lib/lock.ts': 'lock',
 };
 
 /** `--summary`: every module's last report (reports/mutation/*.json) in one table, and lib/ as a whole. */

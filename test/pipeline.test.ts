@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { ExitCode, InterruptedError, ScriptFailure } from '../lib/errors.js';
-import { type PipelineContext, type PipelineStep, runPipeline, STEPS, summary } from '../lib/pipeline.js';
+import { headline, jobSummary, type PipelineContext, type PipelineStep, runPipeline, STEPS, summary } from '../lib/pipeline.js';
 import { Runner } from '../lib/run.js';
 import { fakeBins } from './helpers/fake-bin.js';
 import { ROOT, withEnv } from './helpers/script.js';
@@ -119,9 +119,19 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
     'aws elbv2 describe-target-health',
     'curl -fsS http://<ALB_DNS_NAME>/health',
   ]);
-  assert.equal(
-    Object.keys(ctx.durations),
-    STEPS.map((s) => `${s.n}. ${s.title}`),
+  assert.equal(Object.keys(ctx.durations), [
+    '1. Prerequisites',
+    '2. Build and test the image',
+    '3. Terraform plan',
+    '4. Terraform apply',
+    '5. Push the image to ECR',
+    '6. Task definition and service',
+    '7. Verify the deployment',
+    '8. Domain (optional)',
+  ]);
+  assert.ok(
+    Object.values(ctx.durations).every((ms) => ms >= 0 && ms < 60_000),
+    'each step timed from its start',
   );
   assert.is(ctx.failedStep, undefined);
   assert.is(ctx.pushed?.result, 'pushed');
@@ -279,6 +289,84 @@ test('the summary: the URL without the health path, read from Terraform unless a
   const dry = ctxOf(new Runner({ dryRun: true, echo: () => {} }));
   await withEnv({ GITHUB_STEP_SUMMARY: file }, () => summary(dry));
   assert.is(readFileSync(file, 'utf8'), '');
+});
+
+test('the headline and the GitHub job summary: what was released, each step, how to undo it, the diagnosis', () => {
+  const config = loadConfig({ env: {}, envFile: '' });
+  const ctx: PipelineContext = {
+    config,
+    runner: new Runner(),
+    yes: true,
+    pushed: { image: 'repo@sha256:abc', tag: 't', digest: 'sha256:abc', repositoryUrl: 'repo', result: 'pushed' },
+    registered: { taskDefinitionArn: 'arn:aws:ecs:us-east-1:1:task-definition/llmops-task:9', changed: true } as any,
+    verified: { outcome: 'ok', message: '2/2 tasks healthy', diagnosis: [], elapsedMs: 1 },
+    durations: { '5. Push the image to ECR': 1500, '7. Verify the deployment': 62_340 },
+  };
+  assert.is(
+    jobSummary(ctx, 'https://app.example.com'),
+    [
+      '### ✅ Deploy — llmops-service',
+      '',
+      '| | |',
+      '|---|---|',
+      '| URL | https://app.example.com |',
+      '| image | `repo@sha256:abc` |',
+      '| task definition | `llmops-task:9` |',
+      '| verify | ok: 2/2 tasks healthy |',
+      '| 5. Push the image to ECR | 1.5 s |',
+      '| 7. Verify the deployment | 62.3 s |',
+      '',
+      'Roll back: run this workflow with `rollback_to` = the previous revision, or `npm run rollback`.',
+      '',
+    ].join('\n'),
+  );
+  const failed: PipelineContext = {
+    config,
+    runner: new Runner(),
+    yes: true,
+    registered: { taskDefinitionArn: 'llmops-task:9', changed: false } as any,
+    verified: {
+      outcome: 'rolled-back',
+      message: 'ECS rolled back',
+      diagnosis: ['task abc stopped: exit 1', 'fix: read the logs'],
+      elapsedMs: 1,
+    },
+    error: new ScriptFailure('rolled back', ExitCode.ROLLED_BACK),
+    failedStep: 7,
+    durations: {},
+  };
+  assert.is(
+    jobSummary(failed),
+    [
+      '### ↩️ Deploy failed and ECS rolled back to the previous release (exit 4) — llmops-service',
+      '',
+      '| | |',
+      '|---|---|',
+      '| task definition | `llmops-task:9` (unchanged) |',
+      '| verify | rolled-back: ECS rolled back |',
+      '',
+      'Roll back: run this workflow with `rollback_to` = the previous revision, or `npm run rollback`.',
+      '',
+      '```',
+      'task abc stopped: exit 1',
+      'fix: read the logs',
+      '```',
+      '',
+    ].join('\n'),
+  );
+  const at = (error: unknown, failedStep?: number, verified?: any) => headline({ ...failed, error, failedStep, verified });
+  assert.is(at(new ScriptFailure('x', ExitCode.PREFLIGHT), 1), '❌ Deploy not started: preflight failed at step 1 (exit 3)');
+  assert.is(at(new ScriptFailure('x', ExitCode.PREFLIGHT)), '❌ Deploy not started: preflight failed (exit 3)');
+  assert.is(at(new ScriptFailure('x', 143), 3), '⛔ Deploy interrupted at step 3 (exit 143)');
+  assert.is(at(new ScriptFailure('x', ExitCode.INTERRUPTED), 4), `⛔ Deploy interrupted at step 4 (exit ${ExitCode.INTERRUPTED})`);
+  assert.is(at(new ScriptFailure('x', ExitCode.TIMEOUT)), '⏳ Deploy timed out: it may still finish (exit 5)');
+  assert.is(at(new Error('x')), '❌ Deploy failed (exit 1)');
+  // no error but a deployment that did not verify: its outcome decides
+  assert.is(
+    at(undefined, undefined, { outcome: 'timeout', message: '', diagnosis: [], elapsedMs: 0 }),
+    '⏳ Deploy timed out: it may still finish (exit 5)',
+  );
+  assert.is(at(undefined, undefined, undefined), '✅ Deploy');
 });
 
 test.run();
