@@ -18,6 +18,7 @@ import {
   releaseTaskDefinition,
   renderTaskDefinition,
   templateValues,
+  validateTaskDefinition,
 } from '../lib/taskdef.js';
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';
@@ -61,7 +62,7 @@ case "$1 $2" in
   "ecs register-task-definition")
     n=$(ls "$here" | grep -c '^registered-'); cp "\${4#file://}" "$here/registered-$n.json"
     family=$(sed -n 's/.*"family": "\\([^"]*\\)".*/\\1/p' "$here/registered-$n.json" | head -1)
-    [ "\${family%-migrate}" = "$family" ] && rev=8 || rev=3
+    [ "\${family%-migrate}" = "$family" ] && rev=18 || rev=3
     echo "{\\"taskDefinition\\":{\\"taskDefinitionArn\\":\\"arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task-definition/$family:$rev\\"}}";;
   "ecs update-service") echo '{"id":"ecs-svc/42","status":"PRIMARY","rolloutState":"IN_PROGRESS"}';;
   *) echo "unexpected: $*" >&2; exit 9;;
@@ -107,8 +108,8 @@ test('a new image: a revision registered with the release tags and deployed; its
   writeFileSync(join(fb.dir, 'current.json'), JSON.stringify({ taskDefinition: { ...old, taskDefinitionArn: TD(7), revision: 7 } }));
   const { result, lines, calls } = await release(fb, { FAKE_SERVICE: service(TD(7)) });
   assert.equal(result, {
-    taskDefinitionArn: TD(8),
-    revision: 8,
+    taskDefinitionArn: TD(18),
+    revision: 18,
     changed: true,
     image: `${REPO}@${DIGEST}`,
     digest: DIGEST,
@@ -140,7 +141,7 @@ test('a new image: a revision registered with the release tags and deployed; its
   assert.ok(lines.includes('# deployment ecs-svc/42 started (IN_PROGRESS)'));
   const update = fb.calls().find((c) => c[2] === 'update-service')!;
   assert.not.ok(update.includes('--desired-count'), 'a running service keeps its count (autoscaling owns it)');
-  assert.ok(update.join(' ').includes(`--task-definition ${TD(8)}`));
+  assert.ok(update.join(' ').includes(`--task-definition ${TD(18)}`));
 });
 
 /** The values step 6 renders with, for an image: what the running revision would have been made from. */
@@ -312,7 +313,11 @@ test("the diff: ECS's defaults and response fields are no change; the order of e
           { name: 'A', value: '1' },
         ],
         secrets: [],
-        mountPoints: [],
+        mountPoints: [{ sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false }],
+        interactive: false,
+        pseudoTerminal: false,
+        disableNetworking: false,
+        configuredAtLaunch: false,
       },
     ],
   };
@@ -342,6 +347,7 @@ test("the diff: ECS's defaults and response fields are no change; the order of e
           { name: 'A', value: '1' },
           { name: 'B', value: '2' },
         ],
+        mountPoints: [{ containerPath: '/tmp', sourceVolume: 'tmp' }],
       },
     ],
   };
@@ -362,6 +368,7 @@ test("the diff: ECS's defaults and response fields are no change; the order of e
     essential: false,
     image: 'i:1',
     name: 'app',
+    mountPoints: [{ containerPath: '/tmp', sourceVolume: 'tmp' }],
     portMappings: [{ containerPort: 3000, hostPort: 8080, protocol: 'udp' }],
     readOnlyRootFilesystem: true,
   });
@@ -371,6 +378,74 @@ test("the diff: ECS's defaults and response fields are no change; the order of e
   assert.equal(diffLines('1\n2\n3', '1\n2\n3\n4', 1), ['  3', '+ 4']);
   assert.equal(diffLines('0\n1\n2', '1\n2', 0), ['- 0', '  …']);
   assert.equal(diffLines('a\nb', 'b\na', 5), ['+ b', '  a', '- b']);
+  assert.equal(diffLines('a\nb\nc', 'a\nc'), ['  a', '- b', '  c']);
+  assert.equal(diffLines('a\nc', 'a\nb\nc'), ['  a', '+ b', '  c']);
+  assert.equal(diffLines('x\ny', 'y\nz'), ['- x', '  y', '+ z']);
+  assert.equal(diffLines('1\n2\n3\n4\n5\n6\n7\n8\n9\n10', '1\n2\nA\n4\n5\n6\n7\n8\nB\n10'), [
+    '  1',
+    '  2',
+    '+ A',
+    '- 3',
+    '  4',
+    '  5',
+    '  …',
+    '  7',
+    '  8',
+    '+ B',
+    '- 9',
+    '  10',
+  ]);
+});
+
+test('a task definition file is checked before anything is registered: every problem named, with the fix', () => {
+  const file = 'config/ecs-task-definition.json';
+  const problems = (td: unknown) => {
+    try {
+      validateTaskDefinition(td, file);
+      return [];
+    } catch (error) {
+      assert.instance(error, UsageError);
+      const [head, ...lines] = (error as Error).message.split('\n');
+      assert.is(head, `${file}: ${lines.length} problem(s)`);
+      return lines;
+    }
+  };
+  const app = { name: 'app', image: 'i:1' };
+  assert.equal(problems({ family: 'f', containerDefinitions: [app] }), []);
+  for (const top of [null, 'x', [app]]) assert.equal(problems(top), ['  ✗ the top level must be a JSON object'], JSON.stringify(top));
+  assert.equal(problems({ family: 'f', containerDefinitions: [app], cpuUnits: 1 }), [
+    '  ✗ unknown key "cpuUnits" (register-task-definition accepts: family, taskRoleArn, executionRoleArn, networkMode, containerDefinitions, volumes, placementConstraints, requiresCompatibilities, cpu, memory, tags, pidMode, ipcMode, proxyConfiguration, inferenceAccelerators, ephemeralStorage, runtimePlatform, enableFaultInjection)',
+  ]);
+  for (const containers of [undefined, []])
+    assert.equal(problems({ family: 'f', containerDefinitions: containers }), ['  ✗ "containerDefinitions" must be a non-empty array']);
+  for (const bad of [{ image: 'i' }, { name: 'n' }, { name: 1, image: 'i' }, null])
+    assert.equal(problems({ containerDefinitions: [bad] }), ['  ✗ every container needs a string "name" and "image"'], JSON.stringify(bad));
+  assert.equal(
+    problems({
+      containerDefinitions: [
+        {
+          ...app,
+          environment: [
+            { name: 'DB_PASSWORD', value: 'x' },
+            { name: 'API_KEY', value: '' },
+            { name: 'HOST', value: 'h' },
+            { value: 'v' },
+            null,
+          ],
+          privileged: true,
+          portMappings: [{ containerPort: '3000' }, { containerPort: 3000 }],
+        },
+      ],
+    }),
+    [
+      '  ✗ container app: environment DB_PASSWORD looks like a secret in plain text; use "secrets": [{ "name": "DB_PASSWORD", "valueFrom": "<secret ARN>" }] (ECS.8)',
+      '  ✗ container app: "privileged": true is not allowed (ECS.4)',
+      '  ✗ container app: portMappings[].containerPort must be a number',
+    ],
+  );
+  // environment values ECS wants as strings
+  const rendered = renderTaskDefinition(valuesFor('img'));
+  assert.ok(rendered.containerDefinitions[0].environment.every((e: any) => typeof e.value === 'string'));
 });
 
 test.run();
