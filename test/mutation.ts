@@ -101,7 +101,9 @@ for (const module of modules) {
       mutate: [module],
       coverageAnalysis: 'perTest',
       concurrency: 2,
-      timeoutMS: 60_000,
+      // on top of 1.5 times the dry-run time of the tests a mutant runs: a mutant that hangs (a poll loop
+      // that never ends) costs this much; a legitimately slow run stays well inside it
+      timeoutMS: 15_000,
       incremental: true,
       incrementalFile: `.stryker-tmp/${name}.incremental.json`,
       reporters: ['clear-text', 'progress', 'json'],
