@@ -501,4 +501,71 @@ test("each outcome's exit code, and the one-line result with its diagnosis", () 
   );
 });
 
+test('the transcript of a rollout, line by line: the deployment, new events once each, the status only when it changes, the answer', async () => {
+  status = 200;
+  const events = (poll: number) =>
+    [
+      { id: 'e1', message: '(service llmops-service) has started 2 tasks: (task t1) (task t2).' },
+      ...(poll >= 3 ? [{ id: 'e2', message: '(service llmops-service) registered 2 targets in (target-group llmops-tg)' }] : []),
+    ].reverse();
+  const { result, lines } = await wait((poll) => ({
+    service: service(
+      [
+        dep('ecs-svc/2', 'PRIMARY', 2, { desiredCount: 2, pendingCount: poll < 2 ? 2 : 0, failedTasks: poll >= 2 ? 1 : 0 }),
+        dep('ecs-svc/1', 'ACTIVE', 1),
+      ],
+      { events: events(poll) },
+    ),
+    running: poll >= 2 ? [task('t1', '10.0.1.5'), task('t2', '10.0.2.6', { lastStatus: poll >= 3 ? 'RUNNING' : 'PENDING' })] : [],
+    targets:
+      poll >= 2
+        ? [
+            { Target: { Id: '10.0.1.5' }, TargetHealth: { State: poll >= 4 ? 'healthy' : 'initial' } },
+            { Target: { Id: '10.0.2.6' }, TargetHealth: { State: poll >= 5 ? 'healthy' : poll >= 4 ? 'unhealthy' : 'initial' } },
+            { Target: { Id: '10.9.9.9' }, TargetHealth: { State: 'draining' } },
+          ]
+        : [],
+  }));
+  assert.is(result.outcome, 'ok', result.message);
+  assert.is(result.message, `deployment ecs-svc/2 is healthy: 2/2 tasks running, 2 healthy targets, ${url} answers`);
+  assert.is(result.taskDefinition, TD(2));
+  assert.is(result.url, url);
+  assert.equal(
+    lines.map((l) => l.replace(/\[\d+ s\]$/, '[t]')),
+    [
+      '# following the deployment of llmops-service (SDK polling: ecs describe-services / list-tasks / describe-tasks, elbv2 describe-target-health)',
+      `# deployment ecs-svc/2: ${TD(2)}, desired 2`,
+      // e1 was there before the wait began: not news
+      '  IN_PROGRESS tasks 0/2 running, 2 pending; targets 0/2 healthy   [t]',
+      '  IN_PROGRESS tasks 1/2 running, 1 failed; targets 0/2 healthy, 2 initial   [t]',
+      '  event: (service llmops-service) registered 2 targets in (target-group llmops-tg)',
+      '  IN_PROGRESS tasks 2/2 running, 1 failed; targets 0/2 healthy, 2 initial   [t]',
+      '  IN_PROGRESS tasks 2/2 running, 1 failed; targets 1/2 healthy, 1 unhealthy   [t]',
+      `  ✓ ${url} answered 200`,
+      '  IN_PROGRESS tasks 2/2 running, 1 failed; targets 2/2 healthy   [t]',
+    ],
+  );
+});
+
+test('desired count 0: nothing to run is ok at once; no load balancer: running tasks are enough', async () => {
+  const zero = await wait(() => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2, { desiredCount: 0 }), dep('ecs-svc/1', 'ACTIVE', 1)]),
+  }));
+  assert.equal([zero.result.outcome, zero.result.message, zero.result.taskDefinition], ['ok', 'desired count is 0: nothing to run', TD(2)]);
+  const bare = await wait(
+    () => ({
+      service: service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)], { loadBalancers: [] }),
+      running: [task('t1', '10.0.1.5')],
+    }),
+    { url: undefined },
+  );
+  assert.is(bare.result.outcome, 'ok', bare.result.message);
+  assert.is(bare.result.message, 'deployment ecs-svc/2 is healthy: 1/1 tasks running');
+  assert.is(bare.lines.filter((l) => l.includes('tasks 1/1 running')).length, 1);
+  assert.ok(
+    bare.lines.some((l) => l.replace(/\[\d+ s\]$/, '[t]') === '  IN_PROGRESS tasks 1/1 running   [t]'),
+    bare.lines.join('\n'),
+  );
+});
+
 test.run();
