@@ -262,7 +262,11 @@ test('rolled back: the circuit breaker failed the deployment and the previous re
     logs: ['listening on 3000', 'Error: connect ECONNREFUSED 10.0.2.7:5432'],
   }));
   assert.is(result.outcome, 'rolled-back', result.message);
-  assert.match(result.message, /circuit breaker: tasks failed to start.*rolled back to .*llmops-task:1/);
+  assert.is(
+    result.message,
+    `deployment ecs-svc/2 failed (ECS deployment circuit breaker: tasks failed to start.); ECS rolled back to ${TD(1)}`,
+  );
+  assert.equal([result.deploymentId, result.taskDefinition, result.url], ['ecs-svc/2', TD(2), url]);
   const diagnosis = result.diagnosis.join('\n');
   assert.match(diagnosis, /exit code 1/);
   assert.match(diagnosis, /fix: the app exited with code 1 at start/);
@@ -292,7 +296,7 @@ test('failed: with the circuit breaker off, three stopped tasks end the wait, ea
     ],
   }));
   assert.is(result.outcome, 'failed');
-  assert.match(result.message, /3 tasks of deployment ecs-svc\/2 failed \(the circuit breaker is off/);
+  assert.is(result.message, '3 tasks of deployment ecs-svc/2 failed (the circuit breaker is off: ECS would keep retrying)');
   assert.match(result.diagnosis.join('\n'), /fix: the image cannot be pulled: check that it exists in ECR/);
 });
 
@@ -312,7 +316,11 @@ test('failed: ECS cannot place the tasks (an event after the wait began)', async
     }),
   }));
   assert.is(result.outcome, 'failed');
-  assert.match(result.message, /cannot place the tasks/);
+  assert.is(
+    result.message,
+    'ECS cannot place the tasks: (service llmops-service) was unable to place a task because no container instance met all of its requirements.',
+  );
+  assert.equal(result.diagnosis, ['fix: check the subnets, security groups and Fargate capacity for the requested TASK_CPU / TASK_MEMORY']);
   assert.match(result.diagnosis.join('\n'), /subnets, security groups and Fargate capacity/);
 });
 
@@ -347,7 +355,8 @@ test('failed, not rolled back: another deployment replaced the one followed (a n
         : service([dep('ecs-svc/4', 'PRIMARY', 3), dep('ecs-svc/2', 'ACTIVE', 2)]),
   }));
   assert.is(result.outcome, 'failed');
-  assert.match(result.message, /deployment ecs-svc\/2 failed: the deployment was replaced/);
+  assert.is(result.message, 'deployment ecs-svc/2 failed: the deployment was replaced');
+  assert.equal([result.deploymentId, result.taskDefinition], ['ecs-svc/2', TD(2)]);
 });
 
 test('timeout: still in progress at the deadline, with the last state and how to follow it again', async () => {
@@ -356,19 +365,22 @@ test('timeout: still in progress at the deadline, with the last state and how to
     { timeoutSeconds: 1 },
   );
   assert.is(result.outcome, 'timeout');
-  assert.match(result.message, /gave up after 1 s \(DEPLOY_TIMEOUT_SECONDS\); last state: IN_PROGRESS tasks 0\/1 running.*npm run step:7/);
+  assert.is(
+    result.message,
+    `gave up after 1 s (DEPLOY_TIMEOUT_SECONDS); last state: IN_PROGRESS tasks 0/1 running; targets 0/1 healthy. The deployment may still finish: npm run step:7`,
+  );
   assert.ok(polls > 10, `polled ${polls} times at the given interval`);
 });
 
 test('preflight: no ACTIVE service, or a service that is not deploying the wanted revision', async () => {
   const gone = await wait(() => ({ service: service([], { status: 'INACTIVE' }) }));
   assert.is(gone.result.outcome, 'preflight');
-  assert.match(gone.result.message, /is not ACTIVE .*npm run step:4/);
+  assert.is(gone.result.message, 'service llmops-service is not ACTIVE in cluster llmops-cluster: run npm run step:4');
   const other = await wait(() => ({ service: service([dep('ecs-svc/1', 'PRIMARY', 1, { rolloutState: 'COMPLETED' })]) }), {
     taskDefinitionArn: TD(7),
   });
   assert.is(other.result.outcome, 'preflight');
-  assert.match(other.result.message, /is not deploying .*llmops-task:7/);
+  assert.is(other.result.message, `service llmops-service is not deploying ${TD(7)} (its primary deployment runs ${TD(1)})`);
 });
 
 test('already over before the first look: a deployment that failed within seconds is reported, not waited for', async () => {
