@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatCommand, Runner, sh } from '../lib/run.js';
+import { formatCommand, quote, Runner, sh, stopCleanlyOnSignals } from '../lib/run.js';
 import { fakeBins } from './helpers/fake-bin.js';
 import { CommandError, SecretInArgvError } from '../lib/errors.js';
 
@@ -362,6 +362,132 @@ test('interleaved: stdout and stderr come back in the order the command wrote th
   const fakes = fakeBins({ tool: 'for i in 1 2 3 4 5 6; do echo "out $i"; echo "err $i s3cr3t-value" >&2; done' });
   const r = await new Runner({ echo: () => {}, secrets: ['s3cr3t-value'] }).run(join(fakes.dir, 'tool'), [], { interleaved: true });
   assert.is(r.stdout, [1, 2, 3, 4, 5, 6].map((i) => `out ${i}\nerr ${i} ***\n`).join(''));
+});
+
+test('pipes: the failing stage decides the exit code and its stderr is kept; a missing tool is named wherever it is', async () => {
+  const runner = new Runner({ echo: () => {} });
+  const up = await runner.runPipeline([sh`sh -c ${'echo upstream-says >&2; exit 3'}`, sh`cat`], { nothrow: true });
+  assert.equal([up.exitCode, up.ok], [3, false]);
+  assert.is(up.stderr, 'upstream-says\n');
+  const down = await runner.runPipeline([sh`echo hi`, sh`sh -c ${'cat >/dev/null; echo downstream-says >&2; exit 4'}`], { nothrow: true });
+  assert.equal([down.exitCode, down.ok, down.stderr], [4, false, 'downstream-says\n']);
+  const both = await runner.runPipeline([sh`sh -c ${'echo one >&2'}`, sh`sh -c ${'echo two >&2'}`], { nothrow: true });
+  assert.equal([both.exitCode, both.ok, both.stderr], [0, true, 'one\n\ntwo\n']);
+  const first = await runner.runPipeline([sh`no-such-tool-a`, sh`cat`], { nothrow: true });
+  assert.equal([first.exitCode, first.stderr], [127, 'no-such-tool-a: not found (spawn ENOENT)']);
+  const last = await runner.runPipeline([sh`echo hi`, sh`no-such-tool-b`], { nothrow: true });
+  assert.equal([last.exitCode, last.stderr], [127, 'no-such-tool-b: not found (spawn ENOENT)']);
+  const error = await runner.runPipeline([sh`echo hi`, sh`no-such-tool-b`]).catch((e) => e);
+  assert.instance(error, CommandError);
+  assert.is(error.stderrTail, 'no-such-tool-b: not found (spawn ENOENT)');
+});
+
+test('results exactly: a dry run, a timeout in whole seconds, JSON of nothing, of a failure, of a dry run', async () => {
+  const dry = new Runner({ dryRun: true, echo: () => {} });
+  assert.equal(await dry.run(sh`rm -rf /nothing`), {
+    command: 'rm -rf /nothing',
+    exitCode: 0,
+    stdout: '',
+    stderr: '',
+    ok: true,
+    dryRun: true,
+  });
+  assert.is(await dry.json(sh`aws sts get-caller-identity`), undefined);
+  const runner = new Runner({ echo: () => {} });
+  const slow = await runner.run(sh`sleep 5`, { nothrow: true, timeoutMs: 600 });
+  assert.equal([slow.exitCode, slow.ok], [124, false]);
+  assert.is(slow.stderr, '\ntimed out after 1 s');
+  assert.equal(await runner.json(sh`true`), {}, 'no output: an empty object');
+  assert.is(await runner.json(sh`false`, { nothrow: true }), undefined, 'a failure: nothing');
+  assert.equal(await runner.json(sh`echo ${'{"a":1}'}`), { a: 1 });
+});
+
+test('masking exactly: values under 4 characters are not secrets; the longest secret first; a captured token trimmed; stdin a secret unless told', async () => {
+  const lines: string[] = [];
+  const runner = new Runner({ echo: (l) => lines.push(l), secrets: ['abc', 'abcd', 'abcdefgh'] });
+  assert.is(runner.mask('abc abcd abcdefgh'), 'abc *** ***');
+  runner.addSecret('');
+  runner.addSecret(undefined);
+  assert.is(runner.mask('x'), 'x');
+  await runner.run(sh`printf ${'  tok3n-value\n'}`, { secretOutput: true });
+  assert.is(runner.mask('the tok3n-value here'), 'the *** here');
+  const piped = await runner.run(sh`cat`, { input: 'pa55word-x' });
+  assert.is(piped.stdout, '***');
+  const plain = await runner.run(sh`cat`, { input: 'not-a-secret', inputIsSecret: false });
+  assert.is(plain.stdout, 'not-a-secret');
+  lines.length = 0;
+  await runner.run(sh`cat`, { input: 'a\nabcd\nlast-no-newline', inputIsSecret: false, stream: true });
+  assert.equal(lines.slice(1), ['  a', '  ***', '  last-no-newline'], 'streamed line by line, the last one without its newline too');
+});
+
+test('retries: the delay doubles and is said; a transient error is retried even when failures are expected; any aws stage of a pipe gets the default', async () => {
+  const fakes = fakeBins({
+    flaky: `n=$(cat "$(dirname "$0")/n" 2>/dev/null || echo 0); echo $((n+1)) > "$(dirname "$0")/n"; [ "$n" -ge 2 ] && { echo ok; exit 0; }; echo "Rate exceeded" >&2; exit 1`,
+    aws: `n=$(cat "$(dirname "$0")/a" 2>/dev/null || echo 0); echo $((n+1)) > "$(dirname "$0")/a"; [ "$n" -ge 2 ] && { echo ok; exit 0; }; echo "Rate exceeded" >&2; exit 1`,
+  });
+  const lines: string[] = [];
+  const runner = new Runner({ echo: (l) => lines.push(l), retryBaseMs: 3, env: { PATH: `${fakes.dir}:${process.env.PATH}` } });
+  const r = await runner.run(sh`flaky`, { nothrow: true, retries: 3 });
+  assert.equal([r.ok, r.stdout], [true, 'ok\n']);
+  assert.equal(lines.slice(1), ['  (transient error, retry 1/3 in 3 ms)', '  (transient error, retry 2/3 in 6 ms)']);
+  const piped = await runner.runPipeline([sh`aws ecr get-login-password`, sh`cat`]);
+  assert.is(piped.stdout, 'ok\n', 'the aws stage retried by default');
+});
+
+test('the endpoint goes to aws only, once, never to --version; the signal handlers are removed by the function returned', async () => {
+  const fakes = fakeBins({ aws: '', other: '' });
+  const runner = new Runner({ echo: () => {}, env: { PATH: fakes.dir, AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' } });
+  await runner.run('aws', ['--version']);
+  await runner.run('aws', ['s3', 'ls', '--endpoint-url', 'http://other:1']);
+  await runner.run('other', ['x']);
+  assert.equal(fakes.calls(), [
+    ['aws', '--version'],
+    ['aws', 's3', 'ls', '--endpoint-url', 'http://other:1'],
+    ['other', 'x'],
+  ]);
+  const before = ['SIGINT', 'SIGTERM', 'exit'].map((e) => process.listenerCount(e));
+  const stop = stopCleanlyOnSignals(() => {});
+  assert.equal(
+    ['SIGINT', 'SIGTERM', 'exit'].map((e) => process.listenerCount(e)),
+    before.map((n) => n + 1),
+  );
+  stop();
+  assert.equal(
+    ['SIGINT', 'SIGTERM', 'exit'].map((e) => process.listenerCount(e)),
+    before,
+  );
+});
+
+test('what a failure says: terraform lock details whole, else the last 8 lines of stderr, else the last 5 of stdout', async () => {
+  const runner = new Runner({ echo: () => {} });
+  const lock = await runner
+    .run(
+      sh`sh -c ${'printf "Error: Error acquiring the state lock\\n\\nLock Info:\\n  ID:        1234\\n  Path:      b/k\\n  Who:       me@host\\n\\nTerraform acquires a lock\\n" >&2; exit 1'}`,
+    )
+    .catch((e) => e);
+  assert.is(lock.stderrTail, 'Error acquiring the state lock\nLock Info:\n  ID:        1234\n  Path:      b/k\n  Who:       me@host');
+  const long = await runner.run(sh`sh -c ${'for i in 1 2 3 4 5 6 7 8 9 10; do echo e$i >&2; done; exit 1'}`).catch((e) => e);
+  assert.is(long.stderrTail, 'e3\ne4\ne5\ne6\ne7\ne8\ne9\ne10');
+  const quiet = await runner.run(sh`sh -c ${'for i in 1 2 3 4 5 6 7; do echo o$i; done; exit 1'}`).catch((e) => e);
+  assert.is(quiet.stderrTail, 'o3\no4\no5\no6\no7');
+});
+
+test('quote and sh at their edges: the empty word, runs of spaces, a value glued to text, the refusals word for word', () => {
+  assert.is(quote(''), "''");
+  assert.equal(sh`docker   tag  ${'a b'}   x${'y'}z`, { bin: 'docker', args: ['tag', 'a b', 'xyz'] });
+  assert.throws(
+    () => sh`echo 'x' ${'y'}`,
+    (e: Error) => e.message === "sh: quotes, escapes and $ in the literal text of `echo 'x'` are not shell here; interpolate the value",
+  );
+  assert.throws(
+    () => sh`echo x${['a']} `,
+    (e: Error) => e.message === 'sh: an array must stand alone as words in `echo x`',
+  );
+  assert.throws(
+    () => sh`echo ${['a']}x`,
+    (e: Error) => e.message === 'sh: an array must stand alone as words in `echo  x`',
+  );
+  assert.equal(sh`echo ${['a', 'b']}`, { bin: 'echo', args: ['a', 'b'] });
 });
 
 test.run();
