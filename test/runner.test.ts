@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { formatCommand, quote, Runner, sh, stopCleanlyOnSignals } from '../lib/run.js';
 import { fakeBins } from './helpers/fake-bin.js';
+import { keptEnv, ROOT } from './helpers/script.js';
 import { CommandError, SecretInArgvError } from '../lib/errors.js';
 
 const SECRET = 'canary-S3cret-VALUE';
@@ -488,6 +490,55 @@ test('quote and sh at their edges: the empty word, runs of spaces, a value glued
     (e: Error) => e.message === 'sh: an array must stand alone as words in `echo  x`',
   );
   assert.equal(sh`echo ${['a', 'b']}`, { bin: 'echo', args: ['a', 'b'] });
+});
+
+/** A process that follows a command with the runner's signal handling, and what it printed. */
+function underSignals(command: string, signals: NodeJS.Signals[]): Promise<{ code: number | null; out: string }> {
+  const program = `
+const { Runner, sh, stopCleanlyOnSignals } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'lib/run.ts')).href)});
+stopCleanlyOnSignals((l) => console.log(l));
+const runner = new Runner({ echo: (l) => console.log(l) });
+try {
+  await runner.run(sh\`sh -c \${${JSON.stringify(command)}}\`, { stream: true });
+  console.log('finished');
+} catch (error) {
+  console.log(error.name + ': ' + error.message.split('\\n')[0]);
+  process.exit(9);
+}`;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], {
+      cwd: ROOT,
+      env: { ...process.env, ...keptEnv() },
+    });
+    let out = '';
+    let sent = 0;
+    child.stdout.on('data', (d) => {
+      out += d;
+      // each signal once the command said READY (its printed command line says RE""ADY)
+      while (sent < signals.length && out.split('READY').length - 1 > sent) child.kill(signals[sent++]);
+    });
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+test('Ctrl-C: the command is asked to stop cleanly once and the script fails as interrupted; a second signal stops at once (130, or 143 for SIGTERM)', async () => {
+  const clean = await underSignals('trap "echo stopping; exit 130" INT; echo RE""ADY; while :; do sleep 0.1; done', ['SIGINT']);
+  assert.is(clean.code, 9);
+  const lines = clean.out.trim().split('\n');
+  assert.ok(
+    lines.includes(
+      `# SIGINT: asking sh -c 'trap "echo stopping; exit 130" INT; echo RE""ADY; while :; do sleep 0.1; done' to stop cleanly; send it again to stop at once`,
+    ),
+    clean.out,
+  );
+  assert.ok(lines.includes('  stopping'), 'the command got the SIGINT and stopped itself');
+  assert.match(lines.at(-1)!, /^InterruptedError: interrupted \(SIGINT\) while running: sh -c/);
+
+  const twice = await underSignals('trap "echo RE\"\"ADY" INT TERM; echo RE""ADY; while :; do sleep 0.1; done', ['SIGTERM', 'SIGTERM']);
+  assert.is(twice.code, 143);
+  assert.match(twice.out, '# SIGTERM again: stopping at once');
+  const sigint = await underSignals('trap "echo RE\"\"ADY" INT; echo RE""ADY; while :; do sleep 0.1; done', ['SIGINT', 'SIGINT']);
+  assert.is(sigint.code, 130);
 });
 
 test.run();
