@@ -21,7 +21,7 @@ export const SUITES: Record<string, string> = {
   'lib/infra.ts': 'infra|steps|pipeline',
   'lib/image.ts': 'image|steps|pipeline',
   'lib/pipeline.ts': 'pipeline|outcomes|steps',
-  'lib/cli.ts': 'boundary|steps',
+  'lib/cli.ts': 'cli|boundary|steps',
   'lib/config.ts': 'config|boundary|property',
   'lib/template.ts': 'template|outcomes',
   'lib/aws.ts': 'outcomes|adapters',
