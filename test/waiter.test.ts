@@ -580,4 +580,41 @@ test('desired count 0: nothing to run is ok at once; no load balancer: running t
   );
 });
 
+test('the diagnosis exactly: one entry per distinct reason, the last log lines, the latest three target reasons with their fixes; already over: said and reported at once', async () => {
+  status = 200;
+  const a = stoppedTask('ta', '10.0.1.5', 'Essential container in task exited', 1);
+  const b = stoppedTask('tb', '10.0.1.6', 'Essential container in task exited', 1);
+  const c = stoppedTask('tc', '10.0.1.7', 'Task failed ELB health checks in (target-group llmops-tg)', 0);
+  const { result } = await wait(
+    () => ({
+      service: service([
+        dep('ecs-svc/3', 'PRIMARY', 1),
+        dep('ecs-svc/2', 'ACTIVE', 2, { rolloutState: 'FAILED', rolloutStateReason: 'circuit breaker' }),
+      ]),
+      stopped: [a, b, c],
+      logs: ['booting', 'Error: listen EADDRINUSE'],
+    }),
+    { deploymentId: 'ecs-svc/2' },
+  );
+  const logs = '  last log lines:\n    | booting\n    | Error: listen EADDRINUSE';
+  assert.equal(result.diagnosis, [`stopped task tb: ${explainStoppedTask(b)}`, logs, `stopped task tc: ${explainStoppedTask(c)}`, logs]);
+  assert.is(result.message, `deployment ecs-svc/2 failed (circuit breaker); ECS rolled back to ${TD(1)}`);
+
+  // followed by id, no longer primary, nothing stopped: not a failure of this deployment
+  const replaced = await wait(
+    () => ({ service: service([dep('ecs-svc/4', 'PRIMARY', 3), dep('ecs-svc/2', 'ACTIVE', 2, { rolloutState: 'COMPLETED' })]) }),
+    { deploymentId: 'ecs-svc/2' },
+  );
+  assert.is(replaced.result.outcome, 'preflight');
+  assert.is(replaced.result.message, `deployment ecs-svc/2 is no longer the service's primary deployment (now ecs-svc/4 running ${TD(3)})`);
+  // its tasks stopped, not primary, not rolled back to anything: failed
+  const stoppedOnly = await wait(
+    () => ({ service: service([dep('ecs-svc/2', 'ACTIVE', 2, { rolloutState: 'IN_PROGRESS' })], { taskDefinition: TD(2) }), stopped: [a] }),
+    { deploymentId: 'ecs-svc/2' },
+  );
+  assert.is(stoppedOnly.result.outcome, 'failed');
+  assert.is(stoppedOnly.result.message, 'deployment ecs-svc/2 failed (its tasks stopped)');
+  assert.ok(stoppedOnly.lines.includes(`  ✗ task ta stopped: ${explainStoppedTask(a)}`), stoppedOnly.lines.join('\n'));
+});
+
 test.run();
