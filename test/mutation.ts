@@ -22,7 +22,7 @@ export const SUITES: Record<string, string> = {
   'lib/image.ts': 'image|steps|pipeline',
   'lib/pipeline.ts': 'pipeline|outcomes|steps',
   'lib/cli.ts': 'cli|boundary|steps',
-  'lib/config.ts': 'config|boundary|property',
+  'lib/config.ts': 'config|envfiles|boundary|property',
   'lib/template.ts': 'template|outcomes',
   'lib/aws.ts': 'outcomes|adapters',
   'lib/prereqs.ts': 'prereqs|pipeline',
