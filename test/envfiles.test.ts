@@ -1,8 +1,38 @@
 // Env files and the environment, in milliseconds: each .env line checked before dotenv reads it, which files
 // are read and which wins, what reaches child commands, secrets masked in messages, misspellings.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { maskValue } from '../lib/config.js';
+import {
+  applyEnvFiles,
+  editDistance,
+  envFiles,
+  envFilesWin,
+  envLineProblems,
+  FARGATE_SIZES,
+  ignoredEnvironment,
+  loadConfig,
+  maskValue,
+  mergeEnvFiles,
+  misspelling,
+  readEnvFile,
+  readEnvFiles,
+} from '../lib/config.js';
+import { ConfigError } from '../lib/errors.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'envfiles-'));
+/** The problems loadConfig reports, as `variable: message`. */
+function problemsOf(env: Record<string, string>, envFile = ''): string[] {
+  try {
+    loadConfig({ env, envFile });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => `${p.variable}: ${p.message}`);
+    throw error;
+  }
+  return [];
+}
 
 test('a value in a message: secrets as their first two characters and length, long values cut', () => {
   assert.is(maskValue('DB_PASSWORD', 'hunter2-long'), 'hu****(12 chars)');
@@ -10,6 +40,174 @@ test('a value in a message: secrets as their first two characters and length, lo
   assert.is(maskValue('AWS_SECRET_ACCESS_KEY', 'abcde'), 'ab****(5 chars)');
   assert.is(maskValue('PROJECT_NAME', 'x'.repeat(80)), 'x'.repeat(80));
   assert.is(maskValue('PROJECT_NAME', 'y'.repeat(81)), `${'y'.repeat(60)}…(81 chars)`);
+});
+
+test('each .env line checked before dotenv: not NAME=value, "#" that would cut a value, text after a quote, a quote never closed', () => {
+  const text = [
+    '# a comment',
+    '',
+    'export A=1',
+    'B = spaced # a note',
+    'C=abc#def',
+    'D=#abc',
+    'E= # only a comment',
+    "F='quoted # fine' # note",
+    'G="closed" trailing',
+    'just words',
+    'H=`multi',
+    'line`',
+    'I="never closed',
+    'J=after',
+  ].join('\n');
+  assert.equal(
+    envLineProblems(text, '.env').map((p) => `${p.variable}: ${p.message}`),
+    [
+      'C: .env:5: unquoted "#" inside the value would cut it there (dotenv reads the rest as a comment); quote the value: C=\'…#…\'',
+      'D: .env:6: unquoted "#" inside the value would cut it there (dotenv reads the rest as a comment); quote the value: D=\'…#…\'',
+      'G: .env:9: text after the closing quote; put the whole value inside the quotes',
+      '.env:10: not a NAME=value line (a comment starts with "#")',
+      '.env: a value opened with " is never closed',
+    ],
+  );
+  assert.equal(envLineProblems('X=1\r\nY=a#b\r\n', 'f'), [
+    {
+      variable: 'Y',
+      message: 'f:2: unquoted "#" inside the value would cut it there (dotenv reads the rest as a comment); quote the value: Y=\'…#…\'',
+    },
+  ]);
+});
+
+test('an env file: missing (a problem only when named), a directory, unreadable, or read with its line problems', () => {
+  const d = dir();
+  const missing = join(d, 'nope.env');
+  assert.equal(readEnvFile(missing, false), { path: missing, vars: {}, problems: [] });
+  assert.equal(readEnvFile(missing).problems, [
+    {
+      variable: 'LLMOPS_ENV_FILE',
+      value: missing,
+      message: 'no such file: create it, or fix the path (LLMOPS_ENV_FILE lists env files, comma-separated)',
+    },
+  ]);
+  assert.equal(readEnvFile(d).problems, [
+    { variable: 'LLMOPS_ENV_FILE', value: d, message: 'is not a regular file (a directory?): name the env file itself' },
+  ]);
+  const file = join(d, '.env');
+  writeFileSync(file, 'A=1\nB=x#y\n');
+  const read = readEnvFile(file);
+  assert.equal(read.vars, { A: '1', B: 'x' });
+  assert.is(read.problems.length, 1);
+});
+
+test("which env files: ./.env by default, the named ones (required), an environment's file right after .env", () => {
+  const here = resolve('.env');
+  assert.equal(envFiles({}), { files: [here], required: false });
+  assert.equal(envFiles({ LLMOPS_ENV_FILE: 'a.env, b.env' }), { files: [resolve('a.env'), resolve('b.env')], required: true });
+  assert.equal(envFiles({}, ''), { files: [''], required: true });
+  const d = dir();
+  writeFileSync(join(d, '.env'), '');
+  assert.equal(envFiles({ LLMOPS_ENVIRONMENT: 'staging' }, `${join(d, '.env')},${join(d, 'extra.env')}`), {
+    files: [join(d, '.env'), join(d, '.env.staging'), join(d, 'extra.env')],
+    required: true,
+    environmentFile: join(d, '.env.staging'),
+    environmentFileRequired: true,
+  });
+  assert.equal(envFiles({ LLMOPS_ENVIRONMENT: 'staging' }, join(d, 'other.env')), {
+    files: [resolve('.env.staging'), join(d, 'other.env')],
+    required: true,
+    environmentFile: resolve('.env.staging'),
+    environmentFileRequired: false,
+  });
+  assert.equal(
+    envFiles({ LLMOPS_ENVIRONMENT: 'Bad Name' }, join(d, '.env')),
+    { files: [join(d, '.env')], required: true },
+    'an invalid name: no file',
+  );
+
+  // the environment's file must exist beside an existing .env; an empty entry in the list is named
+  const { problems } = readEnvFiles({ LLMOPS_ENVIRONMENT: 'prod' }, `${join(d, '.env')},`);
+  assert.equal(
+    problems.map((p) => `${p.variable}: ${p.message}`),
+    [
+      'LLMOPS_ENV_FILE: has an empty entry: expected file paths separated by ","',
+      `LLMOPS_ENVIRONMENT: reads ${join(d, '.env.prod')}, which does not exist beside .env: create it with the settings that differ in this environment (it may be empty), or check the name`,
+    ],
+  );
+  writeFileSync(join(d, '.env.prod'), 'DESIRED_COUNT=4\nDESIRD_COUNT=5\nLLMOPS_DESIRED_COUNT=6\nSOMETHING_ELSE=1\n');
+  const read = readEnvFiles({ LLMOPS_ENVIRONMENT: 'prod' }, join(d, '.env'));
+  assert.equal(read.vars.DESIRED_COUNT, '6', 'LLMOPS_ form and plain form are one setting; the later line wins');
+  assert.equal(
+    read.problems.map((p) => `${p.variable}: ${p.message}`),
+    [
+      `DESIRD_COUNT: unknown variable in ${join(d, '.env.prod')}; did you mean DESIRED_COUNT? (see .env.example)`,
+      `SOMETHING_ELSE: unknown variable in ${join(d, '.env.prod')} (see .env.example)`,
+    ],
+  );
+});
+
+test('merging files: the later file wins whichever form it writes; named files win over the environment, ./.env does not; what reaches child commands', () => {
+  assert.equal(mergeEnvFiles([{ vars: { LLMOPS_DESIRED_COUNT: '1', AWS_PROFILE: 'a' } }, { vars: { DESIRED_COUNT: '2' } }]), {
+    DESIRED_COUNT: '2',
+    AWS_PROFILE: 'a',
+  });
+  assert.equal(mergeEnvFiles([{ vars: { DESIRED_COUNT: '2' } }, { vars: { LLMOPS_DESIRED_COUNT: '3' } }]), { DESIRED_COUNT: '3' });
+  assert.equal(mergeEnvFiles([{ vars: { LLMOPS_NOT_A_SETTING: 'x' } }]), { LLMOPS_NOT_A_SETTING: 'x' });
+  assert.is(envFilesWin({}), false);
+  assert.is(envFilesWin({ LLMOPS_ENV_FILE: '' }), true);
+
+  const d = dir();
+  const file = join(d, 'run.env');
+  writeFileSync(file, 'DESIRED_COUNT=3\nAWS_PROFILE=from-file\nAWS_REGION=eu-west-1\n');
+  const named: NodeJS.ProcessEnv = { LLMOPS_ENV_FILE: file, AWS_PROFILE: 'from-env' };
+  applyEnvFiles(named);
+  assert.equal(named, { LLMOPS_ENV_FILE: file, AWS_PROFILE: 'from-file', LLMOPS_DESIRED_COUNT: '3', AWS_REGION: 'eu-west-1' });
+  const cwd = process.cwd();
+  process.chdir(d);
+  try {
+    writeFileSync(join(d, '.env'), 'AWS_PROFILE=from-dotenv\nDESIRED_COUNT=2\n');
+    const plain: NodeJS.ProcessEnv = { AWS_PROFILE: 'from-env' };
+    applyEnvFiles(plain);
+    assert.equal(plain, { AWS_PROFILE: 'from-env', LLMOPS_DESIRED_COUNT: '2' }, './.env: the environment wins');
+  } finally {
+    process.chdir(cwd);
+  }
+
+  assert.equal(ignoredEnvironment({ DESIRED_COUNT: '3', AWS_REGION: 'x', PROJECT_NAME: 'a', LLMOPS_PROJECT_NAME: 'a' }), ['DESIRED_COUNT']);
+});
+
+test('loading: AWS_DEFAULT_REGION as a last resort; an environment name checked; a name prefix within 24 characters', () => {
+  assert.is(loadConfig({ env: { AWS_DEFAULT_REGION: 'eu-central-1' }, envFile: '' }).region, 'eu-central-1');
+  assert.is(loadConfig({ env: { AWS_DEFAULT_REGION: 'eu-central-1', AWS_REGION: 'us-west-2' }, envFile: '' }).region, 'us-west-2');
+  assert.equal(problemsOf({ LLMOPS_ENVIRONMENT: 'Prod!' }), [
+    'LLMOPS_ENVIRONMENT: expected 1-12 lowercase letters or digits, starting with a letter (e.g. staging, production); unset it for a single stack',
+  ]);
+  assert.equal(problemsOf({ LLMOPS_ENVIRONMENT: 'production', LLMOPS_PROJECT_NAME: 'a-long-project' }), [
+    "LLMOPS_ENVIRONMENT: makes the name prefix a-long-project-production longer than 24 characters (AWS limits the names derived from it): shorten PROJECT_NAME or the environment's name",
+  ]);
+  assert.equal(problemsOf({ LLMOPS_ENVIRONMENT: 'prod', LLMOPS_PROJECT_NAME: 'a-long-project-x' }), []);
+  assert.equal(problemsOf({ LLMOPS_DESIRD_COUNT: '2', AWS_REGOIN: 'x', TF_STATE_BUKET: 'b', TF_LOG: 'DEBUG' }), [
+    'LLMOPS_DESIRD_COUNT: unknown variable in the environment; did you mean LLMOPS_DESIRED_COUNT? (unset it, or see .env.example)',
+    'AWS_REGOIN: unknown variable in the environment; did you mean AWS_REGION? (unset it, or see .env.example)',
+    'TF_STATE_BUKET: unknown variable in the environment; did you mean TF_STATE_BUCKET? (unset it, or see .env.example)',
+  ]);
+});
+
+test('misspellings and the edit distance they use; the Fargate sizes', () => {
+  assert.is(editDistance('REGION', 'REGOIN'), 1, 'a swap of neighbours is one edit');
+  assert.is(editDistance('', 'abc'), 3);
+  assert.is(editDistance('kitten', 'sitting'), 3);
+  assert.is(editDistance('abc', 'abc'), 0);
+  assert.is(misspelling('LLMOPS_DESIRED_COUNT'), undefined);
+  assert.is(misspelling('LLMOPS_ENV_FILE'), undefined);
+  assert.is(misspelling('LLMOPS_XYZZY_QUUX_FROB'), '', 'far from everything: unknown, no guess');
+  assert.is(misspelling('AWS_PROFILE'), undefined);
+  assert.is(misspelling('AWS_PROFLE'), 'AWS_PROFILE');
+  assert.is(misspelling('AWS_SOMETHING_ENTIRELY_NEW'), undefined, 'other AWS_ names: not ours to judge');
+  assert.is(misspelling('HOME'), undefined);
+  assert.equal(FARGATE_SIZES[256], [512, 1024, 2048]);
+  assert.equal(FARGATE_SIZES[512], [1024, 2048, 3072, 4096]);
+  assert.is(FARGATE_SIZES[1024]!.length, 7);
+  assert.equal([FARGATE_SIZES[8192]![0], FARGATE_SIZES[8192]!.at(-1), FARGATE_SIZES[8192]![1]], [16384, 61440, 20480]);
+  assert.equal([FARGATE_SIZES[16384]![0], FARGATE_SIZES[16384]!.at(-1), FARGATE_SIZES[16384]![1]], [32768, 122880, 40960]);
 });
 
 test.run();
