@@ -263,13 +263,23 @@ export async function withDeployLock<T>(
       runner.echo('# WARNING: the deploy lock was taken over by another deploy (it was not renewed in time): check `npm run unlock`');
     } else etag = next;
   };
-  const timer = setInterval(() => void renew(), options.renewMs ?? LOCK_RENEW_SECONDS * 1000);
+  // one renewal at a time: two in flight would race each other's ETag, and the loser would call the lock lost
+  let renewing: Promise<void> | undefined;
+  const timer = setInterval(
+    () => {
+      renewing ??= renew().finally(() => (renewing = undefined));
+    },
+    options.renewMs ?? LOCK_RENEW_SECONDS * 1000,
+  );
   timer.unref();
   // Ctrl-C / SIGTERM stop the running command cleanly (lib/run.ts), so fn fails and the lock is released here.
   try {
     return await fn();
   } finally {
     clearInterval(timer);
+    // a renewal still in flight changes the ETag: release the version it wrote, not the one before it (a
+    // delete conditional on the old ETag fails, and the lock stays for LOCK_TTL_SECONDS, blocking the next deploy)
+    await renewing;
     if (held && etag && !options.crashed?.()) await deleteLockIfMatch(runner, config, account, etag);
   }
 }

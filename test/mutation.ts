@@ -32,7 +32,7 @@ export const SUITES: Record<string, string> = {
   'lib/service.ts': 'adapters',
   'lib/terraform.ts': 'adapters',
   'lib/tasks.ts': 'adapters',
-  'lib/lock.ts': 'lock',
+  'lib/lock.ts': 'lock|deploylock',
 };
 
 /** `--summary`: every module's last report (reports/mutation/*.json) in one table, and lib/ as a whole. */
