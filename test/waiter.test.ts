@@ -617,4 +617,69 @@ test('the diagnosis exactly: one entry per distinct reason, the last log lines, 
   assert.ok(stoppedOnly.lines.includes(`  ✗ task ta stopped: ${explainStoppedTask(a)}`), stoppedOnly.lines.join('\n'));
 });
 
+test('every stopped-task explanation and target-health fix, word for word; only the latest three unhealthy targets of this deployment', async () => {
+  const fixes: [string, string][] = [
+    [
+      'CannotPullContainerError: pull image manifest has been retried',
+      'the image cannot be pulled: check that it exists in ECR (npm run step:5), that the execution role may pull it, and that the private subnets reach ECR (NAT gateway or VPC endpoints)',
+    ],
+    [
+      'ResourceInitializationError: unable to pull secrets',
+      'the task could not read its secrets or create its log stream: check that every secrets[].valueFrom ARN exists (npm run secrets), the execution role may read it, and the log group exists',
+    ],
+    [
+      'OutOfMemoryError: Container killed due to memory usage',
+      'the container ran out of memory: raise TASK_MEMORY (a valid Fargate size for TASK_CPU) or fix the leak',
+    ],
+    [
+      'Task failed ELB health checks in (target-group x)',
+      'the load balancer marked the task unhealthy: see the target-health reason below',
+    ],
+    [
+      'CannotStartContainerError: exec format error',
+      'exec format error: the image was built for another CPU architecture than the task runs (runtimePlatform): build it with --platform linux/amd64 (PLATFORM, the default) or set PLATFORM=linux/arm64 for ARM64 Fargate, then deploy again',
+    ],
+    ['CannotStartContainerError: no such file', 'the container could not start: check the entry point / command and the user it runs as'],
+  ];
+  for (const [reason, fix] of fixes) assert.is(explainStoppedTask({ stoppedReason: reason }), `${reason}\n    fix: ${fix}`);
+  assert.is(
+    explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 137, reason: 'OOM?' }] }),
+    'Essential container in task exited (exit code 137) — OOM?\n    fix: exit 137: the container was killed (SIGKILL): out of memory (raise TASK_MEMORY) or it ignored SIGTERM for stopTimeout',
+  );
+  assert.is(
+    explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 0 }] }),
+    'Essential container in task exited (exit code 0)\n    fix: the app exited with code 0 at start: see its last log lines below',
+  );
+  assert.is(
+    explainStoppedTask({ containers: [{ exitCode: null as any }] }),
+    'unknown reason\n    fix: see the service events and logs below',
+  );
+  assert.is(
+    explainStoppedTask({ stoppedReason: 'Scaling activity', containers: [{ reason: 'CannotPullContainerError: denied' }] }),
+    'Scaling activity — CannotPullContainerError: denied\n    fix: the image cannot be pulled: check that it exists in ECR (npm run step:5), that the execution role may pull it, and that the private subnets reach ECR (NAT gateway or VPC endpoints)',
+  );
+
+  const unhealthy = (ip: string, state: string, reason: string) => ({
+    Target: { Id: ip },
+    TargetHealth: { State: state, Reason: reason, Description: `${reason} here` },
+  });
+  const { result } = await wait((poll) => ({
+    service: rollsBackAt(3, poll),
+    running: poll < 3 ? ['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.1.4', '10.0.1.5'].map((ip, i) => task(`t${i}`, ip)) : [],
+    targets: [
+      unhealthy('10.0.1.1', 'unhealthy', 'Target.ResponseCodeMismatch'),
+      unhealthy('10.0.1.2', 'unhealthy', 'Target.Timeout'),
+      unhealthy('10.0.1.3', 'unhealthy', 'Target.FailedHealthChecks'),
+      unhealthy('10.0.1.4', 'unhealthy', 'Elb.Mystery'),
+      unhealthy('10.0.1.5', 'draining', 'Target.DeregistrationInProgress'),
+      unhealthy('10.9.9.9', 'unhealthy', 'Target.Timeout'),
+    ],
+  }));
+  assert.equal(result.diagnosis, [
+    'target 10.0.1.2: Target.Timeout: Target.Timeout here\n    fix: the health check timed out: the app must listen on 0.0.0.0:CONTAINER_PORT and answer within 5 s; the tasks security group must allow the ALB',
+    'target 10.0.1.3: Target.FailedHealthChecks: Target.FailedHealthChecks here\n    fix: the ALB could not connect: the app must listen on 0.0.0.0:CONTAINER_PORT; check the tasks security group allows the ALB on that port',
+    'target 10.0.1.4: Elb.Mystery: Elb.Mystery here\n    fix: see the target group health check settings (npm run doctor)',
+  ]);
+});
+
 test.run();
