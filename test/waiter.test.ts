@@ -659,10 +659,11 @@ test('every stopped-task explanation and target-health fix, word for word; only 
     'Scaling activity — CannotPullContainerError: denied\n    fix: the image cannot be pulled: check that it exists in ECR (npm run step:5), that the execution role may pull it, and that the private subnets reach ECR (NAT gateway or VPC endpoints)',
   );
 
-  const unhealthy = (ip: string, state: string, reason: string) => ({
-    Target: { Id: ip },
-    TargetHealth: { State: state, Reason: reason, Description: `${reason} here` },
-  });
+  const unhealthy = (ip: string, state: string, reason: string) =>
+    ({
+      Target: { Id: ip },
+      TargetHealth: { State: state, Reason: reason, Description: `${reason} here` },
+    }) as TargetHealthDescription;
   const { result } = await wait((poll) => ({
     service: rollsBackAt(3, poll),
     running: poll < 3 ? ['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.1.4', '10.0.1.5'].map((ip, i) => task(`t${i}`, ip)) : [],
