@@ -144,12 +144,15 @@ export async function smokeTest(runner: Runner, config: Config, ref: ImageRef, t
       last = `the container exited with code ${state.stdout.trim().split(' ')[1] ?? '?'}`;
     }
     const logs = await runner.run(sh`docker logs --tail 30 ${name}`, { nothrow: true });
-    const lines = `${logs.stdout}${logs.stderr}`
-      .trim()
-      .split('\n')
-      .slice(-30)
-      .map((l) => `  | ${l}`)
-      .join('\n');
+    const text = `${logs.stdout}${logs.stderr}`.trim();
+    // no output at all says so (an empty text split is one empty line, which printed a bare "  | ")
+    const lines = text
+      ? text
+          .split('\n')
+          .slice(-30)
+          .map((l) => `  | ${l}`)
+          .join('\n')
+      : '';
     throw new ScriptFailure(
       `${ref.local} did not answer ${healthPath} on port ${port} (${last}).\nLast container log lines:\n${lines || '  | (no output)'}\n` +
         `  fix: the app must listen on 0.0.0.0:${port} (CONTAINER_PORT) and answer 200 on ${healthPath} (HEALTH_PATH); it runs with a read-only root filesystem and a writable /tmp, as in ECS`,

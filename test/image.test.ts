@@ -30,7 +30,8 @@ const NAME = `${config.project}-smoke-${process.pid}`;
 /** docker as the smoke test calls it: the port mapping and the container's state come from the environment. */
 function fakeDocker() {
   return fakeBins({
-    docker: `case "$1" in
+    docker: `[ -n "$FAKE_BROKEN" ] && [ "$1" != run ] && exit 1
+case "$1" in
   run) echo 0123456789ab;;
   port) [ -n "$FAKE_PORT" ] && echo "0.0.0.0:$FAKE_PORT";;
   inspect) echo "$FAKE_STATE";;
@@ -259,6 +260,25 @@ test('build: a missing Dockerfile is bad input naming the file and the setting (
   assert.equal(fb.calls(), []);
   assert.is(await imagePlatform(runner(fb, { FAKE_PLATFORM: '' }).runner, 'x:1'), undefined);
   assert.is(await imagePlatform(runner(fb, { FAKE_PLATFORM: 'linux/arm64' }).runner, 'x:1'), 'linux/arm64');
+});
+
+test('smoke test: when docker itself fails after the start, the failure still says what it knows, word for word, and the removal is tried', async () => {
+  const fb = fakeDocker();
+  const { runner: r } = runner(fb, { FAKE_BROKEN: '1' });
+  const e = await smokeTest(r, config, ref, 20_000).catch((err) => err);
+  assert.instance(e, ScriptFailure);
+  assert.is(
+    e.message,
+    `${ref.local} did not answer /health on port 3000 (the container exited with code ?).\nLast container log lines:\n  | (no output)\n` +
+      '  fix: the app must listen on 0.0.0.0:3000 (CONTAINER_PORT) and answer 200 on /health (HEALTH_PATH); it runs with a read-only root filesystem and a writable /tmp, as in ECS',
+  );
+  assert.is(dockerCalls(fb).at(-1), `rm -f ${NAME}`);
+  // no time left to ask: nothing answered
+  const quick = fakeDocker();
+  const { runner: q, lines } = runner(quick, { FAKE_PORT: '49999', FAKE_STATE: 'true 0' });
+  const none = await smokeTest(q, config, ref, 0).catch((err) => err);
+  assert.match(none.message, `${ref.local} did not answer /health on port 3000 (no answer).`);
+  assert.ok(lines.includes('# waiting for http://127.0.0.1:49999/health'), lines.join('\n'));
 });
 
 test.run();
