@@ -210,4 +210,87 @@ test('misspellings and the edit distance they use; the Fargate sizes', () => {
   assert.equal([FARGATE_SIZES[16384]![0], FARGATE_SIZES[16384]!.at(-1), FARGATE_SIZES[16384]![1]], [32768, 122880, 40960]);
 });
 
+test('every setting refused with its own words: one bad value each, and the settings that need each other', () => {
+  const rows: [string, string, string][] = [
+    ['PROJECT_NAME', 'A', 'expected 2-24 lowercase letters, digits or "-", starting with a letter (e.g. "llmops")'],
+    ['AWS_REGION', 'mars', 'expected an AWS region code such as "us-east-1"'],
+    ['EXPECTED_ACCOUNT_ID', '123', 'expected a 12-digit AWS account id'],
+    ['ECR_REPOSITORY', 'A', 'expected an ECR repository name of 2-256 characters (lowercase, digits, "-", "_", "/")'],
+    ['ECS_CLUSTER', '-x', 'expected an ECS cluster name (letters, digits, "-", "_")'],
+    ['ECS_SERVICE', '-x', 'expected an ECS service name (letters, digits, "-", "_")'],
+    ['TASK_FAMILY', '-x', 'expected a task definition family (letters, digits, "-", "_")'],
+    ['CONTAINER_NAME', '-x', 'expected a container name (letters, digits, "-", "_")'],
+    ['LOG_GROUP', 'a b', 'expected a CloudWatch log group name such as "/ecs/llmops-task"'],
+    ['DB_INSTANCE_ID', 'a--b', 'expected an RDS identifier: a letter, then lowercase letters, digits or single "-"'],
+    ['TARGET_GROUP_NAME', 'a_b', 'expected a target group name: up to 32 letters, digits or "-"'],
+    ['SNS_TOPIC_NAME', '-x', 'expected an SNS topic name (letters, digits, "-", "_")'],
+    ['DASHBOARD_NAME', '-x', 'expected a dashboard name (letters, digits, "-", "_")'],
+    ['CPU_ALARM_NAME', '-x', 'expected an alarm name (letters, digits, "-", "_")'],
+    ['SCALING_POLICY_NAME', '-x', 'expected a scaling policy name (letters, digits, "-", "_")'],
+    ['DB_SECRET_NAME', 'a b', 'expected a Secrets Manager name such as "llmops/db/password"'],
+    ['DB_APP_SECRET_NAME', 'a b', 'expected a Secrets Manager name such as "llmops/db/app"'],
+    ['APP_SECRET_NAME', 'a b', 'expected a Secrets Manager name such as "llmops/app/env"'],
+    ['EXECUTION_ROLE_NAME', 'a b', 'expected an IAM role name'],
+    ['CONTAINER_PORT', '0', 'expected a port number from 1 to 65535'],
+    ['DESIRED_COUNT', '101', 'expected a whole number of tasks from 0 to 100'],
+    ['DESIRED_COUNT', '', 'is empty: expected a whole number of tasks from 0 to 100 (remove the line to use the default)'],
+    ['DESIRED_COUNT', '0x10', 'expected a whole number of tasks from 0 to 100, written in decimal digits'],
+    ['HEALTH_PATH', 'health', 'expected a URL path of at most 512 characters starting with "/", e.g. "/health"'],
+    ['BUILD_CONTEXT', 'a\tb', 'must not contain control characters (newline, tab, ...): expected the path of the app to build, e.g. "."'],
+    ['DOCKERFILE', 'x'.repeat(1025), 'expected a Dockerfile path relative to BUILD_CONTEXT of at most 1024 characters'],
+    ['PLATFORM', 'linux/386', 'expected linux/amd64 (X86_64 Fargate, the default) or linux/arm64 (ARM64 Fargate, Graviton)'],
+    ['ALLOW_PLAIN_HTTP', 'yes', 'expected true or false'],
+    ['ALARM_EMAIL', 'nope', 'expected an e-mail address such as ops@example.com'],
+    ['DOMAIN_NAME', 'App.Example.com', 'expected a lowercase domain name such as app.example.com'],
+    ['ACM_CERTIFICATE_ARN', 'arn:x', 'expected arn:aws:acm:<region>:<12-digit account>:certificate/<uuid>'],
+    ['DB_PASSWORD', 'short', 'expected 8-128 printable characters'],
+    ['DB_PASSWORD', 'pass/word1', 'must not contain "/", "@" or \'"\' (RDS rejects them)'],
+    ['DB_PASSWORD_VERSION', '0', 'expected a whole number from 1: raise it to apply a new DB_PASSWORD'],
+    ['SLACK_WEBHOOK', 'http://x', 'expected an https://hooks.slack.com/... URL'],
+    ['TF_STATE_BUCKET', 'A', 'expected an S3 bucket name (3-63 lowercase letters, digits, "." or "-")'],
+    ['DEPLOY_TIMEOUT_SECONDS', '10', 'expected seconds from 30 to 7200'],
+    ['MIGRATE_TIMEOUT_SECONDS', '8000', 'expected seconds from 30 to 7200'],
+    ['MIGRATE_COMMAND', 'x'.repeat(4097), 'expected a command of at most 4096 characters'],
+  ];
+  for (const [variable, value, message] of rows) {
+    const key = /^(AWS_|TF_)/.test(variable) ? variable : `LLMOPS_${variable}`;
+    // the first problem is the value's own; a setting another one needs may follow (DOMAIN_NAME, below)
+    assert.is(problemsOf({ [key]: value })[0], `${variable}: ${message}`, `${variable}=${JSON.stringify(value)}`);
+  }
+  assert.equal(problemsOf({ LLMOPS_TASK_CPU: '100' }), [
+    'TASK_CPU: expected Fargate cpu units: one of 256, 512, 1024, 2048, 4096, 8192, 16384',
+    'TASK_CPU: expected one of 256, 512, 1024, 2048, 4096, 8192, 16384 (Fargate cpu units)',
+  ]);
+  assert.equal(problemsOf({ LLMOPS_TASK_MEMORY: '100' }), [
+    'TASK_MEMORY: expected Fargate memory in MiB, e.g. 1024',
+    'TASK_MEMORY: is not a valid Fargate size with TASK_CPU=512: expected one of 1024, 2048, 3072, 4096',
+  ]);
+  assert.equal(problemsOf({ TF_DIR: '' }), ['TF_DIR: expected the Terraform root module directory, e.g. "terraform"']);
+  assert.equal(problemsOf({ LLMOPS_HOSTED_ZONE_ID: 'z1', LLMOPS_DOMAIN_NAME: 'app.example.com' }), [
+    'HOSTED_ZONE_ID: expected a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ',
+  ]);
+  assert.equal(problemsOf({ LLMOPS_DOMAIN_NAME: 'App.Example.com' }), [
+    'DOMAIN_NAME: expected a lowercase domain name such as app.example.com',
+    'HOSTED_ZONE_ID: is required when DOMAIN_NAME is set: the Route53 hosted zone id that serves App.Example.com',
+  ]);
+  assert.equal(problemsOf({ LLMOPS_TASK_CPU: '300' }), [
+    'TASK_CPU: expected one of 256, 512, 1024, 2048, 4096, 8192, 16384 (Fargate cpu units)',
+  ]);
+  assert.equal(problemsOf({ LLMOPS_TASK_MEMORY: '3000' }), [
+    'TASK_MEMORY: is not a valid Fargate size with TASK_CPU=512: expected one of 1024, 2048, 3072, 4096',
+  ]);
+  assert.equal(problemsOf({ LLMOPS_DOMAIN_NAME: 'app.example.com' }), [
+    'HOSTED_ZONE_ID: is required when DOMAIN_NAME is set: the Route53 hosted zone id that serves app.example.com',
+  ]);
+  assert.equal(problemsOf({ LLMOPS_HOSTED_ZONE_ID: 'Z123' }), [
+    'DOMAIN_NAME: is required when HOSTED_ZONE_ID is set: the domain the certificate and records are for',
+  ]);
+  assert.equal(
+    problemsOf({
+      LLMOPS_ACM_CERTIFICATE_ARN: `arn:aws:acm:us-east-1:123456789012:certificate/${'a'.repeat(8)}-${'b'.repeat(4)}-${'c'.repeat(4)}-${'d'.repeat(4)}-${'e'.repeat(12)}`,
+    }),
+    ['DOMAIN_NAME: is required when ACM_CERTIFICATE_ARN is set: the domain the certificate and records are for'],
+  );
+});
+
 test.run();
