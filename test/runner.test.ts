@@ -9,6 +9,7 @@ import { formatCommand, quote, Runner, sh, stopCleanlyOnSignals } from '../lib/r
 import { fakeBins } from './helpers/fake-bin.js';
 import { keptEnv, ROOT } from './helpers/script.js';
 import { CommandError, SecretInArgvError } from '../lib/errors.js';
+import { DOCKER_DROPPED_HINT } from '../lib/hints.js';
 
 const SECRET = 'canary-S3cret-VALUE';
 const NASTY = [
@@ -503,6 +504,8 @@ try {
   console.log('finished');
 } catch (error) {
   console.log(error.name + ': ' + error.message.split('\\n')[0]);
+  const next = await runner.run(sh\`true\`).catch((e) => e);
+  console.log('next: ' + next.name + ': ' + next.message + ' [' + next.detail + ']');
   process.exit(9);
 }`;
   return new Promise((resolve) => {
@@ -532,13 +535,49 @@ test('Ctrl-C: the command is asked to stop cleanly once and the script fails as 
     clean.out,
   );
   assert.ok(lines.includes('  stopping'), 'the command got the SIGINT and stopped itself');
-  assert.match(lines.at(-1)!, /^InterruptedError: interrupted \(SIGINT\) while running: sh -c/);
+  assert.ok(false, JSON.stringify(lines.slice(-5)));
+  assert.match(lines.at(-3)!, /^InterruptedError: interrupted \(SIGINT\) while running: sh -c/);
+  assert.equal(
+    lines.slice(-2),
+    ['$ true', 'next: InterruptedError: interrupted (SIGINT) while running: true [not started]'],
+    'no command starts after it',
+  );
 
   const twice = await underSignals('trap "echo RE\"\"ADY" INT TERM; echo RE""ADY; while :; do sleep 0.1; done', ['SIGTERM', 'SIGTERM']);
   assert.is(twice.code, 143);
   assert.match(twice.out, '# SIGTERM again: stopping at once');
   const sigint = await underSignals('trap "echo RE\"\"ADY" INT; echo RE""ADY; while :; do sleep 0.1; done', ['SIGINT', 'SIGINT']);
   assert.is(sigint.code, 130);
+});
+
+test('more edges: stdin closed unless given, a dry run stages no secret file, the default echo is stderr, nothrow after the last retry, docker anywhere in a pipe gets the dropped-connection fix', async () => {
+  const runner = new Runner({ echo: () => {} });
+  const cat = await runner.run(sh`cat`, { timeoutMs: 5000 });
+  assert.equal([cat.ok, cat.stdout], [true, ''], 'a command reading stdin gets none, it does not wait');
+  const dry = new Runner({ dryRun: true, echo: () => {} });
+  assert.is(await dry.withSecretFile('s3cret-value', async (p) => p), '<SECRET_FILE>');
+  assert.is(dry.mask('s3cret-value'), '***', 'registered as a secret even in a dry run');
+
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: unknown) => (written.push(String(chunk)), true)) as any;
+  try {
+    new Runner({ secrets: ['abcd1234'] }).echo('to stderr abcd1234');
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.equal(written, ['to stderr ***\n']);
+
+  const fakes = fakeBins({
+    flaky: 'echo "Rate exceeded" >&2; exit 1',
+    docker: 'echo "error during connect: unexpected EOF" >&2; exit 1',
+  });
+  const onPath = new Runner({ echo: () => {}, retryBaseMs: 1, env: { PATH: `${fakes.dir}:${process.env.PATH}` } });
+  const exhausted = await onPath.run(sh`flaky`, { nothrow: true, retries: 1 });
+  assert.equal([exhausted.ok, fakes.calls().filter((c) => c[0] === 'flaky').length], [false, 2], 'tried twice, then returned');
+  const dropped = await onPath.runPipeline([sh`echo token`, sh`docker login --password-stdin x`]).catch((e) => e);
+  assert.instance(dropped, CommandError);
+  assert.is(dropped.hint, DOCKER_DROPPED_HINT);
 });
 
 test.run();
