@@ -25,7 +25,7 @@ export const SUITES: Record<string, string> = {
   'lib/config.ts': 'config|envfiles|boundary|property',
   'lib/template.ts': 'template|outcomes',
   'lib/aws.ts': 'outcomes|adapters',
-  'lib/prereqs.ts': 'prereqs|pipeline',
+  'lib/prereqs.ts': 'checks|prereqs|pipeline',
   'lib/oneoff.ts': 'oneoff',
   'lib/ecr.ts': 'adapters',
   'lib/dns.ts': 'adapters',
