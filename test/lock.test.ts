@@ -4,6 +4,7 @@
 // the ETag that was read; a held lock is renewed; staleness is judged by S3's clock; EPERM means alive.
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
+import { chmodSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -13,7 +14,7 @@ import { alive, isStale, lockKey, readLock, withDeployLock, type LockInfo } from
 import { Runner } from '../lib/run.js';
 import { stateBucket } from '../lib/terraform.js';
 import { startMoto, type Moto } from './helpers/moto.js';
-import { ROOT } from './helpers/script.js';
+import { keptEnv, ROOT } from './helpers/script.js';
 import { LockedError } from '../lib/errors.js';
 
 const ACCOUNT = '123456789012';
@@ -170,7 +171,14 @@ test("EPERM from kill(pid, 0) means alive: another user's deploy is not dead", a
     process.getuid?.() === 0
       ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath]
       : [process.execPath];
-  const r = await execa(asNobody[0]!, [...asNobody.slice(1), '--import', 'tsx', '-e', probe], { cwd: ROOT, reject: false, all: true });
+  // the unprivileged user must reach the checkout: a mkdtemp'd copy of it (Stryker's sandbox) is 0700
+  if (asNobody.length > 1 && (statSync(ROOT).mode & 0o005) !== 0o005) chmodSync(ROOT, statSync(ROOT).mode | 0o005);
+  const r = await execa(asNobody[0]!, [...asNobody.slice(1), '--import', 'tsx', '-e', probe], {
+    cwd: ROOT,
+    reject: false,
+    all: true,
+    env: { ...process.env, ...keptEnv() },
+  });
   assert.is(r.stdout.trim(), 'true', r.all);
 });
 
