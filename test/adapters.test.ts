@@ -50,7 +50,8 @@ function runnerOn(fb: FakeBins, env: Record<string, string> = {}, dryRun = false
   const runner = new Runner({
     dryRun,
     echo: (l) => lines.push(l),
-    env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, ...env },
+    // '': no endpoint whatever the process has (undefined would fall back to process.env)
+    env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '', ...env },
     retryBaseMs: 1,
   });
   return { runner, lines };

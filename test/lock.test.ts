@@ -25,13 +25,21 @@ const quiet = () => new Runner({ echo: () => {} });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const s3 = () => new S3Client({ region: 'us-east-1', forcePathStyle: true });
 
+/** The variables this file points at its emulator, as they were: put back after, for the files after it. */
+let before: Record<string, string | undefined> = {};
+
 test.before(async () => {
   moto = await startMoto({}, { serial: true });
+  before = Object.fromEntries(Object.keys(moto.env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, moto.env);
   await s3().send(new CreateBucketCommand({ Bucket: bucket }));
 });
 test.after(async () => {
   await moto.stop();
+  for (const [k, v] of Object.entries(before)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
 });
 
 test('many concurrent deploys and takeovers with delays between read and write never overlap', async () => {

@@ -63,8 +63,15 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
   const lines: string[] = [];
   const runner = new Runner({ dryRun: true, echo: (l) => lines.push(l) });
   const ctx = ctxOf(runner, true, { LLMOPS_BUILD_CONTEXT: app, TF_DIR: terraform, LLMOPS_ALLOW_PLAIN_HTTP: 'true' });
-  const code = await withEnv({ LLMOPS_RENDERER: 'silent', LLMOPS_TRACE_ARGV: trace, GITHUB_STEP_SUMMARY: undefined }, () =>
-    runPipeline(STEPS, ctx),
+  const code = await withEnv(
+    {
+      LLMOPS_RENDERER: 'silent',
+      LLMOPS_TRACE_ARGV: trace,
+      GITHUB_STEP_SUMMARY: undefined,
+      AWS_ENDPOINT_URL: undefined,
+      AWS_ENDPOINT_URL_S3: undefined,
+    },
+    () => runPipeline(STEPS, ctx),
   );
   assert.is(code, ExitCode.OK);
   const commands = readFileSync(trace, 'utf8')
