@@ -1,5 +1,8 @@
 // The runbook's command blocks: where they are in a Markdown file, which script and flags each one shows,
 // and the commands a script's --dry-run printed, made stable (no machine paths, clocks or process ids).
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 export interface RunbookBlock {
   /** `step:5` or `scale -- --count 2`, as written after `npm run`. */
@@ -78,4 +81,29 @@ export function settleCommands(output: string, where: { root: string; app: strin
     lines.push(line);
   }
   return lines.length ? `${lines.join('\n')}\n` : '# (no command: see the text above)\n';
+}
+
+const RUNBOOK_ROOT = resolve(import.meta.dirname, '..');
+
+export interface Scratch {
+  dir: string;
+  app: string;
+  terraform: string;
+}
+
+/**
+ * A stand-in app checkout and a copy of terraform/*.tf without any `.terraform` working state: what a dry run
+ * prints must not depend on this machine (an initialised terraform/ would add -reconfigure, for example).
+ */
+export function scratchCheckout(): Scratch {
+  const dir = mkdtempSync(join(tmpdir(), 'llmops-runbook-'));
+  const app = join(dir, 'app');
+  const terraform = join(dir, 'terraform');
+  mkdirSync(app);
+  mkdirSync(terraform);
+  writeFileSync(join(app, 'Dockerfile'), 'FROM scratch\n');
+  for (const f of readdirSync(join(RUNBOOK_ROOT, 'terraform')).filter((f) => f.endsWith('.tf') && !f.endsWith('_override.tf')))
+    copyFileSync(join(RUNBOOK_ROOT, 'terraform', f), join(terraform, f));
+  cpSync(join(RUNBOOK_ROOT, 'terraform', 'modules'), join(terraform, 'modules'), { recursive: true });
+  return { dir, app, terraform };
 }

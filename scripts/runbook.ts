@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { ScriptFailure } from '../lib/errors.js';
-import { runbookBlocks, type RunbookBlock, scriptOf, settleCommands } from '../lib/runbook.js';
+import { runbookBlocks, type RunbookBlock, type Scratch, scratchCheckout, scriptOf, settleCommands } from '../lib/runbook.js';
 import { sh } from '../lib/run.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -63,29 +63,6 @@ export const spec: ScriptSpec = {
     );
   },
 };
-
-interface Scratch {
-  dir: string;
-  app: string;
-  terraform: string;
-}
-
-/**
- * A stand-in app checkout and a copy of terraform/*.tf without any `.terraform` working state: what a dry run
- * prints must not depend on this machine (an initialised terraform/ would add -reconfigure, for example).
- */
-function scratchCheckout(): Scratch {
-  const dir = mkdtempSync(join(tmpdir(), 'llmops-runbook-'));
-  const app = join(dir, 'app');
-  const terraform = join(dir, 'terraform');
-  mkdirSync(app);
-  mkdirSync(terraform);
-  writeFileSync(join(app, 'Dockerfile'), 'FROM scratch\n');
-  for (const f of readdirSync(join(ROOT, 'terraform')).filter((f) => f.endsWith('.tf') && !f.endsWith('_override.tf')))
-    copyFileSync(join(ROOT, 'terraform', f), join(terraform, f));
-  cpSync(join(ROOT, 'terraform', 'modules'), join(terraform, 'modules'), { recursive: true });
-  return { dir, app, terraform };
-}
 
 /** One marker's command with --dry-run, in a clean environment (the guide's defaults plus the marker's settings). */
 async function dryRun(runner: ScriptContext['runner'], block: RunbookBlock, scratch: Scratch): Promise<string> {

@@ -10,25 +10,15 @@ import { loadConfig } from '../lib/config.js';
 import { ExitCode, InterruptedError, ScriptFailure } from '../lib/errors.js';
 import { headline, jobSummary, type PipelineContext, type PipelineStep, runPipeline, STEPS, summary } from '../lib/pipeline.js';
 import { Runner } from '../lib/run.js';
+import { scratchCheckout } from '../lib/runbook.js';
 import { fakeBins } from './helpers/fake-bin.js';
 import { ROOT, withEnv } from './helpers/script.js';
 
 process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'pipeline-state-'));
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
-/** A stand-in app checkout (a Dockerfile) and a copy of terraform/*.tf without any working state. */
-function scratch(): { app: string; terraform: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'pipeline-'));
-  const app = join(dir, 'app');
-  const terraform = join(dir, 'terraform');
-  mkdirSync(app);
-  mkdirSync(terraform);
-  writeFileSync(join(app, 'Dockerfile'), 'FROM scratch\n');
-  for (const f of readdirSync(join(ROOT, 'terraform')).filter((f) => f.endsWith('.tf') && !f.endsWith('_override.tf')))
-    copyFileSync(join(ROOT, 'terraform', f), join(terraform, f));
-  cpSync(join(ROOT, 'terraform', 'modules'), join(terraform, 'modules'), { recursive: true });
-  return { app, terraform };
-}
+/** A stand-in app checkout and a copy of terraform/*.tf without any working state (the runbook's). */
+const scratch = scratchCheckout;
 
 /** What the simple renderer (and anything else) wrote to stdout while `fn` ran: no colours, no timers. */
 async function stdoutOf(fn: () => Promise<unknown>): Promise<{ out: string[]; error?: any }> {
