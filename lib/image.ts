@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Config } from './config.js';
 import { sh, formatCommand, type Runner } from './run.js';
 import { ExitCode, ScriptFailure } from './errors.js';
+import { probe } from './http.js';
 
 /** ECS's and Terraform's name for the CPU architecture of a platform (runtimePlatform.cpuArchitecture). */
 export const cpuArchitecture = (platform: string): 'X86_64' | 'ARM64' => (platform === 'linux/arm64' ? 'ARM64' : 'X86_64');
@@ -122,16 +123,12 @@ export async function smokeTest(runner: Runner, config: Config, ref: ImageRef, t
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer';
     while (mapping && Date.now() < deadline) {
-      try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-        if (res.ok) {
-          runner.echo(`# ${url} answered ${res.status}`);
-          return;
-        }
-        last = `HTTP ${res.status}`;
-      } catch (error: any) {
-        last = error.cause?.code ?? error.message;
+      const answer = await probe(url, 2000);
+      if ('status' in answer && answer.status >= 200 && answer.status < 300) {
+        runner.echo(`# ${url} answered ${answer.status}`);
+        return;
       }
+      last = 'status' in answer ? `HTTP ${answer.status}` : answer.error;
       const running = await runner.run(sh`docker inspect --format ${'{{.State.Running}} {{.State.ExitCode}}'} ${name}`, { nothrow: true });
       if (running.ok && running.stdout.startsWith('false')) {
         last = `the container exited with code ${running.stdout.trim().split(' ')[1]}`;

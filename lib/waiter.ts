@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { sdkOptions } from './aws.js';
 import { ExitCode } from './errors.js';
+import { probe } from './http.js';
 
 export type Outcome = 'ok' | 'rolled-back' | 'failed' | 'timeout' | 'preflight';
 export const OUTCOME_EXIT: Record<Outcome, number> = {
@@ -378,12 +379,8 @@ async function healthUrl(c: Clients, config: Config, svc: Service): Promise<stri
 }
 
 async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5000), redirect: 'follow' });
-    return res.status === 200;
-  } catch {
-    return false;
-  }
+  const answer = await probe(url, 5000);
+  return 'status' in answer && answer.status === 200;
 }
 
 /** The last log lines of a task, from the awslogs stream its task definition names. */

@@ -36,6 +36,7 @@ export const SUITES: Record<string, string> = {
   'lib/terraform.ts': 'adapters',
   'lib/tasks.ts': 'adapters',
   'lib/lock.ts': 'lock|deploylock',
+  'lib/http.ts': 'http|image|waiter',
 };
 
 /** `--summary`: every module's last report (reports/mutation/*.json) in one table, and lib/ as a whole. */
