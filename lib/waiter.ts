@@ -265,6 +265,9 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       const ips = new Map(running.map((t) => [privateIp(t), t.taskArn!] as const));
       const failedIps = new Set(stoppedTasks.map(privateIp));
       let healthy = 0;
+      // healthy targets of other tasks (the old deployment's): the load balancer still sends them requests,
+      // so until ECS deregisters them (draining takes no new requests) the URL may answer the old version
+      let oldServing = 0;
       const states: Record<string, number> = {};
       if (targetGroup && (running.length || stoppedTasks.length)) {
         const th = await c.elb.send(new sdk.elb.DescribeTargetHealthCommand({ TargetGroupArn: targetGroup }));
@@ -278,14 +281,18 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
           ) {
             targetReasons.set(d.Target!.Id!, `${d.TargetHealth.Reason}: ${d.TargetHealth.Description ?? ''}`);
           }
-          if (!ips.has(d.Target?.Id)) continue;
+          if (!ips.has(d.Target?.Id)) {
+            if (state === 'healthy' && !failedIps.has(d.Target?.Id)) oldServing++;
+            continue;
+          }
           states[state] = (states[state] ?? 0) + 1;
           if (state === 'healthy') healthy++;
         }
       }
       const needHealthy = targetGroup ? desired : 0;
       const runningCount = running.filter((t) => t.lastStatus === 'RUNNING').length;
-      if (desired > 0 && runningCount >= desired && healthy >= needHealthy && url && !urlAnswered) {
+      // probed once the old tasks are out of the load balancer: the answer is then the new version's
+      if (desired > 0 && runningCount >= desired && healthy >= needHealthy && oldServing === 0 && url && !urlAnswered) {
         urlAnswered = await answers(url);
         if (urlAnswered) say(`  ✓ ${url} answered 200`);
       }
@@ -294,16 +301,16 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
           ? `; targets ${healthy}/${needHealthy} healthy${Object.entries(states)
               .filter(([k]) => k !== 'healthy')
               .map(([k, v]) => `, ${v} ${k}`)
-              .join('')}`
+              .join('')}${oldServing ? `; ${oldServing} old still serving` : ''}`
           : ''
-      }${url && !urlAnswered && runningCount >= desired && healthy >= needHealthy ? `; waiting for ${url}` : ''}`;
+      }${url && !urlAnswered && runningCount >= desired && healthy >= needHealthy && oldServing === 0 ? `; waiting for ${url}` : ''}`;
       if (status !== lastStatus) {
         say(`${status}   [${((Date.now() - started) / 1000).toFixed(0)} s]`);
         lastStatus = status;
       }
       if (desired === 0)
         return result('ok', 'desired count is 0: nothing to run', { deploymentId: depId, taskDefinition: dep.taskDefinition });
-      if (runningCount >= desired && healthy >= needHealthy && (urlAnswered || !url)) {
+      if (runningCount >= desired && healthy >= needHealthy && oldServing === 0 && (urlAnswered || !url)) {
         return result(
           'ok',
           `deployment ${depId} is healthy: ${runningCount}/${desired} tasks running${targetGroup ? `, ${healthy} healthy targets` : ''}${url ? `, ${url} answers` : ''}`,

@@ -1,6 +1,7 @@
 // Step 7 — verify the deployment: follow the new PRIMARY deployment (rolloutState, running vs desired, stopped tasks
 // and their reasons, target health, service events), polling every second at first and backing off; done when the new
-// tasks are healthy and the health URL answers through the ALB. A circuit-breaker rollback is a failure.
+// tasks are healthy, the old ones are out of the ALB (draining: no new requests) and the health URL answers through
+// it. It does not wait for the drain itself. A circuit-breaker rollback is a failure.
 // Needs:    a deployment started by step 6
 // Produces: exit 0 ok, 4 rolled back, 1 failed, 5 timed out, 3 preflight; a diagnosis with fixes on failure
 // Next:     npm run step:8 (DNS, when DOMAIN_NAME is set)

@@ -254,6 +254,43 @@ test('ok needs every condition: fewer tasks running than desired, or targets not
   assert.is(initial.result.outcome, 'timeout', initial.result.message);
 });
 
+test('ok waits for the old tasks to leave the load balancer: while an old target is healthy it still gets requests, so the URL may answer the old version; draining is enough', async () => {
+  status = 200;
+  const { result, lines, polls } = await wait((poll) => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)]),
+    running: [task('t1', '10.0.1.5')],
+    targets: [
+      { Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' } },
+      { Target: { Id: '10.0.9.9' }, TargetHealth: { State: poll >= 3 ? 'draining' : 'healthy' } },
+    ],
+  }));
+  assert.is(result.outcome, 'ok', result.message);
+  assert.is(polls, 3, 'done at the first poll that found the old target draining');
+  // the URL is asked only then: before, its answer may have been the old version's
+  assert.equal(
+    lines.slice(2).map((l) => l.replace(/\s+\[\d+ s\]$/, '')),
+    [
+      '  IN_PROGRESS tasks 1/1 running; targets 1/1 healthy; 1 old still serving',
+      `  ✓ ${url} answered 200`,
+      '  IN_PROGRESS tasks 1/1 running; targets 1/1 healthy',
+    ],
+  );
+  // a target that never leaves (not ECS's, or a deregistration that never comes): a timeout that says why
+  const stuck = await wait(
+    () => ({
+      service: service([dep('ecs-svc/2', 'PRIMARY', 2)]),
+      running: [task('t1', '10.0.1.5')],
+      targets: [
+        { Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' } },
+        { Target: { Id: '10.0.9.9' }, TargetHealth: { State: 'healthy' } },
+      ],
+    }),
+    { timeoutSeconds: 1 },
+  );
+  assert.is(stuck.result.outcome, 'timeout', stuck.result.message);
+  assert.match(stuck.result.message, '1 old still serving');
+});
+
 test('rolled back: the circuit breaker failed the deployment and the previous revision is PRIMARY again', async () => {
   const failed = stoppedTask('t9', '10.0.1.9', 'Essential container in task exited', 1);
   const { result } = await wait((poll) => ({
