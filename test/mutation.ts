@@ -25,7 +25,7 @@ export const SUITES: Record<string, string> = {
   // not boundary nor property: boundary's tests start every script and property's run fast-check a hundred
   // times per property under instrumentation, so each surviving mutant cost 10-16 s (over an hour for this
   // module, twice cut short on 2026-11-27); the score without them is a lower bound
-  'lib/config.ts': 'config|envfiles',
+  'lib/config.ts': 'config|envfiles|settings',
   'lib/template.ts': 'template|outcomes',
   'lib/aws.ts': 'outcomes|adapters',
   'lib/prereqs.ts': 'checks|prereqs|pipeline',

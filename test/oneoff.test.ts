@@ -36,10 +36,15 @@ case "$1 $2" in
   "ecs run-task")
     has "--cluster llmops-cluster" || exit 1
     if [ "$FAKE_RUN" = fails ]; then echo '{"tasks":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:cluster/llmops-cluster","reason":"RESOURCE:MEMORY"}]}'
+    elif [ "$FAKE_RUN" = empty ]; then echo ''
     else echo '{"tasks":[{"taskArn":"${TASK}"}],"failures":[]}'; fi;;
   "ecs describe-tasks")
     has "--cluster llmops-cluster --tasks ${TASK}" || exit 1
+    n=$(cat "$(dirname "$0")/.describes" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "$(dirname "$0")/.describes"
     case "$FAKE_TASK" in
+      later) if [ $n -ge 3 ]; then echo '{"tasks":[{"lastStatus":"STOPPED","containers":[{"name":"llmops-app","exitCode":0}]}]}'; else echo '{"tasks":[{"lastStatus":"RUNNING","containers":[{"name":"llmops-app"}]}]}'; fi;;
+      nocontainers) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"TaskFailedToStart","stoppedReason":"Timeout waiting for network interface provisioning to complete."}]}';;
+      empty) echo '{}';;
       ok) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"EssentialContainerExited","containers":[{"name":"log-router","exitCode":1},{"name":"llmops-app","exitCode":0}]}]}';;
       fails) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"EssentialContainerExited","containers":[{"name":"log-router","exitCode":0},{"name":"llmops-app","exitCode":3}]}]}';;
       pull) echo '{"tasks":[{"lastStatus":"STOPPED","stopCode":"TaskFailedToStart","stoppedReason":"CannotPullContainerError: pull image manifest has been retried","containers":[{"name":"llmops-app","reason":"ref not found"}]}]}';;
@@ -48,6 +53,7 @@ case "$1 $2" in
   "logs get-log-events")
     has "--log-group-name /ecs/llmops-task --log-stream-name ecs/llmops-app/0123456789abcdef0123456789abcdef --start-from-head" || exit 1
     if [ "$FAKE_LOGS" = none ]; then echo '{"events":[]}'
+    elif [ "$FAKE_LOGS" = fail ]; then echo 'An error occurred (ResourceNotFoundException) when calling the GetLogEvents operation: The specified log stream does not exist.' >&2; exit 254
     else echo '{"events":[{"message":"migrate: applying 002_add_column"},{"message":"ERROR:  relation \\"no_such_table\\" does not exist"}]}'; fi;;
   "ecs stop-task") has "--cluster llmops-cluster --task ${TASK}" || exit 1; echo '{}';;
   *) echo "unexpected: $*" >&2; exit 1;;
@@ -104,6 +110,16 @@ test('one-off task: run in the service subnets and security group with the comma
   assert.equal(overrides, { containerOverrides: [{ name: 'llmops-app', command: ['/bin/migrate', 'up'] }] });
   assert.ok(lines.includes('  | migrate: applying 002_add_column'), 'the log lines are printed');
   assert.not.ok(
+    lines.some((l) => l.includes('(no log lines')),
+    'lines were there: no "no log lines"',
+  );
+  assert.ok(
+    lines.includes(
+      `$ aws ecs describe-tasks --cluster llmops-cluster --tasks ${TASK} --region us-east-1 --output json   # until lastStatus is STOPPED`,
+    ),
+    lines.join('\n'),
+  );
+  assert.not.ok(
     fb.calls().some((c) => c[2] === 'stop-task'),
     'a task that stopped is not stopped again',
   );
@@ -115,6 +131,7 @@ test('one-off task: the network the caller already described is used as it is (n
   await migrate(runner, config, 'llmops-task:8', network);
   assert.not.ok(fb.calls().some((c) => c[2] === 'describe-services'));
   const run = fb.calls().find((c) => c[2] === 'run-task')!;
+  assert.is(run[run.indexOf('--started-by') + 1], 'llmops-migrate', 'the migration is found by who started it');
   const file = run[run.indexOf('--network-configuration') + 1]!.replace('file://', '');
   assert.equal(JSON.parse(readFileSync(file, 'utf8')).awsvpcConfiguration, network);
 });
@@ -137,6 +154,53 @@ test('migration: a task that never ran its command fails with the stop reason', 
     error.message,
     'it stopped before its command ran: CannotPullContainerError: pull image manifest has been retried — ref not found',
   );
+});
+
+test('a task that never ran its command: "stopped", not "exited"; without containers the task\'s own reason alone', async () => {
+  const pull = setup('pull');
+  await migrate(pull.runner, pull.config, 'llmops-task:8').catch(() => undefined);
+  assert.ok(pull.lines.includes('# migration: task 0123456789abcdef0123456789abcdef stopped'), pull.lines.join('\n'));
+  const bare = setup('nocontainers');
+  const r = await runOneOff(bare.runner, bare.config, job);
+  assert.is(r.exitCode, undefined);
+  assert.is(r.stopCode, 'TaskFailedToStart');
+  assert.is(r.stoppedReason, 'Timeout waiting for network interface provisioning to complete.');
+  assert.is(oneOffFailure(r), 'it stopped before its command ran: Timeout waiting for network interface provisioning to complete.');
+  assert.is(
+    oneOffFailure({ taskArn: TASK, logLines: [], stopCode: 'SpotInterruption' }),
+    'it stopped before its command ran: SpotInterruption',
+  );
+  assert.is(oneOffFailure({ taskArn: TASK, logLines: [] }), 'it stopped before its command ran: unknown reason');
+});
+
+test('a task still running is polled about once a second until it stops, and not stopped before its time', async () => {
+  const { fb, lines, runner, config } = setup('later');
+  const r = await runOneOff(runner, config, job);
+  assert.is(r.exitCode, 0);
+  assert.is(fb.calls().filter((c) => c[2] === 'describe-tasks').length, 3);
+  assert.not.ok(
+    fb.calls().some((c) => c[2] === 'stop-task'),
+    lines.join('\n'),
+  );
+});
+
+test('answers with nothing in them: run-task without output is "returned no task"; describe-tasks without a task waits to the timeout', async () => {
+  const none = setup('ok', {}, { FAKE_RUN: 'empty' });
+  const error = await runOneOff(none.runner, none.config, job).catch((e) => e);
+  assert.instance(error, ScriptFailure);
+  assert.is(error.message, 'the migration task did not start: run-task returned no task');
+  const empty = setup('empty');
+  const late = await runOneOff(empty.runner, empty.config, { ...job, timeoutSeconds: 0.5 }).catch((e) => e);
+  assert.instance(late, ScriptFailure);
+  assert.is(late.exitCode, ExitCode.TIMEOUT);
+});
+
+test('a log stream that cannot be read is said, and the result stands', async () => {
+  const { lines, runner, config } = setup('ok', {}, { FAKE_LOGS: 'fail' });
+  const r = await runOneOff(runner, config, job);
+  assert.is(r.exitCode, 0);
+  assert.equal(r.logLines, []);
+  assert.ok(lines.includes('  (no log lines: the task wrote nothing, or its log stream could not be read)'), lines.join('\n'));
 });
 
 test('one-off task that ECS could not place: the failure reason, nothing waited for', async () => {
@@ -189,6 +253,8 @@ test('one-off task past its timeout is stopped and the run ends with exit 5', as
   assert.is(stop[stop.indexOf('--task') + 1], TASK);
   assert.is(stop[stop.indexOf('--reason') + 1], 'migration timed out after 0.5 s');
   assert.equal(error.logLines, ['migrate: applying 002_add_column', 'ERROR:  relation "no_such_table" does not exist'], 'its lines so far');
+  // it waited between polls: one at the start, one after about a second, then the stop (a busy loop asks dozens of times)
+  assert.ok(fb.calls().filter((c) => c[2] === 'describe-tasks').length <= 3, JSON.stringify(fb.calls().map((c) => c[2])));
 });
 
 test('no MIGRATE_COMMAND: no migration, nothing called', async () => {
