@@ -294,10 +294,10 @@ export function reportError(error: unknown, runner?: Runner, command?: string): 
   return code;
 }
 
-/** Ask on a TTY; `yes` answers without asking. */
-export async function confirm(question: string, yes: boolean): Promise<boolean> {
+/** Ask on a TTY; `yes` answers without asking. Only "y" or "yes" (any case) is yes. */
+export async function confirm(question: string, yes: boolean, input: NodeJS.ReadableStream = process.stdin): Promise<boolean> {
   if (yes) return true;
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const rl = createInterface({ input, output: process.stderr });
   try {
     const answer = await rl.question(`${question} [y/N] `);
     return /^y(es)?$/i.test(answer.trim());

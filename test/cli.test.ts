@@ -4,13 +4,16 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  confirm,
   FlagProblems,
   helpText,
   integer,
+  isMain,
   parseFlags,
   pathProblems,
   reportError,
@@ -329,6 +332,64 @@ test('an error reported: expected ones by message; an interrupt with what to rer
   assert.is(odd.stderr, '✗ nothing anyone knows\n');
   const debug = await say(new Error('with its stack'), undefined, '1');
   assert.match(debug.stderr, /^✗ with its stack\nError: with its stack\n\s+at /);
+  // what was thrown need not be an Error
+  assert.equal(await say('a bare string'), { value: ExitCode.FAILED, stdout: '', stderr: '✗ a bare string\n' });
+  assert.equal(await say(undefined), { value: ExitCode.FAILED, stdout: '', stderr: '✗ undefined\n' });
+  assert.equal(await say(null, undefined, '1'), { value: ExitCode.FAILED, stdout: '', stderr: '✗ null\n' });
+});
+
+test('confirm: only "y" or "yes" in any case is yes; anything else, or nothing, is no; --yes asks nothing', async () => {
+  const answer = async (text: string | undefined, yes = false) => {
+    const input = new PassThrough();
+    const asked = output(() => confirm('Apply?', yes, input));
+    if (text !== undefined) input.end(`${text}\n`);
+    return asked;
+  };
+  for (const text of ['y', 'Y', 'yes', 'YES', '  yes  ']) {
+    const r = await answer(text);
+    assert.is(r.value, true, text);
+    assert.is(r.stderr, 'Apply? [y/N] ', 'the question on stderr, stdout left to the output');
+  }
+  for (const text of ['', 'n', 'no', 'yess', 'ay', 'y es', 'yes please'])
+    assert.is((await answer(text)).value, false, JSON.stringify(text));
+  assert.equal(await answer(undefined, true), { value: true, stdout: '', stderr: '' });
+});
+
+test('runScript: main gets yes with --yes, in CI, or without a TTY; on a TTY without either it is asked', async () => {
+  const stdin = process.stdin as { isTTY?: boolean };
+  const was = stdin.isTTY;
+  const yesOf = async (argv: string[], env: Record<string, string | undefined>, tty: boolean) => {
+    let seen: boolean | undefined;
+    stdin.isTTY = tty;
+    try {
+      await withEnv({ LLMOPS_ENV_FILE: '', ...env }, () =>
+        output(() => runScript(spec({ main: async (ctx: any) => ((seen = ctx.yes), ExitCode.OK) }), argv)),
+      );
+    } finally {
+      stdin.isTTY = was;
+    }
+    return seen;
+  };
+  assert.is(await yesOf([], { CI: undefined }, true), false);
+  assert.is(await yesOf(['--yes'], { CI: undefined }, true), true);
+  assert.is(await yesOf([], { CI: 'true' }, true), true);
+  assert.is(await yesOf([], { CI: undefined }, false), true);
+});
+
+test('isMain: the script run is the module asking; an import, no script or a path that is gone is not', () => {
+  const argv1 = process.argv[1];
+  const here = import.meta.url;
+  try {
+    process.argv[1] = fileURLToPath(here);
+    assert.is(isMain(here), true);
+    assert.is(isMain(HEADER), false);
+    process.argv[1] = join(tmpdir(), 'no-such-dir', 'script.ts');
+    assert.is(isMain(here), false);
+    process.argv.splice(1);
+    assert.is(isMain(here), false);
+  } finally {
+    process.argv[1] = argv1!;
+  }
 });
 
 test.run();
