@@ -1,8 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { formatCommand, quote, Runner, sh, stopCleanlyOnSignals } from '../lib/run.js';
@@ -289,12 +289,17 @@ test('AWS_ENDPOINT_URL reaches CLI v2 as --endpoint-url', async () => {
 test('a secret file is 0600 in a private directory and removed afterwards', async () => {
   const runner = new Runner({ echo: () => {} });
   let seen = '';
-  await runner.withSecretFile(SECRET, async (path) => {
+  const returned = await runner.withSecretFile(SECRET, async (path) => {
     seen = path;
     assert.is(statSync(path).mode & 0o777, 0o600);
+    assert.is(statSync(dirname(path)).mode & 0o777, 0o700, 'its directory is private');
     assert.is(readFileSync(path, 'utf8'), SECRET);
+    return 'used';
   });
+  assert.is(returned, 'used', "the caller's function ran and its value is returned");
+  assert.ok(seen, 'a path was given');
   assert.not.ok(existsSync(seen));
+  assert.not.ok(existsSync(dirname(seen)), 'the directory is removed too');
   assert.is(runner.mask(`x ${SECRET} y`), 'x *** y');
 });
 
@@ -577,6 +582,59 @@ test('more edges: stdin closed unless given, a dry run stages no secret file, th
   const dropped = await onPath.runPipeline([sh`echo token`, sh`docker login --password-stdin x`]).catch((e) => e);
   assert.instance(dropped, CommandError);
   assert.is(dropped.hint, DOCKER_DROPPED_HINT);
+});
+
+test("a command as it ran: stdout and stderr apart unless interleaved, whose file is removed; killed by a signal is exit 1; a pipe whose stages both fail gives the last one's code", async () => {
+  const runner = new Runner({ echo: () => {} });
+  const apart = await runner.run(sh`sh -c ${'echo out; echo err >&2'}`);
+  assert.equal([apart.stdout, apart.stderr], ['out\n', 'err\n']);
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = mkdtempSync(join(tmpdir(), 'interleaved-'));
+  try {
+    const merged = await runner.run(sh`sh -c ${'echo out; echo err >&2'}`, { interleaved: true });
+    assert.equal([merged.stdout, merged.stderr], ['out\nerr\n', '']);
+    assert.equal(readdirSync(process.env.TMPDIR), [], 'the file both streams went to is removed');
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+  }
+  const killed = await runner.run(sh`sh -c ${'kill -9 $$'}`, { nothrow: true });
+  assert.equal([killed.exitCode, killed.ok], [1, false]);
+  const both = await runner.runPipeline([sh`sh -c ${'exit 3'}`, sh`sh -c ${'cat >/dev/null; exit 5'}`], { nothrow: true });
+  assert.equal([both.exitCode, both.ok], [5, false]);
+});
+
+test('exit 127 names a missing tool only when the output says that tool is not found', async () => {
+  const fakes = fakeBins({
+    terraform: 'echo "terraform: not found" >&2; exit 127',
+    wrapper: 'echo "helper: not found" >&2; exit 127',
+    reader: 'echo "open config.json: ENOENT" >&2; exit 1',
+  });
+  const runner = new Runner({ echo: () => {}, env: { PATH: `${fakes.dir}:${process.env.PATH}` } });
+  const missing = await runner.run(sh`terraform version`).catch((e) => e);
+  assert.instance(missing, CommandError);
+  assert.match(missing.hint ?? '', 'releases.hashicorp.com/terraform', 'terraform named itself as not found');
+  const other = await runner.run(sh`wrapper`).catch((e) => e);
+  assert.instance(other, CommandError);
+  assert.is(other.exitCode, 127);
+  assert.not.match(other.hint ?? '', 'install', 'what is missing is not the command run: no install hint for it');
+  const notATool = await runner.run(sh`reader`).catch((e) => e);
+  assert.instance(notATool, CommandError);
+  assert.not.match(notATool.hint ?? '', 'install', 'a missing file is not a missing tool');
+});
+
+test("terraform's lock details at the very end of its output, without a last newline, are kept whole", async () => {
+  const runner = new Runner({ echo: () => {} });
+  const lock = await runner.run(sh`sh -c ${'printf "Lock Info:\\n  ID:        1234\\n  Who:       me@host" >&2; exit 1'}`).catch((e) => e);
+  assert.is(lock.stderrTail, 'Error acquiring the state lock\nLock Info:\n  ID:        1234\n  Who:       me@host');
+});
+
+test("a runner's default time limit applies to every command that sets none", async () => {
+  const runner = new Runner({ echo: () => {}, defaultTimeoutMs: 1000 });
+  const started = Date.now();
+  const slow = await runner.run(sh`sleep 20`, { nothrow: true });
+  assert.equal([slow.exitCode, slow.stderr], [124, '\ntimed out after 1 s']);
+  assert.ok(Date.now() - started < 15_000);
 });
 
 test.run();
