@@ -192,7 +192,7 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       }
       return result(
         'preflight',
-        `deployment ${depId} is no longer the service's primary deployment (now ${primaryNow?.id} running ${primaryNow?.taskDefinition})`,
+        `deployment ${depId} is no longer the service's primary deployment (${primaryNow ? `now ${primaryNow.id} running ${primaryNow.taskDefinition}` : 'it has none now'})`,
       );
     }
     const previousTd = svc.deployments?.find((d) => d.id !== depId)?.taskDefinition;
@@ -291,8 +291,9 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       }
       const needHealthy = targetGroup ? desired : 0;
       const runningCount = running.filter((t) => t.lastStatus === 'RUNNING').length;
-      // probed once the old tasks are out of the load balancer: the answer is then the new version's
-      if (desired > 0 && runningCount >= desired && healthy >= needHealthy && oldServing === 0 && url && !urlAnswered) {
+      // the new tasks run, are healthy and alone in the load balancer: the URL's answer is then theirs
+      const serving = runningCount >= desired && healthy >= needHealthy && oldServing === 0;
+      if (serving && desired > 0 && url && !urlAnswered) {
         urlAnswered = await answers(url);
         if (urlAnswered) say(`  ✓ ${url} answered 200`);
       }
@@ -303,14 +304,14 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
               .map(([k, v]) => `, ${v} ${k}`)
               .join('')}${oldServing ? `; ${oldServing} old still serving` : ''}`
           : ''
-      }${url && !urlAnswered && runningCount >= desired && healthy >= needHealthy && oldServing === 0 ? `; waiting for ${url}` : ''}`;
+      }${serving && url && !urlAnswered ? `; waiting for ${url}` : ''}`;
       if (status !== lastStatus) {
         say(`${status}   [${((Date.now() - started) / 1000).toFixed(0)} s]`);
         lastStatus = status;
       }
       if (desired === 0)
         return result('ok', 'desired count is 0: nothing to run', { deploymentId: depId, taskDefinition: dep.taskDefinition });
-      if (runningCount >= desired && healthy >= needHealthy && oldServing === 0 && (urlAnswered || !url)) {
+      if (serving && (urlAnswered || !url)) {
         return result(
           'ok',
           `deployment ${depId} is healthy: ${runningCount}/${desired} tasks running${targetGroup ? `, ${healthy} healthy targets` : ''}${url ? `, ${url} answers` : ''}`,

@@ -215,7 +215,7 @@ test("without a URL given, the one probed is the load balancer's DNS name and HE
 
 test('ok waits for the URL: healthy targets but a 503 from the app is not done', async () => {
   status = 503;
-  const { result } = await wait(
+  const { result, lines } = await wait(
     () => ({
       service: service([dep('ecs-svc/2', 'PRIMARY', 2)]),
       running: [task('t1', '10.0.1.5')],
@@ -226,6 +226,10 @@ test('ok waits for the URL: healthy targets but a 503 from the app is not done',
   status = 200;
   assert.is(result.outcome, 'timeout');
   assert.match(result.message, /waiting for http/);
+  assert.not.ok(
+    lines.some((l) => l.includes('answered')),
+    'a 503 is not an answer',
+  );
 });
 
 test('ok needs every condition: fewer tasks running than desired, or targets not yet healthy, is not done though the URL answers', async () => {
@@ -436,6 +440,123 @@ test('already over before the first look: a deployment that failed within second
   assert.match(result.diagnosis.join('\n'), /exit 137: the container was killed/);
 });
 
+test('already over, every way: failed while still primary (rollback off); gone with or without stopped tasks; no deployment at all', async () => {
+  const off = { deploymentConfiguration: { deploymentCircuitBreaker: { enable: true, rollback: false } } };
+  const stuck = await wait(
+    () => ({
+      service: service([dep('ecs-svc/2', 'PRIMARY', 2, { rolloutState: 'FAILED', rolloutStateReason: 'circuit breaker' })], off),
+    }),
+    { deploymentId: 'ecs-svc/2' },
+  );
+  assert.equal([stuck.result.outcome, stuck.result.message, stuck.polls], ['failed', 'deployment ecs-svc/2 failed (circuit breaker)', 0]);
+  assert.is(stuck.result.taskDefinition, TD(2));
+
+  const replaced = await wait(() => ({ service: service([dep('ecs-svc/3', 'PRIMARY', 1)]) }), { deploymentId: 'ecs-svc/9' });
+  assert.equal(
+    [replaced.result.outcome, replaced.result.message, replaced.polls],
+    ['preflight', `deployment ecs-svc/9 is no longer the service's primary deployment (now ecs-svc/3 running ${TD(1)})`, 0],
+  );
+  const gone = await wait(
+    () => ({
+      service: service([dep('ecs-svc/3', 'PRIMARY', 1)]),
+      stopped: [{ ...stoppedTask('t1', '10.0.1.5', 'Essential container in task exited', 3), startedBy: 'ecs-svc/9' }],
+    }),
+    { deploymentId: 'ecs-svc/9' },
+  );
+  assert.equal(
+    [gone.result.outcome, gone.result.message, gone.result.taskDefinition],
+    ['rolled-back', `deployment ecs-svc/9 failed (its tasks stopped); ECS rolled back to ${TD(1)}`, TD(1)],
+  );
+  assert.ok(
+    gone.lines.some((l) => l.startsWith('  ✗ task t1 stopped: Essential container in task exited (exit code 3)')),
+    gone.lines.join('\n'),
+  );
+  const none = await wait(() => ({ service: service([], { taskDefinition: TD(1) }) }), { deploymentId: 'ecs-svc/9' });
+  assert.equal(
+    [none.result.outcome, none.result.message],
+    ['preflight', "deployment ecs-svc/9 is no longer the service's primary deployment (it has none now)"],
+  );
+});
+
+test('the deployment followed without an id: the primary one running the revision, by its full or short name, before an older one running it too', async () => {
+  status = 200;
+  const world = () => ({
+    service: service([dep('ecs-svc/4', 'ACTIVE', 2), dep('ecs-svc/5', 'PRIMARY', 2)]),
+    running: [task('t1', '10.0.1.5', { startedBy: 'ecs-svc/5' })],
+    targets: [{ Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' as const } }],
+  });
+  for (const wanted of [TD(2), 'llmops-task:2']) {
+    const { result } = await wait(world, { taskDefinitionArn: wanted });
+    assert.equal([result.outcome, result.deploymentId], ['ok', 'ecs-svc/5'], wanted);
+  }
+  // none primary with it: the latest that ran it, already replaced
+  const older = await wait(() => ({ service: service([dep('ecs-svc/6', 'PRIMARY', 3), dep('ecs-svc/4', 'ACTIVE', 2)]) }), {
+    taskDefinitionArn: TD(2),
+  });
+  assert.equal(
+    [older.result.outcome, older.result.deploymentId ?? older.result.message],
+    ['preflight', `deployment ecs-svc/4 is no longer the service's primary deployment (now ecs-svc/6 running ${TD(3)})`],
+  );
+});
+
+test('while waiting: a service that disappears fails; new events are printed oldest first, once', async () => {
+  const gone = await wait((poll) => ({ service: poll < 2 ? service([dep('ecs-svc/2', 'PRIMARY', 2)]) : (undefined as any) }));
+  assert.equal([gone.result.outcome, gone.result.message], ['failed', 'service llmops-service disappeared']);
+  const events = await wait(
+    (poll) => ({
+      service: service([dep('ecs-svc/2', 'PRIMARY', 2)], {
+        // ECS lists events newest first
+        events:
+          poll >= 1
+            ? [
+                { id: 'e3', message: 'third' },
+                { id: 'e2', message: 'second' },
+                { id: 'e1', message: 'first' },
+              ]
+            : [{ id: 'e1', message: 'first' }],
+      }),
+    }),
+    { timeoutSeconds: 0.3 },
+  );
+  assert.equal(
+    events.lines.filter((l) => l.startsWith('  event: ')),
+    ['  event: second', '  event: third'],
+  );
+});
+
+test('the circuit breaker unset counts as off: three stopped tasks fail the wait', async () => {
+  const stopped = ['a', 'b', 'c'].map((id, i) => stoppedTask(id, `10.0.1.${i + 1}`, 'Essential container in task exited', 1));
+  for (const deploymentConfiguration of [{}, undefined]) {
+    const { result } = await wait(() => ({
+      service: { ...service([dep('ecs-svc/2', 'PRIMARY', 2)]), deploymentConfiguration },
+      stopped,
+    }));
+    assert.is(result.outcome, 'failed', JSON.stringify(deploymentConfiguration));
+    assert.is(result.message, '3 tasks of deployment ecs-svc/2 failed (the circuit breaker is off: ECS would keep retrying)');
+  }
+});
+
+test('"unable to place a task" fails the wait only when it happened after the wait began', async () => {
+  status = 200;
+  const placed = (events: Service['events']) =>
+    wait((poll) => ({
+      service: service([dep('ecs-svc/2', 'PRIMARY', 2)], { events: poll >= 1 ? events : [] }),
+      running: poll >= 2 ? [task('t1', '10.0.1.5')] : [],
+      targets: poll >= 2 ? [{ Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' as const } }] : [],
+    }));
+  const message = '(service llmops-service) was unable to place a task because no container instance met all of its requirements.';
+  const old = await placed([{ id: 'e1', message, createdAt: new Date(Date.now() - 3_600_000) }]);
+  assert.is(old.result.outcome, 'ok', "an hour-old event is not this deployment's");
+  const undated = await placed([{ id: 'e1', message }]);
+  assert.is(undated.result.outcome, 'ok', 'an event without a time is not taken as new');
+  const unnamed = await placed([{ message, createdAt: new Date() }]);
+  assert.is(unnamed.result.outcome, 'ok', 'an event without an id is not one ECS sent');
+  const other = await placed([{ id: 'e1', message: '(service llmops-service) has started 1 tasks', createdAt: new Date() }]);
+  assert.is(other.result.outcome, 'ok');
+  const now = await placed([{ id: 'e1', message, createdAt: new Date() }]);
+  assert.equal([now.result.outcome, now.result.message], ['failed', `ECS cannot place the tasks: ${message}`]);
+});
+
 test('dry run: the four things it would poll, printed as commands, and no AWS call', async () => {
   const lines: string[] = [];
   const aws = cannedAws(() => {
@@ -601,6 +722,10 @@ test('desired count 0: nothing to run is ok at once; no load balancer: running t
     service: service([dep('ecs-svc/2', 'PRIMARY', 2, { desiredCount: 0 }), dep('ecs-svc/1', 'ACTIVE', 1)]),
   }));
   assert.equal([zero.result.outcome, zero.result.message, zero.result.taskDefinition], ['ok', 'desired count is 0: nothing to run', TD(2)]);
+  assert.not.ok(
+    zero.lines.some((l) => l.includes('answered')),
+    'nothing runs: the URL is not asked',
+  );
   const bare = await wait(
     () => ({
       service: service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)], { loadBalancers: [] }),
