@@ -252,7 +252,7 @@ export function diffLines(before: string, after: string, context = 2): string[] 
   const out: string[] = [];
   ops.forEach((op, k) => {
     if (keep[k]) out.push(`${op[0]} ${op[1]}`);
-    else if (keep[k - 1]) out.push('  …');
+    else if (k === 0 || keep[k - 1]) out.push('  …'); // once for each run of lines left out, the first one included
   });
   return ops.some((o) => o[0] !== ' ') ? out : [];
 }

@@ -374,8 +374,10 @@ test("the diff: ECS's defaults and response fields are no change; the order of e
   });
 
   assert.equal(diffLines('a\nb\nc', 'a\nb\nc'), []);
-  assert.equal(diffLines('1\n2\n3\n4\n5\n6\n7\n8', '1\n2\n3\n4\nX\n6\n7\n8'), ['  3', '  4', '+ X', '- 5', '  6', '  7', '  …']);
-  assert.equal(diffLines('1\n2\n3', '1\n2\n3\n4', 1), ['  3', '+ 4']);
+  assert.equal(diffLines('1\n2\n3\n4\n5\n6\n7\n8', '1\n2\n3\n4\nX\n6\n7\n8'), ['  …', '  3', '  4', '+ X', '- 5', '  6', '  7', '  …']);
+  assert.equal(diffLines('1\n2\n3', '1\n2\n3\n4', 1), ['  …', '  3', '+ 4']);
+  // the longest common part is kept: two swaps are two moves, not four
+  assert.equal(diffLines('1\n2\n3\n4\n5', '1\n3\n2\n5\n4', 9), ['  1', '+ 3', '  2', '+ 5', '- 3', '  4', '- 5']);
   assert.equal(diffLines('0\n1\n2', '1\n2', 0), ['- 0', '  …']);
   assert.equal(diffLines('a\nb', 'b\na', 5), ['+ b', '  a', '- b']);
   assert.equal(diffLines('a\nb\nc', 'a\nc'), ['  a', '- b', '  c']);
