@@ -19,8 +19,12 @@ import { LockedError } from '../lib/errors.js';
 
 const ACCOUNT = '123456789012';
 let moto: Moto;
-const config = loadConfig({ env: { LLMOPS_PROJECT_NAME: 'locktest' }, envFile: '' });
-const bucket = stateBucket(config, ACCOUNT);
+const bucket = stateBucket(loadConfig({ env: { LLMOPS_PROJECT_NAME: 'locktest' }, envFile: '' }), ACCOUNT);
+/**
+ * Each test's own lock (its own project in the one bucket): a test leaves its lock as it ends (the ETag test
+ * leaves another holder's), so tests share none and pass in any order, alone or together.
+ */
+const configOf = (project: string) => loadConfig({ env: { LLMOPS_PROJECT_NAME: project, TF_STATE_BUCKET: bucket }, envFile: '' });
 const quiet = () => new Runner({ echo: () => {} });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const s3 = () => new S3Client({ region: 'us-east-1', forcePathStyle: true });
@@ -43,6 +47,7 @@ test.after(async () => {
 });
 
 test('many concurrent deploys and takeovers with delays between read and write never overlap', async () => {
+  const config = configOf('lock-many');
   let inside = 0;
   let maxInside = 0;
   let entered = 0;
@@ -83,6 +88,7 @@ test('many concurrent deploys and takeovers with delays between read and write n
 });
 
 test('a lock that keeps being renewed is never taken over, even past its time to live', async () => {
+  const config = configOf('lock-renewed');
   let takenOver = false;
   let started = false;
   const holder = withDeployLock(
@@ -105,6 +111,7 @@ test('a lock that keeps being renewed is never taken over, even past its time to
 });
 
 test("a fast local clock does not take over a live lock: staleness is S3's clock", async () => {
+  const config = configOf('lock-clock');
   const realNow = Date.now;
   let started = false;
   const holder = withDeployLock(
@@ -129,6 +136,7 @@ test("a fast local clock does not take over a live lock: staleness is S3's clock
 });
 
 test('release is conditional on the ETag: a lock that changed hands is left alone', async () => {
+  const config = configOf('lock-etag');
   let replaced = false;
   await withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 10, pollMs: 100, what: 'first', renewMs: 60_000 }, async () => {
     // another deploy replaces the object (as a takeover would): our release must not delete theirs
