@@ -116,7 +116,23 @@ test('--help is the header comment, the options aligned with their defaults, and
   );
   const short = header('// Does a thing.\n// Needs: nothing\n// Produces: something');
   assert.is(scriptHeader(short).next, undefined);
-  assert.not.match(helpText(spec({ header: short })), 'Next:');
+  assert.equal(
+    helpText(spec({ header: short, options: { quiet: { type: 'boolean', description: 'say less', default: false } } }))
+      .split('\n')
+      .slice(0, 9),
+    [
+      'npm run scale -- [options]',
+      '',
+      'Does a thing.',
+      '',
+      'Needs:    nothing',
+      'Produces: something',
+      '',
+      'Options:',
+      `      --quiet${' '.repeat(8)}say less`,
+    ],
+    'no usage, no Next: line, and a default of false is not shown',
+  );
   for (const broken of [
     '// Only what it does.',
     '// Needs: x\n// Produces: y',
@@ -152,6 +168,19 @@ test('every command-line problem at once, each naming its flag', () => {
   assert.equal(problems(['--count', '11']), ['--count expects a whole number from 0 to 10, got "11"']);
   assert.equal(problems(['--count', '9'.repeat(70)]), [`--count expects a whole number from 0 to 10, got "${'9'.repeat(60)}…"`]);
   assert.equal(problems(['3']), ['unexpected argument "3" (did you mean --count 3?): values go after their flag']);
+  assert.equal(problems(['12']), ['unexpected argument "12" (did you mean --count 12?): values go after their flag']);
+  for (const notANumber of ['x3', '3x'])
+    assert.equal(problems([notANumber]), [`unexpected argument "${notANumber}": values go after their flag`]);
+  // the flag suggested takes a value: the first string option, not the first option
+  const booleanFirst = {
+    options: { force: { type: 'boolean' as const, description: 'f' }, count: { type: 'string' as const, description: 'c' } },
+  };
+  assert.equal(problems(['3'], booleanFirst), ['unexpected argument "3" (did you mean --count 3?): values go after their flag']);
+  assert.equal(
+    problems(['--count', '9'.repeat(60)]),
+    [`--count expects a whole number from 0 to 10, got "${'9'.repeat(60)}"`],
+    'at 60 characters, not cut',
+  );
   assert.equal(problems(['a', 'b']), ['unexpected arguments "a" "b": values go after their flag']);
   assert.equal(problems(['x'], { options: { force: { type: 'boolean', description: 'f' } } }), [
     'unexpected argument "x": values go after their flag',
@@ -171,6 +200,7 @@ test('every command-line problem at once, each naming its flag', () => {
   assert.equal(problems(['--count', 'x', '--min', '1', '9'], { requires: { min: 'policy' } }).length, 3);
 
   assert.is(new FlagProblems(['one'], 'scale').message, 'bad command line\n  ✗ one\nRun `npm run scale -- --help` for the options.');
+  assert.is(new FlagProblems(['one'], 'scale').name, 'FlagProblems');
   assert.is(
     new FlagProblems(['one', 'two'], 'scale').message,
     'bad command line: 2 problems\n  ✗ one\n  ✗ two\nRun `npm run scale -- --help` for the options.',
@@ -187,6 +217,8 @@ test('paths checked before anything runs: TF_DIR a directory with *.tf files; th
   assert.equal(pathProblems(config({})), [
     { variable: 'TF_DIR', value: tf, message: 'holds no *.tf file: expected the Terraform root module' },
   ]);
+  writeFileSync(join(tf, 'README.md'), '');
+  assert.equal(pathProblems(config({})).length, 1, 'other files are not Terraform');
   writeFileSync(join(tf, 'main.tf'), '');
   assert.equal(pathProblems(config({})), []);
   assert.equal(pathProblems(config({ TF_DIR: join(root, 'none') })), [
@@ -248,6 +280,11 @@ test('runScript: --help and exit 0; bad flags or configuration exit 2 with every
     assert.is(validated.value, ExitCode.USAGE);
     assert.match(validated.stderr, '  ✗ --force is not for today');
 
+    // validate runs only on good flags and a good configuration (its checks assume both)
+    const validating = spec({ validate: () => ['validate ran'] });
+    const both = await output(() => runScript(validating, ['--count', '99']));
+    assert.not.match(both.stderr, 'validate ran');
+
     const ok = await output(() => runScript(script, ['--count', '2', '--dry-run', '-y']));
     assert.equal([ok.value, ok.stderr], [7, '']);
     assert.equal([ran.options.count, ran.dryRun, ran.yes, ran.runner.dryRun, ran.positionals], [2, true, true, true, []]);
@@ -260,6 +297,11 @@ test('runScript: --help and exit 0; bad flags or configuration exit 2 with every
     assert.match(config.stderr, 'DESIRED_COUNT');
     assert.match(config.stderr, '✗ bad command line\n  ✗ --count expects a whole number from 0 to 10, got "99"');
     assert.ok(config.stderr.endsWith('Nothing was run.\n'));
+    const alone = await output(() => runScript(spec({ validate: () => ['validate ran'] }), []));
+    assert.is(alone.value, ExitCode.USAGE);
+    assert.not.match(alone.stderr, 'bad command line', 'a configuration problem alone is not a command-line one');
+    assert.not.match(alone.stderr, 'validate ran', 'validate needs a configuration');
+    assert.match(alone.stderr, /^✗ Invalid configuration/);
   });
   await withEnv({ ...env, DESIRED_COUNT: '3' }, async () => {
     const noted = await output(() => runScript(spec(), []));
