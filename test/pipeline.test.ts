@@ -2,6 +2,8 @@
 // a dry run of steps 1-8 prints each step's commands in the guide's order and runs none; a failing step stops
 // the list, is named and timed; a skipped step says why; the summary and the GitHub job summary.
 import { cpSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -233,6 +235,56 @@ test('steps on what earlier steps learnt: apply skipped after a plan without cha
   assert.instance(error, ScriptFailure);
   assert.is(error.exitCode, ExitCode.PREFLIGHT);
   assert.is(error.message, 'prerequisites are missing (see the checklist above)');
+});
+
+test('step 2 on what it finds: an image already in ECR is neither built nor tested; one already built is smoke-tested only; a new one is built and tested', async () => {
+  const server = createServer((_req, res) => res.writeHead(200).end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const SHA = 'c0ffee'.repeat(6) + 'c0ff';
+  const fakes = fakeBins({
+    git: `case "$3" in rev-parse) echo ${SHA};; status) echo;; remote) exit 2;; esac`,
+    aws: `if [ -n "$FAKE_DIGEST" ]; then echo '{"imageDetails":[{"imageDigest":"'$FAKE_DIGEST'"}]}'; else echo "An error occurred (ImageNotFoundException)" >&2; exit 254; fi`,
+    docker: `case "$1" in
+  image) [ -n "$FAKE_BUILT" ] && echo linux/amd64 || exit 1;;
+  build) echo "Successfully built";;
+  run) echo cid;;
+  port) echo 127.0.0.1:${port};;
+  inspect) echo "true 0";;
+  rm) ;;
+esac`,
+  });
+  const stepTwo = STEPS.find((s) => s.n === 2)!;
+  const app = mkdtempSync(join(tmpdir(), 'pipeline-app-'));
+  writeFileSync(join(app, 'Dockerfile'), 'FROM scratch\n');
+  const attempt = async (fake: Record<string, string>) => {
+    const before = fakes.calls().length;
+    const runner = new Runner({
+      echo: () => {},
+      env: { PATH: `${fakes.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, CI: undefined, ...fake },
+    });
+    const ctx = ctxOf(runner, true, { LLMOPS_BUILD_CONTEXT: app });
+    const skipped = await withEnv({ CI: undefined }, () => stepTwo.run(ctx, runner));
+    const docker = fakes
+      .calls()
+      .slice(before)
+      .filter((c) => c[0] === 'docker')
+      .map((c) => c[1]);
+    return { skipped, ctx, docker };
+  };
+  try {
+    const inEcr = await attempt({ FAKE_DIGEST: DIGEST });
+    assert.equal([inEcr.skipped, inEcr.ctx.inEcr, inEcr.docker], [`${SHA.slice(0, 12)} is already in ECR`, DIGEST, []]);
+    const cached = await attempt({ FAKE_BUILT: '1' });
+    assert.is(cached.skipped, `llmops-system:${SHA.slice(0, 12)} already built (smoke test passed)`);
+    assert.is(cached.ctx.inEcr, undefined);
+    assert.equal(cached.docker, ['image', 'run', 'port', 'rm'], 'smoke-tested, not built');
+    const built = await attempt({});
+    assert.is(built.skipped, undefined, 'a step that did its work has no skip reason');
+    assert.equal(built.docker, ['image', 'build', 'run', 'port', 'rm']);
+  } finally {
+    server.close();
+  }
 });
 
 test('the summary: the URL without the health path, read from Terraform unless a step failed; unchanged revision; migration; the job summary file', async () => {
