@@ -33,6 +33,18 @@ test('a status is returned as it is, 200 or not, and a redirect is followed', as
   }
 });
 
+test('an answer without a body (204) is a status; a probe leaves no timer behind once it has its answer', async () => {
+  const [server, base] = await listening(createServer((_req, res) => res.writeHead(204).end()));
+  try {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    assert.equal(await probe(`${base}/health`, 60_000), { status: 204 });
+    assert.is(timers(), before, 'the time limit is cleared: it would keep a finished script alive for a minute');
+  } finally {
+    server.close();
+  }
+});
+
 test('a refused connection is named by its code', async () => {
   const [server, base] = await listening(createTcpServer());
   server.close();
@@ -42,12 +54,18 @@ test('a refused connection is named by its code', async () => {
 
 test('a server that accepts and never answers: "no answer within" the limit, and no later', async () => {
   const sockets: any[] = [];
-  const [server, base] = await listening(createTcpServer((s) => sockets.push(s)));
+  const [server, base] = await listening(createTcpServer((s) => (sockets.push(s), s.resume())));
   try {
     const started = Date.now();
     assert.equal(await probe(`${base}/health`, 300), { error: 'no answer within 0.3 s' });
     const took = Date.now() - started;
     assert.ok(took >= 290 && took < 2000, `took ${took} ms`);
+    // the request is aborted, not left open: the server sees the connection closed
+    const closed = await Promise.race([
+      new Promise((r) => sockets[0].once('close', () => r(true))),
+      new Promise((r) => setTimeout(() => r(sockets[0].destroyed), 2000)),
+    ]);
+    assert.ok(closed, 'the connection of a probe that gave up is closed');
   } finally {
     sockets.forEach((s) => s.destroy());
     server.close();
