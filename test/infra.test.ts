@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
@@ -84,6 +85,23 @@ function setup(fake: Record<string, string> = {}, env: Record<string, string> = 
       .filter((c) => c[0] === bin)
       .map((c) => c.slice(1).join(' '));
   return { fb, dir, lines, runner, config, calls };
+}
+
+/** `fn` with stdin answering `text` and what was asked on stderr (a question at a terminal: no --yes, no CI). */
+async function answering<T>(text: string, fn: () => Promise<T>): Promise<{ value: T; asked: string }> {
+  const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!;
+  const input = new PassThrough();
+  input.end(`${text}\n`);
+  Object.defineProperty(process, 'stdin', { value: input, configurable: true });
+  let asked = '';
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: unknown) => ((asked += String(chunk)), true)) as any;
+  try {
+    return { value: await fn(), asked };
+  } finally {
+    process.stderr.write = write;
+    Object.defineProperty(process, 'stdin', stdin);
+  }
 }
 
 const PLAN = (actions: string[][]) =>
@@ -366,6 +384,21 @@ test('apply: exactly the saved plan, once; refused without one; a plan without c
       assert.ok(s.lines.includes('Plan: 1 to add, 0 to change, 0 to destroy.'));
       assert.not.ok(existsSync(join(s.dir, 'tfplan')), 'a plan is applied once');
       assert.not.ok(existsSync(join(s.dir, 'tfplan.summary.json')));
+
+      // without --yes it asks, naming the account and what it destroys; "n" applies nothing and keeps the plan
+      const asked = setup({ FAKE_HEAD: 'ok', FAKE_POLICY: 'tls', FAKE_PLAN: PLAN([['delete'], ['create']]) });
+      await planInfrastructure(asked.runner, asked.config);
+      const no = await answering('n', () => applyPlan(asked.runner, asked.config, false));
+      assert.is(no.value, 'declined');
+      assert.is(no.asked, `Apply this plan to account ${TEST_ACCOUNT}? It DESTROYS 1 resource(s). [y/N] `);
+      assert.not.ok(asked.calls('terraform').some((c) => c.includes(' apply ')));
+      assert.ok(existsSync(join(asked.dir, 'tfplan')), 'a declined plan stays for the next run');
+      const yes = await answering('y', () => applyPlan(asked.runner, asked.config, false));
+      assert.is(yes.value, 'applied');
+      const gentle = setup({ FAKE_HEAD: 'ok', FAKE_POLICY: 'tls', FAKE_PLAN: PLAN([['create']]) });
+      await planInfrastructure(gentle.runner, gentle.config);
+      const plain = await answering('yes', () => applyPlan(gentle.runner, gentle.config, false));
+      assert.equal([plain.value, plain.asked], ['applied', `Apply this plan to account ${TEST_ACCOUNT}? [y/N] `]);
 
       const nothing = setup({ FAKE_HEAD: 'ok', FAKE_POLICY: 'tls', FAKE_PLAN: PLAN([]) });
       await planInfrastructure(nothing.runner, nothing.config);
