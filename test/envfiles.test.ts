@@ -56,6 +56,14 @@ test('each .env line checked before dotenv: not NAME=value, "#" that would cut a
     'just words',
     'H=`multi',
     'line`',
+    'K=a #note',
+    'L="a#b"',
+    "M='c#d'",
+    'N=`e#f`',
+    'O="x"   ',
+    '  Q=1',
+    'export  R=1',
+    '!!S=1',
     'I="never closed',
     'J=after',
   ].join('\n');
@@ -66,6 +74,9 @@ test('each .env line checked before dotenv: not NAME=value, "#" that would cut a
       'D: .env:6: unquoted "#" inside the value would cut it there (dotenv reads the rest as a comment); quote the value: D=\'…#…\'',
       'G: .env:9: text after the closing quote; put the whole value inside the quotes',
       '.env:10: not a NAME=value line (a comment starts with "#")',
+      // K: "#" after white space is a comment; L-N: quoted, whatever the quote; O: only spaces after it;
+      // Q: indented; R: more than one space after export
+      '.env:20: not a NAME=value line (a comment starts with "#")',
       '.env: a value opened with " is never closed',
     ],
   );

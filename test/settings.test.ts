@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commandWords, editDistance, loadConfig, misspelling } from '../lib/config.js';
+import { commandWords, editDistance, loadConfig, misspelling, secretValues } from '../lib/config.js';
 import { ConfigError } from '../lib/errors.js';
 
 /** The problems loadConfig reports, as `variable: message`. */
@@ -312,6 +312,63 @@ test("a .env may hold other tools' variables by their exact names; a near name i
       (p) => p.startsWith('DESIRD_COUNT: unknown variable') && p.includes('did you mean DESIRED_COUNT?'),
     ),
   );
+});
+
+test('what a configuration error names: the env files it came from (those that exist), else the environment', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'settings-source-'));
+  const file = join(dir, '.env');
+  writeFileSync(file, 'DESIRED_COUNT=many\n');
+  const sourceOf = (env: Record<string, string>, envFile?: string) => {
+    try {
+      loadConfig({ env, envFile });
+    } catch (error) {
+      if (error instanceof ConfigError) return error.source;
+      throw error;
+    }
+    return 'no error';
+  };
+  assert.is(sourceOf({}, file), file);
+  assert.is(sourceOf({ LLMOPS_DESIRED_COUNT: 'many' }, ''), 'the environment');
+  // a file named but missing is a problem of its own, not where the settings came from
+  const missing = join(dir, 'missing.env');
+  assert.is(sourceOf({ LLMOPS_ENV_FILE: `${file},${missing}` }), file);
+  assert.is(sourceOf({ LLMOPS_ENV_FILE: dir }), 'the environment', 'a directory named as an env file is not where settings came from');
+  assert.ok(problemsOf({ LLMOPS_ENV_FILE: missing }, missing).some((p) => p.startsWith('LLMOPS_ENV_FILE: no such file')));
+  assert.equal(
+    (() => {
+      try {
+        loadConfig({ env: { LLMOPS_ENV_FILE: `${file},,${file}` } });
+      } catch (error) {
+        return (error as ConfigError).problems.find((p) => p.message.startsWith('has an empty entry'))?.value;
+      }
+    })(),
+    `${file},,${file}`,
+    'the empty entry is shown in the list as given',
+  );
+});
+
+test('the name prefix: exactly 24 characters with the environment is taken, 25 is not', () => {
+  assert.equal(problemsOf({ LLMOPS_PROJECT_NAME: 'a-long-project', LLMOPS_ENVIRONMENT: 'staging12' }), []);
+  assert.ok(
+    problemsOf({ LLMOPS_PROJECT_NAME: 'a-long-project', LLMOPS_ENVIRONMENT: 'staging123' }).some((p) =>
+      p.includes('a-long-project-staging123 longer than 24 characters'),
+    ),
+  );
+});
+
+test('AWS_DEFAULT_REGION only when AWS_REGION is set nowhere; the state settings; the secrets to mask', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'settings-region-'));
+  const file = join(dir, '.env');
+  writeFileSync(file, 'AWS_REGION=us-west-2\n');
+  assert.is(loadConfig({ env: { AWS_DEFAULT_REGION: 'eu-west-1' }, envFile: file }).region, 'us-west-2', 'a file saying AWS_REGION wins');
+  assert.is(loadConfig({ env: { AWS_DEFAULT_REGION: 'eu-west-1', AWS_REGION: 'ap-south-1' }, envFile: '' }).region, 'ap-south-1');
+  assert.is(loadConfig({ env: { AWS_DEFAULT_REGION: 'eu-west-1' }, envFile: '' }).region, 'eu-west-1');
+  const c = loadConfig({ env: { TF_STATE_BUCKET: 'my-state', LLMOPS_DB_PASSWORD: 'pw-123456' }, envFile: '' });
+  assert.equal(c.terraform, { dir: 'terraform', stateBucket: 'my-state' });
+  assert.equal(secretValues(c, { AWS_SECRET_ACCESS_KEY: 'abcd', AWS_SESSION_TOKEN: 'abc', LLMOPS_SLACK_WEBHOOK: '' }), [
+    'pw-123456',
+    'abcd',
+  ]);
 });
 
 test.run();
