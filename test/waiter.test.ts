@@ -557,6 +557,38 @@ test('"unable to place a task" fails the wait only when it happened after the wa
   assert.equal([now.result.outcome, now.result.message], ['failed', `ECS cannot place the tasks: ${message}`]);
 });
 
+test('a stopped task that wrote nothing: its diagnosis has no log section; with DOMAIN_NAME the URL asked is https on the domain', async () => {
+  const { result } = await wait(
+    () => ({
+      service: service([
+        dep('ecs-svc/3', 'PRIMARY', 1),
+        dep('ecs-svc/2', 'ACTIVE', 2, { rolloutState: 'FAILED', rolloutStateReason: 'x' }),
+      ]),
+      stopped: [stoppedTask('t1', '10.0.1.5', 'Essential container in task exited', 1)],
+      logs: [],
+    }),
+    { deploymentId: 'ecs-svc/2' },
+  );
+  assert.equal(result.diagnosis, [
+    'stopped task t1: Essential container in task exited (exit code 1)\n    fix: the app exited with code 1 at start: see its last log lines below',
+  ]);
+  const domain = loadConfig({
+    env: { LLMOPS_DOMAIN_NAME: 'app.invalid', LLMOPS_HOSTED_ZONE_ID: 'Z123' },
+    envFile: '',
+  });
+  // the targets are not healthy yet: the URL is not asked (no DNS lookup here), but it is the one followed
+  const probed = await waitForDeployment(new Runner({ echo: () => {} }), domain, {
+    timeoutSeconds: 0.3,
+    pollDelay: () => 5,
+    ...cannedAws(() => ({
+      service: service([dep('ecs-svc/2', 'PRIMARY', 2)]),
+      running: [task('t1', '10.0.1.5')],
+      targets: [{ Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'initial' } }],
+    })),
+  });
+  assert.equal([probed.outcome, probed.url], ['timeout', 'https://app.invalid/health']);
+});
+
 test('dry run: the four things it would poll, printed as commands, and no AWS call', async () => {
   const lines: string[] = [];
   const aws = cannedAws(() => {
@@ -635,6 +667,12 @@ test('stopped-task explanations: reason, exit code, container reason and the fix
     'Scaling activity initiated by deployment (exit code 0)\n    fix: see the service events and logs below',
   );
   assert.is(explainStoppedTask({}), 'unknown reason\n    fix: see the service events and logs below');
+  // "exited" without an exit code (ECS has not reported it, or reports null) is not "exited with code …"
+  for (const exitCode of [undefined, null as unknown as number])
+    assert.is(
+      explainStoppedTask({ stoppedReason: 'Essential container in task exited', containers: c(exitCode) }),
+      'Essential container in task exited\n    fix: see the service events and logs below',
+    );
   assert.is(
     explainStoppedTask({
       stoppedReason: 'Task failed to start',
