@@ -100,8 +100,9 @@ test.before(async () => {
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 test.after(() => void server.close());
+// every test starts from an empty store, its ETags from "etag-1" (a run after another must see the same)
 test.before.each(() => {
-  Object.assign(store, { body: undefined, etag: undefined, modified: undefined, fail: {}, requests: [], putMs: 0 });
+  Object.assign(store, { body: undefined, etag: undefined, modified: undefined, n: 0, fail: {}, requests: [], putMs: 0, inflight: 0 });
 });
 
 /** Resolves once `done()` holds (checked every 5 ms), or fails after 10 s. */

@@ -140,4 +140,43 @@ test('the mutation runner: per-test coverage with scripts; killed by the failing
   );
 });
 
+test('the mutation runner refuses a test that fails when run a second time in one process: it would kill every later mutant', async () => {
+  const { dir } = await fixture();
+  writeFileSync(
+    join(dir, 'c.test.mjs'),
+    `import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+let calls = 0; // module state no hook resets
+test('counts from one', () => { calls++; assert.is(calls, 1); });
+test.run();
+`,
+  );
+  writeFileSync(
+    join(dir, 'driver.mjs'),
+    `const { strykerPlugins } = await import(process.env.RUNNER);
+const quiet = new Proxy({}, { get: (_, k) => (String(k).startsWith('is') ? () => false : () => {}) });
+const runner = new strykerPlugins[0].injectableClass(quiet, { uvu: { files: [process.env.FILE] } });
+await runner.init();
+const out = await runner.dryRun({ coverageAnalysis: 'perTest', disableBail: false, timeout: 30000 }).then(
+  (dry) => ({ status: dry.status }),
+  (error) => ({ error: error.message }),
+);
+process.stdout.write(JSON.stringify(out));
+`,
+  );
+  const run = (file: string) =>
+    JSON.parse(
+      execFileSync(process.execPath, ['driver.mjs'], {
+        cwd: dir,
+        env: { PATH: process.env.PATH, RUNNER: pathToFileURL(join(ROOT, 'test/stryker/uvu-runner.mjs')).href, FILE: file },
+      }).toString(),
+    );
+  const refused = run('c.test.mjs');
+  assert.match(
+    refused.error ?? '',
+    '"c.test.mjs: counts from one" (Assertion: Expected values to be strictly equal:) failed when run a second time',
+  );
+  assert.equal(run('b.test.mjs'), { status: 'complete' }, 'a file whose tests undo what they change is taken');
+});
+
 test.run();

@@ -232,6 +232,9 @@ class UvuTestRunner {
    * starts one after a static mutant) runs only the tests a mutant reaches, so such a test would fail there and
    * kill the mutant falsely. A fresh process runs every test last-to-first; one that fails so makes its whole
    * file run whenever any of its tests is selected.
+   * The same process then runs every test again, in order, as a worker runs them mutant after mutant: a test
+   * that fails on its second run keeps state its hooks do not reset (a counter, a file, a lock), and would
+   * kill every later mutant falsely. No order fixes that, so the dry run fails naming it.
    */
   async findOrderedTests() {
     const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...this.files], {
@@ -242,7 +245,13 @@ class UvuTestRunner {
     });
     const line = r.stdout.split('\n').findLast((l) => l.startsWith(ORDER_CHECK));
     if (!line) throw new Error(`uvu runner: the order check failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
-    for (const { id, file, failureMessage } of JSON.parse(line.slice(ORDER_CHECK.length))) {
+    const { ordered, repeated } = JSON.parse(line.slice(ORDER_CHECK.length));
+    if (repeated.length)
+      throw new Error(
+        `uvu runner: ${repeated.map((t) => `"${t.id}" (${t.failureMessage})`).join('; ')} failed when run a second time in one process: ` +
+          'reset what the test changes in a before.each or after hook, or every mutant tested after the first would be killed falsely',
+      );
+    for (const { id, file, failureMessage } of ordered) {
       this.log.info(`uvu runner: "${id}" fails when run before the tests above it (${failureMessage}); ${file} runs whole`);
       this.wholeFiles.add(file);
     }
@@ -302,11 +311,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await runner.init();
   await runner.load();
   runner.times = new Map(); // last to first, whatever the dry run timed
-  const results = await runner.run([...runner.tests].reverse(), { bail: false, coverage: false, perTestMs: 30_000 });
   const byId = new Map(runner.tests.map((t) => [t.id, t.suite.file]));
-  const failed = results.filter((r) => r.status === TestStatus.Failed);
-  process.stdout.write(
-    `\n${ORDER_CHECK}${JSON.stringify(failed.map((r) => ({ id: r.id, file: byId.get(r.id), failureMessage: r.failureMessage })))}\n`,
-  );
+  const failures = (results) =>
+    results
+      .filter((r) => r.status === TestStatus.Failed)
+      .map((r) => ({ id: r.id, file: byId.get(r.id), failureMessage: r.failureMessage }));
+  const ordered = failures(await runner.run([...runner.tests].reverse(), { bail: false, coverage: false, perTestMs: 30_000 }));
+  // again, in order, in the same process: what a worker does mutant after mutant (a file run whole included)
+  const repeated = failures(await runner.run(runner.tests, { bail: false, coverage: false, perTestMs: 30_000 }));
+  process.stdout.write(`\n${ORDER_CHECK}${JSON.stringify({ ordered, repeated })}\n`);
   process.exit(0);
 }
