@@ -20,19 +20,9 @@ import {
   readEnvFile,
   readEnvFiles,
 } from '../lib/config.js';
-import { ConfigError } from '../lib/errors.js';
+import { problemsOf } from './helpers/problems.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'envfiles-'));
-/** The problems loadConfig reports, as `variable: message`. */
-function problemsOf(env: Record<string, string>, envFile = ''): string[] {
-  try {
-    loadConfig({ env, envFile });
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems.map((p) => `${p.variable}: ${p.message}`);
-    throw error;
-  }
-  return [];
-}
 
 test('a value in a message: secrets as their first two characters and length, long values cut', () => {
   assert.is(maskValue('DB_PASSWORD', 'hunter2-long'), 'hu****(12 chars)');
