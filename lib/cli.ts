@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { OptionSpec } from './flags.js';
+import { integer, type OptionSpec } from './flags.js';
 export { integer, matching, readableFile, type OptionSpec } from './flags.js';
 import { applyEnvFiles, ignoredEnvironment, loadConfig, PREFIX, secretValues, type Config } from './config.js';
 import { ConfigError, EXPECTED_ERRORS, ExitCode, exitCodeFor, InterruptedError, type ConfigProblem } from './errors.js';
@@ -320,3 +320,11 @@ export function isMain(importMetaUrl: string): boolean {
 export async function main(spec: ScriptSpec): Promise<void> {
   process.exitCode = await runScript(spec);
 }
+
+/** The `--lock-wait` flag of every script that takes the deploy lock. */
+export const LOCK_WAIT_OPTION: OptionSpec = {
+  type: 'string',
+  description: "seconds to wait for another deploy's lock (0: exit 6 at once, naming the holder)",
+  default: '0',
+  parse: integer(0, 86_400),
+};

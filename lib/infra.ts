@@ -1,14 +1,13 @@
-// The Terraform stack: tfvars from the config, the state bucket, plan and its summary, apply and outputs.
+// The Terraform stack: tfvars from the config, a saved plan's summary (kept beside it), and the outputs step 4
+// prints.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveIdentity } from './aws.js';
-import { confirm } from './cli.js';
 import type { Config } from './config.js';
 import { cpuArchitecture } from './image.js';
 import { sh, type Runner } from './run.js';
-import { chdir, planFile, stateBucket, terraformEnv, terraformInit, terraformOutputs, tfDir, varFile, varFileArgs } from './terraform.js';
-import { ExitCode, InterruptedError, ScriptFailure } from './errors.js';
+import { chdir, planFile, terraformEnv, tfDir, varFile } from './terraform.js';
+import { ExitCode, ScriptFailure } from './errors.js';
 
 /** The Terraform variables the config decides (the rest keep their defaults or come from TF_VAR_*). */
 export function tfvarsFromConfig(config: Config): Record<string, string | number | boolean> {
@@ -116,101 +115,6 @@ export function prepareTfvars(runner: Runner, config: Config): string {
   return file;
 }
 
-/** The ARN partition of a region (aws, aws-cn, aws-us-gov). */
-const partitionOf = (region: string) => (region.startsWith('cn-') ? 'aws-cn' : region.includes('-gov-') ? 'aws-us-gov' : 'aws');
-
-/** The state bucket's policy: every request without TLS is denied, whoever makes it (S3.5). */
-export function stateBucketPolicy(bucket: string, region: string): string {
-  const arn = `arn:${partitionOf(region)}:s3:::${bucket}`;
-  return JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Sid: 'DenyWithoutTls',
-        Effect: 'Deny',
-        Principal: '*',
-        Action: 's3:*',
-        Resource: [arn, `${arn}/*`],
-        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-      },
-    ],
-  });
-}
-
-/**
- * The TLS-only policy on the state bucket, unless it is there already (a bucket made before it existed gets it).
- * Not on a plain-HTTP endpoint (the sandbox's): there the policy would deny every request, Terraform's included.
- */
-async function ensureTlsOnly(runner: Runner, bucket: string, region: string, known: boolean): Promise<void> {
-  const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-  if (endpoint?.startsWith('http://')) {
-    runner.echo(`# the state bucket's TLS-only policy is left out: ${endpoint} is plain HTTP (the sandbox)`);
-    return;
-  }
-  if (known) {
-    const current = await runner.run(sh`aws s3api get-bucket-policy --bucket ${bucket} --region ${region} --output json`, {
-      nothrow: true,
-    });
-    if (current.ok && !current.dryRun && current.stdout.includes('DenyWithoutTls')) return;
-  }
-  await runner.run(sh`aws s3api put-bucket-policy --bucket ${bucket} --region ${region} --policy ${stateBucketPolicy(bucket, region)}`);
-}
-
-/** The state bucket: created once, versioned, encrypted, private, TLS only. */
-export async function ensureStateBucket(runner: Runner, config: Config, account: string): Promise<'exists' | 'created'> {
-  const bucket = stateBucket(config, account);
-  const head = await runner.run(sh`aws s3api head-bucket --bucket ${bucket} --region ${config.region}`, { nothrow: true });
-  if (head.ok && !head.dryRun) {
-    await ensureTlsOnly(runner, bucket, config.region, true);
-    return 'exists';
-  }
-  if (!head.dryRun && !/404|Not Found|NoSuchBucket/i.test(head.stderr)) {
-    throw new ScriptFailure(
-      `cannot check the state bucket ${bucket}: ${head.stderr.trim().split('\n').pop()}\n  fix: if another account owns this name, set TF_STATE_BUCKET in .env`,
-    );
-  }
-  const location = config.region === 'us-east-1' ? [] : ['--create-bucket-configuration', `LocationConstraint=${config.region}`];
-  await runner.run(sh`aws s3api create-bucket --bucket ${bucket} --region ${config.region} ${location}`);
-  await runner.run(sh`aws s3api put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled`);
-  await runner.run(
-    sh`aws s3api put-bucket-encryption --bucket ${bucket} --server-side-encryption-configuration ${'{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'}`,
-  );
-  await runner.run(
-    sh`aws s3api put-public-access-block --bucket ${bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`,
-  );
-  await ensureTlsOnly(runner, bucket, config.region, false);
-  return 'created';
-}
-
-/** The object versions (and delete markers) of the state bucket, as `delete-objects` takes them. */
-async function stateBucketVersions(runner: Runner, config: Config, bucket: string): Promise<{ Key: string; VersionId: string }[]> {
-  const listed = await runner.json<any>(sh`aws s3api list-object-versions --bucket ${bucket} --region ${config.region} --output json`);
-  return [...(listed?.Versions ?? []), ...(listed?.DeleteMarkers ?? [])].map((v: any) => ({ Key: v.Key, VersionId: v.VersionId }));
-}
-
-/**
- * Other stacks whose state is in the bucket (another environment of the project): their state keys. The
- * bucket is one per project, so it may be deleted only with the last stack.
- */
-export async function otherStacksInBucket(runner: Runner, config: Config, account: string): Promise<string[]> {
-  if (runner.dryRun) return [];
-  const bucket = stateBucket(config, account);
-  const keys = (await stateBucketVersions(runner, config, bucket)).map((v) => v.Key);
-  const own = `${config.project}/`;
-  return [...new Set(keys.filter((k) => k.endsWith('/terraform.tfstate') && !k.startsWith(own)))].sort();
-}
-
-/** Empty the (versioned) state bucket, every version and delete marker, and delete it. */
-export async function deleteStateBucket(runner: Runner, config: Config, account: string): Promise<void> {
-  const bucket = stateBucket(config, account);
-  const versions = await stateBucketVersions(runner, config, bucket); // none in a dry run: it only prints the list
-  for (let i = 0; i < versions.length; i += 1000) {
-    const batch = JSON.stringify({ Objects: versions.slice(i, i + 1000), Quiet: true });
-    await runner.run(sh`aws s3api delete-objects --bucket ${bucket} --region ${config.region} --delete ${batch}`);
-  }
-  await runner.run(sh`aws s3api delete-bucket --bucket ${bucket} --region ${config.region}`);
-}
-
 export interface PlanSummary {
   add: number;
   change: number;
@@ -280,26 +184,9 @@ export async function showPlan(runner: Runner, config: Config): Promise<PlanSumm
 }
 
 /** A saved plan is used once: the plan file and its summary go together. */
-function removePlan(config: Config): void {
+export function removePlan(config: Config): void {
   rmSync(join(tfDir(config), planFile(config)), { force: true });
   rmSync(summaryPath(config), { force: true });
-}
-
-export async function planInfrastructure(runner: Runner, config: Config): Promise<PlanSummary | undefined> {
-  const identity = await resolveIdentity(runner, config);
-  const bucket = await ensureStateBucket(runner, config, identity.account);
-  runner.echo(
-    `# state bucket ${stateBucket(config, identity.account)}: ${bucket === 'created' ? 'created (versioned, encrypted, private)' : 'exists'}`,
-  );
-  prepareTfvars(runner, config);
-  await terraformInit(runner, config, identity.account);
-  await runner.run(sh`terraform ${chdir(config)} plan -input=false -no-color ${varFileArgs(config)} -out=${planFile(config)}`, {
-    env: terraformEnv(config),
-    stream: true,
-    timeoutMs: 30 * 60_000,
-  });
-  if (runner.dryRun) return undefined;
-  return showPlan(runner, config);
 }
 
 export const KEY_OUTPUTS = [
@@ -311,97 +198,3 @@ export const KEY_OUTPUTS = [
   'target_group_arn',
   'app_url',
 ];
-
-export async function applyPlan(runner: Runner, config: Config, yes: boolean): Promise<'applied' | 'no-changes' | 'declined'> {
-  const identity = await resolveIdentity(runner, config);
-  const plan = join(tfDir(config), planFile(config));
-  if (!runner.dryRun && !existsSync(plan)) {
-    throw new ScriptFailure(
-      `no saved plan at ${plan}: run \`npm run step:3\` first (step 4 applies exactly what step 3 planned)`,
-      ExitCode.PREFLIGHT,
-    );
-  }
-  if (!runner.dryRun) {
-    const summary = await showPlan(runner, config);
-    runner.echo(formatSummary(summary));
-    if (summary.noChanges) {
-      removePlan(config);
-      return 'no-changes';
-    }
-    const destructive = summary.destroy > 0 ? ` It DESTROYS ${summary.destroy} resource(s).` : '';
-    if (!(await confirm(`Apply this plan to account ${identity.account}?${destructive}`, yes))) return 'declined';
-  }
-  try {
-    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color ${planFile(config)}`, {
-      env: terraformEnv(config),
-      stream: true,
-      timeoutMs: 60 * 60_000,
-    });
-  } catch (error) {
-    if (error instanceof InterruptedError) {
-      removePlan(config); // stale once part of it is applied
-      error.rerun = 'npm run step:3 && npm run step:4 (plan again from what was applied)';
-    }
-    throw error;
-  }
-  if (!runner.dryRun) removePlan(config);
-  return 'applied';
-}
-
-export async function printOutputs(runner: Runner, config: Config, account: string): Promise<string> {
-  const outputs = await terraformOutputs(runner, config, account);
-  return KEY_OUTPUTS.map((k) => `  ${k} = ${outputs.get(k)}`).join('\n');
-}
-
-/**
- * What stops a plain `terraform destroy` of this stack, and the variables that lift it (TF_VAR_, so a module
- * without them ignores them): deletion protection (ALB, RDS), a repository with images, and the ALB's access-log
- * bucket once it holds logs (its force_destroy follows alb_deletion_protection, and must reach the state first).
- */
-const PROTECTED = ['aws_lb.this', 'aws_db_instance.this', 'aws_ecr_repository.app', 'aws_s3_bucket.alb_logs'];
-const UNPROTECT = { TF_VAR_alb_deletion_protection: 'false', TF_VAR_db_deletion_protection: 'false', TF_VAR_ecr_force_delete: 'true' };
-
-/**
- * Tear the stack down: plan the destroy and show it, confirm, lift deletion protection (ALB, RDS) and let ECR
- * and S3 delete a repository with images and a log bucket with logs (a targeted apply of just those), then
- * destroy. The state bucket stays.
- */
-export async function destroyStack(
-  runner: Runner,
-  config: Config,
-  account: string,
-  confirmed: (summary: PlanSummary) => Promise<boolean>,
-): Promise<'destroyed' | 'nothing' | 'declined'> {
-  prepareTfvars(runner, config);
-  await terraformInit(runner, config, account);
-  const env = { ...terraformEnv(config), ...UNPROTECT };
-  await runner.run(sh`terraform ${chdir(config)} plan -destroy -input=false -no-color ${varFileArgs(config)} -out=${planFile(config)}`, {
-    env,
-    stream: true,
-    timeoutMs: 30 * 60_000,
-  });
-  if (!runner.dryRun) {
-    const summary = await showPlan(runner, config);
-    removePlan(config); // a destroy plan is never left for step 4 to apply
-    runner.echo(formatSummary(summary));
-    if (summary.noChanges) return 'nothing';
-    if (!(await confirmed(summary))) return 'declined';
-  }
-  const inState = runner.dryRun
-    ? PROTECTED
-    : (await runner.run(sh`terraform ${chdir(config)} state list`, { env })).stdout.split('\n').filter((a) => PROTECTED.includes(a));
-  if (inState.length) {
-    const targets = inState.map((a) => `-target=${a}`);
-    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color -auto-approve ${varFileArgs(config)} ${targets}`, {
-      env,
-      stream: true,
-      timeoutMs: 30 * 60_000,
-    });
-  }
-  await runner.run(sh`terraform ${chdir(config)} destroy -input=false -no-color -auto-approve ${varFileArgs(config)}`, {
-    env,
-    stream: true,
-    timeoutMs: 60 * 60_000,
-  });
-  return 'destroyed';
-}

@@ -6,7 +6,6 @@
 import { hostname, userInfo } from 'node:os';
 import { resolveIdentity, sdkOptions } from './aws.js';
 import { LockedError } from './errors.js';
-import { integer, type OptionSpec } from './flags.js';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { stateBucket } from './terraform.js';
@@ -297,11 +296,3 @@ export async function underDeployLock<T>(
   lockPrincipal = identity.arn;
   return withDeployLock(runner, config, identity.account, { waitSeconds: wait, what }, fn);
 }
-
-/** The `--lock-wait` flag of every script that takes the deploy lock. */
-export const LOCK_WAIT_OPTION: OptionSpec = {
-  type: 'string',
-  description: "seconds to wait for another deploy's lock (0: exit 6 at once, naming the holder)",
-  default: '0',
-  parse: integer(0, 86_400),
-};

@@ -1,21 +1,20 @@
-// The step pipeline bootstrap and deploy run: steps 1-8 as one listr2 task list sharing what each step
-// learned, per-step durations, the summary and the GitHub job summary.
+// What a guide step is, and how steps run: one alone (`npm run step:5`), or several as one listr2 task list
+// (bootstrap, deploy) sharing what each step learned; per-step durations, the summary and the GitHub job
+// summary. The steps themselves, their commands and decisions, are the numbered files in scripts/.
 import { appendFileSync } from 'node:fs';
 import type { ListrTaskWrapper } from 'listr2';
-import { type Identity, resolveIdentity } from './aws.js';
+import type { Identity } from './aws.js';
 import { matching } from './flags.js';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { chooseRenderer, taskList, taskRunner } from './tasks.js';
 import { terraformOutputs } from './terraform.js';
-import { formatChecklist, runChecksQuietly } from './prereqs.js';
-import { buildImage, imageRef, type ImageRef, smokeTest } from './image.js';
-import { applyPlan, formatSummary, planInfrastructure, type PlanSummary } from './infra.js';
-import { ecrDigest, type Pushed, pushImage } from './ecr.js';
-import { type Registered, releaseTaskDefinition } from './taskdef.js';
-import { formatResult, OUTCOME_EXIT, type VerifyResult, waitForDeployment } from './waiter.js';
-import { pointDomain } from './dns.js';
-import { ExitCode, exitCodeFor, InterruptedError, ScriptFailure } from './errors.js';
+import type { ImageRef } from './image.js';
+import type { PlanSummary } from './infra.js';
+import type { Pushed } from './ecr.js';
+import type { Registered } from './taskdef.js';
+import { OUTCOME_EXIT, type VerifyOptions, type VerifyResult } from './waiter.js';
+import { ExitCode, exitCodeFor, InterruptedError } from './errors.js';
 
 export interface PipelineContext {
   config: Config;
@@ -28,6 +27,8 @@ export interface PipelineContext {
   plan?: PlanSummary;
   pushed?: Pushed;
   registered?: Registered;
+  /** Step 7's flags when it runs alone (`--task-definition`, `--timeout`, `--url`). */
+  verify?: VerifyOptions;
   verified?: VerifyResult;
   url?: string;
   /** The step that failed, if one did. */
@@ -37,99 +38,33 @@ export interface PipelineContext {
   durations: Record<string, number>;
 }
 
+/** Where a step's result goes: standard output when it runs alone, its task's output in a list. */
+export type Report = (text: string) => void;
+
+/**
+ * One step of the guide: its commands, in the guide's order, and the decisions between them. It reads what
+ * earlier steps learnt from `ctx` (and finds it out itself when it runs alone), records what it learns there,
+ * and returns a skip reason when it had nothing to do.
+ */
 export interface PipelineStep {
   n: number;
   title: string;
-  /** Returns a skip reason when the step had nothing to do. */
-  run(ctx: PipelineContext, runner: Runner): Promise<string | void>;
+  run(ctx: PipelineContext, runner: Runner, report: Report): Promise<string | void>;
 }
 
-export const STEPS: PipelineStep[] = [
-  {
-    n: 1,
-    title: 'Prerequisites',
-    async run(ctx, runner) {
-      const results = await runChecksQuietly(runner, ctx.config);
-      runner.echo(formatChecklist(results));
-      if (results.some((r) => r.required && r.result.status === 'fail'))
-        throw new ScriptFailure('prerequisites are missing (see the checklist above)', ExitCode.PREFLIGHT);
-      ctx.identity = await resolveIdentity(runner, ctx.config);
-    },
-  },
-  {
-    n: 2,
-    title: 'Build and test the image',
-    async run(ctx, runner) {
-      ctx.ref = await imageRef(runner, ctx.config);
-      ctx.inEcr = runner.dryRun ? undefined : await ecrDigest(runner, ctx.config, ctx.ref.tag).catch(() => undefined);
-      if (ctx.inEcr) return `${ctx.ref.tag} is already in ECR`;
-      const built = await buildImage(runner, ctx.config, ctx.ref);
-      await smokeTest(runner, ctx.config, ctx.ref);
-      if (built === 'cached') return `${ctx.ref.local} already built (smoke test passed)`;
-    },
-  },
-  {
-    n: 3,
-    title: 'Terraform plan',
-    async run(ctx, runner) {
-      ctx.plan = await planInfrastructure(runner, ctx.config);
-      if (ctx.plan) runner.echo(formatSummary(ctx.plan));
-      if (ctx.plan?.noChanges) return 'no changes: the infrastructure matches the configuration';
-    },
-  },
-  {
-    n: 4,
-    title: 'Terraform apply',
-    async run(ctx, runner) {
-      if (ctx.plan?.noChanges) return 'nothing to apply (step 3 planned no changes)';
-      const r = await applyPlan(runner, ctx.config, ctx.yes);
-      if (r === 'declined') throw new ScriptFailure('terraform apply declined');
-      if (r === 'no-changes') return 'nothing to apply';
-    },
-  },
-  {
-    n: 5,
-    title: 'Push the image to ECR',
-    async run(ctx, runner) {
-      ctx.identity ??= await resolveIdentity(runner, ctx.config);
-      ctx.ref ??= await imageRef(runner, ctx.config);
-      ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account, ctx.inEcr);
-      if (ctx.pushed.result === 'already-in-ecr') return `${ctx.pushed.tag} is already in ECR (${ctx.pushed.digest.slice(0, 19)}…)`;
-    },
-  },
-  {
-    n: 6,
-    title: 'Task definition and service',
-    async run(ctx, runner) {
-      const known = ctx.ref && ctx.pushed && !runner.dryRun ? { ref: ctx.ref, digest: ctx.pushed.digest } : undefined;
-      ctx.registered = await releaseTaskDefinition(runner, ctx.config, ctx.yes, known);
-      if (!ctx.registered.changed) return `${ctx.registered.taskDefinitionArn.split('/').pop()} already runs this image: no new revision`;
-    },
-  },
-  {
-    n: 7,
-    title: 'Verify the deployment',
-    async run(ctx, runner) {
-      ctx.verified = await waitForDeployment(runner, ctx.config, {
-        taskDefinitionArn: ctx.registered?.taskDefinitionArn?.startsWith('arn:') ? ctx.registered.taskDefinitionArn : undefined,
-        deploymentId: ctx.registered?.deploymentId,
-      });
-      runner.echo(formatResult(ctx.verified));
-      if (ctx.verified.outcome !== 'ok')
-        throw new ScriptFailure(`${ctx.verified.outcome}: ${ctx.verified.message} (diagnosis above)`, OUTCOME_EXIT[ctx.verified.outcome]);
-      ctx.url = ctx.verified.url;
-    },
-  },
-  {
-    n: 8,
-    title: 'Domain (optional)',
-    async run(ctx, runner) {
-      const r = await pointDomain(runner, ctx.config);
-      if (r === 'skipped') return 'DOMAIN_NAME is not set';
-      if (r === 'unchanged') return `${ctx.config.domain!.name} already points at the app`;
-    },
-  },
-];
+/** A context for steps that share nothing yet: one script's run. */
+export const newContext = (config: Config, runner: Runner, yes: boolean): PipelineContext => ({ config, runner, yes, durations: {} });
+
+/**
+ * `npm run step:N`: the step alone, with the script's runner (commands on stderr) and its result on stdout.
+ * A skip reason is printed as `skipped: …`.
+ */
+export async function runStep(step: PipelineStep, ctx: PipelineContext): Promise<string | void> {
+  const report: Report = (text) => process.stdout.write(`${ctx.runner.mask(text)}\n`);
+  const skipped = await step.run(ctx, ctx.runner, report);
+  if (skipped) report(`skipped: ${skipped}`);
+  return skipped;
+}
 
 /** `--only 5,6,7`: step numbers 1-8, each once. */
 export const stepList = (raw: string): number[] => {
@@ -159,7 +94,8 @@ export async function runPipeline(steps: PipelineStep[], ctx: PipelineContext): 
       task: async (_c: PipelineContext, task: ListrTaskWrapper<any, any, any>) => {
         const started = Date.now();
         try {
-          const skipped = await step.run(ctx, taskRunner(ctx.runner, task));
+          const runner = taskRunner(ctx.runner, task);
+          const skipped = await step.run(ctx, runner, (text) => runner.echo(text));
           if (skipped) task.title = `${step.n}. ${step.title} — skipped: ${skipped}`;
         } catch (error) {
           if (error instanceof InterruptedError) error.rerun = 'npm run bootstrap (it resumes: each step checks what exists)';

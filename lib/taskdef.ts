@@ -1,18 +1,13 @@
-// The task definition: rendered from config/ecs-task-definition.json, checked, diffed against the running
-// one with ECS defaults filled, tagged with the release, registered, and the service pointed at it.
+// The task definition as a document: rendered from config/ecs-task-definition.json, checked, the migration's
+// overlay, the release tags, and a diff against the running one with ECS defaults filled (no false diffs).
+// Step 6 registers it and points the service at it.
 import { resolve } from 'node:path';
-import { resolveIdentity } from './aws.js';
-import { confirm } from './cli.js';
 import type { Config } from './config.js';
-import { describeService } from './service.js';
-import { migrate, type OneOffResult } from './oneoff.js';
-import { sh, type Runner } from './run.js';
-import { renderTemplateFile, writeRendered } from './template.js';
-import { type Outputs, terraformOutputs } from './terraform.js';
-import { cpuArchitecture, imageRef, type ImageRef } from './image.js';
-import { ecrDigest, repositoryUrl } from './ecr.js';
-import { waitForDeployment } from './waiter.js';
-import { ExitCode, ScriptFailure, UsageError } from './errors.js';
+import type { OneOffResult } from './oneoff.js';
+import { renderTemplateFile } from './template.js';
+import type { Outputs } from './terraform.js';
+import { cpuArchitecture, type ImageRef } from './image.js';
+import { UsageError } from './errors.js';
 
 export const TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'ecs-task-definition.json');
 /**
@@ -140,50 +135,8 @@ export function migrationTaskDefinition(release: any, values: Record<string, str
   return td;
 }
 
-/**
- * The migration's task definition for a release that is already registered (`npm run migrate`): derived from the
- * release as ECS describes it, registered only when it differs from the newest revision of <family>-migrate.
- */
-export async function releaseMigration(runner: Runner, config: Config, account: string, release: string): Promise<string> {
-  const region = ['--region', config.region, '--output', 'json'];
-  const described = await runner.json(sh`aws ecs describe-task-definition --task-definition ${release} --include TAGS ${region}`);
-  const outputs = await terraformOutputs(runner, config, account);
-  const container = described?.taskDefinition?.containerDefinitions?.find((c: any) => c.name === config.names.container);
-  const tags: { key: string; value: string }[] = described?.tags ?? [];
-  const tag = tags.find((t) => t.key === 'llmops:image-tag')?.value ?? '<IMAGE_TAG>';
-  const values = templateValues(config, outputs, container?.image ?? '<IMAGE>', tag);
-  if (!runner.dryRun && !container)
-    throw new ScriptFailure(
-      `${release} has no container ${config.names.container} (CONTAINER_NAME): nothing to migrate with`,
-      ExitCode.PREFLIGHT,
-    );
-  const migration = migrationTaskDefinition(described?.taskDefinition ?? renderTaskDefinition(values), values);
-  const newest = await runner.json(sh`aws ecs describe-task-definition --task-definition ${migration.family} ${region}`, {
-    nothrow: true,
-  });
-  if (newest?.taskDefinition && taskDefinitionDiff(newest.taskDefinition, migration).length === 0) {
-    runner.echo(`# ${newest.taskDefinition.taskDefinitionArn.split('/').pop()} already is this release's migration: not registered again`);
-    return newest.taskDefinition.taskDefinitionArn;
-  }
-  return registerMigration(runner, config, migration, tags);
-}
-
-/** Register the migration's task definition for a release and return its ARN (tags: the release's). */
-export async function registerMigration(runner: Runner, config: Config, td: any, tags: { key: string; value: string }[]): Promise<string> {
-  return registerTaskDefinition(runner, config, 'ecs-migration-task-definition.json', { ...td, tags }, '<MIGRATION_TASK_DEFINITION_ARN>');
-}
-
-/** register-task-definition of a rendered document (written to the state directory); its new ARN. */
-async function registerTaskDefinition(runner: Runner, config: Config, file: string, td: any, placeholder: string): Promise<string> {
-  const rendered = writeRendered(runner, file, td);
-  const out = await runner.json(
-    sh`aws ecs register-task-definition --cli-input-json file://${rendered} --region ${config.region} --output json`,
-  );
-  return out?.taskDefinition?.taskDefinitionArn ?? placeholder;
-}
-
 /** What differs between two task definitions once ECS's defaults are filled on both sides (empty: the same). */
-function taskDefinitionDiff(before: any, after: any): string[] {
+export function taskDefinitionDiff(before: any, after: any): string[] {
   return diffLines(JSON.stringify(canonicalTaskDefinition(before), null, 2), JSON.stringify(canonicalTaskDefinition(after), null, 2));
 }
 
@@ -276,86 +229,4 @@ export function releaseTags(ref: ImageRef, digest: string): { key: string; value
     { key: 'llmops:released-at', value: new Date().toISOString() },
     { key: 'llmops:released-by', value: process.env.GITHUB_ACTOR ?? process.env.USER ?? 'unknown' },
   ];
-}
-
-export async function releaseTaskDefinition(
-  runner: Runner,
-  config: Config,
-  yes: boolean,
-  known?: { ref: ImageRef; digest: string },
-): Promise<Registered> {
-  const identity = await resolveIdentity(runner, config);
-  const ref = known?.ref ?? (await imageRef(runner, config));
-  const url = repositoryUrl(config, identity.account);
-  // bootstrap/deploy pass what step 5 just learned; alone, step 6 asks ECR
-  const digest = runner.dryRun ? '<IMAGE_DIGEST>' : (known?.digest ?? (await ecrDigest(runner, config, ref.tag)));
-  if (!digest)
-    throw new ScriptFailure(`ECR has no image ${url}:${ref.tag} (the current commit): run \`npm run step:5\` first`, ExitCode.PREFLIGHT);
-  const image = `${url}@${digest}`;
-  const outputs = await terraformOutputs(runner, config, identity.account);
-  const values = templateValues(config, outputs, image, ref.tag);
-  const td = renderTaskDefinition(values);
-
-  const service = await describeService(runner, config);
-  if (!service && !runner.dryRun)
-    throw new ScriptFailure(
-      `service ${config.names.service} is not ACTIVE in cluster ${config.names.cluster}: run \`npm run step:4\` first`,
-      ExitCode.PREFLIGHT,
-    );
-  let current: any;
-  if (service?.taskDefinition) {
-    current = (
-      await runner.json(
-        sh`aws ecs describe-task-definition --task-definition ${service.taskDefinition} --include TAGS --region ${config.region} --output json`,
-      )
-    )?.taskDefinition;
-  }
-  const diff = taskDefinitionDiff(current, td);
-  let arn = service?.taskDefinition ?? '<TASK_DEFINITION_ARN>';
-  let changed = false;
-  let tags: { key: string; value: string }[] = [];
-  if (runner.dryRun || diff.length) {
-    if (diff.length) {
-      const before = current?.containerDefinitions?.[0]?.image;
-      runner.echo(
-        `Task definition changes against ${service?.taskDefinition ?? 'nothing'}:${before && before !== image ? `\n  image: ${before}\n      -> ${image}` : ''}`,
-      );
-      for (const line of diff) runner.echo(`  ${line}`);
-    }
-    if (
-      !runner.dryRun &&
-      !(await confirm(`Register a new revision of ${config.names.family} and deploy it to ${config.names.service}?`, yes))
-    ) {
-      throw new ScriptFailure('not registered (declined)');
-    }
-    tags = releaseTags(ref, digest);
-    arn = await registerTaskDefinition(runner, config, 'ecs-task-definition.json', { ...td, tags }, '<TASK_DEFINITION_ARN>');
-    changed = true;
-  } else {
-    runner.echo(`# ${service?.taskDefinition} already runs this image and configuration: no new revision`);
-  }
-  const needsCount = !service || service.desiredCount === 0;
-  let migrated: OneOffResult | undefined;
-  if ((changed || needsCount) && service?.inProgress && !runner.dryRun) {
-    // never stack deployments: let the running one finish (or roll back) first
-    runner.echo(`# deployment ${service.inProgress} is still in progress: waiting for it before starting another`);
-    const previous = await waitForDeployment(runner, config);
-    runner.echo(`# deployment ${service.inProgress} ended: ${previous.outcome}`);
-  }
-  // the migration runs once per release: with the revision just registered, before any task runs it; a
-  // no-op deploy (no new revision) and a rollback (an existing one) never migrate
-  if (changed && config.migrate) {
-    const migration = migrationTaskDefinition(td, values);
-    migrated = await migrate(runner, config, await registerMigration(runner, config, migration, tags), service?.network);
-  }
-  let deploymentId: string | undefined;
-  if (changed || runner.dryRun || needsCount) {
-    const updated = await runner.json(
-      sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${arn} ${needsCount ? ['--desired-count', String(config.app.desiredCount)] : []} --region ${config.region} --output json --query ${'service.deployments[?status==`PRIMARY`] | [0].{id: id, status: status, rolloutState: rolloutState}'}`,
-    );
-    deploymentId = updated?.id;
-    if (deploymentId) runner.echo(`# deployment ${deploymentId} started (${updated.rolloutState})`);
-  }
-  const revision = Number(/:(\d+)$/.exec(arn)?.[1] ?? 0);
-  return { taskDefinitionArn: arn, revision, changed, image, digest, deploymentId, migrated };
 }

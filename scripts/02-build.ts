@@ -1,29 +1,132 @@
 // Step 2 — build the image with an immutable tag from the git commit (-dirty-<hash> on an uncommitted tree; refused
-// in CI), OCI labels, then run it read-only as ECS will and wait for the health path to answer.
+// in CI), OCI labels, then run it read-only as ECS will and wait for the health path to answer. Skipped when ECR
+// already holds the image of this commit (deploy's second run builds nothing).
 // Needs:    BUILD_CONTEXT (a git checkout), DOCKERFILE, a Docker engine
 // Produces: the local image <ECR_REPOSITORY>:<git sha>
 // Next:     npm run step:3 (terraform plan)
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
-import { buildImage, type ImageRef, imageRef, smokeTest } from '../lib/image.js';
+import { ecrDigest } from '../lib/ecr.js';
+import { ExitCode, ScriptFailure } from '../lib/errors.js';
+import { probe } from '../lib/http.js';
+import { imagePlatform, imageRef, type ImageRef } from '../lib/image.js';
+import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
+import { sh, type Runner } from '../lib/run.js';
 
-export async function step2(runner: Runner, config: Config): Promise<ImageRef & { result: 'built' | 'cached' }> {
-  const ref = await imageRef(runner, config);
-  const result = await buildImage(runner, config, ref);
-  await smokeTest(runner, config, ref);
-  return { ...ref, result };
+export const step: PipelineStep = {
+  n: 2,
+  title: 'Build and test the image',
+  async run(ctx, runner, report) {
+    const ref = (ctx.ref = await imageRef(runner, ctx.config));
+    // an image ECR already holds was built and tested when it was pushed
+    ctx.inEcr = runner.dryRun ? undefined : await ecrDigest(runner, ctx.config, ref.tag).catch(() => undefined);
+    if (ctx.inEcr) return `${ref.tag} is already in ECR`;
+    const built = await buildImage(runner, ctx.config, ref);
+    await smokeTest(runner, ctx.config, ref);
+    report(`✓ image ${ref.local} ${built === 'cached' ? '(already built)' : 'built'} and answered ${ctx.config.app.healthPath}`);
+    if (built === 'cached') return `${ref.local} already built (smoke test passed)`;
+  },
+};
+
+export async function buildImage(runner: Runner, config: Config, ref: ImageRef): Promise<'built' | 'cached'> {
+  if (ref.dirty && process.env.CI) {
+    throw new ScriptFailure(
+      `refusing to build ${ref.local} from an uncommitted tree in CI: every image must map to a commit`,
+      ExitCode.PREFLIGHT,
+    );
+  }
+  const context = resolve(config.app.buildContext);
+  const dockerfile = join(context, config.app.dockerfile);
+  if (!runner.dryRun && !existsSync(dockerfile)) {
+    throw new ScriptFailure(
+      `DOCKERFILE ${dockerfile} does not exist: set DOCKERFILE (relative to BUILD_CONTEXT=${config.app.buildContext}) in .env`,
+      ExitCode.USAGE,
+    );
+  }
+  if (!ref.dirty && (await imagePlatform(runner, ref.local)) === config.app.platform) {
+    runner.echo(`# ${ref.local} is already built from commit ${ref.sha.slice(0, 12)}: build skipped`);
+    return 'cached';
+  }
+  const labels = [
+    `org.opencontainers.image.revision=${ref.sha}`,
+    `org.opencontainers.image.source=${ref.source}`,
+    `org.opencontainers.image.version=${ref.tag}`,
+  ];
+  await runner.run(
+    sh`docker build --platform ${config.app.platform} -t ${ref.local} ${labels.flatMap((l) => ['--label', l])} -f ${dockerfile} ${context}`,
+    {
+      stream: true,
+      timeoutMs: 30 * 60_000,
+    },
+  );
+  return 'built';
+}
+
+/**
+ * The guide's "docker run -p 3000:3000 and check in a browser", done properly: run it read-only as the
+ * task definition will, wait for the health path, stop it; on failure show the container's last logs.
+ */
+export async function smokeTest(runner: Runner, config: Config, ref: ImageRef, timeoutMs = 30_000): Promise<void> {
+  const name = `${config.project}-smoke-${process.pid}`;
+  const { port, healthPath } = config.app;
+  const started = await runner.run(
+    sh`docker run -d --name ${name} --read-only --tmpfs /tmp -p 127.0.0.1::${port} -e PORT=${port} ${ref.local}`,
+  );
+  if (started.dryRun) {
+    runner.echo(`[dry-run] # wait for http://127.0.0.1:<PORT>${healthPath} to answer 200, then: docker rm -f ${name}`);
+    return;
+  }
+  try {
+    const mapping = (await runner.run(sh`docker port ${name} ${port}/tcp`, { nothrow: true })).stdout.trim().split('\n')[0] ?? '';
+    const url = `http://${mapping.replace('0.0.0.0', '127.0.0.1')}${healthPath}`;
+    runner.echo(`# waiting for ${url}`);
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer';
+    while (mapping && Date.now() < deadline) {
+      const answer = await probe(url, 2000);
+      if ('status' in answer && answer.status >= 200 && answer.status < 300) {
+        runner.echo(`# ${url} answered ${answer.status}`);
+        return;
+      }
+      last = 'status' in answer ? `HTTP ${answer.status}` : answer.error;
+      const running = await runner.run(sh`docker inspect --format ${'{{.State.Running}} {{.State.ExitCode}}'} ${name}`, { nothrow: true });
+      if (running.ok && running.stdout.startsWith('false')) {
+        last = `the container exited with code ${running.stdout.trim().split(' ')[1]}`;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    if (!mapping) {
+      const state = await runner.run(sh`docker inspect --format ${'{{.State.Running}} {{.State.ExitCode}}'} ${name}`, { nothrow: true });
+      last = `the container exited with code ${state.stdout.trim().split(' ')[1] ?? '?'}`;
+    }
+    const logs = await runner.run(sh`docker logs --tail 30 ${name}`, { nothrow: true });
+    const text = `${logs.stdout}${logs.stderr}`.trim();
+    // no output at all says so (an empty text split is one empty line, which printed a bare "  | ")
+    const lines = text
+      ? text
+          .split('\n')
+          .slice(-30)
+          .map((l) => `  | ${l}`)
+          .join('\n')
+      : '';
+    throw new ScriptFailure(
+      `${ref.local} did not answer ${healthPath} on port ${port} (${last}).\nLast container log lines:\n${lines || '  | (no output)'}\n` +
+        `  fix: the app must listen on 0.0.0.0:${port} (CONTAINER_PORT) and answer 200 on ${healthPath} (HEALTH_PATH); it runs with a read-only root filesystem and a writable /tmp, as in ECS`,
+    );
+  } finally {
+    await runner.run(sh`docker rm -f ${name}`, { nothrow: true });
+  }
 }
 
 export const spec: ScriptSpec = {
   header: import.meta.url,
   command: 'step:2',
   paths: ['build'],
-  async main({ runner, config }: ScriptContext) {
-    const r = await step2(runner, config);
-    process.stdout.write(
-      `✓ image ${r.local} ${r.result === 'cached' ? '(already built)' : 'built'} and answered ${config.app.healthPath}\n`,
-    );
+  async main({ runner, config, yes }: ScriptContext) {
+    await runStep(step, newContext(config, runner, yes));
   },
 };
 

@@ -3,25 +3,73 @@
 // Needs:    the local image from step 2, the ECR repository from step 4
 // Produces: <ECR_REPOSITORY_URL>:<git sha> and its sha256 digest
 // Next:     npm run step:6 (register the task definition by digest and update the service)
-import { resolveIdentity } from '../lib/aws.js';
+import { ecrRegistry, resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
-import { imageRef } from '../lib/image.js';
-import { type Pushed, pushImage } from '../lib/ecr.js';
+import { ecrDigest, type Pushed, repositoryUrl } from '../lib/ecr.js';
+import { ExitCode, ScriptFailure } from '../lib/errors.js';
+import { cpuArchitecture, imagePlatform, imageRef, type ImageRef } from '../lib/image.js';
+import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
+import { sh, type Runner } from '../lib/run.js';
 
-export async function step5(runner: Runner, config: Config): Promise<Pushed> {
-  const identity = await resolveIdentity(runner, config);
-  const ref = await imageRef(runner, config);
-  return pushImage(runner, config, ref, identity.account);
+export const step: PipelineStep = {
+  n: 5,
+  title: 'Push the image to ECR',
+  async run(ctx, runner, report) {
+    ctx.identity ??= await resolveIdentity(runner, ctx.config);
+    ctx.ref ??= await imageRef(runner, ctx.config);
+    const p = (ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account, ctx.inEcr));
+    report(`✓ ${p.repositoryUrl}:${p.tag} ${p.result === 'pushed' ? 'pushed' : 'already in ECR'}\n  digest ${p.digest}`);
+    if (p.result === 'already-in-ecr') return `${p.tag} is already in ECR (${p.digest.slice(0, 19)}…)`;
+  },
+};
+
+/** `inEcr`: the digest step 2 just read from ECR (bootstrap, deploy), so it is not asked twice. */
+export async function pushImage(runner: Runner, config: Config, ref: ImageRef, account: string, inEcr?: string): Promise<Pushed> {
+  const url = repositoryUrl(config, account);
+  const existing = inEcr ?? (await ecrDigest(runner, config, ref.tag));
+  if (existing) {
+    runner.echo(`# ${url}:${ref.tag} is already in ECR (${existing}): push skipped`);
+    return { repositoryUrl: url, tag: ref.tag, digest: existing, image: `${url}@${existing}`, result: 'already-in-ecr' };
+  }
+  await assertPlatform(runner, config, ref);
+  await runner.runPipeline([
+    sh`aws ecr get-login-password --region ${config.region}`,
+    sh`docker login --username AWS --password-stdin ${ecrRegistry(account, config.region)}`,
+  ]);
+  await runner.run(sh`docker tag ${ref.local} ${url}:${ref.tag}`);
+  const push = await runner.run(sh`docker push ${url}:${ref.tag}`, { stream: true, timeoutMs: 30 * 60_000, retries: 2 });
+  if (push.dryRun) return { repositoryUrl: url, tag: ref.tag, digest: '<IMAGE_DIGEST>', image: `${url}@<IMAGE_DIGEST>`, result: 'pushed' };
+  const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1] ?? (await ecrDigest(runner, config, ref.tag));
+  if (!digest) throw new ScriptFailure(`pushed ${url}:${ref.tag} but could not read its digest`);
+  return { repositoryUrl: url, tag: ref.tag, digest, image: `${url}@${digest}`, result: 'pushed' };
+}
+
+/** The local image exists and is built for the tasks' CPU: refused before anything is pushed. */
+async function assertPlatform(runner: Runner, config: Config, ref: ImageRef): Promise<void> {
+  const platform = await imagePlatform(runner, ref.local);
+  if (runner.dryRun) return;
+  if (!platform) {
+    throw new ScriptFailure(
+      `the local image ${ref.local} does not exist: run \`npm run step:2\` first (it builds the image of the current commit)`,
+      ExitCode.PREFLIGHT,
+    );
+  }
+  if (platform !== config.app.platform) {
+    // an arm64 image from an Apple Silicon laptop fails on X86_64 Fargate with `exec format error`, after the push
+    throw new ScriptFailure(
+      `the local image ${ref.local} is ${platform}, but the tasks run ${config.app.platform} (PLATFORM; runtimePlatform ${cpuArchitecture(config.app.platform)}): nothing was pushed.\n` +
+        `  fix: rebuild it for the tasks with \`npm run step:2\` (docker build --platform ${config.app.platform}), or set PLATFORM=${platform} to run the tasks on ${cpuArchitecture(platform)} Fargate`,
+      ExitCode.PREFLIGHT,
+    );
+  }
 }
 
 export const spec: ScriptSpec = {
   header: import.meta.url,
   command: 'step:5',
-  async main({ runner, config }: ScriptContext) {
-    const p = await step5(runner, config);
-    process.stdout.write(`✓ ${p.repositoryUrl}:${p.tag} ${p.result === 'pushed' ? 'pushed' : 'already in ECR'}\n  digest ${p.digest}\n`);
+  async main({ runner, config, yes }: ScriptContext) {
+    await runStep(step, newContext(config, runner, yes));
   },
 };
 

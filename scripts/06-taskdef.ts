@@ -4,17 +4,145 @@
 // Needs:    the image in ECR (step 5), Terraform outputs (step 4)
 // Produces: a task definition revision and a new ECS deployment
 // Next:     npm run step:7 (verify the deployment)
-import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { releaseTaskDefinition } from '../lib/taskdef.js';
+import { resolveIdentity } from '../lib/aws.js';
+import { confirm, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import type { Config } from '../lib/config.js';
+import { ecrDigest, repositoryUrl } from '../lib/ecr.js';
+import { ExitCode, ScriptFailure } from '../lib/errors.js';
+import { imageRef, type ImageRef } from '../lib/image.js';
+import { migrate, type OneOffResult } from '../lib/oneoff.js';
+import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
+import { sh, type Runner } from '../lib/run.js';
+import { describeService } from '../lib/service.js';
+import {
+  migrationTaskDefinition,
+  type Registered,
+  releaseTags,
+  renderTaskDefinition,
+  taskDefinitionDiff,
+  templateValues,
+} from '../lib/taskdef.js';
+import { writeRendered } from '../lib/template.js';
+import { terraformOutputs } from '../lib/terraform.js';
+import { waitForDeployment } from '../lib/waiter.js';
+
+export const step: PipelineStep = {
+  n: 6,
+  title: 'Task definition and service',
+  async run(ctx, runner, report) {
+    // bootstrap and deploy pass what step 5 just learnt; alone, step 6 asks ECR
+    const known = ctx.ref && ctx.pushed && !runner.dryRun ? { ref: ctx.ref, digest: ctx.pushed.digest } : undefined;
+    const r = (ctx.registered = await releaseTaskDefinition(runner, ctx.config, ctx.yes, known));
+    report(`${r.changed ? '✓ registered' : '✓ unchanged:'} ${r.taskDefinitionArn}\n  image ${r.image}`);
+    if (!r.changed) return `${r.taskDefinitionArn.split('/').pop()} already runs this image: no new revision`;
+  },
+};
+
+export async function releaseTaskDefinition(
+  runner: Runner,
+  config: Config,
+  yes: boolean,
+  known?: { ref: ImageRef; digest: string },
+): Promise<Registered> {
+  const { cluster, service: serviceName, family } = config.names;
+  const identity = await resolveIdentity(runner, config);
+  const ref = known?.ref ?? (await imageRef(runner, config));
+  const url = repositoryUrl(config, identity.account);
+  const digest = runner.dryRun ? '<IMAGE_DIGEST>' : (known?.digest ?? (await ecrDigest(runner, config, ref.tag)));
+  if (!digest)
+    throw new ScriptFailure(`ECR has no image ${url}:${ref.tag} (the current commit): run \`npm run step:5\` first`, ExitCode.PREFLIGHT);
+  const image = `${url}@${digest}`;
+
+  // 1. render the task definition: the image by digest, Terraform's outputs, secrets by ARN
+  const outputs = await terraformOutputs(runner, config, identity.account);
+  const values = templateValues(config, outputs, image, ref.tag);
+  const td = renderTaskDefinition(values);
+
+  // 2. what the service runs now, and what would change
+  const service = await describeService(runner, config);
+  if (!service && !runner.dryRun)
+    throw new ScriptFailure(`service ${serviceName} is not ACTIVE in cluster ${cluster}: run \`npm run step:4\` first`, ExitCode.PREFLIGHT);
+  const current = service?.taskDefinition
+    ? (
+        await runner.json(
+          sh`aws ecs describe-task-definition --task-definition ${service.taskDefinition} --include TAGS --region ${config.region} --output json`,
+        )
+      )?.taskDefinition
+    : undefined;
+  const diff = taskDefinitionDiff(current, td);
+
+  // 3. register a new revision, tagged with the release, only when something changed
+  let arn = service?.taskDefinition ?? '<TASK_DEFINITION_ARN>';
+  let changed = false;
+  let tags: { key: string; value: string }[] = [];
+  if (runner.dryRun || diff.length) {
+    if (diff.length) {
+      const before = current?.containerDefinitions?.[0]?.image;
+      runner.echo(
+        `Task definition changes against ${service?.taskDefinition ?? 'nothing'}:${before && before !== image ? `\n  image: ${before}\n      -> ${image}` : ''}`,
+      );
+      for (const line of diff) runner.echo(`  ${line}`);
+    }
+    if (!runner.dryRun && !(await confirm(`Register a new revision of ${family} and deploy it to ${serviceName}?`, yes)))
+      throw new ScriptFailure('not registered (declined)');
+    tags = releaseTags(ref, digest);
+    arn = await registerTaskDefinition(runner, config, 'ecs-task-definition.json', { ...td, tags }, '<TASK_DEFINITION_ARN>');
+    changed = true;
+  } else {
+    runner.echo(`# ${service?.taskDefinition} already runs this image and configuration: no new revision`);
+  }
+
+  // 4. never stack deployments: let the running one finish (or roll back) first
+  const needsCount = !service || service.desiredCount === 0;
+  if ((changed || needsCount) && service?.inProgress && !runner.dryRun) {
+    runner.echo(`# deployment ${service.inProgress} is still in progress: waiting for it before starting another`);
+    const previous = await waitForDeployment(runner, config);
+    runner.echo(`# deployment ${service.inProgress} ended: ${previous.outcome}`);
+  }
+
+  // 5. the migration runs once per release: with the revision just registered, before any task runs it; a
+  //    no-op deploy (no new revision) and a rollback (an existing one) never migrate
+  let migrated: OneOffResult | undefined;
+  if (changed && config.migrate) {
+    const migration = migrationTaskDefinition(td, values);
+    const migrationArn = await registerTaskDefinition(
+      runner,
+      config,
+      'ecs-migration-task-definition.json',
+      { ...migration, tags },
+      '<MIGRATION_TASK_DEFINITION_ARN>',
+    );
+    migrated = await migrate(runner, config, migrationArn, service?.network);
+  }
+
+  // 6. point the service at the new revision: ECS starts a rolling deployment (step 7 follows it)
+  let deploymentId: string | undefined;
+  if (changed || runner.dryRun || needsCount) {
+    const updated = await runner.json(
+      sh`aws ecs update-service --cluster ${cluster} --service ${serviceName} --task-definition ${arn} ${needsCount ? ['--desired-count', String(config.app.desiredCount)] : []} --region ${config.region} --output json --query ${'service.deployments[?status==`PRIMARY`] | [0].{id: id, status: status, rolloutState: rolloutState}'}`,
+    );
+    deploymentId = updated?.id;
+    if (deploymentId) runner.echo(`# deployment ${deploymentId} started (${updated.rolloutState})`);
+  }
+  const revision = Number(/:(\d+)$/.exec(arn)?.[1] ?? 0);
+  return { taskDefinitionArn: arn, revision, changed, image, digest, deploymentId, migrated };
+}
+
+/** register-task-definition of a rendered document (written to the state directory); its new ARN. */
+async function registerTaskDefinition(runner: Runner, config: Config, file: string, td: any, placeholder: string): Promise<string> {
+  const rendered = writeRendered(runner, file, td);
+  const out = await runner.json(
+    sh`aws ecs register-task-definition --cli-input-json file://${rendered} --region ${config.region} --output json`,
+  );
+  return out?.taskDefinition?.taskDefinitionArn ?? placeholder;
+}
 
 export const spec: ScriptSpec = {
   header: import.meta.url,
   command: 'step:6',
   async main({ runner, config, yes }: ScriptContext) {
-    const r = await releaseTaskDefinition(runner, config, yes);
-    process.stdout.write(
-      `${r.changed ? '✓ registered' : '✓ unchanged:'} ${r.taskDefinitionArn}\n  image ${r.image}\nNext: npm run step:7\n`,
-    );
+    await runStep(step, newContext(config, runner, yes));
+    process.stdout.write('Next: npm run step:7\n');
   },
 };
 

@@ -7,14 +7,34 @@
 // Next:     npm run step:8 (DNS, when DOMAIN_NAME is set)
 import { resolveIdentity } from '../lib/aws.js';
 import { integer, isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import type { Config } from '../lib/config.js';
-import type { Runner } from '../lib/run.js';
-import { formatResult, OUTCOME_EXIT, type VerifyOptions, type VerifyResult, waitForDeployment } from '../lib/waiter.js';
+import { ScriptFailure } from '../lib/errors.js';
+import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
+import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
 
-export async function step7(runner: Runner, config: Config, options: VerifyOptions = {}): Promise<VerifyResult> {
-  await resolveIdentity(runner, config);
-  return waitForDeployment(runner, config, options);
-}
+/**
+ * The guide's "wait, then look": instead of a blind 10-minute wait, poll until the deployment is serving. Each poll
+ * is these commands, made through the SDK (lib/ecs.ts; `--dry-run` prints them):
+ *   aws ecs describe-services --cluster <cluster> --services <service>       rollout state, counts, events
+ *   aws ecs list-tasks / describe-tasks --started-by <deployment id>         running and stopped tasks, exit codes
+ *   aws elbv2 describe-target-health --target-group-arn <target group>       healthy, draining, the reason why not
+ *   curl -fsS http://<ALB DNS name><HEALTH_PATH>                             once the new tasks alone serve
+ */
+export const step: PipelineStep = {
+  n: 7,
+  title: 'Verify the deployment',
+  async run(ctx, runner, report) {
+    ctx.identity ??= await resolveIdentity(runner, ctx.config);
+    const started = ctx.registered;
+    const r = (ctx.verified = await waitForDeployment(runner, ctx.config, {
+      taskDefinitionArn: started?.taskDefinitionArn?.startsWith('arn:') ? started.taskDefinitionArn : undefined,
+      deploymentId: started?.deploymentId,
+      ...ctx.verify,
+    }));
+    report(formatResult(r));
+    if (r.outcome !== 'ok') throw new ScriptFailure(`${r.outcome}: ${r.message} (diagnosis above)`, OUTCOME_EXIT[r.outcome]);
+    ctx.url = r.url;
+  },
+};
 
 export const spec: ScriptSpec = {
   header: import.meta.url,
@@ -35,14 +55,10 @@ export const spec: ScriptSpec = {
       parse: matching(/^https?:\/\/[^\s]{1,2000}$/, 'an http:// or https:// URL'),
     },
   },
-  async main({ runner, config, options }: ScriptContext) {
-    const r = await step7(runner, config, {
-      taskDefinitionArn: options['task-definition'],
-      timeoutSeconds: options.timeout,
-      url: options.url,
-    });
-    process.stdout.write(`${runner.mask(formatResult(r))}\n`);
-    return OUTCOME_EXIT[r.outcome];
+  async main({ runner, config, yes, options }: ScriptContext) {
+    const ctx = newContext(config, runner, yes);
+    ctx.verify = { taskDefinitionArn: options['task-definition'], timeoutSeconds: options.timeout, url: options.url };
+    await runStep(step, ctx);
   },
 };
 

@@ -4,9 +4,20 @@
 // Produces: the stack and the app answering on its URL; a summary (URL, image digest, revision, durations, rollback
 //           command)
 // Next:     npm run deploy for every later release
-import { integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
-import { type PipelineContext, runPipeline, selectSteps, stepList, STEPS, summary } from '../lib/pipeline.js';
+import { integer, isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { underDeployLock } from '../lib/lock.js';
+import { newContext, type PipelineStep, runPipeline, selectSteps, stepList, summary } from '../lib/pipeline.js';
+import { step as prerequisites } from './01-prereqs.js';
+import { step as build } from './02-build.js';
+import { step as plan } from './03-plan.js';
+import { step as apply } from './04-apply.js';
+import { step as push } from './05-push.js';
+import { step as taskDefinition } from './06-taskdef.js';
+import { step as verify } from './07-verify.js';
+import { step as domain } from './08-dns.js';
+
+/** The guide's steps 1-8, each the definition `npm run step:N` runs. */
+export const STEPS: PipelineStep[] = [prerequisites, build, plan, apply, push, taskDefinition, verify, domain];
 
 export const spec: ScriptSpec = {
   header: import.meta.url,
@@ -20,7 +31,7 @@ export const spec: ScriptSpec = {
   },
   async main({ runner, config, yes, options }: ScriptContext) {
     const steps = selectSteps(STEPS, options);
-    const ctx: PipelineContext = { config, runner, yes, durations: {} };
+    const ctx = newContext(config, runner, yes);
     // steps 1-4 build the infrastructure (Terraform locks its own state); 5-8 change the service: locked
     const before = steps.filter((s) => s.n < 5);
     const after = steps.filter((s) => s.n >= 5);

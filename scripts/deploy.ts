@@ -3,11 +3,16 @@
 // Needs:    a bootstrapped stack (npm run bootstrap), BUILD_CONTEXT at the commit to release
 // Produces: a verified deployment and its release record
 // Next:     npm run rollback to return to the previous release
-import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
-import { type PipelineContext, runPipeline, STEPS, summary } from '../lib/pipeline.js';
+import { isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { underDeployLock } from '../lib/lock.js';
+import { newContext, type PipelineStep, runPipeline, summary } from '../lib/pipeline.js';
+import { step as build } from './02-build.js';
+import { step as push } from './05-push.js';
+import { step as taskDefinition } from './06-taskdef.js';
+import { step as verify } from './07-verify.js';
 
-export const DEPLOY_STEPS = STEPS.filter((s) => [2, 5, 6, 7].includes(s.n));
+/** A release: the guide's steps 2, 5, 6 and 7, each the definition `npm run step:N` runs. */
+export const DEPLOY_STEPS: PipelineStep[] = [build, push, taskDefinition, verify];
 
 export const spec: ScriptSpec = {
   header: import.meta.url,
@@ -17,7 +22,7 @@ export const spec: ScriptSpec = {
     'lock-wait': LOCK_WAIT_OPTION,
   },
   async main({ runner, config, yes, options }: ScriptContext) {
-    const ctx: PipelineContext = { config, runner, yes, durations: {} };
+    const ctx = newContext(config, runner, yes);
     try {
       await underDeployLock(runner, config, options['lock-wait'], 'deploy', () => runPipeline(DEPLOY_STEPS, ctx));
     } catch (error) {

@@ -11,12 +11,13 @@
 // Next:     npm run bootstrap (to build it again)
 import { createInterface } from 'node:readline/promises';
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import { ExitCode, UsageError } from '../lib/errors.js';
-import { deleteStateBucket, destroyStack, otherStacksInBucket, type PlanSummary } from '../lib/infra.js';
-import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
-import { stateBucket } from '../lib/terraform.js';
+import { formatSummary, type PlanSummary, prepareTfvars, removePlan, showPlan } from '../lib/infra.js';
+import { underDeployLock } from '../lib/lock.js';
+import { sh, type Runner } from '../lib/run.js';
+import { chdir, planFile, stateBucket, terraformEnv, terraformInit, varFileArgs } from '../lib/terraform.js';
 
 /** What is destroyed, for the prompt and the refusals: the stack's name, its environment, account and region. */
 const what = (config: Config, account?: string) =>
@@ -98,5 +99,87 @@ export const spec: ScriptSpec = {
     );
   },
 };
+
+/** The object versions (and delete markers) of the state bucket, as `delete-objects` takes them. */
+async function stateBucketVersions(runner: Runner, config: Config, bucket: string): Promise<{ Key: string; VersionId: string }[]> {
+  const listed = await runner.json<any>(sh`aws s3api list-object-versions --bucket ${bucket} --region ${config.region} --output json`);
+  return [...(listed?.Versions ?? []), ...(listed?.DeleteMarkers ?? [])].map((v: any) => ({ Key: v.Key, VersionId: v.VersionId }));
+}
+
+/**
+ * Other stacks whose state is in the bucket (another environment of the project): their state keys. The
+ * bucket is one per project, so it may be deleted only with the last stack.
+ */
+export async function otherStacksInBucket(runner: Runner, config: Config, account: string): Promise<string[]> {
+  if (runner.dryRun) return [];
+  const bucket = stateBucket(config, account);
+  const keys = (await stateBucketVersions(runner, config, bucket)).map((v) => v.Key);
+  const own = `${config.project}/`;
+  return [...new Set(keys.filter((k) => k.endsWith('/terraform.tfstate') && !k.startsWith(own)))].sort();
+}
+
+/** Empty the (versioned) state bucket, every version and delete marker, and delete it. */
+export async function deleteStateBucket(runner: Runner, config: Config, account: string): Promise<void> {
+  const bucket = stateBucket(config, account);
+  const versions = await stateBucketVersions(runner, config, bucket); // none in a dry run: it only prints the list
+  for (let i = 0; i < versions.length; i += 1000) {
+    const batch = JSON.stringify({ Objects: versions.slice(i, i + 1000), Quiet: true });
+    await runner.run(sh`aws s3api delete-objects --bucket ${bucket} --region ${config.region} --delete ${batch}`);
+  }
+  await runner.run(sh`aws s3api delete-bucket --bucket ${bucket} --region ${config.region}`);
+}
+
+/**
+ * What stops a plain `terraform destroy` of this stack, and the variables that lift it (TF_VAR_, so a module
+ * without them ignores them): deletion protection (ALB, RDS), a repository with images, and the ALB's access-log
+ * bucket once it holds logs (its force_destroy follows alb_deletion_protection, and must reach the state first).
+ */
+const PROTECTED = ['aws_lb.this', 'aws_db_instance.this', 'aws_ecr_repository.app', 'aws_s3_bucket.alb_logs'];
+const UNPROTECT = { TF_VAR_alb_deletion_protection: 'false', TF_VAR_db_deletion_protection: 'false', TF_VAR_ecr_force_delete: 'true' };
+
+/**
+ * Tear the stack down: plan the destroy and show it, confirm, lift deletion protection (ALB, RDS) and let ECR
+ * and S3 delete a repository with images and a log bucket with logs (a targeted apply of just those), then
+ * destroy. The state bucket stays.
+ */
+export async function destroyStack(
+  runner: Runner,
+  config: Config,
+  account: string,
+  confirmed: (summary: PlanSummary) => Promise<boolean>,
+): Promise<'destroyed' | 'nothing' | 'declined'> {
+  prepareTfvars(runner, config);
+  await terraformInit(runner, config, account);
+  const env = { ...terraformEnv(config), ...UNPROTECT };
+  await runner.run(sh`terraform ${chdir(config)} plan -destroy -input=false -no-color ${varFileArgs(config)} -out=${planFile(config)}`, {
+    env,
+    stream: true,
+    timeoutMs: 30 * 60_000,
+  });
+  if (!runner.dryRun) {
+    const summary = await showPlan(runner, config);
+    removePlan(config); // a destroy plan is never left for step 4 to apply
+    runner.echo(formatSummary(summary));
+    if (summary.noChanges) return 'nothing';
+    if (!(await confirmed(summary))) return 'declined';
+  }
+  const inState = runner.dryRun
+    ? PROTECTED
+    : (await runner.run(sh`terraform ${chdir(config)} state list`, { env })).stdout.split('\n').filter((a) => PROTECTED.includes(a));
+  if (inState.length) {
+    const targets = inState.map((a) => `-target=${a}`);
+    await runner.run(sh`terraform ${chdir(config)} apply -input=false -no-color -auto-approve ${varFileArgs(config)} ${targets}`, {
+      env,
+      stream: true,
+      timeoutMs: 30 * 60_000,
+    });
+  }
+  await runner.run(sh`terraform ${chdir(config)} destroy -input=false -no-color -auto-approve ${varFileArgs(config)}`, {
+    env,
+    stream: true,
+    timeoutMs: 60 * 60_000,
+  });
+  return 'destroyed';
+}
 
 if (isMain(import.meta.url)) await main(spec);

@@ -7,12 +7,15 @@
 // Produces: the migrated database (exit 1 when the migration fails, 5 when it times out: the task is stopped)
 // Next:     npm run deploy (it migrates each new release itself)
 import { resolveIdentity } from '../lib/aws.js';
-import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { matching } from '../lib/flags.js';
-import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
+import { isMain, LOCK_WAIT_OPTION, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import type { Config } from '../lib/config.js';
+import { underDeployLock } from '../lib/lock.js';
 import { migrate } from '../lib/oneoff.js';
-import { releaseMigration } from '../lib/taskdef.js';
+import { sh, type Runner } from '../lib/run.js';
 import { describeService } from '../lib/service.js';
+import { migrationTaskDefinition, renderTaskDefinition, taskDefinitionDiff, templateValues } from '../lib/taskdef.js';
+import { writeRendered } from '../lib/template.js';
+import { terraformOutputs } from '../lib/terraform.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 
 export const spec: ScriptSpec = {
@@ -40,5 +43,37 @@ export const spec: ScriptSpec = {
     });
   },
 };
+
+/**
+ * The migration's task definition for a release that is already registered (`npm run migrate`): derived from the
+ * release as ECS describes it, registered only when it differs from the newest revision of <family>-migrate.
+ */
+export async function releaseMigration(runner: Runner, config: Config, account: string, release: string): Promise<string> {
+  const region = ['--region', config.region, '--output', 'json'];
+  const described = await runner.json(sh`aws ecs describe-task-definition --task-definition ${release} --include TAGS ${region}`);
+  const outputs = await terraformOutputs(runner, config, account);
+  const container = described?.taskDefinition?.containerDefinitions?.find((c: any) => c.name === config.names.container);
+  const tags: { key: string; value: string }[] = described?.tags ?? [];
+  const tag = tags.find((t) => t.key === 'llmops:image-tag')?.value ?? '<IMAGE_TAG>';
+  const values = templateValues(config, outputs, container?.image ?? '<IMAGE>', tag);
+  if (!runner.dryRun && !container)
+    throw new ScriptFailure(
+      `${release} has no container ${config.names.container} (CONTAINER_NAME): nothing to migrate with`,
+      ExitCode.PREFLIGHT,
+    );
+  const migration = migrationTaskDefinition(described?.taskDefinition ?? renderTaskDefinition(values), values);
+  const newest = await runner.json(sh`aws ecs describe-task-definition --task-definition ${migration.family} ${region}`, {
+    nothrow: true,
+  });
+  if (newest?.taskDefinition && taskDefinitionDiff(newest.taskDefinition, migration).length === 0) {
+    runner.echo(`# ${newest.taskDefinition.taskDefinitionArn.split('/').pop()} already is this release's migration: not registered again`);
+    return newest.taskDefinition.taskDefinitionArn;
+  }
+  const rendered = writeRendered(runner, 'ecs-migration-task-definition.json', { ...migration, tags });
+  const out = await runner.json(
+    sh`aws ecs register-task-definition --cli-input-json file://${rendered} --region ${config.region} --output json`,
+  );
+  return out?.taskDefinition?.taskDefinitionArn ?? '<MIGRATION_TASK_DEFINITION_ARN>';
+}
 
 if (isMain(import.meta.url)) await main(spec);

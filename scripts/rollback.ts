@@ -5,10 +5,10 @@
 // Produces: the service on the chosen revision, verified (exit codes as step 7)
 // Next:     fix forward, then npm run deploy
 import { resolveIdentity } from '../lib/aws.js';
-import { confirm, integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { confirm, integer, isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
-import { LOCK_WAIT_OPTION, underDeployLock } from '../lib/lock.js';
+import { underDeployLock } from '../lib/lock.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { describeService, newestRevisions } from '../lib/service.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';

@@ -3,8 +3,7 @@
 // Needs:    docs/ko/*.md and docs/en/*.md with runbook markers; nothing in AWS (dry runs only)
 // Produces: the docs rewritten in place (or, with --check, exit 1 and the stale blocks)
 // Next:     git add docs && git commit
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { ScriptFailure } from '../lib/errors.js';

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startMoto, type Moto } from './helpers/moto.js';
 import { runScriptFile } from './helpers/script.js';
-import { stateBucketPolicy } from '../lib/infra.js';
+import { stateBucketPolicy } from '../scripts/03-plan.js';
 
 let moto: Moto;
 const dir = mkdtempSync(join(tmpdir(), 'llmops-switch-'));

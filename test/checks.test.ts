@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { installHint } from '../lib/hints.js';
-import { checks, formatChecklist, runChecks, versionAtLeast, type CheckResult } from '../lib/prereqs.js';
+import { checks, formatChecklist, runChecks, versionAtLeast, type CheckResult } from '../scripts/01-prereqs.js';
 import { Runner } from '../lib/run.js';
 import { fakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';

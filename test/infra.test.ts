@@ -9,20 +9,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
-import {
-  applyPlan,
-  deleteStateBucket,
-  destroyStack,
-  ensureStateBucket,
-  formatSummary,
-  otherStacksInBucket,
-  planInfrastructure,
-  prepareTfvars,
-  printOutputs,
-  stateBucketPolicy,
-  summarizePlan,
-} from '../lib/infra.js';
+import { formatSummary, prepareTfvars, summarizePlan } from '../lib/infra.js';
+import { deleteStateBucket, destroyStack, otherStacksInBucket } from '../scripts/destroy.js';
+import { newContext } from '../lib/pipeline.js';
 import { Runner } from '../lib/run.js';
+import type { Config } from '../lib/config.js';
+import { ensureStateBucket, stateBucketPolicy, step as planStep } from '../scripts/03-plan.js';
+import { printOutputs, step as applyStep } from '../scripts/04-apply.js';
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';
 import { stsEndpoint, TEST_ACCOUNT, TEST_KEYS } from './helpers/sts.js';
@@ -85,6 +78,23 @@ function setup(fake: Record<string, string> = {}, env: Record<string, string> = 
       .filter((c) => c[0] === bin)
       .map((c) => c.slice(1).join(' '));
   return { fb, dir, lines, runner, config, calls };
+}
+
+/** Step 3 as bootstrap runs it: the summary it learnt (none in a dry run). */
+async function planInfrastructure(runner: Runner, config: Config) {
+  const ctx = newContext(config, runner, true);
+  await planStep.run(ctx, runner, () => {});
+  return ctx.plan;
+}
+
+/** Step 4 as bootstrap runs it: applied, nothing to apply, or declined (its ScriptFailure). */
+async function applyPlan(runner: Runner, config: Config, yes: boolean): Promise<'applied' | 'no-changes' | 'declined'> {
+  try {
+    return (await applyStep.run(newContext(config, runner, yes), runner, () => {})) ? 'no-changes' : 'applied';
+  } catch (error) {
+    if (error instanceof ScriptFailure && error.message.startsWith('terraform apply declined')) return 'declined';
+    throw error;
+  }
 }
 
 /** `fn` with stdin answering `text` and what was asked on stderr (a question at a terminal: no --yes, no CI). */

@@ -10,7 +10,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { ExitCode, InterruptedError, ScriptFailure } from '../lib/errors.js';
-import { headline, jobSummary, type PipelineContext, type PipelineStep, runPipeline, STEPS, summary } from '../lib/pipeline.js';
+import { headline, jobSummary, type PipelineContext, type PipelineStep, runPipeline, summary } from '../lib/pipeline.js';
+import { STEPS } from '../scripts/bootstrap.js';
 import { Runner } from '../lib/run.js';
 import { scratchCheckout } from '../lib/runbook.js';
 import { fakeBins } from './helpers/fake-bin.js';
@@ -86,8 +87,7 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
     'docker image inspect',
     'docker build --platform',
     'docker run -d',
-    // 3: the state bucket, init, plan
-    'aws sts get-caller-identity',
+    // 3: the state bucket, init, plan (the account step 1 found: no second look)
     'aws s3api head-bucket',
     'aws s3api create-bucket',
     'aws s3api put-bucket-versioning',
@@ -97,7 +97,6 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
     'terraform -chdir=TF init',
     'terraform -chdir=TF plan',
     // 4: apply the saved plan
-    'aws sts get-caller-identity',
     'terraform -chdir=TF apply',
     // 5: push unless ECR has it
     'aws ecr describe-images',
@@ -160,9 +159,9 @@ test('a failing step stops the list: named, timed, the later steps never run; a 
   const step = (n: number, run: PipelineStep['run']): PipelineStep => ({
     n,
     title: `Step ${n}`,
-    run: async (ctx, runner) => {
+    run: async (ctx, runner, report) => {
       ran.push(n);
-      return run(ctx, runner);
+      return run(ctx, runner, report);
     },
   });
   const steps = [
@@ -217,20 +216,20 @@ test('steps on what earlier steps learnt: apply skipped after a plan without cha
   const runner = new Runner({ echo: () => {} });
   const ctx = ctxOf(runner);
   ctx.plan = { noChanges: true } as any;
-  assert.is(await step(4).run(ctx, runner), 'nothing to apply (step 3 planned no changes)');
+  assert.is(await step(4).run(ctx, runner, () => {}), 'nothing to apply (step 3 planned no changes)');
 
   ctx.identity = { account: '123456789012', arn: 'arn:aws:iam::123456789012:user/x', region: 'us-east-1' };
   ctx.ref = { tag: 'abc123', local: 'llmops-system:abc123' } as any;
   ctx.inEcr = DIGEST;
-  assert.is(await step(5).run(ctx, runner), 'abc123 is already in ECR (sha256:abababababab…)');
+  assert.is(await step(5).run(ctx, runner, () => {}), 'abc123 is already in ECR (sha256:abababababab…)');
   assert.is(ctx.pushed?.result, 'already-in-ecr');
 
-  assert.is(await step(8).run(ctx, runner), 'DOMAIN_NAME is not set');
+  assert.is(await step(8).run(ctx, runner, () => {}), 'DOMAIN_NAME is not set');
 
   const none = fakeBins();
   const bare = new Runner({ echo: () => {}, env: { PATH: none.dir } });
   const error = await step(1)
-    .run(ctxOf(bare), bare)
+    .run(ctxOf(bare), bare, () => {})
     .catch((e) => e);
   assert.instance(error, ScriptFailure);
   assert.is(error.exitCode, ExitCode.PREFLIGHT);
@@ -264,7 +263,7 @@ esac`,
       env: { PATH: `${fakes.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, CI: undefined, ...fake },
     });
     const ctx = ctxOf(runner, true, { LLMOPS_BUILD_CONTEXT: app });
-    const skipped = await withEnv({ CI: undefined }, () => stepTwo.run(ctx, runner));
+    const skipped = await withEnv({ CI: undefined }, () => stepTwo.run(ctx, runner, () => {}));
     const docker = fakes
       .calls()
       .slice(before)

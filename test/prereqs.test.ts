@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { startMoto, type Moto } from './helpers/moto.js';
 import { emptyEnvFile, keptEnv, ROOT, runScriptFile } from './helpers/script.js';
-import { MIN_NODE, MIN_TERRAFORM, versionAtLeast } from '../lib/prereqs.js';
+import { MIN_NODE, MIN_TERRAFORM, versionAtLeast } from '../scripts/01-prereqs.js';
 
 function appCheckout(): string {
   const dir = mkdtempSync(join(tmpdir(), 'app-'));

@@ -11,7 +11,8 @@ import { loadConfig } from '../lib/config.js';
 import { Runner } from '../lib/run.js';
 import { runScriptFile, withEnv, ROOT } from './helpers/script.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
-import { buildImage, imageRef } from '../lib/image.js';
+import { imageRef } from '../lib/image.js';
+import { buildImage } from '../scripts/02-build.js';
 import { formatSummary, prepareTfvars, showPlan, summarizePlan, tfvarsFromConfig } from '../lib/infra.js';
 import { fakeBins } from './helpers/fake-bin.js';
 import {
@@ -24,7 +25,8 @@ import {
   templateValues,
 } from '../lib/taskdef.js';
 import { explainStoppedTask, pollDelayMs } from '../lib/waiter.js';
-import { selectSteps, stepList, STEPS } from '../lib/pipeline.js';
+import { selectSteps, stepList } from '../lib/pipeline.js';
+import { STEPS } from '../scripts/bootstrap.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const quiet = () => new Runner({ echo: () => {} });

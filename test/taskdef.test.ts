@@ -14,12 +14,12 @@ import {
   canonicalTaskDefinition,
   diffLines,
   migrationTaskDefinition,
-  releaseMigration,
-  releaseTaskDefinition,
   renderTaskDefinition,
   templateValues,
   validateTaskDefinition,
 } from '../lib/taskdef.js';
+import { releaseMigration } from '../scripts/migrate.js';
+import { releaseTaskDefinition } from '../scripts/06-taskdef.js';
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';
 import { stsEndpoint, TEST_ACCOUNT, TEST_KEYS } from './helpers/sts.js';
