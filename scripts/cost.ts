@@ -6,7 +6,8 @@
 // Next:     adjust TASK_CPU / TASK_MEMORY, then npm run deploy
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
-import { type Config, FARGATE_SIZES } from '../lib/config.js';
+import { type Config } from '../lib/config.js';
+import { FARGATE_SIZES } from '../lib/schema.js';
 import { sh, type Runner } from '../lib/run.js';
 
 const HEADROOM = 0.7; // size so that the observed peak uses at most 70 %

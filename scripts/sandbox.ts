@@ -8,7 +8,7 @@
 import { join, resolve } from 'node:path';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { ExitCode, UsageError } from '../lib/errors.js';
-import { mergeEnvFiles, readEnvFiles } from '../lib/config.js';
+import { mergeEnvFiles, readEnvFiles } from '../lib/envfiles.js';
 import {
   envFileForScripts,
   SANDBOX_ACCOUNT,

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { parse } from 'yaml';
 import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readEnvFile } from '../lib/config.js';
+import { readEnvFile } from '../lib/envfiles.js';
 import { commitSampleApp } from '../sandbox/sample-app.js';
 import { testSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { awsFaultProxy, dockerFaultProxy } from './helpers/fault-proxy.js';

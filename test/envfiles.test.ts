@@ -7,19 +7,17 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   applyEnvFiles,
-  editDistance,
   envFiles,
   envFilesWin,
   envLineProblems,
-  FARGATE_SIZES,
   ignoredEnvironment,
-  loadConfig,
-  maskValue,
   mergeEnvFiles,
-  misspelling,
   readEnvFile,
   readEnvFiles,
-} from '../lib/config.js';
+} from '../lib/envfiles.js';
+import { editDistance, misspelling } from '../lib/variables.js';
+import { FARGATE_SIZES, maskValue } from '../lib/schema.js';
+import { loadConfig } from '../lib/config.js';
 import { problemsOf } from './helpers/problems.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'envfiles-'));

@@ -9,7 +9,9 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { integer, parseFlags, type ScriptSpec } from '../lib/cli.js';
-import { KNOWN_VARIABLES, loadConfig, misspelling, PREFIX } from '../lib/config.js';
+import { KNOWN_VARIABLES, PREFIX } from '../lib/schema.js';
+import { loadConfig } from '../lib/config.js';
+import { misspelling } from '../lib/variables.js';
 import { quote } from '../lib/run.js';
 import { ConfigError } from '../lib/errors.js';
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig, mergeEnvFiles, readEnvFile } from '../lib/config.js';
+import { loadConfig } from '../lib/config.js';
+import { mergeEnvFiles, readEnvFile } from '../lib/envfiles.js';
 import { envFileForScripts, SANDBOX_ACCOUNT, SANDBOX_DIR, sandboxAwsFiles, sandboxEnv, userSettings } from '../sandbox/control.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'llmops-rehearse-'));

@@ -6,16 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  AWS_VARIABLES,
-  commandWords,
-  editDistance,
-  loadConfig,
-  misspelling,
-  secretValues,
-  TF_VARIABLES,
-  TOOLKIT_VARIABLES,
-} from '../lib/config.js';
+import { AWS_VARIABLES, editDistance, misspelling, TF_VARIABLES, TOOLKIT_VARIABLES } from '../lib/variables.js';
+import { commandWords } from '../lib/schema.js';
+import { loadConfig, secretValues } from '../lib/config.js';
 import { ConfigError } from '../lib/errors.js';
 import { problemsOf } from './helpers/problems.js';
 

@@ -6,7 +6,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { readEnvFile } from '../../lib/config.js';
+import { readEnvFile } from '../../lib/envfiles.js';
 import { commitSampleApp } from '../../sandbox/sample-app.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');

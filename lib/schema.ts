@@ -1,0 +1,241 @@
+// The settings: every name a .env may hold, its type and range (zod), its default, and which are secrets.
+// lib/config.ts turns them into the Config the scripts read; lib/envfiles.ts reads them from files.
+import { z } from 'zod';
+
+/** Fargate task sizes: cpu units -> allowed memory (MiB). */
+export const FARGATE_SIZES: Record<number, number[]> = {
+  256: [512, 1024, 2048],
+  512: range(1024, 4096, 1024),
+  1024: range(2048, 8192, 1024),
+  2048: range(4096, 16384, 1024),
+  4096: range(8192, 30720, 1024),
+  8192: range(16384, 61440, 4096),
+  16384: range(32768, 122880, 8192),
+};
+
+function range(from: number, to: number, step: number): number[] {
+  const out: number[] = [];
+  for (let v = from; v <= to; v += step) out.push(v);
+  return out;
+}
+
+/** Variables whose values are secrets: masked in messages, registered with the runner. */
+export const SECRET_VARIABLES = [
+  'DB_PASSWORD',
+  'SLACK_WEBHOOK',
+  'LLMOPS_DB_PASSWORD',
+  'LLMOPS_SLACK_WEBHOOK',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+] as const;
+
+/** The prefix of the toolkit's own settings in the process environment (see settingFromEnvironment). */
+export const PREFIX = 'LLMOPS_';
+
+const optional = (schema: z.ZodType<string>) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+/** A whole number written in decimal digits only: '' , '0x50', '1e3', ' 3', '1.5' are refused (no coercion). */
+const int = (min: number, max: number, what: string) =>
+  z
+    .string({ error: `expected ${what}` })
+    .refine((v) => v !== '', { error: `is empty: expected ${what} (remove the line to use the default)`, abort: true })
+    .refine((v) => /^\d{1,9}$/.test(v), { error: `expected ${what}, written in decimal digits`, abort: true })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { error: `expected ${what}` })
+        .max(max, { error: `expected ${what}` }),
+    );
+/** A path: no control characters, at most 1024 characters (existence is checked by the scripts that use it). */
+const path = (what: string) =>
+  z
+    .string()
+    .min(1, { error: `expected ${what}` })
+    .max(1024, { error: `expected ${what} of at most 1024 characters` })
+    .refine((v) => !/[\x00-\x1f\x7f]/.test(v), { error: `must not contain control characters (newline, tab, ...): expected ${what}` });
+const name = (what: string, re = /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/) => optional(z.string().regex(re, { error: `expected ${what}` }));
+
+/** A container command (MIGRATE_COMMAND, DB_CHECK_COMMAND): words or a JSON array, kept as JSON of its words. */
+const containerCommand = () =>
+  optional(
+    z
+      .string()
+      .max(4096, { error: 'expected a command of at most 4096 characters' })
+      .transform((v, ctx) => {
+        const words = commandWords(v);
+        if (typeof words === 'string') {
+          ctx.addIssue({ code: 'custom', message: words });
+          return z.NEVER;
+        }
+        return JSON.stringify(words);
+      }),
+  );
+
+/** Keys are the environment variable names, so an issue's path is the variable to name. */
+export const schema = z
+  .object({
+    PROJECT_NAME: z
+      .string({ error: 'expected a project prefix such as "llmops"' })
+      .regex(/^[a-z][a-z0-9-]{1,23}$/, { error: 'expected 2-24 lowercase letters, digits or "-", starting with a letter (e.g. "llmops")' }),
+    AWS_REGION: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, { error: 'expected an AWS region code such as "us-east-1"' }),
+    EXPECTED_ACCOUNT_ID: optional(z.string().regex(/^\d{12}$/, { error: 'expected a 12-digit AWS account id' })),
+    ECR_REPOSITORY: name(
+      'an ECR repository name of 2-256 characters (lowercase, digits, "-", "_", "/")',
+      /^(?=.{2,256}$)[a-z0-9]+(?:[._/-][a-z0-9]+)*$/,
+    ),
+    ECS_CLUSTER: name('an ECS cluster name (letters, digits, "-", "_")'),
+    ECS_SERVICE: name('an ECS service name (letters, digits, "-", "_")'),
+    TASK_FAMILY: name('a task definition family (letters, digits, "-", "_")'),
+    CONTAINER_NAME: name('a container name (letters, digits, "-", "_")'),
+    LOG_GROUP: optional(
+      z.string().regex(/^[\w#./-]{1,512}$/, { error: 'expected a CloudWatch log group name such as "/ecs/llmops-task"' }),
+    ),
+    DB_INSTANCE_ID: name(
+      'an RDS identifier: a letter, then lowercase letters, digits or single "-"',
+      /^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$/,
+    ),
+    TARGET_GROUP_NAME: name('a target group name: up to 32 letters, digits or "-"', /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/),
+    SNS_TOPIC_NAME: name('an SNS topic name (letters, digits, "-", "_")'),
+    DASHBOARD_NAME: name('a dashboard name (letters, digits, "-", "_")'),
+    CPU_ALARM_NAME: name('an alarm name (letters, digits, "-", "_")'),
+    SCALING_POLICY_NAME: name('a scaling policy name (letters, digits, "-", "_")'),
+    DB_SECRET_NAME: name('a Secrets Manager name such as "llmops/db/password"', /^[A-Za-z0-9/_+=.@-]{1,512}$/),
+    DB_APP_SECRET_NAME: name('a Secrets Manager name such as "llmops/db/app"', /^[A-Za-z0-9/_+=.@-]{1,512}$/),
+    APP_SECRET_NAME: name('a Secrets Manager name such as "llmops/app/env"', /^[A-Za-z0-9/_+=.@-]{1,512}$/),
+    EXECUTION_ROLE_NAME: name('an IAM role name', /^[\w+=,.@-]{1,64}$/),
+    CONTAINER_PORT: int(1, 65535, 'a port number from 1 to 65535'),
+    TASK_CPU: int(256, 16384, `Fargate cpu units: one of ${Object.keys(FARGATE_SIZES).join(', ')}`),
+    TASK_MEMORY: int(512, 122880, 'Fargate memory in MiB, e.g. 1024'),
+    DESIRED_COUNT: int(0, 100, 'a whole number of tasks from 0 to 100'),
+    HEALTH_PATH: z
+      .string()
+      .regex(/^\/[\w\-./~%?=&]{0,511}$/, { error: 'expected a URL path of at most 512 characters starting with "/", e.g. "/health"' }),
+    BUILD_CONTEXT: path('the path of the app to build, e.g. "."'),
+    DOCKERFILE: path('a Dockerfile path relative to BUILD_CONTEXT'),
+    PLATFORM: z.enum(['linux/amd64', 'linux/arm64'], {
+      error: 'expected linux/amd64 (X86_64 Fargate, the default) or linux/arm64 (ARM64 Fargate, Graviton)',
+    }),
+    ALLOW_PLAIN_HTTP: z.enum(['true', 'false'], { error: 'expected true or false' }),
+    ALARM_EMAIL: optional(z.email({ error: 'expected an e-mail address such as ops@example.com' })),
+    DOMAIN_NAME: optional(
+      z.string().regex(/^(?=.{1,253}$)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/, {
+        error: 'expected a lowercase domain name such as app.example.com',
+      }),
+    ),
+    HOSTED_ZONE_ID: optional(
+      z.string().regex(/^[A-Z0-9]{2,32}$/, { error: 'expected a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' }),
+    ),
+    ACM_CERTIFICATE_ARN: optional(
+      z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, {
+        error: 'expected arn:aws:acm:<region>:<12-digit account>:certificate/<uuid>',
+      }),
+    ),
+    DB_PASSWORD: optional(
+      z
+        .string()
+        .regex(/^[\x21-\x7e]{8,128}$/, { error: 'expected 8-128 printable characters' })
+        .refine((v) => !/[/@"]/.test(v), { error: 'must not contain "/", "@" or \'"\' (RDS rejects them)' }),
+    ),
+    DB_PASSWORD_VERSION: int(1, 1_000_000, 'a whole number from 1: raise it to apply a new DB_PASSWORD'),
+    SLACK_WEBHOOK: optional(
+      z.string().regex(/^https:\/\/hooks\.slack\.com\/\S+$/, { error: 'expected an https://hooks.slack.com/... URL' }),
+    ),
+    TF_DIR: path('the Terraform root module directory, e.g. "terraform"'),
+    TF_STATE_BUCKET: optional(
+      z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name (3-63 lowercase letters, digits, "." or "-")' }),
+    ),
+    DEPLOY_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
+    MIGRATE_COMMAND: containerCommand(),
+    MIGRATE_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
+    DB_CHECK_COMMAND: containerCommand(),
+  })
+  .superRefine((v, ctx) => {
+    const memories = FARGATE_SIZES[v.TASK_CPU];
+    if (!memories) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TASK_CPU'],
+        message: `expected one of ${Object.keys(FARGATE_SIZES).join(', ')} (Fargate cpu units)`,
+      });
+    } else if (!memories.includes(v.TASK_MEMORY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TASK_MEMORY'],
+        message: `is not a valid Fargate size with TASK_CPU=${v.TASK_CPU}: expected one of ${memories.join(', ')}`,
+      });
+    }
+    if (v.DOMAIN_NAME && !v.HOSTED_ZONE_ID) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HOSTED_ZONE_ID'],
+        message: `is required when DOMAIN_NAME is set: the Route53 hosted zone id that serves ${v.DOMAIN_NAME}`,
+      });
+    }
+    if ((v.ACM_CERTIFICATE_ARN || v.HOSTED_ZONE_ID) && !v.DOMAIN_NAME) {
+      const key = v.ACM_CERTIFICATE_ARN ? 'ACM_CERTIFICATE_ARN' : 'HOSTED_ZONE_ID';
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DOMAIN_NAME'],
+        message: `is required when ${key} is set: the domain the certificate and records are for`,
+      });
+    }
+  });
+
+export type Raw = z.infer<typeof schema>;
+
+export const DEFAULTS: Record<string, string> = {
+  PROJECT_NAME: 'llmops',
+  AWS_REGION: 'us-east-1',
+  CONTAINER_PORT: '3000',
+  TASK_CPU: '512',
+  TASK_MEMORY: '1024',
+  DESIRED_COUNT: '2',
+  HEALTH_PATH: '/health',
+  BUILD_CONTEXT: '.',
+  DOCKERFILE: 'Dockerfile',
+  PLATFORM: 'linux/amd64',
+  ALLOW_PLAIN_HTTP: 'false',
+  DB_PASSWORD_VERSION: '1',
+  TF_DIR: 'terraform',
+  DEPLOY_TIMEOUT_SECONDS: '900',
+  MIGRATE_TIMEOUT_SECONDS: '600',
+};
+
+/**
+ * MIGRATE_COMMAND / DB_CHECK_COMMAND as the container's command: words separated by spaces (`/bin/migrate up`), or a JSON array
+ * of strings for anything a word cannot hold (`["sh", "-c", "npm run migrate && echo done"]`). Quotes, `$`
+ * and backslashes outside JSON are refused: no shell reads this line, so they would reach the program as
+ * they are. Returns the problem as a string.
+ */
+export function commandWords(value: string): string[] | string {
+  const text = value.trim();
+  if (text.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return 'is not a valid JSON array: expected ["program", "arg", ...] or words separated by spaces';
+    }
+    if (!Array.isArray(parsed) || !parsed.length || !parsed.every((w) => typeof w === 'string' && w.length > 0 && w.length <= 1024))
+      return 'expected a JSON array of 1 or more non-empty strings, e.g. ["/bin/migrate", "up"]';
+    if (parsed.some((w) => /[\x00-\x1f\x7f]/.test(w))) return 'must not contain control characters';
+    return parsed as string[];
+  }
+  if (/["'`$\\]/.test(text))
+    return 'contains a quote, "$" or a backslash, which no shell will read here: write it as a JSON array, e.g. ["sh", "-c", "..."]';
+  const words = text.split(/\s+/).filter(Boolean);
+  if (!words.length) return 'is empty: remove the line, or give the migration command';
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return 'must not contain control characters';
+  return words;
+}
+
+export const KNOWN_VARIABLES = Object.keys(schema.shape) as (keyof Raw)[];
+
+export function maskValue(variable: string, value: string): string {
+  if (!(SECRET_VARIABLES as readonly string[]).includes(variable))
+    return value.length > 80 ? `${value.slice(0, 60)}…(${value.length} chars)` : value;
+  return value.length <= 4 ? '****' : `${value.slice(0, 2)}****(${value.length} chars)`;
+}
