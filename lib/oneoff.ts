@@ -8,7 +8,7 @@
 import type { Config } from './config.js';
 import { ExitCode, ScriptFailure } from './errors.js';
 import { sh, type Runner } from './run.js';
-import { describeService, type ServiceState } from './service.js';
+import { describeService, type ServiceState } from './ecs.js';
 import { writeRendered } from './template.js';
 import { pollDelayMs } from './waiter.js';
 

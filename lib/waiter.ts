@@ -1,11 +1,11 @@
 // The deployment waiter: follows one ECS deployment (rollout state, tasks, target health, the URL) to
-// ok / rolled-back / failed / timeout, and diagnoses a failure with the fixes.
-import type { ECSClient, Service, Task } from '@aws-sdk/client-ecs';
-import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+// ok / rolled-back / failed / timeout, and diagnoses a failure with the fixes (lib/diagnosis.ts). What it reads,
+// it reads through lib/ecs.ts.
+import type { Task } from '@aws-sdk/client-ecs';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
-import { sdkOptions } from './aws.js';
+import { diagnose, explainStoppedTask } from './diagnosis.js';
+import { type Clients, clients, healthUrl, loadSdk, privateIp, readService, runningTasksOf, stoppedTasksOf, targetHealth } from './ecs.js';
 import { ExitCode } from './errors.js';
 import { probe } from './http.js';
 
@@ -44,90 +44,11 @@ export interface VerifyResult {
   url?: string;
 }
 
-/** What the waiter sends requests through: the SDK clients, or anything with their `send`. */
-export interface Clients {
-  ecs: Pick<ECSClient, 'send' | 'destroy'>;
-  elb: Pick<ElasticLoadBalancingV2Client, 'send' | 'destroy'>;
-  logs: Pick<CloudWatchLogsClient, 'send' | 'destroy'>;
-}
-
-interface Sdk {
-  ecs: typeof import('@aws-sdk/client-ecs');
-  elb: typeof import('@aws-sdk/client-elastic-load-balancing-v2');
-  logs: typeof import('@aws-sdk/client-cloudwatch-logs');
-}
-
-/**
- * The three SDK modules, loaded when a wait begins rather than when a script starts: most scripts import this
- * file and never wait, and the modules cost about 0.4 s of CPU to load (docs/benchmarks.md).
- */
-let sdk: Sdk;
-async function loadSdk(): Promise<Sdk> {
-  const [ecs, elb, logs] = await Promise.all([
-    import('@aws-sdk/client-ecs'),
-    import('@aws-sdk/client-elastic-load-balancing-v2'),
-    import('@aws-sdk/client-cloudwatch-logs'),
-  ]);
-  return (sdk = { ecs, elb, logs });
-}
-
-function clients(region: string): Clients {
-  const common = sdkOptions(region, 4);
-  return {
-    ecs: new sdk.ecs.ECSClient(common),
-    elb: new sdk.elb.ElasticLoadBalancingV2Client(common),
-    logs: new sdk.logs.CloudWatchLogsClient(common),
-  };
-}
-
 /** Fast at first (most deploys settle in seconds here, a minute or two on AWS), then back off. */
 export function pollDelayMs(elapsedMs: number): number {
   if (elapsedMs < 15_000) return 1000;
   if (elapsedMs < 60_000) return 2000;
   return 5000;
-}
-
-const PLATFORM_FIX =
-  'exec format error: the image was built for another CPU architecture than the task runs (runtimePlatform): build it with --platform linux/amd64 (PLATFORM, the default) or set PLATFORM=linux/arm64 for ARM64 Fargate, then deploy again';
-
-const STOP_FIXES: [RegExp, string][] = [
-  [
-    /CannotPullContainerError/,
-    'the image cannot be pulled: check that it exists in ECR (npm run step:5), that the execution role may pull it, and that the private subnets reach ECR (NAT gateway or VPC endpoints)',
-  ],
-  [
-    /ResourceInitializationError/,
-    'the task could not read its secrets or create its log stream: check that every secrets[].valueFrom ARN exists (npm run secrets), the execution role may read it, and the log group exists',
-  ],
-  [/OutOfMemoryError/, 'the container ran out of memory: raise TASK_MEMORY (a valid Fargate size for TASK_CPU) or fix the leak'],
-  [/Task failed ELB health checks/, 'the load balancer marked the task unhealthy: see the target-health reason below'],
-  [/exec format error/i, PLATFORM_FIX],
-  [/CannotStartContainerError/, 'the container could not start: check the entry point / command and the user it runs as'],
-];
-
-const TARGET_FIXES: Record<string, string> = {
-  'Target.ResponseCodeMismatch':
-    'the app answers the health path with another status than 200: make HEALTH_PATH return 200, or set HEALTH_PATH to the path that does',
-  'Target.Timeout':
-    'the health check timed out: the app must listen on 0.0.0.0:CONTAINER_PORT and answer within 5 s; the tasks security group must allow the ALB',
-  'Target.FailedHealthChecks':
-    'the ALB could not connect: the app must listen on 0.0.0.0:CONTAINER_PORT; check the tasks security group allows the ALB on that port',
-  'Elb.InternalError': 'an ELB internal error: retry the deployment',
-};
-
-export function explainStoppedTask(t: Pick<Task, 'stoppedReason' | 'containers' | 'stopCode'>): string {
-  const reason = t.stoppedReason ?? 'unknown reason';
-  const container = t.containers?.[0];
-  const exit = container?.exitCode;
-  const fix =
-    STOP_FIXES.find(([re]) => re.test(reason) || re.test(container?.reason ?? ''))?.[1] ??
-    (exit === 137
-      ? 'exit 137: the container was killed (SIGKILL): out of memory (raise TASK_MEMORY) or it ignored SIGTERM for stopTimeout'
-      : undefined) ??
-    (exit !== undefined && exit !== null && /exited/.test(reason)
-      ? `the app exited with code ${exit} at start: see its last log lines below`
-      : 'see the service events and logs below');
-  return `${reason}${exit !== undefined && exit !== null ? ` (exit code ${exit})` : ''}${container?.reason ? ` — ${container.reason}` : ''}\n    fix: ${fix}`;
 }
 
 export async function waitForDeployment(runner: Runner, config: Config, options: VerifyOptions = {}): Promise<VerifyResult> {
@@ -270,8 +191,7 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       let oldServing = 0;
       const states: Record<string, number> = {};
       if (targetGroup && (running.length || stoppedTasks.length)) {
-        const th = await c.elb.send(new sdk.elb.DescribeTargetHealthCommand({ TargetGroupArn: targetGroup }));
-        for (const d of th.TargetHealthDescriptions ?? []) {
+        for (const d of await targetHealth(c, targetGroup)) {
           const state = d.TargetHealth?.State ?? 'unknown';
           // why a target of this deployment is unhealthy (draining and initial say nothing about the app)
           if (
@@ -345,90 +265,9 @@ function sameTaskDefinition(a?: string, b?: string): boolean {
   return a === b || short(a) === short(b);
 }
 
-async function readService(c: Clients, config: Config): Promise<Service | undefined> {
-  const r = await c.ecs.send(new sdk.ecs.DescribeServicesCommand({ cluster: config.names.cluster, services: [config.names.service] }));
-  return r.services?.[0];
-}
-
-async function tasksOf(c: Clients, config: Config, depId: string, desiredStatus: 'RUNNING' | 'STOPPED'): Promise<Task[]> {
-  const list = await c.ecs.send(new sdk.ecs.ListTasksCommand({ cluster: config.names.cluster, startedBy: depId, desiredStatus }));
-  if (!list.taskArns?.length) return [];
-  const r = await c.ecs.send(new sdk.ecs.DescribeTasksCommand({ cluster: config.names.cluster, tasks: list.taskArns.slice(0, 100) }));
-  return r.tasks ?? [];
-}
-
-async function runningTasksOf(c: Clients, config: Config, depId: string): Promise<Task[]> {
-  return (await tasksOf(c, config, depId, 'RUNNING')).filter((t) => t.desiredStatus === 'RUNNING');
-}
-
-async function stoppedTasksOf(c: Clients, config: Config, depId: string, seen: Set<string>): Promise<Task[]> {
-  const stopped = (await tasksOf(c, config, depId, 'STOPPED')).filter((t) => t.lastStatus === 'STOPPED' && !seen.has(t.taskArn!));
-  for (const t of stopped) seen.add(t.taskArn!);
-  return stopped;
-}
-
-function privateIp(t: Task): string | undefined {
-  return (
-    t.containers?.[0]?.networkInterfaces?.[0]?.privateIpv4Address ??
-    t.attachments?.[0]?.details?.find((d) => d.name === 'privateIPv4Address')?.value
-  );
-}
-
-async function healthUrl(c: Clients, config: Config, svc: Service): Promise<string | undefined> {
-  if (config.domain) return `https://${config.domain.name}${config.app.healthPath}`;
-  const tg = svc.loadBalancers?.[0]?.targetGroupArn;
-  if (!tg) return undefined;
-  const groups = await c.elb.send(new sdk.elb.DescribeTargetGroupsCommand({ TargetGroupArns: [tg] }));
-  const lbArn = groups.TargetGroups?.[0]?.LoadBalancerArns?.[0];
-  if (!lbArn) return undefined;
-  const lbs = await c.elb.send(new sdk.elb.DescribeLoadBalancersCommand({ LoadBalancerArns: [lbArn] }));
-  const dns = lbs.LoadBalancers?.[0]?.DNSName;
-  return dns ? `http://${dns}${config.app.healthPath}` : undefined;
-}
-
 async function answers(url: string): Promise<boolean> {
   const answer = await probe(url, 5000);
   return 'status' in answer && answer.status === 200;
-}
-
-/** The last log lines of a task, from the awslogs stream its task definition names. */
-async function lastLogLines(c: Clients, config: Config, task: Task, limit = 15): Promise<string[]> {
-  try {
-    const td = await c.ecs.send(new sdk.ecs.DescribeTaskDefinitionCommand({ taskDefinition: task.taskDefinitionArn }));
-    const cd = td.taskDefinition?.containerDefinitions?.[0];
-    const opts = cd?.logConfiguration?.options ?? {};
-    if (cd?.logConfiguration?.logDriver !== 'awslogs') return [];
-    const stream = `${opts['awslogs-stream-prefix'] ?? 'ecs'}/${cd.name}/${task.taskArn?.split('/').pop()}`;
-    const r = await c.logs.send(
-      new sdk.logs.GetLogEventsCommand({
-        logGroupName: opts['awslogs-group'] ?? config.names.logGroup,
-        logStreamName: stream,
-        limit,
-        startFromHead: false,
-      }),
-    );
-    return (r.events ?? []).map((e) => e.message ?? '');
-  } catch {
-    return [];
-  }
-}
-
-async function diagnose(c: Clients, config: Config, stopped: Task[], targetReasons: Map<string, string>): Promise<string[]> {
-  const out: string[] = [];
-  const byReason = new Map<string, Task>();
-  for (const t of stopped) byReason.set(`${t.stoppedReason}|${t.containers?.[0]?.exitCode}`, t);
-  for (const t of byReason.values()) {
-    out.push(`stopped task ${t.taskArn?.split('/').pop()}: ${explainStoppedTask(t)}`);
-    const lines = await lastLogLines(c, config, t);
-    if (lines.length) out.push(`  last log lines:\n${lines.map((l) => `    | ${l}`).join('\n')}`);
-    if (lines.some((l) => /exec format error/i.test(l)) && !/exec format error/i.test(explainStoppedTask(t)))
-      out.push(`    fix: ${PLATFORM_FIX}`);
-  }
-  for (const [ip, reason] of new Map([...targetReasons].slice(-3))) {
-    const code = reason.split(':')[0]!;
-    out.push(`target ${ip}: ${reason}\n    fix: ${TARGET_FIXES[code] ?? 'see the target group health check settings (npm run doctor)'}`);
-  }
-  return out;
 }
 
 export function formatResult(r: VerifyResult): string {

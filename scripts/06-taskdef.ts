@@ -13,7 +13,7 @@ import { imageRef, type ImageRef } from '../lib/image.js';
 import { migrate, type OneOffResult } from '../lib/oneoff.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
 import { sh, type Runner } from '../lib/run.js';
-import { describeService } from '../lib/service.js';
+import { describeService } from '../lib/ecs.js';
 import {
   migrationTaskDefinition,
   type Registered,

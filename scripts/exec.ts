@@ -11,7 +11,7 @@ import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js
 import type { Config } from '../lib/config.js';
 import { matching } from '../lib/flags.js';
 import { sh, type Runner } from '../lib/run.js';
-import { describeService } from '../lib/service.js';
+import { describeService } from '../lib/ecs.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 
 /** The four ssmmessages actions the agent in the task needs (terraform/iam.tf, task_exec). */

@@ -12,7 +12,7 @@ import type { Config } from '../lib/config.js';
 import { underDeployLock } from '../lib/lock.js';
 import { migrate } from '../lib/oneoff.js';
 import { sh, type Runner } from '../lib/run.js';
-import { describeService } from '../lib/service.js';
+import { describeService } from '../lib/ecs.js';
 import { migrationTaskDefinition, renderTaskDefinition, taskDefinitionDiff, templateValues } from '../lib/taskdef.js';
 import { writeRendered } from '../lib/template.js';
 import { terraformOutputs } from '../lib/terraform.js';

@@ -10,7 +10,7 @@ import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 import { underDeployLock } from '../lib/lock.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
-import { describeService, newestRevisions } from '../lib/service.js';
+import { describeService, newestRevisions } from '../lib/ecs.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
 
 export interface Release {

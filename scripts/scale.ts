@@ -11,7 +11,7 @@ import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 import { renderTemplateFile, writeRendered } from '../lib/template.js';
 import { UsageError } from '../lib/errors.js';
-import { describeService } from '../lib/service.js';
+import { describeService } from '../lib/ecs.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
 
 export const SCALING_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'scaling-policy.json');

@@ -14,7 +14,7 @@ import { ecrDigest, repositoryUrl } from '../lib/ecr.js';
 import { pushImage } from '../scripts/05-push.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { Runner } from '../lib/run.js';
-import { describeService, newestRevisions } from '../lib/service.js';
+import { describeService, newestRevisions } from '../lib/ecs.js';
 import { chooseRenderer, taskList, taskRunner } from '../lib/tasks.js';
 import {
   backendConfig,

@@ -24,7 +24,8 @@ import {
   TEMPLATE,
   templateValues,
 } from '../lib/taskdef.js';
-import { explainStoppedTask, pollDelayMs } from '../lib/waiter.js';
+import { explainStoppedTask } from '../lib/diagnosis.js';
+import { pollDelayMs } from '../lib/waiter.js';
 import { selectSteps, stepList } from '../lib/pipeline.js';
 import { STEPS } from '../scripts/bootstrap.js';
 

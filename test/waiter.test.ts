@@ -10,15 +10,9 @@ import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { Runner } from '../lib/run.js';
 import { ExitCode } from '../lib/errors.js';
-import {
-  explainStoppedTask,
-  formatResult,
-  OUTCOME_EXIT,
-  pollDelayMs,
-  waitForDeployment,
-  type Clients,
-  type VerifyOptions,
-} from '../lib/waiter.js';
+import { explainStoppedTask } from '../lib/diagnosis.js';
+import type { Clients } from '../lib/ecs.js';
+import { formatResult, OUTCOME_EXIT, pollDelayMs, waitForDeployment, type VerifyOptions } from '../lib/waiter.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const TD = (n: number) => `arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:${n}`;
