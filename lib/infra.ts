@@ -9,28 +9,41 @@ import { sh, type Runner } from './run.js';
 import { chdir, planFile, terraformEnv, tfDir, varFile } from './terraform.js';
 import { ExitCode, ScriptFailure } from './errors.js';
 
+/**
+ * The resource names, owned here (lib/config.ts derives them from PROJECT_NAME and ENVIRONMENT): Terraform takes
+ * them as required variables and derives none of its own, so the scripts and the stack cannot disagree. Each with
+ * the .env setting that changes it.
+ */
+export const NAME_VARIABLES: Record<string, [keyof Config['names'], string]> = {
+  ecr_repository_name: ['repository', 'ECR_REPOSITORY'],
+  ecs_cluster_name: ['cluster', 'ECS_CLUSTER'],
+  ecs_service_name: ['service', 'ECS_SERVICE'],
+  task_family: ['family', 'TASK_FAMILY'],
+  container_name: ['container', 'CONTAINER_NAME'],
+  log_group_name: ['logGroup', 'LOG_GROUP'],
+  db_identifier: ['dbInstance', 'DB_INSTANCE_ID'],
+  target_group_name: ['targetGroup', 'TARGET_GROUP_NAME'],
+  sns_topic_name: ['topic', 'SNS_TOPIC_NAME'],
+  dashboard_name: ['dashboard', 'DASHBOARD_NAME'],
+  cpu_alarm_name: ['cpuAlarm', 'CPU_ALARM_NAME'],
+  scaling_policy_name: ['scalingPolicy', 'SCALING_POLICY_NAME'],
+  app_secret_name: ['appSecret', 'APP_SECRET_NAME'],
+  db_secret_name: ['dbSecret', 'DB_SECRET_NAME'],
+  db_app_secret_name: ['dbAppSecret', 'DB_APP_SECRET_NAME'],
+};
+
+/** The names as Terraform variables. */
+export function tfNames(config: Config): Record<string, string> {
+  return Object.fromEntries(Object.entries(NAME_VARIABLES).map(([variable, [key]]) => [variable, config.names[key]]));
+}
+
 /** The Terraform variables the config decides (the rest keep their defaults or come from TF_VAR_*). */
 export function tfvarsFromConfig(config: Config): Record<string, string | number | boolean> {
-  const n = config.names;
   const vars: Record<string, string | number | boolean | undefined> = {
     aws_region: config.region,
     project_name: config.projectName,
     environment: config.environment,
-    ecr_repository_name: n.repository,
-    ecs_cluster_name: n.cluster,
-    ecs_service_name: n.service,
-    task_family: n.family,
-    container_name: n.container,
-    log_group_name: n.logGroup,
-    db_identifier: n.dbInstance,
-    target_group_name: n.targetGroup,
-    sns_topic_name: n.topic,
-    dashboard_name: n.dashboard,
-    cpu_alarm_name: n.cpuAlarm,
-    scaling_policy_name: n.scalingPolicy,
-    app_secret_name: n.appSecret,
-    db_secret_name: n.dbSecret,
-    db_app_secret_name: n.dbAppSecret,
+    ...tfNames(config),
     container_port: config.app.port,
     task_cpu: config.app.cpu,
     task_memory: config.app.memory,
@@ -51,7 +64,8 @@ const PLACEHOLDERS = /<[A-Z_]+>|your-secure-password|change-me|YOUR_|example-pas
 const AUTO_LOADED = (f: string) => f === 'terraform.tfvars' || /\.auto\.tfvars(\.json)?$/.test(f);
 
 /**
- * Your own terraform.tfvars wins; else write `<project>.tfvars.json` from the config (named with -var-file).
+ * Write `<project>.tfvars.json` (named with -var-file) from the config; beside your own terraform.tfvars it holds
+ * the names only (your file decides the rest, and may not set a name: the scripts would not know it).
  * An environment's runs refuse a file Terraform would load by itself: its values would reach every
  * environment. A terraform.tfvars.json written by an earlier version of the toolkit is removed for the same
  * reason (Terraform reads it by itself too).
@@ -95,8 +109,15 @@ export function prepareTfvars(runner: Runner, config: Config): string {
       runner.echo(
         `# note: ${own} holds db_password in clear text; DB_PASSWORD in .env (passed as TF_VAR_db_password) or no password at all (RDS-managed) is safer`,
       );
-    runner.echo(`# using your ${own}`);
-    return own;
+    const names = Object.keys(NAME_VARIABLES).filter((v) => new RegExp(`^\\s*${v}\\s*=`, 'm').test(text));
+    if (names.length)
+      throw new ScriptFailure(
+        `${own} sets ${names.join(', ')}: the resource names come from .env, so the scripts and Terraform agree\n` +
+          `  fix: move ${names.length === 1 ? 'it' : 'them'} to .env as ${names.map((v) => `${NAME_VARIABLES[v]![1]}=…`).join(', ')} and delete ${names.length === 1 ? 'the line' : 'the lines'} from ${own}`,
+        ExitCode.USAGE,
+      );
+    runner.echo(`# using your ${own}, with the names from .env`);
+    return writeVarFile(runner, config, tfNames(config));
   }
   if (!config.domain && !config.allowPlainHttp)
     throw new ScriptFailure(
@@ -105,8 +126,13 @@ export function prepareTfvars(runner: Runner, config: Config): string {
         '       or accept plain HTTP with ALLOW_PLAIN_HTTP=true (the sandbox does; anyone on the path can read and change the traffic)',
       ExitCode.USAGE,
     );
-  const file = join(dir, varFile(config)!);
-  const content = `${JSON.stringify(tfvarsFromConfig(config), null, 2)}\n`;
+  return writeVarFile(runner, config, tfvarsFromConfig(config));
+}
+
+/** `<project>.tfvars.json`, written when its content changed. */
+function writeVarFile(runner: Runner, config: Config, vars: Record<string, string | number | boolean>): string {
+  const file = join(tfDir(config), varFile(config));
+  const content = `${JSON.stringify(vars, null, 2)}\n`;
   if (runner.dryRun) runner.echo(`[dry-run] # write ${file} from the configuration`);
   else if (!existsSync(file) || readFileSync(file, 'utf8') !== content) {
     writeFileSync(file, content);

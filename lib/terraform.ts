@@ -37,16 +37,11 @@ export const planFile = (config: Config) => (config.environment ? `tfplan-${conf
 /**
  * The variables file the toolkit writes from the configuration, named with -var-file: `<project>.tfvars.json`
  * (`hanbit-staging.tfvars.json`), never a name Terraform reads by itself, so one stack's values cannot reach
- * another's. None when you keep your own terraform.tfvars (Terraform reads that one by itself).
+ * another's. Beside your own terraform.tfvars (which Terraform reads by itself) it holds the resource names only.
  */
-export function varFile(config: Config): string | undefined {
-  return existsSync(join(tfDir(config), 'terraform.tfvars')) ? undefined : `${config.project}.tfvars.json`;
-}
+export const varFile = (config: Config): string => `${config.project}.tfvars.json`;
 
-export const varFileArgs = (config: Config): string[] => {
-  const file = varFile(config);
-  return file ? [`-var-file=${file}`] : [];
-};
+export const varFileArgs = (config: Config): string[] => [`-var-file=${varFile(config)}`];
 
 export function backendConfig(config: Config, account: string): string[] {
   return [

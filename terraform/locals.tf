@@ -9,21 +9,21 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   azs        = slice(data.aws_availability_zones.available.names, 0, 2)
 
-  ecr_repository_name = coalesce(var.ecr_repository_name, "${local.name}-system")
-  cluster_name        = coalesce(var.ecs_cluster_name, "${local.name}-cluster")
-  service_name        = coalesce(var.ecs_service_name, "${local.name}-service")
-  task_family         = coalesce(var.task_family, "${local.name}-task")
-  container_name      = coalesce(var.container_name, "${local.name}-app")
-  log_group_name      = coalesce(var.log_group_name, "/ecs/${local.task_family}")
-  db_identifier       = coalesce(var.db_identifier, "${local.name}-db")
-  target_group_name   = coalesce(var.target_group_name, "${local.name}-targets")
-  sns_topic_name      = coalesce(var.sns_topic_name, "${local.name}-alerts")
-  dashboard_name      = coalesce(var.dashboard_name, "${local.name}-dashboard")
-  cpu_alarm_name      = coalesce(var.cpu_alarm_name, "${local.name}-high-cpu")
-  scaling_policy_name = coalesce(var.scaling_policy_name, "${local.name}-cpu-scaling")
-  app_secret_name     = coalesce(var.app_secret_name, "${local.name}/app/env")
-  db_secret_name      = coalesce(var.db_secret_name, "${local.name}/db/password")
-  db_app_secret_name  = coalesce(var.db_app_secret_name, "${local.name}/db/app")
+  ecr_repository_name = var.ecr_repository_name
+  cluster_name        = var.ecs_cluster_name
+  service_name        = var.ecs_service_name
+  task_family         = var.task_family
+  container_name      = var.container_name
+  log_group_name      = var.log_group_name
+  db_identifier       = var.db_identifier
+  target_group_name   = var.target_group_name
+  sns_topic_name      = var.sns_topic_name
+  dashboard_name      = var.dashboard_name
+  cpu_alarm_name      = var.cpu_alarm_name
+  scaling_policy_name = var.scaling_policy_name
+  app_secret_name     = var.app_secret_name
+  db_secret_name      = var.db_secret_name
+  db_app_secret_name  = var.db_app_secret_name
   db_app_username     = coalesce(var.db_app_username, "${var.db_username}_app")
 
   has_domain       = var.domain_name != ""

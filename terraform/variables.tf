@@ -27,9 +27,9 @@ variable "alb_deletion_protection" {
 }
 
 variable "app_secret_name" {
-  description = "Secrets Manager name of the app's environment JSON (default <project>/app/env)."
+  description = "Secrets Manager name of the app's environment JSON (required: npm run step:3 passes it from .env, where it defaults to <project>/app/env)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "autoscaling_cpu_target" {
@@ -77,9 +77,9 @@ variable "aws_region" {
 }
 
 variable "container_name" {
-  description = "Container name in the task definition (default <project>-app)."
+  description = "Container name in the task definition (required: npm run step:3 passes it from .env, where it defaults to <project>-app)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "container_port" {
@@ -105,9 +105,9 @@ variable "container_user" {
 }
 
 variable "cpu_alarm_name" {
-  description = "Name of the guide's CPU alarm (default <project>-high-cpu)."
+  description = "Name of the guide's CPU alarm (required: npm run step:3 passes it from .env, where it defaults to <project>-high-cpu)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "create_github_infra_role" {
@@ -123,9 +123,9 @@ variable "create_github_oidc_provider" {
 }
 
 variable "dashboard_name" {
-  description = "CloudWatch dashboard name (default <project>-dashboard)."
+  description = "CloudWatch dashboard name (required: npm run step:3 passes it from .env, where it defaults to <project>-dashboard)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "db_allocated_storage" {
@@ -164,9 +164,9 @@ variable "db_app_password_version" {
 }
 
 variable "db_app_secret_name" {
-  description = "Secrets Manager name of the app database user's credentials (default <project>/db/app)."
+  description = "Secrets Manager name of the app database user's credentials (required: npm run step:3 passes it from .env, where it defaults to <project>/db/app)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "db_app_username" {
@@ -209,9 +209,9 @@ variable "db_engine_version" {
 }
 
 variable "db_identifier" {
-  description = "RDS instance identifier (default <project>-db)."
+  description = "RDS instance identifier (required: npm run step:3 passes it from .env, where it defaults to <project>-db)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "db_instance_class" {
@@ -280,9 +280,9 @@ variable "db_password_version" {
 }
 
 variable "db_secret_name" {
-  description = "Secrets Manager name of the DB password when db_password is set (default <project>/db/password)."
+  description = "Secrets Manager name of the DB password when db_password is set (required: npm run step:3 passes it from .env, where it defaults to <project>/db/password)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "db_username" {
@@ -325,21 +325,21 @@ variable "ecr_keep_images" {
 }
 
 variable "ecr_repository_name" {
-  description = "ECR repository (default <project>-system, the guide's llmops-system)."
+  description = "ECR repository (required: npm run step:3 passes it from .env, where it defaults to <project>-system, the guide's llmops-system)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "ecs_cluster_name" {
-  description = "ECS cluster (default <project>-cluster)."
+  description = "ECS cluster (required: npm run step:3 passes it from .env, where it defaults to <project>-cluster)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "ecs_service_name" {
-  description = "ECS service (default <project>-service)."
+  description = "ECS service (required: npm run step:3 passes it from .env, where it defaults to <project>-service)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "enable_autoscaling" {
@@ -461,9 +461,9 @@ variable "hosted_zone_id" {
 }
 
 variable "log_group_name" {
-  description = "Log group of the tasks (default /ecs/<task family>)."
+  description = "Log group of the tasks (required: npm run step:3 passes it from .env, where it defaults to /ecs/<task family>)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "log_retention_days" {
@@ -505,9 +505,9 @@ variable "environment" {
 }
 
 variable "scaling_policy_name" {
-  description = "Target-tracking policy name (default <project>-cpu-scaling)."
+  description = "Target-tracking policy name (required: npm run step:3 passes it from .env, where it defaults to <project>-cpu-scaling)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "secret_recovery_window_days" {
@@ -533,9 +533,9 @@ variable "service_initial_desired_count" {
 }
 
 variable "sns_topic_name" {
-  description = "SNS topic the alarms notify (default <project>-alerts)."
+  description = "SNS topic the alarms notify (required: npm run step:3 passes it from .env, where it defaults to <project>-alerts)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "state_bucket_name" {
@@ -551,9 +551,9 @@ variable "tags" {
 }
 
 variable "target_group_name" {
-  description = "ALB target group (default <project>-targets; max 32 characters)."
+  description = "ALB target group (required: npm run step:3 passes it from .env, where it defaults to <project>-targets; max 32 characters)."
   type        = string
-  default     = ""
+  nullable    = false
 
   validation {
     condition     = length(var.target_group_name) <= 32
@@ -584,9 +584,9 @@ variable "task_cpu" {
 }
 
 variable "task_family" {
-  description = "Task definition family (default <project>-task)."
+  description = "Task definition family (required: npm run step:3 passes it from .env, where it defaults to <project>-task)."
   type        = string
-  default     = ""
+  nullable    = false
 }
 
 variable "task_memory" {

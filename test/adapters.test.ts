@@ -412,8 +412,8 @@ test("Terraform's names: directory, -chdir, state bucket and key, data directory
   assert.is(varFile(config), 'llmops.tfvars.json');
   assert.equal(varFileArgs(config), ['-var-file=llmops.tfvars.json']);
   writeFileSync(join(dir, 'terraform.tfvars'), 'app_port = 3000\n');
-  assert.is(varFile(config), undefined, 'your own terraform.tfvars: terraform reads it by itself');
-  assert.equal(varFileArgs(config), []);
+  assert.is(varFile(config), 'llmops.tfvars.json', 'beside your own terraform.tfvars too: it holds the names');
+  assert.equal(varFileArgs(config), ['-var-file=llmops.tfvars.json']);
   assert.equal(backendConfig(config, ACCOUNT), [
     `-backend-config=bucket=llmops-tfstate-${ACCOUNT}`,
     '-backend-config=key=llmops/terraform.tfstate',

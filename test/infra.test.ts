@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
-import { formatSummary, prepareTfvars, summarizePlan } from '../lib/infra.js';
+import { formatSummary, NAME_VARIABLES, prepareTfvars, summarizePlan, tfNames } from '../lib/infra.js';
 import { deleteStateBucket, destroyStack, otherStacksInBucket } from '../scripts/destroy.js';
 import { newContext } from '../lib/pipeline.js';
 import { Runner } from '../lib/run.js';
@@ -288,21 +288,38 @@ test('the variables file: an environment refuses files Terraform reads by itself
   assert.equal(lines, [`# wrote ${join(old, 'llmops.tfvars.json')} from the configuration`], 'other content is written over');
   assert.equal(JSON.parse(readFileSync(join(old, 'llmops.tfvars.json'), 'utf8')).project_name, 'llmops');
 
-  // your own terraform.tfvars: used; a clear-text password is noted, a commented placeholder is not a placeholder
+  // your own terraform.tfvars: used, with the names from .env beside it (the names only); a clear-text password
+  // is noted, a commented placeholder is not a placeholder
   const own = mkdtempSync(join(tmpdir(), 'infra-own-'));
+  const ownConfig = () => loadConfig({ env: { TF_DIR: own }, envFile: '' });
+  const namesFile = join(own, 'llmops.tfvars.json');
   writeFileSync(join(own, 'terraform.tfvars'), '  # db_password = "<DB_PASSWORD>"\n  db_password= "s3cret-pw"\n');
   lines.length = 0;
-  assert.is(prepareTfvars(echo, loadConfig({ env: { TF_DIR: own }, envFile: '' })), join(own, 'terraform.tfvars'));
+  assert.is(prepareTfvars(echo, ownConfig()), namesFile);
   assert.equal(lines, [
     `# note: ${join(own, 'terraform.tfvars')} holds db_password in clear text; DB_PASSWORD in .env (passed as TF_VAR_db_password) or no password at all (RDS-managed) is safer`,
-    `# using your ${join(own, 'terraform.tfvars')}`,
+    `# using your ${join(own, 'terraform.tfvars')}, with the names from .env`,
+    `# wrote ${namesFile} from the configuration`,
   ]);
+  assert.equal(JSON.parse(readFileSync(namesFile, 'utf8')), tfNames(ownConfig()), 'the names, nothing your file decides');
+  assert.is(tfNames(ownConfig()).ecs_cluster_name, 'llmops-cluster');
+  assert.equal(Object.keys(tfNames(ownConfig())), Object.keys(NAME_VARIABLES));
   for (const text of ['my_db_password = "x"\n', 'region = "us-east-1"\n']) {
     writeFileSync(join(own, 'terraform.tfvars'), text);
     lines.length = 0;
-    prepareTfvars(echo, loadConfig({ env: { TF_DIR: own }, envFile: '' }));
-    assert.equal(lines, [`# using your ${join(own, 'terraform.tfvars')}`], `no note for ${text}`);
+    prepareTfvars(echo, ownConfig());
+    assert.equal(lines, [`# using your ${join(own, 'terraform.tfvars')}, with the names from .env`], `no note for ${text}`);
   }
+  // a name in your file would be overridden by the names file, and the scripts would not know it: refused
+  writeFileSync(join(own, 'terraform.tfvars'), 'region = "us-east-1"\n  ecs_cluster_name = "mine"\ntask_family="fam"\n');
+  assert.throws(
+    () => prepareTfvars(echo, ownConfig()),
+    (e: ScriptFailure) =>
+      e.exitCode === ExitCode.USAGE &&
+      e.message ===
+        `${join(own, 'terraform.tfvars')} sets ecs_cluster_name, task_family: the resource names come from .env, so the scripts and Terraform agree\n` +
+          `  fix: move them to .env as ECS_CLUSTER=…, TASK_FAMILY=… and delete the lines from ${join(own, 'terraform.tfvars')}`,
+  );
   writeFileSync(
     join(own, 'terraform.tfvars'),
     'region = "us-east-1"\ndb_password = "your-secure-password"\nalarm_email = "<ALARM_EMAIL>"\n',

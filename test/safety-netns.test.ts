@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyTerraform } from './helpers/sandbox.js';
+import { copyTerraform, tfNameVars } from './helpers/sandbox.js';
 import { isolatedAwsEnv } from './helpers/moto.js';
 import { ROOT } from './helpers/script.js';
 
@@ -93,7 +93,7 @@ test('terraform plans the whole stack against the emulator inside the namespace'
     rc,
     'provider_installation {\n  filesystem_mirror {\n    path    = "/opt/tf-plugins"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n',
   );
-  const tfEnv = { ...env, TF_CLI_CONFIG_FILE: rc, TF_VAR_enable_autoscaling: 'false', TF_VAR_allow_plain_http: 'true' };
+  const tfEnv = { ...env, ...tfNameVars(), TF_CLI_CONFIG_FILE: rc, TF_VAR_enable_autoscaling: 'false', TF_VAR_allow_plain_http: 'true' };
   const init = await inNs('terraform', [`-chdir=${dir}`, 'init', '-input=false', '-no-color'], tfEnv);
   assert.is(init.exitCode, 0, init.all);
   const plan = await inNs('terraform', [`-chdir=${dir}`, 'plan', '-input=false', '-no-color', '-detailed-exitcode'], tfEnv);

@@ -76,9 +76,26 @@ mock_provider "aws" {
   }
 }
 
+# The resource names are required variables: npm run step:3 passes them from .env (lib/config.ts derives them
+# from PROJECT_NAME; Terraform derives none of its own). These are the guide's.
 variables {
-  alarm_email      = "ops@example.com"
-  allow_plain_http = true
+  alarm_email         = "ops@example.com"
+  allow_plain_http    = true
+  ecr_repository_name = "llmops-system"
+  ecs_cluster_name    = "llmops-cluster"
+  ecs_service_name    = "llmops-service"
+  task_family         = "llmops-task"
+  container_name      = "llmops-app"
+  log_group_name      = "/ecs/llmops-task"
+  db_identifier       = "llmops-db"
+  target_group_name   = "llmops-targets"
+  sns_topic_name      = "llmops-alerts"
+  dashboard_name      = "llmops-dashboard"
+  cpu_alarm_name      = "llmops-high-cpu"
+  scaling_policy_name = "llmops-cpu-scaling"
+  app_secret_name     = "llmops/app/env"
+  db_secret_name      = "llmops/db/password"
+  db_app_secret_name  = "llmops/db/app"
 }
 
 run "plain_http_needs_opting_in" {
@@ -330,12 +347,31 @@ run "rejects_a_wildcard_repository" {
 run "an_environment_names_everything_apart_but_shares_the_state_bucket" {
   command = plan
   variables {
-    project_name = "hanbit"
-    environment  = "staging"
+    project_name        = "hanbit"
+    environment         = "staging"
+    ecr_repository_name = "hanbit-staging-system"
+    ecs_cluster_name    = "hanbit-staging-cluster"
+    ecs_service_name    = "hanbit-staging-service"
+    task_family         = "hanbit-staging-task"
+    container_name      = "hanbit-staging-app"
+    log_group_name      = "/ecs/hanbit-staging-task"
+    db_identifier       = "hanbit-staging-db"
+    target_group_name   = "hanbit-staging-targets"
+    sns_topic_name      = "hanbit-staging-alerts"
+    dashboard_name      = "hanbit-staging-dashboard"
+    cpu_alarm_name      = "hanbit-staging-high-cpu"
+    scaling_policy_name = "hanbit-staging-cpu-scaling"
+    app_secret_name     = "hanbit-staging/app/env"
+    db_secret_name      = "hanbit-staging/db/password"
+    db_app_secret_name  = "hanbit-staging/db/app"
   }
   assert {
     condition     = aws_ecs_cluster.this.name == "hanbit-staging-cluster" && aws_lb_target_group.app.name == "hanbit-staging-targets" && aws_db_instance.this.identifier == "hanbit-staging-db"
-    error_message = "an environment's names are <project>-<environment>-*"
+    error_message = "the names npm run step:3 passes are the resources' names"
+  }
+  assert {
+    condition     = aws_lb.this.name == "hanbit-staging-alb"
+    error_message = "the names only Terraform knows are <project>-<environment>-*"
   }
   assert {
     condition     = local.tags.Environment == "staging" && local.tags.Project == "hanbit-staging"

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { freePort, isolatedAwsEnv } from './moto.js';
-import { copyTerraform } from './sandbox.js';
+import { copyTerraform, tfNameVars } from './sandbox.js';
 import { ROOT } from './script.js';
 
 type Run = { exitCode: number; all: string; stdout: string };
@@ -121,6 +121,8 @@ async function run(): Promise<DomainVariant> {
     writeFileSync(join(dir, 'sandbox_override.tf'), override);
     writeFileSync(join(dir, 'zz_local_backend_override.tf'), 'terraform {\n  backend "local" {}\n}\n');
     Object.assign(env, {
+      // the names step 3 passes (Terraform derives none of its own)
+      ...tfNameVars(),
       TF_VAR_domain_name: 'app.example.com',
       TF_VAR_hosted_zone_id: zone.stdout.trim().split('/').pop()!,
       TF_VAR_enable_cloudfront: 'true',

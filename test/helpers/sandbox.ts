@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './moto.js';
 import { ROOT, runScriptFile, type ScriptRun } from './script.js';
+import { loadConfig } from '../../lib/config.js';
+import { tfNames } from '../../lib/infra.js';
 
 export interface SandboxEnv {
   HOME: string;
@@ -32,6 +34,11 @@ export interface TestSandbox {
   region: string;
   /** The user's own env file, when the sandbox rehearses one (first in every LLMOPS_ENV_FILE). */
   ownEnvFile?: string;
+}
+
+/** The resource names step 3 passes to Terraform (the guide's), as TF_VAR_ variables for a run of terraform by hand. */
+export function tfNameVars(): Record<string, string> {
+  return Object.fromEntries(Object.entries(tfNames(loadConfig({ env: {}, envFile: '' }))).map(([k, v]) => [`TF_VAR_${k}`, v]));
 }
 
 export function copyTerraform(dest: string): string {
