@@ -342,20 +342,9 @@ async function domainSection(look: Look): Promise<Finding[]> {
       detail: cert ? `${cert.CertificateArn} ${cert.Status}` : `none for ${config.domain.name}`,
       fix: cert?.Status === 'ISSUED' ? undefined : 'npm run certificate (requests, validates through Route53, waits until ISSUED)',
     });
-    const rec = (
-      await json(runner, config, [
-        'route53',
-        'list-resource-record-sets',
-        '--hosted-zone-id',
-        config.domain.hostedZoneId,
-        '--start-record-name',
-        config.domain.name,
-        '--start-record-type',
-        'A',
-        '--max-items',
-        '1',
-      ])
-    )?.ResourceRecordSets?.[0];
+    const zone = ['route53', 'list-resource-record-sets', '--hosted-zone-id', config.domain.hostedZoneId];
+    const record = ['--start-record-name', config.domain.name, '--start-record-type', 'A', '--max-items', '1'];
+    const rec = (await json(runner, config, [...zone, ...record]))?.ResourceRecordSets?.[0];
     const pointsAtApp = rec && rec.Name.replace(/\.$/, '') === config.domain.name && rec.AliasTarget;
     f.push({
       check: 'DNS',

@@ -1,5 +1,6 @@
-// The layout the code promises: a script is one guide step or one verb and never imports another script;
-// lib/ is a set of nouns with no import loop; shipped code (lib/, scripts/, sandbox/) imports nothing from
+// The layout the code promises: a numbered script is one guide step, defined once, holding that step's commands;
+// bootstrap and deploy are lists of those steps; any other script is one verb; lib/ is a set of small nouns with
+// no import loop, none of which imports the command line; shipped code (lib/, scripts/, sandbox/) imports nothing from
 // test/; every dependency in package.json is used; one formatter's style everywhere. Read from the
 // sources, so a change that breaks a rule fails here, naming the file.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -84,14 +85,129 @@ test('the import reader and the loop finder work (they can fail)', () => {
   );
 });
 
-test('no script imports another script', () => {
+/** The numbered step files, `scripts/0N-*.ts`, by step number. */
+const stepFiles = tsFiles('scripts').filter((f) => /^scripts\/0[1-8]-[\w-]+\.ts$/.test(f));
+/** The scripts that are lists of steps. */
+const STEP_LISTS = ['scripts/bootstrap.ts', 'scripts/deploy.ts'];
+
+test('scripts import scripts only as a list of steps: bootstrap and deploy import the numbered step files, nothing else does', () => {
+  assert.is(stepFiles.length, 8, 'one file per guide step');
   const bad = tsFiles('scripts')
     .flatMap((f) => importsOf(f))
-    .filter((i) => i.to.startsWith('scripts/'));
+    .filter((i) => i.to.startsWith('scripts/'))
+    .filter((i) => !(STEP_LISTS.includes(i.from) && stepFiles.includes(i.to)));
   assert.equal(
     bad.map((i) => `${i.from} imports ${i.to}`),
     [],
   );
+  assert.is(findCycle(shipped.flatMap((f) => importsOf(f)))?.join(' -> '), undefined, 'no import loop anywhere');
+});
+
+test('each guide step is defined once, in its numbered file; bootstrap and deploy run those very definitions', async () => {
+  const load = async (file: string) => import(pathToFileURL(join(ROOT, file)).href);
+  const defined = new Map<number, unknown>();
+  for (const file of stepFiles) {
+    const { step, spec } = await load(file);
+    const n = Number(/scripts\/0(\d)-/.exec(file)![1]);
+    assert.is(step?.n, n, `${file} exports its step, number ${n}`);
+    assert.is(spec.command, `step:${n}`, `${file} is npm run step:${n}`);
+    assert.match(readFileSync(join(ROOT, file), 'utf8'), /runStep\(step, /, `${file}: npm run step:${n} runs the same definition`);
+    defined.set(n, step);
+  }
+  const { STEPS } = await load('scripts/bootstrap.ts');
+  const { DEPLOY_STEPS } = await load('scripts/deploy.ts');
+  assert.ok(
+    STEPS.every((s: unknown, i: number) => s === defined.get(i + 1)),
+    'bootstrap: steps 1-8, the objects the step files export',
+  );
+  assert.equal(
+    DEPLOY_STEPS.map((s: { n: number }) => s.n),
+    [2, 5, 6, 7],
+  );
+  assert.ok(
+    DEPLOY_STEPS.every((s: { n: number }) => s === defined.get(s.n)),
+    'deploy: the objects the step files export',
+  );
+  // no second definition of a step anywhere else (a `title:` beside an `n:` of 1-8 is one)
+  const others = shipped.filter((f) => !stepFiles.includes(f) && /\bn: [1-8],\s*\n\s*title:/.test(readFileSync(join(ROOT, f), 'utf8')));
+  assert.equal(others, []);
+});
+
+/** Code without its comments, so a command named in a comment is not a command. */
+const code = (file: string) =>
+  readFileSync(join(ROOT, file), 'utf8')
+    .split('\n')
+    .filter((l) => !/^\s*(\/\/|\*|\/\*\*)/.test(l))
+    .join('\n');
+
+/**
+ * Each command of steps 1-8, as it is written (sh`…`), and the files that may write it: its step's file, and
+ * a script of another guide section that runs the same verb for its own purpose.
+ */
+const STEP_COMMANDS: [RegExp, string[]][] = [
+  [/sh`docker build /, ['scripts/02-build.ts']],
+  [/sh`docker run -d /, ['scripts/02-build.ts']],
+  [/sh`aws s3api create-bucket /, ['scripts/03-plan.ts']],
+  [/sh`terraform \$\{chdir\(config\)\} plan -input/, ['scripts/03-plan.ts']],
+  [/sh`terraform \$\{chdir\(config\)\} apply -input=false -no-color \$\{planFile/, ['scripts/04-apply.ts']],
+  [/sh`aws ecr get-login-password /, ['scripts/05-push.ts']],
+  [/sh`docker tag /, ['scripts/05-push.ts']],
+  [/sh`docker push /, ['scripts/05-push.ts']],
+  // the migration's own task definition (npm run migrate) registers with a line of its own
+  [/sh`aws ecs register-task-definition /, ['scripts/06-taskdef.ts', 'scripts/migrate.ts']],
+  // rollback and scale point the service at a revision or a count of their own
+  [/sh`aws ecs update-service /, ['scripts/06-taskdef.ts', 'scripts/rollback.ts', 'scripts/scale.ts']],
+  // the certificate's validation records
+  [/sh`aws route53 change-resource-record-sets /, ['scripts/08-dns.ts', 'scripts/certificate.ts']],
+];
+
+test("each command of steps 1-8 is written once, in its step's file (or as another section's own line in its own script)", () => {
+  for (const [command, allowed] of STEP_COMMANDS) {
+    const where = shipped.flatMap((f) => Array.from({ length: (code(f).match(new RegExp(command, 'g')) ?? []).length }, () => f));
+    assert.equal(where.sort(), [...allowed].sort(), `${command}: written once in each of ${allowed.join(', ')}`);
+  }
+  // the check can fail: a second copy is found
+  assert.is((code('scripts/05-push.ts').match(/sh`docker push /g) ?? []).length, 1);
+});
+
+test('small files: no TypeScript file of lib/ or scripts/ is over 400 lines', () => {
+  const long = [...tsFiles('lib'), ...tsFiles('scripts')]
+    .map((f) => [f, readFileSync(join(ROOT, f), 'utf8').trimEnd().split('\n').length] as const)
+    .filter(([, lines]) => lines > 400);
+  assert.equal(
+    long.map(([f, lines]) => `${f}: ${lines} lines`),
+    [],
+  );
+});
+
+test("the command line is the scripts': no lib module but lib/cli.ts imports it or defines a flag", () => {
+  const bad = tsFiles('lib')
+    .filter((f) => f !== 'lib/cli.ts')
+    .flatMap((f) => importsOf(f))
+    .filter((i) => i.to === 'lib/cli.ts');
+  assert.equal(
+    bad.map((i) => `${i.from} imports ${i.to}`),
+    [],
+  );
+  const flags = tsFiles('lib')
+    .filter((f) => !['lib/cli.ts', 'lib/flags.ts'].includes(f))
+    .filter((f) => /: OptionSpec = \{/.test(readFileSync(join(ROOT, f), 'utf8')));
+  assert.equal(flags, []);
+});
+
+test('names derived once: Terraform takes every resource name lib/config.ts derives as a required variable, and derives none', async () => {
+  const { NAME_VARIABLES } = await import('../lib/infra.js');
+  const variables = readFileSync(join(ROOT, 'terraform/variables.tf'), 'utf8');
+  const locals = readFileSync(join(ROOT, 'terraform/locals.tf'), 'utf8');
+  for (const name of Object.keys(NAME_VARIABLES)) {
+    const block = new RegExp(`variable "${name}" \\{([\\s\\S]*?)\\n\\}`).exec(variables)?.[1];
+    assert.ok(block, `variables.tf declares ${name}`);
+    assert.not.match(block!, /\bdefault\s*=/, `${name} has no default in Terraform`);
+    assert.not.match(locals, new RegExp(`coalesce\\(var\\.${name}\\b`), `locals.tf derives no ${name}`);
+  }
+  const { KNOWN_VARIABLES } = await import('../lib/schema.js');
+  for (const [, [, setting]] of Object.entries(NAME_VARIABLES) as [string, [string, string]][])
+    assert.ok((KNOWN_VARIABLES as string[]).includes(setting), `${setting} is a setting of .env`);
 });
 
 test('lib/ has no import loop', () => {
@@ -135,7 +251,7 @@ test("every AWS SDK client is made with lib/aws.ts's sdkOptions: its time-out fa
       assert.ok(through, `${file}: ${call} is not made with sdkOptions()`);
     }
   }
-  assert.ok(made.length >= 4, `the clients were found (${made.join(', ')})`);
+  assert.equal(made, ['lib/aws.ts', 'lib/ecs.ts', 'lib/lock.ts'], 'the clients were found: identity, the ECS reader, the deploy lock');
 });
 
 test('every dependency in package.json is imported by shipped code (or run as a binary)', () => {
