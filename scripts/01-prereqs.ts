@@ -6,7 +6,7 @@
 // Next:     npm run step:2 (build and test the Docker image)
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { assertAccount, getCallerIdentity, resolveIdentity } from '../lib/aws.js';
+import { assertAccount, getCallerIdentity, type Identity, resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import { ExitCode, InterruptedError, ScriptFailure } from '../lib/errors.js';
@@ -19,6 +19,8 @@ export interface CheckResult {
   status: CheckStatus;
   detail: string;
   fix?: string;
+  /** Who we are, from the credentials check: the later steps use it rather than asking again. */
+  identity?: Identity;
 }
 export interface Check {
   name: string;
@@ -148,15 +150,12 @@ export const checks: Check[] = [
     name: 'AWS credentials',
     required: true,
     async run(runner, config) {
-      if (runner.dryRun) {
-        runner.echoCommand('aws', ['sts', 'get-caller-identity'], 'via the SDK');
-        return dryRunResult;
-      }
+      if (runner.dryRun) return { ...dryRunResult, identity: await resolveIdentity(runner, config) }; // the guide's placeholders
       runner.echoCommand('aws', ['sts', 'get-caller-identity'], 'via the SDK');
       try {
         const id = await getCallerIdentity(config.region);
         assertAccount(config, id);
-        return { status: 'ok', detail: `account ${id.account}, ${id.arn}, region ${id.region}` };
+        return { status: 'ok', detail: `account ${id.account}, ${id.arn}, region ${id.region}`, identity: id };
       } catch (error: any) {
         const [detail, fix] = String(error.message).split('\n  fix: ');
         return { status: 'fail', detail: detail!, fix };
@@ -243,7 +242,13 @@ export const step: PipelineStep = {
     report(formatChecklist(results));
     if (results.some((r) => r.required && r.result.status === 'fail'))
       throw new ScriptFailure('prerequisites are missing (see the checklist above)', ExitCode.PREFLIGHT);
-    ctx.identity = await resolveIdentity(runner, ctx.config);
+    // who we are, as the credentials check found it (a dry run: the guide's placeholders, asked of no one)
+    ctx.identity =
+      results.map((r) => r.result.identity).find(Boolean) ??
+      (await resolveIdentity(
+        runner.withEcho(() => {}),
+        ctx.config,
+      ));
   },
 };
 

@@ -80,9 +80,8 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
     'git --version',
     'gh --version',
     'aws sts get-caller-identity',
-    // 2: the image of the current commit, built and smoke-tested
     'git -C APP',
-    'aws sts get-caller-identity',
+    // 2: the image of the current commit, built and smoke-tested
     'git -C APP',
     'docker image inspect',
     'docker build --platform',

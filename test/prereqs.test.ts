@@ -52,6 +52,11 @@ test('all tools present and credentials valid against the emulator: exit 0, acco
   assert.match(r.stdout, '✓ docker engine: engine 20.10.24');
   assert.match(r.stdout, 'all required checks passed');
   assert.match(r.stderr + r.stdout, '$ terraform version -json', 'each command is printed');
+  assert.is(
+    (r.all.match(/\$ aws sts get-caller-identity/g) ?? []).length,
+    1,
+    'who we are is asked once: the later steps take what the check found',
+  );
 });
 
 test("missing terraform: fails with the guide's install command, exit 3", async () => {
