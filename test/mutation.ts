@@ -1,4 +1,4 @@
-// `npm run mutation -- [lib/x.ts …]`: StrykerJS over lib/, each module against the fast test files that
+// `npm run mutation -- [lib/x.ts …]`: StrykerJS over lib/ and the guide's step files (scripts/0N-*.ts), each module against the fast test files that
 // claim its guarantees, through test/stryker/uvu-runner.mjs: the files are loaded once per worker and a mutant
 // runs only the tests that reach it, fastest first (the command runner, used before, started the whole command
 // once per mutant). On demand, not in CI: a module takes minutes. Incremental: a rerun retests only what changed. The score
@@ -12,7 +12,10 @@ const ROOT = join(import.meta.dirname, '..');
 /** lib module → the test files (names between `|`) that prove it, each fast enough to run per mutant. */
 export const SUITES: Record<string, string> = {
   'lib/run.ts': 'runner|outcomes|adapters|pipeline',
+  'lib/command.ts': 'runner|quoting',
   'lib/waiter.ts': 'waiter|pipeline',
+  'lib/diagnosis.ts': 'waiter|steps',
+  'lib/ecs.ts': 'adapters|waiter|taskdef',
   'lib/errors.ts': 'outcomes',
   'lib/hints.ts': 'hints',
   'lib/flags.ts': 'boundary',
@@ -26,17 +29,26 @@ export const SUITES: Record<string, string> = {
   // times per property under instrumentation, so each surviving mutant cost 10-16 s (over an hour for this
   // module, twice cut short on 2026-11-27); the score without them is a lower bound
   'lib/config.ts': 'config|envfiles|settings',
+  'lib/schema.ts': 'config|envfiles|settings',
+  'lib/variables.ts': 'config|envfiles|settings',
+  'lib/envfiles.ts': 'config|envfiles|settings',
   'lib/template.ts': 'template|outcomes',
   'lib/aws.ts': 'outcomes|adapters',
-  'lib/prereqs.ts': 'checks|prereqs|pipeline',
   'lib/oneoff.ts': 'oneoff',
   'lib/ecr.ts': 'adapters',
-  'lib/dns.ts': 'adapters',
-  'lib/service.ts': 'adapters',
   'lib/terraform.ts': 'adapters',
   'lib/tasks.ts': 'adapters',
   'lib/lock.ts': 'lock|deploylock',
   'lib/http.ts': 'http|image|waiter',
+  // the guide's steps: their commands and decisions live in the numbered scripts
+  'scripts/01-prereqs.ts': 'checks|prereqs|pipeline',
+  'scripts/02-build.ts': 'image|steps|pipeline',
+  'scripts/03-plan.ts': 'infra|pipeline',
+  'scripts/04-apply.ts': 'infra|pipeline',
+  'scripts/05-push.ts': 'adapters|pipeline',
+  'scripts/06-taskdef.ts': 'taskdef|pipeline',
+  'scripts/07-verify.ts': 'pipeline',
+  'scripts/08-dns.ts': 'adapters|pipeline',
 };
 
 /** `--summary`: every module's last report (reports/mutation/*.json) in one table, and lib/ as a whole. */
@@ -44,10 +56,9 @@ function summary(): void {
   const rows: string[] = [];
   const total = { killed: 0, timedOut: 0, survived: 0, noCoverage: 0 };
   const unscored: string[] = [];
-  for (const file of readdirSync(join(ROOT, 'lib'))
-    .filter((f) => f.endsWith('.ts'))
-    .sort()) {
-    const module = `lib/${file}`;
+  const steps = readdirSync(join(ROOT, 'scripts')).filter((f) => /^0[1-8]-.*\.ts$/.test(f));
+  const lib = readdirSync(join(ROOT, 'lib')).filter((f) => f.endsWith('.ts'));
+  for (const module of [...lib.sort().map((f) => `lib/${f}`), ...steps.sort().map((f) => `scripts/${f}`)]) {
     const report = join(ROOT, 'reports/mutation', `${module.replace(/\W/g, '_')}.json`);
     if (!existsSync(report)) {
       unscored.push(module);
@@ -59,7 +70,7 @@ function summary(): void {
     for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += row[key];
     rows.push(`| \`${module}\` | ${line(row)} |`);
   }
-  rows.push(`| lib/ (the modules above) | ${line(total)} |`);
+  rows.push(`| lib/ and the step files (the modules above) | ${line(total)} |`);
   process.stdout.write(
     ['| module | score | killed | timed out | survived | no coverage |', '|---|---|---|---|---|---|', ...rows].join('\n') + '\n',
   );
