@@ -1,7 +1,7 @@
 // The step pipeline bootstrap and deploy run, in seconds (the end-to-end file runs it against the sandbox):
 // a dry run of steps 1-8 prints each step's commands in the guide's order and runs none; a failing step stops
 // the list, is named and timed; a skipped step says why; the summary and the GitHub job summary.
-import { cpSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,12 +10,22 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { ExitCode, InterruptedError, ScriptFailure } from '../lib/errors.js';
-import { headline, jobSummary, type PipelineContext, type PipelineStep, runPipeline, summary } from '../lib/pipeline.js';
+import {
+  headline,
+  jobSummary,
+  newContext,
+  type PipelineContext,
+  type PipelineStep,
+  runPipeline,
+  runStep,
+  summary,
+} from '../lib/pipeline.js';
 import { STEPS } from '../scripts/bootstrap.js';
+import { DEPLOY_STEPS } from '../scripts/deploy.js';
 import { Runner } from '../lib/run.js';
 import { scratchCheckout } from '../lib/runbook.js';
 import { fakeBins } from './helpers/fake-bin.js';
-import { ROOT, withEnv } from './helpers/script.js';
+import { withEnv } from './helpers/script.js';
 
 process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'pipeline-state-'));
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
@@ -336,6 +346,36 @@ test('the summary: the URL without the health path, read from Terraform unless a
   const dry = ctxOf(new Runner({ dryRun: true, echo: () => {} }));
   await withEnv({ GITHUB_STEP_SUMMARY: file }, () => summary(dry));
   assert.is(readFileSync(file, 'utf8'), '');
+});
+
+test('a step alone (npm run step:N): the same definition, its result on stdout, masked; a skip reason says so; nothing is timed', async () => {
+  const runner = new Runner({
+    echo: () => assert.unreachable('alone, a step echoes nothing but its commands'),
+    secrets: ['hunter2-secret'],
+  });
+  const ctx = newContext(loadConfig({ env: {}, envFile: '' }), runner, true);
+  const seen: PipelineContext[] = [];
+  const step: PipelineStep = {
+    n: 5,
+    title: 'Five',
+    run: async (c, r, report) => {
+      seen.push(c);
+      assert.is(r, runner, "the script's own runner: commands on stderr");
+      report('✓ pushed with hunter2-secret');
+      return 'already there';
+    },
+  };
+  const { out } = await stdoutOf(() => runStep(step, ctx));
+  assert.equal(out, ['✓ pushed with ***\n', 'skipped: already there\n']);
+  assert.equal(seen, [ctx]);
+  assert.equal(ctx.durations, {});
+  const done = await stdoutOf(() => runStep({ ...step, run: async () => undefined }, ctx));
+  assert.equal(done.out, [], 'a step that did its work and reported nothing prints nothing');
+  // deploy is steps 2, 5, 6 and 7 of bootstrap's list, the same objects
+  assert.equal(
+    DEPLOY_STEPS.map((s) => STEPS.indexOf(s) + 1),
+    [2, 5, 6, 7],
+  );
 });
 
 test('the headline and the GitHub job summary: what was released, each step, how to undo it, the diagnosis', () => {

@@ -9,10 +9,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { Runner } from '../lib/run.js';
-import { ExitCode } from '../lib/errors.js';
+import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { explainStoppedTask } from '../lib/diagnosis.js';
 import type { Clients } from '../lib/ecs.js';
 import { formatResult, OUTCOME_EXIT, pollDelayMs, waitForDeployment, type VerifyOptions } from '../lib/waiter.js';
+import { newContext } from '../lib/pipeline.js';
+import { step as verifyStep } from '../scripts/07-verify.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const TD = (n: number) => `arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:${n}`;
@@ -875,6 +877,45 @@ test('every stopped-task explanation and target-health fix, word for word; only 
     'target 10.0.1.3: Target.FailedHealthChecks: Target.FailedHealthChecks here\n    fix: the ALB could not connect: the app must listen on 0.0.0.0:CONTAINER_PORT; check the tasks security group allows the ALB on that port',
     'target 10.0.1.4: Elb.Mystery: Elb.Mystery here\n    fix: see the target group health check settings (npm run doctor)',
   ]);
+});
+
+test("step 7, the definition: it follows the deployment step 6 started, reports the result; an outcome but ok is a failure with the outcome's exit code", async () => {
+  status = 200;
+  const run = async (timeline: (poll: number) => World) => {
+    const runner = new Runner({ echo: () => {} });
+    const ctx = newContext(config, runner, true);
+    ctx.identity = { account: '123456789012', arn: 'arn:aws:iam::123456789012:user/ci', region: 'us-east-1' };
+    ctx.registered = { taskDefinitionArn: TD(2), revision: 2, changed: true, image: 'i', digest: 'd', deploymentId: 'ecs-svc/2' };
+    ctx.verify = { url, timeoutSeconds: 5, pollDelay: () => 5, ...cannedAws(timeline) };
+    const reported: string[] = [];
+    const error = await verifyStep
+      .run(ctx, runner, (t) => reported.push(t))
+      .then(
+        () => undefined,
+        (e) => e,
+      );
+    return { ctx, reported, error };
+  };
+  const ok = await run(() => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)]),
+    running: [task('t1', '10.0.1.5')],
+    targets: [{ Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' } }],
+  }));
+  assert.is(ok.error, undefined);
+  assert.is(ok.ctx.verified?.deploymentId, 'ecs-svc/2');
+  assert.is(ok.ctx.url, url);
+  assert.equal(ok.reported, [formatResult(ok.ctx.verified!)]);
+  assert.match(ok.reported[0]!, /^✓ ok: deployment ecs-svc\/2 is healthy/);
+
+  const back = await run((poll) => ({ service: rollsBackAt(1, poll) }));
+  assert.instance(back.error, ScriptFailure);
+  assert.is(back.error.exitCode, ExitCode.ROLLED_BACK);
+  assert.match(
+    back.error.message,
+    /^rolled-back: deployment ecs-svc\/2 failed \(circuit breaker\); ECS rolled back to .*:1 \(diagnosis above\)$/,
+  );
+  assert.match(back.reported[0]!, /^✗ rolled-back: /);
+  assert.is(back.ctx.url, undefined, 'no URL for a release that is not serving');
 });
 
 test.run();
