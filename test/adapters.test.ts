@@ -11,7 +11,8 @@ import * as assert from 'uvu/assert';
 import { loadConfig, type Config } from '../lib/config.js';
 import { pointDomain } from '../scripts/08-dns.js';
 import { ecrDigest, repositoryUrl } from '../lib/ecr.js';
-import { pushImage } from '../scripts/05-push.js';
+import { pushImage, step as pushStep } from '../scripts/05-push.js';
+import { newContext } from '../lib/pipeline.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { Runner } from '../lib/run.js';
 import { describeService, newestRevisions } from '../lib/ecs.js';
@@ -41,7 +42,11 @@ import { stsEndpoint } from './helpers/sts.js';
 process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'adapters-state-'));
 const ACCOUNT = '123456789012';
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
-const KEYS = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_SESSION_TOKEN: undefined };
+const KEYS = {
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+  AWS_SESSION_TOKEN: undefined,
+};
 
 const configOf = (env: Record<string, string> = {}) => loadConfig({ env, envFile: '' });
 
@@ -52,7 +57,11 @@ function runnerOn(fb: FakeBins, env: Record<string, string> = {}, dryRun = false
     dryRun,
     echo: (l) => lines.push(l),
     // '': no endpoint whatever the process has (undefined would fall back to process.env)
-    env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '', ...env },
+    env: {
+      PATH: `${fb.dir}:${process.env.PATH}`,
+      AWS_ENDPOINT_URL: '',
+      ...env,
+    },
     retryBaseMs: 1,
   });
   return { runner, lines };
@@ -172,6 +181,41 @@ test('ECR push: skipped when the tag is there; login on stdin, tag, push, the di
   assert.not.ok(lines.join('\n').includes('s3cr3t-ecr-token'), 'the login password is never printed');
 });
 
+test('step 5, the definition: what it pushed or found, reported with the digest; a skip reason only for an image ECR had', async () => {
+  const config = configOf();
+  const stepOn = async (env: Record<string, string>, inEcr?: string) => {
+    const { runner } = runnerOn(fakeEcr(), env);
+    const ctx = newContext(config, runner, true);
+    ctx.identity = {
+      account: ACCOUNT,
+      arn: `arn:aws:iam::${ACCOUNT}:user/ci`,
+      region: 'us-east-1',
+    };
+    ctx.ref = ref;
+    ctx.inEcr = inEcr;
+    const reported: string[] = [];
+    const skipped = await pushStep.run(ctx, runner, (t) => reported.push(t));
+    return { skipped, reported, pushed: ctx.pushed };
+  };
+  const pushed = await stepOn({ FAKE_ECR: 'missing' });
+  assert.equal(pushed, {
+    skipped: undefined,
+    reported: [`✓ ${url}:abc123 pushed\n  digest ${DIGEST}`],
+    pushed: {
+      repositoryUrl: url,
+      tag: 'abc123',
+      digest: DIGEST,
+      image: `${url}@${DIGEST}`,
+      result: 'pushed',
+    },
+  });
+  const there = await stepOn({}, DIGEST);
+  assert.equal(
+    [there.skipped, there.reported],
+    [`abc123 is already in ECR (${DIGEST.slice(0, 19)}…)`, [`✓ ${url}:abc123 already in ECR\n  digest ${DIGEST}`]],
+  );
+});
+
 test('ECR push: the digest read back when the push does not print it; refused without the local image or for the wrong platform; a dry run pushes nothing', async () => {
   const config = configOf();
   const fb = fakeEcr();
@@ -255,7 +299,13 @@ test('the ECS service: undefined unless ACTIVE; the rollout in progress only whi
     'no deployments listed',
   );
   const noPrimary = await described({
-    services: [{ status: 'ACTIVE', desiredCount: 1, deployments: [{ id: 'x', status: 'ACTIVE', rolloutState: 'IN_PROGRESS' }] }],
+    services: [
+      {
+        status: 'ACTIVE',
+        desiredCount: 1,
+        deployments: [{ id: 'x', status: 'ACTIVE', rolloutState: 'IN_PROGRESS' }],
+      },
+    ],
   });
   assert.is(noPrimary?.inProgress, undefined, 'only the primary deployment is the rollout');
   assert.is(await described({ services: [{ status: 'INACTIVE', desiredCount: 1 }] }), undefined);
@@ -282,11 +332,24 @@ test('the ECS service: undefined unless ACTIVE; the rollout in progress only whi
       desiredCount: 2,
       status: 'ACTIVE',
       inProgress: 'ecs-svc/new',
-      network: { subnets: ['subnet-a'], securityGroups: ['sg-1'], assignPublicIp: 'DISABLED' },
+      network: {
+        subnets: ['subnet-a'],
+        securityGroups: ['sg-1'],
+        assignPublicIp: 'DISABLED',
+      },
       enableExecuteCommand: true,
     },
   );
-  const scaledToZero = await described({ services: [{ status: 'ACTIVE', desiredCount: 0, deployments, enableExecuteCommand: 'yes' }] });
+  const scaledToZero = await described({
+    services: [
+      {
+        status: 'ACTIVE',
+        desiredCount: 0,
+        deployments,
+        enableExecuteCommand: 'yes',
+      },
+    ],
+  });
   assert.equal(scaledToZero, {
     taskDefinition: undefined,
     desiredCount: 0,
@@ -301,12 +364,18 @@ test('the ECS service: undefined unless ACTIVE; the rollout in progress only whi
         status: 'ACTIVE',
         desiredCount: 1,
         deployments: [{ id: 'ecs-svc/new', status: 'PRIMARY', rolloutState: 'COMPLETED' }],
-        networkConfiguration: { awsvpcConfiguration: { assignPublicIp: 'ENABLED' } },
+        networkConfiguration: {
+          awsvpcConfiguration: { assignPublicIp: 'ENABLED' },
+        },
       },
     ],
   });
   assert.is(settled?.inProgress, undefined);
-  assert.equal(settled?.network, { subnets: [], securityGroups: [], assignPublicIp: 'ENABLED' });
+  assert.equal(settled?.network, {
+    subnets: [],
+    securityGroups: [],
+    assignPublicIp: 'ENABLED',
+  });
 });
 
 test('the newest revisions: echoed as the CLI commands they stand for; through the SDK, newest first, only the family, each with its tags', async () => {
@@ -337,7 +406,13 @@ test('the newest revisions: echoed as the CLI commands they stand for; through t
       const input = JSON.parse(body || '{}');
       asked.push(`${action} ${input.familyPrefix ?? input.taskDefinition} ${input.sort ?? (input.include ?? []).join(',')}`);
       res.setHeader('content-type', 'application/x-amz-json-1.1');
-      if (fail) return res.writeHead(400).end(JSON.stringify({ __type: 'ClientException', message: 'no such family' }));
+      if (fail)
+        return res.writeHead(400).end(
+          JSON.stringify({
+            __type: 'ClientException',
+            message: 'no such family',
+          }),
+        );
       if (action === 'ListTaskDefinitions') {
         // unsorted, and another family whose name starts with this one's
         return res.end(
@@ -355,7 +430,10 @@ test('the newest revisions: echoed as the CLI commands they stand for; through t
       const n = Number(String(input.taskDefinition).split(':').pop());
       res.end(
         JSON.stringify({
-          taskDefinition: { taskDefinitionArn: input.taskDefinition, revision: n },
+          taskDefinition: {
+            taskDefinitionArn: input.taskDefinition,
+            revision: n,
+          },
           ...(n === 10 ? { tags: [{ key: 'commit', value: 'abc' }] } : {}),
         }),
       );
@@ -422,7 +500,10 @@ test("Terraform's names: directory, -chdir, state bucket and key, data directory
     '-backend-config=encrypt=true',
   ]);
   assert.equal(terraformEnv(config), { TF_IN_AUTOMATION: '1', TF_INPUT: '0' });
-  const secret = tfConfig({ LLMOPS_DB_PASSWORD: 'pw-0123456789', LLMOPS_DB_PASSWORD_VERSION: '3' });
+  const secret = tfConfig({
+    LLMOPS_DB_PASSWORD: 'pw-0123456789',
+    LLMOPS_DB_PASSWORD_VERSION: '3',
+  });
   assert.equal(terraformEnv(secret), {
     TF_IN_AUTOMATION: '1',
     TF_INPUT: '0',
@@ -435,23 +516,46 @@ test("Terraform's environments: each its own key, data directory, plan file and 
   const dir = mkdtempSync(join(tmpdir(), 'adapters-env-'));
   writeFileSync(join(dir, '.env'), '');
   writeFileSync(join(dir, '.env.staging'), '');
-  const config = loadConfig({ env: { TF_DIR: dir, LLMOPS_ENVIRONMENT: 'staging' }, envFile: join(dir, '.env') });
+  const config = loadConfig({
+    env: { TF_DIR: dir, LLMOPS_ENVIRONMENT: 'staging' },
+    envFile: join(dir, '.env'),
+  });
   assert.is(config.environment, 'staging');
   assert.is(stateKey(config), 'llmops-staging/terraform.tfstate');
   assert.is(stateBucket(config, ACCOUNT), `llmops-tfstate-${ACCOUNT}`, 'one bucket per project and account');
   assert.is(dataDir(config), join(dir, '.terraform-staging'));
   assert.is(planFile(config), 'tfplan-staging');
   assert.is(varFile(config), 'llmops-staging.tfvars.json');
-  assert.equal(terraformEnv(config), { TF_IN_AUTOMATION: '1', TF_INPUT: '0', TF_DATA_DIR: join(dir, '.terraform-staging') });
+  assert.equal(terraformEnv(config), {
+    TF_IN_AUTOMATION: '1',
+    TF_INPUT: '0',
+    TF_DATA_DIR: join(dir, '.terraform-staging'),
+  });
 });
 
 test("Terraform's backend: where the state lives, the endpoint that serves it, what the working directory was initialised for", async () => {
   const config = tfConfig();
   const at = (endpoint: Record<string, string | undefined>) => withEnv(endpoint, async () => backendFor(config, ACCOUNT));
-  const base = { bucket: `llmops-tfstate-${ACCOUNT}`, key: 'llmops/terraform.tfstate', region: 'us-east-1' };
+  const base = {
+    bucket: `llmops-tfstate-${ACCOUNT}`,
+    key: 'llmops/terraform.tfstate',
+    region: 'us-east-1',
+  };
   assert.equal(await at({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }), { ...base, endpoint: 'aws' });
-  assert.equal(await at({ AWS_ENDPOINT_URL: 'http://a:1', AWS_ENDPOINT_URL_S3: undefined }), { ...base, endpoint: 'http://a:1' });
-  assert.equal(await at({ AWS_ENDPOINT_URL: 'http://a:1', AWS_ENDPOINT_URL_S3: 'http://s3:2' }), { ...base, endpoint: 'http://s3:2' });
+  assert.equal(
+    await at({
+      AWS_ENDPOINT_URL: 'http://a:1',
+      AWS_ENDPOINT_URL_S3: undefined,
+    }),
+    { ...base, endpoint: 'http://a:1' },
+  );
+  assert.equal(
+    await at({
+      AWS_ENDPOINT_URL: 'http://a:1',
+      AWS_ENDPOINT_URL_S3: 'http://s3:2',
+    }),
+    { ...base, endpoint: 'http://s3:2' },
+  );
   assert.is(describeBackend({ ...base, endpoint: 'aws' }), `s3://llmops-tfstate-${ACCOUNT}/llmops/terraform.tfstate (us-east-1)`);
   assert.is(
     describeBackend({ ...base, endpoint: 'http://s3:2' }),
@@ -464,7 +568,10 @@ test("Terraform's backend: where the state lives, the endpoint that serves it, w
     mkdirSync(dataDir(config), { recursive: true });
     // initialised by hand, before the toolkit's record: what terraform recorded, the endpoint unknown
     writeFileSync(join(dataDir(config), 'terraform.tfstate'), JSON.stringify({ backend: { config: base } }));
-    assert.equal(initializedBackend(config), { ...base, endpoint: 'unknown' });
+    assert.equal(initializedBackend(config), {
+      ...base,
+      endpoint: 'unknown',
+    });
     assert.ok(needsInit(config, ACCOUNT), 'an unknown endpoint is initialised again');
     for (const recorded of [{ backend: {} }, {}, null]) {
       writeFileSync(join(dataDir(config), 'terraform.tfstate'), JSON.stringify(recorded));
@@ -627,113 +734,189 @@ test('Route 53: nothing without DOMAIN_NAME; the alias to the load balancer or C
   const sts = await stsEndpoint();
   const endpoint = sts.url;
   try {
-    await withEnv({ ...KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_STS: endpoint, AWS_ENDPOINT_URL_S3: undefined }, async () => {
-      const config = tfConfig({ LLMOPS_DOMAIN_NAME: 'app.example.com', LLMOPS_HOSTED_ZONE_ID: 'Z123' });
-      // CloudFront off: its output is empty
-      const alb = {
-        alb_dns_name: { value: 'llmops-alb-1.us-east-1.elb.amazonaws.com' },
-        alb_zone_id: { value: 'Z35SXDOTRQ7X7K' },
-        cloudfront_domain_name: { value: '' },
-      };
-      const dists = (status: string) =>
-        JSON.stringify({
-          DistributionList: {
-            Items: [
-              { Id: 'E1', DomainName: 'd1.cloudfront.net', Status: status, Aliases: { Items: ['App.Example.com.'] } },
-              { Id: 'E2', DomainName: 'd2.cloudfront.net', Status: 'Deployed', Aliases: { Items: ['other.example.com'] } },
-              { Id: 'E3', DomainName: 'd3.cloudfront.net', Status: 'Deployed' },
-            ],
+    await withEnv(
+      {
+        ...KEYS,
+        AWS_ENDPOINT_URL: undefined,
+        AWS_ENDPOINT_URL_STS: endpoint,
+        AWS_ENDPOINT_URL_S3: undefined,
+      },
+      async () => {
+        const config = tfConfig({
+          LLMOPS_DOMAIN_NAME: 'app.example.com',
+          LLMOPS_HOSTED_ZONE_ID: 'Z123',
+        });
+        // CloudFront off: its output is empty
+        const alb = {
+          alb_dns_name: { value: 'llmops-alb-1.us-east-1.elb.amazonaws.com' },
+          alb_zone_id: { value: 'Z35SXDOTRQ7X7K' },
+          cloudfront_domain_name: { value: '' },
+        };
+        const dists = (status: string) =>
+          JSON.stringify({
+            DistributionList: {
+              Items: [
+                {
+                  Id: 'E1',
+                  DomainName: 'd1.cloudfront.net',
+                  Status: status,
+                  Aliases: { Items: ['App.Example.com.'] },
+                },
+                {
+                  Id: 'E2',
+                  DomainName: 'd2.cloudfront.net',
+                  Status: 'Deployed',
+                  Aliases: { Items: ['other.example.com'] },
+                },
+                {
+                  Id: 'E3',
+                  DomainName: 'd3.cloudfront.net',
+                  Status: 'Deployed',
+                },
+              ],
+            },
+          });
+
+        // a record pointing elsewhere: changed to the load balancer, whose health is evaluated
+        const fb = fakeRoute53();
+        const elsewhere = JSON.stringify({
+          ResourceRecordSets: [
+            {
+              Name: 'app.example.com.',
+              Type: 'A',
+              AliasTarget: { DNSName: 'old.elb.amazonaws.com.' },
+            },
+          ],
+        });
+        const { runner, lines } = runnerOn(fb, {
+          FAKE_OUTPUTS: JSON.stringify(alb),
+          FAKE_RECORD: elsewhere,
+          FAKE_DISTS: dists('InProgress'),
+        });
+        assert.is(await pointDomain(runner, config), 'updated');
+        const change = JSON.parse(readFileSync(join(fb.dir, 'change.json'), 'utf8'));
+        assert.equal(change.Changes[0].ResourceRecordSet, {
+          Name: 'app.example.com',
+          Type: 'A',
+          AliasTarget: {
+            HostedZoneId: 'Z35SXDOTRQ7X7K',
+            DNSName: 'llmops-alb-1.us-east-1.elb.amazonaws.com',
+            EvaluateTargetHealth: true,
           },
         });
+        assert.equal(
+          lines.filter((l) => l.startsWith('# CloudFront')),
+          ['# CloudFront E1 (d1.cloudfront.net): InProgress — changes take up to 15 minutes to reach every edge'],
+        );
 
-      // a record pointing elsewhere: changed to the load balancer, whose health is evaluated
-      const fb = fakeRoute53();
-      const elsewhere = JSON.stringify({
-        ResourceRecordSets: [{ Name: 'app.example.com.', Type: 'A', AliasTarget: { DNSName: 'old.elb.amazonaws.com.' } }],
-      });
-      const { runner, lines } = runnerOn(fb, {
-        FAKE_OUTPUTS: JSON.stringify(alb),
-        FAKE_RECORD: elsewhere,
-        FAKE_DISTS: dists('InProgress'),
-      });
-      assert.is(await pointDomain(runner, config), 'updated');
-      const change = JSON.parse(readFileSync(join(fb.dir, 'change.json'), 'utf8'));
-      assert.equal(change.Changes[0].ResourceRecordSet, {
-        Name: 'app.example.com',
-        Type: 'A',
-        AliasTarget: { HostedZoneId: 'Z35SXDOTRQ7X7K', DNSName: 'llmops-alb-1.us-east-1.elb.amazonaws.com', EvaluateTargetHealth: true },
-      });
-      assert.equal(
-        lines.filter((l) => l.startsWith('# CloudFront')),
-        ['# CloudFront E1 (d1.cloudfront.net): InProgress — changes take up to 15 minutes to reach every edge'],
-      );
-
-      // already there (names compared without case or the final dot): no change
-      const same = fakeRoute53();
-      const there = JSON.stringify({
-        ResourceRecordSets: [
-          { Name: 'APP.example.com.', Type: 'A', AliasTarget: { DNSName: 'LLMOPS-alb-1.us-east-1.elb.amazonaws.com.' } },
-        ],
-      });
-      const unchanged = runnerOn(same, { FAKE_OUTPUTS: JSON.stringify(alb), FAKE_RECORD: there, FAKE_DISTS: dists('Deployed') });
-      assert.is(await pointDomain(unchanged.runner, config), 'unchanged');
-      assert.not.ok(callsOf(same, 'aws').some((c) => c.startsWith('route53 change-resource-record-sets')));
-      assert.ok(unchanged.lines.includes('# app.example.com already points at llmops-alb-1.us-east-1.elb.amazonaws.com: no change'));
-      assert.ok(unchanged.lines.includes('# CloudFront E1 (d1.cloudfront.net): Deployed'));
-
-      // the next record in the zone, or another type, is not this one
-      for (const record of [
-        { Name: 'apps.example.com.', Type: 'A', AliasTarget: { DNSName: 'llmops-alb-1.us-east-1.elb.amazonaws.com' } },
-        { Name: 'app.example.com.', Type: 'AAAA', AliasTarget: { DNSName: 'llmops-alb-1.us-east-1.elb.amazonaws.com' } },
-      ]) {
-        const next = fakeRoute53();
-        const r = runnerOn(next, {
+        // already there (names compared without case or the final dot): no change
+        const same = fakeRoute53();
+        const there = JSON.stringify({
+          ResourceRecordSets: [
+            {
+              Name: 'APP.example.com.',
+              Type: 'A',
+              AliasTarget: {
+                DNSName: 'LLMOPS-alb-1.us-east-1.elb.amazonaws.com.',
+              },
+            },
+          ],
+        });
+        const unchanged = runnerOn(same, {
           FAKE_OUTPUTS: JSON.stringify(alb),
-          FAKE_RECORD: JSON.stringify({ ResourceRecordSets: [record] }),
+          FAKE_RECORD: there,
+          FAKE_DISTS: dists('Deployed'),
+        });
+        assert.is(await pointDomain(unchanged.runner, config), 'unchanged');
+        assert.not.ok(callsOf(same, 'aws').some((c) => c.startsWith('route53 change-resource-record-sets')));
+        assert.ok(unchanged.lines.includes('# app.example.com already points at llmops-alb-1.us-east-1.elb.amazonaws.com: no change'));
+        assert.ok(unchanged.lines.includes('# CloudFront E1 (d1.cloudfront.net): Deployed'));
+
+        // the next record in the zone, or another type, is not this one
+        for (const record of [
+          {
+            Name: 'apps.example.com.',
+            Type: 'A',
+            AliasTarget: {
+              DNSName: 'llmops-alb-1.us-east-1.elb.amazonaws.com',
+            },
+          },
+          {
+            Name: 'app.example.com.',
+            Type: 'AAAA',
+            AliasTarget: {
+              DNSName: 'llmops-alb-1.us-east-1.elb.amazonaws.com',
+            },
+          },
+        ]) {
+          const next = fakeRoute53();
+          const r = runnerOn(next, {
+            FAKE_OUTPUTS: JSON.stringify(alb),
+            FAKE_RECORD: JSON.stringify({ ResourceRecordSets: [record] }),
+            FAKE_DISTS: '{}',
+          });
+          await pointDomain(r.runner, config);
+          assert.ok(
+            callsOf(next, 'aws').some((c) => c.startsWith('route53 change-resource-record-sets')),
+            JSON.stringify(record),
+          );
+        }
+
+        // no record yet, a plain A record without an alias, no distributions at all: changed
+        for (const [answer, dists] of [
+          ['{}', ''],
+          [
+            JSON.stringify({
+              ResourceRecordSets: [
+                {
+                  Name: 'app.example.com.',
+                  Type: 'A',
+                  ResourceRecords: [{ Value: '192.0.2.1' }],
+                },
+              ],
+            }),
+            '{}',
+          ],
+        ]) {
+          const plain = fakeRoute53();
+          const r = runnerOn(plain, {
+            FAKE_OUTPUTS: JSON.stringify(alb),
+            FAKE_RECORD: answer!,
+            FAKE_DISTS: dists!,
+          });
+          assert.is(await pointDomain(r.runner, config), 'updated', answer);
+          assert.ok(
+            callsOf(plain, 'aws').some((c) => c.startsWith('route53 change-resource-record-sets')),
+            answer,
+          );
+        }
+
+        // a dry run: the commands, the load balancer's placeholders, nothing called
+        const dryBins = fakeRoute53();
+        const dry = runnerOn(dryBins, {}, true);
+        assert.is(await pointDomain(dry.runner, config), 'updated');
+        assert.equal(callsOf(dryBins, 'aws'), []);
+        assert.ok(dry.lines.some((l) => l.startsWith('[dry-run] $ aws route53 change-resource-record-sets --hosted-zone-id Z123')));
+
+        // with CloudFront in front: the alias goes to CloudFront's zone, health not evaluated
+        const cdn = fakeRoute53();
+        const withCdn = {
+          ...alb,
+          cloudfront_domain_name: { value: 'd1.cloudfront.net' },
+        };
+        const r = runnerOn(cdn, {
+          FAKE_OUTPUTS: JSON.stringify(withCdn),
+          FAKE_RECORD: '{"ResourceRecordSets":[]}',
           FAKE_DISTS: '{}',
         });
-        await pointDomain(r.runner, config);
-        assert.ok(
-          callsOf(next, 'aws').some((c) => c.startsWith('route53 change-resource-record-sets')),
-          JSON.stringify(record),
-        );
-      }
-
-      // no record yet, a plain A record without an alias, no distributions at all: changed
-      for (const [answer, dists] of [
-        ['{}', ''],
-        [
-          JSON.stringify({ ResourceRecordSets: [{ Name: 'app.example.com.', Type: 'A', ResourceRecords: [{ Value: '192.0.2.1' }] }] }),
-          '{}',
-        ],
-      ]) {
-        const plain = fakeRoute53();
-        const r = runnerOn(plain, { FAKE_OUTPUTS: JSON.stringify(alb), FAKE_RECORD: answer!, FAKE_DISTS: dists! });
-        assert.is(await pointDomain(r.runner, config), 'updated', answer);
-        assert.ok(
-          callsOf(plain, 'aws').some((c) => c.startsWith('route53 change-resource-record-sets')),
-          answer,
-        );
-      }
-
-      // a dry run: the commands, the load balancer's placeholders, nothing called
-      const dryBins = fakeRoute53();
-      const dry = runnerOn(dryBins, {}, true);
-      assert.is(await pointDomain(dry.runner, config), 'updated');
-      assert.equal(callsOf(dryBins, 'aws'), []);
-      assert.ok(dry.lines.some((l) => l.startsWith('[dry-run] $ aws route53 change-resource-record-sets --hosted-zone-id Z123')));
-
-      // with CloudFront in front: the alias goes to CloudFront's zone, health not evaluated
-      const cdn = fakeRoute53();
-      const withCdn = { ...alb, cloudfront_domain_name: { value: 'd1.cloudfront.net' } };
-      const r = runnerOn(cdn, { FAKE_OUTPUTS: JSON.stringify(withCdn), FAKE_RECORD: '{"ResourceRecordSets":[]}', FAKE_DISTS: '{}' });
-      assert.is(await pointDomain(r.runner, config), 'updated');
-      assert.equal(JSON.parse(readFileSync(join(cdn.dir, 'change.json'), 'utf8')).Changes[0].ResourceRecordSet.AliasTarget, {
-        HostedZoneId: 'Z2FDTNDATAQYW2',
-        DNSName: 'd1.cloudfront.net',
-        EvaluateTargetHealth: false,
-      });
-    });
+        assert.is(await pointDomain(r.runner, config), 'updated');
+        assert.equal(JSON.parse(readFileSync(join(cdn.dir, 'change.json'), 'utf8')).Changes[0].ResourceRecordSet.AliasTarget, {
+          HostedZoneId: 'Z2FDTNDATAQYW2',
+          DNSName: 'd1.cloudfront.net',
+          EvaluateTargetHealth: false,
+        });
+      },
+    );
   } finally {
     sts.close();
   }
@@ -758,7 +941,12 @@ test('task lists: the renderer (LLMOPS_RENDERER, else interactive only on a term
   await (await taskList([slow('a', 30), slow('b', 1)], { renderer: 'silent' })).run();
   assert.equal(order, ['a', 'b'], 'one after another');
   order.length = 0;
-  await (await taskList([slow('a', 30), slow('b', 1)], { renderer: 'silent', concurrent: true })).run();
+  await (
+    await taskList([slow('a', 30), slow('b', 1)], {
+      renderer: 'silent',
+      concurrent: true,
+    })
+  ).run();
   assert.equal(order, ['b', 'a'], 'side by side when asked');
 
   const ran: string[] = [];
@@ -799,7 +987,10 @@ test('task lists: the renderer (LLMOPS_RENDERER, else interactive only on a term
       outputs.push(line);
     },
   } as any;
-  const runner = new Runner({ secrets: ['hunter22'], echo: () => assert.unreachable('echoes into the task only') });
+  const runner = new Runner({
+    secrets: ['hunter22'],
+    echo: () => assert.unreachable('echoes into the task only'),
+  });
   taskRunner(runner, task).echo('password is hunter22');
   assert.equal(outputs, ['password is ***']);
 });
