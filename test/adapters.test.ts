@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig, type Config } from '../lib/config.js';
-import { pointDomain } from '../scripts/08-dns.js';
+import { pointDomain, step as dnsStep } from '../scripts/08-dns.js';
 import { ecrDigest, repositoryUrl } from '../lib/ecr.js';
 import { pushImage, step as pushStep } from '../scripts/05-push.js';
 import { newContext } from '../lib/pipeline.js';
@@ -831,6 +831,24 @@ test('Route 53: nothing without DOMAIN_NAME; the alias to the load balancer or C
         assert.not.ok(callsOf(same, 'aws').some((c) => c.startsWith('route53 change-resource-record-sets')));
         assert.ok(unchanged.lines.includes('# app.example.com already points at llmops-alb-1.us-east-1.elb.amazonaws.com: no change'));
         assert.ok(unchanged.lines.includes('# CloudFront E1 (d1.cloudfront.net): Deployed'));
+
+        // step 8, the definition: what it did, reported; a skip reason only when there was nothing to do
+        const stepOn = async (env: Record<string, string>, cfg: Config) => {
+          const r = runnerOn(fakeRoute53(), env);
+          const reported: string[] = [];
+          const skipped = await dnsStep.run(newContext(cfg, r.runner, true), r.runner, (t) => reported.push(t));
+          return [skipped, reported];
+        };
+        const outputs = JSON.stringify(alb);
+        assert.equal(await stepOn({ FAKE_OUTPUTS: outputs, FAKE_RECORD: '{}', FAKE_DISTS: '{}' }, config), [
+          undefined,
+          ['✓ app.example.com: updated'],
+        ]);
+        assert.equal(await stepOn({ FAKE_OUTPUTS: outputs, FAKE_RECORD: there, FAKE_DISTS: '{}' }, config), [
+          'app.example.com already points at the app',
+          ['✓ app.example.com: unchanged'],
+        ]);
+        assert.equal(await stepOn({}, configOf()), ['DOMAIN_NAME is not set', []]);
 
         // the next record in the zone, or another type, is not this one
         for (const record of [
