@@ -87,10 +87,13 @@ async function planInfrastructure(runner: Runner, config: Config) {
   return ctx.plan;
 }
 
+/** What step 4 reported, run after run. */
+const applied: string[] = [];
+
 /** Step 4 as bootstrap runs it: applied, nothing to apply, or declined (its ScriptFailure). */
 async function applyPlan(runner: Runner, config: Config, yes: boolean): Promise<'applied' | 'no-changes' | 'declined'> {
   try {
-    return (await applyStep.run(newContext(config, runner, yes), runner, () => {})) ? 'no-changes' : 'applied';
+    return (await applyStep.run(newContext(config, runner, yes), runner, (t) => applied.push(t))) ? 'no-changes' : 'applied';
   } catch (error) {
     if (error instanceof ScriptFailure && error.message.startsWith('terraform apply declined')) return 'declined';
     throw error;
@@ -398,7 +401,9 @@ test('apply: exactly the saved plan, once; refused without one; a plan without c
 
       await planInfrastructure(s.runner, s.config);
       const shows = s.calls('terraform').length;
+      applied.length = 0;
       assert.is(await applyPlan(s.runner, s.config, true), 'applied');
+      assert.equal(applied, ['✓ applied.']);
       assert.equal(
         s
           .calls('terraform')

@@ -47,7 +47,7 @@ export const SUITES: Record<string, string> = {
   'scripts/04-apply.ts': 'infra|pipeline',
   'scripts/05-push.ts': 'adapters|pipeline',
   'scripts/06-taskdef.ts': 'taskdef|pipeline',
-  'scripts/07-verify.ts': 'pipeline',
+  'scripts/07-verify.ts': 'waiter|pipeline',
   'scripts/08-dns.ts': 'adapters|pipeline',
 };
 

@@ -19,7 +19,8 @@ import {
   validateTaskDefinition,
 } from '../lib/taskdef.js';
 import { releaseMigration } from '../scripts/migrate.js';
-import { releaseTaskDefinition } from '../scripts/06-taskdef.js';
+import { releaseTaskDefinition, step as taskDefinitionStep } from '../scripts/06-taskdef.js';
+import { newContext } from '../lib/pipeline.js';
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';
 import { stsEndpoint, TEST_ACCOUNT, TEST_KEYS } from './helpers/sts.js';
@@ -210,6 +211,43 @@ test('refused before anything changes: no service, no image in ECR', async () =>
   assert.is(missing.result.exitCode, ExitCode.PREFLIGHT);
   assert.is(missing.result.message, `ECR has no image ${REPO}:${ref.tag} (the current commit): run \`npm run step:5\` first`);
   assert.equal(missing.calls, []);
+});
+
+test('step 6, the definition: what step 5 pushed is deployed without asking ECR again; what it registered is reported; an unchanged release is a skip', async () => {
+  const viaStep = async (fb: FakeBins, fake: Record<string, string>) => {
+    const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, ...fake } });
+    const ctx = newContext(loadConfig({ env: { TF_DIR: mkdtempSync(join(tmpdir(), 'taskdef-tf-')) }, envFile: '' }), runner, true);
+    ctx.ref = ref;
+    ctx.pushed = { repositoryUrl: REPO, tag: ref.tag, digest: DIGEST, image: `${REPO}@${DIGEST}`, result: 'pushed' };
+    const reported: string[] = [];
+    const sts = await stsEndpoint();
+    try {
+      const skipped = await withEnv(
+        { ...TEST_KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined, AWS_ENDPOINT_URL_STS: sts.url },
+        () => taskDefinitionStep.run(ctx, runner, (t) => reported.push(t)),
+      );
+      return { skipped, reported, ctx };
+    } finally {
+      sts.close();
+    }
+  };
+  const fb = fakeCli();
+  writeFileSync(join(fb.dir, 'current.json'), JSON.stringify({ taskDefinition: renderTaskDefinition(valuesFor('old')) }));
+  const changed = await viaStep(fb, { FAKE_SERVICE: service(TD(7)) });
+  assert.is(changed.skipped, undefined);
+  assert.equal(changed.reported, [`✓ registered ${TD(18)}\n  image ${REPO}@${DIGEST}`]);
+  assert.is(changed.ctx.registered?.deploymentId, 'ecs-svc/42');
+  assert.not.ok(
+    fb.calls().some((c) => c[1] === 'ecr'),
+    'the digest step 5 pushed is used: ECR is not asked again',
+  );
+
+  const registered = JSON.parse(readFileSync(join(fb.dir, 'registered-0.json'), 'utf8'));
+  const same = fakeCli();
+  writeFileSync(join(same.dir, 'current.json'), JSON.stringify({ taskDefinition: { ...registered, taskDefinitionArn: TD(18) } }));
+  const unchanged = await viaStep(same, { FAKE_SERVICE: service(TD(18)) });
+  assert.is(unchanged.skipped, 'llmops-task:18 already runs this image: no new revision');
+  assert.equal(unchanged.reported, [`✓ unchanged: ${TD(18)}\n  image ${REPO}@${DIGEST}`]);
 });
 
 test("the migration's task definition: the release's with the overlay (command, names merged), registered once per release", async () => {
