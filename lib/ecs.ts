@@ -9,11 +9,14 @@ import type { Config } from './config.js';
 import { sdkOptions } from './aws.js';
 import { sh, type Runner } from './run.js';
 
-/** The service as describe-services returns it (undefined when there is none), for a reader that needs all of it. */
-export async function serviceOf(runner: Runner, config: Config): Promise<any> {
+/**
+ * The service as describe-services returns it (undefined when there is none), for a reader that needs all of it.
+ * `nothrow`: a failed call is no service (doctor reports it) rather than an error.
+ */
+export async function serviceOf(runner: Runner, config: Config, nothrow = true): Promise<any> {
   const r = await runner.json(
     sh`aws ecs describe-services --cluster ${config.names.cluster} --services ${config.names.service} --region ${config.region} --output json`,
-    { nothrow: true },
+    { nothrow },
   );
   return r?.services?.[0];
 }
@@ -29,11 +32,9 @@ export interface ServiceState {
   enableExecuteCommand: boolean;
 }
 
+/** The service's state, which rollback, scale, exec, migrate and step 6 read before they change it. */
 export async function describeService(runner: Runner, config: Config): Promise<ServiceState | undefined> {
-  const r = await runner.json(
-    sh`aws ecs describe-services --cluster ${config.names.cluster} --services ${config.names.service} --region ${config.region} --output json`,
-  );
-  const s = r?.services?.[0];
+  const s = await serviceOf(runner, config, false);
   if (!s || s.status !== 'ACTIVE') return undefined;
   const primary = s.deployments?.find((d: any) => d.status === 'PRIMARY');
   const inProgress = primary?.rolloutState === 'IN_PROGRESS' && s.desiredCount > 0 ? primary.id : undefined;

@@ -15,7 +15,7 @@ import { pushImage, step as pushStep } from '../scripts/05-push.js';
 import { newContext } from '../lib/pipeline.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { Runner } from '../lib/run.js';
-import { describeService, newestRevisions } from '../lib/ecs.js';
+import { describeService, newestRevisions, serviceOf } from '../lib/ecs.js';
 import { chooseRenderer, taskList, taskRunner } from '../lib/tasks.js';
 import {
   backendConfig,
@@ -280,6 +280,18 @@ function fakeService(answer: object) {
 echo '${JSON.stringify(answer)}'`,
   });
 }
+
+test("the ECS service as doctor reads it: all of describe-services' first service; none, or a failed call, is undefined; describeService's call fails loudly", async () => {
+  const config = configOf();
+  const raw = { status: 'DRAINING', desiredCount: 3, runningCount: 1, deployments: [] };
+  assert.equal(await serviceOf(runnerOn(fakeService({ services: [raw] })).runner, config), raw);
+  assert.is(await serviceOf(runnerOn(fakeService({})).runner, config), undefined);
+  const broken = fakeBins({ aws: 'echo "An error occurred (AccessDeniedException): no" >&2; exit 254' });
+  assert.is(await serviceOf(runnerOn(broken).runner, config), undefined, 'doctor reports a service it cannot read');
+  const error = await describeService(runnerOn(broken).runner, config).catch((e) => e);
+  assert.instance(error, Error);
+  assert.match(error.message, 'AccessDeniedException');
+});
 
 test('the ECS service: undefined unless ACTIVE; the rollout in progress only while it has tasks to place; its network; ECS Exec only when on', async () => {
   const config = configOf();
