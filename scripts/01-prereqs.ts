@@ -14,6 +14,19 @@ import { installHint } from '../lib/hints.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
 import { sh, type Runner } from '../lib/run.js';
 
+export const step: PipelineStep = {
+  n: 1,
+  title: 'Prerequisites',
+  async run(ctx, runner, report) {
+    const results = await runChecks(runner, ctx.config);
+    report(formatChecklist(results));
+    if (results.some((r) => r.required && r.result.status === 'fail'))
+      throw new ScriptFailure('prerequisites are missing (see the checklist above)', ExitCode.PREFLIGHT);
+    // who we are, as the credentials check found it (a dry run: the guide's placeholders): no step asks again
+    ctx.identity = results.map((r) => r.result.identity).find(Boolean) ?? (await resolveIdentity(runner, ctx.config));
+  },
+};
+
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 export interface CheckResult {
   status: CheckStatus;
@@ -233,24 +246,6 @@ export function formatChecklist(results: CheckRow[]): string {
   lines.push(failed ? `✗ ${failed} required check(s) failed.` : `✓ all required checks passed${warned ? ` (${warned} warning(s))` : ''}.`);
   return lines.join('\n');
 }
-
-export const step: PipelineStep = {
-  n: 1,
-  title: 'Prerequisites',
-  async run(ctx, runner, report) {
-    const results = await runChecks(runner, ctx.config);
-    report(formatChecklist(results));
-    if (results.some((r) => r.required && r.result.status === 'fail'))
-      throw new ScriptFailure('prerequisites are missing (see the checklist above)', ExitCode.PREFLIGHT);
-    // who we are, as the credentials check found it (a dry run: the guide's placeholders, asked of no one)
-    ctx.identity =
-      results.map((r) => r.result.identity).find(Boolean) ??
-      (await resolveIdentity(
-        runner.withEcho(() => {}),
-        ctx.config,
-      ));
-  },
-};
 
 export const spec: ScriptSpec = {
   header: import.meta.url,
