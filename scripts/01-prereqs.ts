@@ -223,9 +223,13 @@ export interface CheckRow {
   result: CheckResult;
 }
 
-/** Every check, side by side; a failed check is a row with its fix (an interrupt stops them all). */
+/**
+ * Every check, side by side; a failed check is a row with its fix. An interrupt stops them all, but only once
+ * every check has settled: returning while a command still runs would leave it behind, with this script's
+ * signal handling already gone (a second Ctrl-C could then not stop it).
+ */
 export async function runChecks(runner: Runner, config: Config): Promise<CheckRow[]> {
-  return Promise.all(
+  const settled = await Promise.allSettled(
     checks.map(async (c) => {
       const result = await c.run(runner, config).catch((error: unknown): CheckResult => {
         if (error instanceof InterruptedError) throw error;
@@ -234,6 +238,9 @@ export async function runChecks(runner: Runner, config: Config): Promise<CheckRo
       return { name: c.name, required: c.required, result };
     }),
   );
+  const interrupted = settled.find((r) => r.status === 'rejected');
+  if (interrupted) throw interrupted.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<CheckRow>).value);
 }
 
 export function formatChecklist(results: CheckRow[]): string {

@@ -146,10 +146,10 @@ test('an unknown flag is a usage error (exit 2)', async () => {
 });
 
 /** Step 1 with `docker info` hanging until a signal; the fake writes what happens to $MARK (its output is captured). */
-function hangingStep1(dockerInfo: string) {
+function hangingStep1(dockerInfo: string, tools: Record<string, string> = {}) {
   const fakes = fakeBins();
   const mark = join(fakes.dir, 'mark.log');
-  for (const [name, body] of Object.entries(HEALTHY_TOOLS)) fakes.add(name, body);
+  for (const [name, body] of Object.entries({ ...HEALTHY_TOOLS, ...tools })) fakes.add(name, body);
   fakes.add('docker', `MARK='${mark}'\ncase "$1" in --version) echo "Docker version 28.2.2";; info) ${dockerInfo};; esac`);
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/01-prereqs.ts')], {
     cwd: ROOT,
@@ -198,6 +198,22 @@ test('a second Ctrl-C (or SIGTERM then SIGINT) stops at once, killing a command 
   const code = await run.exited;
   assert.is(code, 130, run.output());
   assert.ok(Date.now() - started < 5000, 'did not wait for the command');
+  assert.match(run.output(), 'SIGINT again: stopping at once');
+});
+
+test('interrupted while another check still runs: step 1 waits for every check before it reports, so a second signal still stops it at once', async () => {
+  // the app checkout's git finishes after the first signal, so its next command is refused (interrupted) while
+  // docker, which ignores the signal, still runs: step 1 must not return (and drop its signal handling) before
+  // docker ends (CI once saw the process die of the second signal, exit code null)
+  const run = hangingStep1(`trap '' INT; echo "docker: hanging" >> $MARK; /bin/sleep 30`, {
+    git: `case "$*" in *--version*) echo "git version 2.39.5";; *rev-parse*) trap '' INT; /bin/sleep 1; echo main;; *status*) ;; esac`,
+  });
+  await run.hanging;
+  run.child.kill('SIGTERM'); // git's rev-parse is running too: it ends a second after it started
+  await new Promise((r) => setTimeout(r, 1500));
+  run.child.kill('SIGINT');
+  const code = await run.exited;
+  assert.is(code, 130, run.output());
   assert.match(run.output(), 'SIGINT again: stopping at once');
 });
 
