@@ -1,4 +1,4 @@
-// A command as the guide writes it and as the runner prints it: sh`docker push ${image}` is a program and its
+// A command as the guide writes it and as the runner prints it: sh`git -C ${dir} status --porcelain` is a program and its
 // arguments (no shell in between), and formatCommand() quotes them back into the line you can paste.
 export interface Cmd {
   bin: string;
@@ -16,7 +16,7 @@ export function quote(word: string): string {
 export type Arg = string | number | readonly (string | number)[];
 
 /**
- * A command written as the guide writes it: sh`docker tag ${local} ${url}:${tag}`. Literal text splits on
+ * A command written as the guide writes it: sh`git -C ${dir} rev-parse ${ref}`. Literal text splits on
  * whitespace; each ${value} is one argument whatever spaces, quotes or `$(…)` it holds, joined to the literal
  * text it touches (`imageTag=${tag}` is one word); an array is one argument per item and stands alone. No
  * shell is involved: nothing is globbed, expanded or re-split, so quotes in the literal text are refused
