@@ -19,6 +19,8 @@ export interface LockInfo {
   expiresAt: string;
   what: string;
   ttlSeconds?: number;
+  /** When it was last renewed (each renewal writes a new body, so a new ETag). */
+  renewedAt?: string;
 }
 
 /** What is in the bucket now: the record, its ETag (for conditional writes), and its age by S3's own clock. */
@@ -226,13 +228,23 @@ export async function withDeployLock<T>(
     ttlSeconds: ttl,
   };
   const started = Date.now();
+  const quiet = runner.withEcho(() => {});
   let announced = false;
   let etag: string | undefined;
   for (;;) {
     await options.beforeWrite?.();
-    etag = await writeLock(runner, config, account, info, { ifNoneMatch: '*' });
+    etag = await writeLock(runner, config, account, info, { ifNoneMatch: '*' }).catch(async (error) => {
+      // a write whose answer was lost may have landed: ours if the record names us, else the error stands
+      const landed = await readLock(quiet, config, account).catch(() => undefined);
+      if (landed?.info?.id === info.id && landed.etag) return landed.etag;
+      throw error;
+    });
     if (etag !== undefined) break;
     const current = await readLock(runner, config, account);
+    if (current?.info?.id === info.id && current.etag) {
+      etag = current.etag; // our write landed and the SDK's retry of it met our own record: the lock is ours
+      break;
+    }
     if (current?.stale && current.etag) {
       await options.beforeWrite?.();
       runner.echo(
@@ -256,11 +268,29 @@ export async function withDeployLock<T>(
   let held = true;
   const renew = async () => {
     if (!held || !etag || options.crashed?.()) return;
-    const next = await writeLock(runner, config, account, info, { ifMatch: etag }, true).catch(() => etag); // unreachable: try again next time
-    if (next === undefined) {
-      held = false;
-      runner.echo('# WARNING: the deploy lock was taken over by another deploy (it was not renewed in time): check `npm run unlock`');
-    } else etag = next;
+    info.renewedAt = new Date().toISOString();
+    let next: string | undefined;
+    try {
+      next = await writeLock(runner, config, account, info, { ifMatch: etag }, true);
+    } catch {
+      // S3 answered 5xx or the connection dropped (after the SDK's retries): the lock is still ours until its
+      // time to live runs out, so keep it and try again at the next interval; never stop renewing for this
+      return;
+    }
+    if (next !== undefined) {
+      etag = next;
+      return;
+    }
+    // 412: the record is not the version we last wrote. Either another deploy took it over, or our own
+    // renewal landed and its answer was lost (the SDK's retry then met our new ETag): read it to know which
+    const current = await readLock(quiet, config, account).catch(() => 'unreadable' as const);
+    if (current === 'unreadable') return; // S3 unreachable again: decide at the next interval
+    if (current?.info?.id === info.id && current.etag) {
+      etag = current.etag;
+      return;
+    }
+    held = false;
+    runner.echo('# WARNING: the deploy lock was taken over by another deploy (it was not renewed in time): check `npm run unlock`');
   };
   // one renewal at a time: two in flight would race each other's ETag, and the loser would call the lock lost
   let renewing: Promise<void> | undefined;

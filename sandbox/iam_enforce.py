@@ -10,7 +10,8 @@ an explicit deny. That would prove nothing about a least-privilege policy. insta
   for RunTask and the task ARN for StopTask / ExecuteCommand (with `ecs:cluster`), the log group ARN for
   FilterLogEvents / GetLogEvents, the repository ARN for ECR, and the implied authorisations of
   RegisterTaskDefinition: `iam:PassRole` on each role it names with `iam:PassedToService`, and
-  `ecs:TagResource` with `ecs:CreateAction` when it carries tags;
+  `ecs:TagResource` with `ecs:CreateAction` when it carries tags; a TagResource / UntagResource of its own
+  names its resource ARN and carries no `ecs:CreateAction`;
 - conditions use StringEquals / StringLike / ArnEquals / ArnLike; a missing key or an unknown operator
   does not hold; a statement whose condition does not hold does not apply (neither allows nor denies);
 - IAM requests carry the role ARN (also before the role exists), `iam:PermissionsBoundary` and
@@ -70,6 +71,10 @@ def _checks(req, resource):
             return [(req._action, arn("ecs", f"task/{cluster}/{str(p.get('task')).split('/')[-1]}"), ctx)]
         if name == "ExecuteCommand":
             return [(req._action, arn("ecs", f"task/{cluster}/{str(p.get('task')).split('/')[-1]}"), ctx)]
+        if name in ("TagResource", "UntagResource"):
+            # a tag request of its own: the resource it names, and no ecs:CreateAction (that key is set only
+            # when the tags come with the call that creates the resource)
+            return [(req._action, str(p.get("resourceArn") or "*"), {})]
         if name == "RegisterTaskDefinition":
             out = [(req._action, "*", {})]
             for role in (p.get("executionRoleArn"), p.get("taskRoleArn")):

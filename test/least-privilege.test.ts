@@ -168,6 +168,11 @@ test('every statement of the deploy policy is needed, and the role can do nothin
     for (const [what, result] of Object.entries(out.never))
       assert.match(result, /^AccessDenied/, `the deploy role could ${what}: ${result}`);
     assert.match(out.never['pass another role to ECS']!, 'iam:PassRole on resource: arn:aws:iam::123456789012:role/someone-elses-role');
+    // TagTheReleaseRecord's ecs:CreateAction condition: tags only with the registration, never on an existing revision
+    assert.match(
+      out.never['re-tag an existing task definition (rewrite the release record rollback reads)']!,
+      `ecs:TagResource on resource: arn:aws:ecs:us-east-1:123456789012:task-definition/${config.names.family}:1`,
+    );
   } finally {
     await strict.stop();
   }

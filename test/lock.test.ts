@@ -16,6 +16,7 @@ import { stateBucket } from '../lib/terraform.js';
 import { startMoto, type Moto } from './helpers/moto.js';
 import { keptEnv, ROOT } from './helpers/script.js';
 import { LockedError } from '../lib/errors.js';
+import { requestFaultProxy, type RequestFault } from './helpers/fault-proxy.js';
 
 const ACCOUNT = '123456789012';
 let moto: Moto;
@@ -159,6 +160,80 @@ test('release is conditional on the ETag: a lock that changed hands is left alon
   const refused = await withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 0, what: 'third' }, async () => undefined).catch((e) => e);
   assert.instance(refused, LockedError);
   assert.match(refused.message, 'other by other@elsewhere (pid 1 on elsewhere)');
+});
+
+/**
+ * The holder's renewals go through a proxy that fails them as `faults` says, one entry per request (its
+ * attempts included: the SDK retries a 5xx and a dropped connection); a second deploy tries to take the lock
+ * meanwhile. A renewal that failed but did not lose the lock must not stop the renewals, nor the release.
+ */
+async function renewalsFailing(project: string, faults: RequestFault[]) {
+  const config = configOf(project);
+  const what = `holder of ${project}`;
+  let renewals = 0;
+  const proxy = await requestFaultProxy(moto.url, (req, body) => {
+    if (req.method !== 'PUT' || !req.headers['if-match'] || !body.includes(what)) return 'pass';
+    return faults[renewals++] ?? 'pass';
+  });
+  const saved = process.env.AWS_ENDPOINT_URL;
+  process.env.AWS_ENDPOINT_URL = proxy.url;
+  const lines: string[] = [];
+  try {
+    let started = false;
+    let second = false;
+    const holder = withDeployLock(
+      new Runner({ echo: (l) => lines.push(l) }),
+      config,
+      ACCOUNT,
+      { waitSeconds: 10, pollMs: 100, what, ttlSeconds: 2, renewMs: 200 },
+      async () => {
+        started = true;
+        await sleep(3500);
+      },
+    );
+    while (!started) await sleep(20);
+    // tries for 3 s (past the 2 s ttl): a holder that stopped renewing would be taken over
+    const other = await withDeployLock(
+      quiet(),
+      config,
+      ACCOUNT,
+      { waitSeconds: 3, pollMs: 100, what: 'second', ttlSeconds: 2 },
+      async () => {
+        second = true;
+      },
+    ).catch((e) => e);
+    await holder;
+    const left = await readLock(quiet(), config, ACCOUNT);
+    return { other, second, left, lines, used: renewals };
+  } finally {
+    process.env.AWS_ENDPOINT_URL = saved;
+    await proxy.close();
+  }
+}
+
+test('a renewal that fails with a 500 or a dropped connection keeps the lock: renewals go on, the second deploy waits, the release happens', async () => {
+  // one renewal answered 500 on all its attempts, then one whose connections are dropped unanswered
+  const r = await renewalsFailing('lock-renew-5xx', ['error-500', 'error-500', 'error-500', 'lost-answer', 'lost-answer', 'lost-answer']);
+  assert.ok(r.used >= 6, `the faults were used (${r.used})`);
+  assert.instance(r.other, LockedError, 'the lock held through the failed renewals');
+  assert.not.ok(r.second, 'a second deploy got in');
+  assert.is(r.left, undefined, 'released at the end');
+  assert.not.ok(
+    r.lines.some((l) => /taken over/.test(l)),
+    r.lines.join('\n'),
+  );
+});
+
+test("a renewal that landed but whose answer was lost: the retry's 412 meets our own record, and the lock is still ours", async () => {
+  const r = await renewalsFailing('lock-renew-lost', ['lost-answer']);
+  assert.ok(r.used >= 2, `the lost answer and the retry after it (${r.used})`);
+  assert.instance(r.other, LockedError, 'the lock held');
+  assert.not.ok(r.second);
+  assert.is(r.left, undefined, 'released at the end (with the ETag the lost renewal wrote)');
+  assert.not.ok(
+    r.lines.some((l) => /taken over/.test(l)),
+    r.lines.join('\n'),
+  );
 });
 
 test('staleness: age past the ttl, or a dead process on this machine; a live or unknown one is not stale', () => {

@@ -426,6 +426,16 @@ test('masking exactly: values under 4 characters are not secrets; the longest se
   lines.length = 0;
   await runner.run(sh`cat`, { input: 'a\nabcd\nlast-no-newline', inputIsSecret: false, stream: true });
   assert.equal(lines.slice(1), ['  a', '  ***', '  last-no-newline'], 'streamed line by line, the last one without its newline too');
+  // a secret on the last line, with no newline after it (the stream's tail, flushed at its end): masked too
+  lines.length = 0;
+  await runner.run(sh`cat`, { input: 'first\nthe token is abcdefgh', inputIsSecret: false, stream: true });
+  assert.equal(lines.slice(1), ['  first', '  the token is ***']);
+  // and one written in two pieces with a pause between (two chunks): still one line, masked whole
+  const pieces = join(mkdtempSync(join(tmpdir(), 'pieces-')), 'pieces.sh');
+  writeFileSync(pieces, "printf 'key abcd'; sleep 0.3; printf 'efgh'");
+  lines.length = 0;
+  await runner.run(sh`sh ${pieces}`, { stream: true });
+  assert.equal(lines.slice(1), ['  key ***']);
 });
 
 test('retries: the delay doubles and is said; a transient error is retried even when failures are expected; any aws stage of a pipe gets the default', async () => {

@@ -66,6 +66,9 @@ case "$1 $2" in
     [ "\${family%-migrate}" = "$family" ] && rev=18 || rev=3
     echo "{\\"taskDefinition\\":{\\"taskDefinitionArn\\":\\"arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task-definition/$family:$rev\\"}}";;
   "ecs update-service") echo '{"id":"ecs-svc/42","status":"PRIMARY","rolloutState":"IN_PROGRESS"}';;
+  "ecs run-task") echo '{"tasks":[{"taskArn":"arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task/llmops-cluster/m1"}],"failures":[]}';;
+  "ecs describe-tasks") echo "{\\"tasks\\":[{\\"lastStatus\\":\\"STOPPED\\",\\"containers\\":[{\\"name\\":\\"llmops-app\\",\\"exitCode\\":\${FAKE_MIGRATION_EXIT:-0}}]}]}";;
+  "logs get-log-events") echo '{"events":[{"message":"migrated"}]}';;
   *) echo "unexpected: $*" >&2; exit 9;;
 esac`,
     terraform: `case "$2" in init) mkdir -p "\${1#-chdir=}/.terraform";; output) echo '${JSON.stringify(OUTPUTS)}';; esac`,
@@ -74,7 +77,15 @@ esac`,
 
 const service = (taskDefinition: string | undefined, desiredCount = 2, status = 'ACTIVE') =>
   JSON.stringify({
-    services: [{ status, desiredCount, taskDefinition, deployments: [{ id: 'ecs-svc/1', status: 'PRIMARY', rolloutState: 'COMPLETED' }] }],
+    services: [
+      {
+        status,
+        desiredCount,
+        taskDefinition,
+        deployments: [{ id: 'ecs-svc/1', status: 'PRIMARY', rolloutState: 'COMPLETED' }],
+        networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-1'], securityGroups: ['sg-1'], assignPublicIp: 'DISABLED' } },
+      },
+    ],
   });
 
 const ref = { sha: 'a'.repeat(40), tag: 'aaaaaaaaaaaa', local: 'llmops-system:aaaaaaaaaaaa' } as any;
@@ -196,6 +207,35 @@ test('the same image and configuration: nothing registered, nothing deployed; at
     .find((c) => c[2] === 'update-service')!
     .join(' ');
   assert.ok(update.includes(`--task-definition ${TD(8)} --desired-count 2`), update);
+});
+
+test('the migration runs with the new revision before the service is updated; a failed migration updates nothing', async () => {
+  const migrating = { LLMOPS_MIGRATE_COMMAND: '/bin/migrate up' };
+  const old = renderTaskDefinition(valuesFor('llmops-system@sha256:old'));
+  const fb = fakeCli();
+  writeFileSync(join(fb.dir, 'current.json'), JSON.stringify({ taskDefinition: { ...old, taskDefinitionArn: TD(7), revision: 7 } }));
+  const ok = await release(fb, { FAKE_SERVICE: service(TD(7)) }, migrating);
+  assert.not.instance(ok.result, Error, String(ok.result?.message));
+  assert.equal(ok.calls, [
+    'ecs describe-services',
+    'ecs describe-task-definition',
+    'ecs register-task-definition',
+    'ecs register-task-definition',
+    'ecs run-task',
+    'ecs describe-tasks',
+    'logs get-log-events',
+    'ecs update-service',
+  ]);
+  const runTask = fb.calls().find((c) => c[2] === 'run-task')!;
+  assert.is(runTask[runTask.indexOf('--task-definition') + 1], TD(3, 'llmops-task-migrate'), "the new release's migration family");
+  assert.is(ok.result.migrated?.exitCode, 0);
+
+  const failing = fakeCli();
+  writeFileSync(join(failing.dir, 'current.json'), JSON.stringify({ taskDefinition: { ...old, taskDefinitionArn: TD(7), revision: 7 } }));
+  const failed = await release(failing, { FAKE_SERVICE: service(TD(7)), FAKE_MIGRATION_EXIT: '3' }, migrating);
+  assert.instance(failed.result, ScriptFailure);
+  assert.match(failed.result.message, 'the migration failed: it exited with code 3');
+  assert.not.ok(failed.calls.includes('ecs update-service'), 'the service still runs the previous release');
 });
 
 test('refused before anything changes: no service, no image in ECR', async () => {

@@ -320,6 +320,22 @@ test('exec format error in the logs: the image is for another CPU than the task,
   assert.match(result.diagnosis.join('\n'), /fix: exec format error: the image was built for another CPU architecture .*PLATFORM/);
 });
 
+test('rolled back after many stopped tasks: with the circuit breaker on, the waiter never gives up on a count (ECS trips it after 3 at least) and the exit is 4', async () => {
+  // a task stops at each poll; the breaker trips at the sixth: three or five stopped tasks are not an outcome
+  const stopped = ['a', 'b', 'c', 'd', 'e', 'f'].map((id, i) =>
+    stoppedTask(id, `10.0.1.${i + 1}`, 'Essential container in task exited', 1),
+  );
+  const { result, polls } = await wait((poll) => ({
+    service: rollsBackAt(6, poll, 'ECS deployment circuit breaker: tasks failed to start.'),
+    stopped: stopped.slice(0, Math.min(poll, 6)),
+  }));
+  assert.is(result.outcome, 'rolled-back', result.message);
+  assert.ok(polls >= 6, `followed until the rollback (${polls} polls)`);
+  assert.is(OUTCOME_EXIT[result.outcome], ExitCode.ROLLED_BACK);
+  assert.is(ExitCode.ROLLED_BACK, 4);
+  assert.match(result.diagnosis.join('\n'), /exit code 1/);
+});
+
 test('failed: with the circuit breaker off, three stopped tasks end the wait, each reason with its fix', async () => {
   const pull = 'CannotPullContainerError: pull image manifest has been retried 5 time(s)';
   const { result } = await wait((poll) => ({

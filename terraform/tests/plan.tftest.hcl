@@ -160,6 +160,10 @@ run "defaults_are_secure_and_fast" {
     error_message = "the app has its own database user, not the master"
   }
   assert {
+    condition     = one([for p in aws_db_parameter_group.this.parameter : p.value if p.name == "rds.force_ssl"]) == "1" && aws_db_instance.this.parameter_group_name == aws_db_parameter_group.this.name
+    error_message = "the database accepts TLS only: its parameter group sets rds.force_ssl = 1 (CKV2_AWS_69)"
+  }
+  assert {
     condition     = aws_ecs_service.app.enable_execute_command == false && length(aws_iam_role_policy.task_exec) == 0
     error_message = "ECS Exec is off by default: no agent in the tasks, no ssmmessages for the task role"
   }

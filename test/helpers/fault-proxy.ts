@@ -198,3 +198,63 @@ export async function dockerFaultProxy(
     },
   };
 }
+
+/** What a proxy does with one request: pass it on, answer 500 for S3, or pass it on and drop the answer. */
+export type RequestFault = 'pass' | 'error-500' | 'lost-answer';
+
+/**
+ * A proxy in front of the AWS endpoint that asks `decide` about each request (its method, headers and body):
+ * 'error-500' answers as S3 does when it fails inside (InternalError) without forwarding; 'lost-answer'
+ * forwards it (the write lands) and then drops the connection before any answer reaches the client.
+ */
+export async function requestFaultProxy(
+  target: string,
+  decide: (req: http.IncomingMessage, body: string) => RequestFault,
+): Promise<{ url: string; seen: { op: string; fault: RequestFault }[]; close(): Promise<void> }> {
+  const upstream = new URL(target);
+  const seen: { op: string; fault: RequestFault }[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const fault = decide(req, body.toString('utf8'));
+      seen.push({ op: operation(req, body.toString('utf8')), fault });
+      if (fault === 'error-500') {
+        res.writeHead(500, { 'content-type': 'application/xml' });
+        res.end(
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>fault-proxy</RequestId></Error>',
+        );
+        return;
+      }
+      const forward = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          if (fault === 'lost-answer') {
+            up.resume();
+            up.on('end', () => req.socket.destroy());
+            return;
+          }
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      forward.on('error', () => res.destroy());
+      forward.end(body);
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    seen,
+    async close() {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}

@@ -107,6 +107,7 @@ NEVER = {
     "read another app's logs": lambda k: client("logs", k).filter_log_events(logGroupName="/ecs/other-app"),
     "read another repository": lambda k: client("ecr", k).describe_images(repositoryName="other-repo"),
     "write the Terraform state": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate", Body=b"{}"),
+    "re-tag an existing task definition (rewrite the release record rollback reads)": lambda k: client("ecs", k).tag_resource(resourceArn=td, tags=[{"key": "llmops:git-sha", "value": "forged"}]),
     "read a secret's value": lambda k: client("secretsmanager", k).get_secret_value(SecretId="app/secret"),
     "create an IAM role": lambda k: client("iam", k).create_role(RoleName="escalate", AssumeRolePolicyDocument=trust),
     "change the task roles' policies": lambda k: client("iam", k).put_role_policy(RoleName=n["taskRole"], PolicyName="x", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})),
