@@ -3,9 +3,10 @@
 // file leaves, in a cgroup of lower weight (below). Output of the second process is held back and
 // printed after the first, so neither is interleaved; the exit code is non-zero when either fails.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { SUITE_MARK } from './helpers/script.js';
 import { unrun } from './helpers/uvu-summary.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -89,6 +90,30 @@ const group = lowWeightGroup(`llmops-test-${process.pid}`);
 const TEMP = mkdtempSync(join(tmpdir(), 'llmops-suite-'));
 chmodSync(TEMP, 0o1777);
 
+/** This run's mark: every process the tests start carries it in its environment (keptEnv passes it on). */
+const MARK = `${SUITE_MARK}=${process.pid}-${STARTED}`;
+
+/**
+ * The processes of this run still alive once every test process has ended: found by the mark in their
+ * environment (a terraform provider reparented to init when its terraform was killed, a server a test did
+ * not stop). Each is named and killed; the suite fails, since a case left it running.
+ */
+function outlivers(): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(MARK)) continue;
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0').join(' ').trim();
+      process.kill(Number(entry), 'SIGKILL');
+      found.push(`pid ${entry}: ${cmd.slice(0, 200)}`);
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return found;
+}
+
 function uvu(name: string, args: string[], live: boolean, low = false): Promise<{ code: number; output: string; seconds: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
@@ -98,7 +123,7 @@ function uvu(name: string, args: string[], live: boolean, low = false): Promise<
     // a process group of its own, so the deadline stops the tests' own children (scripts, terraform) too
     const child = spawn('sh', ['-c', `${enter}exec nice -n ${low ? 10 : 0} "$@"`, 'sh', ...argv], {
       cwd: ROOT,
-      env: { ...process.env, PATH: TEST_PATH, TMPDIR: TEMP },
+      env: { ...process.env, PATH: TEST_PATH, TMPDIR: TEMP, [SUITE_MARK]: MARK.slice(SUITE_MARK.length + 1) },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -163,6 +188,7 @@ const [e2e, ...others] = await Promise.all([
   ),
 ]);
 const runs = [['end to end', e2e] as const, ['the Terraform files', others[0]!] as const, ['the other files', others[1]!] as const];
+const left = outlivers();
 // the group goes once its last process has: a killed one may take a moment
 for (let tries = 0; group && existsSync(group) && tries < 20; tries++) {
   try {
@@ -173,6 +199,8 @@ for (let tries = 0; group && existsSync(group) && tries < 20; tries++) {
 }
 rmSync(TEMP, { recursive: true, force: true });
 for (const run of others) process.stdout.write(`\n${run.output}`);
+if (left.length)
+  process.stdout.write(`\nFAILED: ${left.length} process(es) of the suite outlived it (killed now):\n  ${left.join('\n  ')}\n`);
 for (const [name, run] of runs) {
   const why = unrun(run.output);
   if (why && run.code === 0) {
@@ -183,4 +211,4 @@ for (const [name, run] of runs) {
 process.stdout.write(
   `\n${runs.map(([name, run]) => `${name}: ${run.code === 0 ? 'passed' : 'FAILED'} in ${run.seconds.toFixed(0)} s`).join('; ')} (side by side)\n`,
 );
-process.exitCode = runs.find(([, run]) => run.code !== 0)?.[1].code ?? 0;
+process.exitCode = runs.find(([, run]) => run.code !== 0)?.[1].code ?? (left.length ? 1 : 0);

@@ -2,10 +2,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/** The variable test/all.ts marks its run with (not a toolkit name: no prefix the toolkit reads). */
+export const SUITE_MARK = 'TEST_SUITE_RUN';
 
 /** An empty env file of its own (a named env file must exist). */
 export function emptyEnvFile(): string {
@@ -27,6 +30,8 @@ export function keptEnv(): Record<string, string> {
     if (name.startsWith('__STRYKER_') && value !== undefined) kept[name] = value;
   }
   if (kept.__STRYKER_COVERAGE_DIR__ && process.env.NODE_OPTIONS) kept.NODE_OPTIONS = process.env.NODE_OPTIONS;
+  // the mark of this suite run (test/all.ts): every process a test starts carries it, so none can outlive the suite unseen
+  if (process.env[SUITE_MARK]) kept[SUITE_MARK] = process.env[SUITE_MARK];
   return kept;
 }
 
@@ -87,8 +92,8 @@ export async function runScriptFile(
   env: Record<string, string | undefined> = {},
   timeoutMs = 120_000,
 ): Promise<ScriptRun> {
-  const r = await inSlot(() =>
-    execa(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+  return inSlot(async () => {
+    const sub = execa(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
       cwd: ROOT,
       env: {
         HOME: process.env.HOME,
@@ -101,10 +106,101 @@ export async function runScriptFile(
       extendEnv: false,
       reject: false,
       all: true,
-      timeout: timeoutMs,
-    }),
+    });
+    const limit = watchLimit(sub, timeoutMs);
+    // its own exit ends the watch (not its pipes: a process it left behind may hold them open until killed)
+    const [note, r] = await Promise.all([limit.done(), sub]);
+    return { exitCode: note ? -1 : (r.exitCode ?? -1), stdout: r.stdout, stderr: r.stderr, all: (r.all ?? '') + note };
+  });
+}
+
+/** The machine's load per core (the 1-minute load average over the cores), at least 1. */
+export function loadPerCore(): number {
+  return Math.max(1, loadavg()[0]! / availableParallelism());
+}
+
+/** A time limit stretches with the load, up to this many times its length on an idle machine. */
+export const MAX_STRETCH = 5;
+
+/** A process's start time (field 22 of /proc/<pid>/stat): with the pid, it names the process, not a reused pid. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A script's time limit, for a suite that is slower, not red, on a busy machine: `baseMs` on an idle machine,
+ * stretched by the highest load per core seen while it runs (up to MAX_STRETCH). When it runs out, the
+ * script gets SIGTERM, as a user's Ctrl-C: it stops terraform cleanly (the state lock released) and
+ * releases its deploy lock; 60 s later whatever is left gets SIGKILL. Every process seen below the script
+ * is remembered, so when it has gone, one that outlived it (a terraform provider whose terraform was
+ * killed, now a child of init) is stopped too. `done()` says what happened, or '' when the limit held.
+ */
+export function watchLimit(
+  child: ChildProcess,
+  baseMs: number,
+  load: () => number = loadPerCore,
+  graceMs = 60_000,
+): { done(): Promise<string> } {
+  const pid = child.pid!;
+  const exited = new Promise<void>((resolve) =>
+    child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
   );
-  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, all: r.all ?? '' };
+  const started = Date.now();
+  const seen = new Map<number, string>();
+  let stretch = Math.min(MAX_STRETCH, load());
+  let note = '';
+  let over = false;
+  let grace: NodeJS.Timeout | undefined;
+  const remember = () => {
+    for (const p of descendants(pid)) if (!seen.has(p)) seen.set(p, startTime(p) ?? '');
+  };
+  const tick = setInterval(
+    () => {
+      remember();
+      stretch = Math.min(MAX_STRETCH, Math.max(stretch, load()));
+      const limit = baseMs * stretch;
+      if (!over && Date.now() - started > limit) {
+        over = true;
+        note = `\n[test] stopped after ${Math.round((Date.now() - started) / 1000)} s: over its limit of ${Math.round(limit / 1000)} s (${baseMs / 1000} s at a load of ${stretch.toFixed(1)} per core)`;
+        signal(pid, 'SIGTERM');
+        grace = setTimeout(() => {
+          remember();
+          for (const p of [pid, ...seen.keys()]) signal(p, 'SIGKILL');
+        }, graceMs);
+        grace.unref();
+      }
+    },
+    Math.min(1000, baseMs / 4),
+  );
+  tick.unref();
+  return {
+    async done() {
+      await exited;
+      clearInterval(tick);
+      clearTimeout(grace); // it stopped within its grace: what it left behind is dealt with here
+      // what the script started and left behind: given a moment to go by itself, then stopped
+      const left = () => [...seen].filter(([p, start]) => start && startTime(p) === start).map(([p]) => p);
+      for (let i = 0; i < 8 && left().length; i++) await new Promise((r) => setTimeout(r, 250));
+      const survivors = left();
+      for (const p of survivors) signal(p, 'SIGKILL');
+      for (let i = 0; i < 20 && left().length; i++) await new Promise((r) => setTimeout(r, 100)); // gone before the next case
+      if (survivors.length) note += `\n[test] ${survivors.length} process(es) it started outlived it and were killed`;
+      return note;
+    },
+  };
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* gone */
+  }
 }
 
 /** The pids below `pid` (children first found through /proc), so a test can kill a whole tree. */
