@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { integer, type OptionSpec } from './flags.js';
-export { integer, matching, readableFile, type OptionSpec } from './flags.js';
+import { integer, isCI, type OptionSpec } from './flags.js';
+export { integer, isCI, matching, readableFile, type OptionSpec } from './flags.js';
 import { applyEnvFiles, ignoredEnvironment } from './envfiles.js';
 import { loadConfig, secretValues, type Config } from './config.js';
 import { PREFIX } from './schema.js';
@@ -47,6 +47,8 @@ export interface ScriptSpec {
   requires?: Record<string, string>;
   /** Checks of the parsed flags together (beyond each value): problems, each naming its flag. */
   validate?(options: Record<string, any>, config: Config): string[];
+  /** Problems of the configuration found before anything runs, for these flags (a step's preflight). */
+  preflight?(options: Record<string, any>, config: Config): ConfigProblem[];
   /** Paths it uses that must exist before anything runs: `build` (BUILD_CONTEXT, DOCKERFILE). TF_DIR always. */
   paths?: 'build'[];
   /** `import.meta.url` of the script: its header comment (what / Needs / Produces / Next) is its --help. */
@@ -171,7 +173,11 @@ export function parseFlags(spec: ScriptSpec, argv: string[]): { values: Record<s
       problems.push(`--${name}: the value must be at most 4096 characters without control characters (newline, tab, ...)`);
       continue;
     }
-    if (!o.parse) continue;
+    if (!o.parse) {
+      // `--env ''` targeted the default stack: an empty value never stands for "none"
+      if (raw.trim() === '') problems.push(`--${name} is empty: give a value, or leave the flag out`);
+      continue;
+    }
     try {
       values[name] = o.parse(raw);
     } catch (error: any) {
@@ -197,6 +203,24 @@ export function parseFlags(spec: ScriptSpec, argv: string[]): { values: Record<s
   for (const [flag, needs] of Object.entries(spec.requires ?? {}))
     if (given(flag) && !given(needs)) problems.push(`--${flag} only applies with --${needs}`);
   return { values, positionals, problems };
+}
+
+/**
+ * `npm run deploy --dry-run` (no `--`): npm takes the flag as its own config (npm_config_dry_run=true) and the
+ * script never sees it, so the deploy would run for real; `--env staging` leaves npm_config_env=true and a
+ * stray "staging". Under npm, each of the script's own flags found as npm config is refused, naming the fix.
+ * (npm sets npm_config_yes to "" by default: only a value counts.)
+ */
+export function npmTookFlags(spec: ScriptSpec, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (!env.npm_lifecycle_event) return [];
+  const took = Object.keys({ ...spec.options, ...COMMON }).filter((name) => {
+    const value = env[`npm_config_${name.replace(/-/g, '_')}`];
+    return name !== 'help' && value !== undefined && value !== '';
+  });
+  return took.map(
+    (name) =>
+      `--${name} went to npm, not to the script (npm_config_${name.replace(/-/g, '_')} is set): put the script's flags after --, as in \`npm run ${spec.command} -- --${name}${(spec.options?.[name] ?? COMMON[name])?.type === 'string' ? ' <value>' : ''}\``,
+  );
 }
 
 /** Paths the script uses, checked before anything runs: TF_DIR always, the build's when it builds. */
@@ -229,6 +253,7 @@ export function pathProblems(config: Config, paths: ScriptSpec['paths'] = []): C
 /** Parse flags, load config, check both completely (nothing runs before), run main, map errors to exit codes. */
 export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.slice(2)): Promise<number> {
   const flags = parseFlags(spec, argv);
+  flags.problems.unshift(...npmTookFlags(spec));
   if (flags.values.help) {
     process.stdout.write(`${helpText(spec)}\n`);
     return ExitCode.OK;
@@ -239,8 +264,11 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
   if (typeof flags.values.env === 'string') process.env.LLMOPS_ENVIRONMENT = flags.values.env;
   try {
     config = loadConfig();
-    const paths = pathProblems(config, spec.paths);
-    if (paths.length) throw new ConfigError(paths, 'the configuration');
+    const problems = [
+      ...pathProblems(config, spec.paths),
+      ...(flags.problems.length ? [] : (spec.preflight?.(flags.values, config) ?? [])),
+    ];
+    if (problems.length) throw new ConfigError(problems, 'the configuration');
   } catch (error) {
     if (!(error instanceof ConfigError)) return reportError(error, undefined, spec.command);
     configError = error;
@@ -261,7 +289,7 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
     applyEnvFiles();
     const dryRun = !!values['dry-run'];
     runner = new Runner({ dryRun, secrets: secretValues(config!) });
-    const yes = !!values.yes || !!process.env.CI || !process.stdin.isTTY;
+    const yes = !!values.yes || isCI() || !process.stdin.isTTY;
     const code = await spec.main({ config: config!, runner, options: values, positionals: flags.positionals, dryRun, yes });
     return code ?? ExitCode.OK;
   } catch (error) {

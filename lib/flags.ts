@@ -39,3 +39,8 @@ export const readableFile = (raw: string): string => {
   }
   return raw;
 };
+
+/** CI: set to anything but "", "false" or "0" (CI=false is how a user says "not CI"). */
+export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !!env.CI && !['false', '0'].includes(env.CI.trim().toLowerCase());
+}

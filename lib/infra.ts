@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { cpuArchitecture } from './image.js';
 import { sh, type Runner } from './run.js';
 import { chdir, planFile, terraformEnv, tfDir, varFile } from './terraform.js';
-import { ExitCode, ScriptFailure } from './errors.js';
+import { ConfigError, type ConfigProblem, ExitCode, ScriptFailure } from './errors.js';
 
 /**
  * The resource names, owned here (lib/config.ts derives them from PROJECT_NAME and ENVIRONMENT): Terraform takes
@@ -64,6 +64,63 @@ const PLACEHOLDERS = /<[A-Z_]+>|your-secure-password|change-me|YOUR_|example-pas
 const AUTO_LOADED = (f: string) => f === 'terraform.tfvars' || /\.auto\.tfvars(\.json)?$/.test(f);
 
 /**
+ * What in Terraform's inputs would make step 3 refuse, found without writing or running anything, so a script
+ * refuses before its first command (dry-run included): a file Terraform loads by itself in an environment's
+ * run, your own terraform.tfvars with a placeholder left or a name the scripts derive, and no certificate
+ * without the plain-HTTP opt-in. Each problem names the file or setting and the fix; a file's values are
+ * never shown.
+ */
+export function tfvarsProblems(config: Config): ConfigProblem[] {
+  const dir = tfDir(config);
+  if (!existsSync(dir)) return []; // TF_DIR's own check names it
+  if (config.environment) {
+    const shared = readdirSync(dir).filter(AUTO_LOADED);
+    if (shared.length)
+      return [
+        {
+          variable: shared.map((f) => join(dir, f)).join(', '),
+          message:
+            `Terraform reads ${shared.length === 1 ? 'it' : 'them'} in every run of ${dir}, so ${shared.length === 1 ? 'its' : 'their'} values would reach the ${config.environment} environment too
+` +
+            `    fix: put settings in .env (every environment) or .env.${config.environment} (this one), and delete ${shared.join(', ')} (the toolkit writes ${config.project}.tfvars.json from them)`,
+        },
+      ];
+  }
+  const own = join(dir, 'terraform.tfvars');
+  if (existsSync(own)) {
+    const text = readFileSync(own, 'utf8');
+    const bad = text
+      .split('\n')
+      .map((l, i) => [i + 1, l] as const)
+      .filter(([, l]) => !l.trim().startsWith('#') && PLACEHOLDERS.test(l));
+    const problems: ConfigProblem[] = bad.map(([i, l]) => ({
+      variable: `${own} line ${i}`,
+      message: `${l.replace(/=.*/, '').trim() || 'the line'} still holds a placeholder value\n    fix: edit it (guide step 3), or delete the file to use the values from .env`,
+    }));
+    const names = Object.keys(NAME_VARIABLES).filter((v) => new RegExp(`^\\s*${v}\\s*=`, 'm').test(text));
+    if (names.length)
+      problems.push({
+        variable: own,
+        message:
+          `sets ${names.join(', ')}: the resource names come from .env, so the scripts and Terraform agree\n` +
+          `    fix: move ${names.length === 1 ? 'it' : 'them'} to .env as ${names.map((v) => `${NAME_VARIABLES[v]![1]}=…`).join(', ')} and delete ${names.length === 1 ? 'the line' : 'the lines'} from ${own}`,
+      });
+    return problems;
+  }
+  if (!config.domain && !config.allowPlainHttp)
+    return [
+      {
+        variable: 'DOMAIN_NAME',
+        message:
+          'not set, and no certificate: the app would be served over plain HTTP\n' +
+          '    fix: set DOMAIN_NAME and HOSTED_ZONE_ID in .env (a certificate is requested and validated through Route 53; add ACM_CERTIFICATE_ARN to use one you have),\n' +
+          '         or accept plain HTTP with ALLOW_PLAIN_HTTP=true (the sandbox does; anyone on the path can read and change the traffic)',
+      },
+    ];
+  return [];
+}
+
+/**
  * Write `<project>.tfvars.json` (named with -var-file) from the config; beside your own terraform.tfvars it holds
  * the names only (your file decides the rest, and may not set a name: the scripts would not know it).
  * An environment's runs refuse a file Terraform would load by itself: its values would reach every
@@ -71,16 +128,9 @@ const AUTO_LOADED = (f: string) => f === 'terraform.tfvars' || /\.auto\.tfvars(\
  * reason (Terraform reads it by itself too).
  */
 export function prepareTfvars(runner: Runner, config: Config): string {
+  const problems = tfvarsProblems(config);
+  if (problems.length) throw new ConfigError(problems, 'the configuration');
   const dir = tfDir(config);
-  if (config.environment) {
-    const shared = readdirSync(dir).filter(AUTO_LOADED);
-    if (shared.length)
-      throw new ScriptFailure(
-        `${shared.map((f) => join(dir, f)).join(', ')}: Terraform reads ${shared.length === 1 ? 'it' : 'them'} in every run of ${dir}, so ${shared.length === 1 ? 'its' : 'their'} values would reach the ${config.environment} environment too\n` +
-          `  fix: put settings in .env (every environment) or .env.${config.environment} (this one), and delete ${shared.join(', ')} (the toolkit writes ${config.project}.tfvars.json from them)`,
-        ExitCode.USAGE,
-      );
-  }
   const stale = join(dir, 'terraform.tfvars.json');
   if (existsSync(stale)) {
     if (runner.dryRun)
@@ -94,38 +144,13 @@ export function prepareTfvars(runner: Runner, config: Config): string {
   }
   const own = join(dir, 'terraform.tfvars');
   if (existsSync(own)) {
-    const text = readFileSync(own, 'utf8');
-    const bad = text
-      .split('\n')
-      .map((l, i) => [i + 1, l] as const)
-      .filter(([, l]) => !l.trim().startsWith('#') && PLACEHOLDERS.test(l));
-    if (bad.length) {
-      throw new ScriptFailure(
-        `${own} still holds placeholder values:\n${bad.map(([i, l]) => `  line ${i}: ${l.replace(/=.*/, '= …')}`).join('\n')}\n  fix: edit them (guide step 3), or delete the file to use the values from .env`,
-        ExitCode.USAGE,
-      );
-    }
-    if (/^\s*db_password\s*=/m.test(text))
+    if (/^\s*db_password\s*=/m.test(readFileSync(own, 'utf8')))
       runner.echo(
         `# note: ${own} holds db_password in clear text; DB_PASSWORD in .env (passed as TF_VAR_db_password) or no password at all (RDS-managed) is safer`,
-      );
-    const names = Object.keys(NAME_VARIABLES).filter((v) => new RegExp(`^\\s*${v}\\s*=`, 'm').test(text));
-    if (names.length)
-      throw new ScriptFailure(
-        `${own} sets ${names.join(', ')}: the resource names come from .env, so the scripts and Terraform agree\n` +
-          `  fix: move ${names.length === 1 ? 'it' : 'them'} to .env as ${names.map((v) => `${NAME_VARIABLES[v]![1]}=…`).join(', ')} and delete ${names.length === 1 ? 'the line' : 'the lines'} from ${own}`,
-        ExitCode.USAGE,
       );
     runner.echo(`# using your ${own}, with the names from .env`);
     return writeVarFile(runner, config, tfNames(config));
   }
-  if (!config.domain && !config.allowPlainHttp)
-    throw new ScriptFailure(
-      'no certificate: the app would be served over plain HTTP\n' +
-        '  fix: set DOMAIN_NAME and HOSTED_ZONE_ID in .env (a certificate is requested and validated through Route 53; add ACM_CERTIFICATE_ARN to use one you have),\n' +
-        '       or accept plain HTTP with ALLOW_PLAIN_HTTP=true (the sandbox does; anyone on the path can read and change the traffic)',
-      ExitCode.USAGE,
-    );
   return writeVarFile(runner, config, tfvarsFromConfig(config));
 }
 

@@ -14,7 +14,7 @@ import type { PlanSummary } from './infra.js';
 import type { Pushed } from './ecr.js';
 import type { Registered } from './taskdef.js';
 import { OUTCOME_EXIT, type VerifyOptions, type VerifyResult } from './waiter.js';
-import { ExitCode, exitCodeFor, InterruptedError } from './errors.js';
+import { type ConfigProblem, ExitCode, exitCodeFor, InterruptedError } from './errors.js';
 
 export interface PipelineContext {
   config: Config;
@@ -49,8 +49,13 @@ export type Report = (text: string) => void;
 export interface PipelineStep {
   n: number;
   title: string;
+  /** What would make the step refuse, found before anything runs (no command, request or write). */
+  preflight?(config: Config): ConfigProblem[];
   run(ctx: PipelineContext, runner: Runner, report: Report): Promise<string | void>;
 }
+
+/** The preflight problems of the steps a run will take: checked by the script before its first command. */
+export const preflightOf = (steps: PipelineStep[], config: Config): ConfigProblem[] => steps.flatMap((s) => s.preflight?.(config) ?? []);
 
 /** A context for steps that share nothing yet: one script's run. */
 export const newContext = (config: Config, runner: Runner, yes: boolean): PipelineContext => ({ config, runner, yes, durations: {} });

@@ -79,7 +79,16 @@ export const schema = z
       .string({ error: 'expected a project prefix such as "llmops"' })
       .regex(/^[a-z][a-z0-9-]{1,23}$/, { error: 'expected 2-24 lowercase letters, digits or "-", starting with a letter (e.g. "llmops")' }),
     AWS_REGION: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, { error: 'expected an AWS region code such as "us-east-1"' }),
-    EXPECTED_ACCOUNT_ID: optional(z.string().regex(/^\d{12}$/, { error: 'expected a 12-digit AWS account id' })),
+    // a guard: empty is an error, never "no guard" (a CI secret that is missing arrives as "")
+    EXPECTED_ACCOUNT_ID: z
+      .string()
+      .refine((v) => v.trim() !== '', {
+        error:
+          'is empty, which would turn the account guard off: set the 12-digit account id, or remove the line (and the variable) to run without the guard',
+        abort: true,
+      })
+      .regex(/^\d{12}$/, { error: 'expected a 12-digit AWS account id' })
+      .optional(),
     ECR_REPOSITORY: name(
       'an ECR repository name of 2-256 characters (lowercase, digits, "-", "_", "/")',
       /^(?=.{2,256}$)[a-z0-9]+(?:[._/-][a-z0-9]+)*$/,

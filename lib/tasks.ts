@@ -1,5 +1,6 @@
 // listr2 task lists: the interactive renderer on a TTY, plain lines in CI / non-TTY,
 // a duration on every task.
+import { isCI } from './flags.js';
 import type { Listr, ListrTask, ListrTaskWrapper } from 'listr2';
 import type { Runner } from './run.js';
 
@@ -7,7 +8,7 @@ export type Renderer = 'default' | 'simple' | 'silent' | 'verbose';
 
 export function chooseRenderer(stream: NodeJS.WriteStream = process.stdout, env: NodeJS.ProcessEnv = process.env): Renderer {
   if (env.LLMOPS_RENDERER) return env.LLMOPS_RENDERER as Renderer;
-  return stream.isTTY && !env.CI ? 'default' : 'simple';
+  return stream.isTTY && !isCI(env) ? 'default' : 'simple';
 }
 
 export interface TaskListOptions<Ctx> {

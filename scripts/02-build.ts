@@ -6,7 +6,7 @@
 // Next:     npm run step:3 (terraform plan)
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { isCI, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import { ecrDigest } from '../lib/ecr.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
@@ -31,7 +31,7 @@ export const step: PipelineStep = {
 };
 
 export async function buildImage(runner: Runner, config: Config, ref: ImageRef): Promise<'built' | 'cached'> {
-  if (ref.dirty && process.env.CI) {
+  if (ref.dirty && isCI()) {
     throw new ScriptFailure(
       `refusing to build ${ref.local} from an uncommitted tree in CI: every image must map to a commit`,
       ExitCode.PREFLIGHT,

@@ -10,14 +10,16 @@ import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
 import { ScriptFailure } from '../lib/errors.js';
-import { formatSummary, prepareTfvars, showPlan } from '../lib/infra.js';
-import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
+import { formatSummary, prepareTfvars, showPlan, tfvarsProblems } from '../lib/infra.js';
+import { newContext, type PipelineStep, preflightOf, runStep } from '../lib/pipeline.js';
 import { sh, type Runner } from '../lib/run.js';
 import { chdir, planFile, stateBucket, terraformEnv, terraformInit, tfDir, varFileArgs } from '../lib/terraform.js';
 
 export const step: PipelineStep = {
   n: 3,
   title: 'Terraform plan',
+  // refused before the state bucket is made: no certificate without the plain-HTTP opt-in, a placeholder left
+  preflight: tfvarsProblems,
   async run(ctx, runner, report) {
     const { config } = ctx;
     const identity = (ctx.identity ??= await resolveIdentity(runner, config));
@@ -108,6 +110,7 @@ export async function ensureStateBucket(runner: Runner, config: Config, account:
 export const spec: ScriptSpec = {
   header: import.meta.url,
   command: 'step:3',
+  preflight: (_, config) => preflightOf([step], config),
   async main({ runner, config, yes }: ScriptContext) {
     await runStep(step, newContext(config, runner, yes));
     const next = `npm run step:4${config.environment ? ` -- --env ${config.environment}` : ''}`;

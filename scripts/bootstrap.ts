@@ -6,7 +6,7 @@
 // Next:     npm run deploy for every later release
 import { integer, isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { underDeployLock } from '../lib/lock.js';
-import { newContext, type PipelineStep, runPipeline, selectSteps, stepList, summary } from '../lib/pipeline.js';
+import { newContext, type PipelineStep, preflightOf, runPipeline, selectSteps, stepList, summary } from '../lib/pipeline.js';
 import { step as prerequisites } from './01-prereqs.js';
 import { step as build } from './02-build.js';
 import { step as plan } from './03-plan.js';
@@ -24,6 +24,8 @@ export const spec: ScriptSpec = {
   command: 'bootstrap',
   conflicts: [['from', 'only']],
   paths: ['build'],
+  // what a selected step would refuse (step 3: no certificate, a placeholder in terraform.tfvars) is refused now
+  preflight: (options, config) => preflightOf(selectSteps(STEPS, options), config),
   options: {
     from: { type: 'string', description: 'start at step N (the steps before it are assumed done)', parse: integer(1, 8) },
     only: { type: 'string', description: 'run only these steps, e.g. 5,6,7', parse: stepList },

@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
-import { ExitCode, ScriptFailure } from '../lib/errors.js';
+import { ConfigError, ExitCode, exitCodeFor, ScriptFailure } from '../lib/errors.js';
 import { formatSummary, NAME_VARIABLES, prepareTfvars, summarizePlan, tfNames } from '../lib/infra.js';
 import { deleteStateBucket, destroyStack, otherStacksInBucket } from '../scripts/destroy.js';
 import { newContext } from '../lib/pipeline.js';
@@ -248,17 +248,18 @@ test('the variables file: an environment refuses files Terraform reads by itself
   const quiet = new Runner({ echo: () => {} });
   assert.throws(
     () => prepareTfvars(quiet, staging(dir)),
-    (e: ScriptFailure) =>
-      e.exitCode === ExitCode.USAGE &&
-      e.message ===
-        `${join(dir, 'b.auto.tfvars')}, ${join(dir, 'extra.auto.tfvars.json')}, ${join(dir, 'terraform.tfvars')}: Terraform reads them in every run of ${dir}, so their values would reach the staging environment too\n` +
-          '  fix: put settings in .env (every environment) or .env.staging (this one), and delete b.auto.tfvars, extra.auto.tfvars.json, terraform.tfvars (the toolkit writes llmops-staging.tfvars.json from them)',
+    (e: ConfigError) =>
+      exitCodeFor(e) === ExitCode.USAGE &&
+      e.message.includes(
+        `  ✗ ${join(dir, 'b.auto.tfvars')}, ${join(dir, 'extra.auto.tfvars.json')}, ${join(dir, 'terraform.tfvars')}: Terraform reads them in every run of ${dir}, so their values would reach the staging environment too\n` +
+          '    fix: put settings in .env (every environment) or .env.staging (this one), and delete b.auto.tfvars, extra.auto.tfvars.json, terraform.tfvars (the toolkit writes llmops-staging.tfvars.json from them)',
+      ),
   );
   const one = mkdtempSync(join(tmpdir(), 'infra-env-'));
   writeFileSync(join(one, 'terraform.tfvars'), 'x = 1\n');
   assert.throws(
     () => prepareTfvars(quiet, staging(one)),
-    (e: Error) => e.message.startsWith(`${join(one, 'terraform.tfvars')}: Terraform reads it in every run of ${one}, so its values`),
+    (e: Error) => e.message.includes(`  ✗ ${join(one, 'terraform.tfvars')}: Terraform reads it in every run of ${one}, so its values`),
   );
   const clean = mkdtempSync(join(tmpdir(), 'infra-env-'));
   assert.is(prepareTfvars(quiet, staging(clean)), join(clean, 'llmops-staging.tfvars.json'));
@@ -317,11 +318,12 @@ test('the variables file: an environment refuses files Terraform reads by itself
   writeFileSync(join(own, 'terraform.tfvars'), 'region = "us-east-1"\n  ecs_cluster_name = "mine"\ntask_family="fam"\n');
   assert.throws(
     () => prepareTfvars(echo, ownConfig()),
-    (e: ScriptFailure) =>
-      e.exitCode === ExitCode.USAGE &&
-      e.message ===
-        `${join(own, 'terraform.tfvars')} sets ecs_cluster_name, task_family: the resource names come from .env, so the scripts and Terraform agree\n` +
-          `  fix: move them to .env as ECS_CLUSTER=…, TASK_FAMILY=… and delete the lines from ${join(own, 'terraform.tfvars')}`,
+    (e: ConfigError) =>
+      exitCodeFor(e) === ExitCode.USAGE &&
+      e.message.includes(
+        `  ✗ ${join(own, 'terraform.tfvars')}: sets ecs_cluster_name, task_family: the resource names come from .env, so the scripts and Terraform agree\n` +
+          `    fix: move them to .env as ECS_CLUSTER=…, TASK_FAMILY=… and delete the lines from ${join(own, 'terraform.tfvars')}`,
+      ),
   );
   writeFileSync(
     join(own, 'terraform.tfvars'),
@@ -329,16 +331,19 @@ test('the variables file: an environment refuses files Terraform reads by itself
   );
   assert.throws(
     () => prepareTfvars(echo, loadConfig({ env: { TF_DIR: own }, envFile: '' })),
-    (e: ScriptFailure) =>
-      e.exitCode === ExitCode.USAGE &&
-      e.message ===
-        `${join(own, 'terraform.tfvars')} still holds placeholder values:\n  line 2: db_password = …\n  line 3: alarm_email = …\n  fix: edit them (guide step 3), or delete the file to use the values from .env`,
+    (e: ConfigError) =>
+      exitCodeFor(e) === ExitCode.USAGE &&
+      e.problems.map((p) => `${p.variable}: ${p.message.split('\n')[0]}`).join('\n') ===
+        `${join(own, 'terraform.tfvars')} line 2: db_password still holds a placeholder value\n${join(own, 'terraform.tfvars')} line 3: alarm_email still holds a placeholder value` &&
+      e.message.includes('fix: edit it (guide step 3), or delete the file to use the values from .env') &&
+      !e.message.includes('your-secure-password') &&
+      !e.message.includes('<ALARM_EMAIL>'),
   );
   assert.throws(
     () => prepareTfvars(echo, loadConfig({ env: { TF_DIR: mkdtempSync(join(tmpdir(), 'infra-http-')) }, envFile: '' })),
-    (e: ScriptFailure) =>
-      e.exitCode === ExitCode.USAGE &&
-      e.message.startsWith('no certificate: the app would be served over plain HTTP\n  fix: set DOMAIN_NAME'),
+    (e: ConfigError) =>
+      exitCodeFor(e) === ExitCode.USAGE &&
+      e.message.includes('  ✗ DOMAIN_NAME: not set, and no certificate: the app would be served over plain HTTP\n    fix: set DOMAIN_NAME'),
   );
 });
 

@@ -33,7 +33,7 @@ const EDGES: [string, string[], string[]][] = [
     ['us-east-1', 'eu-central-2', 'us-gov-west-1', 'us-iso-east-1', 'us-isob-east-1'],
     ['Xus-east-1', 'us-east-1x', 'us-east-12', 'useast-1', 'us-east', 'us-ISO-east-1', 'us-iso1-east-1'],
   ],
-  ['EXPECTED_ACCOUNT_ID', ['123456789012', ''], ['12345678901', '1234567890123', 'x123456789012', '123456789012x', 'abcdefghijkl']],
+  ['EXPECTED_ACCOUNT_ID', ['123456789012'], ['', ' ', '12345678901', '1234567890123', 'x123456789012', '123456789012x', 'abcdefghijkl']],
   ['ECR_REPOSITORY', ['ab', 'a/b-c_d.e', 'ns/app', x(256)], ['a', x(257), 'Ab', 'ab-', '-ab', 'a--b', 'a/-b', 'ab/', 'a b', '_ab', 'ab!']],
   ['ECS_CLUSTER', ['a', 'A_b-1', x(255)], [x(256), '-a', '_a', 'a b', 'a!', 'a.b']],
   ['CONTAINER_NAME', ['a', 'app-1'], ['-a', 'a!']],

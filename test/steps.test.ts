@@ -10,7 +10,7 @@ import { reportError } from '../lib/cli.js';
 import { loadConfig } from '../lib/config.js';
 import { Runner } from '../lib/run.js';
 import { runScriptFile, withEnv, ROOT } from './helpers/script.js';
-import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
+import { ConfigError, ExitCode, exitCodeFor, ScriptFailure, UsageError } from '../lib/errors.js';
 import { imageRef } from '../lib/image.js';
 import { buildImage } from '../scripts/02-build.js';
 import { formatSummary, prepareTfvars, showPlan, summarizePlan, tfvarsFromConfig } from '../lib/infra.js';
@@ -302,12 +302,12 @@ test('HTTPS by default: no domain and no opt-in is refused before anything is wr
     try {
       return { file: prepareTfvars(quiet(), loadConfig({ env: { TF_DIR: dir, ...env }, envFile: '' })), dir };
     } catch (err) {
-      return { error: err as ScriptFailure, dir };
+      return { error: err as ConfigError, dir };
     }
   };
   const refused = write({});
-  assert.instance(refused.error, ScriptFailure);
-  assert.is(refused.error!.exitCode, ExitCode.USAGE);
+  assert.instance(refused.error, ConfigError);
+  assert.is(exitCodeFor(refused.error), ExitCode.USAGE);
   for (const name of ['DOMAIN_NAME', 'HOSTED_ZONE_ID', 'ALLOW_PLAIN_HTTP=true']) assert.match(refused.error!.message, name);
   assert.equal(readdirSync(refused.dir), [], 'nothing written');
   const http = write({ LLMOPS_ALLOW_PLAIN_HTTP: 'true' });
@@ -327,11 +327,11 @@ test('your own terraform.tfvars with placeholders left is refused (exit 2)', () 
     try {
       prepareTfvars(quiet(), c);
     } catch (err) {
-      return err as ScriptFailure;
+      return err as ConfigError;
     }
   })();
-  assert.instance(e, ScriptFailure);
-  assert.is(e!.exitCode, ExitCode.USAGE);
+  assert.instance(e, ConfigError);
+  assert.is(exitCodeFor(e), ExitCode.USAGE);
   assert.match(e!.message, 'line 2');
   assert.not.match(e!.message, 'your-secure-password', 'the value itself is not echoed');
 });
