@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { integer, isCI, type OptionSpec } from './flags.js';
 export { integer, isCI, matching, readableFile, type OptionSpec } from './flags.js';
 import { applyEnvFiles, ignoredEnvironment } from './envfiles.js';
-import { loadConfig, secretValues, type Config } from './config.js';
+import { loadConfig, secretValues, settingOverrides, type Config } from './config.js';
 import { PREFIX } from './schema.js';
 import { ConfigError, EXPECTED_ERRORS, ExitCode, exitCodeFor, InterruptedError, type ConfigProblem } from './errors.js';
 import { hintFor } from './hints.js';
@@ -251,6 +251,17 @@ export function pathProblems(config: Config, paths: ScriptSpec['paths'] = []): C
 }
 
 /** Parse flags, load config, check both completely (nothing runs before), run main, map errors to exit codes. */
+/**
+ * A reader that went away (`npm run deploy -- --dry-run | head -1`): the script ends quietly with the exit code
+ * it has so far, never with an EPIPE stack trace. Any other stream error is left to the error report.
+ */
+export function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: number) => void = (c) => process.exit(c)): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    else throw error;
+  });
+}
+
 export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.slice(2)): Promise<number> {
   const flags = parseFlags(spec, argv);
   flags.problems.unshift(...npmTookFlags(spec));
@@ -283,6 +294,7 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
   const values = flags.values;
   for (const name of ignoredEnvironment())
     process.stderr.write(`note: ${name} in the environment is not read (the toolkit reads ${PREFIX}${name}; .env may say ${name})\n`);
+  for (const note of settingOverrides()) process.stderr.write(`${note}\n`);
   let runner: Runner | undefined;
   const restoreSignals = stopCleanlyOnSignals();
   try {
@@ -348,6 +360,8 @@ export function isMain(importMetaUrl: string): boolean {
 
 /** Entry point of a script file: `if (isMain(import.meta.url)) await main(spec)`. */
 export async function main(spec: ScriptSpec): Promise<void> {
+  endQuietlyOnClosedPipe(process.stdout);
+  endQuietlyOnClosedPipe(process.stderr);
   process.exitCode = await runScript(spec);
 }
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { environmentOf, environmentProblems, envFilesWin, readEnvFiles, settingFromEnvironment, settingFromFiles } from './envfiles.js';
 import { DEFAULTS, KNOWN_VARIABLES, maskValue, type Raw, schema, SECRET_VARIABLES } from './schema.js';
-import { SETTING_NAMES } from './variables.js';
+import { prefixed, SETTING_NAMES } from './variables.js';
 
 export interface Config {
   /**
@@ -77,11 +77,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const fileRead = readEnvFiles(env, options.envFile);
   const filesWin = envFilesWin(env);
   const merged: Record<string, string | undefined> = { ...DEFAULTS };
+  /** Settings whose value came from the environment: a problem with one names the variable set there. */
+  const fromEnvironment = new Map<string, string>();
   for (const k of SETTING_NAMES()) {
     const fromFile = settingFromFiles(fileRead.vars, k);
     const fromEnv = settingFromEnvironment(env, k);
     const value = filesWin ? (fromFile ?? fromEnv) : (fromEnv ?? fromFile);
     if (value !== undefined) merged[k] = value;
+    if (fromEnv !== undefined && value === fromEnv && fromFile !== fromEnv)
+      fromEnvironment.set(k, env[prefixed(k)] !== undefined ? prefixed(k) : k);
   }
   if (
     settingFromEnvironment(env, 'AWS_REGION') === undefined &&
@@ -98,7 +102,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
     for (const issue of result.error.issues) {
       const variable = String(issue.path[0] ?? 'config');
       const raw = merged[variable];
-      problems.push({ variable, value: raw === undefined ? undefined : maskValue(variable, raw), message: issue.message });
+      const where = fromEnvironment.get(variable);
+      problems.push({
+        variable,
+        value: raw === undefined ? undefined : maskValue(variable, raw),
+        message: issue.message,
+        ...(where ? { from: `the environment's ${where}` } : {}),
+      });
     }
   }
   const existing = fileRead.files
@@ -168,7 +178,9 @@ function toConfig(v: Raw, environment?: string): Config {
 
 /** Every secret value the environment holds, for the runner to mask. */
 export function secretValues(config: Config, env: NodeJS.ProcessEnv = process.env): string[] {
-  const fromEnv = SECRET_VARIABLES.map((k) => env[k]);
+  // an AWS secret key is 40 characters and a session token hundreds: a short one ("test", an emulator's) is
+  // no AWS secret, and masking it would garble every line that contains the word
+  const fromEnv = SECRET_VARIABLES.map((k) => (k.startsWith('AWS_') && (env[k]?.length ?? 0) < 16 ? undefined : env[k]));
   return [config.secrets.dbPassword, config.secrets.slackWebhook, ...fromEnv].filter((v): v is string => !!v && v.length >= 4);
 }
 
@@ -178,4 +190,27 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/**
+ * One note per setting that the environment and an env file both give, with different values: which one is
+ * used and where the other is (an exported AWS_REGION, as CloudShell and CI set it, silently beat .env's).
+ * Secrets are named, never shown.
+ */
+export function settingOverrides(env: NodeJS.ProcessEnv = process.env): string[] {
+  const { files } = readEnvFiles(env);
+  const filesWin = envFilesWin(env);
+  return SETTING_NAMES().flatMap((k) => {
+    const file = [...files].reverse().find((f) => settingFromFiles(f.vars, k) !== undefined);
+    const inFile = file && settingFromFiles(file.vars, k);
+    const inEnv = settingFromEnvironment(env, k);
+    if (inFile === undefined || inEnv === undefined || inFile === inEnv) return [];
+    const envName = env[prefixed(k)] !== undefined ? prefixed(k) : k;
+    const show = (v: string) => JSON.stringify(maskValue(k, v));
+    return [
+      filesWin
+        ? `note: ${k}=${show(inFile!)} from ${file!.path} is used; ${envName}=${show(inEnv)} in the environment is not (LLMOPS_ENV_FILE's files win)`
+        : `note: ${envName}=${show(inEnv)} in the environment is used, not ${k}=${show(inFile!)} from ${file!.path} (unset ${envName} to use the file's)`,
+    ];
+  });
 }

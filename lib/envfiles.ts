@@ -1,7 +1,8 @@
 // The .env files: which are in effect (LLMOPS_ENV_FILE, .env, .env.<environment>), each line checked before
 // dotenv reads it, merged (later files win), exported to the commands the scripts start; unknown and misspelt
 // names reported.
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { quote } from './command.js';
+import { accessSync, constants, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import dotenv from 'dotenv';
 import type { ConfigProblem } from './errors.js';
@@ -65,12 +66,23 @@ export function envLineProblems(text: string, path: string): ConfigProblem[] {
   return problems;
 }
 
+const isLink = (path: string) => {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+};
+
 /** Read one env file; a missing, unreadable or non-file path is a problem naming it (never a bare EISDIR). */
 export function readEnvFile(path: string, required = true): EnvFile {
   const out: EnvFile = { path, vars: {}, problems: [] };
   const problem = (message: string) => out.problems.push({ variable: 'LLMOPS_ENV_FILE', value: path, message });
   if (!existsSync(path)) {
-    if (required) problem('no such file: create it, or fix the path (LLMOPS_ENV_FILE lists env files, comma-separated)');
+    // a link that leads nowhere (its target gone, or a loop) is not "no .env": the defaults would be used silently
+    if (isLink(path))
+      problem('is a symbolic link that leads nowhere (its target is missing, or the links loop): fix the link or remove it');
+    else if (required) problem('no such file: create it, or fix the path (LLMOPS_ENV_FILE lists env files, comma-separated)');
     return out;
   }
   if (!statSync(path).isFile()) {
@@ -80,7 +92,7 @@ export function readEnvFile(path: string, required = true): EnvFile {
   try {
     accessSync(path, constants.R_OK);
   } catch {
-    problem(`cannot be read by this user: fix its permissions (chmod u+r ${path})`);
+    problem(`cannot be read by this user: fix its permissions (chmod u+r ${quote(path)})`);
     return out;
   }
   const text = readFileSync(path, 'utf8');

@@ -40,6 +40,8 @@ export interface ConfigProblem {
   variable: string;
   value?: string;
   message: string;
+  /** Where the value came from when it is not an env file: "the environment's LLMOPS_X" (the fix goes there). */
+  from?: string;
 }
 
 export class ConfigError extends Error {
@@ -53,7 +55,10 @@ export class ConfigError extends Error {
 }
 
 function formatProblems(problems: ConfigProblem[], source: string): string {
-  const lines = problems.map((p) => `  ✗ ${p.variable}${p.value === undefined ? '' : `=${JSON.stringify(p.value)}`}: ${p.message}`);
+  const lines = problems.map(
+    (p) =>
+      `  ✗ ${p.variable}${p.value === undefined ? '' : `=${JSON.stringify(p.value)}`}${p.from ? ` (from ${p.from})` : ''}: ${p.message}`,
+  );
   return `Invalid configuration (${source}): ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}\nFix them in ${source.startsWith('the ') ? '.env' : source} or the environment; .env.example documents every variable.`;
 }
 

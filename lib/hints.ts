@@ -27,7 +27,7 @@ const KNOWN_ERRORS: [RegExp, string][] = [
   ],
   [
     /ExpiredToken|RequestExpired|token included in the request is expired|Token has expired/i,
-    'your AWS session expired: refresh it (`aws sso login --profile <profile>`) and rerun; the step is safe to rerun',
+    'your AWS session expired: refresh it (`aws sso login --profile "$AWS_PROFILE"`) and rerun; the step is safe to rerun',
   ],
   [
     /InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClientException/i,

@@ -145,8 +145,9 @@ export async function summary(ctx: PipelineContext): Promise<string> {
   if (ctx.registered?.migrated) lines.push(`  migration:       task ${ctx.registered.migrated.taskArn.split('/').pop()} exited 0`);
   for (const [step, ms] of Object.entries(ctx.durations)) lines.push(`  ${step.padEnd(34)} ${(ms / 1000).toFixed(1)} s`);
   lines.push(`  total: ${(Object.values(ctx.durations).reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s`);
+  // a line to paste: the release before this one is found by rollback from the release tags, not written here as a placeholder
   lines.push(
-    `  roll back:       npm run rollback   (or: aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${config.names.family}:<previous revision>)`,
+    `  roll back:       npm run rollback${config.environment ? ` -- --env ${config.environment}` : ''}   # to the release before ${ctx.registered?.taskDefinitionArn.split('/').pop() ?? 'the current one'}`,
   );
   if (process.env.GITHUB_STEP_SUMMARY && !runner.dryRun) appendFileSync(process.env.GITHUB_STEP_SUMMARY, runner.mask(jobSummary(ctx, url)));
   return runner.mask(lines.join('\n'));

@@ -29,6 +29,9 @@ export const SECRET_VARIABLES = [
   'AWS_SESSION_TOKEN',
 ] as const;
 
+/** How many of lowercase, uppercase, digits and symbols a value uses. */
+export const characterClasses = (v: string) => [/[a-z]/, /[A-Z]/, /\d/, /[^A-Za-z\d]/].filter((re) => re.test(v)).length;
+
 /** The prefix of the toolkit's own settings in the process environment (see settingFromEnvironment). */
 export const PREFIX = 'LLMOPS_';
 
@@ -77,7 +80,14 @@ export const schema = z
   .object({
     PROJECT_NAME: z
       .string({ error: 'expected a project prefix such as "llmops"' })
-      .regex(/^[a-z][a-z0-9-]{1,23}$/, { error: 'expected 2-24 lowercase letters, digits or "-", starting with a letter (e.g. "llmops")' }),
+      .regex(/^[a-z][a-z0-9-]{1,23}$/, { error: 'expected 2-24 lowercase letters, digits or "-", starting with a letter (e.g. "llmops")' })
+      // the names derived from it: an RDS identifier takes no "--" and no "-" at the end, S3 no bucket starting "sthree"
+      .refine((v) => !v.includes('--') && !v.endsWith('-'), {
+        error: 'must not hold "--" or end with "-": the RDS identifier and bucket names made from it would be refused by AWS',
+      })
+      .refine((v) => !v.startsWith('sthree') && !v.startsWith('amzn-s3-demo') && !v.startsWith('xn--'), {
+        error: 'must not start with "sthree", "amzn-s3-demo" or "xn--": S3 reserves those prefixes for bucket names',
+      }),
     AWS_REGION: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, { error: 'expected an AWS region code such as "us-east-1"' }),
     // a guard: empty is an error, never "no guard" (a CI secret that is missing arrives as "")
     EXPECTED_ACCOUNT_ID: z
@@ -98,7 +108,10 @@ export const schema = z
     TASK_FAMILY: name('a task definition family (letters, digits, "-", "_")'),
     CONTAINER_NAME: name('a container name (letters, digits, "-", "_")'),
     LOG_GROUP: optional(
-      z.string().regex(/^[\w#./-]{1,512}$/, { error: 'expected a CloudWatch log group name such as "/ecs/llmops-task"' }),
+      z.string().regex(/^(?!-)[\w#./-]{1,512}$/, {
+        error:
+          'expected a CloudWatch log group name such as "/ecs/llmops-task" (not starting with "-", which the aws CLI would read as an option)',
+      }),
     ),
     DB_INSTANCE_ID: name(
       'an RDS identifier: a letter, then lowercase letters, digits or single "-"',
@@ -144,7 +157,11 @@ export const schema = z
       z
         .string()
         .regex(/^[\x21-\x7e]{8,128}$/, { error: 'expected 8-128 printable characters' })
-        .refine((v) => !/[/@"]/.test(v), { error: 'must not contain "/", "@" or \'"\' (RDS rejects them)' }),
+        .refine((v) => !/[/@"]/.test(v), { error: 'must not contain "/", "@" or \'"\' (RDS rejects them)' })
+        .refine((v) => v.length >= 12 && characterClasses(v) >= 3, {
+          error:
+            'is too weak: use 12 or more characters with three of lowercase, uppercase, digits and symbols (a word such as "terraform" would also be masked in every line that contains it), or leave it unset and RDS manages the password',
+        }),
     ),
     DB_PASSWORD_VERSION: int(1, 1_000_000, 'a whole number from 1: raise it to apply a new DB_PASSWORD'),
     SLACK_WEBHOOK: optional(
@@ -154,7 +171,11 @@ export const schema = z
     TF_STATE_BUCKET: optional(
       z
         .string()
-        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name (3-63 lowercase letters, digits, "." or "-")' }),
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name (3-63 lowercase letters, digits, "." or "-")' })
+        .superRefine((v, ctx) => {
+          const rule = bucketNameRule(v);
+          if (rule) ctx.addIssue({ code: 'custom', message: `S3 refuses this bucket name: ${rule}` });
+        }),
     ),
     DEPLOY_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
     MIGRATE_COMMAND: containerCommand(),
@@ -237,14 +258,30 @@ export function commandWords(value: string): string[] | string {
     return 'contains a quote, "$" or a backslash, which no shell will read here: write it as a JSON array, e.g. ["sh", "-c", "..."]';
   const words = text.split(/\s+/).filter(Boolean);
   if (!words.length) return 'is empty: remove the line, or give the migration command';
+  const operator = words.find((w) => /^(&&|\|\||;|\||&|>>?|<|2>&1)$/.test(w) || /[;|&<>]/.test(w));
+  if (operator)
+    return `holds "${operator}", which only a shell reads, and none runs this command: write it as a JSON array, e.g. ["sh", "-c", "a && b"], or put the steps in a script`;
   if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return 'must not contain control characters';
   return words;
+}
+
+/** The S3 bucket naming rule a name breaks (beyond its characters and length), or undefined. */
+export function bucketNameRule(name: string): string | undefined {
+  if (name.includes('..')) return 'no two adjacent periods';
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return 'not formatted as an IP address';
+  if (/\.-|-\./.test(name)) return 'no period next to a hyphen';
+  const prefix = ['xn--', 'sthree-', 'amzn-s3-demo-'].find((p) => name.startsWith(p));
+  if (prefix) return `no reserved prefix ("${prefix}")`;
+  const suffix = ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'].find((x) => name.endsWith(x));
+  if (suffix) return `no reserved suffix ("${suffix}")`;
+  return undefined;
 }
 
 export const KNOWN_VARIABLES = Object.keys(schema.shape) as (keyof Raw)[];
 
 export function maskValue(variable: string, value: string): string {
-  if (!(SECRET_VARIABLES as readonly string[]).includes(variable))
-    return value.length > 80 ? `${value.slice(0, 60)}…(${value.length} chars)` : value;
-  return value.length <= 4 ? '****' : `${value.slice(0, 2)}****(${value.length} chars)`;
+  if ((SECRET_VARIABLES as readonly string[]).includes(variable)) return '(hidden)'; // not a character of it, nor its length
+  // a quoted value that ran over several lines may hold the lines after it (a password among them): none is shown
+  if (/[\r\n]/.test(value)) return `(${value.split(/\r?\n/).length} lines, not shown: a quote opened on this line is closed lines later)`;
+  return value.length > 80 ? `${value.slice(0, 60)}…(${value.length} chars)` : value;
 }

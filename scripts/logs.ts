@@ -49,7 +49,7 @@ async function pollLogs(runner: Runner, config: Config, startMs: number, follow:
   const seen = new Set<string>();
   for (;;) {
     const r = await runner.json(
-      sh`aws logs filter-log-events --log-group-name ${config.names.logGroup} --start-time ${String(start)} ${filter ? ['--filter-pattern', filter] : []} --region ${config.region} --output json`,
+      sh`aws logs filter-log-events --log-group-name ${config.names.logGroup} --start-time ${String(start)} ${filter ? [`--filter-pattern=${filter}`] : []} --region ${config.region} --output json`,
     );
     for (const e of r?.events ?? []) {
       if (seen.has(e.eventId)) continue;
@@ -98,7 +98,8 @@ export const spec: ScriptSpec = {
     }
     if ((await cliMajor(runner)) >= 2) {
       const follow = options.follow ? ['--follow'] : [];
-      const filter = options.filter ? ['--filter-pattern', options.filter] : [];
+      // one word with "=": a pattern such as -ERROR (exclude ERROR) must not read as an option of the aws CLI
+      const filter = options.filter ? [`--filter-pattern=${options.filter}`] : [];
       // following streams the lines as they come (masked); a one-off prints them when done
       const r = await runner.run(
         sh`aws logs tail ${config.names.logGroup} --since ${options.since ?? '1h'} ${follow} ${filter} --region ${config.region}`,

@@ -3,65 +3,31 @@
 // Each case here failed on the main before this change (named in the case). "Nothing ran" is proven twice:
 // fake CLIs on a private PATH record every call, and AWS_ENDPOINT_URL points at a local server that records
 // every request the SDK or a CLI would make.
-import { createServer, type Server } from 'node:http';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runScript, type ScriptSpec } from '../lib/cli.js';
 import { editDistance, misspelling } from '../lib/variables.js';
 import { loadConfig } from '../lib/config.js';
-import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
-import { emptyEnvFile, keptEnv, ROOT, runScriptFile, type ScriptRun } from './helpers/script.js';
+import { startBoundary, type Boundary } from './helpers/boundary.js';
+import { emptyEnvFile, keptEnv, ROOT, runScriptFile } from './helpers/script.js';
 import { ConfigError } from '../lib/errors.js';
 import { integer, matching, readableFile } from '../lib/flags.js';
 
-let server: Server;
-let requests = 0;
-let endpoint = '';
-
+let b: Boundary;
 test.before(async () => {
-  server = createServer((req, res) => {
-    requests++;
-    res.writeHead(500).end();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(server.address() as any).port}`;
+  b = await startBoundary();
 });
-test.after(() => new Promise<void>((r) => server.close(() => r())));
+test.after(() => b.close());
 
-const fakes = fakeBins(HEALTHY_TOOLS);
-const app = mkdtempSync(join(tmpdir(), 'app-'));
-writeFileSync(join(app, 'Dockerfile'), 'FROM scratch\n');
+const refused = (script: string, args: string[], env: Record<string, string> = {}) => b.refused(script, args, env);
 
 function envFile(text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'bnd-')), '.env');
   writeFileSync(file, text);
   return file;
-}
-
-/** Run a script with fake tools and the recording endpoint; the run must exit 2 having run nothing. */
-async function refused(script: string, args: string[], env: Record<string, string> = {}): Promise<ScriptRun> {
-  const before = { calls: fakes.calls().length, requests };
-  const r = await runScriptFile(`scripts/${script}`, args, {
-    PATH: fakes.dir,
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_ACCESS_KEY_ID: 'x',
-    AWS_SECRET_ACCESS_KEY: 'y',
-    LLMOPS_BUILD_CONTEXT: app,
-    ...env,
-  });
-  assert.is(r.exitCode, 2, `${script} ${args.join(' ')}: exit ${r.exitCode}\n${r.all}`);
-  assert.match(r.stderr, 'Nothing was run.', `${script} ${args.join(' ')}`);
-  assert.is(
-    fakes.calls().length,
-    before.calls,
-    `${script} ${args.join(' ')} ran a command: ${JSON.stringify(fakes.calls().slice(before.calls))}`,
-  );
-  assert.is(requests, before.requests, `${script} ${args.join(' ')} made an AWS request`);
-  return r;
 }
 
 const load = (env: Record<string, string>, file = '') => loadConfig({ env, envFile: file });
@@ -95,7 +61,9 @@ test('an env file that is a directory is exit 2 naming it (was a bare EISDIR, ex
 });
 
 test('an unreadable env file is exit 2 naming it (was a bare EACCES, exit 1); run as an unprivileged user, since root reads anything', async () => {
-  const file = envFile('PROJECT_NAME=x\n');
+  // a directory name a shell would split and expand: the fix printed quotes it
+  const file = join(mkdtempSync(join(tmpdir(), 'bnd x$(id)-')), '.env');
+  writeFileSync(file, 'PROJECT_NAME=x\n');
   chmodSync(file, 0o000);
   chmodSync(dirname(file), 0o755);
   const asNobody = process.getuid?.() === 0 ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
@@ -114,14 +82,14 @@ test('an unreadable env file is exit 2 naming it (was a bare EACCES, exit 1); ru
     ],
     {
       cwd: ROOT,
-      env: { ...keptEnv(), PATH: fakes.dir, HOME: tmpdir(), LLMOPS_ENV_FILE: file },
+      env: { ...keptEnv(), PATH: b.fakes.dir, HOME: tmpdir(), LLMOPS_ENV_FILE: file },
       extendEnv: false,
       reject: false,
       all: true,
     },
   );
   assert.is(r.exitCode, 2, r.all);
-  assert.match(r.stderr, `${file}": cannot be read by this user`);
+  assert.match(r.stderr, `${file}": cannot be read by this user: fix its permissions (chmod u+r '${file}')`);
   assert.not.match(r.stderr, 'EACCES');
 });
 
@@ -313,27 +281,7 @@ const FLAG_CASES: [string, string, string[], RegExp][] = [
  * boundary must refuse (exit 2) without ever calling main — so nothing ran, by construction. (The
  * subprocess cases above and below prove the same through fake CLIs and the request counter.)
  */
-async function boundary(
-  script: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stderr: string; mainCalled: boolean }> {
-  const { spec } = (await import(`../scripts/${script}`)) as { spec: ScriptSpec };
-  let mainCalled = false;
-  let stderr = '';
-  const saved = { ...process.env };
-  const write = process.stderr.write.bind(process.stderr);
-  Object.assign(process.env, { LLMOPS_ENV_FILE: emptyEnvFile(), LLMOPS_BUILD_CONTEXT: app, AWS_ENDPOINT_URL: endpoint, ...env });
-  process.stderr.write = ((chunk: any) => ((stderr += String(chunk)), true)) as any;
-  try {
-    const code = await runScript({ ...spec, main: async () => void (mainCalled = true) }, args);
-    return { code, stderr, mainCalled };
-  } finally {
-    process.stderr.write = write;
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-  }
-}
+const boundary = (script: string, args: string[], env: Record<string, string> = {}) => b.inProcess(script, args, env);
 
 for (const [name, script, args, message] of FLAG_CASES) {
   test(`bad flags: ${name}`, async () => {
@@ -362,7 +310,7 @@ test('every script refuses a stray positional and runs nothing', async () => {
     assert.not.ok(r.mainCalled, f);
     assert.match(r.stderr, 'unexpected argument "stray"', f);
   }
-  assert.is(requests, 0);
+  assert.is(b.requests(), 0);
 });
 
 test('configuration and flag problems are reported together, once', async () => {
@@ -372,7 +320,7 @@ test('configuration and flag problems are reported together, once', async () => 
 
 test('a bare toolkit name in the environment is named as not read (an old `export DESIRED_COUNT=3` is not lost silently)', async () => {
   const r = await runScriptFile('scripts/iam-policy.ts', ['--account-id', '123456789012', '--dry-run'], {
-    PATH: fakes.dir,
+    PATH: b.fakes.dir,
     DESIRED_COUNT: '3',
   });
   assert.is(r.exitCode, 0, r.all);

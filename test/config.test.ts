@@ -234,9 +234,9 @@ test('unknown key in .env is an error with a suggestion; AWS_* and TF_* pass thr
 });
 
 test('secretValues lists configured secrets for masking', () => {
-  const c = load({ DB_PASSWORD: 'Sup3rSecretPw', AWS_SECRET_ACCESS_KEY: 'abcdSECRET' });
-  const s = secretValues(c, { AWS_SECRET_ACCESS_KEY: 'abcdSECRET' });
-  assert.ok(s.includes('Sup3rSecretPw') && s.includes('abcdSECRET'));
+  const c = load({ DB_PASSWORD: 'Sup3rSecretPw', AWS_SECRET_ACCESS_KEY: 'abcdSECRETabcdSECRET' });
+  const s = secretValues(c, { AWS_SECRET_ACCESS_KEY: 'abcdSECRETabcdSECRET' });
+  assert.ok(s.includes('Sup3rSecretPw') && s.includes('abcdSECRETabcdSECRET'));
 });
 
 test('a script given bad configuration exits 2, names every variable, and runs nothing', async () => {

@@ -22,10 +22,14 @@ import { problemsOf } from './helpers/problems.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'envfiles-'));
 
-test('a value in a message: secrets as their first two characters and length, long values cut', () => {
-  assert.is(maskValue('DB_PASSWORD', 'hunter2-long'), 'hu****(12 chars)');
-  assert.is(maskValue('LLMOPS_SLACK_WEBHOOK', 'abcd'), '****');
-  assert.is(maskValue('AWS_SECRET_ACCESS_KEY', 'abcde'), 'ab****(5 chars)');
+test('a value in a message: secrets never (not a character, not the length), a value over several lines never, long values cut', () => {
+  assert.is(maskValue('DB_PASSWORD', 'hunter2-long'), '(hidden)');
+  assert.is(maskValue('LLMOPS_SLACK_WEBHOOK', 'abcd'), '(hidden)');
+  assert.is(maskValue('AWS_SECRET_ACCESS_KEY', 'abcde'), '(hidden)');
+  assert.is(
+    maskValue('PROJECT_NAME', 'llmops\nDB_PASSWORD=Sup3r-secret-pw\n'),
+    '(3 lines, not shown: a quote opened on this line is closed lines later)',
+  );
   assert.is(maskValue('PROJECT_NAME', 'x'.repeat(80)), 'x'.repeat(80));
   assert.is(maskValue('PROJECT_NAME', 'y'.repeat(81)), `${'y'.repeat(60)}…(81 chars)`);
 });
@@ -219,7 +223,11 @@ test('every setting refused with its own words: one bad value each, and the sett
     ['ECS_SERVICE', '-x', 'expected an ECS service name (letters, digits, "-", "_")'],
     ['TASK_FAMILY', '-x', 'expected a task definition family (letters, digits, "-", "_")'],
     ['CONTAINER_NAME', '-x', 'expected a container name (letters, digits, "-", "_")'],
-    ['LOG_GROUP', 'a b', 'expected a CloudWatch log group name such as "/ecs/llmops-task"'],
+    [
+      'LOG_GROUP',
+      'a b',
+      'expected a CloudWatch log group name such as "/ecs/llmops-task" (not starting with "-", which the aws CLI would read as an option)',
+    ],
     ['DB_INSTANCE_ID', 'a--b', 'expected an RDS identifier: a letter, then lowercase letters, digits or single "-"'],
     ['TARGET_GROUP_NAME', 'a_b', 'expected a target group name: up to 32 letters, digits or "-"'],
     ['SNS_TOPIC_NAME', '-x', 'expected an SNS topic name (letters, digits, "-", "_")'],

@@ -10,7 +10,7 @@ const KNOWN: [string, string][] = [
   ['NoCredentialProviders: no valid providers in chain', 'AWS_PROFILE / AWS_ACCESS_KEY_ID in .env'],
   ['CredentialsProviderError: Could not load credentials from any providers', 'no AWS credentials'],
   ['An error occurred (ExpiredToken) when calling the PutObject operation', 'your AWS session expired: refresh it'],
-  ['An error occurred (RequestExpired) when calling the DescribeServices operation', '`aws sso login --profile <profile>`'],
+  ['An error occurred (RequestExpired) when calling the DescribeServices operation', '`aws sso login --profile "$AWS_PROFILE"`'],
   ['The security token included in the request is expired', 'the step is safe to rerun'],
   ['Error when retrieving token from sso: Token has expired and refresh failed', 'your AWS session expired'],
   ['An error occurred (InvalidClientTokenId) when calling the GetCallerIdentity operation', 'the AWS access key is invalid'],

@@ -158,7 +158,7 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
       '  1. Prerequisites                   1.2 s',
       '  5. Push the image to ECR           56.8 s',
       '  total: 58.0 s',
-      '  roll back:       npm run rollback   (or: aws ecs update-service --cluster llmops-cluster --service llmops-service --task-definition llmops-task:<previous revision>)',
+      '  roll back:       npm run rollback   # to the release before <TASK_DEFINITION_ARN>',
     ].join('\n'),
   );
 });

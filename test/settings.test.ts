@@ -62,7 +62,22 @@ const EDGES: [string, string[], string[]][] = [
       ARN.replace('arn:aws:', 'arn:aws1:'),
     ],
   ],
-  ['DB_PASSWORD', [x(8), x(128), '!~abcdef'], [x(7), x(129), ' abcdefgh', 'abcdefgh ', 'abcd\u00e9fgh']],
+  [
+    'DB_PASSWORD',
+    ['Aa1' + x(9), 'a1-' + x(125), '!~abcdef1234'],
+    [
+      x(7),
+      x(129),
+      ' abcdefgh',
+      'abcdefgh ',
+      'abcd\u00e9fgh',
+      'terraform',
+      'password',
+      'llmops-cluster',
+      'Abcdefghijk1'.slice(0, 11),
+      x(12),
+    ],
+  ],
   [
     'SLACK_WEBHOOK',
     ['https://hooks.slack.com/services/T0/B0/x', 'https://hooks.slack.com/a'],
@@ -296,12 +311,15 @@ test('AWS_DEFAULT_REGION only when AWS_REGION is set nowhere; the state settings
   assert.is(loadConfig({ env: { AWS_DEFAULT_REGION: 'eu-west-1' }, envFile: file }).region, 'us-west-2', 'a file saying AWS_REGION wins');
   assert.is(loadConfig({ env: { AWS_DEFAULT_REGION: 'eu-west-1', AWS_REGION: 'ap-south-1' }, envFile: '' }).region, 'ap-south-1');
   assert.is(loadConfig({ env: { AWS_DEFAULT_REGION: 'eu-west-1' }, envFile: '' }).region, 'eu-west-1');
-  const c = loadConfig({ env: { TF_STATE_BUCKET: 'my-state', LLMOPS_DB_PASSWORD: 'pw-123456' }, envFile: '' });
+  const c = loadConfig({ env: { TF_STATE_BUCKET: 'my-state', LLMOPS_DB_PASSWORD: 'pw-0123456789' }, envFile: '' });
   assert.equal(c.terraform, { dir: 'terraform', stateBucket: 'my-state' });
-  assert.equal(secretValues(c, { AWS_SECRET_ACCESS_KEY: 'abcd', AWS_SESSION_TOKEN: 'abc', LLMOPS_SLACK_WEBHOOK: '' }), [
-    'pw-123456',
-    'abcd',
+  // an AWS key shorter than 16 characters is no AWS secret (an emulator's "test"): masking it would garble every line with the word
+  const key = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+  assert.equal(secretValues(c, { AWS_SECRET_ACCESS_KEY: key, AWS_SESSION_TOKEN: 'abcd', LLMOPS_SLACK_WEBHOOK: '' }), [
+    'pw-0123456789',
+    key,
   ]);
+  assert.equal(secretValues(c, { AWS_SECRET_ACCESS_KEY: 'test' }), ['pw-0123456789']);
 });
 
 test.run();

@@ -123,7 +123,10 @@ test('PLATFORM decides the build platform, runtimePlatform and the Terraform var
     loadConfig({ env: { LLMOPS_PLATFORM: 'linux/386' }, envFile: '' });
     assert.unreachable('linux/386 accepted');
   } catch (error: any) {
-    assert.match(error.message, /PLATFORM="linux\/386": expected linux\/amd64 .* or linux\/arm64/);
+    assert.match(
+      error.message,
+      /PLATFORM="linux\/386" \(from the environment.s LLMOPS_PLATFORM\): expected linux\/amd64 .* or linux\/arm64/,
+    );
   }
 });
 
