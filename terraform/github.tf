@@ -8,10 +8,10 @@ locals {
   github_provider_arn = local.github ? (var.create_github_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:oidc-provider/${local.github_oidc_url}") : ""
   # the GitHub environment the deploy job runs in: this stack's environment (staging, production) by default
   github_environment = var.github_environment != null ? var.github_environment : coalesce(var.environment, "production")
-  github_subjects = concat(
-    ["repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"],
-    local.github_environment == "" ? [] : ["repo:${var.github_repository}:environment:${local.github_environment}"],
-  )
+  # only the subject that approves: with a GitHub environment, its subject alone (a job on the branch that names
+  # no environment gets the ref subject, and must not skip the environment's required reviewers); the branch
+  # subject only for a stack that deliberately has no environment (github_environment = "")
+  github_subjects = local.github_environment == "" ? ["repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"] : ["repo:${var.github_repository}:environment:${local.github_environment}"]
   github_trusts = merge(
     local.github ? { deploy = local.github_subjects } : {},
     local.github_infra ? { infra = ["repo:${var.github_repository}:environment:${var.github_infra_environment}"] } : {},

@@ -83,6 +83,18 @@ data "aws_iam_policy_document" "flow_logs_trust" {
       type        = "Service"
       identifiers = ["vpc-flow-logs.amazonaws.com"]
     }
+
+    # the service acts for this account's flow logs only (no confused deputy)
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:ec2:${var.aws_region}:${local.account_id}:vpc-flow-log/*"]
+    }
   }
 }
 

@@ -99,8 +99,9 @@ variable "container_user" {
   default     = "1000:1000"
 
   validation {
-    condition     = !contains(["root", "0", "0:0"], var.container_user)
-    error_message = "container_user must not be root (ECS.20)."
+    # user or user:group; the user part decides (0:1000 and root:root run as root too)
+    condition     = !contains(["root", "0"], split(":", var.container_user)[0]) && can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$", var.container_user))
+    error_message = "container_user must not be root (ECS.20): its user part (before \":\") may be neither root nor 0."
   }
 }
 
@@ -395,7 +396,7 @@ variable "github_branch" {
 }
 
 variable "github_environment" {
-  description = "The GitHub environment the deploy job runs in (.github/workflows/deploy-environment.yml); its jobs may assume the deploy role. Null (default): this stack's environment, else production. Empty: only the branch subject."
+  description = "The GitHub environment the deploy job runs in (.github/workflows/deploy-environment.yml); only its jobs may assume the deploy role (the branch subject is not trusted then: a job naming no environment would skip its reviewers). Null (default): this stack's environment, else production. Empty: no environment, the branch subject alone (then the branch protection rule is what protects the deploy)."
   type        = string
   default     = null
 }

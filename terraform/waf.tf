@@ -8,7 +8,9 @@ locals {
   waf_rules = {
     alb = merge(
       { for name, priority in local.waf_managed_groups : name => { priority = priority, rate = false } },
-      var.enable_cloudfront ? {} : { rate-limit-per-ip = { priority = 30, rate = true } },
+      # the ALB's own rate rule is left out only when CloudFront really fronts it (local.cloudfront: a domain and
+      # a zone too); enable_cloudfront without a domain serves from the ALB, which then keeps its rate limit
+      local.cloudfront ? {} : { rate-limit-per-ip = { priority = 30, rate = true } },
     )
     cdn = merge(
       { for name, priority in local.waf_managed_groups : name => { priority = priority, rate = false } },
@@ -32,7 +34,7 @@ module "waf_alb" {
 
 module "waf_cdn" {
   source    = "./modules/waf"
-  count     = var.enable_waf && var.enable_cloudfront ? 1 : 0
+  count     = var.enable_waf && local.cloudfront ? 1 : 0
   providers = { aws = aws.us_east_1 }
 
   name        = "${local.name}-cdn"

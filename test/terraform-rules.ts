@@ -407,6 +407,18 @@ export const RULES: Rule[] = [
       }),
   },
   {
+    id: 'IAM.confused-deputy',
+    what: 'a role an AWS service assumes (VPC flow logs) trusts it only on behalf of this account (aws:SourceAccount)',
+    check: (p) =>
+      ofType(p, 'aws_iam_role').flatMap((r) =>
+        []
+          .concat(parse(r.values.assume_role_policy).Statement ?? [])
+          .filter((st: any) => [].concat(st.Principal?.Service ?? []).some((svc: string) => svc === 'vpc-flow-logs.amazonaws.com'))
+          .filter((st: any) => !st.Condition?.StringEquals?.['aws:SourceAccount'])
+          .map(() => `${r.address}: trusts vpc-flow-logs.amazonaws.com without an aws:SourceAccount condition`),
+      ),
+  },
+  {
     id: 'CKV2_AWS_28/WAF.alb',
     what: 'the ALB has a WAFv2 web ACL',
     check: (p) => {

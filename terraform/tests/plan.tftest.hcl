@@ -395,3 +395,59 @@ run "rejects_an_environment_too_long_for_aws_names" {
   }
   expect_failures = [var.environment]
 }
+
+run "the_deploy_role_trusts_only_the_subject_that_approves" {
+  command = plan
+
+  variables {
+    github_repository = "acme/app"
+    environment       = "staging"
+  }
+
+  assert {
+    condition     = local.github_trusts["deploy"] == ["repo:acme/app:environment:staging"]
+    error_message = "with a GitHub environment the deploy role trusts its subject alone, not the branch (a job naming no environment would skip the reviewers)"
+  }
+}
+
+run "without_a_github_environment_the_branch_subject_alone" {
+  command = plan
+
+  variables {
+    github_repository  = "acme/app"
+    github_environment = ""
+  }
+
+  assert {
+    condition     = local.github_trusts["deploy"] == ["repo:acme/app:ref:refs/heads/main"]
+    error_message = "a stack that deliberately has no GitHub environment trusts the branch subject alone"
+  }
+}
+
+run "rejects_root_as_the_user_part_of_user_group" {
+  command = plan
+  variables {
+    container_user = "0:1000"
+  }
+  expect_failures = [var.container_user]
+}
+
+run "rejects_root_root" {
+  command = plan
+  variables {
+    container_user = "root:root"
+  }
+  expect_failures = [var.container_user]
+}
+
+run "enable_cloudfront_without_a_domain_keeps_the_albs_rate_limit" {
+  command = plan
+  variables {
+    enable_cloudfront = true
+  }
+
+  assert {
+    condition     = !local.cloudfront && contains(keys(local.waf_rules.alb), "rate-limit-per-ip") && length(module.waf_cdn) == 0
+    error_message = "without a domain CloudFront is not in front: the ALB serves and keeps its rate rule, and no CloudFront ACL is made for nothing"
+  }
+}
