@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { freePort, isolatedAwsEnv } from './moto.js';
 import { copyTerraform, tfNameVars } from './sandbox.js';
-import { ROOT } from './script.js';
+import { ROOT, watchLimit } from './script.js';
 
 type Run = { exitCode: number; all: string; stdout: string };
 
@@ -23,9 +23,15 @@ export function tfEnv(): Record<string, string> {
   return { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } as Record<string, string>;
 }
 
+/**
+ * One terraform command, under the suite's load-aware limit (test/helpers/script.ts): SIGTERM first, so it
+ * releases its state lock; and a provider plugin that outlives it (terraform killed or failing while the
+ * plugin started) is stopped before the next case.
+ */
 export async function terraform(dir: string, args: string[], env: Record<string, string>, timeout = 900_000): Promise<Run> {
-  const r = await execa('terraform', [`-chdir=${dir}`, ...args], { env, reject: false, all: true, timeout });
-  return { exitCode: r.exitCode ?? -1, all: r.all ?? '', stdout: r.stdout };
+  const sub = execa('terraform', [`-chdir=${dir}`, ...args], { env, reject: false, all: true });
+  const [note, r] = await Promise.all([watchLimit(sub, timeout).done(), sub]);
+  return { exitCode: note.includes('stopped after') ? -1 : (r.exitCode ?? -1), all: (r.all ?? '') + note, stdout: r.stdout };
 }
 
 /** The part of terraform's output worth reading on failure: from the first error on. */
