@@ -4,7 +4,7 @@
 const INSTALL_HINTS: Record<string, string> = {
   aws: 'install AWS CLI v2: curl "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip" -o awscliv2.zip && unzip awscliv2.zip && sudo ./aws/install',
   terraform:
-    'install Terraform >= 1.10: wget https://releases.hashicorp.com/terraform/1.11.4/terraform_1.11.4_linux_amd64.zip && unzip terraform_1.11.4_linux_amd64.zip && sudo mv terraform /usr/local/bin/',
+    'install Terraform >= 1.11: wget https://releases.hashicorp.com/terraform/1.11.4/terraform_1.11.4_linux_amd64.zip && unzip terraform_1.11.4_linux_amd64.zip && sudo mv terraform /usr/local/bin/',
   docker: 'install Docker: sudo apt-get update && sudo apt-get install -y docker.io',
   git: 'install git: sudo apt-get install -y git',
   gh: 'install the GitHub CLI (optional): see https://cli.github.com (sudo apt install gh)',

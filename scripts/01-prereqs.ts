@@ -1,4 +1,4 @@
-// Step 1 — check the prerequisites: aws CLI (v2 recommended), terraform >= 1.10 (S3-native state locking), docker
+// Step 1 — check the prerequisites: aws CLI (v2 recommended), terraform >= 1.11 (write-only arguments; S3-native state locking), docker
 // client and engine, git, node, AWS credentials (account, ARN, region, EXPECTED_ACCOUNT_ID guard) and the app
 // checkout. Checks run concurrently; each failure prints its fix.
 // Needs:    nothing (a .env is optional; see .env.example)
@@ -41,8 +41,8 @@ export interface Check {
   run(runner: Runner, config: Config): Promise<CheckResult>;
 }
 
-/** terraform/terraform.tf's backend uses S3-native locking (`use_lockfile`), which needs Terraform 1.10. */
-export const MIN_TERRAFORM = '1.10.0';
+/** terraform/: write-only arguments (`password_wo`, `secret_string_wo`) need Terraform 1.11 (`use_lockfile` 1.10). */
+export const MIN_TERRAFORM = '1.11.0';
 /** `import.meta.dirname`, which the scripts use to find config/ and terraform/, needs Node 20.11. */
 export const MIN_NODE = '20.11.0';
 

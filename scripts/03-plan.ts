@@ -2,7 +2,7 @@
 // write <project>.tfvars.json from .env (or check your own terraform.tfvars), init, plan -out=tfplan, and summarize
 // adds / changes / destroys with every destructive change highlighted. With --env staging: <project>-staging.tfvars.json,
 // tfplan-staging, the working state in terraform/.terraform-staging and the state key <project>-staging/.
-// Needs:    AWS credentials, terraform >= 1.10, terraform/
+// Needs:    AWS credentials, terraform >= 1.11, terraform/
 // Produces: terraform/tfplan and its summary
 // Next:     npm run step:4 (apply exactly this plan)
 import { join } from 'node:path';

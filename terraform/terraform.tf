@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.10.0" # the S3 backend's use_lockfile
+  required_version = ">= 1.11.0" # write-only arguments (password_wo, secret_string_wo); the S3 backend's use_lockfile needs 1.10
 
   required_providers {
     aws = {

@@ -58,7 +58,7 @@ test('each tool: there, too old, unreadable or missing, each with its fix', asyn
   assert.equal(await run('terraform', { terraform: 'echo "Terraform v1.12.0"' }), { status: 'ok', detail: 'terraform 1.12.0' });
   assert.equal(await run('terraform', { terraform: 'echo \'{"terraform_version":"1.9.8"}\'' }), {
     status: 'fail',
-    detail: 'terraform 1.9.8 is older than 1.10.0',
+    detail: 'terraform 1.9.8 is older than 1.11.0',
     fix: installHint('terraform'),
   });
   assert.equal(await run('terraform', { terraform: 'echo "?"' }), {

@@ -98,7 +98,7 @@ test('retried: exactly the transient errors, each alternative, in any case', () 
 
 test('a missing tool gets its install line; another tool a generic one', () => {
   assert.match(installHint('aws'), 'install AWS CLI v2: curl "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip"');
-  assert.match(installHint('terraform'), 'install Terraform >= 1.10: wget https://releases.hashicorp.com/terraform/1.11.4/');
+  assert.match(installHint('terraform'), 'install Terraform >= 1.11: wget https://releases.hashicorp.com/terraform/1.11.4/');
   assert.match(installHint('docker'), 'sudo apt-get install -y docker.io');
   assert.match(installHint('git'), 'sudo apt-get install -y git');
   assert.match(installHint('gh'), 'install the GitHub CLI (optional)');

@@ -29,9 +29,9 @@ test.before(async () => {
 });
 
 test('versionAtLeast', () => {
-  assert.is(MIN_TERRAFORM, '1.10.0', 'use_lockfile in the S3 backend needs 1.10');
+  assert.is(MIN_TERRAFORM, '1.11.0', 'write-only arguments need 1.11');
   assert.is(MIN_NODE, '20.11.0', 'import.meta.dirname needs 20.11');
-  assert.match(readFileSync(join(ROOT, 'terraform/terraform.tf'), 'utf8'), /required_version = ">= 1\.10\.0"/);
+  assert.match(readFileSync(join(ROOT, 'terraform/terraform.tf'), 'utf8'), /required_version = ">= 1\.11\.0"/);
   assert.match(readFileSync(join(ROOT, 'terraform/terraform.tf'), 'utf8'), /use_lockfile/);
   assert.is(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node, '>=20.11');
   assert.not.ok(versionAtLeast('1.9.8', MIN_TERRAFORM), 'step 1 passed 1.9 and step 3 failed on use_lockfile');
@@ -70,7 +70,7 @@ test("missing terraform: fails with the guide's install command, exit 3", async 
 test('terraform too old: fails naming the version', async () => {
   const r = await step1({ ...HEALTHY_TOOLS, terraform: 'echo \'{"terraform_version":"1.5.7"}\'' });
   assert.is(r.exitCode, 3);
-  assert.match(r.stdout, '✗ terraform: terraform 1.5.7 is older than 1.10.0');
+  assert.match(r.stdout, '✗ terraform: terraform 1.5.7 is older than 1.11.0');
 });
 
 test('aws CLI v1: a warning that says what is lost, still exit 0', async () => {
