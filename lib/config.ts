@@ -6,6 +6,7 @@ import { ConfigError, type ConfigProblem } from './errors.js';
 import { environmentOf, environmentProblems, envFilesWin, readEnvFiles, settingFromEnvironment, settingFromFiles } from './envfiles.js';
 import { DEFAULTS, KNOWN_VARIABLES, maskValue, type Raw, schema, SECRET_VARIABLES } from './schema.js';
 import { prefixed, SETTING_NAMES } from './variables.js';
+import { userPath } from './flags.js';
 
 export interface Config {
   /**
@@ -95,6 +96,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
     merged.AWS_REGION = env.AWS_DEFAULT_REGION;
   }
 
+  // a relative path from the environment means the user's directory (npm runs the script in the repository)
+  for (const k of ['BUILD_CONTEXT', 'TF_DIR'] as const) if (fromEnvironment.has(k) && merged[k]) merged[k] = userPath(merged[k]!, env);
   const input = Object.fromEntries(KNOWN_VARIABLES.map((k) => [k, merged[k]]));
   const result = schema.safeParse(input);
   const problems = [...fileRead.problems, ...environmentProblems(env)];

@@ -2,6 +2,7 @@
 // dotenv reads it, merged (later files win), exported to the commands the scripts start; unknown and misspelt
 // names reported.
 import { quote } from './command.js';
+import { userPath } from './flags.js';
 import { accessSync, constants, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import dotenv from 'dotenv';
@@ -157,7 +158,7 @@ export function envFiles(
   given?: string,
 ): { files: string[]; required: boolean; environmentFile?: string; environmentFileRequired?: boolean } {
   const named = given ?? env.LLMOPS_ENV_FILE;
-  const files = named === undefined ? [resolve('.env')] : named.split(',').map((f) => (f.trim() ? resolve(f.trim()) : ''));
+  const files = named === undefined ? [resolve('.env')] : named.split(',').map((f) => (f.trim() ? resolve(userPath(f.trim(), env)) : ''));
   const environment = environmentOf(env);
   if (!environment) return { files, required: named !== undefined };
   const at = files.findIndex((f) => f && basename(f) === '.env');

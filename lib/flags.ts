@@ -1,5 +1,6 @@
 // Flag values: the spec of one option and the parsers that check a value at the boundary, before anything
 // runs. A module of its own, imported by cli.ts and by the libs that declare options (lock.ts).
+import { isAbsolute, resolve } from 'node:path';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 
 export type OptionSpec = {
@@ -29,7 +30,16 @@ export const matching =
     return raw;
   };
 /** A path to an existing, readable regular file. */
-export const readableFile = (raw: string): string => {
+/**
+ * A relative path the user typed (in the environment or on the command line) means the directory they were
+ * in: under `npm run` the script runs in the repository, and npm names the user's directory INIT_CWD.
+ */
+export function userPath(path: string, env: NodeJS.ProcessEnv = process.env): string {
+  return isAbsolute(path) || !env.INIT_CWD ? path : resolve(env.INIT_CWD, path);
+}
+
+export const readableFile = (given: string): string => {
+  const raw = userPath(given);
   if (!existsSync(raw)) throw new Error('expects an existing file: no such file');
   if (!statSync(raw).isFile()) throw new Error('expects a file, not a directory');
   try {

@@ -178,6 +178,18 @@ const ROWS: Row[] = [
       assert.match(r.stderr, 'symbolic link that leads nowhere');
     },
   },
+  {
+    category: 'files that are not quite there',
+    name: 'a relative path in the environment means the directory npm was started in (INIT_CWD), not the repository',
+    check: () => {
+      const user = mkdtempSync(join(tmpdir(), 'b2-user-'));
+      writeFileSync(join(user, 'mine.env'), 'DESIRED_COUNT=4\n');
+      const c = loadConfig({ env: { INIT_CWD: user, LLMOPS_BUILD_CONTEXT: 'app', TF_DIR: '../tf', LLMOPS_ENV_FILE: 'mine.env' } });
+      assert.equal([c.app.buildContext, c.terraform.dir, c.app.desiredCount], [join(user, 'app'), join(user, '../tf'), 4]);
+      // outside npm (no INIT_CWD) the process's own directory is the user's: unchanged
+      assert.is(loadConfig({ env: { LLMOPS_BUILD_CONTEXT: 'app' }, envFile: '' }).app.buildContext, 'app');
+    },
+  },
   // 5. secrets in error text
   {
     category: 'secrets in error text',
