@@ -29,7 +29,8 @@ export function sdkOptions(region: string, maxAttempts: number, timeoutMs = 30_0
   };
 }
 
-export async function getCallerIdentity(region: string, timeoutMs = 10_000): Promise<Identity> {
+/** The identity, each try bounded like every other SDK call (30 s: 10 s ran out against a busy endpoint, the suite's emulator beside another job). */
+export async function getCallerIdentity(region: string, timeoutMs = 30_000): Promise<Identity> {
   // loaded on the first call, not when a script starts (`--help`, a refused input, `--dry-run` never call it)
   const { GetCallerIdentityCommand, STSClient } = await import('@aws-sdk/client-sts');
   const client = new STSClient(sdkOptions(region, 2, timeoutMs));
