@@ -155,17 +155,41 @@ export async function terraformInit(runner: Runner, config: Config, account: str
 
 export type Outputs = Record<string, any> & { get(name: string): string };
 
-/** `terraform output -json`, flattened; in dry-run every output is its guide-style placeholder. */
+/**
+ * Where the stack publishes its outputs beside its state: `<project>/outputs.json`, written by Terraform itself on
+ * every apply (terraform/outputs.tf, aws_s3_object.outputs). Deploys read this object, never the state, which
+ * holds every attribute of every resource (the deploy role may read this key only: ReadTheDeployOutputs).
+ */
+export const outputsKey = (config: Config) => `${config.project}/outputs.json`;
+
+const MISSING_OBJECT = /\(404\)|Not Found|NoSuchKey|does not exist/i;
+
+/** The published outputs, or undefined when the stack has not published them (applied by an older version). */
+async function publishedOutputs(runner: Runner, config: Config, account: string): Promise<Record<string, unknown> | undefined> {
+  const url = `s3://${stateBucket(config, account)}/${outputsKey(config)}`;
+  const r = await runner.run(sh`aws s3 cp ${url} - --region ${config.region}`, { nothrow: true });
+  if (r.dryRun) return {};
+  if (r.ok) return JSON.parse(r.stdout) as Record<string, unknown>;
+  if (MISSING_OBJECT.test(r.stderr)) return undefined;
+  throw new Error(
+    `cannot read the stack's outputs ${url}: ${r.stderr.trim().split('\n').pop()}\n  fix: the deploy role reads this object only (statement ReadTheDeployOutputs of config/iam-deploy-policy.json); apply terraform/ once more if the role predates it`,
+  );
+}
+
+/**
+ * The stack's outputs: the object its last apply published (`aws s3 cp`), else, for a stack applied before
+ * Terraform published them, `terraform output -json` (which reads the state); in dry-run every output is its
+ * guide-style placeholder.
+ */
 export async function terraformOutputs(runner: Runner, config: Config, account: string): Promise<Outputs> {
-  let values: Record<string, any> = {};
-  if (!runner.dryRun) {
+  let values: Record<string, any> = (await publishedOutputs(runner, config, account)) ?? {};
+  if (!runner.dryRun && !Object.keys(values).length) {
+    runner.echo(`# ${outputsKey(config)} is not there yet (the stack was applied before Terraform published it): terraform output`);
     if (needsInit(config, account)) await terraformInit(runner, config, account);
     const raw = await runner.json<Record<string, { value: unknown }>>(sh`terraform ${chdir(config)} output -json -no-color`, {
       env: terraformEnv(config),
     });
     values = Object.fromEntries(Object.entries(raw ?? {}).map(([k, v]) => [k, v.value]));
-  } else {
-    runner.echoCommand('terraform', [chdir(config), 'output', '-json']);
   }
   return Object.assign(values, {
     get(name: string): string {

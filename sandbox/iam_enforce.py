@@ -16,9 +16,15 @@ an explicit deny. That would prove nothing about a least-privilege policy. insta
   does not hold; a statement whose condition does not hold does not apply (neither allows nor denies);
 - IAM requests carry the role ARN (also before the role exists), `iam:PermissionsBoundary` and
   `iam:PolicyARN` as AWS sets them, and CreateFlowLogs implies `iam:PassRole` to vpc-flow-logs;
+- Secrets Manager requests name the secret's ARN (`secret:<name>-??????` before it exists), so a
+  statement scoped to a stack's secrets means what it says; NotResource is evaluated (moto ignores it);
 - a role's permissions boundary caps its policies (both must allow);
+- AssumeRoleWithWebIdentity checks the role's trust policy against the token's claims (`<issuer>:sub`,
+  `<issuer>:aud`; the token is decoded, not verified: the sandbox has no identity provider), so a GitHub
+  job's subject that a role does not trust is denied as AWS denies it;
 - AccessDenied names the action and the resource.
 """
+import base64
 import fnmatch
 import json
 
@@ -94,7 +100,22 @@ def _checks(req, resource):
         return [(req._action, arn("logs", f"log-group:{p.get('logGroupName')}:log-stream:{stream}"), {})]
     if service == "ecr" and p.get("repositoryName"):
         return [(req._action, arn("ecr", f"repository/{p['repositoryName']}"), {})]
+    if service == "secretsmanager" and (p.get("SecretId") or p.get("Name")):
+        return [(req._action, _secret_arn(account, region, str(p.get("SecretId") or p.get("Name"))), {})]
     return [(req._action, resource, {})]
+
+
+def _secret_arn(account, region, secret_id):
+    """The secret's ARN as AWS authorises it: the ARN given, the one of the secret with that name, or, before it
+    exists, the name with AWS's six-character suffix."""
+    if secret_id.startswith("arn:"):
+        return secret_id
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    try:
+        return secretsmanager_backends[account][region].describe_secret(secret_id).arn
+    except Exception:  # noqa: BLE001 - not there (yet)
+        return f"arn:aws:secretsmanager:{region}:{account}:secret:{secret_id}-XXXXXX"
 
 
 # IAM actions whose request context carries the role's permissions boundary (iam:PermissionsBoundary):
@@ -167,6 +188,11 @@ def _conditions_hold(statement, context):
     return True
 
 
+def _resource_matches(patterns, resource):
+    """IAM's resource match: `*` any characters, `?` one (moto's own match reads `?` as a regular expression)."""
+    return any(fnmatch.fnmatchcase(resource, str(p).replace("[", "[[]")) for p in _listed(patterns))
+
+
 def _statement_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
     s = self._statement
     concerned = not self._check_element_matches("NotAction", action) if "NotAction" in s else self._check_element_matches("Action", action)
@@ -178,9 +204,10 @@ def _statement_permitted(self, action, resource="*", principal=None, incoming_co
         return PermissionResult.DENIED
     if not _conditions_hold(s, incoming_condition_values):
         return PermissionResult.NEUTRAL
-    if not s.get("Resource"):
-        return PermissionResult.PERMITTED
-    if not self._check_element_matches("Resource", resource):
+    if "NotResource" in s:
+        if _resource_matches(s["NotResource"], resource):
+            return PermissionResult.NEUTRAL
+    elif s.get("Resource") and not _resource_matches(s["Resource"], resource):
         return PermissionResult.NEUTRAL
     return PermissionResult.PERMITTED if s["Effect"] == "Allow" else PermissionResult.DENIED
 
@@ -214,6 +241,54 @@ def _check_action_permitted(self, resource):
             raise AccessDeniedError(user_arn=self._access_key.arn, action=f"{action} on resource: {res}")
 
 
+def _token_claims(token):
+    """A JWT's claims (header.payload.signature), decoded and not verified; {} when it is no JWT."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return claims if isinstance(claims, dict) else {}
+    except Exception:  # noqa: BLE001 - not a JWT: no claims, so no condition on them holds
+        return {}
+
+
+def _listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def web_identity_trusted(trust_policy, token):
+    """Whether a role's trust policy lets this token's bearer AssumeRoleWithWebIdentity: an Allow for the action,
+    a Federated principal that is the token issuer's provider, and every condition holding on the claims."""
+    claims = _token_claims(token)
+    issuer = str(claims.get("iss", "")).replace("https://", "")
+    context = {f"{issuer}:{k}": str(claims[k]) for k in ("sub", "aud") if k in claims}
+    doc = json.loads(trust_policy) if isinstance(trust_policy, str) else trust_policy
+    denied = allowed = False
+    for s in _listed(doc.get("Statement", [])):
+        if not any(fnmatch.fnmatchcase("sts:AssumeRoleWithWebIdentity", a) for a in _listed(s.get("Action", []))):
+            continue
+        providers = _listed((s.get("Principal") or {}).get("Federated", []))
+        if not issuer or not any(str(p).endswith(f":oidc-provider/{issuer}") for p in providers):
+            continue
+        if _conditions_hold(s, context):
+            denied = denied or s.get("Effect") == "Deny"
+            allowed = allowed or s.get("Effect") == "Allow"
+    return allowed and not denied
+
+
+def _check_web_identity(original):
+    def assume_role_with_web_identity(self):
+        from moto.iam.models import iam_backends
+
+        role_arn = self._get_param("RoleArn") or ""
+        role = next((r for r in iam_backends[self.current_account]["aws"].roles.values() if r.arn == role_arn), None)
+        # a role that does not exist trusts no one (AWS answers AccessDenied too)
+        if role is None or not web_identity_trusted(role.assume_role_policy_document, self._get_param("WebIdentityToken") or ""):
+            raise AccessDeniedError(user_arn="web identity", action=f"sts:AssumeRoleWithWebIdentity on resource: {role_arn}")
+        return original(self)
+
+    return assume_role_with_web_identity
+
+
 def _access_key_of(response) -> str:
     auth = response.headers.get("Authorization") or ""
     if "Credential=" in auth:
@@ -227,6 +302,9 @@ def install(admin_keys=None):
     authorised, always — no INITIAL_NO_AUTH_ACTION_COUNT needed."""
     IAMPolicyStatement.is_action_permitted = _statement_permitted
     ac.IAMRequestBase.check_action_permitted = _check_action_permitted
+    from moto.sts.responses import TokenResponse
+
+    TokenResponse.assume_role_with_web_identity = _check_web_identity(TokenResponse.assume_role_with_web_identity)
     # moto 5.2 computes S3 signatures from a differently encoded query string when it holds ":" or "/"
     # (terraform's ListObjectsV2 prefix=env:/), answering SignatureDoesNotMatch to a correct request. The
     # key must still exist and its policies still decide; only S3's signature arithmetic is not checked.

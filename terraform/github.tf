@@ -59,6 +59,7 @@ resource "aws_iam_role" "github_deploy" {
   count = local.github ? 1 : 0
 
   name                 = "${local.name}-github-deploy"
+  path                 = local.role_path
   description          = "GitHub Actions deploys of ${var.github_repository}: push the image, register the task definition, update ${local.service_name}"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["deploy"].json
   max_session_duration = 3600
@@ -92,26 +93,50 @@ resource "aws_iam_role_policy" "github_deploy" {
 }
 
 # Optional, separate role for `terraform apply` from CI. It may do what PowerUserAccess allows (everything
-# but IAM, Organizations and Account) plus manage this project's roles, and no more:
-# - a role it creates or changes must carry the permissions boundary below, so no role it makes can do
-#   more than the boundary allows (no IAM writes at all): it cannot make itself or anyone an admin;
-# - it passes this project's roles only to the services that use them (iam:PassedToService);
-# - it cannot change itself, the boundary, or take a boundary off a role;
+# but IAM, Organizations and Account) within its own stack, plus create this stack's roles, and no more:
+# - the stack's roles are on their own path (/<name>/), apart from every other stack's and from every infra role;
+# - it creates exactly the roles this stack defines, each with the permissions boundary below, so no role it makes
+#   can do more than the boundary allows (no IAM writes at all): it cannot make itself or anyone an admin;
+# - it never changes a role's trust (no IAM condition can limit the principals a trust policy names) and never
+#   deletes a role (to create it again with another trust): those are an administrator's applies;
+# - it never changes any infra role (of any stack) or the boundary, and never takes a boundary off a role;
+# - it passes this stack's roles only to the services that use them (iam:PassedToService);
+# - it reaches only this stack's secrets and, in the state bucket, only this stack's keys;
 # - it trusts its own GitHub environment (github_infra_environment, e.g. `infra` with required reviewers),
 #   never the deploy job's subjects.
+# What stays account-wide (PowerUserAccess): the services with no per-stack resource names in this stack
+# (EC2 networking, RDS, ECS, ELB, CloudWatch, WAF, CloudFront). terraform/README.md lists them.
 # The boundary and this role are created by an administrator's first apply; from then on CI applies as it.
 locals {
   github_infra      = local.github && var.create_github_infra_role
   role_boundary_arn = local.github_infra ? aws_iam_policy.role_boundary[0].arn : null
-  project_roles     = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:role/${local.name}-*"
+  # the stack's roles: on a path of their own, so no pattern of this stack names another stack's roles
+  role_path     = "/${local.name}/"
+  role_arn      = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:role"
+  project_roles = "${local.role_arn}${local.role_path}*"
+  stack_roles = [for r in concat(
+    ["${local.name}-ecs-execution", "${local.name}-ecs-task", "${local.name}-vpc-flow-logs"],
+    local.github ? ["${local.name}-github-deploy"] : [],
+  ) : "${local.role_arn}${local.role_path}${r}"]
   github_infra_name = "${local.name}-github-infra"
-  github_infra_arn  = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:role/${local.github_infra_name}"
+  github_infra_arn  = "${local.role_arn}/${local.github_infra_name}"
   roles_passed_to   = ["ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
   github_infra_never = [
-    "iam:AttachRolePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:DeleteRole",
+    "iam:AttachRolePolicy", "iam:CreatePolicyVersion", "iam:CreateRole", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:DeleteRole",
     "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy",
     "iam:SetDefaultPolicyVersion", "iam:TagPolicy", "iam:TagRole", "iam:UntagPolicy", "iam:UntagRole", "iam:UpdateAssumeRolePolicy",
     "iam:UpdateRole", "iam:UpdateRoleDescription",
+  ]
+  # this stack's secrets (AWS adds six characters to a secret's name in its ARN) and RDS's own master secret
+  secret_arn = "arn:${data.aws_partition.current.partition}:secretsmanager:${var.aws_region}:${local.account_id}:secret"
+  stack_secrets = concat(
+    [for n in [local.app_secret_name, local.db_secret_name, local.db_app_secret_name, "${local.name}/cdn/origin-verify"] : "${local.secret_arn}:${n}-??????"],
+    ["${local.secret_arn}:rds!*"],
+  )
+  # the objects this stack's apply reads and writes: its keys in the state bucket and its ALB log bucket
+  stack_objects = [
+    "arn:${data.aws_partition.current.partition}:s3:::${local.state_bucket_name}/${local.name}/*",
+    "arn:${data.aws_partition.current.partition}:s3:::${local.name}-alb-logs-${local.account_id}/*",
   ]
 }
 
@@ -164,10 +189,21 @@ data "aws_iam_policy_document" "github_infra_iam" {
   count = local.github_infra ? 1 : 0
 
   statement {
-    sid = "CreateAndChangeRolesOnlyWithTheBoundary"
+    sid       = "CreateExactlyTheStacksRolesWithTheBoundary"
+    actions   = ["iam:CreateRole"]
+    resources = local.stack_roles
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.role_boundary_arn]
+    }
+  }
+
+  statement {
+    sid = "ChangeTheStacksRolePoliciesOnlyWithTheBoundary"
     actions = [
-      "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
-      "iam:PutRolePolicy",
+      "iam:AttachRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy",
     ]
     resources = [local.project_roles]
 
@@ -179,10 +215,10 @@ data "aws_iam_policy_document" "github_infra_iam" {
   }
 
   statement {
-    sid = "ManageThisProjectsRoles"
+    sid = "ReadAndTagTheStacksRoles"
     actions = [
-      "iam:DeleteRole", "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
-      "iam:ListRolePolicies", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription",
+      "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies",
+      "iam:TagRole", "iam:UntagRole", "iam:UpdateRole", "iam:UpdateRoleDescription",
     ]
     resources = [local.project_roles]
   }
@@ -200,6 +236,12 @@ data "aws_iam_policy_document" "github_infra_iam" {
   }
 
   statement {
+    sid       = "ReadItself"
+    actions   = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies"]
+    resources = [local.github_infra_arn]
+  }
+
+  statement {
     sid       = "ReadTheBoundary"
     actions   = ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"]
     resources = [local.role_boundary_arn]
@@ -211,11 +253,20 @@ data "aws_iam_policy_document" "github_infra_iam" {
     resources = [local.github_provider_arn]
   }
 
+  # no IAM condition limits the principals a trust policy names: a trust is changed, and a role deleted (to be
+  # created again with another trust), by an administrator's apply only
   statement {
-    sid       = "NeverChangeItselfOrTheBoundary"
+    sid       = "NeverChangeATrustOrDeleteARole"
+    effect    = "Deny"
+    actions   = ["iam:UpdateAssumeRolePolicy", "iam:DeleteRole"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "NeverChangeAnyInfraRoleOrTheBoundary"
     effect    = "Deny"
     actions   = local.github_infra_never
-    resources = [local.github_infra_arn, local.role_boundary_arn]
+    resources = ["${local.role_arn}/*-github-infra", "${local.role_arn}/*/*-github-infra", local.role_boundary_arn]
   }
 
   statement {
@@ -223,6 +274,36 @@ data "aws_iam_policy_document" "github_infra_iam" {
     effect    = "Deny"
     actions   = ["iam:DeleteRolePermissionsBoundary"]
     resources = ["*"]
+  }
+
+  # PowerUserAccess is account-wide: another stack's secrets and state stay out of reach
+  statement {
+    sid    = "OnlyThisStacksSecrets"
+    effect = "Deny"
+    # every action on a secret (GetRandomPassword and ListSecrets name none)
+    actions = [
+      "secretsmanager:BatchGetSecretValue", "secretsmanager:CancelRotateSecret", "secretsmanager:CreateSecret", "secretsmanager:DeleteResourcePolicy",
+      "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:GetSecretValue",
+      "secretsmanager:ListSecretVersionIds", "secretsmanager:PutResourcePolicy", "secretsmanager:PutSecretValue",
+      "secretsmanager:RemoveRegionsFromReplication", "secretsmanager:ReplicateSecretToRegions", "secretsmanager:RestoreSecret",
+      "secretsmanager:RotateSecret", "secretsmanager:StopReplicationToReplica", "secretsmanager:TagResource", "secretsmanager:UntagResource",
+      "secretsmanager:UpdateSecret", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:ValidateResourcePolicy",
+    ]
+    not_resources = local.stack_secrets
+  }
+
+  statement {
+    sid       = "NeverReadRdsManagedSecrets"
+    effect    = "Deny"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:PutResourcePolicy"]
+    resources = ["${local.secret_arn}:rds!*"]
+  }
+
+  statement {
+    sid           = "OnlyThisStacksObjects"
+    effect        = "Deny"
+    actions       = ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject"]
+    not_resources = local.stack_objects
   }
 }
 

@@ -20,6 +20,7 @@ data "aws_iam_policy_document" "ecs_tasks_trust" {
 
 resource "aws_iam_role" "execution" {
   name               = "${local.name}-ecs-execution"
+  path               = local.role_path
   description        = "ECS task execution role of ${local.service_name}: image pull, logs, the task's secrets"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
   # the most it may ever do, when CI applies this stack as the infra role (github.tf)
@@ -47,6 +48,7 @@ resource "aws_iam_role_policy" "execution" {
 
 resource "aws_iam_role" "task" {
   name               = "${local.name}-ecs-task"
+  path               = local.role_path
   description        = "Role of the ${local.service_name} app itself (add the app's own permissions here)"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
   # the most it may ever do, when CI applies this stack as the infra role (github.tf)
@@ -100,6 +102,7 @@ data "aws_iam_policy_document" "flow_logs_trust" {
 
 resource "aws_iam_role" "flow_logs" {
   name               = "${local.name}-vpc-flow-logs"
+  path               = local.role_path
   assume_role_policy = data.aws_iam_policy_document.flow_logs_trust.json
   # the most it may ever do, when CI applies this stack as the infra role (github.tf)
   permissions_boundary = local.role_boundary_arn

@@ -613,6 +613,10 @@ case "$1" in
   output) echo "$FAKE_OUTPUTS";;
   *) echo "unexpected: $*" >&2; exit 9;;
 esac`,
+    // the outputs the stack published: FAKE_PUBLISHED, else a 404 (or FAKE_PUBLISHED_ERROR) as the CLI says it
+    aws: `[ "$1 $2" = "s3 cp" ] || { echo "unexpected: $*" >&2; exit 9; }
+if [ -n "$FAKE_PUBLISHED" ]; then echo "$FAKE_PUBLISHED"; exit 0; fi
+echo "\${FAKE_PUBLISHED_ERROR:-fatal error: An error occurred (404) when calling the HeadObject operation: Key \"$3\" does not exist}" >&2; exit 1`,
   });
 }
 
@@ -677,16 +681,12 @@ test('terraform init: for this backend; once more with -reconfigure when only it
   });
 });
 
-test('terraform outputs: initialised first when needed; values flattened, JSON for the rest; a missing one names the fix; a dry run gives placeholders', async () => {
+test('terraform outputs: the object the stack published, read with the CLI, and no terraform; values flattened, JSON for the rest; a missing one names the fix', async () => {
   await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, async () => {
     const config = tfConfig();
     const fb = fakeTerraform();
-    const outputs = JSON.stringify({
-      alb_dns_name: { value: 'alb.example' },
-      private_subnets: { value: ['a', 'b'] },
-      nothing: { value: null },
-    });
-    const { runner } = runnerOn(fb, { FAKE_OUTPUTS: outputs });
+    const published = JSON.stringify({ alb_dns_name: 'alb.example', private_subnets: ['a', 'b'], nothing: null });
+    const { runner } = runnerOn(fb, { FAKE_PUBLISHED: published });
     const out = await terraformOutputs(runner, config, ACCOUNT);
     assert.is(out.get('alb_dns_name'), 'alb.example');
     assert.is(out.get('private_subnets'), '["a","b"]');
@@ -698,6 +698,21 @@ test('terraform outputs: initialised first when needed; values flattened, JSON f
           e.message === `terraform output ${name} is missing: run \`npm run step:3\` and \`npm run step:4\` (terraform apply) first`,
       );
     }
+    assert.equal(callsOf(fb, 'aws'), [`s3 cp s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json - --region us-east-1`]);
+    assert.equal(callsOf(fb, 'terraform'), [], 'a deploy never reads the state');
+  });
+});
+
+test('terraform outputs: a stack applied before it published them falls back to terraform output (initialised first, once); no access to the object is the failure, named with the statement', async () => {
+  await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, async () => {
+    const config = tfConfig();
+    const fb = fakeTerraform();
+    const outputs = JSON.stringify({ alb_dns_name: { value: 'alb.example' }, private_subnets: { value: ['a', 'b'] } });
+    const { runner, lines } = runnerOn(fb, { FAKE_OUTPUTS: outputs });
+    const out = await terraformOutputs(runner, config, ACCOUNT);
+    assert.is(out.get('alb_dns_name'), 'alb.example');
+    assert.is(out.get('private_subnets'), '["a","b"]');
+    assert.ok(lines.includes('# llmops/outputs.json is not there yet (the stack was applied before Terraform published it): terraform output'));
     assert.equal(
       callsOf(fb, 'terraform').map((c) => c.split(' ')[1]),
       ['init', 'output'],
@@ -710,12 +725,27 @@ test('terraform outputs: initialised first when needed; values flattened, JSON f
       'initialised once',
     );
 
+    const denied = fakeTerraform();
+    const error = await terraformOutputs(
+      runnerOn(denied, { FAKE_PUBLISHED_ERROR: 'fatal error: An error occurred (403) when calling the HeadObject operation: Forbidden' }).runner,
+      config,
+      ACCOUNT,
+    ).catch((e) => e);
+    assert.match(error.message, `cannot read the stack's outputs s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json: fatal error: An error occurred (403)`);
+    assert.match(error.message, 'ReadTheDeployOutputs of config/iam-deploy-policy.json');
+    assert.equal(callsOf(denied, 'terraform'), [], 'not the state instead');
+  });
+});
+
+test('terraform outputs: a dry run prints the read and gives placeholders', async () => {
+  await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, async () => {
+    const config = tfConfig();
     const dryBins = fakeTerraform();
     const dry = runnerOn(dryBins, {}, true);
     const placeholders = await terraformOutputs(dry.runner, config, ACCOUNT);
     assert.is(placeholders.get('alb_dns_name'), '<ALB_DNS_NAME>');
     assert.equal(dryBins.calls(), []);
-    assert.equal(dry.lines, [`[dry-run] $ terraform -chdir=${tfDir(config)} output -json`]);
+    assert.equal(dry.lines, [`[dry-run] $ aws s3 cp s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json - --region us-east-1`]);
   });
 });
 
@@ -732,6 +762,7 @@ function fakeRoute53() {
     [ "$3 $4 $5" = "--hosted-zone-id Z123 --change-batch" ] || exit 9
     cp "\${6#file://}" "$(dirname "$0")/change.json"; echo '{"ChangeInfo":{"Status":"PENDING"}}';;
   "cloudfront list-distributions") echo "$FAKE_DISTS";;
+  "s3 cp") echo "fatal error: An error occurred (404) when calling the HeadObject operation: Key does not exist" >&2; exit 1;;
   *) echo "unexpected: $*" >&2; exit 9;;
 esac`,
     terraform: `case "$2" in init) mkdir -p "\${1#-chdir=}/.terraform";; output) echo "$FAKE_OUTPUTS";; esac`,

@@ -45,6 +45,7 @@ case "$1 $2" in
       *) echo "An error occurred (NoSuchBucketPolicy)" >&2; exit 254;;
     esac;;
   "s3api list-object-versions") cat "$here/versions.json";;
+  "s3 cp") echo "fatal error: An error occurred (404) when calling the HeadObject operation: Key does not exist" >&2; exit 1;;
   "s3api "*) ;;
   *) echo "unexpected: $*" >&2; exit 9;;
 esac`,

@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { withDeployLock } from '../lib/lock.js';
 import { Runner } from '../lib/run.js';
-import { stateBucket } from '../lib/terraform.js';
+import { stateBucket, terraformOutputs } from '../lib/terraform.js';
 import { renderDeployPolicy } from '../scripts/iam-policy.js';
 import { startMoto, type Moto } from './helpers/moto.js';
 import { ROOT as ROOT_DIR } from './helpers/script.js';
@@ -68,6 +68,10 @@ test.before(async () => {
   const empty = join(mkdtempSync(join(tmpdir(), 'state-')), 'terraform.tfstate');
   writeFileSync(empty, '{}');
   await aws(admin, 's3api', 'put-object', '--bucket', bucket, '--key', `${config.project}/terraform.tfstate`, '--body', empty);
+  // what Terraform publishes beside the state on every apply (terraform/outputs.tf)
+  const published = join(mkdtempSync(join(tmpdir(), 'outputs-')), 'outputs.json');
+  writeFileSync(published, JSON.stringify({ app_url: 'http://alb.example/health', rds_port: 5432 }));
+  await aws(admin, 's3api', 'put-object', '--bucket', bucket, '--key', `${config.project}/outputs.json`, '--body', published);
 });
 test.after(async () => {
   await moto.stop();
@@ -82,12 +86,19 @@ test('enforcement is on: a principal with no policy is denied in the state bucke
   assert.match(String(error?.message), 'AccessDenied');
 });
 
-test('the rendered deploy policy takes, renews and releases the deploy lock and reads the outputs — and cannot write the state', async () => {
+const outputs = () => terraformOutputs(new Runner({ echo: () => {} }), config, ACCOUNT);
+
+test('the rendered deploy policy takes, renews and releases the deploy lock and reads the published outputs — and can neither read nor write the state', async () => {
   const deployer = await principal('deployer', renderDeployPolicy(config, ACCOUNT));
   assert.is(await as(deployer, lock), 'inside');
   await as(deployer, async () => {
-    const state = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate` }));
-    assert.is(state.$metadata.httpStatusCode, 200, 'terraform output reads the state');
+    const out = await outputs();
+    assert.is(out.get('app_url'), 'http://alb.example/health', 'the outputs, through the aws CLI as a deploy reads them');
+    assert.is(out.get('rds_port'), '5432');
+    const state = await s3()
+      .send(new GetObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate` }))
+      .catch((e) => e);
+    assert.is(state?.name, 'AccessDenied', 'the state (every attribute of every resource) is out of reach');
     const write = await s3()
       .send(new PutObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate`, Body: '{}' }))
       .catch((e) => e);
@@ -110,14 +121,12 @@ test('minimal: without the lock statement (the policy as it was) the deploy is d
   );
   assert.match(error.message, 'statement TheDeployLock of config/iam-deploy-policy.json');
   const noOutputs = renderDeployPolicy(config, ACCOUNT);
-  noOutputs.Statement = noOutputs.Statement.filter((s: any) => s.Sid !== 'ReadTerraformOutputs');
+  noOutputs.Statement = noOutputs.Statement.filter((s: any) => s.Sid !== 'ReadTheDeployOutputs');
   const blind = await principal('deployer-blind', noOutputs);
-  const read = await as(blind, () =>
-    s3()
-      .send(new GetObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate` }))
-      .catch((e) => e),
-  );
-  assert.is(read?.name, 'AccessDenied', 'ReadTerraformOutputs is what lets terraform output read the state');
+  const read = await as(blind, () => outputs().catch((e) => e));
+  assert.match(read?.message, `cannot read the stack's outputs s3://${bucket}/${config.project}/outputs.json`);
+  assert.match(read?.message, '(403)', 'ReadTheDeployOutputs is what lets a deploy read the outputs');
+  assert.match(read?.message, 'statement ReadTheDeployOutputs of config/iam-deploy-policy.json');
 });
 
 test('every statement of the deploy policy is needed, and the role can do nothing else (resource ARNs and conditions enforced)', async () => {

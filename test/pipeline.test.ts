@@ -116,7 +116,7 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
     // 6: the task definition and the service
     'aws sts get-caller-identity',
     'git -C APP',
-    'terraform -chdir=TF output',
+    'aws s3 cp',
     'aws ecs describe-services',
     'aws ecs register-task-definition',
     'aws ecs update-service',
@@ -297,7 +297,8 @@ esac`,
 
 test('the summary: the URL without the health path, read from Terraform unless a step failed; unchanged revision; migration; the job summary file', async () => {
   const tf = fakeBins({
-    terraform: `case "$2" in init) mkdir -p "\${1#-chdir=}/.terraform";; output) echo '{"app_url":{"value":"http://alb.example/health"}}';; esac`,
+    // the outputs the stack published beside its state (terraform/outputs.tf)
+    aws: `[ "$1 $2 $3" = "s3 cp s3://llmops-tfstate-123456789012/llmops/outputs.json" ] && echo '{"app_url":"http://alb.example/health"}'`,
   });
   const dir = mkdtempSync(join(tmpdir(), 'pipeline-tf-'));
   const runner = new Runner({

@@ -69,6 +69,7 @@ case "$1 $2" in
   "ecs run-task") echo '{"tasks":[{"taskArn":"arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task/llmops-cluster/m1"}],"failures":[]}';;
   "ecs describe-tasks") echo "{\\"tasks\\":[{\\"lastStatus\\":\\"STOPPED\\",\\"containers\\":[{\\"name\\":\\"llmops-app\\",\\"exitCode\\":\${FAKE_MIGRATION_EXIT:-0}}]}]}";;
   "logs get-log-events") echo '{"events":[{"message":"migrated"}]}';;
+  "s3 cp") echo '${JSON.stringify(Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, v.value])))}';;
   *) echo "unexpected: $*" >&2; exit 9;;
 esac`,
     terraform: `case "$2" in init) mkdir -p "\${1#-chdir=}/.terraform";; output) echo '${JSON.stringify(OUTPUTS)}';; esac`,
@@ -128,7 +129,7 @@ test('a new image: a revision registered with the release tags and deployed; its
     deploymentId: 'ecs-svc/42',
     migrated: undefined,
   });
-  assert.equal(calls, ['ecs describe-services', 'ecs describe-task-definition', 'ecs register-task-definition', 'ecs update-service']);
+  assert.equal(calls, ['s3 cp', 'ecs describe-services', 'ecs describe-task-definition', 'ecs register-task-definition', 'ecs update-service']);
   const registered = JSON.parse(readFileSync(join(fb.dir, 'registered-0.json'), 'utf8'));
   assert.is(registered.containerDefinitions[0].image, `${REPO}@${DIGEST}`, 'pinned by digest');
   const tags = Object.fromEntries(registered.tags.map((t: any) => [t.key, t.value]));
@@ -190,7 +191,7 @@ test('the same image and configuration: nothing registered, nothing deployed; at
     deploymentId: undefined,
     migrated: undefined,
   });
-  assert.equal(again.calls, ['ecs describe-services', 'ecs describe-task-definition']);
+  assert.equal(again.calls, ['s3 cp', 'ecs describe-services', 'ecs describe-task-definition']);
   assert.equal(
     again.lines.filter((l) => !l.startsWith('$ ')),
     [`# ${TD(8)} already runs this image and configuration: no new revision`],
@@ -201,7 +202,7 @@ test('the same image and configuration: nothing registered, nothing deployed; at
   const scaled = await release(zero, { FAKE_SERVICE: service(TD(8), 0) });
   assert.is(scaled.result.changed, false);
   assert.is(scaled.result.deploymentId, 'ecs-svc/42');
-  assert.equal(scaled.calls, ['ecs describe-services', 'ecs describe-task-definition', 'ecs update-service']);
+  assert.equal(scaled.calls, ['s3 cp', 'ecs describe-services', 'ecs describe-task-definition', 'ecs update-service']);
   const update = zero
     .calls()
     .find((c) => c[2] === 'update-service')!
@@ -217,6 +218,7 @@ test('the migration runs with the new revision before the service is updated; a 
   const ok = await release(fb, { FAKE_SERVICE: service(TD(7)) }, migrating);
   assert.not.instance(ok.result, Error, String(ok.result?.message));
   assert.equal(ok.calls, [
+    's3 cp',
     'ecs describe-services',
     'ecs describe-task-definition',
     'ecs register-task-definition',
@@ -244,7 +246,7 @@ test('refused before anything changes: no service, no image in ECR', async () =>
   assert.instance(r.result, ScriptFailure);
   assert.is(r.result.exitCode, ExitCode.PREFLIGHT);
   assert.is(r.result.message, 'service llmops-service is not ACTIVE in cluster llmops-cluster: run `npm run step:4` first');
-  assert.equal(r.calls, ['ecs describe-services']);
+  assert.equal(r.calls, ['s3 cp', 'ecs describe-services']);
 
   const missing = await release(fakeCli(), { FAKE_SERVICE: service(TD(7)) }, {}, { ref, digest: '' });
   assert.instance(missing.result, ScriptFailure);

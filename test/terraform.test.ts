@@ -80,6 +80,8 @@ test('domain variant: a second plan is empty and the outputs resolve', async () 
   ]) {
     assert.ok(outputs[k]?.value, `output ${k} resolves`);
   }
+  // what a deploy reads instead of the state: every output, as the apply left it
+  assert.equal(d.published, Object.fromEntries(Object.entries(outputs).map(([k, v]: [string, any]) => [k, v.value])));
 });
 
 test('our security rules hold on the plan JSON, each by its check id', () => {
@@ -129,13 +131,47 @@ test('the infra role: its own trust subject, and it cannot create a role without
   };
   denied('create a role without the boundary', 'CreateRole');
   denied('create a role of another project, with the boundary', 'CreateRole');
+  denied("create a role on the stack's path, with the boundary, under a name the stack does not define", 'CreateRole');
   denied('give itself an admin policy', 'PutRolePolicy');
   denied('attach AdministratorAccess to itself', 'AttachRolePolicy');
   denied('change its own trust', 'UpdateAssumeRolePolicy');
   denied('take the boundary off the deploy role', 'DeleteRolePermissionsBoundary');
   denied('rewrite the boundary', 'CreatePolicyVersion');
-  const allowed = probes['create a role with the boundary']!;
-  assert.is(allowed.exitCode, 0, `the same role with the boundary is allowed (the denials are the boundary's doing): ${allowed.stderr}`);
+  // no IAM condition limits the principals of a trust: trusts are changed by an administrator only
+  denied('make the deploy role trust another account', 'UpdateAssumeRolePolicy');
+  denied('delete the task role (to create it again with another trust)', 'DeleteRole');
+  // every infra role, of every stack
+  denied("tag another stack's infra role", 'TagRole');
+  denied("change another stack's infra role's trust", 'UpdateAssumeRolePolicy');
+  const allowed = probes["put a policy on the stack's task role (it has the boundary)"]!;
+  assert.is(allowed.exitCode, 0, `a policy on the stack's own role, which has the boundary, is allowed: ${allowed.stderr}`);
+});
+
+test("the infra role reaches its own stack only: another stack's secret and state key are denied, its own outputs are not", async () => {
+  const { probes } = await domain;
+  const secret = probes["read another stack's secret"]!;
+  assert.is.not(secret.exitCode, 0, 'read the staging secret');
+  assert.match(secret.stderr, /AccessDenied.*secretsmanager:GetSecretValue.*llmops-staging\/db\/password/);
+  const state = probes["read another stack's state"]!;
+  assert.is.not(state.exitCode, 0, "read staging's state");
+  assert.match(state.stderr, /AccessDenied|Forbidden|403/);
+  const own = probes["read its own stack's published outputs"]!;
+  assert.is(own.exitCode, 0, `its own key (the denial is the scoping's doing): ${own.stderr}`);
+});
+
+test("a deploy role trusts its GitHub environment's subject alone: a job on main naming no environment, another environment and a fork are denied", async () => {
+  const { probes } = await domain;
+  const ok = probes["assume production's deploy role from the production environment"]!;
+  assert.is(ok.exitCode, 0, ok.stderr);
+  for (const name of [
+    "assume production's deploy role from a job on main that names no environment",
+    "assume production's deploy role from the staging environment",
+    "assume production's deploy role from a fork's production environment",
+  ]) {
+    const p = probes[name]!;
+    assert.is.not(p.exitCode, 0, `${name}: allowed`);
+    assert.match(p.stderr, /AccessDenied.*sts:AssumeRoleWithWebIdentity/, `${name}: ${p.stderr}`);
+  }
 });
 
 /** Each rule id → the smallest change to the applied plan that breaks exactly that rule. */

@@ -382,8 +382,20 @@ run "an_environment_names_everything_apart_but_shares_the_state_bucket" {
     error_message = "an environment's resources are tagged with it"
   }
   assert {
-    condition     = startswith(local.state_bucket_name, "hanbit-tfstate-") && strcontains(local.github_deploy_policy, "hanbit-staging/locks/*") && strcontains(local.github_deploy_policy, "hanbit-staging/terraform.tfstate")
-    error_message = "the state bucket is the project's (shared), the lock and state keys are the environment's"
+    condition     = startswith(local.state_bucket_name, "hanbit-tfstate-") && strcontains(local.github_deploy_policy, "hanbit-staging/locks/*") && aws_s3_object.outputs.bucket == local.state_bucket_name && aws_s3_object.outputs.key == "hanbit-staging/outputs.json"
+    error_message = "the state bucket is the project's (shared), the lock and outputs keys are the environment's"
+  }
+  assert {
+    condition     = strcontains(local.github_deploy_policy, "hanbit-tfstate-123456789012/hanbit-staging/outputs.json") && !strcontains(local.github_deploy_policy, "terraform.tfstate")
+    error_message = "the deploy role reads the published outputs, never the state (which holds every attribute, the origin-verify header among them)"
+  }
+  assert {
+    condition     = alltrue([for r in [aws_iam_role.execution, aws_iam_role.task, aws_iam_role.flow_logs] : r.path == "/hanbit-staging/"]) && local.project_roles == "arn:aws:iam::123456789012:role/hanbit-staging/*"
+    error_message = "the stack's roles are on a path of their own: no pattern of one stack names another stack's roles (or any infra role)"
+  }
+  assert {
+    condition     = contains(local.stack_secrets, "arn:aws:secretsmanager:us-east-1:123456789012:secret:hanbit-staging/db/password-??????") && contains(local.stack_objects, "arn:aws:s3:::hanbit-tfstate-123456789012/hanbit-staging/*") && !anytrue([for o in local.stack_objects : strcontains(o, "hanbit-tfstate-123456789012/*")])
+    error_message = "the infra role's reach: this stack's secrets and its keys of the shared state bucket"
   }
 }
 

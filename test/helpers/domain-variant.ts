@@ -57,6 +57,8 @@ export interface DomainVariant {
   plan: Run;
   planJson: any;
   outputs: any;
+  /** What the apply published beside the state (terraform/outputs.tf): what deploys read. */
+  published: any;
   destroy: Run;
 }
 
@@ -145,6 +147,8 @@ async function run(): Promise<DomainVariant> {
       TF_VAR_ecr_force_delete: 'true',
       TF_VAR_secret_recovery_window_days: '0',
     });
+    // the state bucket step 3 creates (the stack publishes its outputs there, beside its state)
+    await execa('aws', ['s3api', 'create-bucket', '--bucket', STATE_BUCKET], { env });
     const init = await terraform(dir, ['init', '-input=false', '-no-color'], env);
     const failed = (r: Run) => ({
       bootstrap: r,
@@ -156,6 +160,7 @@ async function run(): Promise<DomainVariant> {
       plan: r,
       planJson: undefined,
       outputs: {},
+      published: {},
       destroy: r,
     });
     if (init.exitCode !== 0) return failed(init);
@@ -166,12 +171,15 @@ async function run(): Promise<DomainVariant> {
       env,
     );
     if (bootstrap.exitCode !== 0) return failed(bootstrap);
-    const infra = { ...env, ...(await assumeWithWebIdentity(env, `arn:aws:iam::123456789012:role/llmops-github-infra`)) };
+    const infra = { ...env, ...(await assumeWithWebIdentity(env, INFRA_ROLE, 'repo:acme/llmops-system:environment:infra')) };
     const apply = await terraform(dir, apply1, infra);
     const plan = await terraform(dir, ['plan', '-detailed-exitcode', '-input=false', '-no-color', '-out=tfplan'], infra);
     const planJson = JSON.parse((await terraform(dir, ['show', '-json', 'tfplan'], env)).stdout || 'null');
     const outputs = JSON.parse((await terraform(dir, ['output', '-json'], env)).stdout || '{}');
-    const probes = await infraProbes(infra);
+    const publishedObject = await execa('aws', ['s3', 'cp', `s3://${STATE_BUCKET}/llmops/outputs.json`, '-'], { env, reject: false });
+    const published = JSON.parse(publishedObject.stdout || '{}');
+    await anotherStack(env);
+    const probes = { ...(await infraProbes(infra)), ...(await trustProbes(env)) };
     const state = existsSync(join(dir, 'terraform.tfstate')) ? readFileSync(join(dir, 'terraform.tfstate'), 'utf8') : '';
     const planText = (await terraform(dir, ['show', '-json', 'tfplan'], env)).stdout;
     const secret = await execa(
@@ -183,32 +191,71 @@ async function run(): Promise<DomainVariant> {
       },
     );
     const destroy = await terraform(dir, ['destroy', '-auto-approve', '-input=false', '-no-color'], env);
-    return { bootstrap, apply, probes, state, planText, dbSecret: secret.stdout, plan, planJson, outputs, destroy };
+    return { bootstrap, apply, probes, state, planText, dbSecret: secret.stdout, plan, planJson, outputs, published, destroy };
   } finally {
     emulator.stop();
   }
 }
 
-/** Credentials the way GitHub Actions gets them: AssumeRoleWithWebIdentity (unsigned; the emulator takes any token). */
-async function assumeWithWebIdentity(env: Record<string, string>, roleArn: string): Promise<Record<string, string>> {
-  const r = await execa(
-    'aws',
-    [
-      'sts',
-      'assume-role-with-web-identity',
-      '--role-arn',
-      roleArn,
-      '--role-session-name',
-      'infra-apply',
-      '--web-identity-token',
-      'github-oidc-token',
-      '--output',
-      'json',
-    ],
-    { env },
-  );
+const STATE_BUCKET = 'llmops-tfstate-123456789012';
+const INFRA_ROLE = 'arn:aws:iam::123456789012:role/llmops-github-infra';
+const DEPLOY_ROLE = 'arn:aws:iam::123456789012:role/llmops/llmops-github-deploy';
+
+/** A token as GitHub Actions signs it (the emulator decodes it and checks the role's trust; it verifies no signature). */
+export function githubToken(subject: string): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const claims = { iss: 'https://token.actions.githubusercontent.com', aud: 'sts.amazonaws.com', sub: subject };
+  return `${part({ alg: 'RS256', typ: 'JWT' })}.${part(claims)}.signature`;
+}
+
+const assumeArgs = (roleArn: string, subject: string) => [
+  'sts',
+  'assume-role-with-web-identity',
+  '--role-arn',
+  roleArn,
+  '--role-session-name',
+  'github-actions',
+  '--web-identity-token',
+  githubToken(subject),
+  '--output',
+  'json',
+];
+
+/** Credentials the way GitHub Actions gets them: AssumeRoleWithWebIdentity with the job's subject. */
+async function assumeWithWebIdentity(env: Record<string, string>, roleArn: string, subject: string): Promise<Record<string, string>> {
+  const r = await execa('aws', assumeArgs(roleArn, subject), { env });
   const c = JSON.parse(r.stdout).Credentials;
   return { AWS_ACCESS_KEY_ID: c.AccessKeyId, AWS_SECRET_ACCESS_KEY: c.SecretAccessKey, AWS_SESSION_TOKEN: c.SessionToken };
+}
+
+/** Which GitHub subjects may take the production deploy role (unsigned calls, as GitHub's runner makes them). */
+async function trustProbes(env: Record<string, string>): Promise<DomainVariant['probes']> {
+  const subjects: Record<string, string> = {
+    "assume production's deploy role from the production environment": 'repo:acme/llmops-system:environment:production',
+    "assume production's deploy role from a job on main that names no environment": 'repo:acme/llmops-system:ref:refs/heads/main',
+    "assume production's deploy role from the staging environment": 'repo:acme/llmops-system:environment:staging',
+    "assume production's deploy role from a fork's production environment": 'repo:mallory/llmops-system:environment:production',
+  };
+  const out: DomainVariant['probes'] = {};
+  for (const [name, subject] of Object.entries(subjects)) {
+    const r = await execa('aws', assumeArgs(DEPLOY_ROLE, subject), { env, reject: false });
+    out[name] = { exitCode: r.exitCode ?? -1, stderr: r.stderr };
+  }
+  return out;
+}
+
+/** What a second stack of the project (staging) keeps in the same account: an infra role, a secret, its state. */
+async function anotherStack(env: Record<string, string>): Promise<void> {
+  const trust = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }],
+  });
+  const calls = [
+    ['iam', 'create-role', '--role-name', 'llmops-staging-github-infra', '--assume-role-policy-document', trust],
+    ['secretsmanager', 'create-secret', '--name', 'llmops-staging/db/password', '--secret-string', '{"password":"staging-secret"}'],
+    ['s3api', 'put-object', '--bucket', STATE_BUCKET, '--key', 'llmops-staging/terraform.tfstate', '--content-type', 'application/json'],
+  ];
+  for (const args of calls) await execa('aws', args, { env });
 }
 
 const BOUNDARY = 'arn:aws:iam::123456789012:policy/llmops-role-boundary';
@@ -222,9 +269,11 @@ const ADMIN = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'All
 async function infraProbes(env: Record<string, string>): Promise<DomainVariant['probes']> {
   const calls: Record<string, string[]> = {
     'create a role without the boundary': ['iam', 'create-role', '--role-name', 'llmops-escape', '--assume-role-policy-document', TRUST],
-    'create a role with the boundary': [
+    "create a role on the stack's path, with the boundary, under a name the stack does not define": [
       'iam',
       'create-role',
+      '--path',
+      '/llmops/',
       '--role-name',
       'llmops-worker',
       '--assume-role-policy-document',
@@ -232,6 +281,40 @@ async function infraProbes(env: Record<string, string>): Promise<DomainVariant['
       '--permissions-boundary',
       BOUNDARY,
     ],
+    "put a policy on the stack's task role (it has the boundary)": [
+      'iam',
+      'put-role-policy',
+      '--role-name',
+      'llmops-ecs-task',
+      '--policy-name',
+      'app',
+      '--policy-document',
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '*' }] }),
+    ],
+    "make the deploy role trust another account": [
+      'iam',
+      'update-assume-role-policy',
+      '--role-name',
+      'llmops-github-deploy',
+      '--policy-document',
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::999999999999:root' }, Action: 'sts:AssumeRole' }],
+      }),
+    ],
+    'delete the task role (to create it again with another trust)': ['iam', 'delete-role', '--role-name', 'llmops-ecs-task'],
+    "tag another stack's infra role": ['iam', 'tag-role', '--role-name', 'llmops-staging-github-infra', '--tags', 'Key=owner,Value=me'],
+    "change another stack's infra role's trust": [
+      'iam',
+      'update-assume-role-policy',
+      '--role-name',
+      'llmops-staging-github-infra',
+      '--policy-document',
+      TRUST,
+    ],
+    "read another stack's secret": ['secretsmanager', 'get-secret-value', '--secret-id', 'llmops-staging/db/password'],
+    "read another stack's state": ['s3api', 'get-object', '--bucket', STATE_BUCKET, '--key', 'llmops-staging/terraform.tfstate', '/dev/null'],
+    "read its own stack's published outputs": ['s3api', 'get-object', '--bucket', STATE_BUCKET, '--key', 'llmops/outputs.json', '/dev/null'],
     'create a role of another project, with the boundary': [
       'iam',
       'create-role',

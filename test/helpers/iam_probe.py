@@ -48,7 +48,9 @@ for repo in (n["repository"], "other-repo"):
 s3 = client("s3", admin)
 s3.create_bucket(Bucket=n["bucket"])
 s3.put_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate", Body=b"{}")
+s3.put_object(Bucket=n["bucket"], Key=f"{n['project']}/outputs.json", Body=b"{}")
 client("secretsmanager", admin).create_secret(Name="app/secret", SecretString="s3cret-value")
+client("secretsmanager", admin).create_secret(Name=f"{n['project']}/db/password", SecretString='{"password":"m4ster-value"}')
 elb = client("elbv2", admin)
 
 users = 0
@@ -88,7 +90,7 @@ CALLS = {
     "TargetHealth": lambda k: client("elbv2", k).describe_target_groups(),
     "ReadTheAppLogs": lambda k: client("logs", k).filter_log_events(logGroupName=n["logGroup"]),
     "PassOnlyTheTaskRolesToEcs": lambda k: register(k, roles[n["executionRole"]]),
-    "ReadTerraformOutputs": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate"),
+    "ReadTheDeployOutputs": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key=f"{n['project']}/outputs.json"),
     "ListTheStateBucket": lambda k: client("s3", k).list_objects_v2(Bucket=n["bucket"], MaxKeys=1),
     "MigrationTask": lambda k: run_task(k, n["cluster"], migrate_td),
     "TheDeployLock": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/locks/{n['service']}.json", Body=b"{}"),
@@ -107,6 +109,8 @@ NEVER = {
     "read another app's logs": lambda k: client("logs", k).filter_log_events(logGroupName="/ecs/other-app"),
     "read another repository": lambda k: client("ecr", k).describe_images(repositoryName="other-repo"),
     "write the Terraform state": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate", Body=b"{}"),
+    "read the Terraform state (every attribute, the origin-verify header among them)": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate"),
+    "read the master database secret's value": lambda k: client("secretsmanager", k).get_secret_value(SecretId=f"{n['project']}/db/password"),
     "re-tag an existing task definition (rewrite the release record rollback reads)": lambda k: client("ecs", k).tag_resource(resourceArn=td, tags=[{"key": "llmops:git-sha", "value": "forged"}]),
     "read a secret's value": lambda k: client("secretsmanager", k).get_secret_value(SecretId="app/secret"),
     "create an IAM role": lambda k: client("iam", k).create_role(RoleName="escalate", AssumeRolePolicyDocument=trust),
