@@ -54,6 +54,9 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
     hosted_zone_id: config.domain?.hostedZoneId,
     acm_certificate_arn: config.domain?.certificateArn,
     allow_plain_http: config.allowPlainHttp || undefined,
+    // with a migration the app connects as its own user, and only the migration's role reads the master's secret
+    migrations: !!config.migrate,
+    state_bucket_name: config.terraform.stateBucket,
   };
   return Object.fromEntries(Object.entries(vars).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>;
 }

@@ -101,7 +101,12 @@ export function templateValues(config: Config, outputs: Outputs, image: string, 
 export function databaseUser(config: Config, outputs: Outputs): Record<string, string> {
   const master = { DB_MASTER_USER: outputs.get('db_username'), DB_MASTER_SECRET_ARN: outputs.get('db_password_secret_arn') };
   if (!config.migrate) return { DB_USER: master.DB_MASTER_USER, DB_PASSWORD_SECRET_ARN: master.DB_MASTER_SECRET_ARN, ...master };
-  const app = { DB_APP_USER: outputs.get('db_app_username'), DB_APP_SECRET_ARN: outputs.get('db_app_secret_arn') };
+  const app = {
+    DB_APP_USER: outputs.get('db_app_username'),
+    DB_APP_SECRET_ARN: outputs.get('db_app_secret_arn'),
+    // the migration's own execution role: the only one that may read the master's secret
+    MIGRATION_EXECUTION_ROLE_ARN: outputs.get('migration_execution_role_arn'),
+  };
   return { DB_USER: app.DB_APP_USER, DB_PASSWORD_SECRET_ARN: app.DB_APP_SECRET_ARN, ...master, ...app };
 }
 

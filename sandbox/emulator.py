@@ -422,6 +422,19 @@ class SandboxTask:
             return int(pm.get("containerPort"))
         return None
 
+    def check_execution_role(self, secret_arn: str) -> None:
+        """ECS reads a task's secrets as its execution role: a role that may not read this one fails the task as
+        ECS fails it. A task definition naming no role the emulator knows (a unit test's) is not checked."""
+        import iam_enforce
+
+        role = getattr(self.td, "execution_role_arn", None)
+        if role and iam_enforce.role_permits(self.backend.account_id, role, "secretsmanager:GetSecretValue", secret_arn) is False:
+            session = f"arn:aws:sts::{self.backend.account_id}:assumed-role/{role.split('/')[-1]}/{self.id}"
+            raise RuntimeError(
+                f"AccessDeniedException: User: {session} is not authorized to perform: secretsmanager:GetSecretValue on resource: {secret_arn} "
+                "because no identity-based policy allows the secretsmanager:GetSecretValue action"
+            )
+
     def resolve_secret(self, value_from: str) -> str:
         parts = value_from.split(":")
         # arn:aws:secretsmanager:region:account:secret:name-suffix[:json-key:version-stage:version-id]
@@ -436,6 +449,7 @@ class SandboxTask:
             value = backend.get_secret_value(secret_id, None, None)
         except Exception:
             raise RuntimeError(f"failed to fetch secret {value_from} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret.")
+        self.check_execution_role(value.get("ARN") if isinstance(value, dict) else getattr(value, "arn", secret_id))
         text = value.get("SecretString") if isinstance(value, dict) else getattr(value, "secret_string", None)
         if text is None:
             raise RuntimeError(f"secret {value_from} has no string value")

@@ -212,23 +212,44 @@ def _statement_permitted(self, action, resource="*", principal=None, incoming_co
     return PermissionResult.PERMITTED if s["Effect"] == "Allow" else PermissionResult.DENIED
 
 
+def _policies_permit(policies, boundary, action, res, context):
+    """An explicit Deny in any policy wins; else some Allow must apply, and the boundary (if any) must allow too."""
+    permitted = False
+    for policy in policies:
+        result = IAMPolicy(policy).is_action_permitted(action, res, None, context)
+        if result == PermissionResult.DENIED:
+            return False
+        if result == PermissionResult.PERMITTED:
+            permitted = True
+    if permitted and boundary is not None:
+        # a role's permissions boundary caps what its policies grant: both must allow
+        permitted = IAMPolicy(boundary).is_action_permitted(action, res, None, context) == PermissionResult.PERMITTED
+    return permitted
+
+
+def role_permits(account, role_arn, action, resource):
+    """Whether the role may `action` on `resource` (its inline and attached policies, capped by its boundary), as
+    ECS uses an execution role to read a task's secrets; None when there is no such role."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account]["aws"]
+    name = str(role_arn or "").split("/")[-1]
+    role = _role(account, name) if name else None
+    if role is None or role.arn != role_arn:
+        return None
+    policies = [backend.get_role_policy(name, p)[1] for p in backend.list_role_policies(name)]
+    policies += backend.list_attached_role_policies(name)[0]
+    boundary = backend.get_policy(role.permissions_boundary_arn) if role.permissions_boundary_arn else None
+    return _policies_permit(policies, boundary, action, resource, {})
+
+
 def _check_action_permitted(self, resource):
     if self._action == "sts:GetCallerIdentity":
         return
     policies = self._access_key.collect_policies()
     boundary = _boundary_of(self._access_key)
     for action, res, context in _checks(self, resource):
-        permitted = False
-        for policy in policies:
-            result = IAMPolicy(policy).is_action_permitted(action, res, None, context)
-            if result == PermissionResult.DENIED:
-                permitted = False
-                break
-            if result == PermissionResult.PERMITTED:
-                permitted = True
-        if permitted and boundary is not None:
-            # a role's permissions boundary caps what its policies grant: both must allow
-            permitted = IAMPolicy(boundary).is_action_permitted(action, res, None, context) == PermissionResult.PERMITTED
+        permitted = _policies_permit(policies, boundary, action, res, context)
         if self._is_assuming_role_operation(res):
             permitted = permitted and self._check_role_trust_relationship(res)
         if not permitted:

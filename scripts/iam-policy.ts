@@ -25,6 +25,7 @@ export function renderDeployPolicy(config: Config, account: string, taskRoleName
     ECS_SERVICE: config.names.service,
     LOG_GROUP: config.names.logGroup,
     EXECUTION_ROLE_NAME: config.names.executionRole,
+    MIGRATION_ROLE_NAME: `${config.project}-ecs-migrate-execution`,
     TASK_ROLE_NAME: taskRoleName,
     STATE_BUCKET: stateBucket(config, account),
     PROJECT_NAME: config.project,

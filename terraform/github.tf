@@ -78,6 +78,7 @@ locals {
     ECS_SERVICE         = local.service_name
     LOG_GROUP           = aws_cloudwatch_log_group.app.name
     EXECUTION_ROLE_NAME = aws_iam_role.execution.name
+    MIGRATION_ROLE_NAME = aws_iam_role.migration_execution.name
     TASK_ROLE_NAME      = aws_iam_role.task.name
     STATE_BUCKET        = local.state_bucket_name
     PROJECT_NAME        = local.name
@@ -115,7 +116,7 @@ locals {
   role_arn      = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:role"
   project_roles = "${local.role_arn}${local.role_path}*"
   stack_roles = [for r in concat(
-    ["${local.name}-ecs-execution", "${local.name}-ecs-task", "${local.name}-vpc-flow-logs"],
+    ["${local.name}-ecs-execution", "${local.name}-ecs-migrate-execution", "${local.name}-ecs-task", "${local.name}-vpc-flow-logs"],
     local.github ? ["${local.name}-github-deploy"] : [],
   ) : "${local.role_arn}${local.role_path}${r}"]
   github_infra_name = "${local.name}-github-infra"

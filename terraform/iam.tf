@@ -32,11 +32,13 @@ resource "aws_iam_role_policy_attachment" "execution_managed" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 }
 
+# The service reads the app's environment and the database user it connects as: its own user when migrations run,
+# and then never the master's secret; the master's only without migrations (the guide's way)
 data "aws_iam_policy_document" "execution_secrets" {
   statement {
     sid       = "ReadTheTaskSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.app_env.arn, local.db_password_secret_arn, aws_secretsmanager_secret.db_app.arn]
+    resources = [aws_secretsmanager_secret.app_env.arn, var.migrations ? aws_secretsmanager_secret.db_app.arn : local.db_password_secret_arn]
   }
 }
 
@@ -44,6 +46,35 @@ resource "aws_iam_role_policy" "execution" {
   name   = "read-task-secrets"
   role   = aws_iam_role.execution.id
   policy = data.aws_iam_policy_document.execution_secrets.json
+}
+
+# The migration's own execution role (config/ecs-migration-task-definition.json names it): the master's secret, to
+# create the app's user and set its password, and the app's user's and environment
+resource "aws_iam_role" "migration_execution" {
+  name                 = "${local.name}-ecs-migrate-execution"
+  path                 = local.role_path
+  description          = "ECS task execution role of the ${local.service_name} migration: image pull, logs, the master's and the app user's secrets"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_trust.json
+  permissions_boundary = local.role_boundary_arn
+}
+
+resource "aws_iam_role_policy_attachment" "migration_execution_managed" {
+  role       = aws_iam_role.migration_execution.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+}
+
+data "aws_iam_policy_document" "migration_secrets" {
+  statement {
+    sid       = "ReadTheMigrationSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.app_env.arn, local.db_password_secret_arn, aws_secretsmanager_secret.db_app.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "migration_execution" {
+  name   = "read-migration-secrets"
+  role   = aws_iam_role.migration_execution.id
+  policy = data.aws_iam_policy_document.migration_secrets.json
 }
 
 resource "aws_iam_role" "task" {

@@ -5,41 +5,42 @@
 
 locals {
   outputs = {
-    alb_arn_suffix          = aws_lb.this.arn_suffix
-    alb_dns_name            = aws_lb.this.dns_name
-    alb_security_group_id   = aws_security_group.alb.id
-    alb_zone_id             = aws_lb.this.zone_id
-    app_secret_arn          = aws_secretsmanager_secret.app_env.arn
-    app_url                 = local.has_domain ? "https://${var.domain_name}" : "${local.https ? "https" : "http"}://${aws_lb.this.dns_name}"
-    certificate_arn         = local.certificate_arn
-    cloudfront_domain_name  = local.cloudfront ? aws_cloudfront_distribution.this[0].domain_name : ""
-    container_name          = local.container_name
-    container_port          = var.container_port
-    dashboard_name          = aws_cloudwatch_dashboard.this.dashboard_name
-    db_app_secret_arn       = aws_secretsmanager_secret.db_app.arn
-    db_app_username         = local.db_app_username
-    db_name                 = var.db_name
-    db_password_secret_arn  = local.db_password_secret_arn
-    db_security_group_id    = aws_security_group.db.id
-    db_username             = var.db_username
-    ecr_repository_name     = aws_ecr_repository.app.name
-    ecr_repository_url      = aws_ecr_repository.app.repository_url
-    ecs_cluster_name        = aws_ecs_cluster.this.name
-    ecs_service_name        = aws_ecs_service.app.name
-    execution_role_arn      = aws_iam_role.execution.arn
-    github_deploy_role_arn  = local.github ? aws_iam_role.github_deploy[0].arn : ""
-    github_infra_role_arn   = local.github && var.create_github_infra_role ? aws_iam_role.github_infra[0].arn : ""
-    log_group_name          = aws_cloudwatch_log_group.app.name
-    private_subnet_ids      = aws_subnet.private[*].id
-    rds_address             = aws_db_instance.this.address
-    rds_endpoint            = aws_db_instance.this.endpoint
-    rds_identifier          = aws_db_instance.this.identifier
-    rds_port                = aws_db_instance.this.port
-    sns_topic_arn           = aws_sns_topic.alerts.arn
-    target_group_arn        = aws_lb_target_group.app.arn
-    task_family             = aws_ecs_task_definition.app.family
-    task_role_arn           = aws_iam_role.task.arn
-    tasks_security_group_id = aws_security_group.tasks.id
+    alb_arn_suffix               = aws_lb.this.arn_suffix
+    alb_dns_name                 = aws_lb.this.dns_name
+    alb_security_group_id        = aws_security_group.alb.id
+    alb_zone_id                  = aws_lb.this.zone_id
+    app_secret_arn               = aws_secretsmanager_secret.app_env.arn
+    app_url                      = local.has_domain ? "https://${var.domain_name}" : "${local.https ? "https" : "http"}://${aws_lb.this.dns_name}"
+    certificate_arn              = local.certificate_arn
+    cloudfront_domain_name       = local.cloudfront ? aws_cloudfront_distribution.this[0].domain_name : ""
+    container_name               = local.container_name
+    container_port               = var.container_port
+    dashboard_name               = aws_cloudwatch_dashboard.this.dashboard_name
+    db_app_secret_arn            = aws_secretsmanager_secret.db_app.arn
+    db_app_username              = local.db_app_username
+    db_name                      = var.db_name
+    db_password_secret_arn       = local.db_password_secret_arn
+    db_security_group_id         = aws_security_group.db.id
+    db_username                  = var.db_username
+    ecr_repository_name          = aws_ecr_repository.app.name
+    ecr_repository_url           = aws_ecr_repository.app.repository_url
+    ecs_cluster_name             = aws_ecs_cluster.this.name
+    ecs_service_name             = aws_ecs_service.app.name
+    execution_role_arn           = aws_iam_role.execution.arn
+    migration_execution_role_arn = aws_iam_role.migration_execution.arn
+    github_deploy_role_arn       = local.github ? aws_iam_role.github_deploy[0].arn : ""
+    github_infra_role_arn        = local.github && var.create_github_infra_role ? aws_iam_role.github_infra[0].arn : ""
+    log_group_name               = aws_cloudwatch_log_group.app.name
+    private_subnet_ids           = aws_subnet.private[*].id
+    rds_address                  = aws_db_instance.this.address
+    rds_endpoint                 = aws_db_instance.this.endpoint
+    rds_identifier               = aws_db_instance.this.identifier
+    rds_port                     = aws_db_instance.this.port
+    sns_topic_arn                = aws_sns_topic.alerts.arn
+    target_group_arn             = aws_lb_target_group.app.arn
+    task_family                  = aws_ecs_task_definition.app.family
+    task_role_arn                = aws_iam_role.task.arn
+    tasks_security_group_id      = aws_security_group.tasks.id
   }
 }
 
@@ -158,6 +159,11 @@ output "ecs_service_name" {
 output "execution_role_arn" {
   description = "Task execution role."
   value       = local.outputs.execution_role_arn
+}
+
+output "migration_execution_role_arn" {
+  description = "Task execution role of the migration (the only one that reads the master's secret when migrations run)."
+  value       = local.outputs.migration_execution_role_arn
 }
 
 output "github_deploy_role_arn" {

@@ -612,6 +612,12 @@ variable "vpc_cidr" {
   }
 }
 
+variable "migrations" {
+  description = "A migration runs before each release (MIGRATE_COMMAND; npm run step:3 passes it): the app connects as its own database user, and only the migration's execution role may read the master user's secret. Off, the app connects as the master (the guide's way) and the service's execution role reads its secret."
+  type        = bool
+  default     = false
+}
+
 variable "enable_execute_command" {
   description = "ECS Exec (npm run exec): a shell or one command in a running task. Off by default; on, the task role may open SSM message channels and the service starts its tasks with the agent"
   type        = bool

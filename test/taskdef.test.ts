@@ -32,6 +32,7 @@ const TD = (n: number, family = 'llmops-task') => `arn:aws:ecs:us-east-1:${TEST_
 const OUTPUTS = Object.fromEntries(
   Object.entries({
     execution_role_arn: `arn:aws:iam::${TEST_ACCOUNT}:role/llmops-execution`,
+    migration_execution_role_arn: `arn:aws:iam::${TEST_ACCOUNT}:role/llmops/llmops-ecs-migrate-execution`,
     task_role_arn: `arn:aws:iam::${TEST_ACCOUNT}:role/llmops-task`,
     rds_address: 'llmops-db.example.rds.amazonaws.com',
     rds_port: 5432,
@@ -231,6 +232,18 @@ test('the migration runs with the new revision before the service is updated; a 
   const runTask = fb.calls().find((c) => c[2] === 'run-task')!;
   assert.is(runTask[runTask.indexOf('--task-definition') + 1], TD(3, 'llmops-task-migrate'), "the new release's migration family");
   assert.is(ok.result.migrated?.exitCode, 0);
+  // only the migration may read the master's secret: its own execution role, and the service never names that secret
+  const registered = [0, 1].map((n) => JSON.parse(readFileSync(join(fb.dir, `registered-${n}.json`), 'utf8')));
+  const migration = registered.find((td) => td.family === 'llmops-task-migrate')!;
+  const serviceTd = registered.find((td) => td.family === 'llmops-task')!;
+  const master = OUTPUTS.db_password_secret_arn!.value;
+  assert.is(migration.executionRoleArn, OUTPUTS.migration_execution_role_arn!.value);
+  assert.is(serviceTd.executionRoleArn, OUTPUTS.execution_role_arn!.value);
+  assert.ok(migration.containerDefinitions[0].secrets.some((x: any) => x.name === 'DATABASE_PASSWORD' && x.valueFrom.startsWith(master)));
+  assert.not.ok(
+    serviceTd.containerDefinitions[0].secrets.some((x: any) => x.valueFrom.startsWith(master)),
+    "the service's task definition names the master's secret",
+  );
 
   const failing = fakeCli();
   writeFileSync(join(failing.dir, 'current.json'), JSON.stringify({ taskDefinition: { ...old, taskDefinitionArn: TD(7), revision: 7 } }));

@@ -159,6 +159,19 @@ test("the infra role reaches its own stack only: another stack's secret and stat
   assert.is(own.exitCode, 0, `its own key (the denial is the scoping's doing): ${own.stderr}`);
 });
 
+test("with migrations, only the migration's execution role reads the master's secret; the service's reads the app user's", async () => {
+  const { probes } = await domain;
+  const denied = probes["the service's execution role reads the master's secret"]!;
+  assert.is.not(denied.exitCode, 0, "the service's execution role read the master's secret");
+  assert.match(denied.stderr, /AccessDenied.*secretsmanager:GetSecretValue.*llmops\/db\/password/);
+  for (const allowed of [
+    "the service's execution role reads the app user's secret",
+    "the migration's execution role reads the master's secret",
+    "the migration's execution role reads the app user's secret",
+  ])
+    assert.is(probes[allowed]!.exitCode, 0, `${allowed}: ${probes[allowed]!.stderr}`);
+});
+
 test("a deploy role trusts its GitHub environment's subject alone: a job on main naming no environment, another environment and a fork are denied", async () => {
   const { probes } = await domain;
   const ok = probes["assume production's deploy role from the production environment"]!;

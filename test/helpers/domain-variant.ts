@@ -137,6 +137,8 @@ async function run(): Promise<DomainVariant> {
       TF_VAR_github_repository: 'acme/llmops-system',
       TF_VAR_github_environment: 'production',
       TF_VAR_create_github_infra_role: 'true',
+      // a migration runs before each release: the service connects as the app's user, the migration as the master
+      TF_VAR_migrations: 'true',
       // a password of our own (the guide's way): write-only, so in no state and no plan file
       TF_VAR_db_password: DB_PASSWORD_CANARY,
       TF_VAR_db_password_version: '1',
@@ -179,7 +181,7 @@ async function run(): Promise<DomainVariant> {
     const publishedObject = await execa('aws', ['s3', 'cp', `s3://${STATE_BUCKET}/llmops/outputs.json`, '-'], { env, reject: false });
     const published = JSON.parse(publishedObject.stdout || '{}');
     await anotherStack(env);
-    const probes = { ...(await infraProbes(infra)), ...(await trustProbes(env)) };
+    const probes = { ...(await infraProbes(infra)), ...(await trustProbes(env)), ...(await executionRoleProbes(env)) };
     const state = existsSync(join(dir, 'terraform.tfstate')) ? readFileSync(join(dir, 'terraform.tfstate'), 'utf8') : '';
     const planText = (await terraform(dir, ['show', '-json', 'tfplan'], env)).stdout;
     const secret = await execa(
@@ -244,6 +246,46 @@ async function trustProbes(env: Record<string, string>): Promise<DomainVariant['
   return out;
 }
 
+/** Which secrets each execution role reads, as ECS reads them for a task (a session of the role). */
+async function executionRoleProbes(env: Record<string, string>): Promise<DomainVariant['probes']> {
+  const roles = { service: 'llmops/llmops-ecs-execution', migration: 'llmops/llmops-ecs-migrate-execution' };
+  const secrets = { "the master's secret": 'llmops/db/password', "the app user's secret": 'llmops/db/app' };
+  const out: DomainVariant['probes'] = {};
+  for (const [who, role] of Object.entries(roles)) {
+    const r = await execa(
+      'aws',
+      [
+        'sts',
+        'assume-role',
+        '--role-arn',
+        `arn:aws:iam::123456789012:role/${role}`,
+        '--role-session-name',
+        'ecs-agent',
+        '--output',
+        'json',
+      ],
+      {
+        env,
+      },
+    );
+    const c = JSON.parse(r.stdout).Credentials;
+    const session = {
+      ...env,
+      AWS_ACCESS_KEY_ID: c.AccessKeyId,
+      AWS_SECRET_ACCESS_KEY: c.SecretAccessKey,
+      AWS_SESSION_TOKEN: c.SessionToken,
+    };
+    for (const [what, id] of Object.entries(secrets)) {
+      const read = await execa('aws', ['secretsmanager', 'get-secret-value', '--secret-id', id, '--query', 'ARN'], {
+        env: session,
+        reject: false,
+      });
+      out[`the ${who}'s execution role reads ${what}`] = { exitCode: read.exitCode ?? -1, stderr: read.stderr };
+    }
+  }
+  return out;
+}
+
 /** What a second stack of the project (staging) keeps in the same account: an infra role, a secret, its state. */
 async function anotherStack(env: Record<string, string>): Promise<void> {
   const trust = JSON.stringify({
@@ -291,7 +333,7 @@ async function infraProbes(env: Record<string, string>): Promise<DomainVariant['
       '--policy-document',
       JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '*' }] }),
     ],
-    "make the deploy role trust another account": [
+    'make the deploy role trust another account': [
       'iam',
       'update-assume-role-policy',
       '--role-name',
@@ -313,8 +355,24 @@ async function infraProbes(env: Record<string, string>): Promise<DomainVariant['
       TRUST,
     ],
     "read another stack's secret": ['secretsmanager', 'get-secret-value', '--secret-id', 'llmops-staging/db/password'],
-    "read another stack's state": ['s3api', 'get-object', '--bucket', STATE_BUCKET, '--key', 'llmops-staging/terraform.tfstate', '/dev/null'],
-    "read its own stack's published outputs": ['s3api', 'get-object', '--bucket', STATE_BUCKET, '--key', 'llmops/outputs.json', '/dev/null'],
+    "read another stack's state": [
+      's3api',
+      'get-object',
+      '--bucket',
+      STATE_BUCKET,
+      '--key',
+      'llmops-staging/terraform.tfstate',
+      '/dev/null',
+    ],
+    "read its own stack's published outputs": [
+      's3api',
+      'get-object',
+      '--bucket',
+      STATE_BUCKET,
+      '--key',
+      'llmops/outputs.json',
+      '/dev/null',
+    ],
     'create a role of another project, with the boundary': [
       'iam',
       'create-role',
