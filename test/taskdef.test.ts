@@ -130,7 +130,13 @@ test('a new image: a revision registered with the release tags and deployed; its
     deploymentId: 'ecs-svc/42',
     migrated: undefined,
   });
-  assert.equal(calls, ['s3 cp', 'ecs describe-services', 'ecs describe-task-definition', 'ecs register-task-definition', 'ecs update-service']);
+  assert.equal(calls, [
+    's3 cp',
+    'ecs describe-services',
+    'ecs describe-task-definition',
+    'ecs register-task-definition',
+    'ecs update-service',
+  ]);
   const registered = JSON.parse(readFileSync(join(fb.dir, 'registered-0.json'), 'utf8'));
   assert.is(registered.containerDefinitions[0].image, `${REPO}@${DIGEST}`, 'pinned by digest');
   const tags = Object.fromEntries(registered.tags.map((t: any) => [t.key, t.value]));
