@@ -81,11 +81,41 @@ async function ensureTlsOnly(runner: Runner, bucket: string, region: string, kno
   await runner.run(sh`aws s3api put-bucket-policy --bucket ${bucket} --region ${region} --policy ${stateBucketPolicy(bucket, region)}`);
 }
 
-/** The state bucket: created once, versioned, encrypted, private, TLS only. */
+/**
+ * Versioned, encrypted, private: set on a new bucket, and on an existing one (made by hand, or changed since)
+ * only what it lacks, said in one line each. An encryption of its own (SSE-KMS) is kept.
+ */
+async function ensureBucketSettings(runner: Runner, bucket: string, region: string, known: boolean): Promise<void> {
+  const read = (cmd: ReturnType<typeof sh>) => (known ? runner.json<any>(cmd, { nothrow: true }) : Promise.resolve(undefined));
+  const lacks = (what: string) => known && runner.echo(`# the state bucket ${bucket} had ${what}: setting it`);
+  const versioning = await read(sh`aws s3api get-bucket-versioning --bucket ${bucket} --region ${region} --output json`);
+  if (versioning?.Status !== 'Enabled') {
+    lacks('no versioning (a lost or broken state could not be restored)');
+    await runner.run(sh`aws s3api put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled`);
+  }
+  const encryption = await read(sh`aws s3api get-bucket-encryption --bucket ${bucket} --region ${region} --output json`);
+  if (!encryption?.ServerSideEncryptionConfiguration?.Rules?.length) {
+    lacks('no default encryption');
+    await runner.run(
+      sh`aws s3api put-bucket-encryption --bucket ${bucket} --server-side-encryption-configuration ${'{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'}`,
+    );
+  }
+  const block = (await read(sh`aws s3api get-public-access-block --bucket ${bucket} --region ${region} --output json`))
+    ?.PublicAccessBlockConfiguration;
+  if (!(block?.BlockPublicAcls && block.IgnorePublicAcls && block.BlockPublicPolicy && block.RestrictPublicBuckets)) {
+    lacks('public access not blocked');
+    await runner.run(
+      sh`aws s3api put-public-access-block --bucket ${bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`,
+    );
+  }
+}
+
+/** The state bucket: created once, versioned, encrypted, private, TLS only; an existing one keeps being so. */
 export async function ensureStateBucket(runner: Runner, config: Config, account: string): Promise<'exists' | 'created'> {
   const bucket = stateBucket(config, account);
   const head = await runner.run(sh`aws s3api head-bucket --bucket ${bucket} --region ${config.region}`, { nothrow: true });
   if (head.ok && !head.dryRun) {
+    await ensureBucketSettings(runner, bucket, config.region, true);
     await ensureTlsOnly(runner, bucket, config.region, true);
     return 'exists';
   }
@@ -96,13 +126,7 @@ export async function ensureStateBucket(runner: Runner, config: Config, account:
   }
   const location = config.region === 'us-east-1' ? [] : ['--create-bucket-configuration', `LocationConstraint=${config.region}`];
   await runner.run(sh`aws s3api create-bucket --bucket ${bucket} --region ${config.region} ${location}`);
-  await runner.run(sh`aws s3api put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled`);
-  await runner.run(
-    sh`aws s3api put-bucket-encryption --bucket ${bucket} --server-side-encryption-configuration ${'{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'}`,
-  );
-  await runner.run(
-    sh`aws s3api put-public-access-block --bucket ${bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`,
-  );
+  await ensureBucketSettings(runner, bucket, config.region, false);
   await ensureTlsOnly(runner, bucket, config.region, false);
   return 'created';
 }

@@ -45,6 +45,13 @@ case "$1 $2" in
       *) echo "An error occurred (NoSuchBucketPolicy)" >&2; exit 254;;
     esac;;
   "s3api list-object-versions") cat "$here/versions.json";;
+  "s3api get-bucket-versioning") [ "$FAKE_SETTINGS" = none ] && echo '{}' || echo '{"Status":"Enabled"}';;
+  "s3api get-bucket-encryption")
+    [ "$FAKE_SETTINGS" = none ] && { echo "An error occurred (ServerSideEncryptionConfigurationNotFoundError)" >&2; exit 254; }
+    echo '{"ServerSideEncryptionConfiguration":{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"aws:kms"}}]}}';;
+  "s3api get-public-access-block")
+    [ "$FAKE_SETTINGS" = none ] && echo '{"PublicAccessBlockConfiguration":{"BlockPublicAcls":true,"IgnorePublicAcls":true,"BlockPublicPolicy":false,"RestrictPublicBuckets":true}}' \
+      || echo '{"PublicAccessBlockConfiguration":{"BlockPublicAcls":true,"IgnorePublicAcls":true,"BlockPublicPolicy":true,"RestrictPublicBuckets":true}}';;
   "s3 cp") echo "fatal error: An error occurred (404) when calling the HeadObject operation: Key does not exist" >&2; exit 1;;
   "s3api "*) ;;
   *) echo "unexpected: $*" >&2; exit 9;;
@@ -121,7 +128,7 @@ async function answering<T>(text: string, fn: () => Promise<T>): Promise<{ value
 const PLAN = (actions: string[][]) =>
   JSON.stringify({ resource_changes: actions.map((a, i) => ({ address: `aws_thing.r${i}`, change: { actions: a } })) });
 
-test('the state bucket: created once, versioned, encrypted, private and TLS-only; an existing one gets the policy it lacks', async () => {
+test('the state bucket: created once, versioned, encrypted, private and TLS-only; an existing one gets the settings and policy it lacks', async () => {
   await withEnv(NO_ENDPOINT, async () => {
     const fresh = setup({ FAKE_HEAD: 'missing' });
     assert.is(await ensureStateBucket(fresh.runner, fresh.config, TEST_ACCOUNT), 'created');
@@ -145,14 +152,42 @@ test('the state bucket: created once, versioned, encrypted, private and TLS-only
     assert.is(await ensureStateBucket(known.runner, known.config, TEST_ACCOUNT), 'exists');
     assert.equal(known.calls(), [
       `s3api head-bucket --bucket ${BUCKET} --region us-east-1`,
+      `s3api get-bucket-versioning --bucket ${BUCKET} --region us-east-1 --output json`,
+      `s3api get-bucket-encryption --bucket ${BUCKET} --region us-east-1 --output json`,
+      `s3api get-public-access-block --bucket ${BUCKET} --region us-east-1 --output json`,
       `s3api get-bucket-policy --bucket ${BUCKET} --region us-east-1 --output json`,
     ]);
+    assert.equal(
+      known.lines.filter((l) => l.startsWith('#')),
+      [],
+      'a bucket with every setting (its own KMS encryption too) is left alone',
+    );
+
+    // a bucket whose settings were changed since (or made by hand): only what it lacks is set, each said
+    const changed = setup({ FAKE_HEAD: 'ok', FAKE_POLICY: 'tls', FAKE_SETTINGS: 'none' });
+    await ensureStateBucket(changed.runner, changed.config, TEST_ACCOUNT);
+    assert.equal(
+      changed.calls().filter((c) => c.includes(' put-')),
+      [
+        `s3api put-bucket-versioning --bucket ${BUCKET} --versioning-configuration Status=Enabled`,
+        `s3api put-bucket-encryption --bucket ${BUCKET} --server-side-encryption-configuration {"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}`,
+        `s3api put-public-access-block --bucket ${BUCKET} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`,
+      ],
+    );
+    assert.equal(
+      changed.lines.filter((l) => l.startsWith('# the state bucket')),
+      [
+        `# the state bucket ${BUCKET} had no versioning (a lost or broken state could not be restored): setting it`,
+        `# the state bucket ${BUCKET} had no default encryption: setting it`,
+        `# the state bucket ${BUCKET} had public access not blocked: setting it`,
+      ],
+    );
 
     for (const policy of ['none', 'other']) {
       const older = setup({ FAKE_HEAD: 'ok', FAKE_POLICY: policy });
       assert.is(await ensureStateBucket(older.runner, older.config, TEST_ACCOUNT), 'exists');
       assert.ok(
-        older.calls()[2]?.startsWith(`s3api put-bucket-policy --bucket ${BUCKET}`),
+        older.calls()[5]?.startsWith(`s3api put-bucket-policy --bucket ${BUCKET}`),
         `a bucket without the policy gets it (${policy})`,
       );
     }
