@@ -236,6 +236,20 @@ def patch_moto() -> None:
 
         DBInstance.__init__ = init_with_unique_id
         DBInstance._sandbox_unique_id = True
+    # moto 5.2.1 writes a distribution's ARN without the empty region field (arn:aws:cloudfront:<account>:…);
+    # AWS's is arn:aws:cloudfront::<account>:distribution/<id>, and the Terraform provider refuses the other
+    # (a log delivery source names the distribution by it)
+    from moto.cloudfront.models import Distribution
+
+    if not getattr(Distribution, "_sandbox_arn", False):
+        original_distribution_init = Distribution.__init__
+
+        def init_with_aws_arn(self, account_id, region_name, config):
+            original_distribution_init(self, account_id, region_name, config)
+            self.arn = self.arn.replace(f":cloudfront:{account_id}:", f":cloudfront::{account_id}:")
+
+        Distribution.__init__ = init_with_aws_arn
+        Distribution._sandbox_arn = True
     EC2ContainerServiceBackend.create_service = create_service
     EC2ContainerServiceBackend.update_service = update_service
     EC2ContainerServiceBackend.list_tasks = list_tasks

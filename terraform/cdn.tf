@@ -100,9 +100,11 @@ resource "aws_cloudfront_distribution" "this" {
     cached_methods         = ["GET", "HEAD"]
     compress               = true
 
-    # Managed policies: CachingDisabled, AllViewer (the app is dynamic).
-    cache_policy_id          = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-    origin_request_policy_id = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+    # Managed policies: CachingDisabled, AllViewer (the app is dynamic), SecurityHeadersPolicy (HSTS for a year,
+    # nosniff, X-Frame-Options SAMEORIGIN, strict-origin-when-cross-origin referrers).
+    cache_policy_id            = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    origin_request_policy_id   = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+    response_headers_policy_id = local.security_headers_policy_id
   }
 
   restrictions {
@@ -116,4 +118,48 @@ resource "aws_cloudfront_distribution" "this" {
     ssl_support_method       = "sni-only"
     minimum_protocol_version = "TLSv1.2_2021"
   }
+}
+
+locals {
+  # AWS managed response headers policy "SecurityHeadersPolicy"
+  security_headers_policy_id = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+}
+
+# Standard logging v2 (CloudFront.5): the distribution's access logs go to CloudWatch Logs in us-east-1, where
+# CloudFront delivers them (no S3 bucket, no ACLs), kept log_retention_days like the stack's other logs.
+resource "aws_cloudwatch_log_group" "cdn" {
+  count    = local.cloudfront ? 1 : 0
+  provider = aws.us_east_1
+
+  name              = "/aws/cloudfront/${local.name}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_cloudwatch_log_delivery_source" "cdn" {
+  count    = local.cloudfront ? 1 : 0
+  provider = aws.us_east_1
+
+  name         = "${local.name}-cdn-access"
+  log_type     = "ACCESS_LOGS"
+  resource_arn = aws_cloudfront_distribution.this[0].arn
+}
+
+resource "aws_cloudwatch_log_delivery_destination" "cdn" {
+  count    = local.cloudfront ? 1 : 0
+  provider = aws.us_east_1
+
+  name          = "${local.name}-cdn-access"
+  output_format = "json"
+
+  delivery_destination_configuration {
+    destination_resource_arn = aws_cloudwatch_log_group.cdn[0].arn
+  }
+}
+
+resource "aws_cloudwatch_log_delivery" "cdn" {
+  count    = local.cloudfront ? 1 : 0
+  provider = aws.us_east_1
+
+  delivery_source_name     = aws_cloudwatch_log_delivery_source.cdn[0].name
+  delivery_destination_arn = aws_cloudwatch_log_delivery_destination.cdn[0].arn
 }

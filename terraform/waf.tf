@@ -30,6 +30,8 @@ module "waf_alb" {
   rules       = local.waf_rules.alb
   block       = local.waf_block
   rate_limit  = var.waf_rate_limit
+
+  log_retention_days = var.log_retention_days
 }
 
 module "waf_cdn" {
@@ -43,6 +45,8 @@ module "waf_cdn" {
   rules       = local.waf_rules.cdn
   block       = local.waf_block
   rate_limit  = var.waf_rate_limit
+
+  log_retention_days = var.log_retention_days
 }
 
 resource "aws_wafv2_web_acl_association" "alb" {

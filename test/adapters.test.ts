@@ -712,7 +712,9 @@ test('terraform outputs: a stack applied before it published them falls back to 
     const out = await terraformOutputs(runner, config, ACCOUNT);
     assert.is(out.get('alb_dns_name'), 'alb.example');
     assert.is(out.get('private_subnets'), '["a","b"]');
-    assert.ok(lines.includes('# llmops/outputs.json is not there yet (the stack was applied before Terraform published it): terraform output'));
+    assert.ok(
+      lines.includes('# llmops/outputs.json is not there yet (the stack was applied before Terraform published it): terraform output'),
+    );
     assert.equal(
       callsOf(fb, 'terraform').map((c) => c.split(' ')[1]),
       ['init', 'output'],
@@ -727,11 +729,15 @@ test('terraform outputs: a stack applied before it published them falls back to 
 
     const denied = fakeTerraform();
     const error = await terraformOutputs(
-      runnerOn(denied, { FAKE_PUBLISHED_ERROR: 'fatal error: An error occurred (403) when calling the HeadObject operation: Forbidden' }).runner,
+      runnerOn(denied, { FAKE_PUBLISHED_ERROR: 'fatal error: An error occurred (403) when calling the HeadObject operation: Forbidden' })
+        .runner,
       config,
       ACCOUNT,
     ).catch((e) => e);
-    assert.match(error.message, `cannot read the stack's outputs s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json: fatal error: An error occurred (403)`);
+    assert.match(
+      error.message,
+      `cannot read the stack's outputs s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json: fatal error: An error occurred (403)`,
+    );
     assert.match(error.message, 'ReadTheDeployOutputs of config/iam-deploy-policy.json');
     assert.equal(callsOf(denied, 'terraform'), [], 'not the state instead');
   });

@@ -473,6 +473,45 @@ export const RULES: Rule[] = [
     },
   },
   {
+    id: 'WAF.11',
+    what: 'every web ACL logs its requests (to an aws-waf-logs- log group), with the Authorization header and cookies redacted',
+    check: (p) =>
+      ofType(p, 'aws_wafv2_web_acl').flatMap((acl) => {
+        const logging = ofType(p, 'aws_wafv2_web_acl_logging_configuration').find((l) => l.values.resource_arn === acl.values.arn);
+        if (!logging) return [`${acl.address}: no logging configuration`];
+        const redacted = []
+          .concat(logging.values.redacted_fields ?? [])
+          .flatMap((f: any) => [].concat(f.single_header ?? []).map((h: any) => h.name));
+        return [
+          ...([].concat(logging.values.log_destination_configs ?? []).every((d: string) => /:log-group:aws-waf-logs-/.test(d))
+            ? []
+            : [`${logging.address}: not an aws-waf-logs- log group`]),
+          ...['authorization', 'cookie'].filter((h) => !redacted.includes(h)).map((h) => `${logging.address}: ${h} not redacted`),
+        ];
+      }),
+  },
+  {
+    id: 'CloudFront.5',
+    what: "the distribution's access logs are delivered (standard logging v2, to CloudWatch Logs)",
+    check: (p) =>
+      ofType(p, 'aws_cloudfront_distribution').flatMap((cdn) => {
+        const source = ofType(p, 'aws_cloudwatch_log_delivery_source').find(
+          (s) => s.values.resource_arn === cdn.values.arn && s.values.log_type === 'ACCESS_LOGS',
+        );
+        const delivered =
+          source && ofType(p, 'aws_cloudwatch_log_delivery').some((d) => d.values.delivery_source_name === source.values.name);
+        return delivered ? [] : [`${cdn.address}: no access log delivery`];
+      }),
+  },
+  {
+    id: 'CloudFront.security-headers',
+    what: 'CloudFront adds the security headers (HSTS, nosniff, frame options) to every response: the managed SecurityHeadersPolicy',
+    check: (p) =>
+      ofType(p, 'aws_cloudfront_distribution')
+        .filter((cdn) => one(cdn.values.default_cache_behavior)?.response_headers_policy_id !== '67f7725c-6f97-4210-82d7-5512b31e9d03')
+        .map((cdn) => `${cdn.address}: no security headers policy`),
+  },
+  {
     id: 'CloudFront.origin-lock',
     what: "behind CloudFront the ALB takes only CloudFront's origin-facing addresses, and forwards only requests with the distribution's secret origin header",
     check: (p) => {

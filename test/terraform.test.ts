@@ -284,6 +284,17 @@ const BREAKS: Record<string, (plan: any) => void> = {
     const alarm = all(p, 'aws_cloudwatch_metric_alarm').find((a) => a.namespace === 'AWS/WAFV2');
     alarm.metric_name = 'AllowedRequests';
   },
+  'WAF.11': (p) => {
+    const logging = resources(p).find((r) => r.type === 'aws_wafv2_web_acl_logging_configuration')!;
+    logging.values.redacted_fields = [];
+  },
+  'CloudFront.5': (p) => {
+    const source = resources(p).find((r) => r.type === 'aws_cloudwatch_log_delivery_source')!;
+    source.values.resource_arn = 'arn:aws:cloudfront::123456789012:distribution/OTHER';
+  },
+  'CloudFront.security-headers': (p) => {
+    first(p, 'aws_cloudfront_distribution').default_cache_behavior[0].response_headers_policy_id = null;
+  },
   'CloudFront.origin-lock': (p) => {
     const origin = first(p, 'aws_cloudfront_distribution').origin[0];
     origin.custom_header[0].value = 'guessable';

@@ -226,6 +226,27 @@ run "a_domain_without_certificate_requests_one" {
     condition     = one(aws_cloudfront_distribution.this[0].viewer_certificate).minimum_protocol_version == "TLSv1.2_2021" && one(aws_cloudfront_distribution.this[0].default_cache_behavior).viewer_protocol_policy == "redirect-to-https"
     error_message = "CloudFront must redirect to HTTPS with TLSv1.2_2021"
   }
+  assert {
+    condition     = one(aws_cloudfront_distribution.this[0].default_cache_behavior).response_headers_policy_id == "67f7725c-6f97-4210-82d7-5512b31e9d03"
+    error_message = "CloudFront adds the security headers (HSTS, nosniff, frame options: the managed SecurityHeadersPolicy)"
+  }
+  assert {
+    condition     = aws_cloudwatch_log_delivery_source.cdn[0].log_type == "ACCESS_LOGS" && aws_cloudwatch_log_delivery_destination.cdn[0].output_format == "json" && aws_cloudwatch_log_group.cdn[0].name == "/aws/cloudfront/llmops" && aws_cloudwatch_log_group.cdn[0].retention_in_days == 30
+    error_message = "CloudFront.5: the distribution's access logs are delivered (standard logging v2) to a log group with retention"
+  }
+  assert {
+    condition     = length(module.waf_cdn) == 1 && length(module.waf_alb) == 1
+    error_message = "with CloudFront in front, both ACLs (and their logging)"
+  }
+}
+
+run "every_web_acl_logs_its_requests_with_credentials_redacted" {
+  command = plan
+
+  assert {
+    condition     = module.waf_alb[0].logging.log_group == "aws-waf-logs-llmops-alb" && module.waf_alb[0].logging.retention_in_days == 30 && module.waf_alb[0].logging.redacted == toset(["authorization", "cookie"])
+    error_message = "WAF.11: the ALB's ACL logs to aws-waf-logs-<name>, kept like the other logs, with the Authorization header and cookies redacted"
+  }
 }
 
 run "db_password_variable_still_works" {

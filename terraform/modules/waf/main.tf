@@ -31,6 +31,11 @@ variable "block" {
   type        = bool
 }
 
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps the ACL's logs."
+  type        = number
+}
+
 variable "rate_limit" {
   description = "Requests per client IP in any 5 minutes before the rate rule matches."
   type        = number
@@ -118,4 +123,37 @@ output "arn" {
 
 output "name" {
   value = aws_wafv2_web_acl.this.name
+}
+
+# WAF.11: every request the ACL sees is logged, to a log group whose name AWS requires to start with
+# aws-waf-logs-; the Authorization header and cookies are redacted (they carry credentials)
+resource "aws_cloudwatch_log_group" "this" {
+  name              = "aws-waf-logs-${var.name}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "this" {
+  resource_arn            = aws_wafv2_web_acl.this.arn
+  log_destination_configs = [aws_cloudwatch_log_group.this.arn]
+
+  redacted_fields {
+    single_header {
+      name = "authorization"
+    }
+  }
+
+  redacted_fields {
+    single_header {
+      name = "cookie"
+    }
+  }
+}
+
+output "logging" {
+  description = "Where the ACL logs and what it redacts (for terraform test)."
+  value = {
+    log_group         = aws_cloudwatch_log_group.this.name
+    retention_in_days = aws_cloudwatch_log_group.this.retention_in_days
+    redacted          = toset(flatten([for f in aws_wafv2_web_acl_logging_configuration.this.redacted_fields : [for h in f.single_header : h.name]]))
+  }
 }
