@@ -223,6 +223,10 @@ export function npmTookFlags(spec: ScriptSpec, env: NodeJS.ProcessEnv = process.
   );
 }
 
+/** This toolkit's own checkout: the default BUILD_CONTEXT (`.`) when a script runs from it, never an app to deploy. */
+const TOOLKIT_ROOT = join(import.meta.dirname, '..');
+const isToolkit = (dir: string) => existsSync(dir) && realpathSync(dir) === realpathSync(TOOLKIT_ROOT);
+
 /** Paths the script uses, checked before anything runs: TF_DIR always, the build's when it builds. */
 export function pathProblems(config: Config, paths: ScriptSpec['paths'] = []): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -238,7 +242,14 @@ export function pathProblems(config: Config, paths: ScriptSpec['paths'] = []): C
   ) {
     problems.push({ variable: 'TF_DIR', value: config.terraform.dir, message: 'holds no *.tf file: expected the Terraform root module' });
   }
-  if (paths.includes('build') && dir('BUILD_CONTEXT', config.app.buildContext, 'the app checkout to build')) {
+  if (paths.includes('build') && isToolkit(config.app.buildContext)) {
+    // .env.example's BUILD_CONTEXT=. is this checkout: the rehearsal builds its sample app, a real account yours
+    problems.push({
+      variable: 'BUILD_CONTEXT',
+      value: config.app.buildContext,
+      message: "is this toolkit's own checkout, not your app: set BUILD_CONTEXT=<path of your app's git checkout> in .env (e.g. ../my-app)",
+    });
+  } else if (paths.includes('build') && dir('BUILD_CONTEXT', config.app.buildContext, 'the app checkout to build')) {
     const file = join(config.app.buildContext, config.app.dockerfile);
     if (!existsSync(file) || !statSync(file).isFile())
       problems.push({
@@ -287,6 +298,10 @@ export async function runScript(spec: ScriptSpec, argv: string[] = process.argv.
   if (config && !flags.problems.length && spec.validate) flags.problems.push(...spec.validate(flags.values, config));
   if (configError || flags.problems.length) {
     if (configError) process.stderr.write(`✗ ${configError.message}\n`);
+    if (configError && process.env.LLMOPS_ENV_FILE === undefined && !existsSync('.env'))
+      process.stderr.write(
+        `note: there is no .env in ${process.cwd()}: every setting is a default. Start from the example: cp .env.example .env\n`,
+      );
     if (flags.problems.length) process.stderr.write(`✗ ${new FlagProblems(flags.problems, spec.command).message}\n`);
     process.stderr.write('Nothing was run.\n');
     return ExitCode.USAGE;

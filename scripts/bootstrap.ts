@@ -5,6 +5,9 @@
 //           command)
 // Next:     npm run deploy for every later release
 import { integer, isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import { resolve } from 'node:path';
+import type { Config } from '../lib/config.js';
+import type { ConfigProblem } from '../lib/errors.js';
 import { underDeployLock } from '../lib/lock.js';
 import { newContext, type PipelineStep, preflightOf, runPipeline, selectSteps, stepList, summary } from '../lib/pipeline.js';
 import { step as prerequisites } from './01-prereqs.js';
@@ -15,6 +18,48 @@ import { step as push } from './05-push.js';
 import { step as taskDefinition } from './06-taskdef.js';
 import { step as verify } from './07-verify.js';
 import { step as domain } from './08-dns.js';
+import { SANDBOX_ACCOUNT, SANDBOX_DIR } from '../sandbox/control.js';
+
+/** The sandbox: every AWS client points at a loopback endpoint (`npm run sandbox:up` writes it). */
+const inSandbox = (env: NodeJS.ProcessEnv) => /^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(env.AWS_ENDPOINT_URL ?? '');
+
+/**
+ * What a stack in a new account needs from you and the rehearsal fills in (`npm run demo` lists them): the
+ * account the run may touch, and where alarms go (.env.example's address reaches nobody). The app and the
+ * certificate (or the plain-HTTP opt-in) are checked by the steps' own preflight.
+ */
+export function newAccountProblems(config: Config, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!config.expectedAccountId)
+    problems.push({
+      variable: 'EXPECTED_ACCOUNT_ID',
+      message:
+        'not set: bootstrap creates a whole stack, so name the one account it may touch: EXPECTED_ACCOUNT_ID=<12 digits> in .env (aws sts get-caller-identity --query Account --output text)',
+    });
+  if (!inSandbox(env) && /@example\.(com|org|net)$/i.test(config.alarmEmail ?? ''))
+    problems.push({
+      variable: 'ALARM_EMAIL',
+      value: config.alarmEmail,
+      message: "is .env.example's address, which reaches nobody: set ALARM_EMAIL=<your team's address> in .env",
+    });
+  return problems;
+}
+
+/** After a rehearsal (`npm run demo`): what the sandbox filled in that your account needs from you, as .env lines. */
+export function rehearsalFilledIn(config: Config, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (!inSandbox(env)) return [];
+  const lines: string[] = [];
+  if (resolve(config.app.buildContext).startsWith(SANDBOX_DIR))
+    lines.push("  BUILD_CONTEXT=<your app's git checkout>        # the rehearsal built its sample app");
+  if (config.expectedAccountId === SANDBOX_ACCOUNT) lines.push("  EXPECTED_ACCOUNT_ID=<your 12-digit account id>  # the sandbox's account");
+  if (/@example\.(com|org|net)$/i.test(config.alarmEmail ?? ''))
+    lines.push("  ALARM_EMAIL=<your team's address>             # alarms went to nobody");
+  if (!config.domain && config.allowPlainHttp)
+    lines.push(
+      '  DOMAIN_NAME=<app.your-domain> and HOSTED_ZONE_ID=<zone> for HTTPS, or ALLOW_PLAIN_HTTP=true knowingly  # the sandbox served plain HTTP',
+    );
+  return lines.length ? ['', 'Your own account needs in .env what this rehearsal filled in:', ...lines] : [];
+}
 
 /** The guide's steps 1-8, each the definition `npm run step:N` runs. */
 export const STEPS: PipelineStep[] = [prerequisites, build, plan, apply, push, taskDefinition, verify, domain];
@@ -24,8 +69,12 @@ export const spec: ScriptSpec = {
   command: 'bootstrap',
   conflicts: [['from', 'only']],
   paths: ['build'],
-  // what a selected step would refuse (step 3: no certificate, a placeholder in terraform.tfvars) is refused now
-  preflight: (options, config) => preflightOf(selectSteps(STEPS, options), config),
+  // what a selected step would refuse (step 3: no certificate, a placeholder in terraform.tfvars) is refused now,
+  // and, when this run creates the stack (step 3), what a new account needs from you that the rehearsal fills in
+  preflight: (options, config) => {
+    const steps = selectSteps(STEPS, options);
+    return [...(steps.includes(plan) ? newAccountProblems(config) : []), ...preflightOf(steps, config)];
+  },
   options: {
     from: { type: 'string', description: 'start at step N (the steps before it are assumed done)', parse: integer(1, 8) },
     only: { type: 'string', description: 'run only these steps, e.g. 5,6,7', parse: stepList },
@@ -44,7 +93,7 @@ export const spec: ScriptSpec = {
       ctx.error = error;
       throw error;
     } finally {
-      process.stdout.write(`${await summary(ctx)}\n`);
+      process.stdout.write(`${[await summary(ctx), ...rehearsalFilledIn(config)].join('\n')}\n`);
     }
   },
 };

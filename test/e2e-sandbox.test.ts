@@ -189,6 +189,9 @@ test('a second bootstrap changes nothing and is much faster', async () => {
   const before = (await service()).taskDefinition;
   const r = await timed('bootstrap (second, no-op)', () => sb.run('scripts/bootstrap.ts', ['--yes']));
   assert.is(r.exitCode, 0, r.all.slice(-3000));
+  // a rehearsal ends by naming what the sandbox filled in that a real account needs from you
+  assert.match(r.stdout, 'Your own account needs in .env what this rehearsal filled in:');
+  assert.match(r.stdout, 'EXPECTED_ACCOUNT_ID=<your 12-digit account id>');
   assert.match(r.stdout, /2\. Build and test the image — skipped: \w+ is already in ECR/);
   assert.match(r.stdout, /3\. Terraform plan — skipped: no changes/);
   assert.match(r.stdout, /5\. Push the image to ECR — skipped/);

@@ -97,6 +97,7 @@ test("every script's dry-run, read back by bash, is exactly the argv the runner 
         LLMOPS_HEALTH_PATH: '/health?a=1&b=%20~x',
         LLMOPS_TRACE_ARGV: trace,
         LLMOPS_ALLOW_PLAIN_HTTP: 'true',
+        LLMOPS_EXPECTED_ACCOUNT_ID: '123456789012',
         ...extra,
       });
       return { script, args, r, trace };
