@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The sandbox's AWS emulator: moto, extended so that ECS behaves like ECS for what the toolkit reads.
 
-Plain moto never runs a task (../shared/SANDBOX.md, "Where moto is not ECS"). This process runs moto's
+Plain moto never runs a task (docs/sandbox.md). This process runs moto's
 own HTTP server in-process (ThreadedMotoServer) and drives its backend objects from a controller thread:
 
 - create-service / update-service start a new PRIMARY deployment (old one ACTIVE) with rolloutState
@@ -46,7 +46,7 @@ import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-# Settings moto reads at import time (../shared/SANDBOX.md): managed IAM policies such as
+# Settings moto reads at import time (docs/sandbox.md): managed IAM policies such as
 # AmazonECSTaskExecutionRolePolicy exist, ACM certificates validate at once.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "0")

@@ -1,5 +1,5 @@
 # Written into terraform/ by `npm run sandbox:up` and removed by `sandbox:down`: the provider settings
-# the local AWS emulator needs (../shared/SANDBOX.md). Production code never sees this file.
+# the local AWS emulator needs (docs/sandbox.md). Production code never sees this file.
 provider "aws" {
   access_key                  = "sandbox"
   secret_key                  = "sandbox-secret-key"

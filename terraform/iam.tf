@@ -32,13 +32,13 @@ resource "aws_iam_role_policy_attachment" "execution_managed" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 }
 
-# The service reads the app's environment and the database user it connects as: its own user when migrations run,
-# and then never the master's secret; the master's only without migrations (the guide's way)
+# The service reads the app's environment and the app's own database user (a MIGRATE_COMMAND set later needs no
+# apply first); the master's secret only without migrations (the guide's way), never once migrations run
 data "aws_iam_policy_document" "execution_secrets" {
   statement {
     sid       = "ReadTheTaskSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.app_env.arn, var.migrations ? aws_secretsmanager_secret.db_app.arn : local.db_password_secret_arn]
+    resources = concat([aws_secretsmanager_secret.app_env.arn, aws_secretsmanager_secret.db_app.arn], var.migrations ? [] : [local.db_password_secret_arn])
   }
 }
 

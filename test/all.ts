@@ -1,5 +1,5 @@
 // `npm test`: the end-to-end sandbox file in one uvu process and every other file in a second, side by
-// side. The suite is bound by CPU (the README's suite-time section): the other files take what the end-to-end
+// side. The suite is bound by CPU (docs/development.md's suite-time section): the other files take what the end-to-end
 // file leaves, in a cgroup of lower weight (below). Output of the second process is held back and
 // printed after the first, so neither is interleaved; the exit code is non-zero when either fails.
 import { execFileSync, spawn } from 'node:child_process';

@@ -80,6 +80,12 @@ test.before(() => {
 });
 test.after(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
 
+test("the values are the README's: its Getting started table names each setting this test writes", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const table = readme.slice(readme.indexOf('| setting in `.env` |'), readme.indexOf('```bash\nnpm run bootstrap'));
+  for (const name of Object.keys(GETTING_STARTED)) assert.match(table, `\`${name}`, `README's Getting started names ${name}`);
+});
+
 test("with the Getting started values in a .env copied from .env.example, bootstrap's dry run goes through", async () => {
   writeFileSync(join(dir, '.env'), envFrom(example, GETTING_STARTED));
   const r = await bootstrapDryRun(dir);
