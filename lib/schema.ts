@@ -3,6 +3,40 @@
 import { z } from 'zod';
 
 /** Fargate task sizes: cpu units -> allowed memory (MiB). */
+
+/** Region codes by the names people type for them (a city, a country, the console's name). */
+const REGION_NAMES: Record<string, string> = {
+  seoul: 'ap-northeast-2',
+  서울: 'ap-northeast-2',
+  korea: 'ap-northeast-2',
+  tokyo: 'ap-northeast-1',
+  osaka: 'ap-northeast-3',
+  singapore: 'ap-southeast-1',
+  sydney: 'ap-southeast-2',
+  jakarta: 'ap-southeast-3',
+  mumbai: 'ap-south-1',
+  hongkong: 'ap-east-1',
+  frankfurt: 'eu-central-1',
+  ireland: 'eu-west-1',
+  london: 'eu-west-2',
+  paris: 'eu-west-3',
+  stockholm: 'eu-north-1',
+  virginia: 'us-east-1',
+  northvirginia: 'us-east-1',
+  ohio: 'us-east-2',
+  california: 'us-west-1',
+  oregon: 'us-west-2',
+  canada: 'ca-central-1',
+  saopaulo: 'sa-east-1',
+};
+
+/** `: for Seoul, AWS_REGION=ap-northeast-2` when the value names a region the way people do; else nothing. */
+export function regionSuggestion(value: string): string {
+  const key = value.toLowerCase().replace(/[^a-z가-힣]/g, '');
+  const code = REGION_NAMES[key];
+  return code ? `: for ${value.trim()}, AWS_REGION=${code}` : '';
+}
+
 export const FARGATE_SIZES: Record<number, number[]> = {
   256: [512, 1024, 2048],
   512: range(1024, 4096, 1024),
@@ -88,7 +122,9 @@ export const schema = z
       .refine((v) => !v.startsWith('sthree') && !v.startsWith('amzn-s3-demo') && !v.startsWith('xn--'), {
         error: 'must not start with "sthree", "amzn-s3-demo" or "xn--": S3 reserves those prefixes for bucket names',
       }),
-    AWS_REGION: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, { error: 'expected an AWS region code such as "us-east-1"' }),
+    AWS_REGION: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, {
+      error: (issue) => `expected an AWS region code such as "us-east-1"${regionSuggestion(String(issue.input))}`,
+    }),
     // a guard: empty is an error, never "no guard" (a CI secret that is missing arrives as "")
     EXPECTED_ACCOUNT_ID: z
       .string()

@@ -255,4 +255,19 @@ test('a script given bad configuration exits 2, names every variable, and runs n
   assert.equal(fakes.calls(), [], 'no command may run with a bad configuration');
 });
 
+const messages = (env: Record<string, string>) => problemsOf(env).problems.map((p) => `${p.variable}: ${p.message}`);
+
+test('a region typed as people name it gets its code suggested; anything else only the expected form', () => {
+  assert.equal(messages({ AWS_REGION: 'Seoul' }), [
+    'AWS_REGION: expected an AWS region code such as "us-east-1": for Seoul, AWS_REGION=ap-northeast-2',
+  ]);
+  assert.equal(messages({ AWS_REGION: '서울' }), [
+    'AWS_REGION: expected an AWS region code such as "us-east-1": for 서울, AWS_REGION=ap-northeast-2',
+  ]);
+  assert.equal(messages({ AWS_REGION: 'north virginia' }), [
+    'AWS_REGION: expected an AWS region code such as "us-east-1": for north virginia, AWS_REGION=us-east-1',
+  ]);
+  assert.equal(messages({ AWS_REGION: 'narnia' }), ['AWS_REGION: expected an AWS region code such as "us-east-1"']);
+});
+
 test.run();
