@@ -25,7 +25,11 @@ export const step: PipelineStep = {
     if (ctx.inEcr) return `${ref.tag} is already in ECR`;
     const built = await buildImage(runner, ctx.config, ref);
     await smokeTest(runner, ctx.config, ref);
-    report(`✓ image ${ref.local} ${built === 'cached' ? '(already built)' : 'built'} and answered ${ctx.config.app.healthPath}`);
+    report(
+      runner.dryRun
+        ? `(dry run) would build ${ref.local} and check that it answers ${ctx.config.app.healthPath}`
+        : `✓ image ${ref.local} ${built === 'cached' ? '(already built)' : 'built'} and answered ${ctx.config.app.healthPath}`,
+    );
     if (built === 'cached') return `${ref.local} already built (smoke test passed)`;
   },
 };

@@ -25,7 +25,7 @@ export const step: PipelineStep = {
     const identity = (ctx.identity ??= await resolveIdentity(runner, config));
     const bucket = await ensureStateBucket(runner, config, identity.account);
     runner.echo(
-      `# state bucket ${stateBucket(config, identity.account)}: ${bucket === 'created' ? 'created (versioned, encrypted, private)' : 'exists'}`,
+      `# state bucket ${stateBucket(config, identity.account)}: ${runner.dryRun ? 'would be created if missing (versioned, encrypted, private)' : bucket === 'created' ? 'created (versioned, encrypted, private)' : 'exists'}`,
     );
     prepareTfvars(runner, config);
     await terraformInit(runner, config, identity.account);

@@ -53,7 +53,7 @@ export const step: PipelineStep = {
       throw error;
     }
     if (!runner.dryRun) removePlan(config);
-    report('✓ applied.');
+    report(runner.dryRun ? '(dry run) would apply the saved plan' : '✓ applied.');
   },
 };
 

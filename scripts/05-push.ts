@@ -19,7 +19,11 @@ export const step: PipelineStep = {
     ctx.identity ??= await resolveIdentity(runner, ctx.config);
     ctx.ref ??= await imageRef(runner, ctx.config);
     const p = (ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account, ctx.inEcr));
-    report(`✓ ${p.repositoryUrl}:${p.tag} ${p.result === 'pushed' ? 'pushed' : 'already in ECR'}\n  digest ${p.digest}`);
+    report(
+      runner.dryRun
+        ? `(dry run) would push ${p.repositoryUrl}:${p.tag} unless ECR holds it`
+        : `✓ ${p.repositoryUrl}:${p.tag} ${p.result === 'pushed' ? 'pushed' : 'already in ECR'}\n  digest ${p.digest}`,
+    );
     if (p.result === 'already-in-ecr') return `${p.tag} is already in ECR (${p.digest.slice(0, 19)}…)`;
   },
 };

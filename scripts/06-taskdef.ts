@@ -33,7 +33,11 @@ export const step: PipelineStep = {
     // bootstrap and deploy pass what step 5 just learnt; alone, step 6 asks ECR
     const known = ctx.ref && ctx.pushed && !runner.dryRun ? { ref: ctx.ref, digest: ctx.pushed.digest } : undefined;
     const r = (ctx.registered = await releaseTaskDefinition(runner, ctx.config, ctx.yes, known));
-    report(`${r.changed ? '✓ registered' : '✓ unchanged:'} ${r.taskDefinitionArn}\n  image ${r.image}`);
+    report(
+      runner.dryRun
+        ? `(dry run) would register a revision for ${r.image} unless the running one is the same, and update the service`
+        : `${r.changed ? '✓ registered' : '✓ unchanged:'} ${r.taskDefinitionArn}\n  image ${r.image}`,
+    );
     if (!r.changed) return `${r.taskDefinitionArn.split('/').pop()} already runs this image: no new revision`;
   },
 };

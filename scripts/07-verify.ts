@@ -30,7 +30,9 @@ export const step: PipelineStep = {
       deploymentId: started?.deploymentId,
       ...ctx.verify,
     }));
-    report(formatResult(r));
+    report(
+      runner.dryRun ? '(dry run) would follow the deployment until its tasks are healthy and the health URL answers' : formatResult(r),
+    );
     if (r.outcome !== 'ok') throw new ScriptFailure(`${r.outcome}: ${r.message} (diagnosis above)`, OUTCOME_EXIT[r.outcome]);
     ctx.url = r.url;
   },

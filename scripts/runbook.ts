@@ -77,6 +77,9 @@ async function dryRun(runner: ScriptContext['runner'], block: RunbookBlock, scra
     'LLMOPS_RENDERER=simple',
     // the guide serves plain HTTP (it has no domain): the same, opted into
     'LLMOPS_ALLOW_PLAIN_HTTP=true',
+    // bootstrap names the one account it may touch (the page shows the guide's <ACCOUNT_ID> placeholders)
+    'LLMOPS_EXPECTED_ACCOUNT_ID=123456789012',
+    'LLMOPS_ALARM_EMAIL=oncall@your-team.example',
     ...block.settings.map(([k, v]) => `LLMOPS_${k}=${v}`),
   ];
   runner.echo(

@@ -92,6 +92,16 @@ test("with the Getting started values in a .env copied from .env.example, bootst
   assert.is(r.exitCode, 0, r.all.slice(-3000));
   assert.match(r.all, '[dry-run] $ aws s3api create-bucket');
   assert.match(r.all, 'ap-northeast-2');
+  // a dry run says what it would do, never that it did it
+  for (const would of [
+    'would build',
+    'would apply the saved plan',
+    'would push',
+    'would register a revision',
+    'would follow the deployment',
+  ])
+    assert.match(r.all, `(dry run) ${would}`);
+  assert.not.match(r.all, /✓ (applied|registered|image .* built|.* pushed)|: created \(/);
 });
 
 test('without any one of them, bootstrap stops before its first command, naming that setting and the .env line to write', async () => {
