@@ -64,6 +64,7 @@ const COMMON: Record<string, OptionSpec> = {
   yes: { type: 'boolean', short: 'y', description: 'no prompts (implied in CI and when not on a TTY)' },
   env: {
     type: 'string',
+    placeholder: 'name',
     description:
       'one of several environments side by side (staging, production): .env.<name> over .env, names <project>-<name>-* (LLMOPS_ENVIRONMENT)',
   },
@@ -127,7 +128,12 @@ export function helpText(spec: ScriptSpec): string {
 }
 
 function flagLabel(key: string, o: OptionSpec): string {
-  return `${o.short ? `-${o.short}, ` : '    '}--${key}${o.type === 'string' ? ' <value>' : ''}`;
+  return `${o.short ? `-${o.short}, ` : '    '}--${key}${o.type === 'string' ? ` <${placeholderOf(key, o)}>` : ''}`;
+}
+
+/** `<seconds>` for --lock-wait: the option's placeholder, else its own name (`--count <count>`). */
+function placeholderOf(key: string, o: OptionSpec | undefined): string {
+  return o?.placeholder ?? key;
 }
 
 /** One problem with the command line, naming the flag or argument. */
@@ -219,7 +225,7 @@ export function npmTookFlags(spec: ScriptSpec, env: NodeJS.ProcessEnv = process.
   });
   return took.map(
     (name) =>
-      `--${name} went to npm, not to the script (npm_config_${name.replace(/-/g, '_')} is set): put the script's flags after --, as in \`npm run ${spec.command} -- --${name}${(spec.options?.[name] ?? COMMON[name])?.type === 'string' ? ' <value>' : ''}\``,
+      `--${name} went to npm, not to the script (npm_config_${name.replace(/-/g, '_')} is set): put the script's flags after --, as in \`npm run ${spec.command} -- --${name}${(spec.options?.[name] ?? COMMON[name])?.type === 'string' ? ` <${placeholderOf(name, spec.options?.[name] ?? COMMON[name])}>` : ''}\``,
   );
 }
 
@@ -383,6 +389,7 @@ export async function main(spec: ScriptSpec): Promise<void> {
 /** The `--lock-wait` flag of every script that takes the deploy lock. */
 export const LOCK_WAIT_OPTION: OptionSpec = {
   type: 'string',
+  placeholder: 'seconds',
   description: "seconds to wait for another deploy's lock (0: exit 6 at once, naming the holder)",
   default: '0',
   parse: integer(0, 86_400),

@@ -7,6 +7,8 @@ export type OptionSpec = {
   type: 'string' | 'boolean';
   short?: string;
   description: string;
+  /** What the value is, in the help and in messages: `--lock-wait <seconds>` (default: the flag's own name). */
+  placeholder?: string;
   default?: string | boolean;
   /**
    * Checked at the boundary, before anything runs (dry-run included); the value it returns replaces the

@@ -44,15 +44,22 @@ export const spec: ScriptSpec = {
   options: {
     'task-definition': {
       type: 'string',
+      placeholder: 'ARN',
       description: "the task definition ARN the deployment must run (default: the service's current one)",
       parse: matching(
         /^(arn:aws[\w-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/)?[A-Za-z0-9_-]{1,255}(:\d{1,9})?$/,
         'a task definition ARN or family:revision',
       ),
     },
-    timeout: { type: 'string', description: 'seconds to wait (default: DEPLOY_TIMEOUT_SECONDS)', parse: integer(1, 7200) },
+    timeout: {
+      type: 'string',
+      placeholder: 'seconds',
+      description: 'seconds to wait (default: DEPLOY_TIMEOUT_SECONDS)',
+      parse: integer(1, 7200),
+    },
     url: {
       type: 'string',
+      placeholder: 'url',
       description: 'URL to probe instead of http://<ALB DNS name><HEALTH_PATH>',
       parse: matching(/^https?:\/\/[^\s]{1,2000}$/, 'an http:// or https:// URL'),
     },

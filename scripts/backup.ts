@@ -64,7 +64,12 @@ export const spec: ScriptSpec = {
   requires: { 'no-snapshot': 'prune' },
   options: {
     list: { type: 'boolean', description: 'list the manual snapshots only' },
-    prune: { type: 'string', description: "after the backup, keep only the newest N of this script's snapshots", parse: integer(1, 1000) },
+    prune: {
+      type: 'string',
+      placeholder: 'N',
+      description: "after the backup, keep only the newest N of this script's snapshots",
+      parse: integer(1, 1000),
+    },
     'no-snapshot': { type: 'boolean', description: 'with --prune: prune without taking a new snapshot' },
   },
   async main({ runner, config, options }: ScriptContext) {

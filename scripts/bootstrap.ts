@@ -76,8 +76,8 @@ export const spec: ScriptSpec = {
     return [...(steps.includes(plan) ? newAccountProblems(config) : []), ...preflightOf(steps, config)];
   },
   options: {
-    from: { type: 'string', description: 'start at step N (the steps before it are assumed done)', parse: integer(1, 8) },
-    only: { type: 'string', description: 'run only these steps, e.g. 5,6,7', parse: stepList },
+    from: { type: 'string', placeholder: 'N', description: 'start at step N (the steps before it are assumed done)', parse: integer(1, 8) },
+    only: { type: 'string', placeholder: 'N,M', description: 'run only these steps, e.g. 5,6,7', parse: stepList },
     'lock-wait': LOCK_WAIT_OPTION,
   },
   async main({ runner, config, yes, options }: ScriptContext) {

@@ -42,6 +42,7 @@ export const spec: ScriptSpec = {
   options: {
     confirm: {
       type: 'string',
+      placeholder: 'stack name',
       description: 'destroy without the prompt, naming the stack: <project> or <project>-<environment> (CI must; a bare --yes is refused)',
     },
     'delete-state-bucket': {

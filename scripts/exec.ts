@@ -140,11 +140,13 @@ export const spec: ScriptSpec = {
   options: {
     command: {
       type: 'string',
+      placeholder: 'command',
       description: 'the command to run (default: an interactive /bin/sh)',
       parse: matching(/^[^\x00-\x1f\x7f]{1,1024}$/, 'a command line of at most 1024 characters'),
     },
     task: {
       type: 'string',
+      placeholder: 'task id',
       description: 'the task id or ARN (default: a running task of the service)',
       parse: matching(
         /^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task\/[\w-]+\/)?[0-9a-f-]{32,36}$/,

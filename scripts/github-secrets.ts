@@ -18,11 +18,13 @@ export const spec: ScriptSpec = {
   options: {
     repo: {
       type: 'string',
+      placeholder: 'owner/repo',
       description: 'OWNER/REPO (default: the repository gh sees in the current directory)',
       parse: matching(/^[\w.-]{1,100}\/[\w.-]{1,100}$/, 'OWNER/REPO'),
     },
     'role-arn': {
       type: 'string',
+      placeholder: 'role ARN',
       description: 'the deploy role (default: terraform output github_deploy_role_arn)',
       parse: matching(
         /^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,

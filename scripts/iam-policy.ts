@@ -38,16 +38,19 @@ export const spec: ScriptSpec = {
   options: {
     'account-id': {
       type: 'string',
+      placeholder: '12 digits',
       description: 'render for this account without calling AWS',
       parse: matching(/^\d{12}$/, 'a 12-digit AWS account id'),
     },
     'task-role': {
       type: 'string',
+      placeholder: 'role name',
       description: 'name of the task role the app runs as (default <project>-ecs-task)',
       parse: matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
     },
     role: {
       type: 'string',
+      placeholder: 'role name',
       description: 'the deploy role to print the attach command for (default: <DEPLOY_ROLE>)',
       parse: matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
     },

@@ -71,10 +71,17 @@ export const spec: ScriptSpec = {
     ['failed', 'since'],
   ],
   options: {
-    since: { type: 'string', description: 'how far back: 30m, 1h, 2d', default: '1h', parse: (raw) => (parseSince(raw), raw) },
+    since: {
+      type: 'string',
+      placeholder: 'duration',
+      description: 'how far back: 30m, 1h, 2d',
+      default: '1h',
+      parse: (raw) => (parseSince(raw), raw),
+    },
     follow: { type: 'boolean', short: 'f', description: 'keep streaming new lines' },
     filter: {
       type: 'string',
+      placeholder: 'pattern',
       description: 'CloudWatch Logs filter pattern, e.g. ERROR',
       parse: matching(/^.{1,1024}$/, 'a filter pattern of at most 1024 characters'),
     },

@@ -24,6 +24,7 @@ export const spec: ScriptSpec = {
   options: {
     'task-definition': {
       type: 'string',
+      placeholder: 'family:revision',
       description: 'the release to migrate, family:revision (default: the one the service runs)',
       parse: matching(/^[A-Za-z0-9_-]{1,255}:\d{1,9}$/, 'family:revision, e.g. llmops-task:12'),
     },

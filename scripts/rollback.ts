@@ -80,7 +80,12 @@ export const spec: ScriptSpec = {
   command: 'rollback',
   conflicts: [['list', 'to']],
   options: {
-    to: { type: 'string', description: 'the revision to return to (default: the previous release)', parse: integer(1, 999_999_999) },
+    to: {
+      type: 'string',
+      placeholder: 'revision',
+      description: 'the revision to return to (default: the previous release)',
+      parse: integer(1, 999_999_999),
+    },
     list: { type: 'boolean', description: 'only list the releases' },
     'lock-wait': LOCK_WAIT_OPTION,
   },

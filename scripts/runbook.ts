@@ -17,7 +17,7 @@ export const spec: ScriptSpec = {
   command: 'runbook',
   options: {
     check: { type: 'boolean', description: 'only compare: exit 1 when a block is stale, naming file, line and command' },
-    docs: { type: 'string', description: 'the docs directory (default: docs/ of this repository)' },
+    docs: { type: 'string', placeholder: 'dir', description: 'the docs directory (default: docs/ of this repository)' },
   },
   async main({ runner, options }: ScriptContext) {
     const docs = resolve(options.docs ?? join(ROOT, 'docs'));

@@ -72,11 +72,17 @@ export const spec: ScriptSpec = {
     return problems;
   },
   options: {
-    count: { type: 'string', description: 'set the desired count to N and verify', parse: integer(0, 100) },
+    count: { type: 'string', placeholder: 'N', description: 'set the desired count to N and verify', parse: integer(0, 100) },
     policy: { type: 'boolean', description: 'create or update the CPU target-tracking policy' },
-    min: { type: 'string', description: 'autoscaling minimum (with --policy)', default: '1', parse: integer(0, 100) },
-    max: { type: 'string', description: 'autoscaling maximum (with --policy)', default: '4', parse: integer(1, 100) },
-    'cpu-target': { type: 'string', description: 'average CPU % to keep (with --policy)', default: '70', parse: integer(10, 90) },
+    min: { type: 'string', placeholder: 'N', description: 'autoscaling minimum (with --policy)', default: '1', parse: integer(0, 100) },
+    max: { type: 'string', placeholder: 'N', description: 'autoscaling maximum (with --policy)', default: '4', parse: integer(1, 100) },
+    'cpu-target': {
+      type: 'string',
+      placeholder: 'percent',
+      description: 'average CPU % to keep (with --policy)',
+      default: '70',
+      parse: integer(10, 90),
+    },
     show: { type: 'boolean', description: 'print desired count, scalable target and policies' },
   },
   async main({ runner, config, options }: ScriptContext) {

@@ -119,11 +119,13 @@ export const spec: ScriptSpec = {
   options: {
     'db-password-file': {
       type: 'string',
+      placeholder: 'file',
       description: 'file holding the DB password (else DB_PASSWORD, else a hidden prompt on a TTY)',
       parse: readableFile,
     },
     'app-env-file': {
       type: 'string',
+      placeholder: 'file',
       description: "JSON object of the app's secret environment (the guide's env-secrets.json)",
       parse: readableFile,
     },

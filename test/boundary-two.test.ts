@@ -78,7 +78,7 @@ const ROWS: Row[] = [
         { npm_lifecycle_event: 'step:3', npm_config_env: 'true' },
         /--env went to npm/,
       );
-      assert.match(r.stderr, 'npm run step:3 -- --env <value>');
+      assert.match(r.stderr, 'npm run step:3 -- --env <name>');
     },
   },
   {

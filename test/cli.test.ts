@@ -48,7 +48,7 @@ const spec = (extra: Partial<ScriptSpec> = {}): ScriptSpec => ({
   command: 'scale',
   header: HEADER,
   options: {
-    count: { type: 'string', description: 'tasks to run', parse: integer(0, 10) },
+    count: { type: 'string', placeholder: 'N', description: 'tasks to run', parse: integer(0, 10) },
     policy: { type: 'string', description: 'a scaling policy', default: 'cpu' },
     min: { type: 'string', description: 'the fewest tasks' },
     force: { type: 'boolean', short: 'f', description: 'even now' },
@@ -99,14 +99,14 @@ test('--help is the header comment, the options aligned with their defaults, and
       'Next:     npm run logs',
       '',
       'Options:',
-      '      --count <value>   tasks to run',
-      '      --policy <value>  a scaling policy (default: cpu)',
-      '      --min <value>     the fewest tasks',
-      '  -f, --force           even now',
-      '  -h, --help            show this help and exit',
-      '      --dry-run         print every command in order without running anything',
-      '  -y, --yes             no prompts (implied in CI and when not on a TTY)',
-      '      --env <value>     one of several environments side by side (staging, production): .env.<name> over .env, names <project>-<name>-* (LLMOPS_ENVIRONMENT)',
+      '      --count <N>        tasks to run',
+      '      --policy <policy>  a scaling policy (default: cpu)',
+      '      --min <min>        the fewest tasks',
+      '  -f, --force            even now',
+      '  -h, --help             show this help and exit',
+      '      --dry-run          print every command in order without running anything',
+      '  -y, --yes              no prompts (implied in CI and when not on a TTY)',
+      '      --env <name>       one of several environments side by side (staging, production): .env.<name> over .env, names <project>-<name>-* (LLMOPS_ENVIRONMENT)',
       '',
       'Exit codes: 0 ok, 1 failed, 2 bad configuration or flags (nothing run), 3 preflight failed (nothing changed),',
       '            4 deployment rolled back, 5 timed out, 6 another deploy (or terraform run) holds the lock,',
@@ -129,7 +129,7 @@ test('--help is the header comment, the options aligned with their defaults, and
       'Produces: something',
       '',
       'Options:',
-      `      --quiet${' '.repeat(8)}say less`,
+      `      --quiet${' '.repeat(7)}say less`,
     ],
     'no usage, no Next: line, and a default of false is not shown',
   );
@@ -432,6 +432,19 @@ test('isMain: the script run is the module asking; an import, no script or a pat
   } finally {
     process.argv[1] = argv1!;
   }
+});
+
+test("every script's help names what each value is (a placeholder of its own, never <value>)", async () => {
+  const { readdirSync } = await import('node:fs');
+  const dir = fileURLToPath(new URL('../scripts/', import.meta.url));
+  let checked = 0;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+    const mod = await import(pathToFileURL(join(dir, file)).href);
+    if (!mod.spec) continue;
+    assert.not.match(helpText(mod.spec), '<value>', file);
+    checked++;
+  }
+  assert.ok(checked >= 25, `${checked} scripts`);
 });
 
 test.run();
