@@ -3,7 +3,7 @@
 // (others are never touched).
 // Needs:    the RDS instance DB_INSTANCE_ID
 // Produces: an available manual snapshot
-// Next:     npm run deploy
+// Next:     npm run backup -- --list to see it; npm run deploy for the next release
 import { resolveIdentity } from '../lib/aws.js';
 import { integer, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';

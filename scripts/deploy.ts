@@ -2,7 +2,7 @@
 // task definition by digest with release tags, and verify the deployment (exit 4 when ECS rolled it back).
 // Needs:    a bootstrapped stack (npm run bootstrap), BUILD_CONTEXT at the commit to release
 // Produces: a verified deployment and its release record
-// Next:     npm run rollback to return to the previous release
+// Next:     open the URL in the summary; npm run logs to watch it (npm run rollback if the release misbehaves)
 import { isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { underDeployLock } from '../lib/lock.js';
 import { newContext, type PipelineStep, runPipeline, summary } from '../lib/pipeline.js';
