@@ -7,6 +7,7 @@
 import { integer, isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { resolve } from 'node:path';
 import type { Config } from '../lib/config.js';
+import { readEnvFiles } from '../lib/envfiles.js';
 import type { ConfigProblem } from '../lib/errors.js';
 import { underDeployLock } from '../lib/lock.js';
 import { newContext, type PipelineStep, preflightOf, runPipeline, selectSteps, stepList, summary } from '../lib/pipeline.js';
@@ -20,8 +21,15 @@ import { step as verify } from './07-verify.js';
 import { step as domain } from './08-dns.js';
 import { SANDBOX_ACCOUNT, SANDBOX_DIR } from '../sandbox/control.js';
 
-/** The sandbox: every AWS client points at a loopback endpoint (`npm run sandbox:up` writes it). */
-const inSandbox = (env: NodeJS.ProcessEnv) => /^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(env.AWS_ENDPOINT_URL ?? '');
+/**
+ * The sandbox: every AWS client points at a loopback endpoint, set in the environment or in an env file
+ * (`npm run sandbox:up` writes `.sandbox/env`; the files reach the environment only after this check).
+ */
+export function inSandbox(env: NodeJS.ProcessEnv): boolean {
+  return [env.AWS_ENDPOINT_URL, readEnvFiles(env).vars.AWS_ENDPOINT_URL].some((url) =>
+    /^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(url ?? ''),
+  );
+}
 
 /**
  * What a stack in a new account needs from you and the rehearsal fills in (`npm run demo` lists them): the

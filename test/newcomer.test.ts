@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { keptEnv, ROOT, watchLimit } from './helpers/script.js';
 import { loadConfig } from '../lib/config.js';
-import { rehearsalFilledIn } from '../scripts/bootstrap.js';
+import { inSandbox, newAccountProblems, rehearsalFilledIn } from '../scripts/bootstrap.js';
 import { SANDBOX_ACCOUNT, SANDBOX_DIR } from '../sandbox/control.js';
 
 /** A fresh checkout of the toolkit (what git tracks of it), with the installed packages beside it. */
@@ -162,6 +162,15 @@ test('after a rehearsal, bootstrap lists what the sandbox filled in that your ac
   });
   assert.equal(rehearsalFilledIn(own, sandbox), []);
   assert.equal(rehearsalFilledIn(filled, {}), [], 'a real account is not told about a rehearsal');
+  // the sandbox's endpoint in its env file (LLMOPS_ENV_FILE=.env,.sandbox/env), before the files reach the environment
+  const file = join(mkdtempSync(join(tmpdir(), 'sandbox-env-')), 'env');
+  writeFileSync(file, 'AWS_ENDPOINT_URL=http://127.0.0.1:4566\n');
+  assert.ok(inSandbox({ LLMOPS_ENV_FILE: file }), 'the endpoint of the sandbox env file');
+  assert.equal(newAccountProblems(filled, { LLMOPS_ENV_FILE: file }), [], "the rehearsal's example address is the sandbox's to use");
+  assert.equal(
+    newAccountProblems(filled, {}).map((p) => p.variable),
+    ['ALARM_EMAIL'],
+  );
 });
 
 test.run();
