@@ -63,4 +63,23 @@ test('the README starts a newcomer: at most about 200 lines, with its sections, 
   assert.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), 'npm test');
 });
 
+test('the Korean pages use one word for each term (the glossary of docs/ko/README.md): 태스크 for a task, 수임 for assuming a role', async () => {
+  const misuses: string[] = [];
+  const files = (await tracked('docs/ko/*.md')).filter(Boolean);
+  assert.ok(files.length >= 18, `${files.length} Korean pages`);
+  const glossary = readFileSync(join(ROOT, 'docs/ko/README.md'), 'utf8');
+  for (const term of ['태스크(task)', '배포 잠금(deploy lock', '역할\n수임(assume role)'])
+    assert.ok(glossary.includes(term), `the glossary defines ${term}`);
+  for (const file of files) {
+    const prose = readFileSync(join(ROOT, file), 'utf8').replace(/```[\s\S]*?```/g, '');
+    for (const [wrong, right] of [
+      [/작업 ?정의/, '태스크 정의'],
+      [/(중지된|새|최소·최대|원하는) 작업/, '태스크'],
+      [/역할을 맡/, '역할을 수임'],
+    ] as const)
+      if (wrong.test(prose)) misuses.push(`${file}: ${wrong.source} (write ${right})`);
+  }
+  assert.equal(misuses, []);
+});
+
 test.run();
