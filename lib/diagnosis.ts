@@ -3,6 +3,7 @@
 import type { Task } from '@aws-sdk/client-ecs';
 import type { Config } from './config.js';
 import { type Clients, lastLogLines } from './ecs.js';
+import { databaseHint } from './hints.js';
 
 const PLATFORM_FIX =
   'exec format error: the image was built for another CPU architecture than the task runs (runtimePlatform): build it with --platform linux/amd64 (PLATFORM, the default) or set PLATFORM=linux/arm64 for ARM64 Fargate, then deploy again';
@@ -61,10 +62,18 @@ export async function diagnose(c: Clients, config: Config, stopped: Task[], targ
   for (const t of stopped) byReason.set(`${t.stoppedReason}|${t.containers?.[0]?.exitCode}`, t);
   for (const t of byReason.values()) {
     out.push(`stopped task ${t.taskArn?.split('/').pop()}: ${explainStoppedTask(t)}`);
-    const lines = await lastLogLines(c, config, t);
+    // more lines than are shown: an app that logs every request has logged its database error further up
+    const all = await lastLogLines(c, config, t, 100);
+    const lines = all.slice(-15);
     if (lines.length) out.push(`  last log lines:\n${lines.map((l) => `    | ${l}`).join('\n')}`);
     if (lines.some((l) => /exec format error/i.test(l)) && !/exec format error/i.test(explainStoppedTask(t)))
       out.push(`    fix: ${PLATFORM_FIX}`);
+    // the app could not reach its database: doctor's fix for what the client said (the last such line)
+    const database = all
+      .map((l) => databaseHint(l))
+      .filter(Boolean)
+      .at(-1);
+    if (database) out.push(`    fix: ${database}`);
   }
   for (const [ip, reason] of new Map([...targetReasons].slice(-3))) {
     const code = reason.split(':')[0]!;

@@ -1,5 +1,6 @@
 // What a failed command's output means, and the fix to print: known AWS / Docker / Terraform errors,
 // the install line for a missing tool, and which errors are worth a retry.
+import { RDS_CA_BUNDLE } from './schema.js';
 
 const INSTALL_HINTS: Record<string, string> = {
   aws: 'install AWS CLI v2: curl "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip" -o awscliv2.zip && unzip awscliv2.zip && sudo ./aws/install',
@@ -77,6 +78,11 @@ export function isTransient(text: string): boolean {
   return TRANSIENT.test(text);
 }
 
+/** The Dockerfile line that puts AWS's RDS CA bundle (every region's CAs) at `path` (DB_CA_BUNDLE). */
+export const caBundleLine = (path = RDS_CA_BUNDLE) =>
+  `ADD --chmod=644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem ${path}`;
+const CA_BUNDLE_LINE = caBundleLine();
+
 /** What a PostgreSQL client's error (libpq's words, as most drivers print them) means for a task on ECS. */
 const DATABASE_ERRORS: [RegExp, string][] = [
   [
@@ -85,7 +91,19 @@ const DATABASE_ERRORS: [RegExp, string][] = [
   ],
   [
     /no encryption|SSL off|SSL is not enabled|requires SSL/i,
-    'the database requires TLS (rds.force_ssl = 1): connect with sslmode=require (PGSSLMODE=require in the task definition)',
+    'the database requires TLS (rds.force_ssl = 1): connect with PGSSLMODE=verify-full (DB_SSL_MODE, the default) or at least require',
+  ],
+  [
+    /certificate verify failed|self[- ]signed certificate|unable to get local issuer certificate/i,
+    `the database's certificate is not signed by a CA in the image's bundle (DB_CA_BUNDLE): the image must carry AWS's RDS CA bundle; add to the Dockerfile \`${CA_BUNDLE_LINE}\`, rebuild and deploy (npm run deploy); DB_SSL_MODE=require connects without checking the server`,
+  ],
+  [
+    /root certificate file "[^"]*" does not exist|could not read root certificate file/i,
+    `the image has no CA bundle where PGSSLROOTCERT (DB_CA_BUNDLE) points: add to the Dockerfile \`${CA_BUNDLE_LINE}\`, or set DB_CA_BUNDLE to where the image keeps it; then npm run deploy`,
+  ],
+  [
+    /does not match host name|server certificate for "[^"]*" does not match/i,
+    "the database's certificate is for another name: DATABASE_HOST must be the RDS endpoint (terraform output rds_address), not an IP address or a CNAME of it, for verify-full",
   ],
   [
     /could not translate host name|Name or service not known|getaddrinfo|ENOTFOUND/i,

@@ -57,6 +57,8 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
     // with a migration the app connects as its own user, and only the migration's role reads the master's secret
     migrations: !!config.migrate,
     state_bucket_name: config.terraform.stateBucket,
+    db_ssl_mode: config.dbTls.mode,
+    db_ca_bundle: config.dbTls.caBundle,
   };
   return Object.fromEntries(Object.entries(vars).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>;
 }

@@ -217,6 +217,13 @@ export const schema = z
     MIGRATE_COMMAND: containerCommand(),
     MIGRATE_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
     DB_CHECK_COMMAND: containerCommand(),
+    DB_SSL_MODE: z.enum(['verify-full', 'verify-ca', 'require'], {
+      error:
+        "expected verify-full (the default: TLS, and the server's certificate checked against DB_CA_BUNDLE and its name against the endpoint), verify-ca (the certificate, not the name) or require (TLS that checks nothing: a server that is not the database is not noticed)",
+    }),
+    DB_CA_BUNDLE: z.string().regex(/^\/[\w.+/-]{1,1000}$/, {
+      error: 'expected the absolute path, inside the image, of the RDS CA bundle, e.g. "/etc/ssl/certs/rds-global-bundle.pem"',
+    }),
   })
   .superRefine((v, ctx) => {
     const memories = FARGATE_SIZES[v.TASK_CPU];
@@ -252,6 +259,9 @@ export const schema = z
 
 export type Raw = z.infer<typeof schema>;
 
+/** Where an image keeps AWS's RDS CA bundle unless DB_CA_BUNDLE says otherwise. */
+export const RDS_CA_BUNDLE = '/etc/ssl/certs/rds-global-bundle.pem';
+
 export const DEFAULTS: Record<string, string> = {
   PROJECT_NAME: 'llmops',
   AWS_REGION: 'us-east-1',
@@ -268,6 +278,8 @@ export const DEFAULTS: Record<string, string> = {
   TF_DIR: 'terraform',
   DEPLOY_TIMEOUT_SECONDS: '900',
   MIGRATE_TIMEOUT_SECONDS: '600',
+  DB_SSL_MODE: 'verify-full',
+  DB_CA_BUNDLE: RDS_CA_BUNDLE,
 };
 
 /**

@@ -91,6 +91,8 @@ export function templateValues(config: Config, outputs: Outputs, image: string, 
     DB_NAME: outputs.get('db_name'),
     ...databaseUser(config, outputs),
     APP_SECRET_ARN: outputs.get('app_secret_arn'),
+    DB_SSL_MODE: config.dbTls.mode,
+    DB_CA_BUNDLE: config.dbTls.caBundle,
   };
 }
 

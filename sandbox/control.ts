@@ -5,7 +5,9 @@ import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, wr
 import { join, relative, resolve } from 'node:path';
 import { formatCommand, quote, type Runner, sh } from '../lib/run.js';
 import { commitSampleApp } from './sample-app.js';
+import { sandboxCa } from './rds-ca.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
+import { RDS_CA_BUNDLE } from '../lib/schema.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const SANDBOX_DIR = resolve(process.env.LLMOPS_SANDBOX_DIR ?? join(ROOT, '.sandbox'));
@@ -210,6 +212,9 @@ async function ensureEmulator(runner: Runner, state: State, s: Settings): Promis
     String(s.timeScale),
     '--instance',
     s.instance,
+    // the CA that signs each database's certificate: the one the sample app's image carries (DB_CA_BUNDLE)
+    '--rds-ca-dir',
+    sandboxCa().dir,
   ];
   state.emulator = startDaemon(runner, 'emulator', 'python3', args);
   writeState(state);
@@ -287,7 +292,11 @@ export function sandboxEnv(s: Pick<Settings, 'port' | 'region'>, user: UserSetti
     TF_CLI_CONFIG_FILE: join(SANDBOX_DIR, 'terraformrc'),
     LLMOPS_EXPECTED_ACCOUNT_ID: SANDBOX_ACCOUNT,
     LLMOPS_BUILD_CONTEXT: user.buildContext ?? join(SANDBOX_DIR, 'app'),
-    ...(user.buildContext ? {} : { LLMOPS_DOCKERFILE: 'Dockerfile' }),
+    ...(user.buildContext
+      ? // your image carries AWS's RDS CA bundle, which did not sign the sandbox's database: TLS without the check
+        { LLMOPS_DB_SSL_MODE: 'require' }
+      : // the sample app carries the sandbox's RDS CA (sandbox/rds-ca.ts) where DB_CA_BUNDLE says by default
+        { LLMOPS_DOCKERFILE: 'Dockerfile', LLMOPS_DB_SSL_MODE: 'verify-full', LLMOPS_DB_CA_BUNDLE: RDS_CA_BUNDLE }),
     LLMOPS_ALARM_EMAIL: user.alarmEmail ?? 'ops@example.com',
     // no certificate in the sandbox without a domain: plain HTTP on loopback, opted into
     LLMOPS_ALLOW_PLAIN_HTTP: 'true',

@@ -861,7 +861,7 @@ def controller() -> None:
 # ---------------------------------------------------------------------------------------------
 # RDS: each DB instance a real PostgreSQL server
 
-PG_IMAGE = "llmops-sandbox/postgres:local"
+PG_IMAGE = "llmops-sandbox/postgres:local-tls"  # the server's certificate comes from its database (server_certificate)
 DATABASES: dict[str, dict] = {}  # DbiResourceId -> {container, ip, host, region, password, identifier}
 _pg_problem: str | None = None  # why no server can run here (logged once)
 _pg_logged = False
@@ -873,12 +873,15 @@ set -eu
 D=/var/lib/postgresql/data
 umask 077
 printf '%s' "$POSTGRES_PASSWORD" > /tmp/pw
+printf '%s\n' "$PG_TLS_CERT" > /tmp/server.crt
+printf '%s\n' "$PG_TLS_KEY" > /tmp/server.key
+unset PG_TLS_KEY
 "$PGBIN/initdb" -D "$D" -U "$POSTGRES_USER" --pwfile=/tmp/pw -A scram-sha-256 -E UTF8 --locale=C >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log >&2; exit 1; }
 rm -f /tmp/pw
 unset POSTGRES_PASSWORD
 printf 'local all all trust\nhostssl all all 0.0.0.0/0 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n' > "$D/pg_hba.conf"
 echo "CREATE DATABASE \"$POSTGRES_DB\";" | "$PGBIN/postgres" --single -D "$D" postgres >/dev/null
-exec "$PGBIN/postgres" -D "$D" -p "$PGPORT" -c listen_addresses='*' -c ssl=on -c ssl_cert_file=/pg/server.crt -c ssl_key_file=/pg/server.key -c unix_socket_directories=/tmp -c log_connections=on
+exec "$PGBIN/postgres" -D "$D" -p "$PGPORT" -c listen_addresses='*' -c ssl=on -c ssl_cert_file=/tmp/server.crt -c ssl_key_file=/tmp/server.key -c unix_socket_directories=/tmp -c log_connections=on
 """
 
 
@@ -915,15 +918,6 @@ def postgres_image() -> bool:
         with open(os.path.join(root, "pg", "entrypoint.sh"), "w") as f:
             f.write(PG_ENTRYPOINT)
         os.chmod(os.path.join(root, "pg", "entrypoint.sh"), 0o755)
-        cert = subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=llmops-sandbox-rds",
-             "-keyout", os.path.join(root, "pg", "server.key"), "-out", os.path.join(root, "pg", "server.crt")],
-            capture_output=True, text=True,
-        )
-        if cert.returncode != 0:
-            _pg_problem = f"openssl could not make the server certificate: {cert.stderr.strip()[-200:]}"
-            return False
-        os.chmod(os.path.join(root, "pg", "server.key"), 0o600)
         with open(os.path.join(ctx, "Dockerfile"), "w") as f:
             f.write("FROM scratch\nCOPY --chown=1000:1000 rootfs/ /\nUSER 1000:1000\nENTRYPOINT [\"/pg/entrypoint.sh\"]\n")
         built = docker("build", "-q", "-t", PG_IMAGE, ctx, timeout=300, env={**os.environ, "DOCKER_BUILDKIT": "0"})
@@ -934,6 +928,32 @@ def postgres_image() -> bool:
         return True
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
+
+
+def server_certificate(host: str) -> tuple[str, str] | None:
+    """The database's certificate for its endpoint name, signed by the sandbox's RDS CA (--rds-ca-dir), as RDS
+    signs each instance's with the region's CA: a client with the CA's bundle and sslmode=verify-full accepts it,
+    one with another bundle refuses it. (certificate PEM, key PEM), or None without a CA."""
+    if not ARGS.rds_ca_dir:
+        return None
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="llmops-pg-cert-") as tmp:
+        key, csr, crt, ext = (os.path.join(tmp, n) for n in ("server.key", "server.csr", "server.crt", "ext.cnf"))
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName=DNS:{host}\nextendedKeyUsage=serverAuth\n")
+        steps = [
+            ["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}", "-keyout", key, "-out", csr],
+            ["openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(ARGS.rds_ca_dir, "ca.pem"), "-CAkey", os.path.join(ARGS.rds_ca_dir, "ca.key"),
+             "-CAcreateserial", "-CAserial", os.path.join(tmp, "ca.srl"), "-days", "825", "-extfile", ext, "-out", crt],
+        ]
+        for cmd in steps:
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                log(f"openssl could not make the certificate of {host}: {r.stderr.strip()[-200:]}")
+                return None
+        with open(crt) as c, open(key) as k:
+            return c.read(), k.read()
 
 
 def master_password(db) -> str:
@@ -950,12 +970,17 @@ def start_database(db) -> dict | None:
     key = db.dbi_resource_id
     name = f"{LABEL}-db-{db.db_instance_identifier}-{key[-6:].lower()}"
     password = master_password(db)
-    env = {**os.environ, "POSTGRES_USER": db.master_username, "POSTGRES_PASSWORD": password, "POSTGRES_DB": db.db_name or "postgres", "PGBIN": postgres_bin_dir() or "", "PGPORT": str(db.port)}
+    tls = server_certificate(db.address)
+    if tls is None:
+        log(f"database {db.db_instance_identifier}: no certificate for {db.address} (--rds-ca-dir): its server is not started")
+        return None
+    env = {**os.environ, "POSTGRES_USER": db.master_username, "POSTGRES_PASSWORD": password, "POSTGRES_DB": db.db_name or "postgres", "PGBIN": postgres_bin_dir() or "", "PGPORT": str(db.port),
+           "PG_TLS_CERT": tls[0], "PG_TLS_KEY": tls[1]}
     docker("rm", "-f", name)
     run = docker(
         "run", "-d", "--name", name, "--label", f"{LABEL}={ARGS.instance}", "--label", f"{LABEL}.db={db.db_instance_identifier}",
         "-v", "/usr:/usr:ro", "--tmpfs", "/var/lib/postgresql:rw,mode=1777", "--tmpfs", "/tmp:rw,mode=1777",
-        "-e", "POSTGRES_USER", "-e", "POSTGRES_PASSWORD", "-e", "POSTGRES_DB", "-e", "PGBIN", "-e", "PGPORT",  # values by name, never in argv
+        "-e", "POSTGRES_USER", "-e", "POSTGRES_PASSWORD", "-e", "POSTGRES_DB", "-e", "PGBIN", "-e", "PGPORT", "-e", "PG_TLS_CERT", "-e", "PG_TLS_KEY",  # values by name, never in argv
         PG_IMAGE, env=env,
     )
     if run.returncode != 0:
@@ -1208,6 +1233,7 @@ def main() -> None:
     p.add_argument("--time-scale", type=float, default=0.1)
     p.add_argument("--tick", type=float, default=0.25)
     p.add_argument("--instance", default="default", help="label value of the containers this emulator owns")
+    p.add_argument("--rds-ca-dir", default="", help="the CA (ca.pem, ca.key) that signs each database's certificate (sandbox/rds-ca.ts)")
     p.add_argument("--admin-keys", nargs="+", default=[], help="access keys with full access besides the sandbox's own (\"sandbox\"); every other key is IAM-checked")
     ARGS = p.parse_args()
     for addr in (ARGS.host, ARGS.alb_ip, ARGS.registry_ip):

@@ -10,12 +10,15 @@
 // - /bin/dbcheck connects once as the app does and says how (DB_CHECK_COMMAND, which doctor runs).
 // Broken variants pass the local smoke test (step 2) and fail only in ECS, as real apps do when their
 // cloud environment differs: `exit` exits 3 at start when DATABASE_HOST is set (the task definition sets
-// it); `health` answers 404 on /health there; `migration` ships a migration that fails.
+// it); `health` answers 404 on /health there; `migration` ships a migration that fails; `ca` carries another
+// CA's bundle at DB_CA_BUNDLE, so verify-full refuses the database's certificate; `no-ca` carries no bundle.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { RDS_CA_BUNDLE } from '../lib/schema.js';
+import { sandboxCa } from './rds-ca.js';
 
-export type Broken = 'exit' | 'health' | 'migration' | undefined;
+export type Broken = 'exit' | 'health' | 'migration' | 'ca' | 'no-ca' | undefined;
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
@@ -159,7 +162,7 @@ const DBCHECK = [
   '#!/bin/busybox sh',
   '[ -n "$DATABASE_HOST" ] || { echo "dbcheck: DATABASE_HOST is not set" >&2; exit 2; }',
   `if out=$(${PSQL} -tAc "select 'connected to ' || current_database() || ' as ' || current_user || ', TLS ' || coalesce((select version from pg_stat_ssl where pid = pg_backend_pid()), 'off')" 2>&1); then`,
-  '  echo "dbcheck: $out"',
+  '  echo "dbcheck: $out, sslmode ${PGSSLMODE:-prefer}${PGSSLROOTCERT:+ with $PGSSLROOTCERT}"',
   'else',
   '  echo "dbcheck: $out" >&2; exit 1',
   'fi',
@@ -197,6 +200,11 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
   mkdirSync(join(dir, 'rootfs', 'etc'), { recursive: true });
   writeFileSync(join(dir, 'rootfs', 'etc', 'app-role.sql'), APP_ROLE);
   writeFileSync(join(dir, 'rootfs', 'etc', 'health.sql'), HEALTH_SQL);
+  // the CA bundle the database's certificate is checked against (verify-full): the sandbox's "RDS CA", or for
+  // the broken variant `ca` a bundle of another CA, as an image that ships the wrong region's bundle
+  mkdirSync(join(dir, 'rootfs', dirname(RDS_CA_BUNDLE)), { recursive: true });
+  if (broken === 'no-ca') rmSync(join(dir, 'rootfs', RDS_CA_BUNDLE), { force: true });
+  else copyFileSync(sandboxCa(broken === 'ca' ? 'foreign-ca' : 'rds-ca').cert, join(dir, 'rootfs', RDS_CA_BUNDLE));
   rmSync(join(dir, 'migrations'), { recursive: true, force: true });
   mkdirSync(join(dir, 'migrations'), { recursive: true });
   for (const [name, sql] of Object.entries(migrations(version, broken))) writeFileSync(join(dir, 'migrations', `${name}.sql`), sql);

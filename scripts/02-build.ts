@@ -10,6 +10,7 @@ import { isCI, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/
 import type { Config } from '../lib/config.js';
 import { ecrDigest } from '../lib/ecr.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
+import { caBundleLine } from '../lib/hints.js';
 import { probe } from '../lib/http.js';
 import { imagePlatform, imageRef, type ImageRef } from '../lib/image.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
@@ -92,6 +93,7 @@ export async function smokeTest(runner: Runner, config: Config, ref: ImageRef, t
       const answer = await probe(url, 2000);
       if ('status' in answer && answer.status >= 200 && answer.status < 300) {
         runner.echo(`# ${url} answered ${answer.status}`);
+        await caBundleCheck(runner, config, ref, name);
         return;
       }
       last = 'status' in answer ? `HTTP ${answer.status}` : answer.error;
@@ -123,6 +125,26 @@ export async function smokeTest(runner: Runner, config: Config, ref: ImageRef, t
   } finally {
     await runner.run(sh`docker rm -f ${name}`, { nothrow: true });
   }
+}
+
+/**
+ * With DB_SSL_MODE verify-full or verify-ca the tasks check the database's certificate against DB_CA_BUNDLE: an
+ * image without that file cannot connect at all, so it is refused here, not found by a failing deploy.
+ */
+async function caBundleCheck(runner: Runner, config: Config, ref: ImageRef, container: string): Promise<void> {
+  const { mode, caBundle } = config.dbTls;
+  if (mode === 'require') return;
+  const copied = await runner.run(sh`docker cp ${`${container}:${caBundle}`} -`, { nothrow: true });
+  if (copied.ok) {
+    runner.echo(`# ${ref.local} carries ${caBundle} (the database's certificate is checked: DB_SSL_MODE=${mode})`);
+    return;
+  }
+  throw new ScriptFailure(
+    `${ref.local} has no ${caBundle} (DB_CA_BUNDLE): with DB_SSL_MODE=${mode} its tasks check the database's certificate against that file and cannot connect without it.\n` +
+      `  fix: add to ${config.app.dockerfile}:  ${caBundleLine(caBundle)}\n` +
+      `       or set DB_CA_BUNDLE in .env to where the image keeps the bundle, or DB_SSL_MODE=require (TLS that does not check the server)`,
+    ExitCode.USAGE,
+  );
 }
 
 export const spec: ScriptSpec = {

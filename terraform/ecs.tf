@@ -34,7 +34,8 @@ locals {
       { name = "DATABASE_PORT", value = tostring(aws_db_instance.this.port) },
       { name = "DATABASE_NAME", value = var.db_name },
       { name = "DATABASE_USER", value = var.db_username },
-      { name = "PGSSLMODE", value = "require" }, # the database accepts TLS only (rds.force_ssl)
+      { name = "PGSSLMODE", value = var.db_ssl_mode },      # the database accepts TLS only (rds.force_ssl); verify-full checks whom it talks to
+      { name = "PGSSLROOTCERT", value = var.db_ca_bundle }, # the RDS CA bundle inside the image
     ]
     secrets = [
       { name = "DATABASE_PASSWORD", valueFrom = "${local.db_password_secret_arn}:password::" },

@@ -618,6 +618,26 @@ variable "migrations" {
   default     = false
 }
 
+variable "db_ssl_mode" {
+  description = "How the tasks' PostgreSQL clients check the database (PGSSLMODE): verify-full (TLS, the certificate checked against db_ca_bundle and its name against the endpoint), verify-ca, or require (TLS that checks nothing). npm run step:3 passes DB_SSL_MODE."
+  type        = string
+  default     = "verify-full"
+  validation {
+    condition     = contains(["verify-full", "verify-ca", "require"], var.db_ssl_mode)
+    error_message = "db_ssl_mode must be verify-full, verify-ca or require (the database refuses connections without TLS)."
+  }
+}
+
+variable "db_ca_bundle" {
+  description = "Absolute path, inside the image, of the RDS CA bundle (PGSSLROOTCERT), e.g. from https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem. npm run step:3 passes DB_CA_BUNDLE."
+  type        = string
+  default     = "/etc/ssl/certs/rds-global-bundle.pem"
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9_.+/-]{1,1000}$", var.db_ca_bundle))
+    error_message = "db_ca_bundle must be an absolute path inside the image, such as /etc/ssl/certs/rds-global-bundle.pem."
+  }
+}
+
 variable "enable_execute_command" {
   description = "ECS Exec (npm run exec): a shell or one command in a running task. Off by default; on, the task role may open SSM message channels and the service starts its tasks with the agent"
   type        = bool

@@ -10,6 +10,8 @@ import { parse } from 'yaml';
 import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readEnvFile } from '../lib/envfiles.js';
+import { databaseHint } from '../lib/hints.js';
+import { RDS_CA_BUNDLE } from '../lib/schema.js';
 import { commitSampleApp } from '../sandbox/sample-app.js';
 import { testSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { awsFaultProxy, dockerFaultProxy } from './helpers/fault-proxy.js';
@@ -215,7 +217,11 @@ let stagingTeardown: Promise<{ destroy: ScriptRun; plan?: ScriptRun }>;
 
 test('staging starts bootstrapping beside production, in the background while the cases below run', () => {
   // .env.staging beside the user's .env: what differs in staging
-  writeFileSync(join(sb.dir, '.env.staging'), '# staging: one task, ECS Exec on\nDESIRED_COUNT=1\nTF_VAR_enable_execute_command=true\n');
+  // and its own master password (DB_PASSWORD: Terraform keeps it in <project>-staging/db/password, JSON)
+  writeFileSync(
+    join(sb.dir, '.env.staging'),
+    '# staging: one task, ECS Exec on\nDESIRED_COUNT=1\nTF_VAR_enable_execute_command=true\nDB_PASSWORD=Staging-First-pw1\n',
+  );
   commitSampleApp(stagingApp(), 'staging-v1');
   stagingBoot = timed('bootstrap (staging, beside production)', () => staging('scripts/bootstrap.ts', ['--yes']));
   stagingBoot.catch(() => undefined);
@@ -278,6 +284,25 @@ test('deploy of an image that fails its health check: exit 4, Target.ResponseCod
   assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
 });
 
+test("the database's certificate is checked (verify-full): an image with another CA's bundle fails its deploy with doctor's fix; one without a bundle is refused at step 2, nothing pushed", async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v4-no-ca', 'no-ca');
+  const none = await sb.run('scripts/deploy.ts', ['--yes']);
+  assert.is(none.exitCode, 2, none.all.slice(-3000));
+  assert.match(none.all, `has no ${RDS_CA_BUNDLE} (DB_CA_BUNDLE): with DB_SSL_MODE=verify-full`);
+  assert.match(
+    none.all,
+    `fix: add to Dockerfile:  ADD --chmod=644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem ${RDS_CA_BUNDLE}`,
+  );
+  assert.not.match(none.all, '$ docker push', 'refused before the push');
+
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v4-foreign-ca', 'ca');
+  const r = await timed('deploy broken (another CA)', () => sb.run('scripts/deploy.ts', ['--yes']));
+  assert.is(r.exitCode, 4, r.all.slice(-3000));
+  assert.match(r.all, 'SSL error: certificate verify failed', "the app's own log line: libpq refused the server's certificate");
+  assert.match(r.all, `fix: ${databaseHint('certificate verify failed')}`);
+  assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
+});
+
 /** SQL in the sandbox's PostgreSQL behind an RDS instance (its own container), as the master user over the local socket. */
 async function sql(instance: string, query: string): Promise<string> {
   const id = execFileSync('docker', ['ps', '-q', '--filter', `label=llmops-sandbox.db=${instance}`], { encoding: 'utf8' })
@@ -323,6 +348,9 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   const [appUser, appEnv] = [await arnOf(`${P}/db/app`), await arnOf(`${P}/app/env`)];
   const app = await containerOf((await service()).taskDefinition);
   assert.equal(app.environment.find((e: any) => e.name === 'DATABASE_USER').value, 'llmops_app');
+  // ... over TLS that checks the server: the certificate against the image's CA bundle, its name against the endpoint
+  const envOf = (name: string) => app.environment.find((e: any) => e.name === name)?.value;
+  assert.equal([envOf('PGSSLMODE'), envOf('PGSSLROOTCERT')], ['verify-full', RDS_CA_BUNDLE]);
   assert.equal(
     app.secrets.map((x: any) => x.valueFrom).sort(),
     [`${appUser}:password::`, appEnv].sort(),
@@ -477,7 +505,9 @@ test('least privilege: a role made from config/iam-deploy-policy.json, assumed a
   const unlock = await sb.run('scripts/unlock.ts', [], asRole);
   assert.is(unlock.exitCode, 0, unlock.all);
   assert.match(unlock.stdout, 'no deploy lock is held');
-  const secret = await sb.run('scripts/secrets.ts', [], { ...asRole, LLMOPS_DB_PASSWORD: 'Role-Canary-pw1' });
+  const roleDir = mkdtempSync(join(tmpdir(), 'role-secret-'));
+  writeFileSync(join(roleDir, 'env.json'), JSON.stringify({ OPENAI_API_KEY: 'Role-Canary-pw1' }));
+  const secret = await sb.run('scripts/secrets.ts', ['--app-env-file', join(roleDir, 'env.json')], asRole);
   assert.is(secret.exitCode, 1, secret.all.slice(-2000));
   assert.match(secret.all, /AccessDenied.*secretsmanager:GetSecretValue/);
   assert.not.match(secret.all, 'Role-Canary-pw1');
@@ -504,6 +534,25 @@ test('staging beside production: its own names and URL; its deploy and rollback 
   assert.is(back.exitCode, 0, back.all.slice(-3000));
   assert.equal(await albGet('/version', `${P}-staging-alb`), { status: 200, body: 'staging-v1' });
   assert.equal(await production(), before, 'production untouched');
+
+  // a new master password through npm run secrets: set on the database and stored as Terraform keeps it (the
+  // JSON the task definition reads as :password::); after the documented restart the app connects with it
+  const rotate = await sb.run('scripts/secrets.ts', ['--env', 'staging'], {
+    LLMOPS_ENV_FILE: withOwn(envFileWith('staging', { LLMOPS_BUILD_CONTEXT: stagingApp() })),
+    LLMOPS_DB_PASSWORD: 'Staging-Second-pw2',
+  });
+  assert.is(rotate.exitCode, 0, rotate.all.slice(-3000));
+  assert.match(rotate.stdout, `${P}-staging/db/password: updated (and the database)`);
+  assert.match(rotate.all, /\$ aws rds modify-db-instance --cli-input-json 'file:\/\/\S+'/, 'the password in a file, not an argument');
+  assert.not.match(rotate.all, 'Staging-Second-pw2');
+  const kept = JSON.parse((await aws('secretsmanager', 'get-secret-value', '--secret-id', `${P}-staging/db/password`)).SecretString);
+  assert.equal(kept, { password: 'Staging-Second-pw2', username: 'llmops' });
+  const restart = rotate.stdout.match(/restart them with `(aws ecs update-service [^`]+)`/)?.[1];
+  assert.ok(restart, rotate.stdout);
+  await aws(...restart!.split(' ').slice(1));
+  const settled = await staging('scripts/07-verify.ts', []);
+  assert.is(settled.exitCode, 0, settled.all.slice(-3000));
+  assert.equal(await albGet('/health', `${P}-staging-alb`), { status: 200, body: 'ok db=ok schema=none' });
 });
 
 test('exec: one command in a staging task through ECS Exec (the hand-off to the plugin recorded); production, with ECS Exec off and no plugin, is refused with each fix', async () => {
@@ -631,26 +680,37 @@ test('rollback lists the releases and returns the service to the first release, 
 test('secrets: created, then unchanged, then updated; bad input is exit 2; the value never shows', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
   writeFileSync(join(dir, 'env.json'), JSON.stringify({ OPENAI_API_KEY: CANARY }));
-  const first = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { LLMOPS_DB_PASSWORD: `${CANARY}-db` });
+  // production's master password is RDS's own (no DB_PASSWORD at bootstrap): not given here, nothing written
+  const managed = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { LLMOPS_DB_PASSWORD: `${CANARY}-db` });
+  assert.is(managed.exitCode, 2, managed.all);
+  assert.match(managed.stderr, `RDS manages the master password of ${P}-db`);
+  assert.match(managed.stderr, /rotate it: aws secretsmanager rotate-secret --secret-id arn:aws:secretsmanager:\S+:secret:rds!db-/);
+  assert.match(managed.stderr, 'DB_PASSWORD and DB_PASSWORD_VERSION=1 in .env, then npm run step:3 && npm run step:4');
+  assert.not.match(managed.all, '$ aws secretsmanager put-secret-value', 'refused before any write');
+  const noSuchSecret = await execa('aws', ['secretsmanager', 'describe-secret', '--secret-id', `${P}/db/password`], {
+    env: awsEnv,
+    reject: false,
+  });
+  assert.match(noSuchSecret.stderr, 'ResourceNotFoundException', 'no raw secret beside the one the tasks read');
+  const first = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')]);
   assert.is(first.exitCode, 0, first.all);
-  assert.match(first.stdout, `${P}/db/password: created`);
   assert.match(first.stdout, `${P}/app/env: updated`, 'Terraform created it with {}');
   assert.match(
     first.stdout,
     `note: running tasks keep the values they started with: restart them with \`aws ecs update-service --cluster ${P}-cluster`,
   );
-  const second = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')], { LLMOPS_DB_PASSWORD: `${CANARY}-db` });
-  assert.match(second.stdout, `${P}/db/password: unchanged`);
+  const second = await ops('secrets.ts', ['--app-env-file', join(dir, 'env.json')]);
   assert.match(second.stdout, `${P}/app/env: unchanged`);
   assert.not.match(second.stdout, 'note: running tasks', 'nothing changed: nothing to restart');
-  const third = await ops('secrets.ts', [], { LLMOPS_DB_PASSWORD: `${CANARY}-db2` });
-  assert.match(third.stdout, `${P}/db/password: updated`);
+  writeFileSync(join(dir, 'env2.json'), JSON.stringify({ OPENAI_API_KEY: `${CANARY}-2` }));
+  const third = await ops('secrets.ts', ['--app-env-file', join(dir, 'env2.json')]);
+  assert.match(third.stdout, `${P}/app/env: updated`);
   writeFileSync(join(dir, 'bad.json'), '{ "A": ');
   const bad = await ops('secrets.ts', ['--app-env-file', join(dir, 'bad.json')]);
   assert.is(bad.exitCode, 2);
   assert.match(bad.stderr, 'bad.json is not valid JSON');
-  const stored = await aws('secretsmanager', 'get-secret-value', '--secret-id', `${P}/db/password`);
-  assert.is(stored.SecretString, `${CANARY}-db2`);
+  const stored = await aws('secretsmanager', 'get-secret-value', '--secret-id', `${P}/app/env`);
+  assert.is(stored.SecretString, JSON.stringify({ OPENAI_API_KEY: `${CANARY}-2` }));
 });
 
 test('staging destroyed (--env staging --confirm): production still serves, its plan is empty, its state untouched', async () => {
@@ -706,7 +766,10 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
   assert.is(ok.exitCode, 0, ok.all);
   // a connection from where the tasks run, with what they are given: TLS, the injected password
   assert.match(ok.stdout, /✓ tasks -> database: a task of \S+ connected \(\/bin\/dbcheck exited 0\)/);
-  assert.match(ok.all, /\| dbcheck: connected to \w+ as \w+, TLS TLSv1\.[23]/);
+  assert.match(
+    ok.all,
+    /\| dbcheck: connected to \w+ as \w+, TLS TLSv1\.[23], sslmode verify-full with \/etc\/ssl\/certs\/rds-global-bundle\.pem/,
+  );
   assert.is(dry.exitCode, 0, `doctor --dry-run makes no diagnosis from no answers (was exit 1)\n${dry.all}`);
   assert.match(dry.stdout, 'no diagnosis without their answers');
   // production's database group: another environment's stack may be in the sandbox too

@@ -286,10 +286,10 @@ esac`,
     const cached = await attempt({ FAKE_BUILT: '1' });
     assert.is(cached.skipped, `llmops-system:${SHA.slice(0, 12)} already built (smoke test passed)`);
     assert.is(cached.ctx.inEcr, undefined);
-    assert.equal(cached.docker, ['image', 'run', 'port', 'rm'], 'smoke-tested, not built');
+    assert.equal(cached.docker, ['image', 'run', 'port', 'cp', 'rm'], 'smoke-tested (and the CA bundle found), not built');
     const built = await attempt({});
     assert.is(built.skipped, undefined, 'a step that did its work has no skip reason');
-    assert.equal(built.docker, ['image', 'build', 'run', 'port', 'rm']);
+    assert.equal(built.docker, ['image', 'build', 'run', 'port', 'cp', 'rm']);
   } finally {
     server.close();
   }

@@ -52,6 +52,8 @@ const VALUES = {
   DB_USER: 'llmops',
   DB_PASSWORD_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc',
   APP_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app-abc',
+  DB_SSL_MODE: 'verify-full',
+  DB_CA_BUNDLE: '/etc/ssl/certs/rds-global-bundle.pem',
 };
 
 function gitRepo(): string {
@@ -105,6 +107,31 @@ test('task definition template renders: ports are numbers, env values strings, i
   assert.ok(c.environment.every((e: any) => typeof e.value === 'string'));
   assert.match(c.image, /@sha256:/);
   assert.is(c.secrets.find((s: any) => s.name === 'DATABASE_PASSWORD').valueFrom, `${VALUES.DB_PASSWORD_SECRET_ARN}:password::`);
+  // the database's certificate is checked against the image's bundle, its name against the endpoint
+  const env = Object.fromEntries(c.environment.map((e: any) => [e.name, e.value]));
+  assert.equal([env.PGSSLMODE, env.PGSSLROOTCERT], ['verify-full', '/etc/ssl/certs/rds-global-bundle.pem']);
+});
+
+test('DB_SSL_MODE and DB_CA_BUNDLE: verify-full and the RDS bundle path by default, into the task definition and Terraform; a bad one is named', () => {
+  const values = templateValues(loadConfig({ env: {}, envFile: '' }), { get: () => 'x' } as any, 'img', 'tag');
+  assert.equal([values.DB_SSL_MODE, values.DB_CA_BUNDLE], ['verify-full', '/etc/ssl/certs/rds-global-bundle.pem']);
+  const custom = loadConfig({ env: { LLMOPS_DB_SSL_MODE: 'require', LLMOPS_DB_CA_BUNDLE: '/app/certs/rds.pem' }, envFile: '' });
+  assert.equal([tfvarsFromConfig(custom).db_ssl_mode, tfvarsFromConfig(custom).db_ca_bundle], ['require', '/app/certs/rds.pem']);
+  for (const [name, value, message] of [
+    ['DB_SSL_MODE', 'disable', 'expected verify-full (the default'],
+    ['DB_CA_BUNDLE', 'certs/rds.pem', 'expected the absolute path, inside the image'],
+  ] as const) {
+    const e = (() => {
+      try {
+        return loadConfig({ env: { [`LLMOPS_${name}`]: value }, envFile: '' });
+      } catch (error) {
+        return error;
+      }
+    })() as Error;
+    assert.instance(e, ConfigError, name);
+    assert.match(e.message, name);
+    assert.match(e.message, message);
+  }
 });
 
 test('PLATFORM decides the build platform, runtimePlatform and the Terraform variable together', () => {

@@ -11,6 +11,7 @@ import { loadConfig } from '../lib/config.js';
 import { Runner } from '../lib/run.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { explainStoppedTask } from '../lib/diagnosis.js';
+import { databaseHint } from '../lib/hints.js';
 import type { Clients } from '../lib/ecs.js';
 import { formatResult, OUTCOME_EXIT, pollDelayMs, waitForDeployment, type VerifyOptions } from '../lib/waiter.js';
 import { newContext } from '../lib/pipeline.js';
@@ -116,7 +117,7 @@ function cannedAws(timeline: (poll: number) => World, dns?: string): { clients: 
         expect(
           input.logGroupName === '/ecs/llmops-task' &&
             ids.some((id) => input.logStreamName === `ecs/llmops-app/${id}`) &&
-            input.limit === 15 &&
+            input.limit === 100 &&
             input.startFromHead === false,
           command,
         );
@@ -827,6 +828,34 @@ test('the diagnosis exactly: one entry per distinct reason, the last log lines, 
   assert.is(stoppedOnly.result.outcome, 'failed');
   assert.is(stoppedOnly.result.message, 'deployment ecs-svc/2 failed (its tasks stopped)');
   assert.ok(stoppedOnly.lines.includes(`  ✗ task ta stopped: ${explainStoppedTask(a)}`), stoppedOnly.lines.join('\n'));
+});
+
+test("a database error in a stopped task's log, even above the 15 lines shown, gets doctor's fix; the lines shown are the last 15", async () => {
+  const c = stoppedTask('tc', '10.0.1.7', 'Task failed ELB health checks in (target-group llmops-tg)', 0);
+  const requests = Array.from({ length: 20 }, (_, i) => `GET /health 404 #${i}`);
+  const { result } = await wait(
+    () => ({
+      service: service([
+        dep('ecs-svc/3', 'PRIMARY', 1),
+        dep('ecs-svc/2', 'ACTIVE', 2, { rolloutState: 'FAILED', rolloutStateReason: 'circuit breaker' }),
+      ]),
+      stopped: [c],
+      logs: [
+        'health: down: psql: error: connection to server at "db" (10.0.2.3), port 5432 failed: SSL error: certificate verify failed',
+        ...requests,
+      ],
+    }),
+    { deploymentId: 'ecs-svc/2' },
+  );
+  assert.equal(result.diagnosis, [
+    `stopped task tc: ${explainStoppedTask(c)}`,
+    `  last log lines:\n${requests
+      .slice(-15)
+      .map((l) => `    | ${l}`)
+      .join('\n')}`,
+    `    fix: ${databaseHint('SSL error: certificate verify failed')}`,
+  ]);
+  assert.match(result.diagnosis.at(-1)!, 'https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem');
 });
 
 test('every stopped-task explanation and target-health fix, word for word; only the latest three unhealthy targets of this deployment', async () => {

@@ -484,3 +484,25 @@ run "enable_cloudfront_without_a_domain_keeps_the_albs_rate_limit" {
     error_message = "without a domain CloudFront is not in front: the ALB serves and keeps its rate rule, and no CloudFront ACL is made for nothing"
   }
 }
+
+run "the_tasks_check_the_database_certificate_by_default" {
+  command = plan
+  assert {
+    condition = alltrue([for e in jsondecode(aws_ecs_task_definition.app.container_definitions)[0].environment :
+    e.value == { PGSSLMODE = "verify-full", PGSSLROOTCERT = "/etc/ssl/certs/rds-global-bundle.pem" }[e.name] if contains(["PGSSLMODE", "PGSSLROOTCERT"], e.name)])
+    error_message = "the tasks connect with verify-full against the RDS CA bundle in the image"
+  }
+  assert {
+    condition     = length([for e in jsondecode(aws_ecs_task_definition.app.container_definitions)[0].environment : e if contains(["PGSSLMODE", "PGSSLROOTCERT"], e.name)]) == 2
+    error_message = "both PGSSLMODE and PGSSLROOTCERT are set"
+  }
+}
+
+run "rejects_tls_that_is_off_or_a_relative_bundle" {
+  command = plan
+  variables {
+    db_ssl_mode  = "disable"
+    db_ca_bundle = "certs/rds.pem"
+  }
+  expect_failures = [var.db_ssl_mode, var.db_ca_bundle]
+}
