@@ -864,9 +864,19 @@ test('dashboard, alarms and the IAM role: a second run changes nothing', async (
   assert.match(dash.DashboardBody, `"${P}-cluster"`);
   const alarm = (await aws('cloudwatch', 'describe-alarms', '--alarm-names', `${P}-high-cpu`)).MetricAlarms[0];
   assert.match(alarm.AlarmActions[0], new RegExp(`:${P}-alerts$`));
-  const first = await ops('iam-role.ts');
+  // the execution role is Terraform's, the one the running task definition names: shown, nothing created
+  const terraforms = await ops('iam-role.ts');
+  assert.is(terraforms.exitCode, 0, terraforms.all);
+  const named = (await aws('ecs', 'describe-task-definition', '--task-definition', (await service()).taskDefinition)).taskDefinition
+    .executionRoleArn;
+  assert.match(terraforms.stdout, `✓ ${named.split('/').pop()} is Terraform's (${named}), named by the task definition: nothing to create`);
+  assert.not.match(terraforms.all, /create-role|attach-role-policy/);
+  const noGuideRole = await execa('aws', ['iam', 'get-role', '--role-name', 'ecsTaskExecutionRole'], { env: awsEnv, reject: false });
+  assert.match(noGuideRole.stderr, 'NoSuchEntity', 'no role beside the one the tasks use');
+  // the guide's own role, for a task definition of one's own: created once, then left alone
+  const first = await ops('iam-role.ts', ['--standalone']);
   assert.match(first.stdout, 'ecsTaskExecutionRole created');
-  const second = await ops('iam-role.ts');
+  const second = await ops('iam-role.ts', ['--standalone']);
   assert.match(second.stdout, 'role ecsTaskExecutionRole exists');
   assert.match(second.stdout, 'policy already attached');
 });
