@@ -83,6 +83,60 @@ export function settleCommands(output: string, where: { root: string; app: strin
   return lines.length ? `${lines.join('\n')}\n` : '# (no command: see the text above)\n';
 }
 
+/**
+ * What every block's dry run is given besides the marker's own settings: the guide serves plain HTTP (it has no
+ * domain), and bootstrap names the one account it may touch (the page shows the guide's <ACCOUNT_ID>). Shown on
+ * the block's first line, with the marker's settings, so no setting a block depends on is hidden.
+ */
+export const RUNBOOK_SETTINGS: [string, string][] = [
+  ['ALLOW_PLAIN_HTTP', 'true'],
+  ['EXPECTED_ACCOUNT_ID', '123456789012'],
+  ['ALARM_EMAIL', 'oncall@your-team.example'],
+];
+
+/** The block's first line: the settings its dry run had, in the page's language. */
+export function settingsLine(lang: 'ko' | 'en', settings: [string, string][]): string {
+  const all = [...RUNBOOK_SETTINGS.filter(([k]) => !settings.some(([s]) => s === k)), ...settings].map(([k, v]) => `${k}=${v}`).join(' ');
+  return lang === 'ko' ? `# 아래는 --dry-run 출력 (설정: ${all})` : `# the --dry-run output with ${all}`;
+}
+
+/**
+ * The scripts' comments in a command block, as a Korean engineer writes them. Every comment a dry run prints
+ * needs a line here: a new one without it stops `npm run runbook` (and --check) naming it.
+ */
+export const KO_COMMENTS: [RegExp, string][] = [
+  [/^# via the SDK$/, '# SDK로 호출'],
+  [/^# polled through the SDK until the deployment is healthy$/, '# 배포가 정상이 될 때까지 SDK로 폴링'],
+  [/^# the deploy lock$/, '# 배포 잠금'],
+  [/^# wait for (\S+) to answer 200, then: (.+)$/, '# $1 이 200으로 응답할 때까지 기다린 다음: $2'],
+  [/^# write (\S+) from the configuration$/, '# 설정으로 $1 작성'],
+  [/^# UPSERT the validation CNAME records in HOSTED_ZONE_ID, then: (.+)$/, '# HOSTED_ZONE_ID에 검증용 CNAME 레코드를 UPSERT한 다음: $1'],
+  [/^# every few seconds until the task is STOPPED \(at most (\d+) s\):$/, '# 태스크가 STOPPED가 될 때까지 몇 초마다 확인 (최대 $1초):'],
+  [/^# \(no command: see the text above\)$/, '# (명령 없음: 위 설명을 보세요)'],
+];
+
+/** A block's comments in Korean (a whole-line comment, or one after the command); throws naming any it lacks. */
+export function inKorean(body: string): string {
+  const missing: string[] = [];
+  const lines = body.split('\n').map((line) => {
+    const after = line.indexOf('   # ');
+    const at = line.startsWith('#') ? 0 : after < 0 ? -1 : after + 3;
+    if (at < 0) return line;
+    const comment = line.slice(at);
+    const rule = KO_COMMENTS.find(([re]) => re.test(comment));
+    if (!rule) {
+      missing.push(comment);
+      return line;
+    }
+    return line.slice(0, at) + comment.replace(rule[0], rule[1]);
+  });
+  if (missing.length)
+    throw new Error(
+      `no Korean for ${missing.length} comment(s) of a runbook block: ${missing.map((m) => JSON.stringify(m)).join(', ')}; add each to KO_COMMENTS in lib/runbook.ts`,
+    );
+  return lines.join('\n');
+}
+
 const RUNBOOK_ROOT = resolve(import.meta.dirname, '..');
 
 export interface Scratch {

@@ -7,7 +7,17 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { ScriptFailure } from '../lib/errors.js';
-import { runbookBlocks, type RunbookBlock, type Scratch, scratchCheckout, scriptOf, settleCommands } from '../lib/runbook.js';
+import {
+  inKorean,
+  RUNBOOK_SETTINGS,
+  runbookBlocks,
+  type RunbookBlock,
+  type Scratch,
+  scratchCheckout,
+  scriptOf,
+  settingsLine,
+  settleCommands,
+} from '../lib/runbook.js';
 import { sh } from '../lib/run.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -43,7 +53,7 @@ export const spec: ScriptSpec = {
     for (const file of files) {
       let text = readFileSync(file, 'utf8');
       for (const b of runbookBlocks(text).reverse()) {
-        const want = outputs.get(b.key)!;
+        const want = pageBlock(file, b, outputs.get(b.key)!);
         if (b.body === want) continue;
         stale.push(`${relative(process.cwd(), file)}:${b.line}: npm run ${b.command}`);
         text = text.slice(0, b.bodyStart) + want + text.slice(b.bodyEnd);
@@ -63,6 +73,17 @@ export const spec: ScriptSpec = {
   },
 };
 
+/** What the page shows: the settings line, then the dry run's commands, commented in the page's language. */
+function pageBlock(file: string, block: RunbookBlock, output: string): string {
+  const lang = relative(resolve(file, '..', '..'), file).startsWith('ko') ? 'ko' : 'en';
+  if (lang === 'en') return `${settingsLine(lang, block.settings)}\n${output}`;
+  try {
+    return `${settingsLine(lang, block.settings)}\n${inKorean(output)}`;
+  } catch (error: any) {
+    throw new ScriptFailure(`${relative(process.cwd(), file)}:${block.line}: npm run ${block.command}: ${error.message}`);
+  }
+}
+
 /** One marker's command with --dry-run, in a clean environment (the guide's defaults plus the marker's settings). */
 async function dryRun(runner: ScriptContext['runner'], block: RunbookBlock, scratch: Scratch): Promise<string> {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -75,12 +96,7 @@ async function dryRun(runner: ScriptContext['runner'], block: RunbookBlock, scra
     `LLMOPS_BUILD_CONTEXT=${scratch.app}`,
     `TF_DIR=${scratch.terraform}`,
     'LLMOPS_RENDERER=simple',
-    // the guide serves plain HTTP (it has no domain): the same, opted into
-    'LLMOPS_ALLOW_PLAIN_HTTP=true',
-    // bootstrap names the one account it may touch (the page shows the guide's <ACCOUNT_ID> placeholders)
-    'LLMOPS_EXPECTED_ACCOUNT_ID=123456789012',
-    'LLMOPS_ALARM_EMAIL=oncall@your-team.example',
-    ...block.settings.map(([k, v]) => `LLMOPS_${k}=${v}`),
+    ...[...RUNBOOK_SETTINGS, ...block.settings].map(([k, v]) => `LLMOPS_${k}=${v}`),
   ];
   runner.echo(
     `# npm run ${block.name} -- ${[...block.args, '--dry-run'].join(' ')}${block.settings.length ? ` with ${block.settings.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`,

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runbookBlocks, scriptOf, settleCommands } from '../lib/runbook.js';
+import { inKorean, runbookBlocks, scriptOf, settingsLine, settleCommands } from '../lib/runbook.js';
 import { ROOT, runScriptFile } from './helpers/script.js';
 
 /** The guide's sections (its `##` and step headings), each a page in both languages. */
@@ -98,6 +98,34 @@ test('every guide section has a Korean and an English page with the same command
       assert.ok(b.body.trim(), `docs/ko/${name}.md:${b.line}: npm run ${b.command} has no generated block`);
   }
   for (const name of SECTIONS) assert.ok(page('ko', 'README').includes(`(${name}.md)`), `docs/ko/README.md links ${name}.md`);
+});
+
+test("every block shows the settings its dry run had; the Korean pages' comments are Korean; a comment without Korean stops the runbook", () => {
+  for (const lang of ['ko', 'en'] as const)
+    for (const name of [...SECTIONS, 'README'])
+      for (const b of runbookBlocks(page(lang, name))) {
+        const [first, ...rest] = b.body.trimEnd().split('\n');
+        assert.is(first, settingsLine(lang, b.settings), `docs/${lang}/${name}.md:${b.line}`);
+        assert.match(first!, 'ALLOW_PLAIN_HTTP=true', 'the opt-in every block was generated with is on the page');
+        if (lang === 'ko')
+          for (const line of rest) {
+            const comment = line.startsWith('#') ? line : line.split('   # ')[1];
+            if (comment) assert.match(comment, /[\uac00-\ud7a3]|^# (HOSTED_ZONE_ID|http)/, `docs/ko/${name}.md:${b.line}: ${line}`);
+          }
+      }
+  assert.is(inKorean('aws sts get-caller-identity   # via the SDK'), 'aws sts get-caller-identity   # SDK로 호출');
+  assert.is(
+    inKorean('# every few seconds until the task is STOPPED (at most 600 s):'),
+    '# 태스크가 STOPPED가 될 때까지 몇 초마다 확인 (최대 600초):',
+  );
+  assert.throws(
+    () => inKorean('aws x   # a new comment'),
+    /no Korean for 1 comment\(s\).*"# a new comment".*KO_COMMENTS in lib\/runbook.ts/,
+  );
+  assert.is(
+    settingsLine('en', [['DB_PASSWORD', 'x']]),
+    '# the --dry-run output with ALLOW_PLAIN_HTTP=true EXPECTED_ACCOUNT_ID=123456789012 ALARM_EMAIL=oncall@your-team.example DB_PASSWORD=x',
+  );
 });
 
 test('npm run runbook -- --check: the committed blocks are what the scripts print with --dry-run', async () => {
