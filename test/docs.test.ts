@@ -63,6 +63,24 @@ test('the README starts a newcomer: at most about 200 lines, with its sections, 
   assert.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), 'npm test');
 });
 
+test('step 3\'s pages keep the guide\'s "what to edit" list: each tfvars variable with the .env setting that sets it', () => {
+  const settings: Record<string, string> = {
+    db_password: 'DB_PASSWORD',
+    alarm_email: 'ALARM_EMAIL',
+    domain_name: 'DOMAIN_NAME',
+    acm_certificate_arn: 'ACM_CERTIFICATE_ARN',
+  };
+  for (const lang of ['ko', 'en']) {
+    const page = readFileSync(join(ROOT, 'docs', lang, 'step-3-terraform.md'), 'utf8');
+    for (const [variable, setting] of Object.entries(settings))
+      assert.match(
+        page,
+        new RegExp(`\\| \`${variable}\` \\| \`${setting}\``),
+        `docs/${lang}/step-3-terraform.md: ${variable} -> ${setting}`,
+      );
+  }
+});
+
 test('the Korean pages use one word for each term (the glossary of docs/ko/README.md): 태스크 for a task, 수임 for assuming a role', async () => {
   const misuses: string[] = [];
   const files = (await tracked('docs/ko/*.md')).filter(Boolean);
