@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { integer, isCI, type OptionSpec } from './flags.js';
-export { integer, isCI, matching, readableFile, type OptionSpec } from './flags.js';
+export { integer, isCI, matching, readableFile, SCAN_ALLOW_OPTIONS, SCAN_ALLOW_REQUIRES, scanAllowOf, type OptionSpec } from './flags.js';
 import { applyEnvFiles, ignoredEnvironment } from './envfiles.js';
 import { loadConfig, secretValues, settingOverrides, type Config } from './config.js';
 import { PREFIX } from './schema.js';

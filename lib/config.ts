@@ -60,6 +60,8 @@ export interface Config {
   migrate?: { command: string[]; timeoutSeconds: number };
   /** DB_CHECK_COMMAND: doctor runs it as a one-off task to prove the tasks reach the database (exit 0 = connected). */
   dbCheckCommand?: string[];
+  /** The scan gate: a finding at or above `severity` in the image's ECR scan stops the release before it is registered. */
+  scan: { severity: 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'INFORMATIONAL' | 'off'; timeoutSeconds: number };
   /** How the tasks' PostgreSQL clients check the server (PGSSLMODE) and the CA bundle in the image they check it with (PGSSLROOTCERT). */
   dbTls: { mode: 'verify-full' | 'verify-ca' | 'require'; caBundle: string };
   secrets: { dbPassword?: string; slackWebhook?: string };
@@ -177,6 +179,7 @@ function toConfig(v: Raw, environment?: string): Config {
     migrate: v.MIGRATE_COMMAND ? { command: JSON.parse(v.MIGRATE_COMMAND), timeoutSeconds: v.MIGRATE_TIMEOUT_SECONDS } : undefined,
     dbCheckCommand: v.DB_CHECK_COMMAND ? JSON.parse(v.DB_CHECK_COMMAND) : undefined,
     dbTls: { mode: v.DB_SSL_MODE, caBundle: v.DB_CA_BUNDLE },
+    scan: { severity: v.SCAN_SEVERITY, timeoutSeconds: v.SCAN_TIMEOUT_SECONDS },
     secrets: { dbPassword: v.DB_PASSWORD, slackWebhook: v.SLACK_WEBHOOK },
     dbPasswordVersion: v.DB_PASSWORD_VERSION,
   };

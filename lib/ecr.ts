@@ -16,6 +16,80 @@ export function repositoryUrl(config: Config, account: string): string {
   return `${ecrRegistry(account, config.region)}/${config.names.repository}`;
 }
 
+/** Findings accepted for one image digest (`--allow-findings <digest> --reason <text>`). */
+export interface ScanAllow {
+  digest: string;
+  reason: string;
+}
+
+/** ECR's severities, most severe first. */
+export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'INFORMATIONAL', 'UNDEFINED'] as const;
+
+export interface Finding {
+  name: string;
+  severity: string;
+  package?: string;
+}
+
+export interface ScanResult {
+  /** COMPLETE, or why there are no findings to read (UNSUPPORTED_IMAGE, FAILED, FINDINGS_UNAVAILABLE …). */
+  status: string;
+  description?: string;
+  findings: Finding[];
+}
+
+/** The findings of a scan as ECR describes them: basic scanning's `findings`, enhanced scanning's (Inspector). */
+export function findingsOf(described: any): Finding[] {
+  const f = described?.imageScanFindings ?? {};
+  const basic = (f.findings ?? []).map((x: any) => ({
+    name: x.name,
+    severity: x.severity,
+    package: x.attributes?.find((a: any) => a.key === 'package_name')?.value,
+  }));
+  const enhanced = (f.enhancedFindings ?? []).map((x: any) => ({
+    name: x.packageVulnerabilityDetails?.vulnerabilityId ?? x.title,
+    severity: x.severity,
+    package: x.packageVulnerabilityDetails?.vulnerablePackages?.[0]?.name,
+  }));
+  return [...basic, ...enhanced];
+}
+
+/**
+ * The scan of an image (ECR scans on push, ECR.1), polled every few seconds until it is no longer in progress;
+ * a scan that has not started yet right after the push is waited for too. Throws (exit 5) when the next wait would
+ * go past SCAN_TIMEOUT_SECONDS of waiting.
+ */
+export async function imageScan(
+  runner: Runner,
+  config: Config,
+  digest: string,
+  sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
+): Promise<ScanResult> {
+  let waited = 0;
+  for (let delay = 1000; ; delay = Math.min(delay * 2, 10_000)) {
+    const r = await runner.run(
+      sh`aws ecr describe-image-scan-findings --repository-name ${config.names.repository} --image-id imageDigest=${digest} --region ${config.region} --output json`,
+      { nothrow: true },
+    );
+    if (r.dryRun) return { status: 'COMPLETE', findings: [] };
+    if (!r.ok && !/ScanNotFoundException/.test(r.stderr))
+      throw new ScriptFailure(`aws ecr describe-image-scan-findings failed: ${r.stderr.trim().split('\n').pop()}`);
+    const described = r.ok ? JSON.parse(r.stdout) : undefined;
+    const status: string = described?.imageScanStatus?.status ?? 'NOT_STARTED';
+    if (status !== 'IN_PROGRESS' && status !== 'PENDING' && status !== 'NOT_STARTED')
+      return { status, description: described?.imageScanStatus?.description, findings: findingsOf(described) };
+    if (waited + delay > config.scan.timeoutSeconds * 1000)
+      throw new ScriptFailure(
+        `the scan of ${config.names.repository}@${digest} is still ${status} after ${config.scan.timeoutSeconds} s (SCAN_TIMEOUT_SECONDS): nothing was registered.\n` +
+          `  fix: run the deploy again when it completes (aws ecr describe-image-scan-findings --repository-name ${config.names.repository} --image-id imageDigest=${digest}); NOT_STARTED means the repository does not scan on push (terraform/ecr.tf: scan_on_push)`,
+        ExitCode.TIMEOUT,
+      );
+    runner.echo(`# the scan of ${digest.slice(0, 19)}… is ${status}: asking again in ${delay / 1000} s`);
+    await sleep(delay);
+    waited += delay;
+  }
+}
+
 /** The digest of `tag` in ECR, or undefined when ECR does not have it. */
 export async function ecrDigest(runner: Runner, config: Config, tag: string): Promise<string | undefined> {
   const r = await runner.run(

@@ -56,3 +56,27 @@ export const readableFile = (given: string): string => {
 export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
   return !!env.CI && !['false', '0'].includes(env.CI.trim().toLowerCase());
 }
+
+/**
+ * The scan gate's exception, for the scripts that register a release (bootstrap, deploy, step:6): findings at or
+ * above SCAN_SEVERITY accepted for one image digest, with the reason the release's tags keep.
+ */
+export const SCAN_ALLOW_OPTIONS: Record<string, OptionSpec> = {
+  'allow-findings': {
+    type: 'string',
+    placeholder: 'sha256:digest',
+    description: 'deploy this image although its scan has findings at or above SCAN_SEVERITY (this digest only; with --reason)',
+    parse: matching(/^sha256:[0-9a-f]{64}$/, 'an image digest, sha256: and 64 hex digits (the gate prints it)'),
+  },
+  reason: {
+    type: 'string',
+    placeholder: 'text',
+    description: "why the findings are accepted: kept in the release's tags (llmops:scan-allowed)",
+    parse: matching(/^[\p{L}\p{N} _.:/=+@-]{8,256}$/u, '8-256 letters, digits, spaces or _ . : / = + @ - (an ECS tag value)'),
+  },
+};
+export const SCAN_ALLOW_REQUIRES: Record<string, string> = { 'allow-findings': 'reason', reason: 'allow-findings' };
+
+/** The scan gate's exception from the parsed flags, for the pipeline context. */
+export const scanAllowOf = (options: Record<string, any>) =>
+  options['allow-findings'] ? { digest: options['allow-findings'] as string, reason: options.reason as string } : undefined;

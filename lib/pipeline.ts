@@ -11,7 +11,7 @@ import { chooseRenderer, taskList, taskRunner } from './tasks.js';
 import { terraformOutputs } from './terraform.js';
 import type { ImageRef } from './image.js';
 import type { PlanSummary } from './infra.js';
-import type { Pushed } from './ecr.js';
+import type { Pushed, ScanAllow } from './ecr.js';
 import type { Registered } from './taskdef.js';
 import { OUTCOME_EXIT, type VerifyOptions, type VerifyResult } from './waiter.js';
 import { type ConfigProblem, ExitCode, exitCodeFor, InterruptedError } from './errors.js';
@@ -27,6 +27,8 @@ export interface PipelineContext {
   plan?: PlanSummary;
   pushed?: Pushed;
   registered?: Registered;
+  /** The scan gate's exception for one image digest (`--allow-findings`, `--reason`). */
+  scanAllow?: ScanAllow;
   /** Step 7's flags when it runs alone (`--task-definition`, `--timeout`, `--url`). */
   verify?: VerifyOptions;
   verified?: VerifyResult;

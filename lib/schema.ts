@@ -217,6 +217,11 @@ export const schema = z
     MIGRATE_COMMAND: containerCommand(),
     MIGRATE_TIMEOUT_SECONDS: int(30, 7200, 'seconds from 30 to 7200'),
     DB_CHECK_COMMAND: containerCommand(),
+    SCAN_SEVERITY: z.enum(['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'INFORMATIONAL', 'off'], {
+      error:
+        'expected the lowest severity of an image scan finding that stops a release: CRITICAL (the default), HIGH, MEDIUM, LOW, INFORMATIONAL, or off',
+    }),
+    SCAN_TIMEOUT_SECONDS: int(10, 3600, 'seconds from 10 to 3600'),
     DB_SSL_MODE: z.enum(['verify-full', 'verify-ca', 'require'], {
       error:
         "expected verify-full (the default: TLS, and the server's certificate checked against DB_CA_BUNDLE and its name against the endpoint), verify-ca (the certificate, not the name) or require (TLS that checks nothing: a server that is not the database is not noticed)",
@@ -278,6 +283,8 @@ export const DEFAULTS: Record<string, string> = {
   TF_DIR: 'terraform',
   DEPLOY_TIMEOUT_SECONDS: '900',
   MIGRATE_TIMEOUT_SECONDS: '600',
+  SCAN_SEVERITY: 'CRITICAL',
+  SCAN_TIMEOUT_SECONDS: '300',
   DB_SSL_MODE: 'verify-full',
   DB_CA_BUNDLE: RDS_CA_BUNDLE,
 };

@@ -216,6 +216,19 @@ def list_tasks(self, cluster_str=None, container_instance=None, family=None, sta
 
 
 def patch_moto() -> None:
+    # ECR's scan on push, as record_push saw it: IN_PROGRESS, then the findings the image declares
+    from moto.ecr.models import ECRBackend
+
+    if not getattr(ECRBackend, "_sandbox_scans", False):
+        original_findings = ECRBackend.describe_image_scan_findings
+
+        def describe_image_scan_findings(self, registry_id, repository_name, image_id):
+            repo = self._get_repository(repository_name, registry_id)
+            image = repo._get_image(image_id.get("imageTag"), image_id.get("imageDigest"))
+            return scan_findings_answer(repository_name, repo.registry_id, image) or original_findings(self, registry_id, repository_name, image_id)
+
+        ECRBackend.describe_image_scan_findings = describe_image_scan_findings
+        ECRBackend._sandbox_scans = True
     # moto 5.2.1 builds an awsvpc task's ENI attachment from eni.private_dns_name, which its
     # NetworkInterface lacks: every awsvpc task creation would raise AttributeError.
     from moto.ec2.models.elastic_network_interfaces import NetworkInterface
@@ -1087,6 +1100,60 @@ def record_push(ev: dict) -> None:
         log(f"ECR image {repo}:{tag} {digest}")
     except Exception as e:
         log(f"ECR put_image {repo}:{tag}: {e}")
+        return
+    if (backend.repositories[repo].image_scanning_configuration or {}).get("scanOnPush"):
+        scan_on_push(backend, repo, digest, manifest)
+
+
+# ---------------------------------------------------------------------------------------------
+# ECR's scan on push: what an image declares it holds is what the scan finds
+
+FINDINGS_LABEL = "org.llmops.sandbox.findings"  # e.g. "CRITICAL:CVE-2026-0001:openssl,HIGH:CVE-2026-0002:zlib"
+SCANS: dict[tuple[str, str], dict] = {}  # (repository, digest) -> {"ready_at": t, "findings": [...]}
+
+
+def image_labels(repo: str, manifest: str) -> dict:
+    config = (json.loads(manifest).get("config") or {}).get("digest")
+    if not config:
+        return {}
+    blob = urllib.request.urlopen(f"{ARGS.registry_url}/v2/{repo}/blobs/{config}", timeout=10).read()
+    return (json.loads(blob).get("config") or {}).get("Labels") or {}
+
+
+def scan_on_push(backend, repo: str, digest: str, manifest: str) -> None:
+    """The scan ECR starts on push: IN_PROGRESS for a moment (scaled), then COMPLETE with the findings the image
+    declares in its FINDINGS_LABEL (none for any other image: moto's own answer is a fake HIGH finding)."""
+    try:
+        declared = image_labels(repo, manifest).get(FINDINGS_LABEL, "")
+    except Exception as e:  # an image the registry cannot describe: scanned with no findings
+        log(f"ECR scan of {repo}@{digest}: could not read its labels: {e}")
+        declared = ""
+    findings = []
+    for item in filter(None, (x.strip() for x in declared.split(","))):
+        severity, name, package = (item.split(":") + ["", ""])[:3]
+        findings.append({"name": name, "severity": severity.upper(), "uri": f"https://nvd.nist.gov/vuln/detail/{name}",
+                         "attributes": [{"key": "package_name", "value": package}] if package else []})
+    SCANS[(repo, digest)] = {"ready_at": time.time() + scaled(20), "findings": findings, "at": utcnow()}
+    image = backend.repositories[repo]._get_image(None, digest)
+    image.last_scan = utcnow().replace(tzinfo=None)
+    log(f"ECR scan on push of {repo}@{digest}: {len(findings)} finding(s)")
+
+
+def scan_findings_answer(repo_name: str, registry_id: str, image) -> dict | None:
+    scan = SCANS.get((repo_name, image.image_digest))
+    if scan is None:
+        return None
+    answer = {"registryId": registry_id, "repositoryName": repo_name,
+              "imageId": {"imageDigest": image.image_digest, "imageTag": image.image_tag}}
+    if time.time() < scan["ready_at"]:
+        return {**answer, "imageScanStatus": {"status": "IN_PROGRESS", "description": "The scan is in progress."}}
+    counts: dict[str, int] = {}
+    for f in scan["findings"]:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+    when = scan["at"].strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return {**answer, "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            "imageScanFindings": {"imageScanCompletedAt": when, "vulnerabilitySourceUpdatedAt": when,
+                                  "findings": scan["findings"], "findingSeverityCounts": counts}}
 
 
 # ---------------------------------------------------------------------------------------------

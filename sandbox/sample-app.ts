@@ -11,14 +11,19 @@
 // Broken variants pass the local smoke test (step 2) and fail only in ECS, as real apps do when their
 // cloud environment differs: `exit` exits 3 at start when DATABASE_HOST is set (the task definition sets
 // it); `health` answers 404 on /health there; `migration` ships a migration that fails; `ca` carries another
-// CA's bundle at DB_CA_BUNDLE, so verify-full refuses the database's certificate; `no-ca` carries no bundle.
+// CA's bundle at DB_CA_BUNDLE, so verify-full refuses the database's certificate; `no-ca` carries no bundle;
+// `vulnerable` declares a critical and a high finding, which the sandbox's ECR scan on push reports.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { RDS_CA_BUNDLE } from '../lib/schema.js';
 import { sandboxCa } from './rds-ca.js';
 
-export type Broken = 'exit' | 'health' | 'migration' | 'ca' | 'no-ca' | undefined;
+/** What the sandbox's ECR scan finds in an image (sandbox/emulator.py FINDINGS_LABEL): severity:id:package, comma-separated. */
+export const SANDBOX_FINDINGS_LABEL = 'org.llmops.sandbox.findings';
+export const SANDBOX_FINDINGS = 'CRITICAL:CVE-2026-0001:libexample,HIGH:CVE-2026-0002:zlib,LOW:CVE-2026-0003:busybox';
+
+export type Broken = 'exit' | 'health' | 'migration' | 'ca' | 'no-ca' | 'vulnerable' | undefined;
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
@@ -221,6 +226,7 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
       'COPY www-degraded /www-degraded',
       'USER 1000:1000',
       'EXPOSE 3000',
+      ...(broken === 'vulnerable' ? [`LABEL ${SANDBOX_FINDINGS_LABEL}="${SANDBOX_FINDINGS}"`] : []),
       'ENTRYPOINT ["/bin/start"]',
       '',
     ].join('\n'),

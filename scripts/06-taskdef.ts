@@ -5,9 +5,18 @@
 // Produces: a task definition revision and a new ECS deployment
 // Next:     npm run step:7 (verify the deployment)
 import { resolveIdentity } from '../lib/aws.js';
-import { confirm, isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import {
+  confirm,
+  isMain,
+  main,
+  SCAN_ALLOW_OPTIONS,
+  SCAN_ALLOW_REQUIRES,
+  scanAllowOf,
+  type ScriptContext,
+  type ScriptSpec,
+} from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import { ecrDigest, repositoryUrl } from '../lib/ecr.js';
+import { ecrDigest, imageScan, repositoryUrl, type ScanAllow, SEVERITIES } from '../lib/ecr.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { imageRef, type ImageRef } from '../lib/image.js';
 import { migrate, type OneOffResult } from '../lib/oneoff.js';
@@ -32,7 +41,7 @@ export const step: PipelineStep = {
   async run(ctx, runner, report) {
     // bootstrap and deploy pass what step 5 just learnt; alone, step 6 asks ECR
     const known = ctx.ref && ctx.pushed && !runner.dryRun ? { ref: ctx.ref, digest: ctx.pushed.digest } : undefined;
-    const r = (ctx.registered = await releaseTaskDefinition(runner, ctx.config, ctx.yes, known));
+    const r = (ctx.registered = await releaseTaskDefinition(runner, ctx.config, ctx.yes, known, ctx.scanAllow));
     report(
       runner.dryRun
         ? `(dry run) would register a revision for ${r.image} unless the running one is the same, and update the service`
@@ -47,6 +56,7 @@ export async function releaseTaskDefinition(
   config: Config,
   yes: boolean,
   known?: { ref: ImageRef; digest: string },
+  scanAllow?: ScanAllow,
 ): Promise<Registered> {
   const { cluster, service: serviceName, family } = config.names;
   const identity = await resolveIdentity(runner, config);
@@ -87,9 +97,11 @@ export async function releaseTaskDefinition(
       );
       for (const line of diff) runner.echo(`  ${line}`);
     }
+    // the scan gate: an image with findings at or above SCAN_SEVERITY is not registered (unless allowed for its digest)
+    const scanTags = await scanGate(runner, config, digest, scanAllow);
     if (!runner.dryRun && !(await confirm(`Register a new revision of ${family} and deploy it to ${serviceName}?`, yes)))
       throw new ScriptFailure('not registered (declined)');
-    tags = releaseTags(ref, digest);
+    tags = [...releaseTags(ref, digest), ...scanTags];
     arn = await registerTaskDefinition(runner, config, 'ecs-task-definition.json', { ...td, tags }, '<TASK_DEFINITION_ARN>');
     changed = true;
   } else {
@@ -132,6 +144,52 @@ export async function releaseTaskDefinition(
   return { taskDefinitionArn: arn, revision, changed, image, digest, deploymentId, migrated };
 }
 
+/**
+ * The image's ECR scan against SCAN_SEVERITY: below it, the release goes on and its tags say what the scan found;
+ * at or above it, the release stops here, before anything is registered (exit 1, the findings listed), unless
+ * those findings were accepted for this very digest: then the reason goes into the release's tags.
+ */
+export async function scanGate(
+  runner: Runner,
+  config: Config,
+  digest: string,
+  allow?: ScanAllow,
+): Promise<{ key: string; value: string }[]> {
+  const threshold = config.scan.severity;
+  if (threshold === 'off') {
+    runner.echo('# scan gate off (SCAN_SEVERITY=off): the image scan is not read');
+    return [];
+  }
+  const scan = await imageScan(runner, config, digest);
+  if (runner.dryRun) return [];
+  if (scan.status !== 'COMPLETE') {
+    runner.echo(`# the scan of ${digest} ended ${scan.status}${scan.description ? ` (${scan.description})` : ''}: no findings to gate on`);
+    return [{ key: 'llmops:scan', value: scan.status }];
+  }
+  const rank = (s: string) => SEVERITIES.indexOf(s as (typeof SEVERITIES)[number]);
+  const counts = SEVERITIES.map((s) => [s, scan.findings.filter((f) => f.severity === s).length] as const).filter(([, n]) => n);
+  const summary = counts.length ? counts.map(([s, n]) => `${s}=${n}`).join(' ') : 'no findings';
+  const tags = [{ key: 'llmops:scan', value: summary }];
+  const blocking = scan.findings.filter((f) => rank(f.severity) >= 0 && rank(f.severity) <= rank(threshold));
+  if (!blocking.length) {
+    runner.echo(`# the scan of ${digest.slice(0, 19)}…: ${summary}; none at or above ${threshold} (SCAN_SEVERITY)`);
+    return tags;
+  }
+  const list = blocking
+    .sort((a, b) => rank(a.severity) - rank(b.severity))
+    .map((f) => `  ✗ ${f.severity} ${f.name}${f.package ? ` (${f.package})` : ''}`)
+    .join('\n');
+  if (allow?.digest === digest) {
+    runner.echo(`# ${blocking.length} finding(s) at or above ${threshold} accepted for ${digest}: ${allow.reason}\n${list}`);
+    return [...tags, { key: 'llmops:scan-allowed', value: allow.reason }];
+  }
+  throw new ScriptFailure(
+    `the image ${config.names.repository}@${digest} has ${blocking.length} finding(s) at or above ${threshold} (SCAN_SEVERITY) in its ECR scan: nothing was registered, the service is unchanged.\n${list}\n` +
+      `  fix: rebuild it on patched packages and deploy again; or accept these for this image, with a reason its release keeps: npm run deploy -- --allow-findings ${digest} --reason "<why>"`,
+    ExitCode.FAILED,
+  );
+}
+
 /** register-task-definition of a rendered document (written to the state directory); its new ARN. */
 async function registerTaskDefinition(runner: Runner, config: Config, file: string, td: any, placeholder: string): Promise<string> {
   const rendered = writeRendered(runner, file, td);
@@ -144,8 +202,10 @@ async function registerTaskDefinition(runner: Runner, config: Config, file: stri
 export const spec: ScriptSpec = {
   header: import.meta.url,
   command: 'step:6',
-  async main({ runner, config, yes }: ScriptContext) {
-    await runStep(step, newContext(config, runner, yes));
+  options: SCAN_ALLOW_OPTIONS,
+  requires: SCAN_ALLOW_REQUIRES,
+  async main({ runner, config, yes, options }: ScriptContext) {
+    await runStep(step, { ...newContext(config, runner, yes), scanAllow: scanAllowOf(options) });
     process.stdout.write('Next: npm run step:7\n');
   },
 };

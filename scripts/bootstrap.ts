@@ -4,7 +4,17 @@
 // Produces: the stack and the app answering on its URL; a summary (URL, image digest, revision, durations, rollback
 //           command)
 // Next:     npm run deploy for every later release
-import { integer, isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import {
+  integer,
+  isMain,
+  LOCK_WAIT_OPTION,
+  main,
+  SCAN_ALLOW_OPTIONS,
+  SCAN_ALLOW_REQUIRES,
+  scanAllowOf,
+  type ScriptContext,
+  type ScriptSpec,
+} from '../lib/cli.js';
 import { resolve } from 'node:path';
 import type { Config } from '../lib/config.js';
 import { readEnvFiles } from '../lib/envfiles.js';
@@ -87,10 +97,12 @@ export const spec: ScriptSpec = {
     from: { type: 'string', placeholder: 'N', description: 'start at step N (the steps before it are assumed done)', parse: integer(1, 8) },
     only: { type: 'string', placeholder: 'N,M', description: 'run only these steps, e.g. 5,6,7', parse: stepList },
     'lock-wait': LOCK_WAIT_OPTION,
+    ...SCAN_ALLOW_OPTIONS,
   },
+  requires: SCAN_ALLOW_REQUIRES,
   async main({ runner, config, yes, options }: ScriptContext) {
     const steps = selectSteps(STEPS, options);
-    const ctx = newContext(config, runner, yes);
+    const ctx = { ...newContext(config, runner, yes), scanAllow: scanAllowOf(options) };
     // steps 1-4 build the infrastructure (Terraform locks its own state); 5-8 change the service: locked
     const before = steps.filter((s) => s.n < 5);
     const after = steps.filter((s) => s.n >= 5);

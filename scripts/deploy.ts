@@ -3,7 +3,16 @@
 // Needs:    a bootstrapped stack (npm run bootstrap), BUILD_CONTEXT at the commit to release
 // Produces: a verified deployment and its release record
 // Next:     open the URL in the summary; npm run logs to watch it (npm run rollback if the release misbehaves)
-import { isMain, LOCK_WAIT_OPTION, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
+import {
+  isMain,
+  LOCK_WAIT_OPTION,
+  main,
+  SCAN_ALLOW_OPTIONS,
+  SCAN_ALLOW_REQUIRES,
+  scanAllowOf,
+  type ScriptContext,
+  type ScriptSpec,
+} from '../lib/cli.js';
 import { underDeployLock } from '../lib/lock.js';
 import { newContext, type PipelineStep, runPipeline, summary } from '../lib/pipeline.js';
 import { step as build } from './02-build.js';
@@ -20,9 +29,11 @@ export const spec: ScriptSpec = {
   paths: ['build'],
   options: {
     'lock-wait': LOCK_WAIT_OPTION,
+    ...SCAN_ALLOW_OPTIONS,
   },
+  requires: SCAN_ALLOW_REQUIRES,
   async main({ runner, config, yes, options }: ScriptContext) {
-    const ctx = newContext(config, runner, yes);
+    const ctx = { ...newContext(config, runner, yes), scanAllow: scanAllowOf(options) };
     try {
       await underDeployLock(runner, config, options['lock-wait'], 'deploy', () => runPipeline(DEPLOY_STEPS, ctx));
     } catch (error) {

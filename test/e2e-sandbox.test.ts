@@ -246,11 +246,22 @@ test('the task writes its logs to the awslogs stream (filter-log-events and CLI 
   }
 });
 
-test('deploy of a new commit rolls forward', async () => {
-  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v2');
+test('deploy of a new commit rolls forward; an image whose ECR scan has a critical finding is stopped before registration, unless allowed for its digest with a reason the release keeps', async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v2', 'vulnerable');
   const before = (await service()).taskDefinition;
-  const r = await timed('deploy v2', () => sb.run('scripts/deploy.ts', ['--yes']));
+  const gated = await timed('deploy v2 (scan gate)', () => sb.run('scripts/deploy.ts', ['--yes']));
+  assert.is(gated.exitCode, 1, gated.all.slice(-3000));
+  const digest = /the image \S+@(sha256:[0-9a-f]{64}) has 1 finding\(s\) at or above CRITICAL \(SCAN_SEVERITY\)/.exec(gated.all)?.[1];
+  assert.ok(digest, gated.all.slice(-3000));
+  assert.match(gated.all, '✗ CRITICAL CVE-2026-0001 (libexample)');
+  assert.not.match(gated.all, 'CVE-2026-0002', 'HIGH is below the threshold: not listed as blocking');
+  assert.match(gated.all, `npm run deploy -- --allow-findings ${digest} --reason "<why>"`);
+  assert.not.match(gated.all, '$ aws ecs register-task-definition', 'stopped before registration');
+  assert.is((await service()).taskDefinition, before, 'the service is unchanged');
+  const reason = 'CVE-2026-0001 not reachable: libexample unused (SEC-42)';
+  const r = await timed('deploy v2', () => sb.run('scripts/deploy.ts', ['--yes', '--allow-findings', digest!, '--reason', reason]));
   assert.is(r.exitCode, 0, r.all.slice(-3000));
+  assert.match(r.all, `1 finding(s) at or above CRITICAL accepted for ${digest}: ${reason}`);
   const after = (await service()).taskDefinition;
   assert.is.not(after, before);
   assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
@@ -259,6 +270,10 @@ test('deploy of a new commit rolls forward', async () => {
   assert.match(td.taskDefinition.containerDefinitions[0].image, /@sha256:[0-9a-f]{64}$/, 'deployed by digest');
   assert.is(tags['llmops:image-digest'], td.taskDefinition.containerDefinitions[0].image.split('@')[1]);
   assert.match(tags['llmops:git-sha'], /^[0-9a-f]{40}$/);
+  // the release record keeps what the scan found and why it was accepted
+  assert.is(tags['llmops:image-digest'], digest);
+  assert.is(tags['llmops:scan'], 'CRITICAL=1 HIGH=1 LOW=1');
+  assert.is(tags['llmops:scan-allowed'], reason);
 });
 
 test('deploy of an image that exits at start: exit 4, diagnosis with the exit code and log lines, back on the previous revision', async () => {
@@ -274,17 +289,7 @@ test('deploy of an image that exits at start: exit 4, diagnosis with the exit co
   assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
 });
 
-test('deploy of an image that fails its health check: exit 4, Target.ResponseCodeMismatch with the fix', async () => {
-  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v4-unhealthy', 'health');
-  const r = await timed('deploy broken (health)', () => sb.run('scripts/deploy.ts', ['--yes']));
-  assert.is(r.exitCode, 4, r.all.slice(-3000));
-  assert.match(r.all, 'Task failed ELB health checks');
-  assert.match(r.all, 'Target.ResponseCodeMismatch');
-  assert.match(r.all, 'make HEALTH_PATH return 200');
-  assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
-});
-
-test("the database's certificate is checked (verify-full): an image with another CA's bundle fails its deploy with doctor's fix; one without a bundle is refused at step 2, nothing pushed", async () => {
+test("deploy of an image that fails its health check: exit 4, Target.ResponseCodeMismatch with the fix; here because it cannot verify the database's certificate (verify-full): the app's log line and doctor's fix. One without a CA bundle is refused at step 2, nothing pushed", async () => {
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v4-no-ca', 'no-ca');
   const none = await sb.run('scripts/deploy.ts', ['--yes']);
   assert.is(none.exitCode, 2, none.all.slice(-3000));
@@ -295,9 +300,13 @@ test("the database's certificate is checked (verify-full): an image with another
   );
   assert.not.match(none.all, '$ docker push', 'refused before the push');
 
-  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v4-foreign-ca', 'ca');
-  const r = await timed('deploy broken (another CA)', () => sb.run('scripts/deploy.ts', ['--yes']));
+  // /health answers 404 while the app cannot reach its database: here it refuses the server's certificate
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v4-unhealthy', 'ca');
+  const r = await timed('deploy broken (health: another CA)', () => sb.run('scripts/deploy.ts', ['--yes']));
   assert.is(r.exitCode, 4, r.all.slice(-3000));
+  assert.match(r.all, 'Task failed ELB health checks');
+  assert.match(r.all, 'Target.ResponseCodeMismatch');
+  assert.match(r.all, 'make HEALTH_PATH return 200');
   assert.match(r.all, 'SSL error: certificate verify failed', "the app's own log line: libpq refused the server's certificate");
   assert.match(r.all, `fix: ${databaseHint('certificate verify failed')}`);
   assert.equal(await albGet('/version'), { status: 200, body: 'v2' });

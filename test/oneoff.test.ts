@@ -288,8 +288,9 @@ test("PostgreSQL's errors, explained for a task on ECS", () => {
   assert.match(databaseHint('FATAL:  password authentication failed for user "app"')!, 'force-new-deployment');
   assert.match(
     databaseHint('pg_hba.conf rejects connection for host "10.0.1.5", user "app", database "app", no encryption')!,
-    'sslmode=require',
+    'PGSSLMODE=verify-full',
   );
+  assert.match(databaseHint('SSL error: certificate verify failed')!, "the image must carry AWS's RDS CA bundle");
   assert.match(databaseHint('could not translate host name "db.example" to address: Name or service not known')!, 'rds_address');
   assert.match(databaseHint('connection to server at "10.0.2.3", port 5432 failed: Connection timed out')!, 'tasks -> RDS');
   assert.match(databaseHint('FATAL:  database "nope" does not exist')!, 'db_name');

@@ -118,6 +118,8 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
     'git -C APP',
     'aws s3 cp',
     'aws ecs describe-services',
+    // the scan gate: the image's findings before anything is registered
+    'aws ecr describe-image-scan-findings',
     'aws ecs register-task-definition',
     'aws ecs update-service',
     // 7: verify

@@ -70,6 +70,7 @@ case "$1 $2" in
   "ecs run-task") echo '{"tasks":[{"taskArn":"arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task/llmops-cluster/m1"}],"failures":[]}';;
   "ecs describe-tasks") echo "{\\"tasks\\":[{\\"lastStatus\\":\\"STOPPED\\",\\"containers\\":[{\\"name\\":\\"llmops-app\\",\\"exitCode\\":\${FAKE_MIGRATION_EXIT:-0}}]}]}";;
   "logs get-log-events") echo '{"events":[{"message":"migrated"}]}';;
+  "ecr describe-image-scan-findings") echo '{"imageScanStatus":{"status":"COMPLETE"},"imageScanFindings":{"findings":[{"name":"CVE-1","severity":"HIGH"}]}}';;
   "s3 cp") echo '${JSON.stringify(Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, v.value])))}';;
   *) echo "unexpected: $*" >&2; exit 9;;
 esac`,
@@ -134,6 +135,7 @@ test('a new image: a revision registered with the release tags and deployed; its
     's3 cp',
     'ecs describe-services',
     'ecs describe-task-definition',
+    'ecr describe-image-scan-findings',
     'ecs register-task-definition',
     'ecs update-service',
   ]);
@@ -146,7 +148,9 @@ test('a new image: a revision registered with the release tags and deployed; its
     'llmops:image-digest',
     'llmops:released-at',
     'llmops:released-by',
+    'llmops:scan',
   ]);
+  assert.is(tags['llmops:scan'], 'HIGH=1', 'what the scan found, below the gate (CRITICAL)');
   assert.equal(
     [tags['llmops:git-sha'], tags['llmops:image-tag'], tags['llmops:image-digest'], tags['llmops:released-by']],
     [ref.sha, ref.tag, DIGEST, 'octocat'],
@@ -228,6 +232,7 @@ test('the migration runs with the new revision before the service is updated; a 
     's3 cp',
     'ecs describe-services',
     'ecs describe-task-definition',
+    'ecr describe-image-scan-findings',
     'ecs register-task-definition',
     'ecs register-task-definition',
     'ecs run-task',
@@ -299,7 +304,7 @@ test('step 6, the definition: what step 5 pushed is deployed without asking ECR 
   assert.equal(changed.reported, [`✓ registered ${TD(18)}\n  image ${REPO}@${DIGEST}`]);
   assert.is(changed.ctx.registered?.deploymentId, 'ecs-svc/42');
   assert.not.ok(
-    fb.calls().some((c) => c[1] === 'ecr'),
+    fb.calls().some((c) => c[1] === 'ecr' && c[2] === 'describe-images'),
     'the digest step 5 pushed is used: ECR is not asked again',
   );
 
