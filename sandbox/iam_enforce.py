@@ -155,7 +155,7 @@ def _iam_checks(req, p, account, resource):
         if name == "CreateRole" and any(k.startswith("Tags.") for k in p):
             out.append(("iam:TagRole", arn, {}))
         return out
-    for key in ("PolicyArn", "OpenIDConnectProviderArn"):
+    for key in ("PolicyArn", "OpenIDConnectProviderArn", "PolicySourceArn"):
         if p.get(key):
             return [(req._action, p[key], {})]
     return [(req._action, resource, {})]
@@ -243,6 +243,68 @@ def role_permits(account, role_arn, action, resource):
     return _policies_permit(policies, boundary, action, resource, {})
 
 
+def _principal_policies(account, arn):
+    """A role's or user's identity policies (inline and attached) and its boundary, as AWS evaluates them."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account]["aws"]
+    kind, _, name = arn.split(":", 5)[-1].partition("/")
+    name = name.split("/")[-1]
+    if kind == "role":
+        role = _role(account, name)
+        if role is None or role.arn != arn:
+            return None
+        policies = [backend.get_role_policy(name, p)[1] for p in backend.list_role_policies(name)]
+        policies += backend.list_attached_role_policies(name)[0]
+        boundary = backend.get_policy(role.permissions_boundary_arn) if role.permissions_boundary_arn else None
+        return policies, boundary
+    if kind == "user":
+        backend.get_user(name)  # raises when there is no such user
+        policies = [backend.get_user_policy(name, p) for p in backend.list_user_policies(name)]
+        policies += backend.list_attached_user_policies(name)[0]
+        return policies, None
+    return None
+
+
+def _decision(policies, boundary, action, resource, context):
+    """SimulatePrincipalPolicy's EvalDecision: explicitDeny, allowed or implicitDeny."""
+    results = [IAMPolicy(p).is_action_permitted(action, resource, None, context) for p in policies]
+    if PermissionResult.DENIED in results:
+        return "explicitDeny"
+    if PermissionResult.PERMITTED not in results:
+        return "implicitDeny"
+    if boundary is not None and IAMPolicy(boundary).is_action_permitted(action, resource, None, context) != PermissionResult.PERMITTED:
+        return "implicitDeny"
+    return "allowed"
+
+
+def simulate_principal_policy(self):
+    """IAM's SimulatePrincipalPolicy, answered by the evaluator that enforces every request here (moto has none):
+    each action on each resource, with the context entries given."""
+    from moto.core.responses import ActionResult
+    from moto.iam.exceptions import NotFoundException
+
+    params = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in (self.querystring or {}).items()}
+    source = params.get("PolicySourceArn", "")
+    account = source.split(":")[4] if source.count(":") >= 5 else ""
+    found = _principal_policies(account, source) if account else None
+    if found is None:
+        raise NotFoundException(f"The principal {source} cannot be found.")
+    policies, boundary = found
+    listed = lambda prefix: [v for k, v in sorted(params.items(), key=lambda kv: int(kv[0].rsplit(".", 1)[-1]) if kv[0].rsplit(".", 1)[-1].isdigit() else 0) if k.startswith(prefix) and k[len(prefix):].isdigit()]
+    actions = listed("ActionNames.member.")
+    resources = listed("ResourceArns.member.") or ["*"]
+    context = {}
+    for k, v in params.items():
+        if k.startswith("ContextEntries.member.") and k.endswith(".ContextKeyName"):
+            base = k[: -len("ContextKeyName")]
+            values = [params[x] for x in params if x.startswith(base + "ContextKeyValues.member.")]
+            context[v] = values[0] if len(values) == 1 else values
+    results = [{"EvalActionName": a, "EvalResourceName": r, "EvalDecision": _decision(policies, boundary, a, r, context),
+                "MatchedStatements": [], "MissingContextValues": []} for a in actions for r in resources]
+    return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
 def _check_action_permitted(self, resource):
     if self._action == "sts:GetCallerIdentity":
         return
@@ -322,6 +384,9 @@ def install(admin_keys=None):
     signed at all, keep full access (bootstrap, terraform apply); every other key is authenticated and
     authorised, always — no INITIAL_NO_AUTH_ACTION_COUNT needed."""
     IAMPolicyStatement.is_action_permitted = _statement_permitted
+    from moto.iam.responses import IamResponse
+
+    IamResponse.simulate_principal_policy = simulate_principal_policy
     ac.IAMRequestBase.check_action_permitted = _check_action_permitted
     from moto.sts.responses import TokenResponse
 

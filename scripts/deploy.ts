@@ -13,7 +13,10 @@ import {
   type ScriptContext,
   type ScriptSpec,
 } from '../lib/cli.js';
+import { resolveIdentity } from '../lib/aws.js';
 import { underDeployLock } from '../lib/lock.js';
+import { preflight } from '../lib/preflight.js';
+import { terraformOutputs } from '../lib/terraform.js';
 import { newContext, type PipelineStep, runPipeline, summary } from '../lib/pipeline.js';
 import { step as build } from './02-build.js';
 import { step as push } from './05-push.js';
@@ -30,11 +33,20 @@ export const spec: ScriptSpec = {
   options: {
     'lock-wait': LOCK_WAIT_OPTION,
     ...SCAN_ALLOW_OPTIONS,
+    'skip-preflight': {
+      type: 'boolean',
+      description: 'do not ask IAM first whether every call of the deploy is allowed (npm run preflight)',
+    },
   },
   requires: SCAN_ALLOW_REQUIRES,
   async main({ runner, config, yes, options }: ScriptContext) {
     const ctx = { ...newContext(config, runner, yes), scanAllow: scanAllowOf(options) };
     try {
+      // a permission the deploy lacks stops it here (exit 3), not at minute 5
+      if (!options['skip-preflight']) {
+        ctx.identity = await resolveIdentity(runner, config);
+        await preflight(runner, config, ctx.identity, await terraformOutputs(runner, config, ctx.identity.account));
+      }
       await underDeployLock(runner, config, options['lock-wait'], 'deploy', () => runPipeline(DEPLOY_STEPS, ctx));
     } catch (error) {
       ctx.error = error;

@@ -254,7 +254,7 @@ test('deploy of a new commit rolls forward; an image whose ECR scan has a critic
   const digest = /the image \S+@(sha256:[0-9a-f]{64}) has 1 finding\(s\) at or above CRITICAL \(SCAN_SEVERITY\)/.exec(gated.all)?.[1];
   assert.ok(digest, gated.all.slice(-3000));
   assert.match(gated.all, '✗ CRITICAL CVE-2026-0001 (libexample)');
-  assert.not.match(gated.all, 'CVE-2026-0002', 'HIGH is below the threshold: not listed as blocking');
+  assert.not.match(gated.all, '✗ HIGH CVE-2026-0002', 'HIGH is below the threshold: not listed as blocking');
   assert.match(gated.all, `npm run deploy -- --allow-findings ${digest} --reason "<why>"`);
   assert.not.match(gated.all, '$ aws ecs register-task-definition', 'stopped before registration');
   assert.is((await service()).taskDefinition, before, 'the service is unchanged');
@@ -496,11 +496,59 @@ test('least privilege: a role made from config/iam-deploy-policy.json, assumed a
       AWS_SESSION_TOKEN: creds.SessionToken,
     }),
   };
+  // preflight: IAM answers for every call of the deploy (the sandbox's SimulatePrincipalPolicy is the evaluator
+  // that enforces); a role without iam:PassRole is stopped before anything changes, naming the call and its statement
+  const policy = JSON.parse(readFileSync(join(state, 'iam-deploy-policy.json'), 'utf8'));
+  policy.Statement = policy.Statement.filter((s: any) => s.Sid !== 'PassOnlyTheTaskRolesToEcs');
+  await aws('iam', 'create-role', '--role-name', `${P}-deploy-nopass`, '--assume-role-policy-document', trust);
+  await aws(
+    'iam',
+    'put-role-policy',
+    '--role-name',
+    `${P}-deploy-nopass`,
+    '--policy-name',
+    'deploy',
+    '--policy-document',
+    JSON.stringify(policy),
+  );
+  const weak = (
+    await aws('sts', 'assume-role', '--role-arn', `arn:aws:iam::123456789012:role/${P}-deploy-nopass`, '--role-session-name', 'ci')
+  ).Credentials;
+  const asWeak = {
+    LLMOPS_ENV_FILE: envFileWith('deploy-nopass', {
+      AWS_ACCESS_KEY_ID: weak.AccessKeyId,
+      AWS_SECRET_ACCESS_KEY: weak.SecretAccessKey,
+      AWS_SESSION_TOKEN: weak.SessionToken,
+    }),
+  };
+  const executionRole = (await aws('iam', 'get-role', '--role-name', `${P}-ecs-execution`)).Role.Arn;
+  const [weakPreflight, rolePreflight] = await Promise.all([
+    sb.run('scripts/preflight.ts', [], asWeak),
+    sb.run('scripts/preflight.ts', [], asRole),
+  ]);
+  assert.is(weakPreflight.exitCode, 3, weakPreflight.all.slice(-3000));
+  assert.match(
+    weakPreflight.all,
+    `✗ iam:PassRole on ${executionRole} (implicitDeny, arn:aws:iam::123456789012:role/${P}-deploy-nopass): add {"Effect":"Allow","Action":"iam:PassRole","Resource":"${executionRole}","Condition":{"StringEquals":{"iam:PassedToService":"ecs-tasks.amazonaws.com"}}}`,
+  );
+  assert.match(
+    weakPreflight.all,
+    /preflight: 2 of the \d+ calls this deploy makes would be denied; nothing was changed/,
+    'the execution role and the task role',
+  );
+  assert.is(rolePreflight.exitCode, 0, rolePreflight.all.slice(-3000));
+  assert.match(rolePreflight.stdout, /✓ preflight: the \d+ calls a deploy makes are allowed/);
   const previous = await albGet('/version');
   const revision = (await service()).taskDefinition.split(':').pop();
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v-role');
+  const stopped = await sb.run('scripts/deploy.ts', ['--yes'], asWeak);
+  assert.is(stopped.exitCode, 3, stopped.all.slice(-3000));
+  assert.match(stopped.all, `✗ iam:PassRole on ${executionRole}`);
+  assert.not.match(stopped.all, /\$ docker (build|push)|put-object|PutObject/, 'stopped before the build, the push and the lock');
+  assert.is((await service()).taskDefinition.split(':').pop(), revision);
   const deploy = await sb.run('scripts/deploy.ts', ['--yes'], asRole);
   assert.is(deploy.exitCode, 0, deploy.all.slice(-3000));
+  assert.match(deploy.all, `$ aws iam simulate-principal-policy --policy-source-arn arn:aws:iam::123456789012:role/${P}-deploy-e2e`);
   assert.equal(await albGet('/version'), { status: 200, body: 'v-role' });
   const [list, logs] = await Promise.all([
     sb.run('scripts/rollback.ts', ['--list'], asRole),
