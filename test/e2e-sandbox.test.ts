@@ -594,9 +594,11 @@ test('staging beside production: its own names and URL; its deploy and rollback 
 
   // a new master password through npm run secrets: set on the database and stored as Terraform keeps it (the
   // JSON the task definition reads as :password::); after the documented restart the app connects with it
-  const rotate = await sb.run('scripts/secrets.ts', ['--env', 'staging'], {
+  // (a file, as from a vault: staging's .env.staging gives DB_PASSWORD, and LLMOPS_ENV_FILE's files win over the environment)
+  const passwordFile = join(mkdtempSync(join(tmpdir(), 'staging-pw-')), 'password');
+  writeFileSync(passwordFile, 'Staging-Second-pw2\n', { mode: 0o600 });
+  const rotate = await sb.run('scripts/secrets.ts', ['--env', 'staging', '--db-password-file', passwordFile], {
     LLMOPS_ENV_FILE: withOwn(envFileWith('staging', { LLMOPS_BUILD_CONTEXT: stagingApp() })),
-    LLMOPS_DB_PASSWORD: 'Staging-Second-pw2',
   });
   assert.is(rotate.exitCode, 0, rotate.all.slice(-3000));
   assert.match(rotate.stdout, `${P}-staging/db/password: updated (and the database)`);
@@ -1103,7 +1105,9 @@ test('secret hygiene: a canary in every secret setting never reaches a process a
   })();
   const env = { LLMOPS_DB_PASSWORD: `${canary}-db`, LLMOPS_SLACK_WEBHOOK: `https://hooks.slack.com/services/${canary}` };
   const outs = [
-    await sb.run('scripts/secrets.ts', ['--app-env-file', join(dir, 'env.json')], env),
+    await sb.run('scripts/secrets.ts', ['--app-env-file', join(dir, 'env.json')]),
+    // production's master password is RDS's own: the DB password is refused (exit 2), and not shown doing so
+    await sb.run('scripts/secrets.ts', [], env),
     await sb.run('scripts/deploy.ts', ['--yes'], env),
     await sb.run('scripts/doctor.ts', [], env),
     await sb.run('scripts/rollback.ts', ['--list'], env),
@@ -1113,9 +1117,10 @@ test('secret hygiene: a canary in every secret setting never reaches a process a
   await sampler;
   assert.equal(seen, [], 'no process argument holds the canary');
   for (const o of outs) assert.not.match(o.all, canary);
+  assert.is(outs[1]!.exitCode, 2, outs[1]!.all.slice(-2000));
   assert.is(
-    (await aws('secretsmanager', 'get-secret-value', '--secret-id', `${P}/db/password`)).SecretString,
-    `${canary}-db`,
+    (await aws('secretsmanager', 'get-secret-value', '--secret-id', `${P}/app/env`)).SecretString,
+    JSON.stringify({ API_TOKEN: `${canary}-app` }),
     'the secret was stored',
   );
   const files = execFileSync('git', ['-C', ROOT, 'ls-files', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' })
