@@ -1,4 +1,5 @@
-// Cost — 7 days of hourly CPU and memory utilisation with the smallest valid Fargate size that keeps the peak under
+// Cost — the stack's monthly estimate from the price table in config/prices.json (and what .env changes against the
+// running service: count and size), 7 days of hourly CPU and memory utilisation with the smallest valid Fargate size that keeps the peak under
 // 70 %, the last 30 days' cost by service (Cost Explorer), and the reservation recommendation, with a clear message
 // when the API has no data or is unavailable. Read-only.
 // Needs:    CloudWatch metrics of the service; Cost Explorer for the cost part
@@ -7,6 +8,7 @@
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { type Config } from '../lib/config.js';
+import { costDelta, formatUsd, loadPrices, monthlyEstimate, type Prices, stackShape } from '../lib/cost.js';
 import { FARGATE_SIZES } from '../lib/schema.js';
 import { sh, type Runner } from '../lib/run.js';
 
@@ -54,12 +56,50 @@ async function utilisation(runner: Runner, config: Config, metric: string): Prom
   };
 }
 
+/** The monthly estimate of the stack .env and Terraform describe, line by line, with the table's date and region. */
+export function estimateReport(config: Config, prices: Prices = loadPrices()): string[] {
+  const e = monthlyEstimate(stackShape(config), prices);
+  return [
+    `Monthly estimate (on-demand list prices of ${prices.date}, ${prices.region}, config/prices.json; ${config.region !== prices.region ? `your region ${config.region} may differ; ` : ''}data transfer, requests and logs not included):`,
+    ...e.lines.map(([item, usd]) => `  ${item.padEnd(44)} ${formatUsd(usd).padStart(9)}`),
+    `  ${'total'.padEnd(44)} ${formatUsd(e.total).padStart(9)}`,
+    ...e.unknown.map((u) => `  note: ${u}`),
+  ];
+}
+
+/** What .env would change against the running service (desired count, task size, CPU), and its monthly cost. */
+async function runningDelta(runner: Runner, config: Config): Promise<string[]> {
+  const svc = (
+    await runner.json(
+      sh`aws ecs describe-services --cluster ${config.names.cluster} --services ${config.names.service} --region ${config.region} --output json`,
+    )
+  )?.services?.[0];
+  if (runner.dryRun || !svc || svc.status !== 'ACTIVE') return [];
+  const td = (
+    await runner.json(sh`aws ecs describe-task-definition --task-definition ${svc.taskDefinition} --region ${config.region} --output json`)
+  )?.taskDefinition;
+  const wanted = stackShape(config);
+  const running = {
+    ...wanted,
+    desiredCount: svc.desiredCount,
+    cpu: Number(td?.cpu ?? wanted.cpu),
+    memory: Number(td?.memory ?? wanted.memory),
+    platform: td?.runtimePlatform?.cpuArchitecture === 'ARM64' ? 'linux/arm64' : 'linux/amd64',
+  };
+  const { changes, delta } = costDelta(running, wanted);
+  return changes.length
+    ? [
+        `Against the running service (${svc.taskDefinition.split('/').pop()}): ${changes.join(', ')}: ${delta >= 0 ? '+' : ''}${formatUsd(delta)} a month`,
+      ]
+    : [`The running service already has this count and size (${svc.taskDefinition.split('/').pop()}).`];
+}
+
 export const spec: ScriptSpec = {
   header: import.meta.url,
   command: 'cost',
   async main({ runner, config }: ScriptContext) {
     await resolveIdentity(runner, config);
-    const out: string[] = [];
+    const out: string[] = [...estimateReport(config), ...(await runningDelta(runner, config))];
     const cpu = await utilisation(runner, config, 'CPUUtilization');
     const mem = await utilisation(runner, config, 'MemoryUtilization');
     out.push(`Right-sizing (${config.names.service}, now ${config.app.cpu} cpu / ${config.app.memory} MiB):`);

@@ -960,6 +960,13 @@ test('certificate: requested, validated through Route53, ISSUED; a second run re
 test('cost: a report even where the emulator has no data or no API', async () => {
   const r = await ops('cost.ts');
   assert.is(r.exitCode, 0, r.all);
+  assert.match(
+    r.stdout,
+    /Monthly estimate \(on-demand list prices of \d{4}-\d{2}-\d{2}, us-east-1, config\/prices.json; your region ap-northeast-2 may differ/,
+  );
+  assert.match(r.stdout, /^ {2}total +\$\d+\.\d\d$/m);
+  // the sandbox's service runs what .env says (the scale case above put it back): no change to price
+  assert.match(r.stdout, /The running service already has this count and size|Against the running service/);
   assert.match(r.stdout, 'Right-sizing');
   assert.match(r.stdout, 'Reservation recommendation');
   assert.match(r.stdout, /unavailable|none/);
