@@ -61,7 +61,7 @@ test('the delta of a change: twice the tasks adds their Fargate hours exactly; n
       .lines.filter(([k]) => k.startsWith('Fargate'))
       .reduce((t, [, v]) => t + v, 0);
   assert.is(delta, Math.round((fargate(after) - fargate(before)) * 100) / 100);
-  assert.is(delta, 36.04, "two more tasks of 0.5 vCPU and 1 GB: $29.55 + $6.49 a month");
+  assert.is(delta, 36.04, 'two more tasks of 0.5 vCPU and 1 GB: $29.55 + $6.49 a month');
   assert.equal(costDelta(before, before, prices), { changes: [], delta: 0 });
 });
 
