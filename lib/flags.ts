@@ -72,7 +72,7 @@ export const SCAN_ALLOW_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     placeholder: 'text',
     description: "why the findings are accepted: kept in the release's tags (llmops:scan-allowed)",
-    parse: matching(/^[\p{L}\p{N} _.:/=+@-]{8,256}$/u, '8-256 letters, digits, spaces or _ . : / = + @ - (an ECS tag value)'),
+    parse: matching(/^[^\x00-\x1f\x7f]{8,256}$/u, '8-256 characters on one line: why the findings are accepted'),
   },
 };
 export const SCAN_ALLOW_REQUIRES: Record<string, string> = { 'allow-findings': 'reason', reason: 'allow-findings' };

@@ -144,6 +144,14 @@ export async function releaseTaskDefinition(
   return { taskDefinitionArn: arn, revision, changed, image, digest, deploymentId, migrated };
 }
 
+/** Text as an ECS tag value holds it: letters, digits, spaces and _ . : / = + @ - (anything else becomes a space). */
+export const tagValue = (text: string) =>
+  text
+    .replace(/[^\p{L}\p{N} _.:/=+@-]/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 256);
+
 /**
  * The image's ECR scan against SCAN_SEVERITY: below it, the release goes on and its tags say what the scan found;
  * at or above it, the release stops here, before anything is registered (exit 1, the findings listed), unless
@@ -181,7 +189,7 @@ export async function scanGate(
     .join('\n');
   if (allow?.digest === digest) {
     runner.echo(`# ${blocking.length} finding(s) at or above ${threshold} accepted for ${digest}: ${allow.reason}\n${list}`);
-    return [...tags, { key: 'llmops:scan-allowed', value: allow.reason }];
+    return [...tags, { key: 'llmops:scan-allowed', value: tagValue(allow.reason) }];
   }
   throw new ScriptFailure(
     `the image ${config.names.repository}@${digest} has ${blocking.length} finding(s) at or above ${threshold} (SCAN_SEVERITY) in its ECR scan: nothing was registered, the service is unchanged.\n${list}\n` +

@@ -8,7 +8,8 @@ import { loadConfig } from '../lib/config.js';
 import { findingsOf, imageScan } from '../lib/ecr.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { Runner } from '../lib/run.js';
-import { scanGate } from '../scripts/06-taskdef.js';
+import { scanGate, tagValue } from '../scripts/06-taskdef.js';
+import { SCAN_ALLOW_OPTIONS } from '../lib/flags.js';
 import { fakeBins } from './helpers/fake-bin.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -65,7 +66,7 @@ test('below the threshold the release goes on, its tags saying what the scan fou
   const allowed = scanning([complete(critical)]);
   assert.equal(await scanGate(allowed.runner, config(), DIGEST, { digest: DIGEST, reason: 'not reachable (SEC-1)' }), [
     { key: 'llmops:scan', value: 'CRITICAL=1' },
-    { key: 'llmops:scan-allowed', value: 'not reachable (SEC-1)' },
+    { key: 'llmops:scan-allowed', value: 'not reachable SEC-1' },
   ]);
   assert.ok(allowed.lines.some((l) => l.includes(`1 finding(s) at or above CRITICAL accepted for ${DIGEST}: not reachable (SEC-1)`)));
   const other = scanning([complete(critical)]);
@@ -103,6 +104,15 @@ test('the scan is waited for (not started yet, then in progress); a scan that ca
   const off = scanning([complete([finding('CVE-1', 'CRITICAL')])]);
   assert.equal(await scanGate(off.runner, config({ LLMOPS_SCAN_SEVERITY: 'off' }), DIGEST), []);
   assert.equal(off.fb.calls(), [], 'off: the scan is not read');
+});
+
+test('the reason: any one line of 8-256 characters on the command line; in the tag, what an ECS tag value holds', () => {
+  const parse = SCAN_ALLOW_OPTIONS.reason!.parse!;
+  assert.is(parse('accepted (SEC-1), see #42'), 'accepted (SEC-1), see #42');
+  assert.throws(() => parse('short'), /8-256 characters on one line/);
+  assert.throws(() => parse('two\nlines here'), /8-256 characters on one line/);
+  assert.is(tagValue('accepted (SEC-1), see #42 — ok'), 'accepted SEC-1 see 42 ok');
+  assert.throws(() => SCAN_ALLOW_OPTIONS['allow-findings']!.parse!('sha256:abc'), /sha256: and 64 hex digits/);
 });
 
 test("enhanced scanning's findings (Inspector) are read as well as basic scanning's", () => {
