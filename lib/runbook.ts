@@ -108,7 +108,7 @@ export const KO_COMMENTS: [RegExp, string][] = [
   [/^# via the SDK$/, '# SDK로 호출'],
   [/^# polled through the SDK until the deployment is healthy$/, '# 배포가 정상이 될 때까지 SDK로 폴링'],
   [/^# the deploy lock$/, '# 배포 잠금'],
-  [/^# wait for (\S+) to answer 200, then: (.+)$/, '# $1 이 200으로 응답할 때까지 기다린 다음: $2'],
+  [/^# wait for (\S+) to answer 200, then:$/, '# $1 이 200으로 응답할 때까지 기다린 다음:'],
   [/^# write (\S+) from the configuration$/, '# 설정으로 $1 작성'],
   [/^# UPSERT the validation CNAME records in HOSTED_ZONE_ID, then: (.+)$/, '# HOSTED_ZONE_ID에 검증용 CNAME 레코드를 UPSERT한 다음: $1'],
   [/^# every few seconds until the task is STOPPED \(at most (\d+) s\):$/, '# 태스크가 STOPPED가 될 때까지 몇 초마다 확인 (최대 $1초):'],

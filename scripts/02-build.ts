@@ -80,7 +80,9 @@ export async function smokeTest(runner: Runner, config: Config, ref: ImageRef, t
     sh`docker run -d --name ${name} --read-only --tmpfs /tmp -p 127.0.0.1::${port} -e PORT=${port} ${ref.local}`,
   );
   if (started.dryRun) {
-    runner.echo(`[dry-run] # wait for http://127.0.0.1:<PORT>${healthPath} to answer 200, then: docker rm -f ${name}`);
+    runner.echo(`[dry-run] # wait for http://127.0.0.1:<PORT>${healthPath} to answer 200, then:`);
+    if (config.dbTls.mode !== 'require') await runner.run(sh`docker cp ${`${name}:${config.dbTls.caBundle}`} -`);
+    await runner.run(sh`docker rm -f ${name}`);
     return;
   }
   try {

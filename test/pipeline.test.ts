@@ -96,6 +96,9 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
     'docker image inspect',
     'docker build --platform',
     'docker run -d',
+    // the CA bundle the tasks check the database with is in the image (DB_SSL_MODE=verify-full)
+    'docker cp llmops-smoke-' + process.pid + ':/etc/ssl/certs/rds-global-bundle.pem',
+    'docker rm -f',
     // 3: the state bucket, init, plan (the account step 1 found: no second look)
     'aws s3api head-bucket',
     'aws s3api create-bucket',
