@@ -63,7 +63,7 @@ test('the probes: every call of the deploy on its real ARN with the condition ke
 
 test('the role behind assumed-role credentials is read with its path; a user is itself; anything else is not simulated', async () => {
   const fb = fakeBins({ aws: `echo '${ROLE}'` });
-  const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}` } });
+  const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '' } });
   const identity = (arn: string) => ({ account: ACCOUNT, region: 'us-east-1', arn });
   assert.is(await callerPrincipal(runner, identity(`arn:aws:sts::${ACCOUNT}:assumed-role/llmops-github-deploy/ci`)), ROLE);
   assert.equal(fb.calls(), [['aws', 'iam', 'get-role', '--role-name', 'llmops-github-deploy', '--query', 'Role.Arn', '--output', 'text']]);
@@ -73,7 +73,7 @@ test('the role behind assumed-role credentials is read with its path; a user is 
     aws: 'echo "An error occurred (AccessDenied) when calling the GetRole operation: not authorized" >&2; exit 254',
   });
   const e = await callerPrincipal(
-    new Runner({ echo: () => {}, env: { PATH: `${denied.dir}:${process.env.PATH}` }, retryBaseMs: 1 }),
+    new Runner({ echo: () => {}, env: { PATH: `${denied.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '' }, retryBaseMs: 1 }),
     identity(`arn:aws:sts::${ACCOUNT}:assumed-role/old-role/ci`),
   ).catch((x) => x);
   assert.instance(e, ScriptFailure);
@@ -97,7 +97,7 @@ done; done
 echo "$out]}"`;
   const fb = fakeBins({ aws: answer });
   const identity = { account: ACCOUNT, region: 'us-east-1', arn: `arn:aws:sts::${ACCOUNT}:assumed-role/llmops-github-deploy/ci` };
-  const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}` } });
+  const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '' } });
   const e = await preflight(runner, config(), identity, outputs).catch((x) => x);
   assert.instance(e, ScriptFailure);
   assert.is(e.exitCode, ExitCode.PREFLIGHT);

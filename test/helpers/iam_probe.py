@@ -94,6 +94,8 @@ CALLS = {
     "ListTheStateBucket": lambda k: client("s3", k).list_objects_v2(Bucket=n["bucket"], MaxKeys=1),
     "MigrationTask": lambda k: run_task(k, n["cluster"], migrate_td),
     "TheDeployLock": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/locks/{n['service']}.json", Body=b"{}"),
+    # the preflight reads the project's roles to simulate them (lib/preflight.ts)
+    "PreflightSimulatesTheDeploy": lambda k: client("iam", k).get_role(RoleName=n["taskRole"]),
 }
 # what the role must never do
 NEVER = {
@@ -113,6 +115,7 @@ NEVER = {
     "read the master database secret's value": lambda k: client("secretsmanager", k).get_secret_value(SecretId=f"{n['project']}/db/password"),
     "re-tag an existing task definition (rewrite the release record rollback reads)": lambda k: client("ecs", k).tag_resource(resourceArn=td, tags=[{"key": "llmops:git-sha", "value": "forged"}]),
     "read a secret's value": lambda k: client("secretsmanager", k).get_secret_value(SecretId="app/secret"),
+    "read a role of another project (the preflight reads only the project's)": lambda k: client("iam", k).get_role(RoleName="someone-elses-role"),
     "create an IAM role": lambda k: client("iam", k).create_role(RoleName="escalate", AssumeRolePolicyDocument=trust),
     "change the task roles' policies": lambda k: client("iam", k).put_role_policy(RoleName=n["taskRole"], PolicyName="x", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})),
 }
