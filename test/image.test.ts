@@ -136,10 +136,13 @@ test('smoke test: --dry-run prints the run and the wait, and runs nothing', asyn
     lines.some((l) => l.includes(`docker run -d --name ${NAME} --read-only --tmpfs /tmp`)),
     lines.join('\n'),
   );
-  assert.ok(
-    lines.includes(`[dry-run] # wait for http://127.0.0.1:<PORT>/health to answer 200, then: docker rm -f ${NAME}`),
-    lines.join('\n'),
-  );
+  // then the CA bundle check (DB_SSL_MODE=verify-full) and the removal, as commands the page can show
+  const wait = lines.indexOf('[dry-run] # wait for http://127.0.0.1:<PORT>/health to answer 200, then:');
+  assert.ok(wait > 0, lines.join('\n'));
+  assert.equal(lines.slice(wait + 1, wait + 3), [
+    `[dry-run] $ docker cp ${NAME}:/etc/ssl/certs/rds-global-bundle.pem -`,
+    `[dry-run] $ docker rm -f ${NAME}`,
+  ]);
 });
 
 /** A git checkout of an app with one commit (and an origin, when given). */
