@@ -50,6 +50,17 @@ export function stackShape(config: Config, env: NodeJS.ProcessEnv = process.env)
   };
 }
 
+/** The shape the running service has: its desired count and its task definition's size and CPU; the rest as .env says. */
+export function runningShape(wanted: StackShape, service: { desiredCount?: number }, td: any): StackShape {
+  return {
+    ...wanted,
+    desiredCount: service.desiredCount ?? wanted.desiredCount,
+    cpu: Number(td?.cpu ?? wanted.cpu),
+    memory: Number(td?.memory ?? wanted.memory),
+    platform: td?.runtimePlatform?.cpuArchitecture === 'ARM64' ? 'linux/arm64' : 'linux/amd64',
+  };
+}
+
 export interface Estimate {
   lines: [item: string, usd: number][];
   total: number;

@@ -175,22 +175,29 @@ export interface PlanSummary {
   add: number;
   change: number;
   destroy: number;
+  /** The resources by address: created, updated in place, replaced, destroyed. */
+  added: string[];
+  changed: string[];
   replace: string[];
   destroyed: string[];
   noChanges: boolean;
 }
 
 export function summarizePlan(planJson: any): PlanSummary {
-  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replace: [], destroyed: [], noChanges: true };
+  const s: PlanSummary = { add: 0, change: 0, destroy: 0, added: [], changed: [], replace: [], destroyed: [], noChanges: true };
   for (const rc of planJson?.resource_changes ?? []) {
     const actions: string[] = rc.change?.actions ?? [];
     if (actions.includes('create') && actions.includes('delete')) {
       s.add++;
       s.destroy++;
       s.replace.push(rc.address);
-    } else if (actions.includes('create')) s.add++;
-    else if (actions.includes('update')) s.change++;
-    else if (actions.includes('delete')) {
+    } else if (actions.includes('create')) {
+      s.add++;
+      s.added.push(rc.address);
+    } else if (actions.includes('update')) {
+      s.change++;
+      s.changed.push(rc.address);
+    } else if (actions.includes('delete')) {
       s.destroy++;
       s.destroyed.push(rc.address);
     }

@@ -341,7 +341,8 @@ class SandboxTask:
         task.enable_execute_command = self.exec_enabled
         self.container_id: str | None = None
         self.host_port: int | None = None
-        self.ip = self.private_ip()
+        self.ip = unique_ip(self.private_ip())
+        self.set_private_ip(self.ip)
         self.healthy = False
         self.failed = False  # stopped because it failed (counts for the circuit breaker)
         self.stopping = False
@@ -358,6 +359,12 @@ class SandboxTask:
                 if d["name"] == "privateIPv4Address":
                     return d["value"]
         return f"10.0.{random.randint(0, 255)}.{random.randint(2, 254)}"
+
+    def set_private_ip(self, ip: str) -> None:
+        for att in self.task.attachments:
+            for d in att.get("details", []):
+                if d["name"] == "privateIPv4Address":
+                    d["value"] = ip
 
     def set_container(self, **fields) -> None:
         c = self.task.containers[0]
@@ -641,6 +648,7 @@ class SandboxTask:
         if self.log_follower is not None:
             self.log_follower.join(timeout=5)  # the log lines are in CloudWatch by the time the task is STOPPED
         self.task.last_status = "STOPPED"
+        release_ip(self.ip)
         self.task.stopped_at = utcnow()
         self.task.execution_stopped_at = utcnow()
         if self.container_id:
@@ -649,6 +657,28 @@ class SandboxTask:
 
 
 TASKS: dict[str, SandboxTask] = {}  # task arn -> SandboxTask
+
+
+IPS_IN_USE: set[str] = set()  # private IPs of tasks that have not STOPPED
+
+
+def unique_ip(ip: str) -> str:
+    """Reserve a private IP no task that has not STOPPED holds (release_ip gives it back). moto draws an ENI's
+    address at random from its subnet (a /20 here), so over a suite's hundred tasks two live ones can meet; ELB
+    target health is keyed by (target group, IP), so a stopping task's deregistration would remove the new one's.
+    On a clash: another free host of the same /24."""
+    with LOCK:
+        if ip in IPS_IN_USE:
+            prefix = ip.rsplit(".", 1)[0]
+            free = [f"{prefix}.{n}" for n in range(4, 255) if f"{prefix}.{n}" not in IPS_IN_USE]
+            ip = random.choice(free) if free else ip
+        IPS_IN_USE.add(ip)
+        return ip
+
+
+def release_ip(ip: str) -> None:
+    with LOCK:
+        IPS_IN_USE.discard(ip)
 
 
 def launch_task(backend, cluster, service, deployment) -> SandboxTask:
@@ -1160,6 +1190,19 @@ def scan_findings_answer(repo_name: str, registry_id: str, image) -> dict | None
 # The ALB: its DNS name answers on a loopback address
 
 
+def healthy_targets(tg_arn: str) -> list:
+    """The running tasks registered in this target group and healthy in it. Membership is checked, not only the
+    address: another environment's VPC may give its task the same private IP as one of ours."""
+    return [
+        t
+        for t in TASKS.values()
+        if not t.stopping
+        and t.host_port
+        and any(arn == tg_arn for arn, _ in t.registered)
+        and HEALTH.get((tg_arn, t.ip), {}).get("state") == "healthy"
+    ]
+
+
 class AlbProxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     rr = 0
@@ -1184,7 +1227,7 @@ class AlbProxy(BaseHTTPRequestHandler):
             cfg = action.get("FixedResponseConfig") or {}
             return self.reply(int(cfg.get("StatusCode", 200)), (cfg.get("MessageBody") or "").encode())
         tg_arn = action.get("TargetGroupArn") or ((action.get("ForwardConfig") or {}).get("TargetGroups") or [{}])[0].get("TargetGroupArn")
-        targets = [t for t in TASKS.values() if not t.stopping and t.host_port and HEALTH.get((tg_arn, t.ip), {}).get("state") == "healthy"]
+        targets = healthy_targets(tg_arn)
         if not targets:
             return self.reply(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>\n")
         AlbProxy.rr += 1

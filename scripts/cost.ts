@@ -8,7 +8,7 @@
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { type Config } from '../lib/config.js';
-import { costDelta, formatUsd, loadPrices, monthlyEstimate, type Prices, stackShape } from '../lib/cost.js';
+import { costDelta, formatUsd, loadPrices, monthlyEstimate, type Prices, runningShape, stackShape } from '../lib/cost.js';
 import { FARGATE_SIZES } from '../lib/schema.js';
 import { sh, type Runner } from '../lib/run.js';
 
@@ -79,14 +79,7 @@ async function runningDelta(runner: Runner, config: Config): Promise<string[]> {
     await runner.json(sh`aws ecs describe-task-definition --task-definition ${svc.taskDefinition} --region ${config.region} --output json`)
   )?.taskDefinition;
   const wanted = stackShape(config);
-  const running = {
-    ...wanted,
-    desiredCount: svc.desiredCount,
-    cpu: Number(td?.cpu ?? wanted.cpu),
-    memory: Number(td?.memory ?? wanted.memory),
-    platform: td?.runtimePlatform?.cpuArchitecture === 'ARM64' ? 'linux/arm64' : 'linux/amd64',
-  };
-  const { changes, delta } = costDelta(running, wanted);
+  const { changes, delta } = costDelta(runningShape(wanted, svc, td), wanted);
   return changes.length
     ? [
         `Against the running service (${svc.taskDefinition.split('/').pop()}): ${changes.join(', ')}: ${delta >= 0 ? '+' : ''}${formatUsd(delta)} a month`,

@@ -1,6 +1,7 @@
 // Render config/iam-deploy-policy.json — ECR push to the one repository, register/describe task definitions,
 // update/describe the one service, iam:PassRole only on the two task roles and only to ecs-tasks.amazonaws.com, read
-// its log group — for your account, region and names. It replaces the guide's wildcard policy.
+// its log group — for your account, region and names. It replaces the guide's wildcard policy. With --diff:
+// config/iam-diff-policy.json, the read-only policy of a pull request's `npm run diff -- --skip-plan`.
 // Needs:    credentials (for the account id) or --account-id
 // Produces: .llmops/iam-deploy-policy.json and the command that attaches it
 // Next:     npm run github-secrets
@@ -13,10 +14,16 @@ import { renderTemplateFile, writeRendered } from '../lib/template.js';
 import { stateBucket } from '../lib/terraform.js';
 
 export const POLICY_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'iam-deploy-policy.json');
+export const DIFF_POLICY_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'iam-diff-policy.json');
 
-/** The one source of the deploy policy: terraform/github.tf renders the same file with templatefile(). */
-export function renderDeployPolicy(config: Config, account: string, taskRoleName = `${config.project}-ecs-task`): any {
-  return renderTemplateFile(POLICY_TEMPLATE, {
+/** The one source of the deploy policy (and the diff's): terraform/github.tf renders the same files with templatefile(). */
+export function renderDeployPolicy(
+  config: Config,
+  account: string,
+  taskRoleName = `${config.project}-ecs-task`,
+  template = POLICY_TEMPLATE,
+): any {
+  return renderTemplateFile(template, {
     AWS_REGION: config.region,
     ACCOUNT_ID: account,
     ECR_REPOSITORY: config.names.repository,
@@ -54,14 +61,16 @@ export const spec: ScriptSpec = {
       description: 'the deploy role to print the attach command for (default: <DEPLOY_ROLE>)',
       parse: matching(/^[\w+=,.@-]{1,64}$/, 'an IAM role name'),
     },
+    diff: { type: 'boolean', description: "the read-only policy of a pull request's npm run diff (config/iam-diff-policy.json)" },
   },
   async main({ runner, config, options }: ScriptContext) {
     let account: string = options['account-id'];
     account ??= (await resolveIdentity(runner, config)).account;
-    const policy = renderDeployPolicy(config, account, options['task-role']);
-    const file = writeRendered(runner, 'iam-deploy-policy.json', policy);
+    const kind = options.diff ? 'diff' : 'deploy';
+    const policy = renderDeployPolicy(config, account, options['task-role'], options.diff ? DIFF_POLICY_TEMPLATE : POLICY_TEMPLATE);
+    const file = writeRendered(runner, `iam-${kind}-policy.json`, policy);
     process.stdout.write(
-      `${JSON.stringify(policy, null, 2)}\n\nwritten to ${file}; attach it with:\n  ${formatCommand('aws', ['iam', 'put-role-policy', '--role-name', options.role ?? '<DEPLOY_ROLE>', '--policy-name', `deploy-${config.names.service}`, '--policy-document', `file://${file}`])}\n`,
+      `${JSON.stringify(policy, null, 2)}\n\nwritten to ${file}; attach it with:\n  ${formatCommand('aws', ['iam', 'put-role-policy', '--role-name', options.role ?? `<${kind.toUpperCase()}_ROLE>`, '--policy-name', `${kind}-${config.names.service}`, '--policy-document', `file://${file}`])}\n`,
     );
   },
 };

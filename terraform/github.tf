@@ -14,6 +14,8 @@ locals {
   github_subjects = local.github_environment == "" ? ["repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"] : ["repo:${var.github_repository}:environment:${local.github_environment}"]
   github_trusts = merge(
     local.github ? { deploy = local.github_subjects } : {},
+    # the read-only diff of a pull request (npm run diff): any pull request of the repository
+    local.github ? { diff = ["repo:${var.github_repository}:pull_request"] } : {},
     local.github_infra ? { infra = ["repo:${var.github_repository}:environment:${var.github_infra_environment}"] } : {},
   )
   # one per project, shared by its environments (each has its own key, <name>/terraform.tfstate)
@@ -68,8 +70,9 @@ resource "aws_iam_role" "github_deploy" {
 
 # One source with `npm run iam-policy`: config/iam-deploy-policy.json, rendered with this stack's names.
 # It includes the deploy lock (s3 Get/Put/DeleteObject on <project>/locks/*) and reading the outputs.
+# The diff's read-only policy (config/iam-diff-policy.json, `npm run iam-policy -- --diff`) takes the same names.
 locals {
-  github_deploy_policy = jsonencode(jsondecode(templatefile("${path.module}/../config/iam-deploy-policy.json", {
+  github_policy_names = {
     AWS_REGION          = var.aws_region
     ACCOUNT_ID          = local.account_id
     ECR_REPOSITORY      = aws_ecr_repository.app.name
@@ -82,7 +85,30 @@ locals {
     TASK_ROLE_NAME      = aws_iam_role.task.name
     STATE_BUCKET        = local.state_bucket_name
     PROJECT_NAME        = local.name
-  })))
+  }
+  github_deploy_policy = jsonencode(jsondecode(templatefile("${path.module}/../config/iam-deploy-policy.json", local.github_policy_names)))
+  github_diff_policy   = jsonencode(jsondecode(templatefile("${path.module}/../config/iam-diff-policy.json", local.github_policy_names)))
+}
+
+# What a pull request may do: `npm run diff -- --skip-plan` (read the outputs, the service, its task definition and
+# the repository's images), nothing else: no state, no secret, no write.
+resource "aws_iam_role" "github_diff" {
+  count = local.github ? 1 : 0
+
+  name                 = "${local.name}-github-diff"
+  path                 = local.role_path
+  description          = "GitHub Actions pull requests of ${var.github_repository}: read what a deploy of ${local.service_name} would change"
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["diff"].json
+  max_session_duration = 3600
+  permissions_boundary = local.role_boundary_arn
+}
+
+resource "aws_iam_role_policy" "github_diff" {
+  count = local.github ? 1 : 0
+
+  name   = "diff-${local.service_name}"
+  role   = aws_iam_role.github_diff[0].id
+  policy = local.github_diff_policy
 }
 
 resource "aws_iam_role_policy" "github_deploy" {
@@ -117,7 +143,7 @@ locals {
   project_roles = "${local.role_arn}${local.role_path}*"
   stack_roles = [for r in concat(
     ["${local.name}-ecs-execution", "${local.name}-ecs-migrate-execution", "${local.name}-ecs-task", "${local.name}-vpc-flow-logs"],
-    local.github ? ["${local.name}-github-deploy"] : [],
+    local.github ? ["${local.name}-github-deploy", "${local.name}-github-diff"] : [],
   ) : "${local.role_arn}${local.role_path}${r}"]
   github_infra_name = "${local.name}-github-infra"
   github_infra_arn  = "${local.role_arn}/${local.github_infra_name}"

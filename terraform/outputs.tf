@@ -30,6 +30,7 @@ locals {
     migration_execution_role_arn = aws_iam_role.migration_execution.arn
     github_deploy_role_arn       = local.github ? aws_iam_role.github_deploy[0].arn : ""
     github_infra_role_arn        = local.github && var.create_github_infra_role ? aws_iam_role.github_infra[0].arn : ""
+    github_diff_role_arn         = local.github ? aws_iam_role.github_diff[0].arn : ""
     log_group_name               = aws_cloudwatch_log_group.app.name
     private_subnet_ids           = aws_subnet.private[*].id
     rds_address                  = aws_db_instance.this.address
@@ -169,6 +170,11 @@ output "migration_execution_role_arn" {
 output "github_deploy_role_arn" {
   description = "Paste into the repository secret AWS_ROLE_TO_ASSUME (empty without github_repository)."
   value       = local.outputs.github_deploy_role_arn
+}
+
+output "github_diff_role_arn" {
+  description = "Paste into the repository secret AWS_DIFF_ROLE_TO_ASSUME: pull requests read what a deploy would change (empty without github_repository)."
+  value       = local.outputs.github_diff_role_arn
 }
 
 output "github_infra_role_arn" {

@@ -1,7 +1,7 @@
 // CI/CD (issue 7): the workflows pass actionlint and hold their security properties; the rendered
 // least-privilege deploy policy passes the same rules as the Terraform one. (The workflow's command
 // sequence runs against the sandbox in e2e-sandbox.test.ts; the Terraform role in terraform.test.ts.)
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { fakeBins } from './helpers/fake-bin.js';
@@ -14,8 +14,9 @@ import { loadConfig } from '../lib/config.js';
 import { renderDeployPolicy } from '../scripts/iam-policy.js';
 import { ROOT, runScriptFile } from './helpers/script.js';
 import { deployPolicyViolations } from './terraform-rules.js';
+import { stsEndpoint, TEST_KEYS } from './helpers/sts.js';
 
-const WORKFLOWS = ['deploy-aws.yml', 'ci.yml', 'deploy-environment.yml'].map((f) => join(ROOT, '.github/workflows', f));
+const WORKFLOWS = ['deploy-aws.yml', 'ci.yml', 'deploy-environment.yml', 'diff.yml'].map((f) => join(ROOT, '.github/workflows', f));
 /** The steps of one environment's deploy, called by deploy-aws.yml for staging and production. */
 const ENVIRONMENT_WORKFLOW = WORKFLOWS[2]!;
 
@@ -109,6 +110,72 @@ test('deploy steps: OIDC, least permissions, a timeout, pinned actions, no secre
   assert.match(text, /printf 'url = "%s"\\n' "\$SLACK_WEBHOOK" \| curl .*--config -/, 'the webhook reaches curl on stdin');
 });
 
+test("pull requests: the diff's job summary, with a read-only role of its own, installed before the credentials, no plan", () => {
+  const text = readFileSync(WORKFLOWS[3]!, 'utf8');
+  const wf = parse(text);
+  assert.equal(Object.keys(wf.on), ['pull_request']);
+  assert.equal(wf.permissions, { contents: 'read' });
+  const job = wf.jobs.diff;
+  assert.equal(job.permissions, { contents: 'read', 'id-token': 'write' });
+  assert.ok(job['timeout-minutes'] > 0 && job['timeout-minutes'] <= 15);
+  for (const line of text.split('\n').filter((l) => /uses:/.test(l)))
+    assert.match(line, /uses: [\w-]+\/[\w-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, line);
+  const creds = job.steps.find((s: any) => String(s.uses).startsWith('aws-actions/configure-aws-credentials'));
+  assert.is(creds.with['role-to-assume'], '${{ secrets.AWS_DIFF_ROLE_TO_ASSUME }}', 'not the deploy role');
+  for (const s of job.steps) if (s.if) assert.not.match(s.if, 'secrets.', `secrets are not allowed in if: (${s.if})`);
+  for (const s of job.steps) if (s.run) assert.not.match(s.run, /\$\{\{/, `no expression inside run: (injection): ${s.name}`);
+  const at = (pred: (s: any) => boolean) => job.steps.findIndex(pred);
+  assert.ok(at((s) => s.run?.trim() === 'npm ci') < at((s) => s === creds), 'dependencies are installed before AWS credentials exist');
+  const diff = job.steps.find((s: any) => /npm run .*diff/.test(s.run ?? ''));
+  assert.match(diff.run, /diff -- --markdown --skip-plan/);
+  assert.match(diff.run, '"$GITHUB_STEP_SUMMARY"');
+  assert.is(diff.shell, 'bash', 'pipefail: a failed diff fails the job');
+});
+
+test("github-secrets: the environment's deploy role and account; production's diff role as the repository's, all on stdin", async () => {
+  const sts = await stsEndpoint();
+  const outputs = JSON.stringify({
+    github_deploy_role_arn: 'arn:aws:iam::123456789012:role/llmops/llmops-production-github-deploy',
+    github_diff_role_arn: 'arn:aws:iam::123456789012:role/llmops/llmops-production-github-diff',
+  });
+  const envDir = mkdtempSync(join(tmpdir(), 'secrets-env-'));
+  for (const f of ['.env', '.env.production', '.env.staging']) writeFileSync(join(envDir, f), '');
+  try {
+    const run = async (environment: string) => {
+      const fb = fakeBins({
+        aws: `[ "$1 $2" = "s3 cp" ] && echo '${outputs}'`,
+        gh: `case "$1 $2" in "secret set") cat > "$(dirname "$0")/stdin-$3";; "secret list") echo "AWS_ROLE_TO_ASSUME";; esac`,
+      });
+      const r = await runScriptFile('scripts/github-secrets.ts', ['--repo', 'acme/app', '--env', environment], {
+        ...TEST_KEYS,
+        PATH: `${fb.dir}:/usr/bin:/bin`,
+        AWS_ENDPOINT_URL_STS: sts.url,
+        LLMOPS_ENV_FILE: join(envDir, '.env'),
+      });
+      assert.is(r.exitCode, 0, r.all);
+      const sets = fb.calls().filter((c) => c[0] === 'gh' && c[1] === 'secret' && c[2] === 'set');
+      const stdin = (name: string) => readFileSync(join(fb.dir, `stdin-${name}`), 'utf8');
+      return { sets: sets.map((c) => c.slice(3).join(' ')), stdin, all: r.all };
+    };
+    const production = await run('production');
+    assert.equal(production.sets, [
+      'AWS_ROLE_TO_ASSUME --repo acme/app --env production',
+      'AWS_DIFF_ROLE_TO_ASSUME --repo acme/app',
+      'AWS_ACCOUNT_ID --repo acme/app --env production',
+    ]);
+    assert.is(production.stdin('AWS_DIFF_ROLE_TO_ASSUME'), 'arn:aws:iam::123456789012:role/llmops/llmops-production-github-diff');
+    assert.is(production.stdin('AWS_ROLE_TO_ASSUME'), 'arn:aws:iam::123456789012:role/llmops/llmops-production-github-deploy');
+    assert.not.match(production.all, 'github-diff', 'the ARNs go on stdin, not on a command line');
+    // staging's diff role is not the repository's: pull requests compare with production
+    assert.equal((await run('staging')).sets, [
+      'AWS_ROLE_TO_ASSUME --repo acme/app --env staging',
+      'AWS_ACCOUNT_ID --repo acme/app --env staging',
+    ]);
+  } finally {
+    sts.close();
+  }
+});
+
 test('the Slack message says what happened: locked, rolled back, timed out — not just "failure"', async () => {
   const wf = parse(readFileSync(ENVIRONMENT_WORKFLOW, 'utf8'));
   const notify = wf.jobs.deploy.steps.find((s: any) => /Slack/.test(s.name));
@@ -188,6 +255,20 @@ test('npm run iam-policy renders it for an account without calling AWS; a bad ac
   assert.is(ok.exitCode, 0, ok.all);
   assert.match(ok.stdout, 'arn:aws:ecr:us-east-1:210987654321:repository/llmops-system');
   assert.match(ok.stdout, 'aws iam put-role-policy');
+  // --diff: the pull requests' read-only policy, reads only
+  const diff = await runScriptFile('scripts/iam-policy.ts', ['--account-id', '210987654321', '--diff'], {
+    LLMOPS_STATE_DIR: join(ROOT, '.llmops', 'test'),
+  });
+  assert.is(diff.exitCode, 0, diff.all);
+  const policy = JSON.parse(diff.stdout.slice(0, diff.stdout.indexOf('\n\nwritten to')));
+  assert.equal(policy.Statement.flatMap((s: any) => s.Action).sort(), [
+    'ecr:DescribeImages',
+    'ecs:DescribeServices',
+    'ecs:DescribeTaskDefinition',
+    's3:GetObject',
+  ]);
+  assert.match(diff.stdout, 'arn:aws:s3:::llmops-tfstate-210987654321/llmops/outputs.json');
+  assert.match(diff.stdout, "--role-name '<DIFF_ROLE>' --policy-name diff-llmops-service");
   const bad = await runScriptFile('scripts/iam-policy.ts', ['--account-id', '42']);
   assert.is(bad.exitCode, 2);
 });

@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readEnvFile } from '../lib/envfiles.js';
+import { DiffReportSchema } from '../lib/diff.js';
 import { databaseHint } from '../lib/hints.js';
 import { RDS_CA_BUNDLE } from '../lib/schema.js';
 import { commitSampleApp } from '../sandbox/sample-app.js';
@@ -64,6 +65,19 @@ async function aws(...args: string[]): Promise<any> {
   const r = await execa('aws', [...args, '--output', 'json'], { env: awsEnv, reject: false });
   if (r.exitCode !== 0) throw new Error(`aws ${args.join(' ')}: ${r.stderr}`);
   return r.stdout ? JSON.parse(r.stdout) : {};
+}
+
+/** A role of the sandbox's account with this policy (a file:// path or the JSON), assumed as CI would: its keys. */
+async function assumedRole(name: string, policy: string): Promise<Record<string, string>> {
+  const trust = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }],
+  });
+  await aws('iam', 'create-role', '--role-name', name, '--assume-role-policy-document', trust);
+  await aws('iam', 'put-role-policy', '--role-name', name, '--policy-name', 'policy', '--policy-document', policy);
+  const creds = (await aws('sts', 'assume-role', '--role-arn', `arn:aws:iam::123456789012:role/${name}`, '--role-session-name', 'ci'))
+    .Credentials;
+  return { AWS_ACCESS_KEY_ID: creds.AccessKeyId, AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey, AWS_SESSION_TOKEN: creds.SessionToken };
 }
 
 async function serviceViaCli(): Promise<any> {
@@ -421,6 +435,88 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   assert.match(unset.all, 'MIGRATE_COMMAND is not set');
 });
 
+test('diff: a new commit and a changed .env (count, size) are listed exactly, with the migration and the cost delta; nothing is created', async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v-diff');
+  const env = {
+    LLMOPS_ENV_FILE: envFileWith('diff', { DESIRED_COUNT: '3', TASK_CPU: '1024', TASK_MEMORY: '2048', MIGRATE_COMMAND: '/bin/migrate' }),
+  };
+  const before = await service();
+  const revisions = async () => (await aws('ecs', 'list-task-definitions', '--family-prefix', `${P}-task`)).taskDefinitionArns.length;
+  const count = await revisions();
+  const r = await timed('diff --json (with the plan)', () => sb.run('scripts/diff.ts', ['--json'], env));
+  assert.is(r.exitCode, 0, r.all.slice(-3000));
+  const report = DiffReportSchema.parse(JSON.parse(r.stdout));
+  assert.is(report.changed, true);
+  assert.is(report.image.changed, true);
+  assert.is(report.image.inEcr, false, 'not built yet: the deploy builds it');
+  assert.is(
+    report.image.gitSha,
+    execFileSync('git', ['-C', join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim(),
+  );
+  const changed = report.taskDefinition.changes.filter((l) => /^[-+] /.test(l));
+  assert.ok(changed.length >= 6, changed.join('\n'));
+  assert.equal(
+    changed.filter((l) => !/"(image|cpu|memory)":/.test(l)),
+    [],
+    'only the image and the size differ in the task definition',
+  );
+  assert.equal(report.cost.changes, ['cpu: 512 -> 1024', 'memory: 1024 -> 2048', 'desiredCount: 2 -> 3']);
+  assert.ok(report.cost.monthlyDelta > 0);
+  assert.equal(report.migration, { command: '/bin/migrate', runs: true });
+  assert.equal(
+    report.infrastructure,
+    { planned: true, add: [], change: [], replace: [], destroy: [] },
+    "count and size are not Terraform's",
+  );
+  // read-only: no revision, no deployment, no state lock, no plan file left
+  assert.is(await revisions(), count);
+  const after = await service();
+  assert.equal([after.taskDefinition, after.desiredCount, after.deployments.length], [before.taskDefinition, before.desiredCount, 1]);
+  assert.match(r.stderr, 'plan -lock=false');
+  const objects = await aws('s3api', 'list-objects-v2', '--bucket', `${P}-tfstate-123456789012`, '--prefix', `${P}/`);
+  assert.equal(
+    (objects.Contents ?? []).map((o: any) => o.Key).filter((k: string) => k.endsWith('.tflock')),
+    [],
+  );
+  assert.not.ok(readdirSync(sb.env.TF_DIR).some((f) => f.startsWith('tfplan-diff')));
+  // the pull request's job summary: Markdown, without terraform
+  const md = await sb.run('scripts/diff.ts', ['--markdown', '--skip-plan'], env);
+  assert.is(md.exitCode, 0, md.all.slice(-2000));
+  assert.match(md.stdout, `### 📋 What a deploy would change — \`${P}-service\``);
+  assert.match(md.stdout, '```diff');
+  assert.match(md.stdout, 'not planned: --skip-plan');
+  assert.not.match(md.stderr, 'terraform');
+
+  // ... as a pull request runs it: a role made from config/iam-diff-policy.json (IAM enforced) reads what it needs,
+  // and can neither change the service nor read the state
+  const state = join(sb.dir, 'iam-diff');
+  const rendered = await sb.run('scripts/iam-policy.ts', ['--account-id', '123456789012', '--diff'], { LLMOPS_STATE_DIR: state });
+  assert.is(rendered.exitCode, 0, rendered.all);
+  const keys = await assumedRole(`${P}-diff-e2e`, `file://${join(state, 'iam-diff-policy.json')}`);
+  const asPr = await sb.run('scripts/diff.ts', ['--json', '--skip-plan'], {
+    LLMOPS_ENV_FILE: envFileWith('diff-role', {
+      DESIRED_COUNT: '3',
+      TASK_CPU: '1024',
+      TASK_MEMORY: '2048',
+      MIGRATE_COMMAND: '/bin/migrate',
+      ...keys,
+    }),
+  });
+  assert.is(asPr.exitCode, 0, asPr.all.slice(-3000));
+  const prReport = DiffReportSchema.parse(JSON.parse(asPr.stdout));
+  assert.equal(
+    [prReport.taskDefinition.changes, prReport.cost],
+    [report.taskDefinition.changes, report.cost],
+    'the same report, without the plan',
+  );
+  const asRole = (...args: string[]) => execa('aws', args, { env: { ...awsEnv, ...keys }, reject: false });
+  const update = await asRole('ecs', 'update-service', '--cluster', `${P}-cluster`, '--service', `${P}-service`, '--desired-count', '3');
+  assert.match(update.stderr, /AccessDenied.*ecs:UpdateService/);
+  const tfstate = await asRole('s3', 'cp', `s3://${P}-tfstate-123456789012/${P}/terraform.tfstate`, '-');
+  assert.is.not(tfstate.exitCode, 0, "the state is not the diff role's");
+  assert.match(tfstate.stderr, /Forbidden|AccessDenied/);
+});
+
 test("the deploy workflow's own command sequence deploys and verifies in the sandbox, then rolls back", async () => {
   const wf = parse(readFileSync(join(ROOT, '.github/workflows/deploy-environment.yml'), 'utf8'));
   const steps = wf.jobs.deploy.steps.filter((st: any) => st.run && st.run.trim() !== 'npm ci' && !/Slack/.test(st.name));
@@ -471,56 +567,14 @@ test('least privilege: a role made from config/iam-deploy-policy.json, assumed a
     LLMOPS_STATE_DIR: state,
   });
   assert.is(rendered.exitCode, 0, rendered.all);
-  const trust = JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }],
-  });
-  await aws('iam', 'create-role', '--role-name', `${P}-deploy-e2e`, '--assume-role-policy-document', trust);
-  await aws(
-    'iam',
-    'put-role-policy',
-    '--role-name',
-    `${P}-deploy-e2e`,
-    '--policy-name',
-    'deploy',
-    '--policy-document',
-    `file://${join(state, 'iam-deploy-policy.json')}`,
-  );
-  const creds = (
-    await aws('sts', 'assume-role', '--role-arn', `arn:aws:iam::123456789012:role/${P}-deploy-e2e`, '--role-session-name', 'ci')
-  ).Credentials;
   const asRole = {
-    LLMOPS_ENV_FILE: envFileWith('deploy-role', {
-      AWS_ACCESS_KEY_ID: creds.AccessKeyId,
-      AWS_SECRET_ACCESS_KEY: creds.SecretAccessKey,
-      AWS_SESSION_TOKEN: creds.SessionToken,
-    }),
+    LLMOPS_ENV_FILE: envFileWith('deploy-role', await assumedRole(`${P}-deploy-e2e`, `file://${join(state, 'iam-deploy-policy.json')}`)),
   };
   // preflight: IAM answers for every call of the deploy (the sandbox's SimulatePrincipalPolicy is the evaluator
   // that enforces); a role without iam:PassRole is stopped before anything changes, naming the call and its statement
   const policy = JSON.parse(readFileSync(join(state, 'iam-deploy-policy.json'), 'utf8'));
   policy.Statement = policy.Statement.filter((s: any) => s.Sid !== 'PassOnlyTheTaskRolesToEcs');
-  await aws('iam', 'create-role', '--role-name', `${P}-deploy-nopass`, '--assume-role-policy-document', trust);
-  await aws(
-    'iam',
-    'put-role-policy',
-    '--role-name',
-    `${P}-deploy-nopass`,
-    '--policy-name',
-    'deploy',
-    '--policy-document',
-    JSON.stringify(policy),
-  );
-  const weak = (
-    await aws('sts', 'assume-role', '--role-arn', `arn:aws:iam::123456789012:role/${P}-deploy-nopass`, '--role-session-name', 'ci')
-  ).Credentials;
-  const asWeak = {
-    LLMOPS_ENV_FILE: envFileWith('deploy-nopass', {
-      AWS_ACCESS_KEY_ID: weak.AccessKeyId,
-      AWS_SECRET_ACCESS_KEY: weak.SecretAccessKey,
-      AWS_SESSION_TOKEN: weak.SessionToken,
-    }),
-  };
+  const asWeak = { LLMOPS_ENV_FILE: envFileWith('deploy-nopass', await assumedRole(`${P}-deploy-nopass`, JSON.stringify(policy))) };
   const executionRole = (await aws('iam', 'get-role', '--role-name', `${P}-ecs-execution`)).Role.Arn;
   const [weakPreflight, rolePreflight] = await Promise.all([
     sb.run('scripts/preflight.ts', [], asWeak),

@@ -165,5 +165,47 @@ class Rollout(unittest.TestCase):
         self.assertTrue(all(t.stopping for t in self.launched))
 
 
+TG_PROD = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/llmops-tg/1"
+TG_STAGING = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/llmops-staging-tg/2"
+
+
+class Targets(unittest.TestCase):
+    """The ALB forwards only to its own target group's healthy tasks, and two live tasks never share an address."""
+
+    def setUp(self):
+        emulator.TASKS.clear()
+        emulator.HEALTH.clear()
+        emulator.IPS_IN_USE.clear()
+
+    tearDown = setUp
+
+    def task(self, name: str, ip: str, tg: str) -> SimpleNamespace:
+        t = SimpleNamespace(stopping=False, host_port=8000 + len(emulator.TASKS), ip=ip, registered=[(tg, 8000)])
+        emulator.TASKS[name] = t
+        emulator.HEALTH[(tg, ip)] = {"state": "healthy"}
+        return t
+
+    def test_a_task_of_another_target_group_with_the_same_ip_is_not_a_target(self):
+        prod = self.task("prod", "10.0.130.7", TG_PROD)
+        self.task("staging", "10.0.130.7", TG_STAGING)  # another VPC, the same address
+        self.assertEqual(emulator.healthy_targets(TG_PROD), [prod])
+
+    def test_only_healthy_running_tasks_are_targets(self):
+        ok = self.task("ok", "10.0.130.7", TG_PROD)
+        self.task("stopping", "10.0.130.8", TG_PROD).stopping = True
+        self.task("initial", "10.0.130.9", TG_PROD)
+        emulator.HEALTH[(TG_PROD, "10.0.130.9")] = {"state": "initial"}
+        self.assertEqual(emulator.healthy_targets(TG_PROD), [ok])
+
+    def test_a_live_tasks_address_is_not_given_twice_until_it_is_released(self):
+        first = emulator.unique_ip("10.0.130.7")
+        second = emulator.unique_ip("10.0.130.7")
+        self.assertEqual(first, "10.0.130.7")
+        self.assertNotEqual(second, first)
+        self.assertTrue(second.startswith("10.0.130."))
+        emulator.release_ip(first)
+        self.assertEqual(emulator.unique_ip("10.0.130.7"), "10.0.130.7")
+
+
 if __name__ == "__main__":
     unittest.main()

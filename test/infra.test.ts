@@ -125,6 +125,7 @@ async function answering<T>(text: string, fn: () => Promise<T>): Promise<{ value
   }
 }
 
+const NO_CHANGES = { add: 0, change: 0, destroy: 0, added: [], changed: [], replace: [], destroyed: [], noChanges: true };
 const PLAN = (actions: string[][]) =>
   JSON.stringify({ resource_changes: actions.map((a, i) => ({ address: `aws_thing.r${i}`, change: { actions: a } })) });
 
@@ -392,7 +393,16 @@ test('plan: identity, state bucket, variables, init, plan with the variables fil
         { LLMOPS_DB_PASSWORD: 'pw-0123456789' },
       );
       const summary = await planInfrastructure(s.runner, s.config);
-      assert.equal(summary, { add: 2, change: 1, destroy: 2, replace: ['aws_thing.r2'], destroyed: ['aws_thing.r3'], noChanges: false });
+      assert.equal(summary, {
+        add: 2,
+        change: 1,
+        destroy: 2,
+        added: ['aws_thing.r0'],
+        changed: ['aws_thing.r1'],
+        replace: ['aws_thing.r2'],
+        destroyed: ['aws_thing.r3'],
+        noChanges: false,
+      });
       assert.equal(
         s.calls('terraform').map((c) => c.split(' ').slice(1).join(' ')),
         [
@@ -409,14 +419,7 @@ test('plan: identity, state bucket, variables, init, plan with the variables fil
       assert.not.ok(s.calls('terraform').some((c) => c.includes('pw-0123456789')));
 
       const created = setup({ FAKE_HEAD: 'missing', FAKE_PLAN: PLAN([]) });
-      assert.equal(await planInfrastructure(created.runner, created.config), {
-        add: 0,
-        change: 0,
-        destroy: 0,
-        replace: [],
-        destroyed: [],
-        noChanges: true,
-      });
+      assert.equal(await planInfrastructure(created.runner, created.config), NO_CHANGES);
       assert.ok(created.lines.includes(`# state bucket ${BUCKET}: created (versioned, encrypted, private)`));
     });
   } finally {
@@ -555,8 +558,13 @@ test('the plan summary: a replacement or an update alone is a change; no changes
   assert.is(summarizePlan(JSON.parse(PLAN([['delete', 'create']]))).noChanges, false);
   assert.is(summarizePlan(JSON.parse(PLAN([['create'], ['update']]))).noChanges, false);
   assert.is(summarizePlan(JSON.parse(PLAN([['no-op'], ['read']]))).noChanges, true);
-  for (const empty of [{}, undefined, { resource_changes: [{ address: 'x' }] }])
-    assert.equal(summarizePlan(empty), { add: 0, change: 0, destroy: 0, replace: [], destroyed: [], noChanges: true });
+  for (const empty of [{}, undefined, { resource_changes: [{ address: 'x' }] }]) assert.equal(summarizePlan(empty), NO_CHANGES);
+  // each resource named under what happens to it (npm run diff lists them)
+  const named = summarizePlan(JSON.parse(PLAN([['create'], ['update'], ['delete', 'create'], ['delete'], ['no-op']])));
+  assert.equal(
+    [named.added, named.changed, named.replace, named.destroyed],
+    [['aws_thing.r0'], ['aws_thing.r1'], ['aws_thing.r2'], ['aws_thing.r3']],
+  );
   assert.is(
     formatSummary(summarizePlan(JSON.parse(PLAN([['create', 'delete'], ['delete'], ['update']])))),
     'Plan: 1 to add, 1 to change, 2 to destroy.\n  ! REPLACE aws_thing.r0 (destroyed, then created)\n  ! DESTROY aws_thing.r1',

@@ -148,7 +148,8 @@ const STEP_COMMANDS: [RegExp, string[]][] = [
   [/sh`docker build /, ['scripts/02-build.ts']],
   [/sh`docker run -d /, ['scripts/02-build.ts']],
   [/sh`aws s3api create-bucket /, ['scripts/03-plan.ts']],
-  [/sh`terraform \$\{chdir\(config\)\} plan -input/, ['scripts/03-plan.ts']],
+  // destroy plans the destruction; diff plans read-only (-lock=false) into a plan file of its own
+  [/sh`terraform \$\{chdir\(config\)\} plan -/, ['scripts/03-plan.ts', 'scripts/destroy.ts', 'scripts/diff.ts']],
   [/sh`terraform \$\{chdir\(config\)\} apply -input=false -no-color \$\{planFile/, ['scripts/04-apply.ts']],
   [/sh`aws ecr get-login-password /, ['scripts/05-push.ts']],
   [/sh`docker tag /, ['scripts/05-push.ts']],

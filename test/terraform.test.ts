@@ -107,6 +107,19 @@ test('the GitHub deploy role: trust pinned to the repository, least privilege, P
   assert.equal(deployPolicyViolations(JSON.parse(policy.values.policy)), []);
   assert.ok(rs.some((r: any) => r.type === 'aws_iam_openid_connect_provider'));
   assert.is(planJson.configuration.root_module.variables.create_github_infra_role.default, false, 'the infra role is opt-in');
+  // the pull requests' diff role: their subject only, and reads only (npm run diff -- --skip-plan)
+  const diffRole = rs.find((r: any) => r.address === 'aws_iam_role.github_diff[0]');
+  const diffPolicy = JSON.parse(rs.find((r: any) => r.address === 'aws_iam_role_policy.github_diff[0]').values.policy);
+  assert.equal(trustPolicyViolations(JSON.parse(diffRole.values.assume_role_policy), ['repo:acme/llmops-system:pull_request']), []);
+  const actions = diffPolicy.Statement.flatMap((st: any) => [st.Action].flat());
+  assert.equal(actions.sort(), ['ecr:DescribeImages', 'ecs:DescribeServices', 'ecs:DescribeTaskDefinition', 's3:GetObject']);
+  assert.ok(
+    diffPolicy.Statement.every(
+      (st: any) => st.Effect === 'Allow' && (st.Resource === '*' ? st.Action.join() === 'ecs:DescribeTaskDefinition' : true),
+    ),
+  );
+  assert.match(JSON.stringify(diffPolicy), /outputs\.json/);
+  assert.not.match(JSON.stringify(diffPolicy), /terraform\.tfstate|secretsmanager/);
 });
 
 test('a DB password of our own reaches Secrets Manager through write-only arguments, and neither the state nor the saved plan', async () => {
