@@ -8,12 +8,14 @@ import { matching } from './flags.js';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { chooseRenderer, taskList, taskRunner } from './tasks.js';
-import { terraformOutputs } from './terraform.js';
+import { releaseKey, stateBucket, terraformOutputs } from './terraform.js';
 import type { ImageRef } from './image.js';
 import type { PlanSummary } from './infra.js';
 import type { Pushed, ScanAllow } from './ecr.js';
 import type { Registered } from './taskdef.js';
 import { OUTCOME_EXIT, type VerifyOptions, type VerifyResult } from './waiter.js';
+import { mermaidGantt, Timeline, timelineRecord, timelineTable } from './timeline.js';
+import { sh } from './run.js';
 import { type ConfigProblem, ExitCode, exitCodeFor, InterruptedError } from './errors.js';
 
 export interface PipelineContext {
@@ -38,6 +40,8 @@ export interface PipelineContext {
   /** Why the run stopped, if it did not finish: the summary says what happened, not ✅. */
   error?: unknown;
   durations: Record<string, number>;
+  /** The run's phases with their times: each step, and what steps record inside them (lib/timeline.ts). */
+  timeline: Timeline;
 }
 
 /** Where a step's result goes: standard output when it runs alone, its task's output in a list. */
@@ -60,7 +64,13 @@ export interface PipelineStep {
 export const preflightOf = (steps: PipelineStep[], config: Config): ConfigProblem[] => steps.flatMap((s) => s.preflight?.(config) ?? []);
 
 /** A context for steps that share nothing yet: one script's run. */
-export const newContext = (config: Config, runner: Runner, yes: boolean): PipelineContext => ({ config, runner, yes, durations: {} });
+export const newContext = (config: Config, runner: Runner, yes: boolean): PipelineContext => ({
+  config,
+  runner,
+  yes,
+  durations: {},
+  timeline: new Timeline(),
+});
 
 /**
  * `npm run step:N`: the step alone, with the script's runner (commands on stderr) and its result on stdout.
@@ -111,6 +121,7 @@ export async function runPipeline(steps: PipelineStep[], ctx: PipelineContext): 
           throw error;
         } finally {
           ctx.durations[`${step.n}. ${step.title}`] = Date.now() - started;
+          ctx.timeline.add(`${step.n}. ${step.title}`, started, Date.now());
         }
       },
       rendererOptions: { persistentOutput: true, outputBar: 8 },
@@ -147,12 +158,38 @@ export async function summary(ctx: PipelineContext): Promise<string> {
   if (ctx.registered?.migrated) lines.push(`  migration:       task ${ctx.registered.migrated.taskArn.split('/').pop()} exited 0`);
   for (const [step, ms] of Object.entries(ctx.durations)) lines.push(`  ${step.padEnd(34)} ${(ms / 1000).toFixed(1)} s`);
   lines.push(`  total: ${(Object.values(ctx.durations).reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s`);
+  if (!runner.dryRun && ctx.timeline.phases.length) lines.push('Timeline (seconds from the start)', ...timelineTable(ctx.timeline));
   // a line to paste: the release before this one is found by rollback from the release tags, not written here as a placeholder
   lines.push(
     `  roll back:       npm run rollback${config.environment ? ` -- --env ${config.environment}` : ''}   # to the release before ${ctx.registered?.taskDefinitionArn.split('/').pop() ?? 'the current one'}`,
   );
   if (process.env.GITHUB_STEP_SUMMARY && !runner.dryRun) appendFileSync(process.env.GITHUB_STEP_SUMMARY, runner.mask(jobSummary(ctx, url)));
+  const record = await recordRelease(ctx);
+  if (record) lines.push(`  release record:  ${record}`);
   return runner.mask(lines.join('\n'));
+}
+
+/**
+ * A new revision's record beside the state (`<project>/releases/<family>-<revision>.json`): what was released, how
+ * it ended and its timeline, for `npm run bench` and a later look. Best effort: a deploy is not failed for it.
+ */
+export async function recordRelease(ctx: PipelineContext): Promise<string | undefined> {
+  const { config, runner, registered } = ctx;
+  if (runner.dryRun || !registered?.changed || !ctx.identity || !registered.revision) return undefined;
+  const url = `s3://${stateBucket(config, ctx.identity.account)}/${releaseKey(config, registered.revision)}`;
+  const record = {
+    taskDefinition: registered.taskDefinitionArn,
+    image: registered.image,
+    outcome: ctx.verified?.outcome ?? (ctx.error === undefined ? 'registered' : 'failed'),
+    timeline: timelineRecord(ctx.timeline),
+  };
+  const r = await runner
+    .withEcho(() => {})
+    .run(sh`aws s3 cp - ${url} --content-type application/json --region ${config.region}`, {
+      input: JSON.stringify(record),
+      nothrow: true,
+    });
+  return r.ok ? url : `not written (${r.stderr.trim().split('\n').pop()})`;
 }
 
 /** What happened, in one honest line: only a run that finished with its deployment verified is ✅. */
@@ -196,6 +233,7 @@ export function jobSummary(ctx: PipelineContext, url?: string): string {
     ...Object.entries(ctx.durations).map(([step, ms]) => `| ${step} | ${(ms / 1000).toFixed(1)} s |`),
     '',
     `Roll back: run this workflow with \`rollback_to\` = the previous revision, or \`npm run rollback\`.`,
+    ...(ctx.timeline.phases.length ? ['', mermaidGantt(ctx.timeline, `${config.names.service} deploy`)] : []),
     ...(ctx.verified?.diagnosis.length ? ['', '```', ...ctx.verified.diagnosis, '```'] : []),
     '',
   ];

@@ -10,7 +10,7 @@ import { ExitCode, ScriptFailure } from './errors.js';
 import { lockKey } from './lock.js';
 import { sh, type Runner } from './run.js';
 import { templateValues } from './taskdef.js';
-import { outputsKey, type Outputs } from './terraform.js';
+import { outputsKey, type Outputs, releaseKey } from './terraform.js';
 
 /** A group of calls on the same resources, under the same context, by one principal. */
 export interface Probe {
@@ -82,6 +82,7 @@ export function deployProbes(config: Config, account: string, outputs: Outputs, 
         you(['iam:PassRole'], roles, { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }),
         you(['s3:GetObject'], [`arn:aws:s3:::${bucket}/${outputsKey(config)}`]),
         you(['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [`arn:aws:s3:::${bucket}/${lockKey(config)}`]),
+        you(['s3:PutObject'], [`arn:aws:s3:::${bucket}/${releaseKey(config, 1)}`]),
         you(['logs:GetLogEvents'], [`arn:aws:logs:${region}:${account}:log-group:${n.logGroup}:*`]),
       ]
     : [];

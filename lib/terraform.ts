@@ -162,6 +162,9 @@ export type Outputs = Record<string, any> & { get(name: string): string };
  */
 export const outputsKey = (config: Config) => `${config.project}/outputs.json`;
 
+/** A release's record beside the state: its outcome and timeline (the deploy role may write under releases/ only). */
+export const releaseKey = (config: Config, revision: number) => `${config.project}/releases/${config.names.family}-${revision}.json`;
+
 const MISSING_OBJECT = /\(404\)|Not Found|NoSuchKey|does not exist/i;
 
 /** The published outputs, or undefined when the stack has not published them (applied by an older version). */

@@ -8,6 +8,7 @@ import { diagnose, explainStoppedTask } from './diagnosis.js';
 import { type Clients, clients, healthUrl, loadSdk, privateIp, readService, runningTasksOf, stoppedTasksOf, targetHealth } from './ecs.js';
 import { ExitCode } from './errors.js';
 import { probe } from './http.js';
+import type { Milestones } from './timeline.js';
 
 export type Outcome = 'ok' | 'rolled-back' | 'failed' | 'timeout' | 'preflight';
 export const OUTCOME_EXIT: Record<Outcome, number> = {
@@ -42,6 +43,8 @@ export interface VerifyResult {
   diagnosis: string[];
   elapsedMs: number;
   url?: string;
+  /** When the new tasks were created, pulled and started, and when their targets turned healthy (lib/timeline.ts). */
+  milestones?: Milestones;
 }
 
 /** Fast at first (most deploys settle in seconds here, a minute or two on AWS), then back off. */
@@ -57,11 +60,13 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
   const maxFailed = options.maxFailedTasks ?? 3;
   const { cluster, service: serviceName } = config.names;
   const say = (line: string) => runner.echo(line);
+  const milestones: Milestones = {};
   const result = (outcome: Outcome, message: string, extra: Partial<VerifyResult> = {}): VerifyResult => ({
     outcome,
     message,
     diagnosis: [],
     elapsedMs: Date.now() - started,
+    milestones,
     ...extra,
   });
 
@@ -213,6 +218,7 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       const runningCount = running.filter((t) => t.lastStatus === 'RUNNING').length;
       // the new tasks run, are healthy and alone in the load balancer: the URL's answer is then theirs
       const serving = runningCount >= desired && healthy >= needHealthy && oldServing === 0;
+      noteMilestones(milestones, running, healthy, runningCount >= desired && healthy >= needHealthy, serving);
       if (serving && desired > 0 && url && !urlAnswered) {
         urlAnswered = await answers(url);
         if (urlAnswered) say(`  ✓ ${url} answered 200`);
@@ -257,6 +263,26 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
     c.elb.destroy();
     c.logs.destroy();
   }
+}
+
+/** The times of the new tasks (earliest creation and pull, latest pull end and start) and of this poll's target health. */
+function noteMilestones(m: Milestones, running: Task[], healthy: number, allHealthy: boolean, serving: boolean): void {
+  const times = (key: 'createdAt' | 'pullStartedAt' | 'pullStoppedAt' | 'startedAt') =>
+    running.map((t) => t[key]?.getTime()).filter((x): x is number => x !== undefined);
+  const [created, pullStarted, pullStopped, started] = [
+    times('createdAt'),
+    times('pullStartedAt'),
+    times('pullStoppedAt'),
+    times('startedAt'),
+  ];
+  if (created.length) m.created = Math.min(m.created ?? Infinity, ...created);
+  if (pullStarted.length) m.pullStarted = Math.min(m.pullStarted ?? Infinity, ...pullStarted);
+  if (pullStopped.length) m.pullStopped = Math.max(m.pullStopped ?? 0, ...pullStopped);
+  if (started.length) m.started = Math.max(m.started ?? 0, ...started);
+  const now = Date.now();
+  if (healthy > 0) m.firstHealthy ??= now;
+  if (allHealthy) m.allHealthy ??= now;
+  if (serving) m.oldOut ??= now;
 }
 
 function sameTaskDefinition(a?: string, b?: string): boolean {

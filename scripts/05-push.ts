@@ -11,6 +11,7 @@ import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { cpuArchitecture, imagePlatform, imageRef, type ImageRef } from '../lib/image.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
 import { sh, type Runner } from '../lib/run.js';
+import type { Timeline } from '../lib/timeline.js';
 
 export const step: PipelineStep = {
   n: 5,
@@ -18,7 +19,7 @@ export const step: PipelineStep = {
   async run(ctx, runner, report) {
     ctx.identity ??= await resolveIdentity(runner, ctx.config);
     ctx.ref ??= await imageRef(runner, ctx.config);
-    const p = (ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account, ctx.inEcr));
+    const p = (ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account, ctx.inEcr, ctx.timeline));
     report(
       runner.dryRun
         ? `(dry run) would push ${p.repositoryUrl}:${p.tag} unless ECR holds it`
@@ -29,7 +30,14 @@ export const step: PipelineStep = {
 };
 
 /** `inEcr`: the digest step 2 just read from ECR (bootstrap, deploy), so it is not asked twice. */
-export async function pushImage(runner: Runner, config: Config, ref: ImageRef, account: string, inEcr?: string): Promise<Pushed> {
+export async function pushImage(
+  runner: Runner,
+  config: Config,
+  ref: ImageRef,
+  account: string,
+  inEcr?: string,
+  timeline?: Timeline,
+): Promise<Pushed> {
   const url = repositoryUrl(config, account);
   const existing = inEcr ?? (await ecrDigest(runner, config, ref.tag));
   if (existing) {
@@ -42,11 +50,20 @@ export async function pushImage(runner: Runner, config: Config, ref: ImageRef, a
     sh`docker login --username AWS --password-stdin ${ecrRegistry(account, config.region)}`,
   ]);
   await runner.run(sh`docker tag ${ref.local} ${url}:${ref.tag}`);
+  const pushStarted = Date.now();
   const push = await runner.run(sh`docker push ${url}:${ref.tag}`, { stream: true, timeoutMs: 30 * 60_000, retries: 2 });
+  timeline?.add('docker push', pushStarted, Date.now(), layersPushed(push.stdout));
   if (push.dryRun) return { repositoryUrl: url, tag: ref.tag, digest: '<IMAGE_DIGEST>', image: `${url}@<IMAGE_DIGEST>`, result: 'pushed' };
   const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1] ?? (await ecrDigest(runner, config, ref.tag));
   if (!digest) throw new ScriptFailure(`pushed ${url}:${ref.tag} but could not read its digest`);
   return { repositoryUrl: url, tag: ref.tag, digest, image: `${url}@${digest}`, result: 'pushed' };
+}
+
+/** What `docker push` moved: its layers pushed, and those ECR had already (from its per-layer lines). */
+export function layersPushed(output: string): string | undefined {
+  const pushed = (output.match(/: Pushed\s*$/gm) ?? []).length;
+  const existing = (output.match(/: Layer already exists\s*$/gm) ?? []).length;
+  return pushed + existing ? `${pushed} layer(s) pushed, ${existing} already in ECR` : undefined;
 }
 
 /** The local image exists and is built for the tasks' CPU: refused before anything is pushed. */

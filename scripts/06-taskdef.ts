@@ -33,6 +33,7 @@ import {
 } from '../lib/taskdef.js';
 import { writeRendered } from '../lib/template.js';
 import { terraformOutputs } from '../lib/terraform.js';
+import type { Timeline } from '../lib/timeline.js';
 import { waitForDeployment } from '../lib/waiter.js';
 
 export const step: PipelineStep = {
@@ -41,7 +42,7 @@ export const step: PipelineStep = {
   async run(ctx, runner, report) {
     // bootstrap and deploy pass what step 5 just learnt; alone, step 6 asks ECR
     const known = ctx.ref && ctx.pushed && !runner.dryRun ? { ref: ctx.ref, digest: ctx.pushed.digest } : undefined;
-    const r = (ctx.registered = await releaseTaskDefinition(runner, ctx.config, ctx.yes, known, ctx.scanAllow));
+    const r = (ctx.registered = await releaseTaskDefinition(runner, ctx.config, ctx.yes, known, ctx.scanAllow, ctx.timeline));
     report(
       runner.dryRun
         ? `(dry run) would register a revision for ${r.image} unless the running one is the same, and update the service`
@@ -57,6 +58,7 @@ export async function releaseTaskDefinition(
   yes: boolean,
   known?: { ref: ImageRef; digest: string },
   scanAllow?: ScanAllow,
+  timeline?: Timeline,
 ): Promise<Registered> {
   const { cluster, service: serviceName, family } = config.names;
   const identity = await resolveIdentity(runner, config);
@@ -98,7 +100,9 @@ export async function releaseTaskDefinition(
       for (const line of diff) runner.echo(`  ${line}`);
     }
     // the scan gate: an image with findings at or above SCAN_SEVERITY is not registered (unless allowed for its digest)
+    const scanStarted = Date.now();
     const scanTags = await scanGate(runner, config, digest, scanAllow);
+    timeline?.add('scan gate', scanStarted, Date.now());
     if (!runner.dryRun && !(await confirm(`Register a new revision of ${family} and deploy it to ${serviceName}?`, yes)))
       throw new ScriptFailure('not registered (declined)');
     tags = [...releaseTags(ref, digest), ...scanTags];
@@ -128,7 +132,12 @@ export async function releaseTaskDefinition(
       { ...migration, tags },
       '<MIGRATION_TASK_DEFINITION_ARN>',
     );
-    migrated = await migrate(runner, config, migrationArn, service?.network);
+    const migrationStarted = Date.now();
+    try {
+      migrated = await migrate(runner, config, migrationArn, service?.network);
+    } finally {
+      timeline?.add('migration', migrationStarted, Date.now());
+    }
   }
 
   // 6. point the service at the new revision: ECS starts a rolling deployment (step 7 follows it)

@@ -10,6 +10,7 @@ import { integer, isMain, main, matching, type ScriptContext, type ScriptSpec } 
 import { ScriptFailure } from '../lib/errors.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
+import { addVerifyPhases } from '../lib/timeline.js';
 
 /**
  * The guide's "wait, then look": instead of a blind 10-minute wait, poll until the deployment is serving. Each poll
@@ -30,6 +31,8 @@ export const step: PipelineStep = {
       deploymentId: started?.deploymentId,
       ...ctx.verify,
     }));
+    // the new tasks' provisioning, pull and start, their health checks, the old tasks out: the deploy's timeline
+    addVerifyPhases(ctx.timeline, r.milestones);
     report(
       runner.dryRun ? '(dry run) would follow the deployment until its tasks are healthy and the health URL answers' : formatResult(r),
     );

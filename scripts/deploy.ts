@@ -44,8 +44,10 @@ export const spec: ScriptSpec = {
     try {
       // a permission the deploy lacks stops it here (exit 3), not at minute 5
       if (!options['skip-preflight']) {
+        const started = Date.now();
         ctx.identity = await resolveIdentity(runner, config);
         await preflight(runner, config, ctx.identity, await terraformOutputs(runner, config, ctx.identity.account));
+        ctx.timeline.add('preflight (IAM)', started, Date.now());
       }
       await underDeployLock(runner, config, options['lock-wait'], 'deploy', () => runPipeline(DEPLOY_STEPS, ctx));
     } catch (error) {

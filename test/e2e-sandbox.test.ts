@@ -109,6 +109,28 @@ async function albGet(path: string, lb = `${P}-alb`): Promise<{ status: number; 
   return { status: res.status, body: (await res.text()).trim() };
 }
 
+/**
+ * The load balancer answers /version with this release. When it does not, the message says what the service ran
+ * then (its deployments and last events): what a CI log needs to tell a slow drain from a wrong rollout.
+ */
+async function assertServes(version: string): Promise<void> {
+  const got = await albGet('/version');
+  if (got.status === 200 && got.body === version) return;
+  const s = await service();
+  const state = {
+    taskDefinition: s.taskDefinition,
+    deployments: (s.deployments ?? []).map(
+      (d: any) => `${d.id} ${d.status} ${d.rolloutState} ${d.taskDefinition?.split('/').pop()} running ${d.runningCount}`,
+    ),
+    events: (s.events ?? []).slice(0, 8).map((e: any) => e.message),
+  };
+  assert.equal(
+    got,
+    { status: 200, body: version },
+    `the load balancer answered ${JSON.stringify(got)}, not ${version}; the service: ${JSON.stringify(state, null, 2)}`,
+  );
+}
+
 async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const started = Date.now();
   try {
@@ -278,7 +300,7 @@ test('deploy of a new commit rolls forward; an image whose ECR scan has a critic
   assert.match(r.all, `1 finding(s) at or above CRITICAL accepted for ${digest}: ${reason}`);
   const after = (await service()).taskDefinition;
   assert.is.not(after, before);
-  assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
+  await assertServes('v2');
   const td = await aws('ecs', 'describe-task-definition', '--task-definition', after, '--include', 'TAGS');
   const tags = Object.fromEntries(td.tags.map((t: any) => [t.key, t.value]));
   assert.match(td.taskDefinition.containerDefinitions[0].image, /@sha256:[0-9a-f]{64}$/, 'deployed by digest');
@@ -288,6 +310,34 @@ test('deploy of a new commit rolls forward; an image whose ECR scan has a critic
   assert.is(tags['llmops:image-digest'], digest);
   assert.is(tags['llmops:scan'], 'CRITICAL=1 HIGH=1 LOW=1');
   assert.is(tags['llmops:scan-allowed'], 'CVE-2026-0001 not reachable: libexample unused SEC-42', 'the reason, as a tag holds it');
+  // the deploy's timeline: a table at the end and the release record beside the state, the same phases
+  const table = r.stdout.slice(r.stdout.indexOf('Timeline (seconds from the start)'));
+  const rows = [...table.matchAll(/^ {2}(\S.*?)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d) s(?: {2}(.*))?$/gm)].map((m) => m[1]!.trim());
+  for (const phase of [
+    'preflight (IAM)',
+    '2. Build and test the image',
+    'docker push',
+    'scan gate',
+    'tasks provisioning',
+    'image pull',
+    'container start',
+    'health checks',
+    'old tasks out',
+    '7. Verify the deployment',
+  ])
+    assert.ok(rows.includes(phase), `${phase} in the timeline:\n${table}`);
+  assert.match(table, /docker push .* \d+ layer\(s\) pushed, \d+ already in ECR/);
+  const revision = after.split(':').pop();
+  const record = JSON.parse(
+    (await execa('aws', ['s3', 'cp', `s3://${P}-tfstate-123456789012/${P}/releases/${P}-task-${revision}.json`, '-'], { env: awsEnv }))
+      .stdout,
+  );
+  assert.equal([record.outcome, record.taskDefinition], ['ok', after]);
+  assert.equal(
+    record.timeline.phases.map((p: any) => p.name),
+    rows,
+  );
+  assert.match(r.stdout, `release record:  s3://${P}-tfstate-123456789012/${P}/releases/${P}-task-${revision}.json`);
 });
 
 test('deploy of an image that exits at start: exit 4, diagnosis with the exit code and log lines, back on the previous revision', async () => {
@@ -300,7 +350,7 @@ test('deploy of an image that exits at start: exit 4, diagnosis with the exit co
   assert.match(r.all, 'ECS deployment circuit breaker');
   const s = await service();
   assert.ok(s.taskDefinition.endsWith(before.split('/').pop()), `${s.taskDefinition} should be ${before}`);
-  assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
+  await assertServes('v2');
 });
 
 test("deploy of an image that fails its health check: exit 4, Target.ResponseCodeMismatch with the fix; here because it cannot verify the database's certificate (verify-full): the app's log line and doctor's fix. One without a CA bundle is refused at step 2, nothing pushed", async () => {
@@ -323,7 +373,7 @@ test("deploy of an image that fails its health check: exit 4, Target.ResponseCod
   assert.match(r.all, 'make HEALTH_PATH return 200');
   assert.match(r.all, 'SSL error: certificate verify failed', "the app's own log line: libpq refused the server's certificate");
   assert.match(r.all, `fix: ${databaseHint('certificate verify failed')}`);
-  assert.equal(await albGet('/version'), { status: 200, body: 'v2' });
+  await assertServes('v2');
 });
 
 /** SQL in the sandbox's PostgreSQL behind an RDS instance (its own container), as the master user over the local socket. */
@@ -360,7 +410,7 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   );
   assert.is(await sql(`${P}-db`, "select to_regclass('public.items') is not null"), 't', 'the table exists in PostgreSQL');
   // the new release reaches its database with the injected secret (TLS) and sees the migrated schema
-  assert.equal(await albGet('/version'), { status: 200, body: 'v-mig' });
+  await assertServes('v-mig');
   const health = await albGet('/health');
   assert.equal(health, { status: 200, body: 'ok db=ok schema=001_create_items' });
   // ... as its own database user: the service's task definition names it and reads only its secret; the
@@ -406,7 +456,7 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   assert.match(bad.all, /the migration failed: it exited with code [1-9]/);
   assert.not.match(bad.all, /\$ aws ecs update-service/, 'the service was not touched');
   assert.is((await service()).taskDefinition, serving);
-  assert.equal(await albGet('/version'), { status: 200, body: 'v-mig' });
+  await assertServes('v-mig');
   assert.is(
     await sql(`${P}-db`, "select count(*) from information_schema.columns where table_name = 'items' and column_name = 'v_mig_broken'"),
     '0',
@@ -539,7 +589,7 @@ test("the deploy workflow's own command sequence deploys and verifies in the san
     });
   const deploy = await runStep(steps[0]);
   assert.is(deploy.exitCode, 0, deploy.all.slice(-3000));
-  assert.equal(await albGet('/version'), { status: 200, body: 'v5' });
+  await assertServes('v5');
   const md = readFileSync(summary, 'utf8');
   assert.match(md, `### ✅ Deploy — ${P}-service`);
   assert.match(
@@ -548,11 +598,17 @@ test("the deploy workflow's own command sequence deploys and verifies in the san
   );
   assert.match(md, /\| 7\. Verify the deployment \| [\d.]+ s \|/);
   assert.match(md, 'rollback_to');
+  // the timeline as a Mermaid gantt: the phases of the deploy's own table
+  const gantt = md.slice(md.indexOf('```mermaid'));
+  assert.match(gantt, `gantt\n  title ${P}-service deploy\n  dateFormat x`);
+  for (const phase of ['docker push', 'health checks', '7. Verify the deployment'])
+    assert.match(gantt, new RegExp(`^  ${phase.replace('.', '\\.')} : p\\d+, \\d+, \\d+$`, 'm'));
+  assert.match(deploy.all, 'Timeline (seconds from the start)');
   const revision = before.split(':').pop();
   const rollback = await runStep(steps[1], { ROLLBACK_TO: revision });
   assert.is(rollback.exitCode, 0, rollback.all.slice(-3000));
   assert.ok((await service()).taskDefinition.endsWith(`:${revision}`));
-  assert.equal(await albGet('/version'), { status: 200, body: 'v-mig' });
+  await assertServes('v-mig');
   const injected = await runStep(steps[1], { ROLLBACK_TO: '1; touch /tmp/pwned' });
   assert.is(injected.exitCode, 2, 'a non-numeric rollback_to is refused');
 });
@@ -603,7 +659,7 @@ test('least privilege: a role made from config/iam-deploy-policy.json, assumed a
   const deploy = await sb.run('scripts/deploy.ts', ['--yes'], asRole);
   assert.is(deploy.exitCode, 0, deploy.all.slice(-3000));
   assert.match(deploy.all, `$ aws iam simulate-principal-policy --policy-source-arn arn:aws:iam::123456789012:role/${P}-deploy-e2e`);
-  assert.equal(await albGet('/version'), { status: 200, body: 'v-role' });
+  await assertServes('v-role');
   const [list, logs] = await Promise.all([
     sb.run('scripts/rollback.ts', ['--list'], asRole),
     sb.run('scripts/logs.ts', ['--since', '30m'], asRole),
@@ -787,7 +843,7 @@ test('rollback lists the releases and returns the service to the first release, 
   assert.is(r.exitCode, 0, r.all.slice(-2000));
   assert.match(r.stdout, '✓ ok');
   assert.ok((await service()).taskDefinition.endsWith(`:${first}`));
-  assert.equal(await albGet('/version'), { status: 200, body: 'v1' });
+  await assertServes('v1');
   const again = await ops('rollback.ts', ['--to', first, '--yes']);
   assert.match(again.stdout, 'already running: nothing to do');
   const bad = await ops('rollback.ts', ['--to', '999']);
@@ -1086,7 +1142,7 @@ test('deploy lock: a second deploy waits (--lock-wait) and never interleaves; wi
   assert.ok(second.out.includes('waiting up to 300 s for the deploy lock'), 'the second one waited');
   assert.ok(t(second, 'deploy lock taken') >= t(first, 'exit') - 2000, 'the second took the lock only after the first released it');
   assert.match(second.out, /push skipped|already in ECR/, 'the same commit again: nothing to push');
-  assert.equal(await albGet('/version'), { status: 200, body: 'v7' });
+  await assertServes('v7');
 });
 
 test('deploy lock: a lock left by a killed deploy is taken over; unlock shows no holder afterwards', async () => {
@@ -1100,7 +1156,7 @@ test('deploy lock: a lock left by a killed deploy is taken over; unlock shows no
   const next = await sb.run('scripts/deploy.ts', ['--yes']);
   assert.is(next.exitCode, 0, next.all.slice(-2000));
   assert.match(next.all, /is stale \(not renewed for \d+ s\): taking it over/);
-  assert.equal(await albGet('/version'), { status: 200, body: 'v8' });
+  await assertServes('v8');
   assert.match((await sb.run('scripts/unlock.ts', [])).stdout, 'no deploy lock is held');
 });
 
@@ -1253,7 +1309,7 @@ test('fault: the registry down during a push fails clearly; rerun after it is ba
   assert.is(up.exitCode, 0, up.all);
   const again = await sb.run('scripts/deploy.ts', ['--yes']);
   assert.is(again.exitCode, 0, again.all.slice(-1500));
-  assert.equal(await albGet('/version'), { status: 200, body: 'v9' });
+  await assertServes('v9');
 });
 
 // Every fault run carries secrets: none may show in what a failure prints.
@@ -1304,7 +1360,7 @@ test('fault: the AWS endpoint goes away while the deploy waits: clear error and 
       /already runs this image and configuration: no new revision/,
       'nothing lost: the release started before the fault is the one that runs',
     );
-    assert.equal(await albGet('/version'), { status: 200, body: 'v10' });
+    await assertServes('v10');
     noCanary(failed, again);
   } finally {
     await proxy.close();
@@ -1327,7 +1383,7 @@ test('fault: credentials expire mid-deploy: exit 1 with the refresh fix, the pre
     await proxy.heal();
     const again = await timed('deploy, fresh credentials', () => sb.run('scripts/deploy.ts', ['--yes'], env));
     assert.is(again.exitCode, 0, again.all.slice(-2000));
-    assert.equal(await albGet('/version'), { status: 200, body: 'v11' });
+    await assertServes('v11');
     noCanary(failed, again);
   } finally {
     await proxy.close();
@@ -1352,7 +1408,7 @@ test('fault: the Docker engine goes away during the build: exit 1 naming docker 
       sb.run('scripts/deploy.ts', ['--yes'], { DOCKER_HOST: proxy.host, ...FAULT_SECRETS }),
     );
     assert.is(again.exitCode, 0, again.all.slice(-2000));
-    assert.equal(await albGet('/version'), { status: 200, body: 'v12' });
+    await assertServes('v12');
     noCanary(failed, again);
   } finally {
     await proxy.close();

@@ -33,6 +33,7 @@ import {
 } from '../lib/errors.js';
 import { prepareTfvars } from '../lib/infra.js';
 import { headline, jobSummary, type PipelineContext } from '../lib/pipeline.js';
+import { Timeline } from '../lib/timeline.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const ctx = (over: Partial<PipelineContext>): PipelineContext => ({
@@ -40,6 +41,7 @@ const ctx = (over: Partial<PipelineContext>): PipelineContext => ({
   runner: new Runner({ echo: () => {} }),
   yes: true,
   durations: {},
+  timeline: new Timeline(),
   ...over,
 });
 const CANARY = `Leak-Canary-${Math.random().toString(36).slice(2, 10)}`;

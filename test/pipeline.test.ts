@@ -23,6 +23,7 @@ import {
 import { STEPS } from '../scripts/bootstrap.js';
 import { DEPLOY_STEPS } from '../scripts/deploy.js';
 import { Runner } from '../lib/run.js';
+import { Timeline } from '../lib/timeline.js';
 import { scratchCheckout } from '../lib/runbook.js';
 import { fakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';
@@ -58,6 +59,7 @@ const ctxOf = (runner: Runner, yes = true, env: Record<string, string> = {}): Pi
   runner,
   yes,
   durations: {},
+  timeline: new Timeline(),
 });
 
 test('bootstrap in a dry run: steps 1-8 print their commands in order and run none; each is timed; the summary', async () => {
@@ -193,6 +195,13 @@ test('a failing step stops the list: named, timed, the later steps never run; a 
   assert.equal(ran, [1, 2, 3]);
   assert.is(ctx.failedStep, 3);
   assert.equal(Object.keys(ctx.durations), ['1. Step 1', '2. Step 2', '3. Step 3']);
+  // the timeline has each step that ran, the failed one included, in order and each after the one before
+  const phases = ctx.timeline.ordered();
+  assert.equal(
+    phases.map((p) => p.name),
+    ['1. Step 1', '2. Step 2', '3. Step 3'],
+  );
+  assert.ok(phases.every((p, i) => p.end >= p.start && (i === 0 || p.start >= phases[i - 1]!.end)));
   // without --yes the list is always the simple one (LLMOPS_RENDERER=silent is not taken)
   assert.equal(out, [
     '❯ 1. Step 1\n',
@@ -394,6 +403,7 @@ test('the headline and the GitHub job summary: what was released, each step, how
     registered: { taskDefinitionArn: 'arn:aws:ecs:us-east-1:1:task-definition/llmops-task:9', changed: true } as any,
     verified: { outcome: 'ok', message: '2/2 tasks healthy', diagnosis: [], elapsedMs: 1 },
     durations: { '5. Push the image to ECR': 1500, '7. Verify the deployment': 62_340 },
+    timeline: new Timeline(),
   };
   assert.is(
     jobSummary(ctx, 'https://app.example.com'),
@@ -424,6 +434,7 @@ test('the headline and the GitHub job summary: what was released, each step, how
       diagnosis: ['task abc stopped: exit 1', 'fix: read the logs'],
       elapsedMs: 1,
     },
+    timeline: new Timeline(),
     error: new ScriptFailure('rolled back', ExitCode.ROLLED_BACK),
     failedStep: 7,
     durations: {},

@@ -7,6 +7,7 @@ import type { Deployment, Service, Task } from '@aws-sdk/client-ecs';
 import type { TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { addVerifyPhases, Timeline, timelineRecord } from '../lib/timeline.js';
 import { loadConfig } from '../lib/config.js';
 import { Runner } from '../lib/run.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
@@ -290,6 +291,43 @@ test('ok waits for the old tasks to leave the load balancer: while an old target
   );
   assert.is(stuck.result.outcome, 'timeout', stuck.result.message);
   assert.match(stuck.result.message, '1 old still serving');
+});
+
+test("the milestones for the deploy's timeline: the new tasks' first creation and pull, last pull end and start; the polls that saw one healthy target, all of them, no old one", async () => {
+  status = 200;
+  const at = (s: number) => new Date(Date.UTC(2026, 11, 4, 10, 0, s));
+  const times = (c: number, p0: number, p1: number, s0: number) => ({
+    createdAt: at(c),
+    pullStartedAt: at(p0),
+    pullStoppedAt: at(p1),
+    startedAt: at(s0),
+  });
+  const { result } = await wait((poll) => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)]),
+    running: [task('t1', '10.0.1.5', times(1, 3, 9, 10)), task('t2', '10.0.1.6', times(2, 4, 12, 14))],
+    targets: [
+      { Target: { Id: '10.0.1.5' }, TargetHealth: { State: poll >= 2 ? 'healthy' : 'initial' } },
+      { Target: { Id: '10.0.1.6' }, TargetHealth: { State: poll >= 3 ? 'healthy' : 'initial' } },
+      { Target: { Id: '10.0.9.9' }, TargetHealth: { State: poll >= 4 ? 'draining' : 'healthy' } },
+    ],
+  }));
+  assert.is(result.outcome, 'ok', result.message);
+  const m = result.milestones!;
+  assert.equal(
+    [m.created, m.pullStarted, m.pullStopped, m.started],
+    [at(1), at(3), at(12), at(14)].map((d) => d.getTime()),
+  );
+  assert.ok(m.firstHealthy! <= m.allHealthy! && m.allHealthy! <= m.oldOut!, JSON.stringify(m));
+  // and what the timeline makes of them
+  const t = new Timeline(at(0).getTime());
+  addVerifyPhases(t, { ...m, firstHealthy: at(16).getTime(), allHealthy: at(20).getTime(), oldOut: at(25).getTime() });
+  assert.equal(timelineRecord(t).phases, [
+    { name: 'tasks provisioning', from: 1, to: 3 },
+    { name: 'image pull', from: 3, to: 12 },
+    { name: 'container start', from: 12, to: 14 },
+    { name: 'health checks', from: 14, to: 20, detail: 'first healthy after 2.0 s' },
+    { name: 'old tasks out', from: 20, to: 25 },
+  ]);
 });
 
 test('rolled back: the circuit breaker failed the deployment and the previous revision is PRIMARY again', async () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadPerCore, MAX_STRETCH } from './script.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -73,7 +74,10 @@ export async function startMoto(extraEnv: Record<string, string> = {}, options: 
     env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true', MOTO_ACM_VALIDATION_WAIT: '0', ...extraEnv },
     stdio: 'ignore',
   });
-  const deadline = Date.now() + 20_000;
+  // waiting is the work here: moto loads AWS's managed policies at start (seconds on an idle machine, far more
+  // on a busy one), so the limit is generous and stretches with the load
+  const limitMs = 60_000 * Math.min(MAX_STRETCH, loadPerCore());
+  const deadline = Date.now() + limitMs;
   for (;;) {
     try {
       const r = await fetch(`${url}/moto-api/`);
@@ -83,7 +87,7 @@ export async function startMoto(extraEnv: Record<string, string> = {}, options: 
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`moto_server did not start on ${url} within 20 s`);
+      throw new Error(`moto_server did not start on ${url} within ${limitMs / 1000} s`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
