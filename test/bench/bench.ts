@@ -1,8 +1,10 @@
 // npm run bench — the guide's raw commands for steps 5-7 (as a bash script, with the usual
-// `aws ecs wait services-stable`) versus our steps 5-7, on a change and on a no-op, in the local sandbox.
-// Needs a bootstrapped sandbox: `sudo npm run demo` first. Prints a markdown table of medians and ratios.
+// `aws ecs wait services-stable`) versus our steps 5-7, on a change and on a no-op, in the local sandbox; then phase
+// by phase on a change: the raw script's phases (timed between its commands) against the phases our deploy recorded
+// (its release record, the same phases as its timeline table and job summary gantt).
+// Needs a bootstrapped sandbox: `sudo npm run demo` first. Prints markdown tables of medians and ratios.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -23,21 +25,27 @@ const registry = `123456789012.dkr.ecr.${region}.amazonaws.com`;
 const repo = `${registry}/llmops-system`;
 
 const RAW = `#!/usr/bin/env bash
-# The guide's steps 5-7, verbatim but for the values it leaves as placeholders, plus the usual waiter.
+# The guide's steps 5-7, verbatim but for the values it leaves as placeholders, plus the usual waiter; PHASE marks
+# the time between its commands (epoch ms) in $PHASES.
 set -euo pipefail
 TAG=$1; EP=(--endpoint-url "$AWS_ENDPOINT_URL")
+PHASE() { echo "$1 $(date +%s%3N)" >> "$PHASES"; }
+PHASE push
 aws ecr get-login-password --region ${region} "\${EP[@]}" | docker login --username AWS --password-stdin ${registry} >/dev/null
 docker tag llmops-system:$TAG ${repo}:$TAG
 docker push ${repo}:$TAG >/dev/null
 aws ecr describe-images --repository-name llmops-system "\${EP[@]}" >/dev/null
+PHASE register
 aws ecs register-task-definition --family llmops-task --network-mode awsvpc --requires-compatibilities FARGATE \\
   --cpu 512 --memory 1024 --execution-role-arn "$EXEC_ROLE" --task-role-arn "$TASK_ROLE" \\
   --container-definitions "file://$CONTAINERS" "\${EP[@]}" >/dev/null
 aws ecs update-service --cluster llmops-cluster --service llmops-service --task-definition llmops-task --force-new-deployment "\${EP[@]}" >/dev/null
+PHASE wait
 aws ecs wait services-stable --cluster llmops-cluster --services llmops-service "\${EP[@]}"
 aws ecs describe-services --cluster llmops-cluster --services llmops-service "\${EP[@]}" >/dev/null
 aws ecs list-tasks --cluster llmops-cluster "\${EP[@]}" >/dev/null
 aws elbv2 describe-target-health --target-group-arn "$TG_ARN" "\${EP[@]}" >/dev/null
+PHASE end
 `;
 
 function median(xs: number[]): number {
@@ -51,7 +59,7 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
   return (Date.now() - t) / 1000;
 }
 
-async function ours(args: string[]) {
+async function ours(args: string[]): Promise<string> {
   const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bootstrap.ts'), ...args], {
     cwd: ROOT,
     env,
@@ -59,6 +67,25 @@ async function ours(args: string[]) {
     all: true,
   });
   if (r.exitCode !== 0) throw new Error(`our steps failed:\n${r.all.slice(-2000)}`);
+  return r.all;
+}
+
+/** The phases our run recorded: its release record (the summary names it), seconds by phase name. */
+async function recordedPhases(output: string): Promise<Record<string, number>> {
+  const url = /release record: {2}(s3:\/\/\S+\.json)/.exec(output)?.[1];
+  if (!url) throw new Error(`no release record in our run's summary:\n${output.slice(-1500)}`);
+  const record = JSON.parse((await execa('aws', ['s3', 'cp', url, '-'], { env })).stdout);
+  return Object.fromEntries(record.timeline.phases.map((p: any) => [p.name, p.to - p.from]));
+}
+
+/** The raw script's phases: the time between one PHASE mark and the next, in seconds. */
+function rawPhases(file: string): Record<string, number> {
+  const marks = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '))
+    .map(([name, ms]) => [name!, Number(ms)] as const);
+  return Object.fromEntries(marks.slice(0, -1).map(([name, ms], i) => [name, (marks[i + 1]![1] - ms) / 1000]));
 }
 
 async function build(version: string): Promise<string> {
@@ -79,6 +106,7 @@ async function main() {
     TASK_ROLE: outputs.task_role_arn.value,
     TG_ARN: outputs.target_group_arn.value,
     CONTAINERS: containers,
+    PHASES: join(dir, 'phases.txt'),
   };
   const raw = async (tag: string) => {
     writeFileSync(
@@ -100,17 +128,22 @@ async function main() {
         },
       ]),
     );
+    rmSync(rawEnv.PHASES, { force: true });
     const r = await execa('bash', [script, tag], { env: rawEnv, reject: false, all: true });
     if (r.exitCode !== 0) throw new Error(`raw script failed:\n${r.all.slice(-2000)}`);
   };
   const t = { rawChange: [] as number[], oursChange: [] as number[], rawNoop: [] as number[], oursNoop: [] as number[] };
+  const phases = { raw: [] as Record<string, number>[], ours: [] as Record<string, number>[] };
   const stamp = Date.now();
   for (let i = 0; i < ROUNDS; i++) {
     const a = await build(`bench-${stamp}-${i}-raw`);
     t.rawChange.push(await time(() => raw(a)));
+    phases.raw.push(rawPhases(rawEnv.PHASES));
     t.rawNoop.push(await time(() => raw(a)));
     await build(`bench-${stamp}-${i}-ours`);
-    t.oursChange.push(await time(() => ours(['--only', '5,6,7', '--yes'])));
+    let output = '';
+    t.oursChange.push(await time(async () => (output = await ours(['--only', '5,6,7', '--yes']))));
+    phases.ours.push(await recordedPhases(output));
     t.oursNoop.push(await time(() => ours(['--only', '5,6,7', '--yes'])));
     process.stderr.write(`round ${i + 1}/${ROUNDS}: ${JSON.stringify(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v[i]])))}\n`);
   }
@@ -127,8 +160,36 @@ async function main() {
       '',
       `all runs: ${JSON.stringify(t)}`,
       '',
+      ...phaseTable(phases, f),
     ].join('\n'),
   );
+}
+
+/** Phase by phase on a change: the raw script's three against our steps, and what our step 7 waited for. */
+function phaseTable(phases: { raw: Record<string, number>[]; ours: Record<string, number>[] }, f: (x: number) => string): string[] {
+  const med = (runs: Record<string, number>[], name: string) => {
+    const xs = runs.map((r) => r[name]).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs) : undefined;
+  };
+  const rows: [string, string | undefined, string][] = [
+    ['push (login, tag, push)', 'push', '5. Push the image to ECR'],
+    ['register the task definition, update the service', 'register', '6. Task definition and service'],
+    ['wait until it serves (`services-stable` + checks / step 7)', 'wait', '7. Verify the deployment'],
+    ['… inside step 7: tasks provisioning', undefined, 'tasks provisioning'],
+    ['… image pull', undefined, 'image pull'],
+    ['… container start', undefined, 'container start'],
+    ['… health checks', undefined, 'health checks'],
+    ['… old tasks out of the load balancer', undefined, 'old tasks out'],
+  ];
+  const cell = (x: number | undefined) => (x === undefined ? '—' : f(x));
+  return [
+    `Phase by phase on a change, median of ${ROUNDS} runs (ours: the phases its release record holds, as its timeline table and gantt show them):`,
+    '',
+    "| phase | guide's raw commands | llmops-deploy |",
+    '|---|---|---|',
+    ...rows.map(([label, raw, ours]) => `| ${label} | ${cell(raw ? med(phases.raw, raw) : undefined)} | ${cell(med(phases.ours, ours))} |`),
+    '',
+  ];
 }
 
 await main();
