@@ -127,7 +127,7 @@ function uvu(name: string, args: string[], live: boolean, group?: string): Promi
   const low = group !== undefined;
   const started = Date.now();
   return new Promise((resolve) => {
-    const argv = [process.execPath, '--import', 'tsx', UVU, 'test', ...args];
+    const argv = [process.execPath, '--import', 'tsx', '--import', join(ROOT, 'test/helpers/hook-errors.ts'), UVU, 'test', ...args];
     // the process joins its cgroup before it starts anything, so all it starts is in it too
     const enter = group ? `echo $$ > ${group}/cgroup.procs && ` : '';
     // a process group of its own, so the deadline stops the tests' own children (scripts, terraform) too

@@ -1,7 +1,7 @@
 // Honest outcomes and no file content in errors (issue 12): the job summary says failed, locked or rolled
 // back when that is what happened; an AccessDenied is a failed call (exit 1), not bad input (exit 2); and a
 // malformed file of every kind the toolkit reads never has its content — a canary here — in any output.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -15,7 +15,8 @@ import { Runner } from '../lib/run.js';
 import { renderTemplate } from '../lib/template.js';
 import { readAppEnv, upsertSecret } from '../scripts/secrets.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
-import { runScriptFile, withEnv } from './helpers/script.js';
+import { ROOT, runScriptFile, withEnv } from './helpers/script.js';
+import { execa } from 'execa';
 import { unrun } from './helpers/uvu-summary.js';
 import {
   AccountGuardError,
@@ -334,6 +335,37 @@ test('npm test fails a file whose before hook threw (uvu itself exits 0 with "To
   assert.is(unrun('  Total:     4\n  Passed:    4\n  Skipped:   0\n'), undefined);
   assert.is(unrun('  Total:     5\n  Passed:    3\n  Skipped:   2\n'), undefined);
   assert.match(String(unrun('crashed')), 'no uvu summary');
+});
+
+test("and says why: the before hook's error is printed (uvu swallows it), and the file still fails", async () => {
+  const dir = mkdtempSync(join(ROOT, 'test', '.hook-'));
+  try {
+    writeFileSync(
+      join(dir, 'demo.test.ts'),
+      "import { test } from 'uvu';\ntest.before(async () => { throw new Error('moto did not start'); });\ntest('x', () => {});\ntest.run();\n",
+    );
+    const argv = [
+      '--import',
+      'tsx',
+      '--import',
+      join(ROOT, 'test/helpers/hook-errors.ts'),
+      join(ROOT, 'node_modules/uvu/bin.js'),
+      dir,
+      'demo',
+    ];
+    const r = await execa(process.execPath, argv, { cwd: ROOT, reject: false, all: true });
+    assert.match(r.all, 'a test.before hook failed: Error: moto did not start');
+    assert.match(String(unrun(r.all)), 'only 0 of 1');
+    // without it, nothing says why
+    const bare = await execa(
+      process.execPath,
+      argv.filter((a, i) => i < 2 || i > 3),
+      { cwd: ROOT, reject: false, all: true },
+    );
+    assert.not.match(bare.all, 'moto did not start');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
