@@ -56,6 +56,8 @@ export interface Config {
   domain?: { name: string; hostedZoneId: string; certificateArn?: string };
   terraform: { dir: string; stateBucket?: string };
   deployTimeoutSeconds: number;
+  /** CRASH_LOOP_TASKS: stop a deployment whose tasks stop this many times before any is healthy (0: leave it to ECS). */
+  crashLoopTasks: number;
   /** MIGRATE_COMMAND: run once per release as a one-off task before the service update (deploy, bootstrap, npm run migrate). */
   migrate?: { command: string[]; timeoutSeconds: number };
   /** DB_CHECK_COMMAND: doctor runs it as a one-off task to prove the tasks reach the database (exit 0 = connected). */
@@ -176,6 +178,7 @@ function toConfig(v: Raw, environment?: string): Config {
     domain: v.DOMAIN_NAME ? { name: v.DOMAIN_NAME, hostedZoneId: v.HOSTED_ZONE_ID!, certificateArn: v.ACM_CERTIFICATE_ARN } : undefined,
     terraform: { dir: v.TF_DIR, stateBucket: v.TF_STATE_BUCKET },
     deployTimeoutSeconds: v.DEPLOY_TIMEOUT_SECONDS,
+    crashLoopTasks: v.CRASH_LOOP_TASKS,
     migrate: v.MIGRATE_COMMAND ? { command: JSON.parse(v.MIGRATE_COMMAND), timeoutSeconds: v.MIGRATE_TIMEOUT_SECONDS } : undefined,
     dbCheckCommand: v.DB_CHECK_COMMAND ? JSON.parse(v.DB_CHECK_COMMAND) : undefined,
     dbTls: { mode: v.DB_SSL_MODE, caBundle: v.DB_CA_BUNDLE },

@@ -29,6 +29,8 @@ export interface VerifyOptions {
   deploymentId?: string;
   /** Fail after this many stopped tasks when the circuit breaker is off (it never decides then). */
   maxFailedTasks?: number;
+  /** Stop a crash loop: this many tasks stopped before any was healthy (default CRASH_LOOP_TASKS; 0: off). */
+  crashLoopTasks?: number;
   /** The AWS clients to poll with (default: SDK clients for the region; a test passes canned ones). */
   clients?: Clients;
   /** Milliseconds between polls, by time elapsed (default: pollDelayMs). */
@@ -45,7 +47,12 @@ export interface VerifyResult {
   url?: string;
   /** When the new tasks were created, pulled and started, and when their targets turned healthy (lib/timeline.ts). */
   milestones?: Milestones;
+  /** A crash loop: the revision to point the service back at (step 7 does, then the outcome is rolled-back). */
+  rollBackTo?: string;
 }
+
+/** After how many failed tasks ECS's circuit breaker fails a deployment: half the desired count, from 3 to 200. */
+export const circuitBreakerThreshold = (desired: number) => Math.min(200, Math.max(3, Math.ceil(desired / 2)));
 
 /** Fast at first (most deploys settle in seconds here, a minute or two on AWS), then back off. */
 export function pollDelayMs(elapsedMs: number): number {
@@ -167,6 +174,24 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
         });
       }
       const circuitBreaker = s.deploymentConfiguration?.deploymentCircuitBreaker?.enable;
+      // a crash loop: tasks stop before any turns healthy. Stopped at once, sooner than the circuit breaker would
+      // (half the desired count), or at all when it is off; where the breaker trips as soon, it is left to ECS
+      const crashLoop = options.crashLoopTasks ?? config.crashLoopTasks;
+      const breakerAt = circuitBreaker ? circuitBreakerThreshold(dep.desiredCount ?? 0) : Infinity;
+      if (
+        crashLoop > 0 &&
+        crashLoop < breakerAt &&
+        stoppedTasks.length >= crashLoop &&
+        milestones.firstHealthy === undefined &&
+        previousTd
+      ) {
+        const diagnosis = await diagnose(c, config, stoppedTasks, targetReasons);
+        return result(
+          'failed',
+          `${stoppedTasks.length} tasks of deployment ${depId} stopped before any was healthy (CRASH_LOOP_TASKS=${crashLoop}; ${circuitBreaker ? `the circuit breaker would wait for ${breakerAt}` : 'the circuit breaker is off'})`,
+          { deploymentId: depId, taskDefinition: dep.taskDefinition, diagnosis, url, rollBackTo: previousTd },
+        );
+      }
       if (!circuitBreaker && stoppedTasks.length >= maxFailed) {
         const diagnosis = await diagnose(c, config, stoppedTasks, targetReasons);
         return result(

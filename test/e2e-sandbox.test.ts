@@ -350,6 +350,35 @@ test('deploy of an image that exits at start: exit 4, diagnosis with the exit co
   const s = await service();
   assert.ok(s.taskDefinition.endsWith(before.split('/').pop()), `${s.taskDefinition} should be ${before}`);
   await assertServes('v2');
+
+  // the same release with the circuit breaker off (ECS would retry it forever): step 7 stops the crash loop at the
+  // third exit and points the service back at the release before
+  const breaker = (enable: boolean) =>
+    aws(
+      'ecs',
+      'update-service',
+      '--cluster',
+      `${P}-cluster`,
+      '--service',
+      `${P}-service`,
+      '--deployment-configuration',
+      JSON.stringify({ deploymentCircuitBreaker: { enable, rollback: enable }, maximumPercent: 200, minimumHealthyPercent: 100 }),
+    );
+  await breaker(false);
+  try {
+    const loop = await timed('deploy broken (exit), circuit breaker off', () => sb.run('scripts/deploy.ts', ['--yes']));
+    assert.is(loop.exitCode, 4, loop.all.slice(-3000));
+    assert.match(
+      loop.all,
+      /3 tasks of deployment ecs-svc\/\d+ stopped before any was healthy \(CRASH_LOOP_TASKS=3; the circuit breaker is off\); rolled back to /,
+    );
+    assert.match(loop.all, `$ aws ecs update-service --cluster ${P}-cluster --service ${P}-service --task-definition ${before}`);
+    assert.match(loop.all, 'Essential container in task exited (exit code 3)');
+    assert.is((await service()).taskDefinition, before);
+    await assertServes('v2');
+  } finally {
+    await breaker(true);
+  }
 });
 
 test("deploy of an image that fails its health check: exit 4, Target.ResponseCodeMismatch with the fix; here because it cannot verify the database's certificate (verify-full): the app's log line and doctor's fix. One without a CA bundle is refused at step 2, nothing pushed", async () => {

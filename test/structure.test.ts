@@ -156,8 +156,8 @@ const STEP_COMMANDS: [RegExp, string[]][] = [
   [/sh`docker push /, ['scripts/05-push.ts']],
   // the migration's own task definition (npm run migrate) registers with a line of its own
   [/sh`aws ecs register-task-definition /, ['scripts/06-taskdef.ts', 'scripts/migrate.ts']],
-  // rollback and scale point the service at a revision or a count of their own
-  [/sh`aws ecs update-service /, ['scripts/06-taskdef.ts', 'scripts/rollback.ts', 'scripts/scale.ts']],
+  // rollback and scale point the service at a revision or a count of their own; step 7 at the one before a crash loop
+  [/sh`aws ecs update-service /, ['scripts/06-taskdef.ts', 'scripts/07-verify.ts', 'scripts/rollback.ts', 'scripts/scale.ts']],
   // the certificate's validation records
   [/sh`aws route53 change-resource-record-sets /, ['scripts/08-dns.ts', 'scripts/certificate.ts']],
 ];

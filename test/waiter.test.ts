@@ -375,6 +375,46 @@ test('rolled back after many stopped tasks: with the circuit breaker on, the wai
   assert.match(result.diagnosis.join('\n'), /exit code 1/);
 });
 
+test('a crash loop is stopped at CRASH_LOOP_TASKS stopped tasks, none healthy: sooner than the breaker of 10 tasks (5), and with it off', async () => {
+  const exits = ['a', 'b', 'c', 'd', 'e'].map((id, i) => stoppedTask(id, `10.0.1.${i + 1}`, 'Essential container in task exited', 3));
+  const world = (breaker: boolean) => (poll: number) => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2, { desiredCount: 10 }), dep('ecs-svc/1', 'ACTIVE', 1)], {
+      deploymentConfiguration: { deploymentCircuitBreaker: { enable: breaker, rollback: breaker } },
+    }),
+    stopped: exits.slice(0, Math.min(poll + 1, 5)),
+  });
+  for (const breaker of [true, false]) {
+    const { result } = await wait(world(breaker));
+    assert.is(result.outcome, 'failed', result.message);
+    assert.is(result.rollBackTo, TD(1), 'back to the release before');
+    assert.match(
+      result.message,
+      `3 tasks of deployment ecs-svc/2 stopped before any was healthy (CRASH_LOOP_TASKS=3; ${breaker ? 'the circuit breaker would wait for 5' : 'the circuit breaker is off'})`,
+    );
+    assert.match(result.diagnosis.join('\n'), /exit code 3/);
+  }
+  // off (0), or where the breaker trips as soon (desired 2: at 3), it is ECS's decision
+  assert.is((await wait(world(true), { crashLoopTasks: 0, timeoutSeconds: 1 })).result.rollBackTo, undefined);
+  const small = await wait(
+    (poll) => ({
+      service: service([dep('ecs-svc/2', 'PRIMARY', 2, { desiredCount: 2 }), dep('ecs-svc/1', 'ACTIVE', 1)]),
+      stopped: exits.slice(0, poll + 1),
+    }),
+    { timeoutSeconds: 1 },
+  );
+  assert.is(small.result.rollBackTo, undefined);
+  assert.is(small.result.outcome, 'timeout');
+  // a task that was healthy once: not a crash loop (the breaker or the count below decides)
+  const healthyOnce = await wait((poll) => ({
+    ...world(false)(poll),
+    stopped: exits.slice(0, Math.max(0, poll - 1)),
+    running: poll <= 1 ? [task('t1', '10.0.1.9')] : [],
+    targets: poll <= 1 ? [{ Target: { Id: '10.0.1.9' }, TargetHealth: { State: 'healthy' } }] : [],
+  }));
+  assert.is(healthyOnce.result.rollBackTo, undefined);
+  assert.match(healthyOnce.result.message, 'failed (the circuit breaker is off');
+});
+
 test('failed: with the circuit breaker off, three stopped tasks end the wait, each reason with its fix', async () => {
   const pull = 'CannotPullContainerError: pull image manifest has been retried 5 time(s)';
   const { result } = await wait((poll) => ({
