@@ -58,6 +58,8 @@ export interface Config {
   deployTimeoutSeconds: number;
   /** CRASH_LOOP_TASKS: stop a deployment whose tasks stop this many times before any is healthy (0: leave it to ECS). */
   crashLoopTasks: number;
+  /** BAKE_SECONDS: after a new deployment turns healthy, how long a task of it that stops still fails the deploy. */
+  bakeSeconds: number;
   /** MIGRATE_COMMAND: run once per release as a one-off task before the service update (deploy, bootstrap, npm run migrate). */
   migrate?: { command: string[]; timeoutSeconds: number };
   /** DB_CHECK_COMMAND: doctor runs it as a one-off task to prove the tasks reach the database (exit 0 = connected). */
@@ -179,6 +181,7 @@ function toConfig(v: Raw, environment?: string): Config {
     terraform: { dir: v.TF_DIR, stateBucket: v.TF_STATE_BUCKET },
     deployTimeoutSeconds: v.DEPLOY_TIMEOUT_SECONDS,
     crashLoopTasks: v.CRASH_LOOP_TASKS,
+    bakeSeconds: v.BAKE_SECONDS,
     migrate: v.MIGRATE_COMMAND ? { command: JSON.parse(v.MIGRATE_COMMAND), timeoutSeconds: v.MIGRATE_TIMEOUT_SECONDS } : undefined,
     dbCheckCommand: v.DB_CHECK_COMMAND ? JSON.parse(v.DB_CHECK_COMMAND) : undefined,
     dbTls: { mode: v.DB_SSL_MODE, caBundle: v.DB_CA_BUNDLE },

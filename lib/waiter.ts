@@ -31,6 +31,8 @@ export interface VerifyOptions {
   maxFailedTasks?: number;
   /** Stop a crash loop: this many tasks stopped before any was healthy (default CRASH_LOOP_TASKS; 0: off). */
   crashLoopTasks?: number;
+  /** Watch a new deployment this long once healthy (default BAKE_SECONDS; 0: no bake). */
+  bakeSeconds?: number;
   /** The AWS clients to poll with (default: SDK clients for the region; a test passes canned ones). */
   clients?: Clients;
   /** Milliseconds between polls, by time elapsed (default: pollDelayMs). */
@@ -47,8 +49,10 @@ export interface VerifyResult {
   url?: string;
   /** When the new tasks were created, pulled and started, and when their targets turned healthy (lib/timeline.ts). */
   milestones?: Milestones;
-  /** A crash loop: the revision to point the service back at (step 7 does, then the outcome is rolled-back). */
+  /** A crash loop or a failed bake: the revision to point the service back at (step 7 does: rolled-back). */
   rollBackTo?: string;
+  /** The revision the service ran before this deployment (a bake that fails goes back to it). */
+  previousTaskDefinition?: string;
 }
 
 /** After how many failed tasks ECS's circuit breaker fails a deployment: half the desired count, from 3 to 200. */
@@ -266,7 +270,7 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
         return result(
           'ok',
           `deployment ${depId} is healthy: ${runningCount}/${desired} tasks running${targetGroup ? `, ${healthy} healthy targets` : ''}${url ? `, ${url} answers` : ''}`,
-          { deploymentId: depId, taskDefinition: dep.taskDefinition, url },
+          { deploymentId: depId, taskDefinition: dep.taskDefinition, url, previousTaskDefinition: previousTd },
         );
       }
       await new Promise((r) => setTimeout(r, (options.pollDelay ?? pollDelayMs)(Date.now() - started)));
@@ -283,6 +287,48 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       error.message = `lost contact with AWS while following the deployment of ${serviceName} (${error.name}: ${error.message}); the deployment carries on in ECS: \`npm run step:7\` follows it again`;
     }
     throw error;
+  } finally {
+    c.ecs.destroy();
+    c.elb.destroy();
+    c.logs.destroy();
+  }
+}
+
+/**
+ * The bake: "healthy" is not "done". For `seconds` after a deployment turned healthy, a task of it that stops fails
+ * the deploy, back to the revision before (step 7 points the service at it). Reads only the deployment's stopped tasks.
+ */
+export async function bakeDeployment(
+  runner: Runner,
+  config: Config,
+  ok: VerifyResult,
+  seconds: number,
+  options: VerifyOptions = {},
+): Promise<VerifyResult> {
+  const depId = ok.deploymentId;
+  if (!depId || seconds <= 0 || runner.dryRun) return ok;
+  const started = Date.now();
+  runner.echo(`# bake: watching deployment ${depId} for ${seconds} s (BAKE_SECONDS): a task of it that stops now fails the deploy`);
+  await loadSdk();
+  const c = options.clients ?? clients(config.region);
+  try {
+    while (Date.now() - started < seconds * 1000) {
+      const stopped = await stoppedTasksOf(c, config, depId, new Set());
+      if (stopped.length) {
+        for (const t of stopped) runner.echo(`  ✗ task ${t.taskArn?.split('/').pop()} stopped: ${explainStoppedTask(t)}`);
+        const after = ((Date.now() - started) / 1000).toFixed(0);
+        return {
+          ...ok,
+          outcome: 'failed',
+          message: `deployment ${depId} failed its bake: ${stopped.length} task(s) stopped ${after} s into the ${seconds} s bake`,
+          diagnosis: await diagnose(c, config, stopped, new Map()),
+          elapsedMs: ok.elapsedMs + Date.now() - started,
+          rollBackTo: ok.previousTaskDefinition,
+        };
+      }
+      await new Promise((r) => setTimeout(r, Math.min(2000, (options.pollDelay ?? pollDelayMs)(Date.now() - started))));
+    }
+    return { ...ok, message: `${ok.message}; baked ${seconds} s`, elapsedMs: ok.elapsedMs + Date.now() - started };
   } finally {
     c.ecs.destroy();
     c.elb.destroy();

@@ -300,6 +300,8 @@ export function sandboxEnv(s: Pick<Settings, 'port' | 'region'>, user: UserSetti
     LLMOPS_ALARM_EMAIL: user.alarmEmail ?? 'ops@example.com',
     // no certificate in the sandbox without a domain: plain HTTP on loopback, opted into
     LLMOPS_ALLOW_PLAIN_HTTP: 'true',
+    // the bake at the sandbox's time scale (a tenth): 6 s stand for AWS's default minute
+    LLMOPS_BAKE_SECONDS: '6',
     // your .env's real domain: its hosted zone and certificate live in your account, not here (cleared only
     // when .env names one, so a domain given for the sandbox run itself still applies)
     ...(user.domain ? { LLMOPS_DOMAIN_NAME: '', LLMOPS_HOSTED_ZONE_ID: '', LLMOPS_ACM_CERTIFICATE_ARN: '' } : {}),

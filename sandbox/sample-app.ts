@@ -12,7 +12,8 @@
 // cloud environment differs: `exit` exits 3 at start when DATABASE_HOST is set (the task definition sets
 // it); `health` answers 404 on /health there; `migration` ships a migration that fails; `ca` carries another
 // CA's bundle at DB_CA_BUNDLE, so verify-full refuses the database's certificate; `no-ca` carries no bundle;
-// `vulnerable` declares a critical and a high finding, which the sandbox's ECR scan on push reports.
+// `vulnerable` declares a critical and a high finding, which the sandbox's ECR scan on push reports; `late-exit`
+// serves healthy, then exits 3 after 30 s of answering /health (a release that fails its bake).
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -23,7 +24,7 @@ import { sandboxCa } from './rds-ca.js';
 export const SANDBOX_FINDINGS_LABEL = 'org.llmops.sandbox.findings';
 export const SANDBOX_FINDINGS = 'CRITICAL:CVE-2026-0001:libexample,HIGH:CVE-2026-0002:zlib,LOW:CVE-2026-0003:busybox';
 
-export type Broken = 'exit' | 'health' | 'migration' | 'ca' | 'no-ca' | 'vulnerable' | undefined;
+export type Broken = 'exit' | 'health' | 'migration' | 'ca' | 'no-ca' | 'vulnerable' | 'late-exit' | undefined;
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
@@ -87,6 +88,13 @@ function startScript(broken: Broken): string {
       : []),
     'mkdir -p /tmp/www /tmp/www-degraded && cp -r /www/. /tmp/www/ && cp -r /www-degraded/. /tmp/www-degraded/ && rm -f /tmp/www/health',
     '/bin/healthloop &',
+    ...(broken === 'late-exit'
+      ? [
+          `if [ -n "$DATABASE_HOST" ]; then /bin/busybox httpd -f -v -p "\${PORT:-3000}" -h ${docroot} &`,
+          '  n=0; while sleep 2; do [ -f /tmp/www/health ] && n=$((n + 1)); [ $n -ge 15 ] && { echo "fatal: the worker pool died after 30 s of service" >&2; exit 3; }; done',
+          'fi',
+        ]
+      : []),
     `exec /bin/busybox httpd -f -v -p "\${PORT:-3000}" -h ${docroot}`,
     '',
   ].join('\n');

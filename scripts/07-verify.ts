@@ -2,7 +2,8 @@
 // and their reasons, target health, service events), polling every second at first and backing off; done when the new
 // tasks are healthy, the old ones are out of the ALB (draining: no new requests) and the health URL answers through
 // it. It does not wait for the drain itself. A circuit-breaker rollback is a failure. A crash loop (CRASH_LOOP_TASKS new
-// tasks stopped before any was healthy) is stopped at once: the service goes back to the revision before (exit 4).
+// tasks stopped before any was healthy) is stopped at once: the service goes back to the revision before (exit 4). A
+// deployment this run started is then baked (BAKE_SECONDS): a task of it that stops in that window rolls it back too.
 // Needs:    a deployment started by step 6
 // Produces: exit 0 ok, 4 rolled back, 1 failed, 5 timed out, 3 preflight; a diagnosis with fixes on failure
 // Next:     npm run step:8 (DNS, when DOMAIN_NAME is set)
@@ -10,7 +11,7 @@ import { resolveIdentity } from '../lib/aws.js';
 import { integer, isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { ScriptFailure } from '../lib/errors.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
-import { formatResult, OUTCOME_EXIT, type VerifyResult, waitForDeployment } from '../lib/waiter.js';
+import { bakeDeployment, formatResult, OUTCOME_EXIT, type VerifyResult, waitForDeployment } from '../lib/waiter.js';
 import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 import { addVerifyPhases } from '../lib/timeline.js';
@@ -29,15 +30,21 @@ export const step: PipelineStep = {
   async run(ctx, runner, report) {
     ctx.identity ??= await resolveIdentity(runner, ctx.config);
     const started = ctx.registered;
-    const r = (ctx.verified = await waitForDeployment(runner, ctx.config, {
+    let r = (ctx.verified = await waitForDeployment(runner, ctx.config, {
       taskDefinitionArn: started?.taskDefinitionArn?.startsWith('arn:') ? started.taskDefinitionArn : undefined,
       deploymentId: started?.deploymentId,
       ...ctx.verify,
     }));
+    // a deployment this run started is watched a while longer once healthy: a task that stops then fails it
+    if (r.outcome === 'ok' && started?.deploymentId) {
+      const bakeStarted = Date.now();
+      r = ctx.verified = await bakeDeployment(runner, ctx.config, r, ctx.verify?.bakeSeconds ?? ctx.config.bakeSeconds, ctx.verify);
+      ctx.timeline.add('bake', bakeStarted, Date.now());
+    }
     // the new tasks' provisioning, pull and start, their health checks, the old tasks out: the deploy's timeline
     addVerifyPhases(ctx.timeline, r.milestones);
-    // a crash loop: the service goes back to the release before at once (ECS then stops the crashing tasks)
-    if (r.rollBackTo) await stopCrashLoop(runner, ctx.config, r);
+    // a crash loop or a failed bake: the service goes back to the release before at once (ECS stops the tasks)
+    if (r.rollBackTo) await rollBack(runner, ctx.config, r);
     report(
       runner.dryRun ? '(dry run) would follow the deployment until its tasks are healthy and the health URL answers' : formatResult(r),
     );
@@ -47,7 +54,7 @@ export const step: PipelineStep = {
 };
 
 /** Point the service back at the revision before; the deployment is then rolled back, as ECS's own rollback says. */
-async function stopCrashLoop(runner: Runner, config: Config, r: VerifyResult): Promise<void> {
+async function rollBack(runner: Runner, config: Config, r: VerifyResult): Promise<void> {
   await runner.run(
     sh`aws ecs update-service --cluster ${config.names.cluster} --service ${config.names.service} --task-definition ${r.rollBackTo!} --region ${config.region} --output json --query service.deployments[0].[id,status,rolloutState]`,
   );

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readEnvFile } from '../lib/envfiles.js';
-import { DiffReportSchema } from '../lib/diff.js';
+import { type DiffReport, DiffReportSchema } from '../lib/diff.js';
 import { databaseHint } from '../lib/hints.js';
 import { RDS_CA_BUNDLE } from '../lib/schema.js';
 import { commitSampleApp } from '../sandbox/sample-app.js';
@@ -381,6 +381,24 @@ test('deploy of an image that exits at start: exit 4, diagnosis with the exit co
   }
 });
 
+test('a release that turns healthy, then crashes 30 s later, fails its bake: exit 4, back on the release before', async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v3-late', 'late-exit');
+  const before = (await service()).taskDefinition;
+  const env = { LLMOPS_ENV_FILE: envFileWith('bake', { LLMOPS_BAKE_SECONDS: '120' }) };
+  const r = await timed('deploy (crashes in its bake)', () => sb.run('scripts/deploy.ts', ['--yes'], env));
+  assert.is(r.exitCode, 4, r.all.slice(-3000));
+  assert.match(r.all, /✓ \S+ answered 200/, 'it served first');
+  assert.match(r.all, '# bake: watching deployment');
+  assert.match(r.all, /failed its bake: \d+ task\(s\) stopped \d+ s into the 120 s bake; rolled back to /);
+  assert.match(r.all, 'fatal: the worker pool died after 30 s of service', "the task's own log line");
+  assert.match(r.all, `$ aws ecs update-service --cluster ${P}-cluster --service ${P}-service --task-definition ${before}`);
+  assert.is((await service()).taskDefinition, before);
+  // the release before comes back as the rollback's tasks turn healthy
+  for (let i = 0; i < 60 && (await albGet('/version').catch(() => ({ body: '' }))).body !== 'v2'; i++)
+    await new Promise((res) => setTimeout(res, 1000));
+  await assertServes('v2');
+});
+
 test("deploy of an image that fails its health check: exit 4, Target.ResponseCodeMismatch with the fix; here because it cannot verify the database's certificate (verify-full): the app's log line and doctor's fix. One without a CA bundle is refused at step 2, nothing pushed", async () => {
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v4-no-ca', 'no-ca');
   const none = await sb.run('scripts/deploy.ts', ['--yes']);
@@ -521,6 +539,10 @@ test('diff: a new commit and a changed .env (count, size) are listed exactly, wi
   const before = await service();
   const revisions = async () => (await aws('ecs', 'list-task-definitions', '--family-prefix', `${P}-task`)).taskDefinitionArns.length;
   const count = await revisions();
+  // the same checkout against the stack as it is: what the plan shows without the .env change
+  const baseline = await timed('diff --json (unchanged .env)', () => sb.run('scripts/diff.ts', ['--json']));
+  assert.is(baseline.exitCode, 0, baseline.all.slice(-3000));
+  const base = DiffReportSchema.parse(JSON.parse(baseline.stdout)).infrastructure;
   const r = await timed('diff --json (with the plan)', () => sb.run('scripts/diff.ts', ['--json'], env));
   assert.is(r.exitCode, 0, r.all.slice(-3000));
   const report = DiffReportSchema.parse(JSON.parse(r.stdout));
@@ -547,11 +569,19 @@ test('diff: a new commit and a changed .env (count, size) are listed exactly, wi
   assert.equal(report.cost.changes, ['cpu: 512 -> 1024', 'memory: 1024 -> 2048', 'desiredCount: 2 -> 3']);
   assert.ok(report.cost.monthlyDelta > 0);
   assert.equal(report.migration, { command: '/bin/migrate', runs: true });
+  // the size is also Terraform's (the bootstrap task definition it registers): that, and nothing else, is added
+  // to the plan by the change; the count is not (the service's desired count is left to deploys)
+  assert.ok(base.planned && report.infrastructure.planned);
+  const lines = (i: DiffReport['infrastructure']) =>
+    i.planned
+      ? [...i.add.map((a) => `+${a}`), ...i.change.map((a) => `~${a}`), ...i.replace.map((a) => `!${a}`), ...i.destroy.map((a) => `-${a}`)]
+      : [];
   assert.equal(
-    report.infrastructure,
-    { planned: true, add: [], change: [], replace: [], destroy: [] },
-    "count and size are not Terraform's",
+    lines(report.infrastructure).filter((l) => !lines(base).includes(l)),
+    ['!aws_ecs_task_definition.app'],
+    JSON.stringify({ base, changed: report.infrastructure }),
   );
+  assert.not.ok(lines(base).filter((l) => !lines(report.infrastructure).includes(l)).length);
   // read-only: no revision, no deployment, no state lock, no plan file left
   assert.is(await revisions(), count);
   const after = await service();

@@ -14,7 +14,7 @@ import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { explainStoppedTask } from '../lib/diagnosis.js';
 import { databaseHint } from '../lib/hints.js';
 import type { Clients } from '../lib/ecs.js';
-import { formatResult, OUTCOME_EXIT, pollDelayMs, waitForDeployment, type VerifyOptions } from '../lib/waiter.js';
+import { bakeDeployment, formatResult, OUTCOME_EXIT, pollDelayMs, waitForDeployment, type VerifyOptions } from '../lib/waiter.js';
 import { newContext } from '../lib/pipeline.js';
 import { step as verifyStep } from '../scripts/07-verify.js';
 
@@ -1002,6 +1002,34 @@ test('every stopped-task explanation and target-health fix, word for word; only 
   ]);
 });
 
+test('the bake: a task of the new deployment that stops inside it fails the deploy, back to the release before; none stopping: ok, baked', async () => {
+  status = 200;
+  const healthy = (): World => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)]),
+    running: [task('t1', '10.0.1.5')],
+    targets: [{ Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' } }],
+  });
+  const runner = new Runner({ echo: () => {} });
+  const { result: ok } = await wait(healthy);
+  assert.is(ok.outcome, 'ok');
+  assert.is(ok.previousTaskDefinition, TD(1));
+  // a task stops after a few looks into the bake (the canned world counts what it is asked)
+  let asked = 0;
+  const aws = cannedAws(() => ({
+    ...healthy(),
+    stopped: ++asked > 4 ? [stoppedTask('t1', '10.0.1.5', 'Essential container in task exited', 3)] : [],
+  }));
+  const failed = await bakeDeployment(runner, config, ok, 5, { ...aws, pollDelay: () => 5 });
+  assert.is(failed.outcome, 'failed', failed.message);
+  assert.is(failed.rollBackTo, TD(1));
+  assert.match(failed.message, /^deployment ecs-svc\/2 failed its bake: 1 task\(s\) stopped \d+ s into the 5 s bake$/);
+  assert.match(failed.diagnosis.join('\n'), /exit code 3/);
+  const baked = await bakeDeployment(runner, config, ok, 1, { ...cannedAws(healthy), pollDelay: () => 5 });
+  assert.is(baked.outcome, 'ok');
+  assert.match(baked.message, /; baked 1 s$/);
+  assert.is(await bakeDeployment(runner, config, ok, 0), ok, 'BAKE_SECONDS=0: no bake');
+});
+
 test("step 7, the definition: it follows the deployment step 6 started, reports the result; an outcome but ok is a failure with the outcome's exit code", async () => {
   status = 200;
   const run = async (timeline: (poll: number) => World) => {
@@ -1009,7 +1037,7 @@ test("step 7, the definition: it follows the deployment step 6 started, reports 
     const ctx = newContext(config, runner, true);
     ctx.identity = { account: '123456789012', arn: 'arn:aws:iam::123456789012:user/ci', region: 'us-east-1' };
     ctx.registered = { taskDefinitionArn: TD(2), revision: 2, changed: true, image: 'i', digest: 'd', deploymentId: 'ecs-svc/2' };
-    ctx.verify = { url, timeoutSeconds: 5, pollDelay: () => 5, ...cannedAws(timeline) };
+    ctx.verify = { url, timeoutSeconds: 5, pollDelay: () => 5, bakeSeconds: 1, ...cannedAws(timeline) };
     const reported: string[] = [];
     const error = await verifyStep
       .run(ctx, runner, (t) => reported.push(t))
@@ -1028,7 +1056,8 @@ test("step 7, the definition: it follows the deployment step 6 started, reports 
   assert.is(ok.ctx.verified?.deploymentId, 'ecs-svc/2');
   assert.is(ok.ctx.url, url);
   assert.equal(ok.reported, [formatResult(ok.ctx.verified!)]);
-  assert.match(ok.reported[0]!, /^✓ ok: deployment ecs-svc\/2 is healthy/);
+  assert.match(ok.reported[0]!, /^✓ ok: deployment ecs-svc\/2 is healthy.*; baked 1 s/);
+  assert.ok(ok.ctx.timeline.phases.some((p) => p.name === 'bake' && p.end - p.start >= 1000));
 
   const back = await run((poll) => ({ service: rollsBackAt(1, poll) }));
   assert.instance(back.error, ScriptFailure);
