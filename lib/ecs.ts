@@ -59,11 +59,12 @@ export interface Revision {
 }
 
 /**
- * The newest `limit` revisions of the task definition family, each described with its tags. A listing is
+ * The newest `limit` revisions of the task definition family (and revision `also`, however old), each described with
+ * its tags. A listing is
  * bookkeeping, not one of the guide's commands: it goes through the SDK, side by side (eleven aws CLI calls
  * cost about eleven seconds of CPU), echoing the CLI commands it stands for like every other call.
  */
-export async function newestRevisions(runner: Runner, config: Config, limit: number): Promise<Revision[]> {
+export async function newestRevisions(runner: Runner, config: Config, limit: number, also?: number): Promise<Revision[]> {
   const family = config.names.family;
   runner.echoCommand('aws', ['ecs', 'list-task-definitions', '--family-prefix', family, '--sort', 'DESC'], 'via the SDK');
   runner.echoCommand(
@@ -80,7 +81,7 @@ export async function newestRevisions(runner: Runner, config: Config, limit: num
     const newest = (list.taskDefinitionArns ?? [])
       .filter((a) => a.split('/').pop()?.startsWith(`${family}:`))
       .sort((a, b) => revisionOf(b) - revisionOf(a))
-      .slice(0, limit);
+      .filter((a, i) => i < limit || revisionOf(a) === also);
     return await Promise.all(
       newest.map(async (arn) => {
         const d = await client.send(new ecs.DescribeTaskDefinitionCommand({ taskDefinition: arn, include: ['TAGS'] }));

@@ -23,9 +23,10 @@ export interface Release {
   current: boolean;
 }
 
-async function listReleases(runner: Runner, config: Config, limit = 10): Promise<Release[]> {
+/** The newest `limit` releases, and revision `also` however old (`--to N` may name any release still registered). */
+async function listReleases(runner: Runner, config: Config, limit = 10, also?: number): Promise<Release[]> {
   const service = await describeService(runner, config);
-  return (await newestRevisions(runner, config, limit)).map(({ arn, taskDefinition, tags: list }): Release => {
+  return (await newestRevisions(runner, config, limit, also)).map(({ arn, taskDefinition, tags: list }): Release => {
     const tags = Object.fromEntries(list.map((t) => [t.key, t.value]));
     const image: string = taskDefinition?.containerDefinitions?.[0]?.image ?? '';
     return {
@@ -55,7 +56,7 @@ export function chooseTarget(releases: Release[], to?: number): Release {
     const r = releases.find((x) => x.revision === n);
     if (!r)
       throw new UsageError(
-        `revision ${n} is not among the last ${releases.length} releases: ${releases.map((x) => x.revision).join(', ')}`,
+        `revision ${n} is not a registered revision of this service's task definition (the newest: ${releases.map((x) => x.revision).join(', ')})`,
       );
     return r;
   }
@@ -96,7 +97,7 @@ export const spec: ScriptSpec = {
       await waitForDeployment(runner, config);
       return;
     }
-    const releases = await listReleases(runner, config);
+    const releases = await listReleases(runner, config, 10, options.to);
     process.stdout.write(`${formatReleases(releases)}\n`);
     if (options.list) return;
     const target = chooseTarget(releases, options.to);

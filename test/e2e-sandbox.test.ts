@@ -370,7 +370,7 @@ test('deploy of an image that exits at start: exit 4, diagnosis with the exit co
     assert.is(loop.exitCode, 4, loop.all.slice(-3000));
     assert.match(
       loop.all,
-      /3 tasks of deployment ecs-svc\/\d+ stopped before any was healthy \(CRASH_LOOP_TASKS=3; the circuit breaker is off\); rolled back to /,
+      /([3-9]) tasks of deployment ecs-svc\/\d+ stopped before any was healthy \(CRASH_LOOP_TASKS=3; the circuit breaker is off\); rolled back to /,
     );
     assert.match(loop.all, `$ aws ecs update-service --cluster ${P}-cluster --service ${P}-service --task-definition ${before}`);
     assert.match(loop.all, 'Essential container in task exited (exit code 3)');
@@ -569,8 +569,9 @@ test('diff: a new commit and a changed .env (count, size) are listed exactly, wi
   assert.equal(report.cost.changes, ['cpu: 512 -> 1024', 'memory: 1024 -> 2048', 'desiredCount: 2 -> 3']);
   assert.ok(report.cost.monthlyDelta > 0);
   assert.equal(report.migration, { command: '/bin/migrate', runs: true });
-  // the size is also Terraform's (the bootstrap task definition it registers): that, and nothing else, is added
-  // to the plan by the change; the count is not (the service's desired count is left to deploys)
+  // the size is Terraform's too (the bootstrap task definition it registers), and so is MIGRATE_COMMAND (which
+  // secrets the service's execution role reads): those two, and nothing else, the change adds to the plan; the
+  // count is not (the service's desired count is left to deploys)
   assert.ok(base.planned && report.infrastructure.planned);
   const lines = (i: DiffReport['infrastructure']) =>
     i.planned
@@ -578,7 +579,7 @@ test('diff: a new commit and a changed .env (count, size) are listed exactly, wi
       : [];
   assert.equal(
     lines(report.infrastructure).filter((l) => !lines(base).includes(l)),
-    ['!aws_ecs_task_definition.app'],
+    ['~aws_iam_role_policy.execution', '!aws_ecs_task_definition.app'],
     JSON.stringify({ base, changed: report.infrastructure }),
   );
   assert.not.ok(lines(base).filter((l) => !lines(report.infrastructure).includes(l)).length);
@@ -899,10 +900,16 @@ test('rollback lists the releases and returns the service to the first release, 
   const list = await ops('rollback.ts', ['--list']);
   assert.is(list.exitCode, 0, list.all);
   assert.match(list.stdout, /\*\s+\d+\s+[0-9a-f]{12}/, 'the running release is marked');
-  const releases = list.stdout.split('\n').filter((l) => /^[* ]\s+\d+\s+[0-9a-f]{12}/.test(l));
-  const first = releases[releases.length - 1]!.trim()
-    .replace(/^\*\s*/, '')
-    .split(/\s+/)[0]!;
+  const listed = list.stdout
+    .split('\n')
+    .filter((l) => /^[* ]\s+\d+\s+[0-9a-f]{12}/.test(l))
+    .map((l) => l.replace(/^\*/, '').trim().split(/\s+/)[0]!);
+  assert.ok(listed.length >= 2 && listed.length <= 10, `the newest releases, at most 10: ${listed.join(', ')}`);
+  // the first release, however many came after it (--to reaches any registered revision, listed or not)
+  const first = (await aws('ecs', 'list-task-definitions', '--family-prefix', `${P}-task`, '--sort', 'ASC')).taskDefinitionArns
+    .find((a: string) => a.split('/').pop()!.startsWith(`${P}-task:`))
+    .split(':')
+    .pop();
   const r = await ops('rollback.ts', ['--to', first, '--yes']);
   assert.is(r.exitCode, 0, r.all.slice(-2000));
   assert.match(r.stdout, '✓ ok');
