@@ -109,7 +109,8 @@ export async function runPipeline(steps: PipelineStep[], ctx: PipelineContext): 
     steps.map((step) => ({
       title: `${step.n}. ${step.title}`,
       task: async (_c: PipelineContext, task: ListrTaskWrapper<any, any, any>) => {
-        const started = Date.now();
+        // sub-millisecond: steps that take less than a millisecond (skips) still come in their order on the timeline
+        const started = performance.timeOrigin + performance.now();
         try {
           const runner = taskRunner(ctx.runner, task);
           const skipped = await step.run(ctx, runner, (text) => runner.echo(text));
@@ -120,8 +121,9 @@ export async function runPipeline(steps: PipelineStep[], ctx: PipelineContext): 
           failure = error;
           throw error;
         } finally {
-          ctx.durations[`${step.n}. ${step.title}`] = Date.now() - started;
-          ctx.timeline.add(`${step.n}. ${step.title}`, started, Date.now());
+          const ended = performance.timeOrigin + performance.now();
+          ctx.durations[`${step.n}. ${step.title}`] = Math.round(ended - started);
+          ctx.timeline.add(`${step.n}. ${step.title}`, started, ended);
         }
       },
       rendererOptions: { persistentOutput: true, outputBar: 8 },
