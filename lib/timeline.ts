@@ -84,7 +84,7 @@ export function mermaidGantt(t: Timeline, title = 'Deploy timeline'): string {
     `  title ${label(title)}`,
     '  dateFormat x',
     '  axisFormat %M:%S',
-    ...rows.map((p, i) => `  ${label(p.name)} : p${i}, ${p.start - t.origin}, ${Math.max(1, p.end - t.origin)}`),
+    ...rows.map((p, i) => `  ${label(p.name)} : p${i}, ${Math.round(p.start - t.origin)}, ${Math.max(1, Math.round(p.end - t.origin))}`),
     '```',
   ].join('\n');
 }

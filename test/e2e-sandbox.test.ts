@@ -905,11 +905,17 @@ test('rollback lists the releases and returns the service to the first release, 
     .filter((l) => /^[* ]\s+\d+\s+[0-9a-f]{12}/.test(l))
     .map((l) => l.replace(/^\*/, '').trim().split(/\s+/)[0]!);
   assert.ok(listed.length >= 2 && listed.length <= 10, `the newest releases, at most 10: ${listed.join(', ')}`);
-  // the first release, however many came after it (--to reaches any registered revision, listed or not)
-  const first = (await aws('ecs', 'list-task-definitions', '--family-prefix', `${P}-task`, '--sort', 'ASC')).taskDefinitionArns
-    .find((a: string) => a.split('/').pop()!.startsWith(`${P}-task:`))
-    .split(':')
-    .pop();
+  // the first release (the oldest revision with release tags: Terraform's bootstrap revision has none), however
+  // many came after it (--to reaches any registered revision, listed or not)
+  let first = '';
+  for (const arn of (await aws('ecs', 'list-task-definitions', '--family-prefix', `${P}-task`, '--sort', 'ASC')).taskDefinitionArns) {
+    if (!arn.split('/').pop()!.startsWith(`${P}-task:`)) continue;
+    const { tags } = await aws('ecs', 'describe-task-definition', '--task-definition', arn, '--include', 'TAGS');
+    if ((tags ?? []).some((t: any) => t.key === 'llmops:git-sha')) {
+      first = arn.split(':').pop();
+      break;
+    }
+  }
   const r = await ops('rollback.ts', ['--to', first, '--yes']);
   assert.is(r.exitCode, 0, r.all.slice(-2000));
   assert.match(r.stdout, '✓ ok');

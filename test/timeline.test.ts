@@ -42,7 +42,7 @@ test('the table: seconds from the start, how long, what it moved', () => {
 
 test("the gantt: Mermaid's, in milliseconds from the start, names without Mermaid's syntax characters", () => {
   const t = deploy();
-  t.add('scan: gate; #1', T0 + 20_500, T0 + 21_000);
+  t.add('scan: gate; #1', T0 + 20_500.4, T0 + 21_000.6);
   const g = mermaidGantt(t, 'llmops-service deploy');
   assert.equal(g.split('\n'), [
     '```mermaid',
@@ -53,7 +53,7 @@ test("the gantt: Mermaid's, in milliseconds from the start, names without Mermai
     '  2. Build and smoke-test : p0, 0, 12000',
     '  5. Push the image to ECR : p1, 12000, 20500',
     '  docker push : p2, 13000, 20000',
-    '  scan  gate   1 : p3, 20500, 21000',
+    '  scan  gate   1 : p3, 20500, 21001',
     '  7. Verify the deployment : p4, 22000, 61000',
     '```',
   ]);
