@@ -6,7 +6,7 @@ import type { ListrTaskWrapper } from 'listr2';
 import type { Identity } from './aws.js';
 import { matching } from './flags.js';
 import type { Config } from './config.js';
-import type { Runner } from './run.js';
+import { sh, type Runner } from './run.js';
 import { chooseRenderer, taskList, taskRunner } from './tasks.js';
 import { releaseKey, stateBucket, terraformOutputs } from './terraform.js';
 import type { ImageRef } from './image.js';
@@ -15,7 +15,6 @@ import type { Pushed, ScanAllow } from './ecr.js';
 import type { Registered } from './taskdef.js';
 import { OUTCOME_EXIT, type VerifyOptions, type VerifyResult } from './waiter.js';
 import { mermaidGantt, Timeline, timelineRecord, timelineTable } from './timeline.js';
-import { sh } from './run.js';
 import { type ConfigProblem, ExitCode, exitCodeFor, InterruptedError } from './errors.js';
 
 export interface PipelineContext {
