@@ -254,15 +254,17 @@ export async function withDeployLock<T>(
       if (etag !== undefined) break;
       continue; // someone else took it over (or renewed it) between our read and write: look again
     }
-    const waited = Math.round((Date.now() - started) / 1000);
-    // a run that was told not to wait did not wait, however long its one attempt took on a busy machine
-    if (waited >= options.waitSeconds) throw new LockedError(current?.info, options.waitSeconds ? waited : 0);
-    if (!announced) {
+    // said once, as soon as a live holder is seen, however long that first look took on a busy machine
+    if (options.waitSeconds > 0 && !announced) {
       runner.echo(
         `# waiting up to ${options.waitSeconds} s for the deploy lock held by ${current?.info?.holder ?? '?'} (${current?.info?.what ?? '?'})`,
       );
       announced = true;
     }
+    const waitedMs = Date.now() - started;
+    // a run that was told not to wait did not wait, however long its one attempt took
+    if (waitedMs >= options.waitSeconds * 1000)
+      throw new LockedError(current?.info, options.waitSeconds ? Math.max(options.waitSeconds, Math.round(waitedMs / 1000)) : 0);
     await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
   }
   runner.echo(`# deploy lock taken: s3://${stateBucket(config, account)}/${lockKey(config)}`);
