@@ -51,6 +51,8 @@ export interface Config {
     platform: 'linux/amd64' | 'linux/arm64';
   };
   alarmEmail?: string;
+  /** A customer managed KMS key for the stack's secrets (else Secrets Manager's AWS managed key). */
+  secretsKmsKeyArn?: string;
   /** Serve plain HTTP when there is no certificate (Terraform refuses otherwise). */
   allowPlainHttp: boolean;
   domain?: { name: string; hostedZoneId: string; certificateArn?: string };
@@ -176,6 +178,7 @@ function toConfig(v: Raw, environment?: string): Config {
       platform: v.PLATFORM,
     },
     alarmEmail: v.ALARM_EMAIL,
+    secretsKmsKeyArn: v.SECRETS_KMS_KEY_ARN,
     allowPlainHttp: v.ALLOW_PLAIN_HTTP === 'true',
     domain: v.DOMAIN_NAME ? { name: v.DOMAIN_NAME, hostedZoneId: v.HOSTED_ZONE_ID!, certificateArn: v.ACM_CERTIFICATE_ARN } : undefined,
     terraform: { dir: v.TF_DIR, stateBucket: v.TF_STATE_BUCKET },

@@ -50,6 +50,7 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
     cpu_architecture: cpuArchitecture(config.app.platform),
     health_check_path: config.app.healthPath,
     alarm_email: config.alarmEmail,
+    secrets_kms_key_arn: config.secretsKmsKeyArn,
     domain_name: config.domain?.name,
     hosted_zone_id: config.domain?.hostedZoneId,
     acm_certificate_arn: config.domain?.certificateArn,

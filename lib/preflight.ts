@@ -1,7 +1,8 @@
 // The preflight: every call a deploy will make, asked of IAM before the first one (iam simulate-principal-policy
 // with the real resource ARNs and the context keys the policy's conditions read), for the credentials in use and
-// for the execution role the task definition names (the secrets it reads, the repository it pulls from). Each
-// denial is one line with the statement that grants it; the deploy stops with exit 3 before anything changes.
+// for the execution role the task definition names (the secrets it reads, the key that encrypts them when the
+// stack has its own, the repository it pulls from). Each denial is one line with the statement that grants it;
+// the deploy stops with exit 3 before anything changes.
 //   aws iam get-role --role-name <the role behind the credentials> --query Role.Arn --output text
 //   aws iam simulate-principal-policy --policy-source-arn <ARN> --action-names … --resource-arns … [--context-entries …]
 import type { Config } from './config.js';
@@ -14,7 +15,7 @@ import { outputsKey, type Outputs, releaseKey } from './terraform.js';
 
 /** A group of calls on the same resources, under the same context, by one principal. */
 export interface Probe {
-  who: 'you' | 'the execution role';
+  who: 'you' | 'the execution role' | "the migration's execution role";
   principal: string;
   actions: string[];
   resources: string[];
@@ -92,7 +93,22 @@ export function deployProbes(config: Config, account: string, outputs: Outputs, 
     ...callerProbes,
     { who: 'the execution role', principal: execution, actions: ['secretsmanager:GetSecretValue'], resources: secrets },
     { who: 'the execution role', principal: execution, actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], resources: [repo] },
+    ...decryptProbes(config, outputs, execution, config.migrate ? String(values.MIGRATION_EXECUTION_ROLE_ARN) : undefined),
   ];
+}
+
+/**
+ * Under a customer managed key (SECRETS_KMS_KEY_ARN, the stack's secrets_kms_key_arn output), each execution role
+ * that reads a secret decrypts it with that key, through Secrets Manager (the condition its policy carries). IAM
+ * answers for the roles' policies only: the key's own policy must also allow this account's IAM to grant it.
+ * A stack without the output (applied by an older version) or with it empty uses the AWS managed key: no probe.
+ */
+export function decryptProbes(config: Config, outputs: Outputs, execution: string, migration: string | undefined): Probe[] {
+  const key = typeof outputs.secrets_kms_key_arn === 'string' ? outputs.secrets_kms_key_arn : '';
+  if (!key) return [];
+  const context = { 'kms:ViaService': `secretsmanager.${config.region}.amazonaws.com` };
+  const probe = (who: Probe['who'], principal: string): Probe => ({ who, principal, actions: ['kms:Decrypt'], resources: [key], context });
+  return [probe('the execution role', execution), ...(migration ? [probe("the migration's execution role", migration)] : [])];
 }
 
 /** The IAM role or user behind the credentials, as simulate-principal-policy names it; undefined for anything else. */

@@ -189,6 +189,16 @@ export const schema = z
         error: 'expected arn:aws:acm:<region>:<12-digit account>:certificate/<uuid>',
       }),
     ),
+    SECRETS_KMS_KEY_ARN: optional(
+      z
+        .string()
+        .regex(
+          /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/,
+          {
+            error: 'expected arn:aws:kms:<region>:<12-digit account>:key/<key id> (a key ARN, not an alias)',
+          },
+        ),
+    ),
     DB_PASSWORD: optional(
       z
         .string()

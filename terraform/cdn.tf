@@ -52,6 +52,7 @@ resource "aws_secretsmanager_secret" "origin_verify" {
   name                    = "${local.name}/cdn/origin-verify"
   description             = "The header value CloudFront sends to the ALB (${local.origin_header}); the ALB refuses requests without it"
   recovery_window_in_days = var.secret_recovery_window_days
+  kms_key_id              = local.secrets_kms_key_id
 }
 
 resource "aws_secretsmanager_secret_version" "origin_verify" {

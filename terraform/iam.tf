@@ -32,9 +32,26 @@ resource "aws_iam_role_policy_attachment" "execution_managed" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 }
 
+# Under a customer managed key (secrets_kms_key_arn), both execution roles decrypt with it, through Secrets
+# Manager only (kms:ViaService): the key cannot be used directly by a task's role
+data "aws_iam_policy_document" "decrypt_secrets" {
+  count = local.secrets_kms_key_id == null ? 0 : 1
+  statement {
+    sid       = "DecryptTheSecrets"
+    actions   = ["kms:Decrypt"]
+    resources = [local.secrets_kms_key_id]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.aws_region}.amazonaws.com"]
+    }
+  }
+}
+
 # The service reads the app's environment and the app's own database user (a MIGRATE_COMMAND set later needs no
 # apply first); the master's secret only without migrations (the guide's way), never once migrations run
 data "aws_iam_policy_document" "execution_secrets" {
+  source_policy_documents = data.aws_iam_policy_document.decrypt_secrets[*].json
   statement {
     sid       = "ReadTheTaskSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
@@ -64,6 +81,7 @@ resource "aws_iam_role_policy_attachment" "migration_execution_managed" {
 }
 
 data "aws_iam_policy_document" "migration_secrets" {
+  source_policy_documents = data.aws_iam_policy_document.decrypt_secrets[*].json
   statement {
     sid       = "ReadTheMigrationSecrets"
     actions   = ["secretsmanager:GetSecretValue"]

@@ -33,6 +33,9 @@ locals {
   cloudfront       = local.has_domain && var.enable_cloudfront && var.hosted_zone_id != ""
   manage_db_secret = var.db_password_version == null
 
+  # The stack's secrets under a customer managed key, or (null) under Secrets Manager's AWS managed key
+  secrets_kms_key_id = var.secrets_kms_key_arn == "" ? null : var.secrets_kms_key_arn
+
   # The secret the task reads the DB password from: RDS-managed, or ours when db_password is given.
   db_password_secret_arn = local.manage_db_secret ? aws_db_instance.this.master_user_secret[0].secret_arn : aws_secretsmanager_secret.db_password[0].arn
 

@@ -37,6 +37,7 @@ locals {
     rds_endpoint                 = aws_db_instance.this.endpoint
     rds_identifier               = aws_db_instance.this.identifier
     rds_port                     = aws_db_instance.this.port
+    secrets_kms_key_arn          = var.secrets_kms_key_arn
     sns_topic_arn                = aws_sns_topic.alerts.arn
     target_group_arn             = aws_lb_target_group.app.arn
     task_family                  = aws_ecs_task_definition.app.family
@@ -210,6 +211,11 @@ output "rds_identifier" {
 output "rds_port" {
   description = "Database port."
   value       = local.outputs.rds_port
+}
+
+output "secrets_kms_key_arn" {
+  description = "Customer managed KMS key of the stack's secrets; empty: the AWS managed key. The preflight asks IAM whether the execution roles may decrypt with it."
+  value       = local.outputs.secrets_kms_key_arn
 }
 
 output "sns_topic_arn" {

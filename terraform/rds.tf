@@ -51,6 +51,8 @@ resource "aws_db_instance" "this" {
   db_name                     = var.db_name
   username                    = var.db_username
   manage_master_user_password = local.manage_db_secret ? true : null
+  # the master's RDS-managed secret under the same key as the stack's other secrets
+  master_user_secret_kms_key_id = local.manage_db_secret ? local.secrets_kms_key_id : null
   # write-only (Terraform 1.11): sent to RDS, never stored in the state or a plan file
   password_wo         = local.manage_db_secret ? null : var.db_password
   password_wo_version = var.db_password_version

@@ -5,6 +5,7 @@ resource "aws_secretsmanager_secret" "app_env" {
   name                    = local.app_secret_name
   description             = "Environment of ${local.service_name} (JSON), read by the task through valueFrom"
   recovery_window_in_days = var.secret_recovery_window_days
+  kms_key_id              = local.secrets_kms_key_id
 }
 
 resource "aws_secretsmanager_secret_version" "app_env_initial" {
@@ -23,6 +24,7 @@ resource "aws_secretsmanager_secret" "db_password" {
   name                    = local.db_secret_name
   description             = "Master password of ${local.db_identifier} (from the db_password variable)"
   recovery_window_in_days = var.secret_recovery_window_days
+  kms_key_id              = local.secrets_kms_key_id
 }
 
 resource "aws_secretsmanager_secret_version" "db_password" {
@@ -46,6 +48,7 @@ resource "aws_secretsmanager_secret" "db_app" {
   name                    = local.db_app_secret_name
   description             = "Database user ${local.db_app_username} of ${local.service_name} (JSON: username, password), set by the migration"
   recovery_window_in_days = var.secret_recovery_window_days
+  kms_key_id              = local.secrets_kms_key_id
 }
 
 resource "aws_secretsmanager_secret_version" "db_app" {

@@ -522,6 +522,17 @@ variable "secret_recovery_window_days" {
   }
 }
 
+variable "secrets_kms_key_arn" {
+  description = "Customer managed KMS key that encrypts the stack's secrets (the app's environment, the database users' secrets, the origin header). Empty: Secrets Manager's AWS managed key. Its key policy must let this account's IAM policies grant its use; the execution roles get kms:Decrypt through Secrets Manager only."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.secrets_kms_key_arn == "" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$", var.secrets_kms_key_arn))
+    error_message = "secrets_kms_key_arn must be empty or a key ARN: arn:aws:kms:<region>:<12-digit account>:key/<key id> (not an alias)."
+  }
+}
+
 variable "service_initial_desired_count" {
   description = "Tasks when the service is created. 0: nothing runs until step 6 deploys the first image (the scripts and autoscaling own the count afterwards)."
   type        = number

@@ -5,9 +5,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
-import { callerPrincipal, deployProbes, preflight, statementFor } from '../lib/preflight.js';
+import { callerPrincipal, decryptProbes, deployProbes, preflight, simulate, statementFor } from '../lib/preflight.js';
 import { Runner } from '../lib/run.js';
 import { fakeBins } from './helpers/fake-bin.js';
+import { startMoto } from './helpers/moto.js';
 
 const ACCOUNT = '123456789012';
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/llmops/llmops-github-deploy`;
@@ -59,6 +60,70 @@ test('the probes: every call of the deploy on its real ARN with the condition ke
   assert.ok(migrating.some((p) => p.actions.includes('ecs:RunTask')));
   // no IAM role or user behind the credentials: only the execution role is asked about
   assert.ok(deployProbes(config(), ACCOUNT, outputs, undefined).every((p) => p.who === 'the execution role'));
+});
+
+const KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/0123abcd-4567-89ef-0123-456789abcdef`;
+const withKey = { ...OUTPUTS, secrets_kms_key_arn: KEY, get: (k: string) => ({ ...OUTPUTS, secrets_kms_key_arn: KEY })[k]! } as any;
+
+test('a customer managed key: each execution role that reads a secret is asked kms:Decrypt on it through Secrets Manager; none without', () => {
+  const via = { 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' };
+  const decrypts = (probes: ReturnType<typeof deployProbes>) => probes.filter((p) => p.actions.includes('kms:Decrypt'));
+  assert.equal(decrypts(deployProbes(config(), ACCOUNT, withKey, ROLE)), [
+    { who: 'the execution role', principal: OUTPUTS.execution_role_arn, actions: ['kms:Decrypt'], resources: [KEY], context: via },
+  ]);
+  assert.equal(
+    decrypts(deployProbes(config({ LLMOPS_MIGRATE_COMMAND: '/bin/migrate' }), ACCOUNT, withKey, ROLE)).map((p) => [p.who, p.principal]),
+    [
+      ['the execution role', OUTPUTS.execution_role_arn],
+      ["the migration's execution role", OUTPUTS.migration_execution_role_arn],
+    ],
+  );
+  // the AWS managed key (empty), and a stack applied before the output existed: nothing to ask
+  assert.equal(decrypts(deployProbes(config(), ACCOUNT, outputs, ROLE)), []);
+  assert.equal(decryptProbes(config(), { ...withKey, secrets_kms_key_arn: '' }, 'x', 'y'), []);
+});
+
+test("the sandbox's IAM evaluator: an execution role without the key is denied with a statement that, added, allows it", async () => {
+  const moto = await startMoto({}, { iam: true });
+  try {
+    const env = { ...moto.env, PATH: process.env.PATH! };
+    const runner = new Runner({ echo: () => {}, env });
+    const aws = (...args: string[]) => runner.run({ bin: 'aws', args: [...args, '--output', 'json'] });
+    const trust = {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Service: 'ecs-tasks.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    };
+    const role = JSON.parse(
+      (await aws('iam', 'create-role', '--role-name', 'exec', '--assume-role-policy-document', JSON.stringify(trust))).stdout,
+    ).Role.Arn;
+    const read = { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: OUTPUTS.app_secret_arn };
+    const put = (statements: unknown[]) =>
+      aws(
+        'iam',
+        'put-role-policy',
+        '--role-name',
+        'exec',
+        '--policy-name',
+        'secrets',
+        '--policy-document',
+        JSON.stringify({ Version: '2012-10-17', Statement: statements }),
+      );
+    await put([read]);
+    const [probe] = decryptProbes(config(), withKey, role, undefined);
+    const denied = await simulate(runner, probe!);
+    assert.equal(
+      denied.map((d) => [d.action, d.resource, d.decision]),
+      [['kms:Decrypt', KEY, 'implicitDeny']],
+    );
+    const fix = JSON.parse(statementFor(denied[0]!));
+    assert.equal(fix.Condition, { StringEquals: { 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' } });
+    await put([read, fix]);
+    assert.equal(await simulate(runner, probe!), [], 'the printed statement is the fix');
+    // the condition holds: the key used directly (not through Secrets Manager) stays denied
+    assert.equal((await simulate(runner, { ...probe!, context: { 'kms:ViaService': 'ssm.us-east-1.amazonaws.com' } })).length, 1);
+  } finally {
+    await moto.stop();
+  }
 });
 
 test('the role behind assumed-role credentials is read with its path; a user is itself; anything else is not simulated', async () => {

@@ -63,6 +63,18 @@ const EDGES: [string, string[], string[]][] = [
     ],
   ],
   [
+    'SECRETS_KMS_KEY_ARN',
+    [`arn:aws:kms:us-east-1:123456789012:key/${UUID}`, `arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-${x(32, 'a')}`],
+    [
+      'arn:aws:kms:us-east-1:123456789012:alias/llmops',
+      `arn:aws:kms:us-east-1:123456789012:key/${UUID.slice(1)}`,
+      `arn:aws:kms:us-east-1:123456789012:key/${UUID}0`,
+      `arn:aws:kms:us-east-1:12345678901:key/${UUID}`,
+      `arn:aws:kms:us-east-1:123456789012:key/mrk-${x(31, 'a')}`,
+      UUID,
+    ],
+  ],
+  [
     'DB_PASSWORD',
     ['Aa1' + x(9), 'a1-' + x(125), '!~abcdef1234'],
     [

@@ -112,6 +112,12 @@ test('task definition template renders: ports are numbers, env values strings, i
   assert.equal([env.PGSSLMODE, env.PGSSLROOTCERT], ['verify-full', '/etc/ssl/certs/rds-global-bundle.pem']);
 });
 
+test('SECRETS_KMS_KEY_ARN goes to Terraform as secrets_kms_key_arn; unset, Terraform keeps its default (the AWS managed key)', () => {
+  const key = 'arn:aws:kms:us-east-1:123456789012:key/0123abcd-4567-89ef-0123-456789abcdef';
+  assert.is(tfvarsFromConfig(loadConfig({ env: { LLMOPS_SECRETS_KMS_KEY_ARN: key }, envFile: '' })).secrets_kms_key_arn, key);
+  assert.not.ok('secrets_kms_key_arn' in tfvarsFromConfig(loadConfig({ env: {}, envFile: '' })));
+});
+
 test('DB_SSL_MODE and DB_CA_BUNDLE: verify-full and the RDS bundle path by default, into the task definition and Terraform; a bad one is named', () => {
   const values = templateValues(loadConfig({ env: {}, envFile: '' }), { get: () => 'x' } as any, 'img', 'tag');
   assert.equal([values.DB_SSL_MODE, values.DB_CA_BUNDLE], ['verify-full', '/etc/ssl/certs/rds-global-bundle.pem']);

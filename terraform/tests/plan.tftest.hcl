@@ -506,3 +506,51 @@ run "rejects_tls_that_is_off_or_a_relative_bundle" {
   }
   expect_failures = [var.db_ssl_mode, var.db_ca_bundle]
 }
+
+run "a_customer_managed_key_encrypts_every_secret_and_both_execution_roles_decrypt_through_secrets_manager_only" {
+  command = plan
+
+  variables {
+    secrets_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/0123abcd-4567-89ef-0123-456789abcdef"
+  }
+
+  assert {
+    condition     = alltrue([for s in [aws_secretsmanager_secret.app_env, aws_secretsmanager_secret.db_app] : s.kms_key_id == var.secrets_kms_key_arn]) && aws_db_instance.this.master_user_secret_kms_key_id == var.secrets_kms_key_arn
+    error_message = "the app's environment, the app user's secret and the RDS-managed master secret are encrypted with secrets_kms_key_arn"
+  }
+  assert {
+    condition     = length(data.aws_iam_policy_document.decrypt_secrets) == 1 && data.aws_iam_policy_document.decrypt_secrets[0].statement[0].actions == toset(["kms:Decrypt"]) && data.aws_iam_policy_document.decrypt_secrets[0].statement[0].resources == toset([var.secrets_kms_key_arn])
+    error_message = "one statement: kms:Decrypt on that key alone"
+  }
+  assert {
+    condition     = one(data.aws_iam_policy_document.decrypt_secrets[0].statement[0].condition).variable == "kms:ViaService" && one(data.aws_iam_policy_document.decrypt_secrets[0].statement[0].condition).values == tolist(["secretsmanager.us-east-1.amazonaws.com"])
+    error_message = "the key is used through Secrets Manager only (kms:ViaService)"
+  }
+  assert {
+    condition     = alltrue([for d in [data.aws_iam_policy_document.execution_secrets, data.aws_iam_policy_document.migration_secrets] : length(d.source_policy_documents) == 1 && d.source_policy_documents[0] == data.aws_iam_policy_document.decrypt_secrets[0].json])
+    error_message = "the service's and the migration's execution roles both carry the statement"
+  }
+  assert {
+    condition     = local.outputs.secrets_kms_key_arn == var.secrets_kms_key_arn
+    error_message = "the outputs object names the key, for the preflight"
+  }
+}
+
+run "without_a_key_the_aws_managed_key_and_no_decrypt_statement" {
+  command = plan
+
+  assert {
+    condition     = aws_secretsmanager_secret.app_env.kms_key_id == null && length(data.aws_iam_policy_document.decrypt_secrets) == 0 && local.outputs.secrets_kms_key_arn == ""
+    error_message = "no secrets_kms_key_arn: Secrets Manager's AWS managed key, no kms statement, an empty output"
+  }
+}
+
+run "rejects_a_key_alias" {
+  command = plan
+
+  variables {
+    secrets_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:alias/llmops"
+  }
+
+  expect_failures = [var.secrets_kms_key_arn]
+}
