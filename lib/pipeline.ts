@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { sh, type Runner } from './run.js';
 import { chooseRenderer, taskList, taskRunner } from './tasks.js';
 import { releaseKey, stateBucket, terraformOutputs } from './terraform.js';
+import { reportedSchema } from './releases.js';
 import type { ImageRef } from './image.js';
 import type { PlanSummary } from './infra.js';
 import type { Pushed, ScanAllow } from './ecr.js';
@@ -182,12 +183,15 @@ export async function recordRelease(ctx: PipelineContext): Promise<string | unde
     taskDefinition: registered.taskDefinitionArn,
     image: registered.image,
     outcome: ctx.verified?.outcome ?? (ctx.error === undefined ? 'registered' : 'failed'),
+    // the schema its migration left, which a rollback to it is checked against (lib/releases.ts)
+    schema: registered.migrated ? reportedSchema(registered.migrated.logLines) : undefined,
     timeline: timelineRecord(ctx.timeline),
   };
   const r = await runner
     .withEcho(() => {})
     .run(sh`aws s3 cp - ${url} --content-type application/json --region ${config.region}`, {
       input: JSON.stringify(record),
+      inputIsSecret: false, // no secret in it (a secret would be masked anyway): not a value to mask in every later line
       nothrow: true,
     });
   return r.ok ? url : `not written (${r.stderr.trim().split('\n').pop()})`;

@@ -83,7 +83,7 @@ export function deployProbes(config: Config, account: string, outputs: Outputs, 
         you(['iam:PassRole'], roles, { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }),
         you(['s3:GetObject'], [`arn:aws:s3:::${bucket}/${outputsKey(config)}`]),
         you(['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [`arn:aws:s3:::${bucket}/${lockKey(config)}`]),
-        you(['s3:PutObject'], [`arn:aws:s3:::${bucket}/${releaseKey(config, 1)}`]),
+        you(['s3:GetObject', 's3:PutObject'], [`arn:aws:s3:::${bucket}/${releaseKey(config, 1)}`]),
         you(['logs:GetLogEvents'], [`arn:aws:logs:${region}:${account}:log-group:${n.logGroup}:*`]),
       ]
     : [];

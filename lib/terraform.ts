@@ -167,15 +167,35 @@ export const releaseKey = (config: Config, revision: number) => `${config.projec
 
 const MISSING_OBJECT = /\(404\)|Not Found|NoSuchKey|does not exist/i;
 
-/** The published outputs, or undefined when the stack has not published them (applied by an older version). */
-async function publishedOutputs(runner: Runner, config: Config, account: string): Promise<Record<string, unknown> | undefined> {
-  const url = `s3://${stateBucket(config, account)}/${outputsKey(config)}`;
+/**
+ * A JSON object the stack keeps beside its state (`aws s3 cp s3://… -`): undefined when it is not there, {} in a
+ * dry run; any other failure names the object and `fix`.
+ */
+export async function readStateObject<T = Record<string, unknown>>(
+  runner: Runner,
+  config: Config,
+  account: string,
+  key: string,
+  what: string,
+  fix: string,
+): Promise<T | undefined> {
+  const url = `s3://${stateBucket(config, account)}/${key}`;
   const r = await runner.run(sh`aws s3 cp ${url} - --region ${config.region}`, { nothrow: true });
-  if (r.dryRun) return {};
-  if (r.ok) return JSON.parse(r.stdout) as Record<string, unknown>;
+  if (r.dryRun) return {} as T;
+  if (r.ok) return JSON.parse(r.stdout) as T;
   if (MISSING_OBJECT.test(r.stderr)) return undefined;
-  throw new Error(
-    `cannot read the stack's outputs ${url}: ${r.stderr.trim().split('\n').pop()}\n  fix: the deploy role reads this object only (statement ReadTheDeployOutputs of config/iam-deploy-policy.json); apply terraform/ once more if the role predates it`,
+  throw new Error(`cannot read ${what} ${url}: ${r.stderr.trim().split('\n').pop()}\n  fix: ${fix}`);
+}
+
+/** The published outputs, or undefined when the stack has not published them (applied by an older version). */
+function publishedOutputs(runner: Runner, config: Config, account: string): Promise<Record<string, unknown> | undefined> {
+  return readStateObject(
+    runner,
+    config,
+    account,
+    outputsKey(config),
+    "the stack's outputs",
+    'the deploy role reads this object only (statement ReadTheDeployOutputs of config/iam-deploy-policy.json); apply terraform/ once more if the role predates it',
   );
 }
 

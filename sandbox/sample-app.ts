@@ -7,6 +7,7 @@
 //   exits non-zero on the first error: the migration command of the task definition (MIGRATE_COMMAND).
 //   Given APP_DATABASE_USER / APP_DATABASE_PASSWORD (the migration's task definition), it then creates the
 //   app's own database role, sets its password and grants it DML on the tables: the service connects as it.
+//   It reports the schema it leaves in a line `schema: <newest migration>`, which rollback's check keeps.
 // - /bin/dbcheck connects once as the app does and says how (DB_CHECK_COMMAND, which doctor runs).
 // Broken variants pass the local smoke test (step 2) and fail only in ECS, as real apps do when their
 // cloud environment differs: `exit` exits 3 at start when DATABASE_HOST is set (the task definition sets
@@ -143,6 +144,8 @@ const MIGRATE = [
   `  ${PSQL} -1 -f "$f" -c "insert into schema_migrations (version) values ('$v')"`,
   '  echo "migrate: $v applied"',
   'done',
+  "# the schema it leaves, the line the toolkit keeps for rollback's check (lib/releases.ts)",
+  `echo "schema: $(${PSQL} -tAc "select coalesce(max(version), 'none') from schema_migrations")"`,
   "# the migration task holds the master user and the app user's secret: it creates the app's role or sets its password",
   'if [ -n "$APP_DATABASE_USER" ]; then',
   `  ${PSQL} -1 -f /etc/app-role.sql`,

@@ -20,6 +20,7 @@ import { ecrDigest, imageScan, repositoryUrl, type ScanAllow, SEVERITIES } from 
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { imageRef, type ImageRef } from '../lib/image.js';
 import { migrate, type OneOffResult } from '../lib/oneoff.js';
+import { recordSchema } from '../lib/releases.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
 import { sh, type Runner } from '../lib/run.js';
 import { describeService } from '../lib/ecs.js';
@@ -138,6 +139,8 @@ export async function releaseTaskDefinition(
     } finally {
       timeline?.add('migration', migrationStarted, Date.now());
     }
+    // the schema it reported is the database's from now on, whatever becomes of the deploy (rollback checks it)
+    if (migrated) await recordSchema(runner, config, identity.account, migrated.logLines, { family, revision: revisionOf(arn) });
   }
 
   // 6. point the service at the new revision: ECS starts a rolling deployment (step 7 follows it)
@@ -149,9 +152,10 @@ export async function releaseTaskDefinition(
     deploymentId = updated?.id;
     if (deploymentId) runner.echo(`# deployment ${deploymentId} started (${updated.rolloutState})`);
   }
-  const revision = Number(/:(\d+)$/.exec(arn)?.[1] ?? 0);
-  return { taskDefinitionArn: arn, revision, changed, image, digest, deploymentId, migrated };
+  return { taskDefinitionArn: arn, revision: revisionOf(arn), changed, image, digest, deploymentId, migrated };
 }
+
+const revisionOf = (arn: string) => Number(/:(\d+)$/.exec(arn)?.[1] ?? 0);
 
 /** Text as an ECS tag value holds it: letters, digits, spaces and _ . : / = + @ - (anything else becomes a space). */
 export const tagValue = (text: string) =>

@@ -11,6 +11,7 @@ import { isMain, LOCK_WAIT_OPTION, main, matching, type ScriptContext, type Scri
 import type { Config } from '../lib/config.js';
 import { underDeployLock } from '../lib/lock.js';
 import { migrate } from '../lib/oneoff.js';
+import { recordSchema } from '../lib/releases.js';
 import { sh, type Runner } from '../lib/run.js';
 import { describeService } from '../lib/ecs.js';
 import { migrationTaskDefinition, renderTaskDefinition, taskDefinitionDiff, templateValues } from '../lib/taskdef.js';
@@ -40,7 +41,15 @@ export const spec: ScriptSpec = {
         options['task-definition'] ?? service?.taskDefinition ?? (runner.dryRun ? `${config.names.family}:<REVISION>` : undefined);
       if (!taskDefinition)
         throw new ScriptFailure(`service ${config.names.service} is not ACTIVE: run \`npm run bootstrap\` first`, ExitCode.PREFLIGHT);
-      await migrate(runner, config, await releaseMigration(runner, config, identity.account, taskDefinition), service?.network);
+      const migrated = await migrate(
+        runner,
+        config,
+        await releaseMigration(runner, config, identity.account, taskDefinition),
+        service?.network,
+      );
+      const [family, revision] = taskDefinition.split('/').pop()!.split(':');
+      if (migrated)
+        await recordSchema(runner, config, identity.account, migrated.logLines, { family: family!, revision: Number(revision) });
     });
   },
 };

@@ -1,6 +1,7 @@
 // List the releases (revision, git sha, image digest, date) and roll the service back to the previous one, or to --to
 // N, by pointing it at the existing task definition (nothing is re-registered, nothing deregistered), then verify
-// with the step-7 waiter.
+// with the step-7 waiter. A release older than the database's schema (a migration since changed it, and migrations
+// are not undone) is refused with exit 2 unless --force says its code reads the newer schema.
 // Needs:    a service deployed by step 6 or deploy
 // Produces: the service on the chosen revision, verified (exit codes as step 7)
 // Next:     fix forward, then npm run deploy
@@ -9,6 +10,7 @@ import { confirm, integer, isMain, LOCK_WAIT_OPTION, main, type ScriptContext, t
 import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 import { underDeployLock } from '../lib/lock.js';
+import { checkSchema } from '../lib/releases.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { describeService, newestRevisions } from '../lib/ecs.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
@@ -88,11 +90,13 @@ export const spec: ScriptSpec = {
       parse: integer(1, 999_999_999),
     },
     list: { type: 'boolean', description: 'only list the releases' },
+    force: { type: 'boolean', description: "roll back below the database's schema: the older release reads the newer schema" },
     'lock-wait': LOCK_WAIT_OPTION,
   },
   async main({ runner, config, options, yes }: ScriptContext) {
-    await resolveIdentity(runner, config);
+    const identity = await resolveIdentity(runner, config);
     if (runner.dryRun) {
+      await checkSchema(runner, config, identity.account, { revision: 0 }, !!options.force);
       await rollback(runner, config, { revision: 0, arn: `${config.names.family}:<PREVIOUS_REVISION>`, image: '', current: false });
       await waitForDeployment(runner, config);
       return;
@@ -105,6 +109,7 @@ export const spec: ScriptSpec = {
       process.stdout.write(`revision ${target.revision} is already running: nothing to do\n`);
       return;
     }
+    await checkSchema(runner, config, identity.account, target, !!options.force);
     if (!(await confirm(`Roll ${config.names.service} back to revision ${target.revision} (${(target.gitSha ?? '').slice(0, 12)})?`, yes)))
       return ExitCode.FAILED;
     const result = await underDeployLock(runner, config, options['lock-wait'], `rollback to ${target.revision}`, async () => {

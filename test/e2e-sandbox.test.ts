@@ -519,6 +519,32 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
   assert.is(twice.exitCode, 0, twice.all.slice(-3000));
   assert.not.match(twice.all, 'register-task-definition', 'a second run registers nothing');
   assert.match(twice.all, /task-migrate:\d+ already is this release's migration/);
+  // the schema the migration reported is the database's, since the release that reached it; a rollback below it
+  // (the release before, which predates the migration) is refused and the service stays where it is
+  const schema = JSON.parse(
+    (await execa('aws', ['s3', 'cp', `s3://${P}-tfstate-123456789012/${P}/releases/database-schema.json`, '-'], { env: awsEnv })).stdout,
+  );
+  assert.equal([schema.version, schema.release], ['001_create_items', serving.split('/').pop()]);
+  const release = JSON.parse(
+    (
+      await execa(
+        'aws',
+        ['s3', 'cp', `s3://${P}-tfstate-123456789012/${P}/releases/${serving.split('/').pop()!.replace(':', '-')}.json`, '-'],
+        { env: awsEnv },
+      )
+    ).stdout,
+  );
+  assert.is(release.schema, '001_create_items', "the release's record keeps the schema it was released for");
+  const below = await sb.run('scripts/rollback.ts', ['--yes'], env);
+  assert.is(below.exitCode, 2, below.all.slice(-3000));
+  assert.match(
+    below.all,
+    new RegExp(
+      `rollback refused: revision \\d+ is older than ${serving.split('/').pop()}, whose migration reached schema 001_create_items`,
+    ),
+  );
+  assert.match(below.all, 'run the rollback again with --force');
+  assert.is((await service()).taskDefinition, serving, 'not rolled back');
   // the generated app password: 64 characters, in no output and not in the Terraform state
   const appPassword = JSON.parse((await aws('secretsmanager', 'get-secret-value', '--secret-id', `${P}/db/app`)).SecretString).password;
   assert.match(appPassword, /^[0-9a-f]{64}$/);
@@ -916,8 +942,13 @@ test('rollback lists the releases and returns the service to the first release, 
       break;
     }
   }
-  const r = await ops('rollback.ts', ['--to', first, '--yes']);
+  // the first release predates the migration case's schema: refused, then forced (the sample's v1 reads it)
+  const refused = await ops('rollback.ts', ['--to', first, '--yes']);
+  assert.is(refused.exitCode, 2, refused.all.slice(-2000));
+  assert.match(refused.all, `rollback refused: revision ${first} is older than`);
+  const r = await ops('rollback.ts', ['--to', first, '--yes', '--force']);
   assert.is(r.exitCode, 0, r.all.slice(-2000));
+  assert.match(r.all, `# --force: revision ${first} is older than`);
   assert.match(r.stdout, '✓ ok');
   assert.ok((await service()).taskDefinition.endsWith(`:${first}`));
   await assertServes('v1');

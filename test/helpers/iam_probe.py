@@ -94,7 +94,8 @@ CALLS = {
     "ListTheStateBucket": lambda k: client("s3", k).list_objects_v2(Bucket=n["bucket"], MaxKeys=1),
     "MigrationTask": lambda k: run_task(k, n["cluster"], migrate_td),
     "TheDeployLock": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/locks/{n['service']}.json", Body=b"{}"),
-    # the deploy's timeline and outcome beside the state (lib/pipeline.ts, recordRelease)
+    # the deploy's timeline and outcome beside the state (lib/pipeline.ts, recordRelease), and the database's
+    # schema a rollback is checked against (lib/releases.ts)
     "RecordTheRelease": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/releases/{n['family']}-1.json", Body=b"{}"),
     # the preflight reads the project's roles to simulate them (lib/preflight.ts)
     "PreflightSimulatesTheDeploy": lambda k: client("iam", k).get_role(RoleName=n["taskRole"]),
@@ -113,6 +114,7 @@ NEVER = {
     "read another app's logs": lambda k: client("logs", k).filter_log_events(logGroupName="/ecs/other-app"),
     "read another repository": lambda k: client("ecr", k).describe_images(repositoryName="other-repo"),
     "write another project's release record": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key="other-project/releases/x-1.json", Body=b"{}"),
+    "read another project's database schema record": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key="other-project/releases/database-schema.json"),
     "write the Terraform state": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate", Body=b"{}"),
     "read the Terraform state (every attribute, the origin-verify header among them)": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key=f"{n['project']}/terraform.tfstate"),
     "read the master database secret's value": lambda k: client("secretsmanager", k).get_secret_value(SecretId=f"{n['project']}/db/password"),
