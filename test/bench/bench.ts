@@ -173,13 +173,16 @@ function phaseTable(phases: { raw: Record<string, number>[]; ours: Record<string
   };
   const rows: [string, string | undefined, string][] = [
     ['push (login, tag, push)', 'push', '5. Push the image to ECR'],
+    ['… inside step 5: docker push', undefined, 'docker push'],
     ['register the task definition, update the service', 'register', '6. Task definition and service'],
+    ['… inside step 6: the scan gate', undefined, 'scan gate'],
     ['wait until it serves (`services-stable` + checks / step 7)', 'wait', '7. Verify the deployment'],
     ['… inside step 7: tasks provisioning', undefined, 'tasks provisioning'],
     ['… image pull', undefined, 'image pull'],
     ['… container start', undefined, 'container start'],
     ['… health checks', undefined, 'health checks'],
     ['… old tasks out of the load balancer', undefined, 'old tasks out'],
+    ['… bake (BAKE_SECONDS: the raw commands have none)', undefined, 'bake'],
   ];
   const cell = (x: number | undefined) => (x === undefined ? '—' : f(x));
   return [
