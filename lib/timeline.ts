@@ -43,11 +43,14 @@ export interface Milestones {
   firstHealthy?: number;
   allHealthy?: number;
   oldOut?: number;
+  /** The first poll: a deployment already healthy then was not watched coming up (a steady service checked again). */
+  firstLook?: number;
 }
 
 /** Step 7's phases: the tasks' provisioning, image pull and start, the health checks, the old tasks leaving. */
 export function addVerifyPhases(t: Timeline, m: Milestones | undefined): void {
-  if (!m) return;
+  // healthy at the first look: its tasks came up before this run, and their times are not this run's phases
+  if (!m || (m.allHealthy !== undefined && m.allHealthy === m.firstLook)) return;
   t.add('tasks provisioning', m.created, m.pullStarted);
   t.add('image pull', m.pullStarted, m.pullStopped);
   t.add('container start', m.pullStopped, m.started);

@@ -351,6 +351,7 @@ function noteMilestones(m: Milestones, running: Task[], healthy: number, allHeal
   if (pullStopped.length) m.pullStopped = Math.max(m.pullStopped ?? 0, ...pullStopped);
   if (started.length) m.started = Math.max(m.started ?? 0, ...started);
   const now = Date.now();
+  m.firstLook ??= now;
   if (healthy > 0) m.firstHealthy ??= now;
   if (allHealthy) m.allHealthy ??= now;
   if (serving) m.oldOut ??= now;

@@ -328,6 +328,23 @@ test("the milestones for the deploy's timeline: the new tasks' first creation an
     { name: 'health checks', from: 14, to: 20, detail: 'first healthy after 2.0 s' },
     { name: 'old tasks out', from: 20, to: 25 },
   ]);
+  assert.ok(m.firstLook! < m.allHealthy!, 'watched coming up: healthy after the first look');
+
+  // a steady service checked again (a no-op deploy): all healthy at the first look, its tasks' times are an
+  // earlier deployment's, not phases of this run
+  const steady = await wait(() => ({
+    service: service([dep('ecs-svc/2', 'PRIMARY', 2)]),
+    running: [task('t1', '10.0.1.5', times(1, 3, 9, 10)), task('t2', '10.0.1.6', times(2, 4, 12, 14))],
+    targets: [
+      { Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' } },
+      { Target: { Id: '10.0.1.6' }, TargetHealth: { State: 'healthy' } },
+    ],
+  }));
+  assert.is(steady.result.outcome, 'ok', steady.result.message);
+  assert.is(steady.result.milestones!.allHealthy, steady.result.milestones!.firstLook);
+  const none = new Timeline(Date.now());
+  addVerifyPhases(none, steady.result.milestones);
+  assert.equal(none.phases, []);
 });
 
 test('rolled back: the circuit breaker failed the deployment and the previous revision is PRIMARY again', async () => {
