@@ -71,12 +71,11 @@ export async function releaseTaskDefinition(
   const image = `${url}@${digest}`;
 
   // 1. render the task definition: the image by digest, Terraform's outputs, secrets by ARN
-  const outputs = await terraformOutputs(runner, config, identity.account);
+  // 2. what the service runs now, and what would change (the two reads side by side: neither needs the other)
+  const [outputs, service] = await Promise.all([terraformOutputs(runner, config, identity.account), describeService(runner, config)]);
   const values = templateValues(config, outputs, image, ref.tag);
   const td = renderTaskDefinition(values);
 
-  // 2. what the service runs now, and what would change
-  const service = await describeService(runner, config);
   if (!service && !runner.dryRun)
     throw new ScriptFailure(`service ${serviceName} is not ACTIVE in cluster ${cluster}: run \`npm run step:4\` first`, ExitCode.PREFLIGHT);
   const current = service?.taskDefinition
