@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { modelTable } from './bench/model.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers/script.js';
@@ -52,12 +53,15 @@ test('the README starts a newcomer: at most about 200 lines, with its sections, 
     'Set-up on a fresh machine',
     'Getting started',
     'Steps: the guide, section by section',
+    'Deploy speed on AWS (modelled)',
     'Exit codes',
     "Troubleshooting the toolkit's own errors",
     'More',
     'Licence',
   ]);
   assert.not.match(readme, /\]\(https?:/, 'a link leaves the repository');
+  // the modelled deploy is the model's own output for today's settings (npm run bench:model), not a stale copy
+  assert.ok(readme.includes(modelTable()), 'README: paste `npm run bench:model` into "Deploy speed on AWS (modelled)"');
   // the two set-up commands, as .ci/run and the project's CI run them
   assert.match(readme, '| **tests** | `npm ci && npm test` |');
   assert.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), 'npm test');
