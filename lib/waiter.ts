@@ -8,6 +8,7 @@ import { diagnose, explainStoppedTask } from './diagnosis.js';
 import { type Clients, clients, healthUrl, loadSdk, privateIp, readService, runningTasksOf, stoppedTasksOf, targetHealth } from './ecs.js';
 import { ExitCode } from './errors.js';
 import { probe } from './http.js';
+import { watchAlarms } from './alarms.js';
 import type { Milestones } from './timeline.js';
 
 export type Outcome = 'ok' | 'rolled-back' | 'failed' | 'timeout' | 'preflight';
@@ -312,7 +313,24 @@ export async function bakeDeployment(
   await loadSdk();
   const c = options.clients ?? clients(config.region);
   try {
+    // and the service's deployment alarms (terraform/monitoring.tf): one that trips after the deployment began fails it
+    const alarmsTripped = watchAlarms(runner, config, await readService(c, config), Math.min(ok.milestones?.created ?? started, started));
     while (Date.now() - started < seconds * 1000) {
+      const tripped = await alarmsTripped();
+      if (tripped.length) {
+        for (const a of tripped) runner.echo(`  ✗ ${a}`);
+        const after = ((Date.now() - started) / 1000).toFixed(0);
+        return {
+          ...ok,
+          outcome: 'failed',
+          message: `deployment ${depId} failed its bake: ${tripped.join('; ')} (${after} s into the ${seconds} s bake)`,
+          diagnosis: tripped.map(
+            (a) => `${a}\n  fix: the release before is back; look at its logs (npm run logs) and the alarm's metric before deploying again`,
+          ),
+          elapsedMs: ok.elapsedMs + Date.now() - started,
+          rollBackTo: ok.previousTaskDefinition,
+        };
+      }
       const stopped = await stoppedTasksOf(c, config, depId, new Set());
       if (stopped.length) {
         for (const t of stopped) runner.echo(`  ✗ task ${t.taskArn?.split('/').pop()} stopped: ${explainStoppedTask(t)}`);

@@ -55,6 +55,7 @@ from moto.core.utils import utcnow  # noqa: E402
 from moto.ecs import models as ecs_models
 from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.ecr.models import ecr_backends
 from moto.elbv2 import models as elbv2_models
 from moto.elbv2.models import elbv2_backends
@@ -895,6 +896,7 @@ def controller() -> None:
                         cluster = backend.clusters.get(service.cluster_name)
                         if cluster is not None:
                             reconcile_service(backend, cluster, service)
+                evaluate_alarms()
             sync_hosts()
         except Exception:
             traceback.print_exc()
@@ -1203,6 +1205,76 @@ def healthy_targets(tg_arn: str) -> list:
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# CloudWatch alarms on what the load balancer emulation counts: its targets' answers per target group
+# (HTTPCode_Target_5XX_Count, Sum) and their time (TargetResponseTime, Average), over the alarm's period
+# scaled like every other delay here. Other metrics (UnHealthyHostCount, CPU ...) are not evaluated: their
+# alarms stay as they are. moto keeps the alarms; this sets their state, with AWS's wording of the reason.
+
+TARGET_ANSWERS: dict[str, list[tuple[float, int, float]]] = {}  # target group ARN -> (monotonic time, status, seconds)
+ANSWERS_LOCK = threading.Lock()  # not LOCK: the controller holds that while it starts containers, and requests must not wait
+ALARM_METRICS = ("HTTPCode_Target_5XX_Count", "TargetResponseTime")
+OPERATORS = {
+    "GreaterThanOrEqualToThreshold": (lambda v, t: v >= t, "greater than or equal to"),
+    "GreaterThanThreshold": (lambda v, t: v > t, "greater than"),
+    "LessThanThreshold": (lambda v, t: v < t, "less than"),
+    "LessThanOrEqualToThreshold": (lambda v, t: v <= t, "less than or equal to"),
+}
+
+
+def count_target_answer(tg_arn: str, status: int, seconds: float) -> None:
+    with ANSWERS_LOCK:
+        answers = TARGET_ANSWERS.setdefault(tg_arn, [])
+        answers.append((time.monotonic(), status, seconds))
+        del answers[:-5000]
+
+
+def target_group_by_suffix(suffix: str):
+    for _, _, backend in each_backend(elbv2_backends):
+        for tg in backend.target_groups.values():
+            if tg.arn.endswith(":" + suffix) or tg.arn.split(":", 5)[-1] == suffix:
+                return tg
+    return None
+
+
+def alarm_value(alarm) -> float | None:
+    """The alarm's statistic over its last (scaled) period × evaluation periods; None: no data."""
+    dims = {d.name: d.value for d in alarm.dimensions}
+    tg = target_group_by_suffix(dims.get("TargetGroup") or "")
+    if tg is None:
+        return None
+    since = time.monotonic() - scaled(float(alarm.period) * int(alarm.evaluation_periods))
+    with ANSWERS_LOCK:
+        answers = [a for a in TARGET_ANSWERS.get(tg.arn, []) if a[0] >= since]
+    if alarm.metric_name == "HTTPCode_Target_5XX_Count":
+        return float(sum(1 for a in answers if 500 <= a[1] < 600)) if answers else None
+    return sum(a[2] for a in answers) / len(answers) if answers else None
+
+
+def evaluate_alarms() -> None:
+    for account, region, backend in each_backend(cloudwatch_backends):
+        for alarm in list(backend.alarms.values()):
+            if alarm.namespace != "AWS/ApplicationELB" or alarm.metric_name not in ALARM_METRICS:
+                continue
+            test, words = OPERATORS.get(alarm.comparison_operator, (None, ""))
+            if test is None:
+                continue
+            value = alarm_value(alarm)
+            state = "ALARM" if value is not None and test(value, float(alarm.threshold)) else "OK"
+            if state == alarm.state_value:
+                continue
+            stamp = utcnow().strftime("%d/%m/%y %H:%M:%S")
+            shown = 0.0 if value is None else round(value, 3)
+            reason = (
+                f"Threshold Crossed: 1 datapoint [{shown} ({stamp})] was {'' if state == 'ALARM' else 'not '}{words} the threshold ({float(alarm.threshold)})."
+                if value is not None
+                else "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated as [NonBreaching]."
+            )
+            data = json.dumps({"version": "1.0", "statistic": alarm.statistic, "period": alarm.period, "recentDatapoints": [shown], "threshold": float(alarm.threshold)})
+            alarm.update_state(reason, data, state)
+            log(f"alarm {alarm.name}: {state} ({reason})")
+
+
 class AlbProxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     rr = 0
@@ -1232,6 +1304,7 @@ class AlbProxy(BaseHTTPRequestHandler):
             return self.reply(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>\n")
         AlbProxy.rr += 1
         t = targets[AlbProxy.rr % len(targets)]
+        sent = time.monotonic()
         try:
             conn = http.client.HTTPConnection("127.0.0.1", t.host_port, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
@@ -1240,6 +1313,7 @@ class AlbProxy(BaseHTTPRequestHandler):
             resp = conn.getresponse()
             data = resp.read()
             extra = {k: v for k, v in resp.getheaders() if k.lower() not in ("content-length", "connection", "transfer-encoding")}
+            count_target_answer(tg_arn, resp.status, time.monotonic() - sent)
             self.reply(resp.status, data, extra)
         except OSError:
             self.reply(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>\n")

@@ -55,6 +55,9 @@ def _checks(req, resource):
     region, account = req._region, req.account_id
     p = _params(req)
     arn = lambda svc, rest: f"arn:aws:{svc}:{region}:{account}:{rest}"  # noqa: E731
+    if service == "monitoring":
+        # moto names CloudWatch's actions by its endpoint's prefix; IAM's is cloudwatch (cloudwatch:DescribeAlarms)
+        return [(f"cloudwatch:{name}", "*", {})]
     if service == "ecs":
         cluster = str(p.get("cluster") or "default").split("/")[-1]
         ctx = {"ecs:cluster": arn("ecs", f"cluster/{cluster}")}

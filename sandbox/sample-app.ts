@@ -14,7 +14,8 @@
 // it); `health` answers 404 on /health there; `migration` ships a migration that fails; `ca` carries another
 // CA's bundle at DB_CA_BUNDLE, so verify-full refuses the database's certificate; `no-ca` carries no bundle;
 // `vulnerable` declares a critical and a high finding, which the sandbox's ECR scan on push reports; `late-exit`
-// serves healthy, then exits 3 after 30 s of answering /health (a release that fails its bake).
+// serves healthy, then exits 3 after 30 s of answering /health (a release that fails its bake); `errors` is
+// healthy but answers its real work, /cgi-bin/work, with 500 (what a deployment alarm on the targets' 5xx catches).
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -25,7 +26,7 @@ import { sandboxCa } from './rds-ca.js';
 export const SANDBOX_FINDINGS_LABEL = 'org.llmops.sandbox.findings';
 export const SANDBOX_FINDINGS = 'CRITICAL:CVE-2026-0001:libexample,HIGH:CVE-2026-0002:zlib,LOW:CVE-2026-0003:busybox';
 
-export type Broken = 'exit' | 'health' | 'migration' | 'ca' | 'no-ca' | 'vulnerable' | 'late-exit' | undefined;
+export type Broken = 'exit' | 'health' | 'migration' | 'ca' | 'no-ca' | 'vulnerable' | 'late-exit' | 'errors' | undefined;
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
@@ -248,6 +249,13 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
   rmSync(join(dir, 'www-degraded', 'health'), { force: true });
   writeFileSync(join(dir, 'www', 'index.html'), `<h1>llmops sample app</h1><p>version ${version}</p>\n`);
   writeFileSync(join(dir, 'www', 'version'), `${version}\n`);
+  // the app's real work (a CGI script of busybox httpd): 200, or 500 in the `errors` variant
+  mkdirSync(join(dir, 'www', 'cgi-bin'), { recursive: true });
+  const [status, body] = broken === 'errors' ? ['500 Internal Server Error', 'error'] : ['200 OK', `done by ${version}`];
+  writeExecutable(
+    join(dir, 'www', 'cgi-bin', 'work'),
+    `#!/bin/busybox sh\nprintf 'Status: ${status}\\r\\nContent-Type: text/plain\\r\\n\\r\\n${body}\\n'\n`,
+  );
   writeFileSync(join(dir, '.dockerignore'), '.git\n');
 }
 

@@ -85,6 +85,44 @@ locals {
   }
 }
 
+# Deployment alarms: the new release's effect on what users see, judged in one minute. ECS watches them during a
+# deployment and its bake (ecs.tf, alarms) and rolls back; step 7's bake reads them (cloudwatch describe-alarms).
+# Named <name>-deploy-*: the deploy role may read these alone (DescribeTheDeploymentAlarms).
+locals {
+  alb_target_dimensions = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.app.arn_suffix }
+  deployment_alarms = {
+    target_5xx = {
+      name      = "${local.name}-deploy-5xx", description = "Deployment alarm: 5 or more HTTP 5xx answers from the targets in a minute", metric = "HTTPCode_Target_5XX_Count"
+      statistic = "Sum", threshold = 5, operator = "GreaterThanOrEqualToThreshold"
+    }
+    unhealthy = {
+      name      = "${local.name}-deploy-unhealthy", description = "Deployment alarm: a target failing its health checks for a minute", metric = "UnHealthyHostCount"
+      statistic = "Maximum", threshold = 1, operator = "GreaterThanOrEqualToThreshold"
+    }
+    latency = {
+      name      = "${local.name}-deploy-latency", description = "Deployment alarm: the targets answer in over 2 s on average for a minute", metric = "TargetResponseTime"
+      statistic = "Average", threshold = 2, operator = "GreaterThanThreshold"
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "deployment" {
+  for_each = local.deployment_alarms
+
+  alarm_name          = each.value.name
+  alarm_description   = each.value.description
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = each.value.metric
+  statistic           = each.value.statistic
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = each.value.threshold
+  comparison_operator = each.value.operator
+  dimensions          = local.alb_target_dimensions
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "this" {
   for_each = local.alarms
 

@@ -355,6 +355,12 @@ variable "allow_plain_http" {
   default     = false
 }
 
+variable "deployment_alarms" {
+  description = "Roll a deployment back when its targets answer 5xx (5 or more in a minute), fail health checks, or slow down (over 2 s on average for a minute): ECS's deployment alarms, which step 7's bake reads too (monitoring.tf)."
+  type        = bool
+  default     = true
+}
+
 variable "enable_waf" {
   description = "WAFv2 on the ALB (and on CloudFront when it is on): AWS managed Common and KnownBadInputs rules and a per-IP rate limit (waf.tf)."
   type        = bool

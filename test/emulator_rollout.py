@@ -207,5 +207,70 @@ class Targets(unittest.TestCase):
         self.assertEqual(emulator.unique_ip("10.0.130.7"), "10.0.130.7")
 
 
+class Alarms(unittest.TestCase):
+    """A deployment alarm on the targets' 5xx (or their time) is evaluated on what the load balancer counted in the
+    alarm's scaled period: ALARM with AWS's wording once the threshold is crossed, OK again once the window is clean."""
+
+    def setUp(self):
+        emulator.ARGS = SimpleNamespace(time_scale=0.1)
+        emulator.TARGET_ANSWERS.clear()
+        self._orig = emulator.target_group_by_suffix
+        emulator.target_group_by_suffix = lambda suffix: SimpleNamespace(arn=TG_PROD) if suffix == "targetgroup/prod/1" else None
+        self.states: list[tuple[str, str]] = []
+
+    def tearDown(self):
+        emulator.target_group_by_suffix = self._orig
+        emulator.TARGET_ANSWERS.clear()
+
+    def alarm(self, metric="HTTPCode_Target_5XX_Count", threshold=5.0, operator="GreaterThanOrEqualToThreshold", tg="targetgroup/prod/1"):
+        a = SimpleNamespace(
+            name="llmops-deploy-5xx", namespace="AWS/ApplicationELB", metric_name=metric, comparison_operator=operator,
+            threshold=threshold, period=60, evaluation_periods=1, statistic="Sum", state_value="OK",
+            dimensions=[SimpleNamespace(name="LoadBalancer", value="app/alb/1"), SimpleNamespace(name="TargetGroup", value=tg)],
+        )
+        a.update_state = lambda reason, data, state: (self.states.append((state, reason)), setattr(a, "state_value", state))
+        return a
+
+    def evaluate(self, *alarms):
+        backend = SimpleNamespace(alarms={a.name + str(i): a for i, a in enumerate(alarms)})
+        orig = emulator.cloudwatch_backends
+        emulator.cloudwatch_backends = {"123456789012": {"us-east-1": backend}}
+        try:
+            emulator.evaluate_alarms()
+        finally:
+            emulator.cloudwatch_backends = orig
+
+    def test_five_5xx_in_the_window_trip_it_with_the_datapoint_and_threshold(self):
+        a = self.alarm()
+        for status in (200, 500, 503, 200, 500, 502):
+            emulator.count_target_answer(TG_PROD, status, 0.01)
+        self.evaluate(a)
+        self.assertEqual(a.state_value, "OK", "4 of them: below 5")
+        emulator.count_target_answer(TG_PROD, 500, 0.01)
+        self.evaluate(a)
+        self.assertEqual(a.state_value, "ALARM")
+        self.assertRegex(self.states[-1][1], r"^Threshold Crossed: 1 datapoint \[5\.0 \(.+\)\] was greater than or equal to the threshold \(5\.0\)\.$")
+
+    def test_answers_older_than_the_scaled_period_no_longer_count(self):
+        a = self.alarm()
+        old = emulator.time.monotonic() - 7  # period 60 s at time scale 0.1: a 6 s window
+        emulator.TARGET_ANSWERS[TG_PROD] = [(old, 500, 0.01)] * 9
+        a.state_value = "ALARM"
+        self.evaluate(a)
+        self.assertEqual(a.state_value, "OK")
+        self.assertIn("no datapoints", self.states[-1][1])
+
+    def test_latency_on_average_and_other_target_groups_or_metrics_untouched(self):
+        slow = self.alarm(metric="TargetResponseTime", threshold=2.0, operator="GreaterThanThreshold")
+        elsewhere = self.alarm(tg="targetgroup/staging/2")
+        cpu = self.alarm(metric="UnHealthyHostCount", threshold=1.0)
+        cpu.state_value = "INSUFFICIENT_DATA"
+        for seconds in (1.0, 4.0):
+            emulator.count_target_answer(TG_PROD, 500, seconds)
+        self.evaluate(slow, elsewhere, cpu)
+        self.assertEqual((slow.state_value, elsewhere.state_value, cpu.state_value), ("ALARM", "OK", "INSUFFICIENT_DATA"))
+        self.assertIn("[2.5 (", self.states[0][1])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -14,6 +14,7 @@ import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { explainStoppedTask } from '../lib/diagnosis.js';
 import { databaseHint } from '../lib/hints.js';
 import type { Clients } from '../lib/ecs.js';
+import { fakeBins } from './helpers/fake-bin.js';
 import { bakeDeployment, formatResult, OUTCOME_EXIT, pollDelayMs, waitForDeployment, type VerifyOptions } from '../lib/waiter.js';
 import { newContext } from '../lib/pipeline.js';
 import { step as verifyStep } from '../scripts/07-verify.js';
@@ -1045,6 +1046,92 @@ test('the bake: a task of the new deployment that stops inside it fails the depl
   assert.is(baked.outcome, 'ok');
   assert.match(baked.message, /; baked 1 s$/);
   assert.is(await bakeDeployment(runner, config, ok, 0), ok, 'BAKE_SECONDS=0: no bake');
+});
+
+test("the bake reads the service's deployment alarms: one that trips after the deployment began fails it, named with its numbers; an earlier release's is not this one's", async () => {
+  status = 200;
+  const withAlarms = (): World => {
+    const s = service([dep('ecs-svc/2', 'PRIMARY', 2), dep('ecs-svc/1', 'ACTIVE', 1)]);
+    return {
+      service: {
+        ...s,
+        deploymentConfiguration: { alarms: { enable: true, rollback: true, alarmNames: ['llmops-deploy-5xx', 'llmops-deploy-latency'] } },
+      },
+      running: [task('t1', '10.0.1.5')],
+      targets: [{ Target: { Id: '10.0.1.5' }, TargetHealth: { State: 'healthy' } }],
+    };
+  };
+  const { result: ok } = await wait(withAlarms);
+  const alarm = (updated: Date) =>
+    JSON.stringify({
+      MetricAlarms: [
+        {
+          AlarmName: 'llmops-deploy-5xx',
+          MetricName: 'HTTPCode_Target_5XX_Count',
+          Statistic: 'Sum',
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          Threshold: 5,
+          Period: 60,
+          StateValue: 'ALARM',
+          StateReason: 'Threshold Crossed: 1 datapoint [12.0 (04/12/26 14:20:00)] was greater than or equal to the threshold (5.0).',
+          StateUpdatedTimestamp: updated.toISOString(),
+        },
+      ],
+    });
+  const answer = (json: string) => `cat <<'JSON'\n${json}\nJSON`;
+  const bake = async (script: string) => {
+    const fb = fakeBins({ aws: script });
+    const lines: string[] = [];
+    const runner = new Runner({ echo: (l) => lines.push(l), env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '' } });
+    const r = await bakeDeployment(runner, config, ok, 1, { ...cannedAws(withAlarms), pollDelay: () => 5 });
+    return { r, lines, calls: fb.calls() };
+  };
+  const tripped = await bake(answer(alarm(new Date())));
+  assert.is(tripped.r.outcome, 'failed');
+  assert.is(tripped.r.rollBackTo, TD(1), 'back to the release before');
+  assert.match(
+    tripped.r.message,
+    /^deployment ecs-svc\/2 failed its bake: alarm llmops-deploy-5xx \(HTTPCode_Target_5XX_Count Sum >= 5 over 60 s\) is in ALARM: Threshold Crossed: 1 datapoint \[12\.0 \(04\/12\/26 14:20:00\)\] was greater than or equal to the threshold \(5\.0\)\. \(\d+ s into the 1 s bake\)$/,
+  );
+  assert.ok(
+    tripped.lines.includes(
+      '# bake: and its deployment alarms, every poll: aws cloudwatch describe-alarms --alarm-names llmops-deploy-5xx llmops-deploy-latency --state-value ALARM',
+    ),
+    tripped.lines.join('\n'),
+  );
+  assert.equal(tripped.calls[0], [
+    'aws',
+    'cloudwatch',
+    'describe-alarms',
+    '--alarm-names',
+    'llmops-deploy-5xx',
+    'llmops-deploy-latency',
+    '--state-value',
+    'ALARM',
+    '--region',
+    'us-east-1',
+    '--output',
+    'json',
+  ]);
+  // in ALARM since before the deployment began (an earlier release's errors): not this release's
+  const stale = await bake(answer(alarm(new Date(Date.now() - 3_600_000))));
+  assert.is(stale.r.outcome, 'ok', stale.r.message);
+  // none in ALARM; and a service without deployment alarms is not asked
+  assert.is((await bake(answer('{"MetricAlarms": []}'))).r.outcome, 'ok');
+  // alarms that cannot be read (a role without the statement): said once, the bake goes on with the stopped tasks
+  const denied = await bake('echo "An error occurred (AccessDenied) when calling the DescribeAlarms operation" >&2; exit 254');
+  assert.is(denied.r.outcome, 'ok');
+  assert.is(
+    denied.lines.filter((l) =>
+      l.includes('the deployment alarms could not be read: cloudwatch:DescribeAlarms, statement ReadTheDeploymentAlarms'),
+    ).length,
+    1,
+  );
+  const plain = await bakeDeployment(new Runner({ echo: () => {}, env: { PATH: '/nonexistent' } }), config, ok, 1, {
+    ...cannedAws(() => ({ ...withAlarms(), service: service([dep('ecs-svc/2', 'PRIMARY', 2)]) })),
+    pollDelay: () => 5,
+  });
+  assert.is(plain.outcome, 'ok', 'no alarms configured: no describe-alarms (no aws on PATH here)');
 });
 
 test("step 7, the definition: it follows the deployment step 6 started, reports the result; an outcome but ok is a failure with the outcome's exit code", async () => {

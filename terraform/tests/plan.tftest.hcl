@@ -554,3 +554,37 @@ run "rejects_a_key_alias" {
 
   expect_failures = [var.secrets_kms_key_arn]
 }
+
+run "deployment_alarms_roll_a_release_back_on_what_users_see" {
+  command = plan
+
+  assert {
+    condition     = toset([for a in aws_cloudwatch_metric_alarm.deployment : a.metric_name]) == toset(["HTTPCode_Target_5XX_Count", "UnHealthyHostCount", "TargetResponseTime"])
+    error_message = "three deployment alarms: the targets' 5xx, unhealthy targets, latency"
+  }
+  assert {
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.deployment : a.period == 60 && a.evaluation_periods == 1 && a.namespace == "AWS/ApplicationELB" && a.treat_missing_data == "notBreaching" && startswith(a.alarm_name, "llmops-deploy-")])
+    error_message = "each judged in one minute on the service's target group, named <name>-deploy-* (the deploy role reads those alone)"
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.deployment["target_5xx"].threshold == 5 && aws_cloudwatch_metric_alarm.deployment["target_5xx"].comparison_operator == "GreaterThanOrEqualToThreshold" && aws_cloudwatch_metric_alarm.deployment["target_5xx"].statistic == "Sum"
+    error_message = "5 or more 5xx answers in a minute"
+  }
+  assert {
+    condition     = one(aws_ecs_service.app.alarms).enable && one(aws_ecs_service.app.alarms).rollback && length(one(aws_ecs_service.app.alarms).alarm_names) == 3
+    error_message = "ECS watches them and rolls back"
+  }
+}
+
+run "deployment_alarms_can_be_turned_off" {
+  command = plan
+
+  variables {
+    deployment_alarms = false
+  }
+
+  assert {
+    condition     = one(aws_ecs_service.app.alarms).enable == false
+    error_message = "deployment_alarms = false: ECS ignores the alarms"
+  }
+}

@@ -6,6 +6,7 @@ as an IAM user holding only that policy, plus calls the role must never make. Pr
 {"full": {call: "ok" | error}, "without": {sid: {call: ...}}, "never": {call: ...}}.
 """
 import json
+import re
 import sys
 
 import boto3
@@ -89,6 +90,8 @@ CALLS = {
     "FollowTheDeployment": lambda k: client("ecs", k).list_tasks(cluster=n["cluster"], serviceName=n["service"]),
     "TargetHealth": lambda k: client("elbv2", k).describe_target_groups(),
     "ReadTheAppLogs": lambda k: client("logs", k).filter_log_events(logGroupName=n["logGroup"]),
+    # step 7's bake reads the service's deployment alarms (lib/alarms.ts)
+    "ReadTheDeploymentAlarms": lambda k: client("cloudwatch", k).describe_alarms(AlarmNames=[f"{n['project']}-deploy-5xx"], StateValue="ALARM"),
     "PassOnlyTheTaskRolesToEcs": lambda k: register(k, roles[n["executionRole"]]),
     "ReadTheDeployOutputs": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key=f"{n['project']}/outputs.json"),
     "ListTheStateBucket": lambda k: client("s3", k).list_objects_v2(Bucket=n["bucket"], MaxKeys=1),
@@ -132,7 +135,10 @@ def attempt(fn, keys):
         return "ok"
     except Exception as e:  # botocore ClientError: keep code and message
         err = getattr(e, "response", {}).get("Error", {})
-        return f"{err.get('Code', type(e).__name__)}: {err.get('Message', str(e))}"
+        code, message = err.get("Code", type(e).__name__), err.get("Message", str(e))
+        # moto answers a CBOR client (CloudWatch's protocol in botocore) in XML, which botocore leaves unparsed
+        xml = re.search(r"<Code>(\w+)</Code><Message>([^<]*)</Message>", message)
+        return f"{xml.group(1)}: {xml.group(2)}" if xml else f"{code}: {message}"
 
 
 full = principal(policy)
