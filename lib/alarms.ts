@@ -11,33 +11,44 @@ export function deploymentAlarms(service: Service | undefined): string[] {
   return alarms?.enable ? (alarms.alarmNames ?? []) : [];
 }
 
-/**
- * Those of `names` in ALARM since `since` (an alarm still in ALARM from before the deployment began is an earlier
- * release's), each said as its metric, threshold and CloudWatch's reason with the numbers that tripped it.
- */
-export async function alarmsTripped(runner: Runner, config: Config, names: string[], since: number): Promise<string[] | undefined> {
+/** An alarm in ALARM, said as its metric, threshold and CloudWatch's reason with the numbers that tripped it. */
+export interface Tripped {
+  name: string;
+  text: string;
+  /** It entered ALARM before `since` (an earlier release's): not held against this deployment. */
+  earlier: boolean;
+}
+
+const OPERATORS: Record<string, string> = {
+  GreaterThanOrEqualToThreshold: '>=',
+  GreaterThanThreshold: '>',
+  LessThanThreshold: '<',
+  LessThanOrEqualToThreshold: '<=',
+};
+
+/** When the alarm entered its state, in epoch ms: the CLI prints ISO 8601 or epoch seconds (CLI v1 with CBOR). */
+const stateSince = (t: unknown): number => (typeof t === 'number' ? t * 1000 : typeof t === 'string' ? Date.parse(t) : Number.NaN);
+
+/** Those of `names` in ALARM (checked here too: an emulator may ignore --state-value beside --alarm-names); undefined: not readable. */
+export async function alarmsTripped(runner: Runner, config: Config, names: string[], since: number): Promise<Tripped[] | undefined> {
   const out = await runner.json(
     sh`aws cloudwatch describe-alarms --alarm-names ${names} --state-value ALARM --region ${config.region} --output json`,
     { nothrow: true },
   );
-  if (!out) return undefined; // not readable (denied, or CloudWatch away): the caller says so
-  const operators: Record<string, string> = {
-    GreaterThanOrEqualToThreshold: '>=',
-    GreaterThanThreshold: '>',
-    LessThanThreshold: '<',
-    LessThanOrEqualToThreshold: '<=',
-  };
-  return ((out?.MetricAlarms ?? []) as any[])
-    .filter((a) => !a.StateUpdatedTimestamp || Date.parse(a.StateUpdatedTimestamp) >= since - 1000)
-    .map(
-      (a) =>
-        `alarm ${a.AlarmName} (${a.MetricName} ${a.Statistic ?? a.ExtendedStatistic} ${operators[a.ComparisonOperator] ?? a.ComparisonOperator} ${a.Threshold} over ${a.Period} s) is in ALARM: ${a.StateReason}`,
-    );
+  if (!out) return undefined; // denied, or CloudWatch away: the caller says so
+  return ((out.MetricAlarms ?? []) as any[])
+    .filter((a) => a.StateValue === 'ALARM')
+    .map((a) => ({
+      name: a.AlarmName,
+      text: `alarm ${a.AlarmName} (${a.MetricName} ${a.Statistic ?? a.ExtendedStatistic} ${OPERATORS[a.ComparisonOperator] ?? a.ComparisonOperator} ${a.Threshold} over ${a.Period} s) is in ALARM: ${a.StateReason}`,
+      earlier: stateSince(a.StateUpdatedTimestamp) < since - 1000,
+    }));
 }
 
 /**
- * The bake's watch over the service's deployment alarms: said once; each call then returns those tripped since
- * `since` ([] when the service has none on, or when they cannot be read, which is said once too).
+ * The bake's watch over the service's deployment alarms: said once; each call then returns those that tripped after
+ * `since` (an alarm already in ALARM before is said once and not held against this deployment; alarms that cannot
+ * be read are said once too).
  */
 export function watchAlarms(runner: Runner, config: Config, service: Service | undefined, since: number): () => Promise<string[]> {
   const names = deploymentAlarms(service);
@@ -46,15 +57,21 @@ export function watchAlarms(runner: Runner, config: Config, service: Service | u
     `# bake: and its deployment alarms, every poll: aws cloudwatch describe-alarms --alarm-names ${names.join(' ')} --state-value ALARM`,
   );
   const quiet = runner.withEcho(() => {});
-  let unreadable = false;
+  const said = new Set<string>();
+  const once = (key: string, line: string) => {
+    if (!said.has(key)) runner.echo(line);
+    said.add(key);
+  };
   return async () => {
     const tripped = await alarmsTripped(quiet, config, names, since);
-    if (!tripped && !unreadable) {
-      unreadable = true;
-      runner.echo(
+    if (!tripped)
+      once(
+        '',
         '  (the deployment alarms could not be read: cloudwatch:DescribeAlarms, statement ReadTheDeploymentAlarms; only stopped tasks are watched)',
       );
-    }
-    return tripped ?? [];
+    for (const t of tripped ?? [])
+      if (t.earlier)
+        once(t.name, `  (${t.name} was in ALARM before this deployment began: an earlier release's, not held against this one)`);
+    return (tripped ?? []).filter((t) => !t.earlier).map((t) => t.text);
   };
 }

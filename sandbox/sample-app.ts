@@ -89,6 +89,8 @@ function startScript(broken: Broken): string {
       ? ['if [ -n "$DATABASE_HOST" ]; then echo "fatal: cannot connect to the database at $DATABASE_HOST" >&2; exit 3; fi']
       : []),
     'mkdir -p /tmp/www /tmp/www-degraded && cp -r /www/. /tmp/www/ && cp -r /www-degraded/. /tmp/www-degraded/ && rm -f /tmp/www/health',
+    '# the CGI scripts run from the image (a tmpfs /tmp is mounted noexec)',
+    'rm -rf /tmp/www/cgi-bin && ln -s /www/cgi-bin /tmp/www/cgi-bin',
     '/bin/healthloop &',
     ...(broken === 'late-exit'
       ? [

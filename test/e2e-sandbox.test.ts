@@ -399,6 +399,39 @@ test('a release that turns healthy, then crashes 30 s later, fails its bake: exi
   await assertServes('v2');
 });
 
+test("a release whose work answers 500 while its health checks pass trips the deployment alarm on its targets' 5xx in its bake: exit 4 naming the alarm and its numbers, back on the release before; a client saw the errors", async () => {
+  commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v3-errors', 'errors');
+  const before = (await service()).taskDefinition;
+  // a client sending requests through the load balancer the whole time
+  let sending = true;
+  const statuses: number[] = [];
+  const client = (async () => {
+    while (sending) {
+      const r = await albGet('/cgi-bin/work').catch(() => undefined);
+      if (r) statuses.push(r.status);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  })();
+  const r = await timed('deploy (its work answers 500)', () => sb.run('scripts/deploy.ts', ['--yes'])).finally(() => (sending = false));
+  await client;
+  assert.is(r.exitCode, 4, r.all.slice(-3000));
+  assert.match(r.all, `# bake: and its deployment alarms, every poll: aws cloudwatch describe-alarms --alarm-names ${P}-deploy-5xx`);
+  assert.match(
+    r.all,
+    new RegExp(
+      `failed its bake: alarm ${P}-deploy-5xx \\(HTTPCode_Target_5XX_Count Sum >= 5 over 60 s\\) is in ALARM: Threshold Crossed: 1 datapoint \\[\\d+\\.\\d+ \\(.+\\)\\] was greater than or equal to the threshold \\(5\\.0\\)\\. \\(\\d+ s into the \\d+ s bake\\); rolled back to `,
+    ),
+  );
+  assert.is((await service()).taskDefinition, before);
+  assert.ok(statuses.includes(500), `the client met the release's errors: ${JSON.stringify(statuses)}`);
+  // the release before answers the work again once its tasks are back
+  let last = 0;
+  for (let i = 0; i < 60 && (last = (await albGet('/cgi-bin/work').catch(() => ({ status: 0 }))).status) !== 200; i++)
+    await new Promise((res) => setTimeout(res, 1000));
+  assert.is(last, 200);
+  await assertServes('v2');
+});
+
 test("deploy of an image that fails its health check: exit 4, Target.ResponseCodeMismatch with the fix; here because it cannot verify the database's certificate (verify-full): the app's log line and doctor's fix. One without a CA bundle is refused at step 2, nothing pushed", async () => {
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v4-no-ca', 'no-ca');
   const none = await sb.run('scripts/deploy.ts', ['--yes']);

@@ -1113,9 +1113,28 @@ test("the bake reads the service's deployment alarms: one that trips after the d
     '--output',
     'json',
   ]);
+  // the CLI may print the time as epoch seconds (CLI v1 over CBOR)
+  const epoch = await bake(
+    answer(alarm(new Date()).replace(/"StateUpdatedTimestamp":"[^"]+"/, `"StateUpdatedTimestamp":${Date.now() / 1000}`)),
+  );
+  assert.is(epoch.r.outcome, 'failed', epoch.r.message);
   // in ALARM since before the deployment began (an earlier release's errors): not this release's
   const stale = await bake(answer(alarm(new Date(Date.now() - 3_600_000))));
   assert.is(stale.r.outcome, 'ok', stale.r.message);
+  assert.is(
+    stale.lines.filter(
+      (l) => l === "  (llmops-deploy-5xx was in ALARM before this deployment began: an earlier release's, not held against this one)",
+    ).length,
+    1,
+    'said once',
+  );
+  // an answer of another state (an emulator may ignore --state-value beside --alarm-names) is not an alarm
+  const okNow = await bake(answer(alarm(new Date()).replace('"StateValue":"ALARM"', '"StateValue":"OK"')));
+  assert.is(okNow.r.outcome, 'ok', okNow.r.message);
+  const staleEpoch = await bake(
+    answer(alarm(new Date()).replace(/"StateUpdatedTimestamp":"[^"]+"/, `"StateUpdatedTimestamp":${Date.now() / 1000 - 3600}`)),
+  );
+  assert.is(staleEpoch.r.outcome, 'ok', staleEpoch.r.message);
   // none in ALARM; and a service without deployment alarms is not asked
   assert.is((await bake(answer('{"MetricAlarms": []}'))).r.outcome, 'ok');
   // alarms that cannot be read (a role without the statement): said once, the bake goes on with the stopped tasks
