@@ -352,7 +352,10 @@ test('deploy of an image that exits at start: exit 4, diagnosis with the exit co
   await assertServes('v2');
 
   // the same release with the circuit breaker off (ECS would retry it forever): step 7 stops the crash loop at the
-  // third exit and points the service back at the release before
+  // third exit and points the service back at the release before. Only the breaker changes: the deployment
+  // configuration is sent whole, so the rest of it (the deployment alarms among them) goes back as it was
+  const configured = (await service()).deploymentConfiguration;
+  assert.ok(configured?.alarms?.enable, `the deployment alarms are on: ${JSON.stringify(configured)}`);
   const breaker = (enable: boolean) =>
     aws(
       'ecs',
@@ -362,7 +365,7 @@ test('deploy of an image that exits at start: exit 4, diagnosis with the exit co
       '--service',
       `${P}-service`,
       '--deployment-configuration',
-      JSON.stringify({ deploymentCircuitBreaker: { enable, rollback: enable }, maximumPercent: 200, minimumHealthyPercent: 100 }),
+      JSON.stringify({ ...configured, deploymentCircuitBreaker: { enable, rollback: enable } }),
     );
   await breaker(false);
   try {
