@@ -52,6 +52,9 @@ export async function describeService(runner: Runner, config: Config): Promise<S
   };
 }
 
+/** The revision number of a task definition ARN or family:revision (0 when it names none). */
+export const revisionOf = (arn: string): number => Number(/:(\d+)$/.exec(arn)?.[1] ?? 0);
+
 export interface Revision {
   arn: string;
   taskDefinition?: TaskDefinition;
@@ -75,7 +78,6 @@ export async function newestRevisions(runner: Runner, config: Config, limit: num
   if (runner.dryRun) return [];
   const ecs = await import('@aws-sdk/client-ecs');
   const client = new ecs.ECSClient(sdkOptions(config.region, 4));
-  const revisionOf = (arn: string) => Number(arn.split(':').pop());
   try {
     const list = await client.send(new ecs.ListTaskDefinitionsCommand({ familyPrefix: family, sort: 'DESC' }));
     const newest = (list.taskDefinitionArns ?? [])

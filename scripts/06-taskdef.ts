@@ -23,7 +23,7 @@ import { migrate, type OneOffResult } from '../lib/oneoff.js';
 import { recordSchema } from '../lib/releases.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
 import { sh, type Runner } from '../lib/run.js';
-import { describeService } from '../lib/ecs.js';
+import { describeService, revisionOf } from '../lib/ecs.js';
 import {
   migrationTaskDefinition,
   type Registered,
@@ -153,8 +153,6 @@ export async function releaseTaskDefinition(
   }
   return { taskDefinitionArn: arn, revision: revisionOf(arn), changed, image, digest, deploymentId, migrated };
 }
-
-const revisionOf = (arn: string) => Number(/:(\d+)$/.exec(arn)?.[1] ?? 0);
 
 /** Text as an ECS tag value holds it: letters, digits, spaces and _ . : / = + @ - (anything else becomes a space). */
 export const tagValue = (text: string) =>

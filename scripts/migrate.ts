@@ -13,7 +13,7 @@ import { underDeployLock } from '../lib/lock.js';
 import { migrate } from '../lib/oneoff.js';
 import { recordSchema } from '../lib/releases.js';
 import { sh, type Runner } from '../lib/run.js';
-import { describeService } from '../lib/ecs.js';
+import { describeService, revisionOf } from '../lib/ecs.js';
 import { migrationTaskDefinition, renderTaskDefinition, taskDefinitionDiff, templateValues } from '../lib/taskdef.js';
 import { writeRendered } from '../lib/template.js';
 import { terraformOutputs } from '../lib/terraform.js';
@@ -47,9 +47,9 @@ export const spec: ScriptSpec = {
         await releaseMigration(runner, config, identity.account, taskDefinition),
         service?.network,
       );
-      const [family, revision] = taskDefinition.split('/').pop()!.split(':');
+      const family = taskDefinition.split('/').pop()!.split(':')[0]!;
       if (migrated)
-        await recordSchema(runner, config, identity.account, migrated.logLines, { family: family!, revision: Number(revision) });
+        await recordSchema(runner, config, identity.account, migrated.logLines, { family, revision: revisionOf(taskDefinition) });
     });
   },
 };

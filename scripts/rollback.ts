@@ -12,7 +12,7 @@ import { sh, type Runner } from '../lib/run.js';
 import { underDeployLock } from '../lib/lock.js';
 import { checkSchema } from '../lib/releases.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
-import { describeService, newestRevisions } from '../lib/ecs.js';
+import { describeService, newestRevisions, revisionOf } from '../lib/ecs.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
 
 export interface Release {
@@ -32,7 +32,7 @@ async function listReleases(runner: Runner, config: Config, limit = 10, also?: n
     const tags = Object.fromEntries(list.map((t) => [t.key, t.value]));
     const image: string = taskDefinition?.containerDefinitions?.[0]?.image ?? '';
     return {
-      revision: taskDefinition?.revision ?? Number(arn.split(':').pop()),
+      revision: taskDefinition?.revision ?? revisionOf(arn),
       arn,
       image,
       digest: tags['llmops:image-digest'] ?? (image.includes('@') ? image.split('@')[1] : undefined),
