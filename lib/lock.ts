@@ -209,9 +209,19 @@ export async function withDeployLock<T>(
   options: LockOptions,
   fn: () => Promise<T>,
 ): Promise<T> {
+  const release = await acquireDeployLock(runner, config, account, options);
+  try {
+    return await fn();
+  } finally {
+    await release();
+  }
+}
+
+/** Take the lock (waiting up to waitSeconds for a live holder) and renew it until the returned release is called. */
+async function acquireDeployLock(runner: Runner, config: Config, account: string, options: LockOptions): Promise<() => Promise<void>> {
   if (runner.dryRun) {
     runner.echoCommand('aws', ['s3api', 'put-object', ...where(config, account), '--body', '-', '--if-none-match', '*'], 'the deploy lock');
-    return fn();
+    return async () => {};
   }
   const ttl = options.ttlSeconds ?? LOCK_TTL_SECONDS;
   const now = Date.now();
@@ -304,28 +314,55 @@ export async function withDeployLock<T>(
     options.renewMs ?? LOCK_RENEW_SECONDS * 1000,
   );
   timer.unref();
-  // Ctrl-C / SIGTERM stop the running command cleanly (lib/run.ts), so fn fails and the lock is released here.
-  try {
-    return await fn();
-  } finally {
+  // Ctrl-C / SIGTERM stop the running command cleanly (lib/run.ts), so the work fails and the lock is released
+  return async () => {
     clearInterval(timer);
     // a renewal still in flight changes the ETag: release the version it wrote, not the one before it (a
     // delete conditional on the old ETag fails, and the lock stays for LOCK_TTL_SECONDS, blocking the next deploy)
     await renewing;
     if (held && etag && !options.crashed?.()) await deleteLockIfMatch(runner, config, account, etag);
-  }
+  };
 }
 
-/** Run `fn` holding the deploy lock (see lib/lock.ts); `--lock-wait` seconds to wait for another holder. */
+/** The deploy lock of a run that takes it before its first change: `take` takes it once (later calls wait for that). */
+export interface DeployLock {
+  take(): Promise<void>;
+}
+
+/**
+ * Run `fn` holding the deploy lock (see lib/lock.ts); `--lock-wait` seconds to wait for another holder.
+ * `when: 'first change'` (a release: bootstrap, deploy): the lock is taken when a step calls `lock.take()` before its
+ * first change (the push, the registration), so a run that finds nothing to change writes nothing at all. A lock
+ * another live deploy holds is still waited for (or refused, exit 6) at the start: its release may be the one this
+ * run would otherwise call unchanged.
+ */
 export async function underDeployLock<T>(
   runner: Runner,
   config: Config,
   lockWait: number | undefined,
   what: string,
-  fn: () => Promise<T>,
+  fn: (lock: DeployLock) => Promise<T>,
+  when: 'now' | 'first change' = 'now',
 ): Promise<T> {
-  const wait = lockWait ?? 0;
+  const options = { waitSeconds: lockWait ?? 0, what };
   const identity = await resolveIdentity(runner, config);
   lockPrincipal = identity.arn;
-  return withDeployLock(runner, config, identity.account, { waitSeconds: wait, what }, fn);
+  let taking: Promise<() => Promise<void>> | undefined;
+  const lock: DeployLock = { take: async () => void (await (taking ??= acquireDeployLock(runner, config, identity.account, options))) };
+  if (when === 'now') await lock.take();
+  else if (!runner.dryRun) {
+    const current = await readLock(runner, config, identity.account);
+    if (current && !current.stale) {
+      runner.echo(
+        `# the deploy lock is held by ${current.info?.holder ?? '?'} (${current.info?.what ?? '?'}): waiting for it before anything else`,
+      );
+      await lock.take();
+    }
+  }
+  try {
+    return await fn(lock);
+  } finally {
+    const release = await taking?.catch(() => undefined);
+    await release?.();
+  }
 }

@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { sh, type Runner } from './run.js';
 import { chooseRenderer, taskList, taskRunner } from './tasks.js';
 import { releaseKey, stateBucket, terraformOutputs } from './terraform.js';
+import type { DeployLock } from './lock.js';
 import { reportedSchema } from './releases.js';
 import type { ImageRef } from './image.js';
 import type { PlanSummary } from './infra.js';
@@ -35,6 +36,11 @@ export interface PipelineContext {
   verify?: VerifyOptions;
   verified?: VerifyResult;
   url?: string;
+  /**
+   * The deploy lock of a release (bootstrap, deploy): a step takes it before its first change, so a run that
+   * changes nothing writes nothing. A step run alone (`npm run step:6`) takes none.
+   */
+  lock?: DeployLock;
   /** The step that failed, if one did. */
   failedStep?: number;
   /** Why the run stopped, if it did not finish: the summary says what happened, not ✅. */

@@ -19,7 +19,7 @@ export const step: PipelineStep = {
   async run(ctx, runner, report) {
     ctx.identity ??= await resolveIdentity(runner, ctx.config);
     ctx.ref ??= await imageRef(runner, ctx.config);
-    const p = (ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account, ctx.inEcr, ctx.timeline));
+    const p = (ctx.pushed = await pushImage(runner, ctx.config, ctx.ref, ctx.identity.account, ctx.inEcr, ctx.timeline, ctx.lock?.take));
     report(
       runner.dryRun
         ? `(dry run) would push ${p.repositoryUrl}:${p.tag} unless ECR holds it`
@@ -29,7 +29,10 @@ export const step: PipelineStep = {
   },
 };
 
-/** `inEcr`: the digest step 2 just read from ECR (bootstrap, deploy), so it is not asked twice. */
+/**
+ * `inEcr`: the digest step 2 just read from ECR (bootstrap, deploy), so it is not asked twice. `beforeChange`: called
+ * before the push (a release takes its deploy lock there).
+ */
 export async function pushImage(
   runner: Runner,
   config: Config,
@@ -37,6 +40,7 @@ export async function pushImage(
   account: string,
   inEcr?: string,
   timeline?: Timeline,
+  beforeChange?: () => Promise<void>,
 ): Promise<Pushed> {
   const url = repositoryUrl(config, account);
   const existing = inEcr ?? (await ecrDigest(runner, config, ref.tag));
@@ -45,6 +49,7 @@ export async function pushImage(
     return { repositoryUrl: url, tag: ref.tag, digest: existing, image: `${url}@${existing}`, result: 'already-in-ecr' };
   }
   await assertPlatform(runner, config, ref);
+  await beforeChange?.();
   await runner.runPipeline([
     sh`aws ecr get-login-password --region ${config.region}`,
     sh`docker login --username AWS --password-stdin ${ecrRegistry(account, config.region)}`,

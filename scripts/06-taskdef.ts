@@ -43,7 +43,15 @@ export const step: PipelineStep = {
   async run(ctx, runner, report) {
     // bootstrap and deploy pass what step 5 just learnt; alone, step 6 asks ECR
     const known = ctx.ref && ctx.pushed && !runner.dryRun ? { ref: ctx.ref, digest: ctx.pushed.digest } : undefined;
-    const r = (ctx.registered = await releaseTaskDefinition(runner, ctx.config, ctx.yes, known, ctx.scanAllow, ctx.timeline));
+    const r = (ctx.registered = await releaseTaskDefinition(
+      runner,
+      ctx.config,
+      ctx.yes,
+      known,
+      ctx.scanAllow,
+      ctx.timeline,
+      ctx.lock?.take,
+    ));
     report(
       runner.dryRun
         ? `(dry run) would register a revision for ${r.image} unless the running one is the same, and update the service`
@@ -60,6 +68,7 @@ export async function releaseTaskDefinition(
   known?: { ref: ImageRef; digest: string },
   scanAllow?: ScanAllow,
   timeline?: Timeline,
+  beforeChange?: () => Promise<void>,
 ): Promise<Registered> {
   const { cluster, service: serviceName, family } = config.names;
   const identity = await resolveIdentity(runner, config);
@@ -105,6 +114,7 @@ export async function releaseTaskDefinition(
     timeline?.add('scan gate', scanStarted, Date.now());
     if (!runner.dryRun && !(await confirm(`Register a new revision of ${family} and deploy it to ${serviceName}?`, yes)))
       throw new ScriptFailure('not registered (declined)');
+    await beforeChange?.();
     tags = [...releaseTags(ref, digest), ...scanTags];
     arn = await registerTaskDefinition(runner, config, 'ecs-task-definition.json', { ...td, tags }, '<TASK_DEFINITION_ARN>');
     changed = true;
@@ -114,6 +124,7 @@ export async function releaseTaskDefinition(
 
   // 4. never stack deployments: let the running one finish (or roll back) first
   const needsCount = !service || service.desiredCount === 0;
+  if (needsCount && !changed) await beforeChange?.();
   if ((changed || needsCount) && service?.inProgress && !runner.dryRun) {
     runner.echo(`# deployment ${service.inProgress} is still in progress: waiting for it before starting another`);
     const previous = await waitForDeployment(runner, config);

@@ -17,7 +17,7 @@ export const step: PipelineStep = {
   n: 8,
   title: 'Domain (optional)',
   async run(ctx, runner, report) {
-    const r = await pointDomain(runner, ctx.config);
+    const r = await pointDomain(runner, ctx.config, ctx.lock?.take);
     if (r === 'skipped') return 'DOMAIN_NAME is not set';
     report(`✓ ${ctx.config.domain!.name}: ${r}`);
     if (r === 'unchanged') return `${ctx.config.domain!.name} already points at the app`;
@@ -29,7 +29,12 @@ const CLOUDFRONT_ZONE_ID = 'Z2FDTNDATAQYW2';
 
 const bare = (name: string) => name.toLowerCase().replace(/\.$/, '');
 
-export async function pointDomain(runner: Runner, config: Config): Promise<'skipped' | 'unchanged' | 'updated'> {
+/** `beforeChange`: called before the record is changed (a release takes its deploy lock there). */
+export async function pointDomain(
+  runner: Runner,
+  config: Config,
+  beforeChange?: () => Promise<void>,
+): Promise<'skipped' | 'unchanged' | 'updated'> {
   if (!config.domain) {
     runner.echo('# DOMAIN_NAME is not set: nothing to do (the app answers on the ALB DNS name)');
     return 'skipped';
@@ -56,6 +61,7 @@ export async function pointDomain(runner: Runner, config: Config): Promise<'skip
       EVALUATE_TARGET_HEALTH: target.evaluate,
     });
     const file = writeRendered(runner, 'dns-change.json', change);
+    await beforeChange?.();
     await runner.run(
       sh`aws route53 change-resource-record-sets --hosted-zone-id ${hostedZoneId} --change-batch file://${file} --output json`,
     );

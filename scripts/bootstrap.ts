@@ -108,7 +108,15 @@ export const spec: ScriptSpec = {
     const after = steps.filter((s) => s.n >= 5);
     try {
       if (before.length) await runPipeline(before, ctx);
-      if (after.length) await underDeployLock(runner, config, options['lock-wait'], 'bootstrap', () => runPipeline(after, ctx));
+      if (after.length)
+        await underDeployLock(
+          runner,
+          config,
+          options['lock-wait'],
+          'bootstrap',
+          (lock) => runPipeline(after, Object.assign(ctx, { lock })),
+          'first change',
+        );
     } catch (error) {
       ctx.error = error;
       throw error;

@@ -49,7 +49,14 @@ export const spec: ScriptSpec = {
         await preflight(runner, config, ctx.identity, await terraformOutputs(runner, config, ctx.identity.account));
         ctx.timeline.add('preflight (IAM)', started, Date.now());
       }
-      await underDeployLock(runner, config, options['lock-wait'], 'deploy', () => runPipeline(DEPLOY_STEPS, ctx));
+      await underDeployLock(
+        runner,
+        config,
+        options['lock-wait'],
+        'deploy',
+        (lock) => runPipeline(DEPLOY_STEPS, Object.assign(ctx, { lock })),
+        'first change',
+      );
     } catch (error) {
       ctx.error = error;
       throw error;

@@ -7,10 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { LockedError } from '../lib/errors.js';
-import { deleteLockIfMatch, readLock, withDeployLock, type LockInfo } from '../lib/lock.js';
+import { deleteLockIfMatch, readLock, underDeployLock, withDeployLock, type LockInfo } from '../lib/lock.js';
 import { Runner } from '../lib/run.js';
 import { withEnv } from './helpers/script.js';
-import { TEST_ACCOUNT, TEST_KEYS } from './helpers/sts.js';
+import { stsEndpoint, TEST_ACCOUNT, TEST_KEYS } from './helpers/sts.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const BUCKET = `llmops-tfstate-${TEST_ACCOUNT}`;
@@ -346,6 +346,86 @@ test('denied calls name the permission and where the policy lives; other errors 
   assert.is(await withDeployLock(dry, config, TEST_ACCOUNT, { waitSeconds: 0, what: 'x' }, async () => 'planned'), 'planned');
   assert.equal(lines, [`[dry-run] $ aws s3api put-object ${WHERE} --body - --if-none-match '*'   # the deploy lock`]);
   assert.is(store.requests.length, requests);
+});
+
+test("a release's lock is taken at its first change: a run that changes nothing writes nothing; a live holder is still waited for first", async () => {
+  const sts = await stsEndpoint();
+  const release = (work: (take: () => Promise<void>) => Promise<string>) =>
+    against((runner) => underDeployLock(runner, config, 0, 'deploy abc123', (lock) => work(() => lock.take()), 'first change'), {
+      AWS_ENDPOINT_URL_STS: sts.url,
+    });
+  try {
+    // nothing to change: one read of the lock, no write, no delete
+    const noop = await release(async () => 'unchanged');
+    assert.is(noop.value, 'unchanged');
+    assert.equal(store.requests, [`GET /${BUCKET}/${KEY}`]);
+
+    // a change: taken once however many steps ask (the push, the registration), held during the work, released after
+    store.requests = [];
+    const change = await release(async (take) => {
+      await take();
+      await Promise.all([take(), take()]);
+      assert.ok(store.body?.includes('deploy abc123'), 'held while the work runs');
+      return 'deployed';
+    });
+    assert.is(change.value, 'deployed', change.error?.stack);
+    assert.equal(
+      store.requests.map((r) => r.split(' ')[0]),
+      ['GET', 'PUT', 'DELETE'],
+      store.requests.join('\n'),
+    );
+    assert.is(store.body, undefined, 'released');
+
+    // another live deploy holds it: refused before the work starts (exit 6), even for a run that would change nothing
+    held();
+    let ran = false;
+    const refused = await release(async () => ((ran = true), 'unchanged'));
+    assert.instance(refused.error, LockedError);
+    assert.not.ok(ran, 'the work never started');
+    assert.ok(
+      refused.lines.includes('# the deploy lock is held by ada@elsewhere (deploy): waiting for it before anything else'),
+      refused.lines.join('\n'),
+    );
+
+    // a stale one is no reason to write: a no-op leaves it; a change takes it over
+    held({}, 400);
+    store.requests = [];
+    assert.is((await release(async () => 'unchanged')).value, 'unchanged');
+    assert.equal(store.requests, [`GET /${BUCKET}/${KEY}`]);
+    const takeover = await release(async (take) => (await take(), 'deployed'));
+    assert.is(takeover.value, 'deployed', takeover.error?.stack);
+    assert.ok(
+      takeover.lines.some((l) => /is stale \(not renewed for \d+ s\): taking it over/.test(l)),
+      takeover.lines.join('\n'),
+    );
+
+    // a take that is refused is not released by anybody: the holder's record stays
+    Object.assign(store, { body: undefined, etag: undefined });
+    store.requests = [];
+    const late = await against(
+      (runner) =>
+        underDeployLock(
+          runner,
+          config,
+          0,
+          'deploy',
+          async (lock) => {
+            held(); // another deploy took it between our first look and our first change
+            await lock.take();
+            return 'never';
+          },
+          'first change',
+        ),
+      { AWS_ENDPOINT_URL_STS: sts.url },
+    );
+    assert.instance(late.error, LockedError);
+    assert.not.ok(
+      store.requests.some((r) => r.startsWith('DELETE')),
+      'nothing released that was not ours',
+    );
+  } finally {
+    sts.close();
+  }
 });
 
 test.run();
