@@ -71,3 +71,50 @@ export async function resolveIdentity(runner: Runner, config: Config): Promise<I
 export function ecrRegistry(account: string, region: string): string {
   return `${account}.dkr.ecr.${region}.amazonaws.com`;
 }
+
+/**
+ * A read on a deploy's path through the SDK, echoed as the aws CLI line it stands for: whether ECR has the image,
+ * what the service runs, the stack's outputs take tens of milliseconds this way, against about a second of CPU
+ * for each aws CLI process. The guide's own changes (register-task-definition, update-service) stay aws CLI
+ * commands. Undefined in a dry run: nothing is asked.
+ */
+export async function sdkRead<T>(runner: Runner, cli: string[], call: () => Promise<T>): Promise<T | undefined> {
+  runner.echoCommand('aws', cli, 'via the SDK');
+  if (runner.dryRun) return undefined;
+  return call();
+}
+
+/** An SDK error as the aws CLI words it, so a message (and lib/hints.ts) reads the same whichever made the call. */
+export const awsErrorText = (error: any): string => `An error occurred (${error?.name ?? 'Error'}): ${error?.message ?? error}`;
+
+// The S3 module is loaded by the first call, not when a script starts (most scripts never read the bucket).
+type S3 = typeof import('@aws-sdk/client-s3');
+
+/**
+ * Send the S3 command `make` builds and return S3's own time from the answer's Date header (its clock, not
+ * ours); `read` consumes a body before the client goes.
+ */
+export async function s3Send<T>(
+  config: Pick<Config, 'region'>,
+  make: (s3: S3) => any,
+  read?: (out: any) => Promise<T>,
+): Promise<{ out: T; serverMs: number }> {
+  const s3 = await import('@aws-sdk/client-s3');
+  const client = new s3.S3Client({ ...sdkOptions(config.region, 3), forcePathStyle: !!process.env.AWS_ENDPOINT_URL });
+  let serverMs = Date.now();
+  client.middlewareStack.add(
+    (next: any) => async (args: any) => {
+      const r = await next(args);
+      const date = r?.response?.headers?.date;
+      if (date && !Number.isNaN(Date.parse(date))) serverMs = Date.parse(date);
+      return r;
+    },
+    { step: 'deserialize', name: 'llmopsServerDate' },
+  );
+  try {
+    const out = await client.send(make(s3));
+    return { out: read ? await read(out) : (out as T), serverMs };
+  } finally {
+    client.destroy();
+  }
+}

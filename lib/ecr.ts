@@ -1,7 +1,9 @@
-// ECR: the repository URL and an image's digest (steps 2, 5 and 6 ask it whether it has an image).
-import { ecrRegistry } from './aws.js';
+// ECR: the repository URL and an image's digest (steps 2, 5 and 6 ask it whether it has an image), and its scan.
+// Both reads are bookkeeping on every deploy's path: through the SDK, each echoing its aws CLI line.
+import type { ECRClient } from '@aws-sdk/client-ecr';
+import { awsErrorText, ecrRegistry, sdkOptions, sdkRead } from './aws.js';
 import type { Config } from './config.js';
-import { sh, type Runner } from './run.js';
+import type { Runner } from './run.js';
 import { ExitCode, ScriptFailure } from './errors.js';
 
 export interface Pushed {
@@ -66,15 +68,22 @@ export async function imageScan(
   sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
 ): Promise<ScanResult> {
   let waited = 0;
+  const cli = ['ecr', 'describe-image-scan-findings', '--repository-name', config.names.repository, '--image-id', `imageDigest=${digest}`];
   for (let delay = 1000; ; delay = Math.min(delay * 2, 10_000)) {
-    const r = await runner.run(
-      sh`aws ecr describe-image-scan-findings --repository-name ${config.names.repository} --image-id imageDigest=${digest} --region ${config.region} --output json`,
-      { nothrow: true },
-    );
-    if (r.dryRun) return { status: 'COMPLETE', findings: [] };
-    if (!r.ok && !/ScanNotFoundException/.test(r.stderr))
-      throw new ScriptFailure(`aws ecr describe-image-scan-findings failed: ${r.stderr.trim().split('\n').pop()}`);
-    const described = r.ok ? JSON.parse(r.stdout) : undefined;
+    let described: any;
+    try {
+      described = await sdkRead(runner, cli, () =>
+        withEcr(config, (ecr, client) =>
+          client.send(
+            new ecr.DescribeImageScanFindingsCommand({ repositoryName: config.names.repository, imageId: { imageDigest: digest } }),
+          ),
+        ),
+      );
+      if (runner.dryRun) return { status: 'COMPLETE', findings: [] };
+    } catch (error: any) {
+      if (error?.name !== 'ScanNotFoundException')
+        throw new ScriptFailure(`aws ecr describe-image-scan-findings failed: ${awsErrorText(error)}`);
+    }
     const status: string = described?.imageScanStatus?.status ?? 'NOT_STARTED';
     if (status !== 'IN_PROGRESS' && status !== 'PENDING' && status !== 'NOT_STARTED')
       return { status, description: described?.imageScanStatus?.description, findings: findingsOf(described) };
@@ -92,18 +101,31 @@ export async function imageScan(
 
 /** The digest of `tag` in ECR, or undefined when ECR does not have it. */
 export async function ecrDigest(runner: Runner, config: Config, tag: string): Promise<string | undefined> {
-  const r = await runner.run(
-    sh`aws ecr describe-images --repository-name ${config.names.repository} --image-ids imageTag=${tag} --region ${config.region} --output json`,
-    { nothrow: true },
-  );
-  if (r.dryRun) return undefined;
-  if (r.ok) return JSON.parse(r.stdout).imageDetails?.[0]?.imageDigest;
-  if (/ImageNotFoundException/.test(r.stderr)) return undefined;
-  if (/RepositoryNotFoundException/.test(r.stderr)) {
-    throw new ScriptFailure(
-      `ECR repository ${config.names.repository} does not exist in ${config.region}: run \`npm run step:3\` and \`npm run step:4\` first`,
-      ExitCode.PREFLIGHT,
+  const repositoryName = config.names.repository;
+  try {
+    const r = await sdkRead(runner, ['ecr', 'describe-images', '--repository-name', repositoryName, '--image-ids', `imageTag=${tag}`], () =>
+      withEcr(config, (ecr, client) => client.send(new ecr.DescribeImagesCommand({ repositoryName, imageIds: [{ imageTag: tag }] }))),
     );
+    return r?.imageDetails?.[0]?.imageDigest;
+  } catch (error: any) {
+    if (error?.name === 'ImageNotFoundException') return undefined;
+    if (error?.name === 'RepositoryNotFoundException') {
+      throw new ScriptFailure(
+        `ECR repository ${repositoryName} does not exist in ${config.region}: run \`npm run step:3\` and \`npm run step:4\` first`,
+        ExitCode.PREFLIGHT,
+      );
+    }
+    throw new ScriptFailure(`aws ecr describe-images failed: ${awsErrorText(error)}`);
   }
-  throw new ScriptFailure(`aws ecr describe-images failed: ${r.stderr.trim().split('\n').pop()}`);
+}
+
+/** One call with an ECR client (its module loaded on the first call, not when a script starts). */
+async function withEcr<T>(config: Config, call: (ecr: typeof import('@aws-sdk/client-ecr'), client: ECRClient) => Promise<T>): Promise<T> {
+  const ecr = await import('@aws-sdk/client-ecr');
+  const client = new ecr.ECRClient(sdkOptions(config.region, 3));
+  try {
+    return await call(ecr, client);
+  } finally {
+    client.destroy();
+  }
 }

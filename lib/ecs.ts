@@ -6,7 +6,7 @@ import type { ECSClient, Service, Tag, Task, TaskDefinition } from '@aws-sdk/cli
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { Config } from './config.js';
-import { sdkOptions } from './aws.js';
+import { awsErrorText, sdkOptions, sdkRead } from './aws.js';
 import { sh, type Runner } from './run.js';
 
 /**
@@ -32,24 +32,65 @@ export interface ServiceState {
   enableExecuteCommand: boolean;
 }
 
-/** The service's state, which rollback, scale, exec, migrate and step 6 read before they change it. */
+/**
+ * The service's state, which rollback, scale, exec, migrate and step 6 read before they change it: through the SDK
+ * (on every deploy's path), echoing `aws ecs describe-services`. A dry run asks nothing: no service.
+ */
 export async function describeService(runner: Runner, config: Config): Promise<ServiceState | undefined> {
-  const s = await serviceOf(runner, config, false);
+  const { cluster, service } = config.names;
+  const s = await sdkRead(runner, ['ecs', 'describe-services', '--cluster', cluster, '--services', service], () =>
+    withEcs(
+      config,
+      'ecs describe-services',
+      async (ecs, client) => (await client.send(new ecs.DescribeServicesCommand({ cluster, services: [service] }))).services?.[0],
+    ),
+  );
   if (!s || s.status !== 'ACTIVE') return undefined;
   const primary = s.deployments?.find((d: any) => d.status === 'PRIMARY');
-  const inProgress = primary?.rolloutState === 'IN_PROGRESS' && s.desiredCount > 0 ? primary.id : undefined;
+  const inProgress = primary?.rolloutState === 'IN_PROGRESS' && (s.desiredCount ?? 0) > 0 ? primary.id : undefined;
   const vpc = s.networkConfiguration?.awsvpcConfiguration;
   const network = vpc
     ? { subnets: vpc.subnets ?? [], securityGroups: vpc.securityGroups ?? [], assignPublicIp: vpc.assignPublicIp ?? 'DISABLED' }
     : undefined;
   return {
     taskDefinition: s.taskDefinition,
-    desiredCount: s.desiredCount,
+    desiredCount: s.desiredCount ?? 0,
     status: s.status,
     inProgress,
     network,
     enableExecuteCommand: s.enableExecuteCommand === true,
   };
+}
+
+/** A task definition as it is registered, with its tags (`aws ecs describe-task-definition --include TAGS`, through the SDK). */
+export async function describeTaskDefinition(
+  runner: Runner,
+  config: Config,
+  taskDefinition: string,
+): Promise<(TaskDefinition & { tags?: Tag[] }) | undefined> {
+  return sdkRead(runner, ['ecs', 'describe-task-definition', '--task-definition', taskDefinition, '--include', 'TAGS'], () =>
+    withEcs(config, 'ecs describe-task-definition', async (ecs, client) => {
+      const r = await client.send(new ecs.DescribeTaskDefinitionCommand({ taskDefinition, include: ['TAGS'] }));
+      return r.taskDefinition && { ...r.taskDefinition, tags: r.tags ?? [] };
+    }),
+  );
+}
+
+/** One call with an ECS client; a failure says which call failed, as the aws CLI words it. */
+async function withEcs<T>(
+  config: Config,
+  what: string,
+  call: (ecs: typeof import('@aws-sdk/client-ecs'), client: ECSClient) => Promise<T>,
+): Promise<T> {
+  const ecs = await import('@aws-sdk/client-ecs');
+  const client = new ecs.ECSClient(sdkOptions(config.region, 4));
+  try {
+    return await call(ecs, client);
+  } catch (error: any) {
+    throw new Error(`aws ${what} failed: ${awsErrorText(error)}`);
+  } finally {
+    client.destroy();
+  }
 }
 
 /** The revision number of a task definition ARN or family:revision (0 when it names none). */

@@ -4,7 +4,7 @@
 // process is gone is stale at once. Takeover, renewal and release are conditional on the ETag that was
 // read (If-Match), so a lock is never replaced or removed by someone who did not see its current version.
 import { hostname, userInfo } from 'node:os';
-import { resolveIdentity, sdkOptions } from './aws.js';
+import { resolveIdentity, s3Send } from './aws.js';
 import { LockedError } from './errors.js';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
@@ -60,33 +60,7 @@ export const LOCK_RENEW_SECONDS = 30;
 
 // The lock is bookkeeping, not one of the guide's commands: it goes through the SDK (tens of ms instead of
 // ~1.3 s of CLI start-up per call), echoing the equivalent CLI command like every other call.
-// The S3 module is loaded by the first lock call, not when a script starts (most scripts never lock).
-type S3 = typeof import('@aws-sdk/client-s3');
-
-/**
- * Send the command `make` builds and return S3's own time from the answer's Date header (its clock, not
- * ours); `read` consumes a body before the client goes.
- */
-async function send<T>(config: Config, make: (s3: S3) => any, read?: (out: any) => Promise<T>): Promise<{ out: T; serverMs: number }> {
-  const s3 = await import('@aws-sdk/client-s3');
-  const client = new s3.S3Client({ ...sdkOptions(config.region, 3), forcePathStyle: !!process.env.AWS_ENDPOINT_URL });
-  let serverMs = Date.now();
-  client.middlewareStack.add(
-    (next: any) => async (args: any) => {
-      const r = await next(args);
-      const date = r?.response?.headers?.date;
-      if (date && !Number.isNaN(Date.parse(date))) serverMs = Date.parse(date);
-      return r;
-    },
-    { step: 'deserialize', name: 'llmopsServerDate' },
-  );
-  try {
-    const out = await client.send(make(s3));
-    return { out: read ? await read(out) : (out as T), serverMs };
-  } finally {
-    client.destroy();
-  }
-}
+const send = s3Send;
 
 const conditionFailed = (error: any) => {
   const status = error?.$metadata?.httpStatusCode;

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Config } from './config.js';
+import { awsErrorText, s3Send, sdkRead } from './aws.js';
 import { CommandError } from './errors.js';
 import { sh, type Runner } from './run.js';
 
@@ -165,11 +166,11 @@ export const outputsKey = (config: Config) => `${config.project}/outputs.json`;
 /** A release's record beside the state: its outcome and timeline (the deploy role may write under releases/ only). */
 export const releaseKey = (config: Config, revision: number) => `${config.project}/releases/${config.names.family}-${revision}.json`;
 
-const MISSING_OBJECT = /\(404\)|Not Found|NoSuchKey|does not exist/i;
+const missing = (error: any) => error?.name === 'NoSuchKey' || error?.name === 'NotFound' || error?.$metadata?.httpStatusCode === 404;
 
 /**
- * A JSON object the stack keeps beside its state (`aws s3 cp s3://… -`): undefined when it is not there, {} in a
- * dry run; any other failure names the object and `fix`.
+ * A JSON object the stack keeps beside its state (`aws s3 cp s3://… -`, through the SDK): undefined when it is not
+ * there, {} in a dry run; any other failure names the object and `fix`.
  */
 export async function readStateObject<T = Record<string, unknown>>(
   runner: Runner,
@@ -179,12 +180,20 @@ export async function readStateObject<T = Record<string, unknown>>(
   what: string,
   fix: string,
 ): Promise<T | undefined> {
-  const url = `s3://${stateBucket(config, account)}/${key}`;
-  const r = await runner.run(sh`aws s3 cp ${url} - --region ${config.region}`, { nothrow: true });
-  if (r.dryRun) return {} as T;
-  if (r.ok) return JSON.parse(r.stdout) as T;
-  if (MISSING_OBJECT.test(r.stderr)) return undefined;
-  throw new Error(`cannot read ${what} ${url}: ${r.stderr.trim().split('\n').pop()}\n  fix: ${fix}`);
+  const bucket = stateBucket(config, account);
+  const url = `s3://${bucket}/${key}`;
+  try {
+    const text = await sdkRead(runner, ['s3', 'cp', url, '-', '--region', config.region], async () => {
+      const get = (s3: typeof import('@aws-sdk/client-s3')) => new s3.GetObjectCommand({ Bucket: bucket, Key: key });
+      return (await s3Send(config, get, async (o: any) => (await o.Body?.transformToString()) ?? '')).out;
+    });
+    return text === undefined ? ({} as T) : (JSON.parse(text) as T);
+  } catch (error: any) {
+    if (missing(error)) return undefined;
+    throw new Error(
+      `cannot read ${what} ${url}: ${error instanceof SyntaxError ? `not JSON: ${error.message}` : awsErrorText(error)}\n  fix: ${fix}`,
+    );
+  }
 }
 
 /** The published outputs, or undefined when the stack has not published them (applied by an older version). */

@@ -23,7 +23,7 @@ import { migrate, type OneOffResult } from '../lib/oneoff.js';
 import { recordSchema } from '../lib/releases.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
 import { sh, type Runner } from '../lib/run.js';
-import { describeService, revisionOf } from '../lib/ecs.js';
+import { describeService, describeTaskDefinition, revisionOf } from '../lib/ecs.js';
 import {
   migrationTaskDefinition,
   type Registered,
@@ -87,13 +87,7 @@ export async function releaseTaskDefinition(
 
   if (!service && !runner.dryRun)
     throw new ScriptFailure(`service ${serviceName} is not ACTIVE in cluster ${cluster}: run \`npm run step:4\` first`, ExitCode.PREFLIGHT);
-  const current = service?.taskDefinition
-    ? (
-        await runner.json(
-          sh`aws ecs describe-task-definition --task-definition ${service.taskDefinition} --include TAGS --region ${config.region} --output json`,
-        )
-      )?.taskDefinition
-    : undefined;
+  const current = service?.taskDefinition ? await describeTaskDefinition(runner, config, service.taskDefinition) : undefined;
   const diff = taskDefinitionDiff(current, td);
 
   // 3. register a new revision, tagged with the release, only when something changed
