@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig, type Config } from '../lib/config.js';
@@ -38,6 +39,7 @@ import {
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';
 import { stsEndpoint } from './helpers/sts.js';
+import { AwsError, fakeAws, setEnv, type FakeAws } from './helpers/fake-aws.js';
 
 process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'adapters-state-'));
 const ACCOUNT = '123456789012';
@@ -50,9 +52,57 @@ const KEYS = {
 
 const configOf = (env: Record<string, string> = {}) => loadConfig({ env, envFile: '' });
 
-/** A runner on a private PATH of fake CLIs, recording what it echoes. */
+/**
+ * The SDK's endpoint for every test here: ECR's describe-images as `sdk.ecr` says (a digest, none, not found, no
+ * repository, denied; `later`: found the second time), ECS's describe-services answering `sdk.service`, S3 objects
+ * from `sdk.objects` (an AwsError fails the read). Each call is recorded in the log of the fake CLIs the last
+ * runnerOn was given, so callsOf lists both in order.
+ */
+const sdk = {
+  ecr: 'found',
+  service: {} as unknown,
+  objects: {} as Record<string, unknown>,
+  log: undefined as string | undefined,
+  asked: 0,
+};
+let endpoint: FakeAws;
+test.before(async () => {
+  endpoint = await fakeAws((call) => {
+    if (call.name === 'ecr describe-images') {
+      const mode = sdk.ecr === 'later' ? (sdk.asked++ ? 'found' : 'missing') : sdk.ecr;
+      if (!isDeepStrictEqual(call.input, { repositoryName: 'llmops-system', imageIds: [{ imageTag: 'abc123' }] }))
+        return new AwsError(400, 'Unexpected', JSON.stringify(call.input));
+      if (mode === 'found') return { imageDetails: [{ imageDigest: DIGEST }] };
+      if (mode === 'empty') return { imageDetails: [] };
+      if (mode === 'bare') return {};
+      if (mode === 'missing') return new AwsError(400, 'ImageNotFoundException', 'not found');
+      if (mode === 'norepo') return new AwsError(400, 'RepositoryNotFoundException', 'no repo');
+      return new AwsError(400, 'AccessDeniedException', 'not allowed');
+    }
+    if (call.name === 'ecs describe-services') {
+      if (!isDeepStrictEqual(call.input, { cluster: 'llmops-cluster', services: ['llmops-service'] }))
+        return new AwsError(400, 'Unexpected', JSON.stringify(call.input));
+      return sdk.service;
+    }
+    if (call.name === 's3 cp') return sdk.objects[call.input.url];
+    return new AwsError(400, 'Unexpected', call.name);
+  }, () => sdk.log);
+  setEnv(endpoint.env);
+});
+test.after(() => endpoint.close());
+
+/** A runner on a private PATH of fake CLIs, recording what it echoes (FAKE_ECR: what ECR says, see `sdk`). */
 function runnerOn(fb: FakeBins, env: Record<string, string> = {}, dryRun = false) {
   const lines: string[] = [];
+  sdk.log = fb.log;
+  sdk.asked = 0;
+  if (env.FAKE_ECR) sdk.ecr = env.FAKE_ECR;
+  const outputs = `s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json`;
+  sdk.objects = env.FAKE_PUBLISHED_ERROR
+    ? { [outputs]: new AwsError(403, 'AccessDenied', env.FAKE_PUBLISHED_ERROR) }
+    : env.FAKE_PUBLISHED
+      ? { [outputs]: env.FAKE_PUBLISHED }
+      : {};
   const runner = new Runner({
     dryRun,
     echo: (l) => lines.push(l),
@@ -274,7 +324,9 @@ test('ECR push: the digest read back when the push does not print it; refused wi
 
 // --- the ECS service ---------------------------------------------------------------------------------------
 
+/** describe-services answering `answer`: the CLI's (doctor) and the SDK's (describeService). */
 function fakeService(answer: object) {
+  sdk.service = answer;
   return fakeBins({
     aws: `[ "$*" = "ecs describe-services --cluster llmops-cluster --services llmops-service --region us-east-1 --output json" ] || { echo "unexpected: $*" >&2; exit 9; }
 echo '${JSON.stringify(answer)}'`,
@@ -288,9 +340,10 @@ test("the ECS service as doctor reads it: all of describe-services' first servic
   assert.is(await serviceOf(runnerOn(fakeService({})).runner, config), undefined);
   const broken = fakeBins({ aws: 'echo "An error occurred (AccessDeniedException): no" >&2; exit 254' });
   assert.is(await serviceOf(runnerOn(broken).runner, config), undefined, 'doctor reports a service it cannot read');
+  sdk.service = new AwsError(400, 'AccessDeniedException', 'no');
   const error = await describeService(runnerOn(broken).runner, config).catch((e) => e);
   assert.instance(error, Error);
-  assert.match(error.message, 'AccessDeniedException');
+  assert.is(error.message, 'aws ecs describe-services failed: An error occurred (AccessDeniedException): no');
 });
 
 test('the ECS service: undefined unless ACTIVE; the rollout in progress only while it has tasks to place; its network; ECS Exec only when on', async () => {
@@ -455,7 +508,7 @@ test('the newest revisions: echoed as the CLI commands they stand for; through t
   try {
     const lines: string[] = [];
     const live = new Runner({ echo: (l) => lines.push(l) });
-    const revisions = await withEnv({ ...KEYS, AWS_ENDPOINT_URL: endpoint }, () => newestRevisions(live, config, 3));
+    const revisions = await withEnv({ ...KEYS, AWS_ENDPOINT_URL_ECS: endpoint }, () => newestRevisions(live, config, 3));
     assert.equal(
       revisions.map((r) => [r.arn, r.taskDefinition?.revision, r.tags]),
       [
@@ -471,7 +524,7 @@ test('the newest revisions: echoed as the CLI commands they stand for; through t
       "$ aws ecs describe-task-definition --task-definition 'llmops-task:<N>' --include TAGS   # via the SDK, the newest 3",
     ]);
     fail = true;
-    const error = await withEnv({ ...KEYS, AWS_ENDPOINT_URL: endpoint }, () => newestRevisions(live, config, 3)).catch((e) => e);
+    const error = await withEnv({ ...KEYS, AWS_ENDPOINT_URL_ECS: endpoint }, () => newestRevisions(live, config, 3)).catch((e) => e);
     assert.is(
       error.message,
       'listing the revisions of llmops-task (ecs list-task-definitions, describe-task-definition): ClientException: no such family',
@@ -682,7 +735,7 @@ test('terraform init: for this backend; once more with -reconfigure when only it
 });
 
 test('terraform outputs: the object the stack published, read with the CLI, and no terraform; values flattened, JSON for the rest; a missing one names the fix', async () => {
-  await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, async () => {
+  await withEnv({ AWS_ENDPOINT_URL: undefined }, async () => {
     const config = tfConfig();
     const fb = fakeTerraform();
     const published = JSON.stringify({ alb_dns_name: 'alb.example', private_subnets: ['a', 'b'], nothing: null });
@@ -698,13 +751,14 @@ test('terraform outputs: the object the stack published, read with the CLI, and 
           e.message === `terraform output ${name} is missing: run \`npm run step:3\` and \`npm run step:4\` (terraform apply) first`,
       );
     }
-    assert.equal(callsOf(fb, 'aws'), [`s3 cp s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json - --region us-east-1`]);
+    assert.equal(endpoint.calls.at(-1), { name: 's3 cp', input: { url: `s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json` } });
+    assert.equal(callsOf(fb, 'aws'), ['s3 cp'], 'one read, through the SDK');
     assert.equal(callsOf(fb, 'terraform'), [], 'a deploy never reads the state');
   });
 });
 
 test('terraform outputs: a stack applied before it published them falls back to terraform output (initialised first, once); no access to the object is the failure, named with the statement', async () => {
-  await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, async () => {
+  await withEnv({ AWS_ENDPOINT_URL: undefined }, async () => {
     const config = tfConfig();
     const fb = fakeTerraform();
     const outputs = JSON.stringify({ alb_dns_name: { value: 'alb.example' }, private_subnets: { value: ['a', 'b'] } });
@@ -729,14 +783,14 @@ test('terraform outputs: a stack applied before it published them falls back to 
 
     const denied = fakeTerraform();
     const error = await terraformOutputs(
-      runnerOn(denied, { FAKE_PUBLISHED_ERROR: 'fatal error: An error occurred (403) when calling the HeadObject operation: Forbidden' })
+      runnerOn(denied, { FAKE_PUBLISHED_ERROR: 'Forbidden' })
         .runner,
       config,
       ACCOUNT,
     ).catch((e) => e);
     assert.match(
       error.message,
-      `cannot read the stack's outputs s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json: fatal error: An error occurred (403)`,
+      `cannot read the stack's outputs s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json: An error occurred (AccessDenied): Forbidden`,
     );
     assert.match(error.message, 'ReadTheDeployOutputs of config/iam-deploy-policy.json');
     assert.equal(callsOf(denied, 'terraform'), [], 'not the state instead');
@@ -744,14 +798,16 @@ test('terraform outputs: a stack applied before it published them falls back to 
 });
 
 test('terraform outputs: a dry run prints the read and gives placeholders', async () => {
-  await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, async () => {
+  await withEnv({ AWS_ENDPOINT_URL: undefined }, async () => {
     const config = tfConfig();
     const dryBins = fakeTerraform();
     const dry = runnerOn(dryBins, {}, true);
+    const asked = endpoint.calls.length;
     const placeholders = await terraformOutputs(dry.runner, config, ACCOUNT);
     assert.is(placeholders.get('alb_dns_name'), '<ALB_DNS_NAME>');
     assert.equal(dryBins.calls(), []);
-    assert.equal(dry.lines, [`[dry-run] $ aws s3 cp s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json - --region us-east-1`]);
+    assert.equal(dry.lines, [`[dry-run] $ aws s3 cp s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json - --region us-east-1   # via the SDK`]);
+    assert.is(endpoint.calls.length, asked, 'asked nothing');
   });
 });
 
@@ -788,7 +844,6 @@ test('Route 53: nothing without DOMAIN_NAME; the alias to the load balancer or C
         ...KEYS,
         AWS_ENDPOINT_URL: undefined,
         AWS_ENDPOINT_URL_STS: endpoint,
-        AWS_ENDPOINT_URL_S3: undefined,
       },
       async () => {
         const config = tfConfig({
