@@ -15,13 +15,15 @@ import { Runner } from '../lib/run.js';
 import { allowsExec, EXEC_ACTIONS } from '../scripts/exec.js';
 import { epochMs } from '../scripts/doctor.js';
 import { fakeBins } from './helpers/fake-bin.js';
+import { AwsError, fakeAws as awsEndpoint, setEnv, type FakeAws } from './helpers/fake-aws.js';
+import { isDeepStrictEqual } from 'node:util';
 
 process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'oneoff-state-'));
 const TASK = 'arn:aws:ecs:us-east-1:123456789012:task/llmops-cluster/0123456789abcdef0123456789abcdef';
 
 /**
  * A fake aws CLI that answers only the calls made exactly as a real run makes them (cluster, task, region,
- * log stream): the service (FAKE_SERVICE=nonet: without a network), run-task (FAKE_RUN=fails: a placement
+ * log stream): run-task (FAKE_RUN=fails: a placement
  * failure), describe-tasks as FAKE_TASK says, the log lines (FAKE_LOGS=none: none), stop-task.
  */
 function fakeAws() {
@@ -30,10 +32,6 @@ function fakeAws() {
 ARGS="$*"
 has "--region us-east-1" || { echo "no --region us-east-1 in: $*" >&2; exit 1; }
 case "$1 $2" in
-  "ecs describe-services")
-    has "--cluster llmops-cluster --services llmops-service" || exit 1
-    if [ "$FAKE_SERVICE" = nonet ]; then echo '{"services":[{"status":"ACTIVE","desiredCount":2,"taskDefinition":"llmops-task:7","deployments":[]}]}'
-    else echo '{"services":[{"status":"ACTIVE","desiredCount":2,"taskDefinition":"arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:7","deployments":[],"networkConfiguration":{"awsvpcConfiguration":{"subnets":["subnet-private-a","subnet-private-b"],"securityGroups":["sg-tasks"],"assignPublicIp":"DISABLED"}}}]}'; fi;;
   "ecs run-task")
     has "--cluster llmops-cluster" || exit 1
     if [ "$FAKE_RUN" = fails ]; then echo '{"tasks":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:cluster/llmops-cluster","reason":"RESOURCE:MEMORY"}]}'
@@ -62,8 +60,32 @@ esac`,
   });
 }
 
+/** The service as the SDK reads it (FAKE_SERVICE=nonet: without a network), from this file's AWS endpoint. */
+const SERVICE = {
+  status: 'ACTIVE',
+  desiredCount: 2,
+  taskDefinition: 'arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:7',
+  deployments: [],
+  networkConfiguration: {
+    awsvpcConfiguration: { subnets: ['subnet-private-a', 'subnet-private-b'], securityGroups: ['sg-tasks'], assignPublicIp: 'DISABLED' },
+  },
+};
+const sdk = { service: SERVICE as object, log: undefined as string | undefined };
+let endpoint: FakeAws;
+test.before(async () => {
+  endpoint = await awsEndpoint((call) => {
+    if (call.name !== 'ecs describe-services' || !isDeepStrictEqual(call.input, { cluster: 'llmops-cluster', services: ['llmops-service'] }))
+      return new AwsError(400, 'Unexpected', `${call.name} ${JSON.stringify(call.input)}`);
+    return { services: [sdk.service] };
+  }, () => sdk.log);
+  setEnv(endpoint.env);
+});
+test.after(() => endpoint.close());
+
 function setup(task: string, settings: Record<string, string> = {}, fake: Record<string, string> = {}, dryRun = false) {
   const fb = fakeAws();
+  sdk.log = fb.log;
+  sdk.service = fake.FAKE_SERVICE === 'nonet' ? { status: 'ACTIVE', desiredCount: 2, taskDefinition: 'llmops-task:7', deployments: [] } : SERVICE;
   const lines: string[] = [];
   const runner = new Runner({
     dryRun,

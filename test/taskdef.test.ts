@@ -23,6 +23,8 @@ import { releaseTaskDefinition, step as taskDefinitionStep } from '../scripts/06
 import { newContext } from '../lib/pipeline.js';
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
 import { withEnv } from './helpers/script.js';
+import { AwsError, fakeAws, setEnv, type FakeAws } from './helpers/fake-aws.js';
+import { isDeepStrictEqual } from 'node:util';
 import { stsEndpoint, TEST_ACCOUNT, TEST_KEYS } from './helpers/sts.js';
 
 process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'taskdef-state-'));
@@ -46,13 +48,39 @@ const OUTPUTS = Object.fromEntries(
 );
 
 /**
+ * The reads step 6 makes through the SDK, answered by this file's AWS endpoint from the current fakes: the outputs
+ * object, the service (`sdk.service`: FAKE_SERVICE), the task definition it runs (`current.json` beside the fakes),
+ * the scan (one HIGH finding); each recorded in the fakes' log, so that their calls list them in order.
+ */
+const sdk = { fb: undefined as FakeBins | undefined, service: '{}' };
+let endpoint: FakeAws;
+test.before(async () => {
+  endpoint = await fakeAws(
+    (call) => {
+      if (call.name === 's3 cp') return Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, v.value]));
+      if (call.name === 'ecs describe-services') return JSON.parse(sdk.service);
+      if (call.name === 'ecs describe-task-definition') {
+        if (!isDeepStrictEqual(call.input.include, ['TAGS'])) return new AwsError(400, 'Unexpected', 'without its tags');
+        return JSON.parse(readFileSync(join(sdk.fb!.dir, 'current.json'), 'utf8'));
+      }
+      if (call.name === 'ecr describe-image-scan-findings')
+        return { imageScanStatus: { status: 'COMPLETE' }, imageScanFindings: { findings: [{ name: 'CVE-1', severity: 'HIGH' }] } };
+      return new AwsError(400, 'Unexpected', call.name);
+    },
+    () => sdk.fb?.log,
+  );
+  setEnv(endpoint.env);
+});
+test.after(() => endpoint.close());
+
+/**
  * aws and terraform as step 6 calls them. The service (FAKE_SERVICE, JSON), the task definition it runs
  * (`current.json` beside the fakes), register-task-definition (copies what it got to `registered-<n>.json`,
  * answers revision 8, or 3 of <family>-migrate), update-service, describe-task-definition of the migration
  * family (`migration.json` when there is one).
  */
 function fakeCli(): FakeBins {
-  return fakeBins({
+  const fb = fakeBins({
     aws: `here="$(dirname "$0")"
 case "$1 $2" in
   "ecs describe-services") echo "$FAKE_SERVICE";;
@@ -76,6 +104,8 @@ case "$1 $2" in
 esac`,
     terraform: `case "$2" in init) mkdir -p "\${1#-chdir=}/.terraform";; output) echo '${JSON.stringify(OUTPUTS)}';; esac`,
   });
+  sdk.fb = fb;
+  return fb;
 }
 
 const service = (taskDefinition: string | undefined, desiredCount = 2, status = 'ACTIVE') =>
@@ -96,6 +126,7 @@ const ref = { sha: 'a'.repeat(40), tag: 'aaaaaaaaaaaa', local: 'llmops-system:aa
 /** Step 6 against the fakes, as bootstrap runs it (the image and digest step 5 pushed). */
 async function release(fb: FakeBins, fake: Record<string, string>, env: Record<string, string> = {}, known: any = { ref, digest: DIGEST }) {
   const lines: string[] = [];
+  Object.assign(sdk, { fb, service: fake.FAKE_SERVICE ?? '{}' });
   const runner = new Runner({
     echo: (l) => lines.push(l),
     env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, ...fake },
@@ -104,13 +135,15 @@ async function release(fb: FakeBins, fake: Record<string, string>, env: Record<s
   const sts = await stsEndpoint();
   try {
     const result = await withEnv(
-      { ...TEST_KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined, AWS_ENDPOINT_URL_STS: sts.url, GITHUB_ACTOR: 'octocat' },
+      { ...TEST_KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_STS: sts.url, GITHUB_ACTOR: 'octocat' },
       () => releaseTaskDefinition(runner, config, true, known).catch((e) => e),
     );
     const calls = fb
       .calls()
       .filter((c) => c[0] === 'aws')
       .map((c) => c.slice(1, 3).join(' '));
+    // the outputs and the service are read side by side: which answer is logged first is the network's business
+    if (calls[1] === 's3 cp') [calls[0], calls[1]] = [calls[1], calls[0]];
     return { result, lines, calls };
   } finally {
     sts.close();
@@ -281,6 +314,7 @@ test('refused before anything changes: no service, no image in ECR', async () =>
 
 test('step 6, the definition: what step 5 pushed is deployed without asking ECR again; what it registered is reported; an unchanged release is a skip', async () => {
   const viaStep = async (fb: FakeBins, fake: Record<string, string>) => {
+    Object.assign(sdk, { fb, service: fake.FAKE_SERVICE ?? '{}' });
     const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, ...fake } });
     const ctx = newContext(loadConfig({ env: { TF_DIR: mkdtempSync(join(tmpdir(), 'taskdef-tf-')) }, envFile: '' }), runner, true);
     ctx.ref = ref;
@@ -289,7 +323,7 @@ test('step 6, the definition: what step 5 pushed is deployed without asking ECR 
     const sts = await stsEndpoint();
     try {
       const skipped = await withEnv(
-        { ...TEST_KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined, AWS_ENDPOINT_URL_STS: sts.url },
+        { ...TEST_KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_STS: sts.url },
         () => taskDefinitionStep.run(ctx, runner, (t) => reported.push(t)),
       );
       return { skipped, reported, ctx };
@@ -363,7 +397,7 @@ test("the migration's task definition: the release's with the overlay (command, 
     env: { TF_DIR: mkdtempSync(join(tmpdir(), 'taskdef-tf-')), LLMOPS_MIGRATE_COMMAND: '/bin/migrate up' },
     envFile: '',
   });
-  const arn = await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, () =>
+  const arn = await withEnv({ AWS_ENDPOINT_URL: undefined }, () =>
     releaseMigration(runner, config, TEST_ACCOUNT, TD(8)),
   );
   assert.is(arn, TD(3, 'llmops-task-migrate'));
@@ -374,7 +408,7 @@ test("the migration's task definition: the release's with the overlay (command, 
     JSON.stringify({ taskDefinition: { ...registered, taskDefinitionArn: TD(3, 'llmops-task-migrate') } }),
   );
   const lines: string[] = [];
-  const again = await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, () =>
+  const again = await withEnv({ AWS_ENDPOINT_URL: undefined }, () =>
     releaseMigration(
       runner.withEcho((l) => lines.push(l)),
       config,
@@ -392,7 +426,7 @@ test("the migration's task definition: the release's with the overlay (command, 
     join(fb.dir, 'current.json'),
     JSON.stringify({ taskDefinition: { ...release, containerDefinitions: [{ ...release.containerDefinitions[0], name: 'other' }] } }),
   );
-  const none = await withEnv({ AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, () =>
+  const none = await withEnv({ AWS_ENDPOINT_URL: undefined }, () =>
     releaseMigration(runner, config, TEST_ACCOUNT, TD(8)).catch((e) => e),
   );
   assert.instance(none, ScriptFailure);
