@@ -1,7 +1,5 @@
 // The scan gate (issue 31): an image's ECR scan against SCAN_SEVERITY before its release is registered. The aws
-// CLI is a fake here; the sandbox's end-to-end file proves it against its ECR (scan on push, IN_PROGRESS, findings).
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// SDK's endpoint is a fake here; the sandbox's end-to-end file proves it against its ECR (scan on push, IN_PROGRESS, findings).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
@@ -11,6 +9,8 @@ import { Runner } from '../lib/run.js';
 import { scanGate, tagValue } from '../scripts/06-taskdef.js';
 import { SCAN_ALLOW_OPTIONS } from '../lib/flags.js';
 import { fakeBins } from './helpers/fake-bin.js';
+import { AwsError, fakeAws, setEnv, type FakeAws } from './helpers/fake-aws.js';
+import { isDeepStrictEqual } from 'node:util';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const finding = (name: string, severity: string, pkg?: string) => ({
@@ -19,17 +19,30 @@ const finding = (name: string, severity: string, pkg?: string) => ({
   attributes: pkg ? [{ key: 'package_name', value: pkg }] : [],
 });
 
-/** A fake aws answering describe-image-scan-findings with each file of `answers` in turn (the last one repeats). */
+/**
+ * ECR's describe-image-scan-findings (through the SDK) answering each of `answers` in turn (the last one repeats),
+ * from this file's AWS endpoint; each call recorded in the fakes' log.
+ */
+const sdk = { answers: [] as (object | 'not-found')[], n: 0, log: undefined as string | undefined };
+let endpoint: FakeAws;
+test.before(async () => {
+  endpoint = await fakeAws(
+    (call) => {
+      if (call.name !== 'ecr describe-image-scan-findings') return new AwsError(400, 'Unexpected', call.name);
+      if (!isDeepStrictEqual(call.input, { repositoryName: 'llmops-system', imageId: { imageDigest: DIGEST } }))
+        return new AwsError(400, 'Unexpected', JSON.stringify(call.input));
+      const answer = sdk.answers[Math.min(sdk.n++, sdk.answers.length - 1)]!;
+      return answer === 'not-found' ? new AwsError(400, 'ScanNotFoundException', 'Image scan does not exist') : answer;
+    },
+    () => sdk.log,
+  );
+  setEnv(endpoint.env);
+});
+test.after(() => endpoint.close());
+
 function scanning(answers: (object | 'not-found')[]) {
   const fb = fakeBins();
-  answers.forEach((a, i) => writeFileSync(join(fb.dir, `answer-${i}`), a === 'not-found' ? 'NOT_FOUND' : JSON.stringify(a)));
-  fb.add(
-    'aws',
-    `n=$(cat '${fb.dir}/n' 2>/dev/null || echo 0); f='${fb.dir}/answer-'$n; [ -f "$f" ] || f='${fb.dir}/answer-${answers.length - 1}'
-echo $((n + 1)) > '${fb.dir}/n'
-if grep -q NOT_FOUND "$f"; then echo 'An error occurred (ScanNotFoundException) when calling the DescribeImageScanFindings operation: Image scan does not exist' >&2; exit 254; fi
-cat "$f"`,
-  );
+  Object.assign(sdk, { answers, n: 0, log: fb.log });
   const lines: string[] = [];
   const runner = new Runner({ echo: (l) => lines.push(l), env: { PATH: `${fb.dir}:${process.env.PATH}` }, retryBaseMs: 1 });
   return { fb, runner, lines };
@@ -81,8 +94,12 @@ test('the scan is waited for (not started yet, then in progress); a scan that ca
   assert.equal(scan.findings, [{ name: 'CVE-1', severity: 'CRITICAL', package: undefined }]);
   assert.equal(sleeps, [1000, 2000]);
   assert.equal(
-    waited.fb.calls().map((c) => c.slice(1, 7).join(' ')),
-    Array(3).fill(`ecr describe-image-scan-findings --repository-name llmops-system --image-id imageDigest=${DIGEST}`),
+    waited.fb.calls().map((c) => c.join(' ')),
+    Array(3).fill('aws ecr describe-image-scan-findings'),
+  );
+  assert.ok(
+    waited.lines.every((l) => !l.startsWith('$') || l === `$ aws ecr describe-image-scan-findings --repository-name llmops-system --image-id imageDigest=${DIGEST}   # via the SDK`),
+    waited.lines.join('\n'),
   );
 
   const unsupported = scanning([
