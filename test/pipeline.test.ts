@@ -26,6 +26,7 @@ import { Runner } from '../lib/run.js';
 import { Timeline } from '../lib/timeline.js';
 import { scratchCheckout } from '../lib/runbook.js';
 import { fakeBins } from './helpers/fake-bin.js';
+import { AwsError, fakeAws } from './helpers/fake-aws.js';
 import { withEnv } from './helpers/script.js';
 
 process.env.LLMOPS_STATE_DIR = mkdtempSync(join(tmpdir(), 'pipeline-state-'));
@@ -264,9 +265,17 @@ test('step 2 on what it finds: an image already in ECR is neither built nor test
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const SHA = 'c0ffee'.repeat(6) + 'c0ff';
+  // ECR's answer through the SDK: the digest `digest` names, else ImageNotFoundException
+  let digest: string | undefined;
+  const ecr = await fakeAws((call) =>
+    call.name !== 'ecr describe-images'
+      ? new AwsError(400, 'Unexpected', call.name)
+      : digest
+        ? { imageDetails: [{ imageDigest: digest }] }
+        : new AwsError(400, 'ImageNotFoundException', 'not found'),
+  );
   const fakes = fakeBins({
     git: `case "$3" in rev-parse) echo ${SHA};; status) echo;; remote) exit 2;; esac`,
-    aws: `if [ -n "$FAKE_DIGEST" ]; then echo '{"imageDetails":[{"imageDigest":"'$FAKE_DIGEST'"}]}'; else echo "An error occurred (ImageNotFoundException)" >&2; exit 254; fi`,
     docker: `case "$1" in
   image) [ -n "$FAKE_BUILT" ] && echo linux/amd64 || exit 1;;
   build) echo "Successfully built";;
@@ -286,7 +295,8 @@ esac`,
       env: { PATH: `${fakes.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, CI: undefined, ...fake },
     });
     const ctx = ctxOf(runner, true, { LLMOPS_BUILD_CONTEXT: app });
-    const skipped = await withEnv({ CI: undefined }, () => stepTwo.run(ctx, runner, () => {}));
+    digest = fake.FAKE_DIGEST;
+    const skipped = await withEnv({ ...ecr.env, CI: undefined }, () => stepTwo.run(ctx, runner, () => {}));
     const docker = fakes
       .calls()
       .slice(before)
@@ -306,14 +316,18 @@ esac`,
     assert.equal(built.docker, ['image', 'build', 'run', 'port', 'cp', 'rm']);
   } finally {
     server.close();
+    ecr.close();
   }
 });
 
 test('the summary: the URL without the health path, read from Terraform unless a step failed; unchanged revision; migration; the job summary file', async () => {
-  const tf = fakeBins({
-    // the outputs the stack published beside its state (terraform/outputs.tf)
-    aws: `[ "$1 $2 $3" = "s3 cp s3://llmops-tfstate-123456789012/llmops/outputs.json" ] && echo '{"app_url":"http://alb.example/health"}'`,
-  });
+  const tf = fakeBins();
+  // the outputs the stack published beside its state (terraform/outputs.tf), read through the SDK
+  const s3 = await fakeAws((call) =>
+    call.name === 's3 cp' && call.input.url === 's3://llmops-tfstate-123456789012/llmops/outputs.json'
+      ? { app_url: 'http://alb.example/health' }
+      : undefined,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'pipeline-tf-'));
   const runner = new Runner({
     echo: () => {},
@@ -330,9 +344,7 @@ test('the summary: the URL without the health path, read from Terraform unless a
   ctx.durations = { '6. Task definition and service': 2000 };
   const file = join(dir, 'step-summary.md');
   writeFileSync(file, '');
-  const text = await withEnv({ GITHUB_STEP_SUMMARY: file, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_S3: undefined }, () =>
-    summary(ctx),
-  );
+  const text = await withEnv({ ...s3.env, GITHUB_STEP_SUMMARY: file }, () => summary(ctx)).finally(() => s3.close());
   assert.equal(text.split('\n').slice(0, 6), [
     '',
     'Summary',

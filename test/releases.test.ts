@@ -1,5 +1,5 @@
 // Rollback and the schema (issue 30): migrations are not undone, so a rollback to a release older than the
-// database's schema is refused unless --force. The aws CLI is a fake object store here; the end-to-end file
+// database's schema is refused unless --force. A fake object store here; the end-to-end file
 // refuses a rollback below the sandbox database's schema after a real migration, and forces one.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,11 +20,30 @@ import {
 import { Runner } from '../lib/run.js';
 import { releaseKey } from '../lib/terraform.js';
 import { fakeBins } from './helpers/fake-bin.js';
+import { AwsError, fakeAws, setEnv, type FakeAws } from './helpers/fake-aws.js';
 
 const ACCOUNT = '123456789012';
 const config = loadConfig({ env: {}, envFile: '' });
 
-/** `aws s3 cp` against a directory: `cp s3://b/k -` prints it or answers S3's 404, `cp - s3://b/k` stores stdin. */
+/**
+ * An object store in a directory: reads through the SDK from this file's AWS endpoint (S3's 404 when absent; an
+ * AwsError for every read when `sdk.denied`), writes with `aws s3 cp - s3://b/k` (a fake CLI storing stdin).
+ */
+const sdk = { root: '', log: undefined as string | undefined, denied: false };
+let endpoint: FakeAws;
+test.before(async () => {
+  endpoint = await fakeAws(
+    (call) => {
+      if (sdk.denied) return new AwsError(403, 'AccessDenied', 'Access Denied');
+      const file = join(sdk.root, String(call.input.url).replace(/^s3:\/\/[^/]+\//, ''));
+      return call.name === 's3 cp' && existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    },
+    () => sdk.log,
+  );
+  setEnv(endpoint.env);
+});
+test.after(() => endpoint.close());
+
 function store() {
   const root = mkdtempSync(join(tmpdir(), 's3-'));
   const fb = fakeBins({
@@ -34,6 +53,7 @@ k=\${3#s3://*/}
 [ -f "${root}/$k" ] || { echo "fatal error: An error occurred (404) when calling the HeadObject operation: Key \\"$k\\" does not exist" >&2; exit 1; }
 cat "${root}/$k"`,
   });
+  Object.assign(sdk, { root, log: fb.log, denied: false });
   const lines: string[] = [];
   const runner = new Runner({ echo: (l) => lines.push(l), env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '' } });
   const path = (key: string) => join(root, key);
@@ -138,19 +158,19 @@ test('rollback below the schema: exit 2 naming both and the fix; --force says it
   await checkSchema(s.runner, config, ACCOUNT, { revision: 8 }, false);
   // each read is printed as the command that makes it
   assert.ok(
-    s.lines.includes(`$ aws s3 cp s3://llmops-tfstate-${ACCOUNT}/llmops/releases/llmops-task-8.json - --region us-east-1`),
+    s.lines.includes(`$ aws s3 cp s3://llmops-tfstate-${ACCOUNT}/llmops/releases/llmops-task-8.json - --region us-east-1   # via the SDK`),
     s.lines.join('\n'),
   );
 });
 
 test('a record that cannot be read (not a 404) stops the rollback naming it and the statement, not silently allowed', async () => {
-  const fb = fakeBins({ aws: 'echo "An error occurred (AccessDenied) when calling the GetObject operation: Access Denied" >&2; exit 1' });
-  const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '' }, retryBaseMs: 1 });
+  const { runner } = store();
+  sdk.denied = true;
   const e = await checkSchema(runner, config, ACCOUNT, { revision: 5 }, false).catch((x) => x);
   assert.instance(e, Error);
   assert.match(
     e.message,
-    `cannot read the schema record s3://llmops-tfstate-${ACCOUNT}/llmops/releases/database-schema.json: An error occurred (AccessDenied)`,
+    `cannot read the schema record s3://llmops-tfstate-${ACCOUNT}/llmops/releases/database-schema.json: An error occurred (AccessDenied): Access Denied`,
   );
   assert.match(e.message, 'statement RecordTheRelease of config/iam-deploy-policy.json), or --force');
 });
