@@ -100,7 +100,10 @@ export async function s3Send<T>(
   read?: (out: any) => Promise<T>,
 ): Promise<{ out: T; serverMs: number }> {
   const s3 = await import('@aws-sdk/client-s3');
-  const client = new s3.S3Client({ ...sdkOptions(config.region, 3), forcePathStyle: !!(process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_S3) });
+  const client = new s3.S3Client({
+    ...sdkOptions(config.region, 3),
+    forcePathStyle: !!(process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_S3),
+  });
   let serverMs = Date.now();
   client.middlewareStack.add(
     (next: any) => async (args: any) => {

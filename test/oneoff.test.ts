@@ -73,11 +73,17 @@ const SERVICE = {
 const sdk = { service: SERVICE as object, log: undefined as string | undefined };
 let endpoint: FakeAws;
 test.before(async () => {
-  endpoint = await awsEndpoint((call) => {
-    if (call.name !== 'ecs describe-services' || !isDeepStrictEqual(call.input, { cluster: 'llmops-cluster', services: ['llmops-service'] }))
-      return new AwsError(400, 'Unexpected', `${call.name} ${JSON.stringify(call.input)}`);
-    return { services: [sdk.service] };
-  }, () => sdk.log);
+  endpoint = await awsEndpoint(
+    (call) => {
+      if (
+        call.name !== 'ecs describe-services' ||
+        !isDeepStrictEqual(call.input, { cluster: 'llmops-cluster', services: ['llmops-service'] })
+      )
+        return new AwsError(400, 'Unexpected', `${call.name} ${JSON.stringify(call.input)}`);
+      return { services: [sdk.service] };
+    },
+    () => sdk.log,
+  );
   setEnv(endpoint.env);
 });
 test.after(() => endpoint.close());
@@ -85,7 +91,8 @@ test.after(() => endpoint.close());
 function setup(task: string, settings: Record<string, string> = {}, fake: Record<string, string> = {}, dryRun = false) {
   const fb = fakeAws();
   sdk.log = fb.log;
-  sdk.service = fake.FAKE_SERVICE === 'nonet' ? { status: 'ACTIVE', desiredCount: 2, taskDefinition: 'llmops-task:7', deployments: [] } : SERVICE;
+  sdk.service =
+    fake.FAKE_SERVICE === 'nonet' ? { status: 'ACTIVE', desiredCount: 2, taskDefinition: 'llmops-task:7', deployments: [] } : SERVICE;
   const lines: string[] = [];
   const runner = new Runner({
     dryRun,

@@ -98,7 +98,11 @@ test('the scan is waited for (not started yet, then in progress); a scan that ca
     Array(3).fill('aws ecr describe-image-scan-findings'),
   );
   assert.ok(
-    waited.lines.every((l) => !l.startsWith('$') || l === `$ aws ecr describe-image-scan-findings --repository-name llmops-system --image-id imageDigest=${DIGEST}   # via the SDK`),
+    waited.lines.every(
+      (l) =>
+        !l.startsWith('$') ||
+        l === `$ aws ecr describe-image-scan-findings --repository-name llmops-system --image-id imageDigest=${DIGEST}   # via the SDK`,
+    ),
     waited.lines.join('\n'),
   );
 

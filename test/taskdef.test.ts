@@ -143,7 +143,7 @@ async function release(fb: FakeBins, fake: Record<string, string>, env: Record<s
       .filter((c) => c[0] === 'aws')
       .map((c) => c.slice(1, 3).join(' '));
     // the outputs and the service are read side by side: which answer is logged first is the network's business
-    if (calls[1] === 's3 cp') [calls[0], calls[1]] = [calls[1], calls[0]];
+    if (calls[1] === 's3 cp') calls.unshift(...calls.splice(1, 1));
     return { result, lines, calls };
   } finally {
     sts.close();
@@ -322,9 +322,8 @@ test('step 6, the definition: what step 5 pushed is deployed without asking ECR 
     const reported: string[] = [];
     const sts = await stsEndpoint();
     try {
-      const skipped = await withEnv(
-        { ...TEST_KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_STS: sts.url },
-        () => taskDefinitionStep.run(ctx, runner, (t) => reported.push(t)),
+      const skipped = await withEnv({ ...TEST_KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_STS: sts.url }, () =>
+        taskDefinitionStep.run(ctx, runner, (t) => reported.push(t)),
       );
       return { skipped, reported, ctx };
     } finally {
@@ -397,9 +396,7 @@ test("the migration's task definition: the release's with the overlay (command, 
     env: { TF_DIR: mkdtempSync(join(tmpdir(), 'taskdef-tf-')), LLMOPS_MIGRATE_COMMAND: '/bin/migrate up' },
     envFile: '',
   });
-  const arn = await withEnv({ AWS_ENDPOINT_URL: undefined }, () =>
-    releaseMigration(runner, config, TEST_ACCOUNT, TD(8)),
-  );
+  const arn = await withEnv({ AWS_ENDPOINT_URL: undefined }, () => releaseMigration(runner, config, TEST_ACCOUNT, TD(8)));
   assert.is(arn, TD(3, 'llmops-task-migrate'));
   const registered = JSON.parse(readFileSync(join(fb.dir, 'registered-0.json'), 'utf8'));
   assert.equal(registered.tags, [{ key: 'llmops:image-tag', value: ref.tag }]);
@@ -426,9 +423,7 @@ test("the migration's task definition: the release's with the overlay (command, 
     join(fb.dir, 'current.json'),
     JSON.stringify({ taskDefinition: { ...release, containerDefinitions: [{ ...release.containerDefinitions[0], name: 'other' }] } }),
   );
-  const none = await withEnv({ AWS_ENDPOINT_URL: undefined }, () =>
-    releaseMigration(runner, config, TEST_ACCOUNT, TD(8)).catch((e) => e),
-  );
+  const none = await withEnv({ AWS_ENDPOINT_URL: undefined }, () => releaseMigration(runner, config, TEST_ACCOUNT, TD(8)).catch((e) => e));
   assert.instance(none, ScriptFailure);
   assert.is(none.exitCode, ExitCode.PREFLIGHT);
   assert.is(none.message, `${TD(8)} has no container llmops-app (CONTAINER_NAME): nothing to migrate with`);

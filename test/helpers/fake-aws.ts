@@ -74,7 +74,8 @@ export async function fakeAws(handler: Handler, log?: string | (() => string | u
           .writeHead(e.status, { 'content-type': 'application/x-amz-json-1.1' })
           .end(JSON.stringify({ __type: e.code, message: e.message }));
       }
-      if (s3) return res.writeHead(200, { 'content-type': 'application/json' }).end(typeof answer === 'string' ? answer : JSON.stringify(answer));
+      if (s3)
+        return res.writeHead(200, { 'content-type': 'application/json' }).end(typeof answer === 'string' ? answer : JSON.stringify(answer));
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(answer));
     });
   });
