@@ -66,6 +66,7 @@ const sdk = {
   asked: 0,
 };
 let endpoint: FakeAws;
+let restoreEnv: () => void;
 test.before(async () => {
   endpoint = await fakeAws(
     (call) => {
@@ -90,9 +91,12 @@ test.before(async () => {
     },
     () => sdk.log,
   );
-  setEnv(endpoint.env);
+  restoreEnv = setEnv(endpoint.env);
 });
-test.after(() => endpoint.close());
+test.after(() => {
+  restoreEnv();
+  endpoint.close();
+});
 
 /** A runner on a private PATH of fake CLIs, recording what it echoes (FAKE_ECR: what ECR says, see `sdk`). */
 function runnerOn(fb: FakeBins, env: Record<string, string> = {}, dryRun = false) {

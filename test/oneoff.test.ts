@@ -72,6 +72,7 @@ const SERVICE = {
 };
 const sdk = { service: SERVICE as object, log: undefined as string | undefined };
 let endpoint: FakeAws;
+let restoreEnv: () => void;
 test.before(async () => {
   endpoint = await awsEndpoint(
     (call) => {
@@ -84,9 +85,12 @@ test.before(async () => {
     },
     () => sdk.log,
   );
-  setEnv(endpoint.env);
+  restoreEnv = setEnv(endpoint.env);
 });
-test.after(() => endpoint.close());
+test.after(() => {
+  restoreEnv();
+  endpoint.close();
+});
 
 function setup(task: string, settings: Record<string, string> = {}, fake: Record<string, string> = {}, dryRun = false) {
   const fb = fakeAws();

@@ -31,6 +31,7 @@ const config = loadConfig({ env: {}, envFile: '' });
  */
 const sdk = { root: '', log: undefined as string | undefined, denied: false };
 let endpoint: FakeAws;
+let restoreEnv: () => void;
 test.before(async () => {
   endpoint = await fakeAws(
     (call) => {
@@ -40,9 +41,12 @@ test.before(async () => {
     },
     () => sdk.log,
   );
-  setEnv(endpoint.env);
+  restoreEnv = setEnv(endpoint.env);
 });
-test.after(() => endpoint.close());
+test.after(() => {
+  restoreEnv();
+  endpoint.close();
+});
 
 function store() {
   const root = mkdtempSync(join(tmpdir(), 's3-'));

@@ -25,6 +25,7 @@ const finding = (name: string, severity: string, pkg?: string) => ({
  */
 const sdk = { answers: [] as (object | 'not-found')[], n: 0, log: undefined as string | undefined };
 let endpoint: FakeAws;
+let restoreEnv: () => void;
 test.before(async () => {
   endpoint = await fakeAws(
     (call) => {
@@ -36,9 +37,12 @@ test.before(async () => {
     },
     () => sdk.log,
   );
-  setEnv(endpoint.env);
+  restoreEnv = setEnv(endpoint.env);
 });
-test.after(() => endpoint.close());
+test.after(() => {
+  restoreEnv();
+  endpoint.close();
+});
 
 function scanning(answers: (object | 'not-found')[]) {
   const fb = fakeBins();

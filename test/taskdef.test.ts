@@ -54,6 +54,7 @@ const OUTPUTS = Object.fromEntries(
  */
 const sdk = { fb: undefined as FakeBins | undefined, service: '{}' };
 let endpoint: FakeAws;
+let restoreEnv: () => void;
 test.before(async () => {
   endpoint = await fakeAws(
     (call) => {
@@ -69,9 +70,12 @@ test.before(async () => {
     },
     () => sdk.fb?.log,
   );
-  setEnv(endpoint.env);
+  restoreEnv = setEnv(endpoint.env);
 });
-test.after(() => endpoint.close());
+test.after(() => {
+  restoreEnv();
+  endpoint.close();
+});
 
 /**
  * aws and terraform as step 6 calls them. The service (FAKE_SERVICE, JSON), the task definition it runs

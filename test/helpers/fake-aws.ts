@@ -25,12 +25,20 @@ export class AwsError {
 /** An answer: the response object (JSON), an object's body for S3, an AwsError, or undefined for a 404. */
 export type Handler = (call: AwsCall) => unknown | Promise<unknown>;
 
-/** Set `vars` in process.env for the rest of the process (undefined deletes). */
-export function setEnv(vars: Record<string, string | undefined>): void {
-  for (const [k, v] of Object.entries(vars)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+/**
+ * Set `vars` in process.env (undefined deletes) until the returned function puts back what was there: call it in
+ * test.after, since uvu runs every file in one process.
+ */
+export function setEnv(vars: Record<string, string | undefined>): () => void {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const apply = (values: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  apply(vars);
+  return () => apply(saved);
 }
 
 export interface FakeAws {
