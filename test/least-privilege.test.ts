@@ -93,7 +93,7 @@ test('the rendered deploy policy takes, renews and releases the deploy lock and 
   assert.is(await as(deployer, lock), 'inside');
   await as(deployer, async () => {
     const out = await outputs();
-    assert.is(out.get('app_url'), 'http://alb.example/health', 'the outputs, through the aws CLI as a deploy reads them');
+    assert.is(out.get('app_url'), 'http://alb.example/health', 'the outputs, as a deploy reads them');
     assert.is(out.get('rds_port'), '5432');
     const state = await s3()
       .send(new GetObjectCommand({ Bucket: bucket, Key: `${config.project}/terraform.tfstate` }))
@@ -125,7 +125,7 @@ test('minimal: without the lock statement (the policy as it was) the deploy is d
   const blind = await principal('deployer-blind', noOutputs);
   const read = await as(blind, () => outputs().catch((e) => e));
   assert.match(read?.message, `cannot read the stack's outputs s3://${bucket}/${config.project}/outputs.json`);
-  assert.match(read?.message, '(403)', 'ReadTheDeployOutputs is what lets a deploy read the outputs');
+  assert.match(read?.message, 'An error occurred (AccessDenied)', 'ReadTheDeployOutputs is what lets a deploy read the outputs');
   assert.match(read?.message, 'statement ReadTheDeployOutputs of config/iam-deploy-policy.json');
 });
 
