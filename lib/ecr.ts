@@ -57,7 +57,8 @@ export function findingsOf(described: any): Finding[] {
 }
 
 /**
- * The scan of an image (ECR scans on push, ECR.1), polled every few seconds until it is no longer in progress;
+ * The scan of an image (ECR scans on push, ECR.1), polled from every half second up to every 5 s (a read through the
+ * SDK costs next to nothing, and each poll missed is waiting) until it is no longer in progress;
  * a scan that has not started yet right after the push is waited for too. Throws (exit 5) when the next wait would
  * go past SCAN_TIMEOUT_SECONDS of waiting.
  */
@@ -69,7 +70,7 @@ export async function imageScan(
 ): Promise<ScanResult> {
   let waited = 0;
   const cli = ['ecr', 'describe-image-scan-findings', '--repository-name', config.names.repository, '--image-id', `imageDigest=${digest}`];
-  for (let delay = 1000; ; delay = Math.min(delay * 2, 10_000)) {
+  for (let delay = 500; ; delay = Math.min(Math.round(delay * 1.5), 5000)) {
     let described: any;
     try {
       described = await sdkRead(runner, cli, () =>

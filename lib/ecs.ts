@@ -1,7 +1,8 @@
 // The ECS reader: the service (task definition, counts, deployments, network), its tasks, the target health of its
-// load balancer, a stopped task's last log lines, and the newest revisions of its family. One-shot reads go through
-// the aws CLI as the guide writes them; the waiter's polls and listings through the SDK (each echoing the CLI line
-// it stands for), since a poll every second through the CLI costs about half a second of CPU each.
+// load balancer, a stopped task's last log lines, and the newest revisions of its family. The reads on a deploy's
+// path (the service, the task definition it runs), the waiter's polls and the listings go through the SDK, each
+// echoing the CLI line it stands for: an aws CLI process costs about a second of CPU here. Doctor's look at the
+// service stays the guide's `aws ecs describe-services`.
 import type { ECSClient, Service, Tag, Task, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';

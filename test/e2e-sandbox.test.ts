@@ -234,6 +234,12 @@ test('a second bootstrap changes nothing and is much faster', async () => {
   assert.match(r.stdout, /3\. Terraform plan — skipped: no changes/);
   assert.match(r.stdout, /5\. Push the image to ECR — skipped/);
   assert.match(r.stdout, new RegExp(`6\\. Task definition and service — skipped: ${P}-task:\\d+ already runs this image: no new revision`));
+  // nothing to change: no mutating call at all, not even the deploy lock (it was only looked at)
+  const changes = r.all.match(
+    /\$ (aws s3api (put|delete)-object|aws s3 cp - |aws ecs (register-task-definition|update-service|run-task)|docker (push|tag|login)).*/g,
+  );
+  assert.is(changes, null, `a no-op made changes:\n${changes?.join('\n')}`);
+  assert.match(r.all, `$ aws s3api get-object --bucket ${P}-tfstate-123456789012 --key ${P}/locks/${P}-service.json`);
   assert.is((await service()).taskDefinition, before);
   const revisions = (await aws('ecs', 'list-task-definitions', '--family-prefix', `${P}-task`)).taskDefinitionArns;
   assert.is(revisions.length, 2, "Terraform's revision 1 and the deployed revision 2 only");

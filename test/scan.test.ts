@@ -96,7 +96,7 @@ test('the scan is waited for (not started yet, then in progress); a scan that ca
   const sleeps: number[] = [];
   const scan = await imageScan(waited.runner, config(), DIGEST, async (ms) => void sleeps.push(ms));
   assert.equal(scan.findings, [{ name: 'CVE-1', severity: 'CRITICAL', package: undefined }]);
-  assert.equal(sleeps, [1000, 2000]);
+  assert.equal(sleeps, [500, 750]);
   assert.equal(
     waited.fb.calls().map((c) => c.join(' ')),
     Array(3).fill('aws ecr describe-image-scan-findings'),
@@ -124,7 +124,11 @@ test('the scan is waited for (not started yet, then in progress); a scan that ca
   assert.is(e.exitCode, ExitCode.TIMEOUT);
   assert.match(e.message, 'is still NOT_STARTED after 10 s (SCAN_TIMEOUT_SECONDS): nothing was registered');
   assert.match(e.message, 'NOT_STARTED means the repository does not scan on push (terraform/ecr.tf: scan_on_push)');
-  assert.is(never.fb.calls().length, 4, 'asked after 0, 1, 3 and 7 s of waiting; the next wait (8 s) would pass 10 s');
+  assert.is(
+    never.fb.calls().length,
+    6,
+    'asked after 0, 0.5, 1.25, 2.375, 4.063 and 6.595 s of waiting; the next wait (3.798 s) would pass 10 s',
+  );
 
   const off = scanning([complete([finding('CVE-1', 'CRITICAL')])]);
   assert.equal(await scanGate(off.runner, config({ LLMOPS_SCAN_SEVERITY: 'off' }), DIGEST), []);
