@@ -59,8 +59,13 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
   return (Date.now() - t) / 1000;
 }
 
-/** Like the raw commands: no bake after the new tasks serve, no scan gate before the registration. */
-const LIKE_RAW = { LLMOPS_BAKE_SECONDS: '0', LLMOPS_SCAN_SEVERITY: 'off' };
+/**
+ * Like the raw commands: no bake after the new tasks serve, no scan gate before the registration. An env file after
+ * the sandbox's (the files LLMOPS_ENV_FILE names win over the environment, later files over earlier ones).
+ */
+const likeRawFile = join(mkdtempSync(join(tmpdir(), 'llmops-bench-env-')), 'like-raw.env');
+writeFileSync(likeRawFile, 'BAKE_SECONDS=0\nSCAN_SEVERITY=off\n');
+const LIKE_RAW = { LLMOPS_ENV_FILE: `${ENV_FILE},${likeRawFile}` };
 
 async function ours(args: string[], extra: Record<string, string> = {}): Promise<string> {
   const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bootstrap.ts'), ...args], {
