@@ -1,9 +1,24 @@
 // The deployment alarms (terraform/monitoring.tf, <name>-deploy-*): what ECS watches during a deployment and rolls
 // back on, and what step 7's bake reads, named with their metric, threshold and the numbers that tripped them.
 //   aws cloudwatch describe-alarms --alarm-names <name>-deploy-5xx … --state-value ALARM
+// read through the SDK on every poll of the bake (an aws CLI process each second would cost a second of CPU each).
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { Service } from '@aws-sdk/client-ecs';
-import type { Config } from './config.js';
-import { sh, type Runner } from './run.js';
+import { sdkOptions } from './aws.js';
+import type { Runner } from './run.js';
+
+/** What the alarms are read through: the SDK's client, or anything with its `send`. */
+export type AlarmReader = Pick<CloudWatchClient, 'send' | 'destroy'>;
+
+// the module is loaded by the first bake that has alarms to read, not when a script starts
+let cloudwatch: typeof import('@aws-sdk/client-cloudwatch') | undefined;
+const sdk = async () => (cloudwatch ??= await import('@aws-sdk/client-cloudwatch'));
+
+/** A CloudWatch client for the region (made like every other SDK client, with sdkOptions). */
+export async function alarmReader(region: string): Promise<AlarmReader> {
+  const { CloudWatchClient } = await sdk();
+  return new CloudWatchClient(sdkOptions(region, 3));
+}
 
 /** The deployment alarms ECS watches for this service (its deploymentConfiguration), when they are on. */
 export function deploymentAlarms(service: Service | undefined): string[] {
@@ -26,15 +41,14 @@ const OPERATORS: Record<string, string> = {
   LessThanOrEqualToThreshold: '<=',
 };
 
-/** When the alarm entered its state, in epoch ms: the CLI prints ISO 8601 or epoch seconds (CLI v1 with CBOR). */
-const stateSince = (t: unknown): number => (typeof t === 'number' ? t * 1000 : typeof t === 'string' ? Date.parse(t) : Number.NaN);
+/** When the alarm entered its state, in epoch ms (a Date from the SDK; the CLI prints ISO 8601, or epoch seconds). */
+const stateSince = (t: unknown): number =>
+  t instanceof Date ? t.getTime() : typeof t === 'number' ? t * 1000 : typeof t === 'string' ? Date.parse(t) : Number.NaN;
 
-/** Those of `names` in ALARM (checked here too: an emulator may ignore --state-value beside --alarm-names); undefined: not readable. */
-export async function alarmsTripped(runner: Runner, config: Config, names: string[], since: number): Promise<Tripped[] | undefined> {
-  const out = await runner.json(
-    sh`aws cloudwatch describe-alarms --alarm-names ${names} --state-value ALARM --region ${config.region} --output json`,
-    { nothrow: true },
-  );
+/** Those of `names` in ALARM (checked here too: an emulator may ignore StateValue beside AlarmNames); undefined: not readable. */
+export async function alarmsTripped(reader: AlarmReader, names: string[], since: number): Promise<Tripped[] | undefined> {
+  const { DescribeAlarmsCommand } = await sdk();
+  const out = await reader.send(new DescribeAlarmsCommand({ AlarmNames: names, StateValue: 'ALARM' })).catch(() => undefined);
   if (!out) return undefined; // denied, or CloudWatch away: the caller says so
   return ((out.MetricAlarms ?? []) as any[])
     .filter((a) => a.StateValue === 'ALARM')
@@ -50,20 +64,24 @@ export async function alarmsTripped(runner: Runner, config: Config, names: strin
  * `since` (an alarm already in ALARM before is said once and not held against this deployment; alarms that cannot
  * be read are said once too).
  */
-export function watchAlarms(runner: Runner, config: Config, service: Service | undefined, since: number): () => Promise<string[]> {
+export function watchAlarms(
+  runner: Runner,
+  reader: () => Promise<AlarmReader>,
+  service: Service | undefined,
+  since: number,
+): () => Promise<string[]> {
   const names = deploymentAlarms(service);
   if (!names.length) return async () => [];
   runner.echo(
-    `# bake: and its deployment alarms, every poll: aws cloudwatch describe-alarms --alarm-names ${names.join(' ')} --state-value ALARM`,
+    `# bake: and its deployment alarms, every poll: aws cloudwatch describe-alarms --alarm-names ${names.join(' ')} --state-value ALARM   # via the SDK`,
   );
-  const quiet = runner.withEcho(() => {});
   const said = new Set<string>();
   const once = (key: string, line: string) => {
     if (!said.has(key)) runner.echo(line);
     said.add(key);
   };
   return async () => {
-    const tripped = await alarmsTripped(quiet, config, names, since);
+    const tripped = await alarmsTripped(await reader(), names, since);
     if (!tripped)
       once(
         '',

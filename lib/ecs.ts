@@ -6,6 +6,7 @@
 import type { ECSClient, Service, Tag, Task, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import type { AlarmReader } from './alarms.js';
 import type { Config } from './config.js';
 import { awsErrorText, sdkOptions, sdkRead } from './aws.js';
 import { sh, type Runner } from './run.js';
@@ -145,6 +146,8 @@ export interface Clients {
   ecs: Pick<ECSClient, 'send' | 'destroy'>;
   elb: Pick<ElasticLoadBalancingV2Client, 'send' | 'destroy'>;
   logs: Pick<CloudWatchLogsClient, 'send' | 'destroy'>;
+  /** The bake's alarm reader (lib/alarms.ts makes one when none is given). */
+  cloudwatch?: AlarmReader;
 }
 
 interface Sdk {

@@ -6,10 +6,11 @@ import type { ListrTaskWrapper } from 'listr2';
 import type { Identity } from './aws.js';
 import { matching } from './flags.js';
 import type { Config } from './config.js';
-import { sh, type Runner } from './run.js';
+import type { Runner } from './run.js';
 import { chooseRenderer, taskList, taskRunner } from './tasks.js';
 import { releaseKey, stateBucket, terraformOutputs } from './terraform.js';
 import type { DeployLock } from './lock.js';
+import { awsErrorText, s3Send } from './aws.js';
 import { reportedSchema } from './releases.js';
 import type { ImageRef } from './image.js';
 import type { PlanSummary } from './infra.js';
@@ -193,14 +194,18 @@ export async function recordRelease(ctx: PipelineContext): Promise<string | unde
     schema: registered.migrated ? reportedSchema(registered.migrated.logLines) : undefined,
     timeline: timelineRecord(ctx.timeline),
   };
-  const r = await runner
-    .withEcho(() => {})
-    .run(sh`aws s3 cp - ${url} --content-type application/json --region ${config.region}`, {
-      input: JSON.stringify(record),
-      inputIsSecret: false, // no secret in it (a secret would be masked anyway): not a value to mask in every later line
-      nothrow: true,
+  // bookkeeping at the end of every release: through the SDK (`aws s3 cp - <url>`), not a CLI process
+  const put = (s3: typeof import('@aws-sdk/client-s3')) =>
+    new s3.PutObjectCommand({
+      Bucket: stateBucket(config, ctx.identity!.account),
+      Key: releaseKey(config, registered.revision!),
+      Body: runner.mask(JSON.stringify(record)), // no secret in it; one would be masked anyway
+      ContentType: 'application/json',
     });
-  return r.ok ? url : `not written (${r.stderr.trim().split('\n').pop()})`;
+  return s3Send(config, put).then(
+    () => url,
+    (error) => `not written (${awsErrorText(error)})`,
+  );
 }
 
 /** What happened, in one honest line: only a run that finished with its deployment verified is ✅. */

@@ -8,7 +8,7 @@ import { diagnose, explainStoppedTask } from './diagnosis.js';
 import { type Clients, clients, healthUrl, loadSdk, privateIp, readService, runningTasksOf, stoppedTasksOf, targetHealth } from './ecs.js';
 import { ExitCode } from './errors.js';
 import { probe } from './http.js';
-import { watchAlarms } from './alarms.js';
+import { type AlarmReader, alarmReader, watchAlarms } from './alarms.js';
 import type { Milestones } from './timeline.js';
 
 export type Outcome = 'ok' | 'rolled-back' | 'failed' | 'timeout' | 'preflight';
@@ -312,9 +312,12 @@ export async function bakeDeployment(
   runner.echo(`# bake: watching deployment ${depId} for ${seconds} s (BAKE_SECONDS): a task of it that stops now fails the deploy`);
   await loadSdk();
   const c = options.clients ?? clients(config.region);
+  let alarms: Promise<AlarmReader> | undefined;
   try {
-    // and the service's deployment alarms (terraform/monitoring.tf): one that trips after the deployment began fails it
-    const alarmsTripped = watchAlarms(runner, config, await readService(c, config), Math.min(ok.milestones?.created ?? started, started));
+    // and the service's deployment alarms (terraform/monitoring.tf): one that trips after the deployment began fails
+    // it; one CloudWatch client for the bake, made when the first alarm is read
+    const reader = () => (alarms ??= c.cloudwatch ? Promise.resolve(c.cloudwatch) : alarmReader(config.region));
+    const alarmsTripped = watchAlarms(runner, reader, await readService(c, config), Math.min(ok.milestones?.created ?? started, started));
     while (Date.now() - started < seconds * 1000) {
       const tripped = await alarmsTripped();
       if (tripped.length) {
@@ -351,6 +354,7 @@ export async function bakeDeployment(
     c.ecs.destroy();
     c.elb.destroy();
     c.logs.destroy();
+    (await alarms?.catch(() => undefined))?.destroy();
   }
 }
 

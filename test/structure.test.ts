@@ -254,8 +254,8 @@ test("every AWS SDK client is made with lib/aws.ts's sdkOptions: its time-out fa
   }
   assert.equal(
     made,
-    ['lib/aws.ts', 'lib/ecr.ts', 'lib/ecs.ts'],
-    "the clients were found: identity and the state bucket's objects, ECR's image and scan, the ECS reader",
+    ['lib/alarms.ts', 'lib/aws.ts', 'lib/ecr.ts', 'lib/ecs.ts'],
+    "the clients were found: the bake's alarms, identity and the state bucket's objects, ECR's image and scan, the ECS reader",
   );
 });
 

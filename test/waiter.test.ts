@@ -1062,31 +1062,40 @@ test("the bake reads the service's deployment alarms: one that trips after the d
     };
   };
   const { result: ok } = await wait(withAlarms);
-  const alarm = (updated: Date) =>
-    JSON.stringify({
-      MetricAlarms: [
-        {
-          AlarmName: 'llmops-deploy-5xx',
-          MetricName: 'HTTPCode_Target_5XX_Count',
-          Statistic: 'Sum',
-          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-          Threshold: 5,
-          Period: 60,
-          StateValue: 'ALARM',
-          StateReason: 'Threshold Crossed: 1 datapoint [12.0 (04/12/26 14:20:00)] was greater than or equal to the threshold (5.0).',
-          StateUpdatedTimestamp: updated.toISOString(),
-        },
-      ],
-    });
-  const answer = (json: string) => `cat <<'JSON'\n${json}\nJSON`;
-  const bake = async (script: string) => {
-    const fb = fakeBins({ aws: script });
+  const alarm = (updated: Date | number | string, state = 'ALARM') => ({
+    MetricAlarms: [
+      {
+        AlarmName: 'llmops-deploy-5xx',
+        MetricName: 'HTTPCode_Target_5XX_Count',
+        Statistic: 'Sum',
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 5,
+        Period: 60,
+        StateValue: state,
+        StateReason: 'Threshold Crossed: 1 datapoint [12.0 (04/12/26 14:20:00)] was greater than or equal to the threshold (5.0).',
+        StateUpdatedTimestamp: updated,
+      },
+    ],
+  });
+  /** The bake with CloudWatch answering `answer` (or failing with it) through the SDK's client. */
+  const bake = async (answer: object | Error) => {
     const lines: string[] = [];
-    const runner = new Runner({ echo: (l) => lines.push(l), env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '' } });
-    const r = await bakeDeployment(runner, config, ok, 1, { ...cannedAws(withAlarms), pollDelay: () => 5 });
-    return { r, lines, calls: fb.calls() };
+    const asked: any[] = [];
+    const cloudwatch = {
+      send: async (command: any) => {
+        expect(command.constructor.name === 'DescribeAlarmsCommand', command);
+        asked.push(command.input);
+        if (answer instanceof Error) throw answer;
+        return answer;
+      },
+      destroy: () => {},
+    } as any;
+    const canned = cannedAws(withAlarms);
+    const runner = new Runner({ echo: (l) => lines.push(l), env: { PATH: '/nonexistent' } });
+    const r = await bakeDeployment(runner, config, ok, 1, { ...canned, clients: { ...canned.clients, cloudwatch }, pollDelay: () => 5 });
+    return { r, lines, asked };
   };
-  const tripped = await bake(answer(alarm(new Date())));
+  const tripped = await bake(alarm(new Date()));
   assert.is(tripped.r.outcome, 'failed');
   assert.is(tripped.r.rollBackTo, TD(1), 'back to the release before');
   assert.match(
@@ -1095,31 +1104,17 @@ test("the bake reads the service's deployment alarms: one that trips after the d
   );
   assert.ok(
     tripped.lines.includes(
-      '# bake: and its deployment alarms, every poll: aws cloudwatch describe-alarms --alarm-names llmops-deploy-5xx llmops-deploy-latency --state-value ALARM',
+      '# bake: and its deployment alarms, every poll: aws cloudwatch describe-alarms --alarm-names llmops-deploy-5xx llmops-deploy-latency --state-value ALARM   # via the SDK',
     ),
     tripped.lines.join('\n'),
   );
-  assert.equal(tripped.calls[0], [
-    'aws',
-    'cloudwatch',
-    'describe-alarms',
-    '--alarm-names',
-    'llmops-deploy-5xx',
-    'llmops-deploy-latency',
-    '--state-value',
-    'ALARM',
-    '--region',
-    'us-east-1',
-    '--output',
-    'json',
-  ]);
-  // the CLI may print the time as epoch seconds (CLI v1 over CBOR)
-  const epoch = await bake(
-    answer(alarm(new Date()).replace(/"StateUpdatedTimestamp":"[^"]+"/, `"StateUpdatedTimestamp":${Date.now() / 1000}`)),
-  );
+  assert.equal(tripped.asked[0], { AlarmNames: ['llmops-deploy-5xx', 'llmops-deploy-latency'], StateValue: 'ALARM' });
+  // the time as the CLI may print it too: ISO 8601, or epoch seconds (CLI v1 over CBOR)
+  assert.is((await bake(alarm(new Date().toISOString()))).r.outcome, 'failed');
+  const epoch = await bake(alarm(Date.now() / 1000));
   assert.is(epoch.r.outcome, 'failed', epoch.r.message);
   // in ALARM since before the deployment began (an earlier release's errors): not this release's
-  const stale = await bake(answer(alarm(new Date(Date.now() - 3_600_000))));
+  const stale = await bake(alarm(new Date(Date.now() - 3_600_000)));
   assert.is(stale.r.outcome, 'ok', stale.r.message);
   assert.is(
     stale.lines.filter(
@@ -1128,17 +1123,17 @@ test("the bake reads the service's deployment alarms: one that trips after the d
     1,
     'said once',
   );
-  // an answer of another state (an emulator may ignore --state-value beside --alarm-names) is not an alarm
-  const okNow = await bake(answer(alarm(new Date()).replace('"StateValue":"ALARM"', '"StateValue":"OK"')));
+  // an answer of another state (an emulator may ignore StateValue beside AlarmNames) is not an alarm
+  const okNow = await bake(alarm(new Date(), 'OK'));
   assert.is(okNow.r.outcome, 'ok', okNow.r.message);
-  const staleEpoch = await bake(
-    answer(alarm(new Date()).replace(/"StateUpdatedTimestamp":"[^"]+"/, `"StateUpdatedTimestamp":${Date.now() / 1000 - 3600}`)),
-  );
+  const staleEpoch = await bake(alarm(Date.now() / 1000 - 3600));
   assert.is(staleEpoch.r.outcome, 'ok', staleEpoch.r.message);
   // none in ALARM; and a service without deployment alarms is not asked
-  assert.is((await bake(answer('{"MetricAlarms": []}'))).r.outcome, 'ok');
+  assert.is((await bake({ MetricAlarms: [] })).r.outcome, 'ok');
   // alarms that cannot be read (a role without the statement): said once, the bake goes on with the stopped tasks
-  const denied = await bake('echo "An error occurred (AccessDenied) when calling the DescribeAlarms operation" >&2; exit 254');
+  const denied = await bake(
+    Object.assign(new Error('User is not authorized to perform: cloudwatch:DescribeAlarms'), { name: 'AccessDenied' }),
+  );
   assert.is(denied.r.outcome, 'ok');
   assert.is(
     denied.lines.filter((l) =>
@@ -1150,7 +1145,7 @@ test("the bake reads the service's deployment alarms: one that trips after the d
     ...cannedAws(() => ({ ...withAlarms(), service: service([dep('ecs-svc/2', 'PRIMARY', 2)]) })),
     pollDelay: () => 5,
   });
-  assert.is(plain.outcome, 'ok', 'no alarms configured: no describe-alarms (no aws on PATH here)');
+  assert.is(plain.outcome, 'ok', 'no alarms configured: no describe-alarms (no CloudWatch client given, none reachable)');
 });
 
 test("step 7, the definition: it follows the deployment step 6 started, reports the result; an outcome but ok is a failure with the outcome's exit code", async () => {
