@@ -3,7 +3,7 @@
 // the ECS service as described and the newest revisions, Terraform's backend, init and outputs, task lists.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -213,14 +213,17 @@ test('ECR push: skipped when the tag is there; login on stdin, tag, push, the di
   assert.equal(given.calls(), [], 'a digest the caller read is not asked again');
   assert.equal(known.lines, [`# ${url}:abc123 is already in ECR (${DIGEST}): push skipped`]);
 
+  // a release's deploy lock is taken before the push (recorded among the calls), never for an image ECR has
+  const take = (fb: FakeBins) => async () => appendFileSync(fb.log, 'LOCK\0take\0\x1e');
   const there = fakeEcr();
-  const skipped = await pushImage(runnerOn(there, { FAKE_ECR: 'found' }).runner, config, ref, ACCOUNT);
+  const skipped = await pushImage(runnerOn(there, { FAKE_ECR: 'found' }).runner, config, ref, ACCOUNT, undefined, undefined, take(there));
   assert.is(skipped.result, 'already-in-ecr');
   assert.equal(callsOf(there, 'docker'), [], 'nothing pushed');
+  assert.equal(callsOf(there, 'LOCK'), [], 'no lock taken');
 
   const fb = fakeEcr();
   const { runner, lines } = runnerOn(fb, { FAKE_ECR: 'missing' });
-  assert.equal(await pushImage(runner, config, ref, ACCOUNT), {
+  assert.equal(await pushImage(runner, config, ref, ACCOUNT, undefined, undefined, take(fb)), {
     repositoryUrl: url,
     tag: 'abc123',
     digest: DIGEST,
@@ -234,6 +237,11 @@ test('ECR push: skipped when the tag is there; login on stdin, tag, push, the di
     `push ${url}:abc123`,
   ]);
   assert.equal(callsOf(fb, 'aws').slice(1), ['ecr get-login-password --region us-east-1']);
+  // looked at, checked, locked, then logged in (the password piped from aws to docker: either may start first) and pushed
+  const order = fb.calls().map((c) => c.slice(0, 2).join(' '));
+  assert.equal(order.slice(0, 3), ['aws ecr', 'docker image', 'LOCK take']);
+  assert.equal(order.slice(3, 5).sort(), ['aws ecr', 'docker login']);
+  assert.equal(order.slice(5), ['docker tag', 'docker push']);
   assert.ok(lines.includes(`  The push refers to repository [${url}:abc123]`), "the push's output is streamed as it comes");
   assert.not.ok(lines.join('\n').includes('s3cr3t-ecr-token'), 'the login password is never printed');
 });

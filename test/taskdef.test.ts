@@ -2,7 +2,7 @@
 // registers a revision tagged with the release and deploys it; the same image and configuration registers
 // nothing; a service at zero tasks gets its count back; the refusals; the migration's task definition; and the
 // diff that decides it all.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -140,7 +140,11 @@ async function release(fb: FakeBins, fake: Record<string, string>, env: Record<s
   try {
     const result = await withEnv(
       { ...TEST_KEYS, AWS_ENDPOINT_URL: undefined, AWS_ENDPOINT_URL_STS: sts.url, GITHUB_ACTOR: 'octocat' },
-      () => releaseTaskDefinition(runner, config, true, known).catch((e) => e),
+      // the deploy lock's take, recorded among the calls: a release takes it before its first change, a no-op never
+      () =>
+        releaseTaskDefinition(runner, config, true, known, undefined, undefined, async () =>
+          appendFileSync(fb.log, 'aws\0LOCK\0take\0\x1e'),
+        ).catch((e) => e),
     );
     const calls = fb
       .calls()
@@ -173,6 +177,7 @@ test('a new image: a revision registered with the release tags and deployed; its
     'ecs describe-services',
     'ecs describe-task-definition',
     'ecr describe-image-scan-findings',
+    'LOCK take',
     'ecs register-task-definition',
     'ecs update-service',
   ]);
@@ -250,7 +255,7 @@ test('the same image and configuration: nothing registered, nothing deployed; at
   const scaled = await release(zero, { FAKE_SERVICE: service(TD(8), 0) });
   assert.is(scaled.result.changed, false);
   assert.is(scaled.result.deploymentId, 'ecs-svc/42');
-  assert.equal(scaled.calls, ['s3 cp', 'ecs describe-services', 'ecs describe-task-definition', 'ecs update-service']);
+  assert.equal(scaled.calls, ['s3 cp', 'ecs describe-services', 'ecs describe-task-definition', 'LOCK take', 'ecs update-service']);
   const update = zero
     .calls()
     .find((c) => c[2] === 'update-service')!
@@ -270,6 +275,7 @@ test('the migration runs with the new revision before the service is updated; a 
     'ecs describe-services',
     'ecs describe-task-definition',
     'ecr describe-image-scan-findings',
+    'LOCK take',
     'ecs register-task-definition',
     'ecs register-task-definition',
     'ecs run-task',
