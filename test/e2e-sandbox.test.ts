@@ -402,7 +402,9 @@ test('a release that turns healthy, then crashes 30 s later, fails its bake: exi
   assert.match(r.all, 'fatal: the worker pool died after 30 s of service', "the task's own log line");
   assert.match(r.all, `$ aws ecs update-service --cluster ${P}-cluster --service ${P}-service --task-definition ${before}`);
   assert.is((await service()).taskDefinition, before);
-  // the release before comes back as the rollback's tasks turn healthy
+  // the release before comes back as the rollback's tasks turn healthy and the failed release's leave (one answer of
+  // v2 alone is no proof: the round robin still reaches a task of the failed release until its deployment is gone)
+  await steady(120_000);
   for (let i = 0; i < 60 && (await albGet('/version').catch(() => ({ body: '' }))).body !== 'v2'; i++)
     await new Promise((res) => setTimeout(res, 1000));
   await assertServes('v2');
@@ -433,7 +435,8 @@ test("a release whose work answers 500 while its health checks pass trips the de
   );
   assert.is((await service()).taskDefinition, before);
   assert.ok(statuses.includes(500), `the client met the release's errors: ${JSON.stringify(statuses)}`);
-  // the release before answers the work again once its tasks are back
+  // the release before answers the work again once its tasks are back and the failed release's are gone
+  await steady(120_000);
   let last = 0;
   for (let i = 0; i < 60 && (last = (await albGet('/cgi-bin/work').catch(() => ({ status: 0 }))).status) !== 200; i++)
     await new Promise((res) => setTimeout(res, 1000));
