@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { chooseRenderer, taskList, taskRunner } from './tasks.js';
 import { releaseKey, stateBucket, terraformOutputs } from './terraform.js';
-import type { DeployLock } from './lock.js';
+import { type DeployLock, underDeployLock } from './lock.js';
 import { awsErrorText, s3Send } from './aws.js';
 import { reportedSchema } from './releases.js';
 import type { ImageRef } from './image.js';
@@ -107,6 +107,21 @@ export function selectSteps(steps: PipelineStep[], options: { from?: number; onl
   if (options.only) return steps.filter((s) => options.only!.includes(s.n));
   const from = options.from ?? steps[0]!.n;
   return steps.filter((s) => s.n >= from);
+}
+
+/**
+ * A release's steps (5-8) under the deploy lock, which a step takes right before its first change (the push, the
+ * registration, the DNS change): a release with nothing to change writes no lock (lib/lock.ts, `'first change'`).
+ */
+export function runRelease(steps: PipelineStep[], ctx: PipelineContext, lockWait: number | undefined, what: string): Promise<number> {
+  return underDeployLock(
+    ctx.runner,
+    ctx.config,
+    lockWait,
+    what,
+    (lock) => runPipeline(steps, Object.assign(ctx, { lock })),
+    'first change',
+  );
 }
 
 /** Run the steps as one listr2 list: each shows its commands, duration, and why it was skipped. */

@@ -19,8 +19,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../lib/config.js';
 import { readEnvFiles } from '../lib/envfiles.js';
 import type { ConfigProblem } from '../lib/errors.js';
-import { underDeployLock } from '../lib/lock.js';
-import { newContext, type PipelineStep, preflightOf, runPipeline, selectSteps, stepList, summary } from '../lib/pipeline.js';
+import { newContext, type PipelineStep, preflightOf, runPipeline, runRelease, selectSteps, stepList, summary } from '../lib/pipeline.js';
 import { step as prerequisites } from './01-prereqs.js';
 import { step as build } from './02-build.js';
 import { step as plan } from './03-plan.js';
@@ -108,15 +107,7 @@ export const spec: ScriptSpec = {
     const after = steps.filter((s) => s.n >= 5);
     try {
       if (before.length) await runPipeline(before, ctx);
-      if (after.length)
-        await underDeployLock(
-          runner,
-          config,
-          options['lock-wait'],
-          'bootstrap',
-          (lock) => runPipeline(after, Object.assign(ctx, { lock })),
-          'first change',
-        );
+      if (after.length) await runRelease(after, ctx, options['lock-wait'], 'bootstrap');
     } catch (error) {
       ctx.error = error;
       throw error;

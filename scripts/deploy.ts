@@ -14,10 +14,9 @@ import {
   type ScriptSpec,
 } from '../lib/cli.js';
 import { resolveIdentity } from '../lib/aws.js';
-import { underDeployLock } from '../lib/lock.js';
 import { preflight } from '../lib/preflight.js';
 import { terraformOutputs } from '../lib/terraform.js';
-import { newContext, type PipelineStep, runPipeline, summary } from '../lib/pipeline.js';
+import { newContext, type PipelineStep, runRelease, summary } from '../lib/pipeline.js';
 import { step as build } from './02-build.js';
 import { step as push } from './05-push.js';
 import { step as taskDefinition } from './06-taskdef.js';
@@ -49,14 +48,7 @@ export const spec: ScriptSpec = {
         await preflight(runner, config, ctx.identity, await terraformOutputs(runner, config, ctx.identity.account));
         ctx.timeline.add('preflight (IAM)', started, Date.now());
       }
-      await underDeployLock(
-        runner,
-        config,
-        options['lock-wait'],
-        'deploy',
-        (lock) => runPipeline(DEPLOY_STEPS, Object.assign(ctx, { lock })),
-        'first change',
-      );
+      await runRelease(DEPLOY_STEPS, ctx, options['lock-wait'], 'deploy');
     } catch (error) {
       ctx.error = error;
       throw error;
