@@ -220,7 +220,8 @@ resource "aws_lb_listener" "https" {
 }
 
 resource "aws_lb_listener_rule" "from_cloudfront" {
-  count = local.cloudfront ? 1 : 0
+  # with a native deployment strategy, the production rule (deploy.tf) is this rule with weights
+  count = local.cloudfront && !local.native_strategy ? 1 : 0
 
   listener_arn = aws_lb_listener.https[0].arn
   priority     = 1

@@ -110,7 +110,7 @@ resource "aws_ecs_service" "app" {
   # What users see, not only health checks: ECS fails a deployment (and rolls it back) when one of these trips
   # while it runs or during ECS's bake after it; step 7's own bake reads the same alarms (monitoring.tf)
   alarms {
-    alarm_names = [for a in aws_cloudwatch_metric_alarm.deployment : a.alarm_name]
+    alarm_names = [for a in concat(values(aws_cloudwatch_metric_alarm.deployment), values(aws_cloudwatch_metric_alarm.deployment_alternate)) : a.alarm_name]
     enable      = var.deployment_alarms
     rollback    = true
   }

@@ -144,10 +144,11 @@ locals {
   stack_roles = [for r in concat(
     ["${local.name}-ecs-execution", "${local.name}-ecs-migrate-execution", "${local.name}-ecs-task", "${local.name}-vpc-flow-logs"],
     local.github ? ["${local.name}-github-deploy", "${local.name}-github-diff"] : [],
+    local.native_strategy ? [local.ecs_infrastructure_role_name] : [],
   ) : "${local.role_arn}${local.role_path}${r}"]
   github_infra_name = "${local.name}-github-infra"
   github_infra_arn  = "${local.role_arn}/${local.github_infra_name}"
-  roles_passed_to   = ["ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
+  roles_passed_to   = concat(["ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com"], local.native_strategy ? ["ecs.amazonaws.com"] : [])
   github_infra_never = [
     "iam:AttachRolePolicy", "iam:CreatePolicyVersion", "iam:CreateRole", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:DeleteRole",
     "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy",

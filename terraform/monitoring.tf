@@ -123,6 +123,25 @@ resource "aws_cloudwatch_metric_alarm" "deployment" {
   alarm_actions       = [aws_sns_topic.alerts.arn]
 }
 
+# With a native strategy the new release serves from either target group: the same alarms on the alternate one
+# (<name>-deploy-5xx-alt, ...), which ECS and the bake read too
+resource "aws_cloudwatch_metric_alarm" "deployment_alternate" {
+  for_each = local.native_strategy ? local.deployment_alarms : {}
+
+  alarm_name          = "${each.value.name}-alt"
+  alarm_description   = "${each.value.description} (the alternate target group)"
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = each.value.metric
+  statistic           = each.value.statistic
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = each.value.threshold
+  comparison_operator = each.value.operator
+  dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.alternate[0].arn_suffix }
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "this" {
   for_each = local.alarms
 

@@ -9,6 +9,7 @@ locals {
     alb_dns_name                 = aws_lb.this.dns_name
     alb_security_group_id        = aws_security_group.alb.id
     alb_zone_id                  = aws_lb.this.zone_id
+    alternate_target_group_arn   = local.native_strategy ? aws_lb_target_group.alternate[0].arn : ""
     app_secret_arn               = aws_secretsmanager_secret.app_env.arn
     app_url                      = local.has_domain ? "https://${var.domain_name}" : "${local.https ? "https" : "http"}://${aws_lb.this.dns_name}"
     certificate_arn              = local.certificate_arn
@@ -22,9 +23,11 @@ locals {
     db_password_secret_arn       = local.db_password_secret_arn
     db_security_group_id         = aws_security_group.db.id
     db_username                  = var.db_username
+    deployment_strategy          = var.deployment_strategy
     ecr_repository_name          = aws_ecr_repository.app.name
     ecr_repository_url           = aws_ecr_repository.app.repository_url
     ecs_cluster_name             = aws_ecs_cluster.this.name
+    ecs_infrastructure_role_arn  = local.native_strategy ? aws_iam_role.ecs_infrastructure[0].arn : ""
     ecs_service_name             = aws_ecs_service.app.name
     execution_role_arn           = aws_iam_role.execution.arn
     migration_execution_role_arn = aws_iam_role.migration_execution.arn
@@ -33,6 +36,7 @@ locals {
     github_diff_role_arn         = local.github ? aws_iam_role.github_diff[0].arn : ""
     log_group_name               = aws_cloudwatch_log_group.app.name
     private_subnet_ids           = aws_subnet.private[*].id
+    production_listener_rule_arn = local.native_strategy ? aws_lb_listener_rule.production[0].arn : ""
     rds_address                  = aws_db_instance.this.address
     rds_endpoint                 = aws_db_instance.this.endpoint
     rds_identifier               = aws_db_instance.this.identifier
@@ -71,6 +75,11 @@ output "alb_security_group_id" {
 output "alb_zone_id" {
   description = "Canonical hosted zone of the ALB (for Route53 alias records)."
   value       = local.outputs.alb_zone_id
+}
+
+output "alternate_target_group_arn" {
+  description = "The second target group of a native deployment strategy (deploy.tf); empty when rolling."
+  value       = local.outputs.alternate_target_group_arn
 }
 
 output "app_secret_arn" {
@@ -138,6 +147,11 @@ output "db_username" {
   value       = local.outputs.db_username
 }
 
+output "deployment_strategy" {
+  description = "rolling, blue-green, canary or linear (deployment_strategy): step 6 sets it on the service."
+  value       = local.outputs.deployment_strategy
+}
+
 output "ecr_repository_name" {
   description = "ECR repository name."
   value       = local.outputs.ecr_repository_name
@@ -151,6 +165,11 @@ output "ecr_repository_url" {
 output "ecs_cluster_name" {
   description = "ECS cluster name (guide step 4)."
   value       = local.outputs.ecs_cluster_name
+}
+
+output "ecs_infrastructure_role_arn" {
+  description = "The role ECS assumes to shift traffic in a native deployment strategy; empty when rolling."
+  value       = local.outputs.ecs_infrastructure_role_arn
 }
 
 output "ecs_service_name" {
@@ -191,6 +210,11 @@ output "log_group_name" {
 output "private_subnet_ids" {
   description = "Private subnets of the tasks and the database."
   value       = local.outputs.private_subnet_ids
+}
+
+output "production_listener_rule_arn" {
+  description = "The listener rule whose weights ECS shifts in a native deployment strategy; empty when rolling."
+  value       = local.outputs.production_listener_rule_arn
 }
 
 output "rds_address" {

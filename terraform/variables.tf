@@ -660,3 +660,14 @@ variable "enable_execute_command" {
   type        = bool
   default     = false
 }
+
+variable "deployment_strategy" {
+  description = "How ECS deploys a release: rolling (the default: new tasks replace old ones behind one target group), or one of ECS's native strategies, blue-green, canary or linear: the new release starts in a second target group and ECS shifts the production listener rule's traffic to it (all at once, a share first, or in steps), bakes, then stops the old one (deploy.tf). Step 6 sets the strategy's numbers on the service through the ECS API (CANARY_PERCENT, LINEAR_STEP_PERCENT, TRAFFIC_STEP_MINUTES, BAKE_SECONDS): this provider version cannot."
+  type        = string
+  default     = "rolling"
+
+  validation {
+    condition     = contains(["rolling", "blue-green", "canary", "linear"], var.deployment_strategy)
+    error_message = "deployment_strategy must be rolling, blue-green, canary or linear."
+  }
+}

@@ -588,3 +588,88 @@ run "deployment_alarms_can_be_turned_off" {
     error_message = "deployment_alarms = false: ECS ignores the alarms"
   }
 }
+
+run "rolling_by_default_needs_no_second_target_group" {
+  command = plan
+
+  assert {
+    condition     = length(aws_lb_target_group.alternate) == 0 && length(aws_lb_listener_rule.production) == 0 && length(aws_iam_role.ecs_infrastructure) == 0 && length(aws_cloudwatch_metric_alarm.deployment_alternate) == 0
+    error_message = "rolling: one target group, no production rule, no role for ECS to shift traffic with"
+  }
+  assert {
+    condition     = local.outputs.deployment_strategy == "rolling" && local.outputs.alternate_target_group_arn == "" && local.outputs.production_listener_rule_arn == "" && local.outputs.ecs_infrastructure_role_arn == ""
+    error_message = "the outputs say rolling, and step 6 clears a native strategy from the service"
+  }
+}
+
+run "canary_adds_the_alternate_target_group_the_production_rule_and_the_role_ecs_shifts_with" {
+  command = plan
+
+  variables {
+    deployment_strategy = "canary"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.alternate[0].name == "llmops-targets-alt" && aws_lb_target_group.alternate[0].target_type == "ip" && aws_lb_target_group.alternate[0].deregistration_delay == "30" && one(aws_lb_target_group.alternate[0].health_check).path == "/health" && one(aws_lb_target_group.alternate[0].health_check).healthy_threshold == 2
+    error_message = "the alternate target group checks health like the service's own"
+  }
+  assert {
+    condition     = aws_lb_listener_rule.production[0].priority == 1 && one(one(aws_lb_listener_rule.production[0].condition).path_pattern).values == toset(["/*"])
+    error_message = "the production rule takes every request the listener serves"
+  }
+  assert {
+    condition     = [for tg in one(one(aws_lb_listener_rule.production[0].action).forward).target_group : tg.weight] == [100, 0] || toset([for tg in one(one(aws_lb_listener_rule.production[0].action).forward).target_group : tg.weight]) == toset([100, 0])
+    error_message = "all traffic starts on the service's own target group"
+  }
+  assert {
+    condition     = aws_iam_role.ecs_infrastructure[0].name == "llmops-ecs-infrastructure" && aws_iam_role.ecs_infrastructure[0].path == "/llmops/" && aws_iam_role_policy_attachment.ecs_infrastructure[0].policy_arn == "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
+    error_message = "ECS shifts traffic with AWS's managed policy for load balancers, on the stack's role path"
+  }
+  assert {
+    condition     = length(one(aws_ecs_service.app.alarms).alarm_names) == 6 && contains(one(aws_ecs_service.app.alarms).alarm_names, "llmops-deploy-5xx-alt") && aws_cloudwatch_metric_alarm.deployment_alternate["target_5xx"].dimensions.TargetGroup == aws_lb_target_group.alternate[0].arn_suffix
+    error_message = "the deployment alarms watch the alternate target group too: the new release may serve from either"
+  }
+  assert {
+    condition     = local.outputs.deployment_strategy == "canary" && contains(local.stack_roles, "arn:aws:iam::123456789012:role/llmops/llmops-ecs-infrastructure") && contains(local.roles_passed_to, "ecs.amazonaws.com")
+    error_message = "the outputs name the strategy; the infra role may create the new role and pass it to ECS only"
+  }
+}
+
+run "blue_green_and_linear_use_the_same_resources" {
+  command = plan
+
+  variables {
+    deployment_strategy = "linear"
+  }
+
+  assert {
+    condition     = length(aws_lb_target_group.alternate) == 1 && length(aws_lb_listener_rule.production) == 1 && length(aws_iam_role.ecs_infrastructure) == 1
+    error_message = "linear shifts the same rule's weights"
+  }
+}
+
+run "blue_green_behind_cloudfront_is_the_origin_header_rule_with_weights" {
+  command = plan
+
+  variables {
+    deployment_strategy = "blue-green"
+    domain_name         = "app.example.com"
+    hosted_zone_id      = "Z123"
+    enable_cloudfront   = true
+  }
+
+  assert {
+    condition     = length(aws_lb_listener_rule.from_cloudfront) == 0 && length(aws_lb_listener_rule.production) == 1 && local.https && local.cloudfront
+    error_message = "behind CloudFront the production rule replaces the origin-header rule (one rule at priority 1 on the HTTPS listener)"
+  }
+}
+
+run "rejects_an_unknown_strategy" {
+  command = plan
+
+  variables {
+    deployment_strategy = "recreate"
+  }
+
+  expect_failures = [var.deployment_strategy]
+}
