@@ -62,6 +62,11 @@ export interface Config {
   crashLoopTasks: number;
   /** BAKE_SECONDS: after a new deployment turns healthy, how long a task of it that stops still fails the deploy. */
   bakeSeconds: number;
+  /**
+   * DEPLOY_STRATEGY and its numbers: rolling, or one of ECS's native strategies (Terraform's deployment_strategy makes
+   * the second target group; step 6 sets the rest on the service). ECS bakes BAKE_SECONDS, in whole minutes.
+   */
+  strategy: { kind: 'rolling' | 'blue-green' | 'canary' | 'linear'; canaryPercent: number; linearStepPercent: number; stepMinutes: number };
   /** MIGRATE_COMMAND: run once per release as a one-off task before the service update (deploy, bootstrap, npm run migrate). */
   migrate?: { command: string[]; timeoutSeconds: number };
   /** DB_CHECK_COMMAND: doctor runs it as a one-off task to prove the tasks reach the database (exit 0 = connected). */
@@ -185,6 +190,12 @@ function toConfig(v: Raw, environment?: string): Config {
     deployTimeoutSeconds: v.DEPLOY_TIMEOUT_SECONDS,
     crashLoopTasks: v.CRASH_LOOP_TASKS,
     bakeSeconds: v.BAKE_SECONDS,
+    strategy: {
+      kind: v.DEPLOY_STRATEGY,
+      canaryPercent: v.CANARY_PERCENT,
+      linearStepPercent: v.LINEAR_STEP_PERCENT,
+      stepMinutes: v.TRAFFIC_STEP_MINUTES,
+    },
     migrate: v.MIGRATE_COMMAND ? { command: JSON.parse(v.MIGRATE_COMMAND), timeoutSeconds: v.MIGRATE_TIMEOUT_SECONDS } : undefined,
     dbCheckCommand: v.DB_CHECK_COMMAND ? JSON.parse(v.DB_CHECK_COMMAND) : undefined,
     dbTls: { mode: v.DB_SSL_MODE, caBundle: v.DB_CA_BUNDLE },

@@ -32,6 +32,9 @@ export interface ServiceState {
   network?: { subnets: string[]; securityGroups: string[]; assignPublicIp: string };
   /** ECS Exec is on for tasks started from now on. */
   enableExecuteCommand: boolean;
+  /** How it deploys (strategy, circuit breaker, alarms) and its load balancers: step 6 sets a DEPLOY_STRATEGY on them. */
+  deploymentConfiguration?: Service['deploymentConfiguration'];
+  loadBalancers?: Service['loadBalancers'];
 }
 
 /**
@@ -61,6 +64,8 @@ export async function describeService(runner: Runner, config: Config): Promise<S
     inProgress,
     network,
     enableExecuteCommand: s.enableExecuteCommand === true,
+    ...(s.deploymentConfiguration ? { deploymentConfiguration: s.deploymentConfiguration } : {}),
+    ...(s.loadBalancers?.length ? { loadBalancers: s.loadBalancers } : {}),
   };
 }
 

@@ -60,6 +60,7 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
     state_bucket_name: config.terraform.stateBucket,
     db_ssl_mode: config.dbTls.mode,
     db_ca_bundle: config.dbTls.caBundle,
+    deployment_strategy: config.strategy.kind,
   };
   return Object.fromEntries(Object.entries(vars).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>;
 }

@@ -226,6 +226,8 @@ export interface Registered {
   deploymentId?: string;
   /** The migration's one-off task, when MIGRATE_COMMAND is set and a new revision was registered. */
   migrated?: OneOffResult;
+  /** How ECS deploys it: ROLLING, or BLUE_GREEN, CANARY, LINEAR (step 7 then follows the stages). */
+  strategy?: string;
 }
 
 export function releaseTags(ref: ImageRef, digest: string): { key: string; value: string }[] {

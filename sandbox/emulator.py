@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import fnmatch
 import http.client
 import json
 import math
@@ -130,9 +131,11 @@ def start_deployment(service, task_definition_arn: str, why: str = "") -> dict:
         "rolloutState": "IN_PROGRESS",
         "rolloutStateReason": "ECS deployment in progress.",
     }
+    previous = next((d for d in service.deployments if d is not dep and d["status"] == "ACTIVE"), None)
     service.deployments.insert(0, dep)
     service.task_definition = task_definition_arn
     add_event(service, f"started deployment {dep_id}{why}.")
+    record_service_deployment(service, dep, previous)
     return dep
 
 
@@ -271,6 +274,9 @@ def patch_moto() -> None:
     EC2ContainerServiceBackend.stop_task = stop_task
     EC2ContainerServiceResponse.execute_command = resp_execute_command
     EC2ContainerServiceResponse.create_service = resp_create_service
+    EC2ContainerServiceResponse.list_service_deployments = resp_list_service_deployments
+    EC2ContainerServiceResponse.describe_service_deployments = resp_describe_service_deployments
+    EC2ContainerServiceResponse.stop_service_deployment = resp_stop_service_deployment
     elbv2_models.FakeTargetGroup.health_for = target_health_for
 
 
@@ -541,8 +547,9 @@ class SandboxTask:
         if not lbs:
             self.healthy = True
             return
+        native = NATIVE.get(self.deployment_id or "")
         for lb in lbs:
-            tg = find_target_group(lb.get("targetGroupArn", ""))
+            tg = find_target_group(native["new_tg"] if native else lb.get("targetGroupArn", ""))
             if tg is None:
                 continue
             port = int(lb.get("containerPort") or self.container_port() or tg.port)
@@ -833,6 +840,10 @@ def reconcile_service(backend, cluster, service) -> None:
         return
     primary = service.deployments[0]
     primary["desiredCount"] = service.desired_count
+    settle_service_deployments(service)
+    if primary["id"] in NATIVE and NATIVE[primary["id"]]["stage"] != "DONE":
+        reconcile_native(backend, cluster, service, primary, NATIVE[primary["id"]])
+        return
     dc = getattr(service, "deployment_configuration", None) or DEFAULT_DEPLOYMENT_CONFIGURATION
     cb = dc.get("deploymentCircuitBreaker") or {}
     live = [t for t in deployment_tasks(primary["id"]) if not t.stopping]
@@ -885,6 +896,312 @@ def reconcile_service(backend, cluster, service) -> None:
         dep["runningCount"], dep["pendingCount"] = task_counts(dep)
     service.running_count = sum(d["runningCount"] for d in service.deployments)
     service.pending_count = sum(d["pendingCount"] for d in service.deployments)
+
+
+# ---------------------------------------------------------------------------------------------
+# ECS service deployments (ListServiceDeployments, DescribeServiceDeployments, StopServiceDeployment) and the
+# native strategies (BLUE_GREEN, CANARY, LINEAR): the new release starts in the target group that carries no
+# production traffic, then the production listener rule's weights move to it (all at once; a canary share, then
+# the rest; or step by step), ECS bakes, and stops the old release. An alarm of the service's deployment alarms
+# (rollback on) that trips, the circuit breaker, or StopServiceDeployment(ROLLBACK) puts the weights back and
+# stops the new tasks: the old release never stopped serving. Minutes are scaled like every other delay here.
+
+SERVICE_DEPLOYMENTS: dict[str, dict] = {}  # deployment id -> the service deployment AWS reports for it
+NATIVE: dict[str, dict] = {}  # deployment id -> the native strategy's state
+NATIVE_STRATEGIES = ("BLUE_GREEN", "CANARY", "LINEAR")
+
+
+def service_revision_arn(service, dep: dict) -> str:
+    prefix = service.arn.split(":service/")[0]
+    return f"{prefix}:service-revision/{service.cluster_name}/{service.name}/{dep['id'].split('/')[-1]}"
+
+
+def record_service_deployment(service, dep: dict, previous: dict | None) -> None:
+    prefix = service.arn.split(":service/")[0]
+    now = utcnow()
+    dc = json.loads(json.dumps(getattr(service, "deployment_configuration", None) or DEFAULT_DEPLOYMENT_CONFIGURATION))
+    sd = {
+        "serviceDeploymentArn": f"{prefix}:service-deployment/{service.cluster_name}/{service.name}/{uuid.uuid4().hex[:22]}",
+        "serviceArn": service.arn,
+        "clusterArn": f"{prefix}:cluster/{service.cluster_name}",
+        "createdAt": now,
+        "startedAt": now,
+        "updatedAt": now,
+        "targetServiceRevision": {"arn": service_revision_arn(service, dep), "requestedTaskCount": service.desired_count, "runningTaskCount": 0, "pendingTaskCount": 0},
+        "sourceServiceRevisions": [{"arn": service_revision_arn(service, previous), "requestedTaskCount": service.desired_count, "runningTaskCount": 0, "pendingTaskCount": 0}] if previous else [],
+        "status": "IN_PROGRESS",
+        "deploymentConfiguration": dc,
+        "_dep": dep["id"],
+        "_service": service,
+    }
+    alarms = dc.get("alarms") or {}
+    if alarms.get("enable"):
+        sd["alarms"] = {"status": "MONITORING", "alarmNames": list(alarms.get("alarmNames") or [])}
+    for old_id, old in SERVICE_DEPLOYMENTS.items():
+        if old["_service"] is service and old["status"] == "IN_PROGRESS":
+            failed = next((d for d in service.deployments if d["id"] == old_id and d["rolloutState"] == "FAILED"), None)
+            if failed is None:
+                finish_service_deployment(old, "STOPPED", "a newer deployment replaced it")
+            else:  # the circuit breaker's rollback: over when the release before runs again (settle_service_deployments)
+                old["status"] = "ROLLBACK_IN_PROGRESS"
+                old["rollback"] = {"reason": failed.get("rolloutStateReason", ""), "startedAt": now, "serviceRevisionArn": service_revision_arn(service, dep)}
+    SERVICE_DEPLOYMENTS[dep["id"]] = sd
+    strategy = dc.get("strategy") or "ROLLING"
+    lb = next(iter(getattr(service, "load_balancers", None) or []), None) or {}
+    advanced = lb.get("advancedConfiguration") or {}
+    if strategy in NATIVE_STRATEGIES and advanced.get("alternateTargetGroupArn") and advanced.get("productionListenerRule") and previous:
+        rule = find_rule(advanced["productionListenerRule"])
+        weights = rule_weights(rule) if rule else {}
+        live = max(weights, key=lambda a: weights[a]) if weights else lb.get("targetGroupArn")
+        new_tg = advanced["alternateTargetGroupArn"] if live == lb.get("targetGroupArn") else lb.get("targetGroupArn")
+        shares = [100]
+        if strategy == "CANARY":
+            shares = [float((dc.get("canaryConfiguration") or {}).get("canaryPercent", 10)), 100]
+        elif strategy == "LINEAR":
+            step = float((dc.get("linearConfiguration") or {}).get("stepPercent", 10))
+            shares = [min(100.0, step * i) for i in range(1, int(math.ceil(100 / step)) + 1)]
+        hold = (dc.get("canaryConfiguration") or dc.get("linearConfiguration") or {})
+        hold_minutes = hold.get("canaryBakeTimeInMinutes", hold.get("stepBakeTimeInMinutes", 0))
+        NATIVE[dep["id"]] = {
+            "stage": "SCALE_UP", "since": time.monotonic(), "started_wall": time.time(), "rule": advanced["productionListenerRule"],
+            "old_tg": live, "new_tg": new_tg, "shares": shares, "step": -1, "hold": scaled(60 * float(hold_minutes or 0)),
+            "bake": scaled(60 * float(dc.get("bakeTimeInMinutes") or 0)), "source": previous["id"], "stop": None,
+        }
+        sd["lifecycleStage"] = "SCALE_UP"
+        log(f"{strategy}: deployment {dep['id']} of {service.name} starts in {new_tg.split(':')[-1]}; production stays on {live.split(':')[-1]} (shares {shares})")
+
+
+def finish_service_deployment(sd: dict, status: str, reason: str = "") -> None:
+    now = utcnow()
+    sd["status"], sd["updatedAt"], sd["finishedAt"] = status, now, now
+    if reason:
+        sd["statusReason"] = reason
+    if "alarms" in sd and status == "SUCCESSFUL":
+        sd["alarms"]["status"] = "MONITORING_COMPLETE"
+
+
+def settle_service_deployments(service) -> None:
+    """A rolling deployment's record follows its rollout; a rollback's ends when the release before runs again."""
+    by_id = {d["id"]: d for d in service.deployments}
+    for dep_id, sd in SERVICE_DEPLOYMENTS.items():
+        if sd["_service"] is not service or dep_id in NATIVE:
+            continue
+        dep = by_id.get(dep_id)
+        if sd["status"] == "IN_PROGRESS" and dep is not None:
+            sd["targetServiceRevision"]["runningTaskCount"], sd["targetServiceRevision"]["pendingTaskCount"] = task_counts(dep)
+            if dep["rolloutState"] == "COMPLETED":
+                finish_service_deployment(sd, "SUCCESSFUL")
+            elif dep["rolloutState"] == "FAILED":
+                sd["status"] = "ROLLBACK_IN_PROGRESS"
+                sd["rollback"] = {"reason": dep.get("rolloutStateReason", ""), "startedAt": utcnow(), "serviceRevisionArn": sd["sourceServiceRevisions"][0]["arn"] if sd["sourceServiceRevisions"] else ""}
+        elif sd["status"] == "ROLLBACK_IN_PROGRESS":
+            primary = service.deployments[0] if service.deployments else None
+            if primary is not None and primary["id"] != dep_id and primary["rolloutState"] == "COMPLETED":
+                finish_service_deployment(sd, "ROLLBACK_SUCCESSFUL")
+
+
+def find_rule(arn: str):
+    for _, _, backend in each_backend(elbv2_backends):
+        for lb in backend.load_balancers.values():
+            for listener in lb.listeners.values():
+                rule = listener._non_default_rules.get(arn)
+                if rule is not None:
+                    return rule
+    return None
+
+
+def forward_groups(action) -> list[dict]:
+    data = action if isinstance(action, dict) else getattr(action, "data", {})
+    groups = (data.get("ForwardConfig") or {}).get("TargetGroups") or []
+    if not groups and data.get("TargetGroupArn"):
+        groups = [{"TargetGroupArn": data["TargetGroupArn"], "Weight": 1}]
+    return groups
+
+
+def rule_weights(rule) -> dict[str, float]:
+    return {g["TargetGroupArn"]: float(g.get("Weight", 1)) for a in rule.actions for g in forward_groups(a)}
+
+
+def set_weights(rule_arn: str, new_tg: str, share: float) -> None:
+    rule = find_rule(rule_arn)
+    if rule is None:
+        return
+    for a in rule.actions:
+        for g in forward_groups(a):
+            g["Weight"] = int(round(share)) if g["TargetGroupArn"] == new_tg else int(round(100 - share))
+
+
+def tripped_alarms(service, since_wall: float) -> list[str]:
+    alarms = ((getattr(service, "deployment_configuration", None) or {}).get("alarms") or {})
+    if not (alarms.get("enable") and alarms.get("rollback")):
+        return []
+    names = set(alarms.get("alarmNames") or [])
+    out = []
+    for _, _, backend in each_backend(cloudwatch_backends):
+        for alarm in backend.alarms.values():
+            changed = getattr(alarm, "state_updated_timestamp", None)
+            when = changed.timestamp() if changed else 0
+            if alarm.name in names and alarm.state_value == "ALARM" and when >= since_wall - 1:
+                out.append(alarm.name)
+    return out
+
+
+def native_stage(service, dep: dict, st: dict, stage: str) -> None:
+    st["stage"], st["since"] = stage, time.monotonic()
+    sd = SERVICE_DEPLOYMENTS.get(dep["id"])
+    if sd is not None and stage != "DONE":
+        sd["lifecycleStage"], sd["updatedAt"] = stage, utcnow()
+    add_event(service, f"(service deployment {dep['id']}) entered {stage}.")
+
+
+def native_rollback(service, dep: dict, st: dict, reason: str, triggered: list[str] | None = None) -> None:
+    """Production back on the release before (it never stopped), the new tasks stopped, the deployment failed."""
+    set_weights(st["rule"], st["new_tg"], 0)
+    for t in deployment_tasks(dep["id"]):
+        if not t.stopping:
+            t.stop("ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {dep['id']})")
+    dep["rolloutState"], dep["rolloutStateReason"], dep["status"], dep["updatedAt"] = "FAILED", reason, "ACTIVE", utcnow()
+    source = next((d for d in service.deployments if d["id"] == st["source"]), None)
+    if source is not None:
+        service.deployments.remove(source)
+        service.deployments.insert(0, source)
+        source["status"], source["rolloutState"], source["updatedAt"] = "PRIMARY", "COMPLETED", utcnow()
+        service.task_definition = source["taskDefinition"]
+    st["stage"] = "DONE"
+    sd = SERVICE_DEPLOYMENTS.get(dep["id"])
+    if sd is not None:
+        sd["rollback"] = {"reason": reason, "startedAt": utcnow(), "serviceRevisionArn": sd["sourceServiceRevisions"][0]["arn"] if sd["sourceServiceRevisions"] else ""}
+        if triggered and "alarms" in sd:
+            sd["alarms"].update({"status": "TRIGGERED", "triggeredAlarmNames": triggered})
+        finish_service_deployment(sd, "ROLLBACK_SUCCESSFUL", reason)
+    add_event(service, f"(deployment {dep['id']}) deployment failed: {reason}. Rolled back to {service.task_definition}.")
+    log(f"native rollback: {service.name} deployment {dep['id']}: {reason}")
+
+
+def reconcile_native(backend, cluster, service, dep: dict, st: dict) -> None:
+    sd = SERVICE_DEPLOYMENTS.get(dep["id"])
+    dc = getattr(service, "deployment_configuration", None) or DEFAULT_DEPLOYMENT_CONFIGURATION
+    cb = dc.get("deploymentCircuitBreaker") or {}
+    if st["stop"] == "ROLLBACK":
+        return native_rollback(service, dep, st, "Service deployment rolled back because of a stop request (StopServiceDeployment)")
+    tripped = tripped_alarms(service, st["started_wall"])
+    if tripped:
+        return native_rollback(service, dep, st, f"Service deployment rolled back because the CloudWatch alarm(s) {', '.join(tripped)} went into ALARM", tripped)
+    if cb.get("enable") and dep.get("failedTasks", 0) >= circuit_breaker_threshold(service.desired_count):
+        return native_rollback(service, dep, st, "ECS deployment circuit breaker: tasks failed to start.")
+    live = [t for t in deployment_tasks(dep["id"]) if not t.stopping]
+    missing = service.desired_count - len(live)
+    for _ in range(max(0, missing)):
+        launch_task(backend, cluster, service, dep)
+    running, pending = task_counts(dep)
+    dep["runningCount"], dep["pendingCount"] = running, pending
+    if sd is not None:
+        sd["targetServiceRevision"]["runningTaskCount"], sd["targetServiceRevision"]["pendingTaskCount"] = running, pending
+    for old in service.deployments[1:]:
+        old["runningCount"], old["pendingCount"] = task_counts(old)
+    service.running_count = sum(d["runningCount"] for d in service.deployments)
+    service.pending_count = sum(d["pendingCount"] for d in service.deployments)
+    elapsed = time.monotonic() - st["since"]
+    if st["stage"] == "SCALE_UP":
+        live = [t for t in deployment_tasks(dep["id"]) if not t.stopping]
+        if len(live) == service.desired_count and all(t.task.last_status == "RUNNING" and t.healthy for t in live):
+            native_stage(service, dep, st, "TEST_TRAFFIC_SHIFT")
+    elif st["stage"] == "TEST_TRAFFIC_SHIFT":  # no test listener rule: nothing to shift, as on AWS
+        native_stage(service, dep, st, "PRODUCTION_TRAFFIC_SHIFT")
+    elif st["stage"] == "PRODUCTION_TRAFFIC_SHIFT":
+        if st["step"] < 0 or (elapsed >= st["hold"] and st["step"] < len(st["shares"]) - 1):
+            st["step"] += 1
+            st["since"] = time.monotonic()
+            share = st["shares"][st["step"]]
+            set_weights(st["rule"], st["new_tg"], share)
+            add_event(service, f"(service deployment {dep['id']}) production traffic: {share:g}% on the new release.")
+            log(f"{service.name} deployment {dep['id']}: {share:g}% of production traffic on {st['new_tg'].split(':')[-1]}")
+        elif st["step"] == len(st["shares"]) - 1:
+            native_stage(service, dep, st, "BAKE_TIME")
+    elif st["stage"] == "BAKE_TIME" and elapsed >= st["bake"]:
+        native_stage(service, dep, st, "CLEAN_UP")
+        for old in service.deployments[1:]:
+            for t in deployment_tasks(old["id"]):
+                if not t.stopping:
+                    t.stop("ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {dep['id']})")
+        dep["rolloutState"], dep["rolloutStateReason"], dep["updatedAt"] = "COMPLETED", f"ECS deployment {dep['id']} completed.", utcnow()
+        service.last_completed_task_definition = dep["taskDefinition"]
+        st["stage"] = "DONE"
+        if sd is not None:
+            finish_service_deployment(sd, "SUCCESSFUL")
+        add_event(service, f"deployment {dep['id']} deployment completed.")
+
+
+def service_deployment_view(sd: dict, brief: bool = False) -> dict:
+    view = {k: v for k, v in sd.items() if not k.startswith("_")}
+    if brief:
+        keep = ("serviceDeploymentArn", "serviceArn", "clusterArn", "startedAt", "createdAt", "finishedAt", "status", "statusReason")
+        view = {k: view[k] for k in keep if k in view}
+        view["targetServiceRevisionArn"] = sd["targetServiceRevision"]["arn"]
+    return view
+
+
+def resp_list_service_deployments(self):
+    from moto.core.responses import ActionResult
+
+    cluster = str(self._get_param("cluster") or "default").split("/")[-1]
+    name = str(self._get_param("service")).split("/")[-1]
+    statuses = self._get_param("status") or []
+    created = self._get_param("createdAt") or {}
+    with LOCK:
+        found = [
+            sd for sd in SERVICE_DEPLOYMENTS.values()
+            if sd["_service"].name == name and sd["_service"].cluster_name == cluster and (not statuses or sd["status"] in statuses)
+            and (not created.get("after") or sd["createdAt"].timestamp() >= float(created["after"]))
+        ]
+        found.sort(key=lambda sd: sd["createdAt"], reverse=True)
+        return ActionResult({"serviceDeployments": [service_deployment_view(sd, brief=True) for sd in found[:20]]})
+
+
+def resp_describe_service_deployments(self):
+    from moto.core.responses import ActionResult
+
+    arns = self._get_param("serviceDeploymentArns") or []
+    with LOCK:
+        by_arn = {sd["serviceDeploymentArn"]: sd for sd in SERVICE_DEPLOYMENTS.values()}
+        return ActionResult({
+            "serviceDeployments": [service_deployment_view(by_arn[a]) for a in arns if a in by_arn],
+            "failures": [{"arn": a, "reason": "MISSING"} for a in arns if a not in by_arn],
+        })
+
+
+def resp_stop_service_deployment(self):
+    from moto.core.responses import ActionResult
+    from moto.ecs.exceptions import InvalidParameterException
+
+    arn = str(self._get_param("serviceDeploymentArn"))
+    stop_type = self._get_param("stopType") or "ABORT"
+    with LOCK:
+        sd = next((x for x in SERVICE_DEPLOYMENTS.values() if x["serviceDeploymentArn"] == arn), None)
+        if sd is None:
+            raise InvalidParameterException(f"The service deployment {arn} does not exist.")
+        if sd["status"] not in ("PENDING", "IN_PROGRESS"):
+            raise InvalidParameterException(f"The service deployment {arn} is {sd['status']}: only one that is pending or in progress can be stopped.")
+        service, dep_id = sd["_service"], sd["_dep"]
+        dep = next((d for d in service.deployments if d["id"] == dep_id), None)
+        sd["status"] = "ROLLBACK_REQUESTED" if stop_type == "ROLLBACK" else "STOP_REQUESTED"
+        if dep_id in NATIVE:
+            NATIVE[dep_id]["stop"] = "ROLLBACK"  # the controller rolls it back on its next tick
+            sd["status"] = "ROLLBACK_IN_PROGRESS"
+        elif dep is not None and stop_type == "ROLLBACK":
+            previous = getattr(service, "last_completed_task_definition", None)
+            for t in deployment_tasks(dep_id):
+                if not t.stopping:
+                    t.stop("ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {dep_id})")
+            dep["rolloutState"], dep["rolloutStateReason"] = "FAILED", "Service deployment rolled back because of a stop request."
+            sd["status"] = "ROLLBACK_IN_PROGRESS"
+            sd["rollback"] = {"reason": dep["rolloutStateReason"], "startedAt": utcnow(), "serviceRevisionArn": sd["sourceServiceRevisions"][0]["arn"] if sd["sourceServiceRevisions"] else ""}
+            if previous:
+                start_deployment(service, previous, f" (rolling back from {dep_id})")
+        else:
+            finish_service_deployment(sd, "STOPPED", "stopped by request")
+        log(f"stop-service-deployment {arn} ({stop_type})")
+    return ActionResult({"serviceDeploymentArn": arn})
 
 
 def controller() -> None:
@@ -1288,8 +1605,7 @@ class AlbProxy(BaseHTTPRequestHandler):
         lb, listener = find_listener(host, 80)
         if lb is None:
             return self.reply(503, b"no load balancer answers for this host\n")
-        action = (listener.default_actions or [{}])[0] if listener else {}
-        action = action if isinstance(action, dict) else getattr(action, "data", {})
+        action = listener_action(listener, self.path, self.headers) if listener else {}
         kind = action.get("Type") or action.get("type")
         if kind == "redirect":
             cfg = action.get("RedirectConfig") or {}
@@ -1298,8 +1614,9 @@ class AlbProxy(BaseHTTPRequestHandler):
         if kind == "fixed-response":
             cfg = action.get("FixedResponseConfig") or {}
             return self.reply(int(cfg.get("StatusCode", 200)), (cfg.get("MessageBody") or "").encode())
-        tg_arn = action.get("TargetGroupArn") or ((action.get("ForwardConfig") or {}).get("TargetGroups") or [{}])[0].get("TargetGroupArn")
-        targets = healthy_targets(tg_arn)
+        groups = [g for g in forward_groups(action) if float(g.get("Weight", 1)) > 0]
+        tg_arn = random.choices([g["TargetGroupArn"] for g in groups], weights=[float(g.get("Weight", 1)) for g in groups])[0] if groups else None
+        targets = healthy_targets(tg_arn) if tg_arn else []
         if not targets:
             return self.reply(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>\n")
         AlbProxy.rr += 1
@@ -1329,6 +1646,32 @@ class AlbProxy(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
+
+
+def condition_matches(cond: dict, path: str, headers) -> bool:
+    field = cond.get("Field")
+    if field == "path-pattern":
+        values = (cond.get("PathPatternConfig") or {}).get("Values") or cond.get("Values") or []
+        return any(fnmatch.fnmatchcase(path.split("?")[0], v) for v in values)
+    if field == "host-header":
+        values = (cond.get("HostHeaderConfig") or {}).get("Values") or cond.get("Values") or []
+        host = (headers.get("Host") or "").split(":")[0].lower()
+        return any(fnmatch.fnmatch(host, v.lower()) for v in values)
+    if field == "http-header":
+        cfg = cond.get("HttpHeaderConfig") or {}
+        value = headers.get(cfg.get("HttpHeaderName") or "") or ""
+        return any(fnmatch.fnmatch(value, v) for v in cfg.get("Values") or [])
+    return False  # a condition this emulation does not evaluate never matches
+
+
+def listener_action(listener, path: str, headers) -> dict:
+    """The first rule by priority whose conditions all match, else the listener's default action."""
+    for rule in sorted(listener._non_default_rules.values(), key=lambda r: int(r.priority)):
+        if all(condition_matches(c, path, headers) for c in rule.conditions or []):
+            action = rule.actions[0] if rule.actions else {}
+            return action if isinstance(action, dict) else getattr(action, "data", {})
+    action = (listener.default_actions or [{}])[0]
+    return action if isinstance(action, dict) else getattr(action, "data", {})
 
 
 def find_listener(host: str, port: int):

@@ -62,7 +62,19 @@ def _checks(req, resource):
         cluster = str(p.get("cluster") or "default").split("/")[-1]
         ctx = {"ecs:cluster": arn("ecs", f"cluster/{cluster}")}
         if name == "UpdateService":
+            out = [(req._action, arn("ecs", f"service/{cluster}/{str(p.get('service')).split('/')[-1]}"), ctx)]
+            # the role ECS shifts traffic with (a native deployment strategy) is passed to ECS itself
+            for lb in p.get("loadBalancers") or []:
+                role = (lb.get("advancedConfiguration") or {}).get("roleArn")
+                if role:
+                    out.append(("iam:PassRole", role, {"iam:PassedToService": "ecs.amazonaws.com"}))
+            return out
+        if name == "ListServiceDeployments":
             return [(req._action, arn("ecs", f"service/{cluster}/{str(p.get('service')).split('/')[-1]}"), ctx)]
+        if name == "DescribeServiceDeployments":
+            return [(req._action, str(a), {}) for a in p.get("serviceDeploymentArns") or ["?"]]
+        if name == "StopServiceDeployment":
+            return [(req._action, str(p.get("serviceDeploymentArn") or "?"), {})]
         if name == "DescribeServices":
             return [(req._action, arn("ecs", f"service/{cluster}/{str(s).split('/')[-1]}"), ctx) for s in p.get("services") or ["?"]]
         if name in ("ListTasks", "DescribeTasks"):

@@ -24,6 +24,7 @@ import { recordSchema } from '../lib/releases.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
 import { sh, type Runner } from '../lib/run.js';
 import { describeService, describeTaskDefinition, revisionOf } from '../lib/ecs.js';
+import { isNative, strategyChange, strategyOf } from '../lib/strategy.js';
 import {
   migrationTaskDefinition,
   type Registered,
@@ -147,16 +148,39 @@ export async function releaseTaskDefinition(
     if (migrated) await recordSchema(runner, config, identity.account, migrated.logLines, { family, revision: revisionOf(arn) });
   }
 
-  // 6. point the service at the new revision: ECS starts a rolling deployment (step 7 follows it)
+  // 6. point the service at the new revision: ECS starts a deployment (step 7 follows it). DEPLOY_STRATEGY goes with
+  //    it when the service does not deploy that way yet (the Terraform provider here cannot set it): the whole
+  //    deployment configuration, and the load balancer with the second target group and the rule ECS shifts
+  const strategy = service && !runner.dryRun ? strategyChange(config, outputs, service) : undefined;
+  if (strategy && !(changed || needsCount))
+    runner.echo(`# DEPLOY_STRATEGY=${config.strategy.kind} is not yet the service's: it goes with the next release`);
+  const strategyArgs = strategy
+    ? [
+        '--deployment-configuration',
+        JSON.stringify(strategy.deploymentConfiguration),
+        '--load-balancers',
+        JSON.stringify(strategy.loadBalancers),
+      ]
+    : [];
   let deploymentId: string | undefined;
   if (changed || runner.dryRun || needsCount) {
     const updated = await runner.json(
-      sh`aws ecs update-service --cluster ${cluster} --service ${serviceName} --task-definition ${arn} ${needsCount ? ['--desired-count', String(config.app.desiredCount)] : []} --region ${config.region} --output json --query ${'service.deployments[?status==`PRIMARY`] | [0].{id: id, status: status, rolloutState: rolloutState}'}`,
+      sh`aws ecs update-service --cluster ${cluster} --service ${serviceName} --task-definition ${arn} ${needsCount ? ['--desired-count', String(config.app.desiredCount)] : []} ${changed || needsCount ? strategyArgs : []} --region ${config.region} --output json --query ${'service.deployments[?status==`PRIMARY`] | [0].{id: id, status: status, rolloutState: rolloutState}'}`,
     );
     deploymentId = updated?.id;
     if (deploymentId) runner.echo(`# deployment ${deploymentId} started (${updated.rolloutState})`);
   }
-  return { taskDefinitionArn: arn, revision: revisionOf(arn), changed, image, digest, deploymentId, migrated };
+  const ecsStrategy = strategy && (changed || needsCount) ? strategy.strategy : strategyOf(service);
+  return {
+    taskDefinitionArn: arn,
+    revision: revisionOf(arn),
+    changed,
+    image,
+    digest,
+    deploymentId,
+    migrated,
+    ...(isNative(ecsStrategy) ? { strategy: ecsStrategy } : {}),
+  };
 }
 
 /** Text as an ECS tag value holds it: letters, digits, spaces and _ . : / = + @ - (anything else becomes a space). */

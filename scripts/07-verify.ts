@@ -4,6 +4,9 @@
 // it. It does not wait for the drain itself. A circuit-breaker rollback is a failure. A crash loop (CRASH_LOOP_TASKS new
 // tasks stopped before any was healthy) is stopped at once: the service goes back to the revision before (exit 4). A
 // deployment this run started is then baked (BAKE_SECONDS): a task of it that stops in that window rolls it back too.
+// A native strategy (DEPLOY_STRATEGY blue-green, canary, linear) is followed through ECS's own stages instead: the
+// share of the traffic on the new release at each shift, then ECS's bake, to SUCCESSFUL or ECS's rollback (exit 4
+// naming the alarm); a crash loop, or a task of the new release stopping while it serves, is stopped with ROLLBACK.
 // Needs:    a deployment started by step 6
 // Produces: exit 0 ok, 4 rolled back, 1 failed, 5 timed out, 3 preflight; a diagnosis with fixes on failure
 // Next:     npm run step:8 (DNS, when DOMAIN_NAME is set)
@@ -15,6 +18,8 @@ import { bakeDeployment, formatResult, OUTCOME_EXIT, type VerifyResult, waitForD
 import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 import { addVerifyPhases } from '../lib/timeline.js';
+import { describeService } from '../lib/ecs.js';
+import { followServiceDeployment, isNative, strategyOf } from '../lib/strategy.js';
 
 /**
  * The guide's "wait, then look": instead of a blind 10-minute wait, poll until the deployment is serving. Each poll
@@ -30,13 +35,20 @@ export const step: PipelineStep = {
   async run(ctx, runner, report) {
     ctx.identity ??= await resolveIdentity(runner, ctx.config);
     const started = ctx.registered;
-    let r = (ctx.verified = await waitForDeployment(runner, ctx.config, {
-      taskDefinitionArn: started?.taskDefinitionArn?.startsWith('arn:') ? started.taskDefinitionArn : undefined,
-      deploymentId: started?.deploymentId,
-      ...ctx.verify,
-    }));
+    const followStarted = Date.now();
+    // blue-green, canary, linear: ECS's stages and the share of the traffic, to ECS's own end (its bake included)
+    // (step 6 says how the service deploys; step 7 alone asks the service)
+    const native = isNative(started ? started.strategy : runner.dryRun ? undefined : strategyOf(await describeService(runner, ctx.config)));
+    let r = (ctx.verified = native
+      ? await followServiceDeployment(runner, ctx.config, { deploymentId: started?.deploymentId, ...ctx.verify })
+      : await waitForDeployment(runner, ctx.config, {
+          taskDefinitionArn: started?.taskDefinitionArn?.startsWith('arn:') ? started.taskDefinitionArn : undefined,
+          deploymentId: started?.deploymentId,
+          ...ctx.verify,
+        }));
+    if (native) ctx.timeline.add('ECS stages (traffic shifts, bake)', followStarted, Date.now());
     // a deployment this run started is watched a while longer once healthy: a task that stops then fails it
-    if (r.outcome === 'ok' && started?.deploymentId) {
+    if (!native && r.outcome === 'ok' && started?.deploymentId) {
       const bakeStarted = Date.now();
       r = ctx.verified = await bakeDeployment(runner, ctx.config, r, ctx.verify?.bakeSeconds ?? ctx.config.bakeSeconds, ctx.verify);
       ctx.timeline.add('bake', bakeStarted, Date.now());

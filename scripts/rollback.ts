@@ -1,7 +1,8 @@
 // List the releases (revision, git sha, image digest, date) and roll the service back to the previous one, or to --to
 // N, by pointing it at the existing task definition (nothing is re-registered, nothing deregistered), then verify
 // with the step-7 waiter. A release older than the database's schema (a migration since changed it, and migrations
-// are not undone) is refused with exit 2 unless --force says its code reads the newer schema.
+// are not undone) is refused with exit 2 unless --force says its code reads the newer schema. A deployment still in
+// progress (a canary in its bake) is stopped with ROLLBACK instead: ECS puts the release before back.
 // Needs:    a service deployed by step 6 or deploy
 // Produces: the service on the chosen revision, verified (exit codes as step 7)
 // Next:     fix forward, then npm run deploy
@@ -14,6 +15,7 @@ import { checkSchema } from '../lib/releases.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { describeService, newestRevisions, revisionOf } from '../lib/ecs.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
+import { deploymentInProgress, followServiceDeployment, stopWithRollback } from '../lib/strategy.js';
 
 export interface Release {
   revision: number;
@@ -100,6 +102,20 @@ export const spec: ScriptSpec = {
       await rollback(runner, config, { revision: 0, arn: `${config.names.family}:<PREVIOUS_REVISION>`, image: '', current: false });
       await waitForDeployment(runner, config);
       return;
+    }
+    // a deployment still in progress (a native strategy's bake, a rolling deployment ECS has not finished): stopped
+    // with ROLLBACK, ECS puts the release before it back, rather than start another deployment on top of it
+    const inProgress = options.to === undefined && !options.list ? await deploymentInProgress(runner, config) : undefined;
+    if (inProgress) {
+      if (
+        !(await confirm(`Stop the deployment in progress (${inProgress.split('/').pop()}) of ${config.names.service} with ROLLBACK?`, yes))
+      )
+        return ExitCode.FAILED;
+      // not under the deploy lock: the deploy that holds it (in its bake) sees its deployment rolled back, exit 4
+      await stopWithRollback(runner, config, inProgress, 'a deployment is in progress');
+      const stopped = await followServiceDeployment(runner, config, { serviceDeploymentArn: inProgress, expectRollback: true });
+      process.stdout.write(`${runner.mask(formatResult(stopped))}\n`);
+      return OUTCOME_EXIT[stopped.outcome];
     }
     const releases = await listReleases(runner, config, 10, options.to);
     process.stdout.write(`${formatReleases(releases)}\n`);
