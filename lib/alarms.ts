@@ -45,16 +45,22 @@ const OPERATORS: Record<string, string> = {
 const stateSince = (t: unknown): number =>
   t instanceof Date ? t.getTime() : typeof t === 'number' ? t * 1000 : typeof t === 'string' ? Date.parse(t) : Number.NaN;
 
-/** Those of `names` in ALARM (checked here too: an emulator may ignore StateValue beside AlarmNames); undefined: not readable. */
-export async function alarmsTripped(reader: AlarmReader, names: string[], since: number): Promise<Tripped[] | undefined> {
+/**
+ * Those of `names` in ALARM (checked here too: an emulator may ignore StateValue beside AlarmNames); undefined: not
+ * readable. `whatever`: those of `names` in any state, with the reason of their last change (ECS said they tripped;
+ * they may be OK again by the time we read them).
+ */
+export async function alarmsTripped(reader: AlarmReader, names: string[], since: number, whatever = false): Promise<Tripped[] | undefined> {
   const { DescribeAlarmsCommand } = await sdk();
-  const out = await reader.send(new DescribeAlarmsCommand({ AlarmNames: names, StateValue: 'ALARM' })).catch(() => undefined);
+  const out = await reader
+    .send(new DescribeAlarmsCommand({ AlarmNames: names, ...(whatever ? {} : { StateValue: 'ALARM' }) }))
+    .catch(() => undefined);
   if (!out) return undefined; // denied, or CloudWatch away: the caller says so
   return ((out.MetricAlarms ?? []) as any[])
-    .filter((a) => a.StateValue === 'ALARM')
+    .filter((a) => whatever || a.StateValue === 'ALARM')
     .map((a) => ({
       name: a.AlarmName,
-      text: `alarm ${a.AlarmName} (${a.MetricName} ${a.Statistic ?? a.ExtendedStatistic} ${OPERATORS[a.ComparisonOperator] ?? a.ComparisonOperator} ${a.Threshold} over ${a.Period} s) is in ALARM: ${a.StateReason}`,
+      text: `alarm ${a.AlarmName} (${a.MetricName} ${a.Statistic ?? a.ExtendedStatistic} ${OPERATORS[a.ComparisonOperator] ?? a.ComparisonOperator} ${a.Threshold} over ${a.Period} s) ${a.StateValue === 'ALARM' ? 'is in ALARM' : `tripped (${a.StateValue} now)`}: ${a.StateReason}`,
       earlier: stateSince(a.StateUpdatedTimestamp) < since - 1000,
     }));
 }

@@ -10,12 +10,23 @@ import type { Service, ServiceDeployment } from '@aws-sdk/client-ecs';
 import { type AlarmReader, alarmReader, alarmsTripped } from './alarms.js';
 import type { Config } from './config.js';
 import { explainStoppedTask } from './diagnosis.js';
-import { type Clients, clients, healthUrl, loadSdk, readService, stoppedTasksOf } from './ecs.js';
+import {
+  type Clients,
+  clients,
+  describeService,
+  healthUrl,
+  loadSdk,
+  privateIp,
+  readService,
+  runningTasksOf,
+  stoppedTasksOf,
+  targetHealth,
+} from './ecs.js';
 import { ExitCode, ScriptFailure } from './errors.js';
 import { probe } from './http.js';
 import { sh, type Runner } from './run.js';
 import type { Outputs } from './terraform.js';
-import { pollDelayMs, type VerifyOptions, type VerifyResult } from './waiter.js';
+import { pollDelayMs, type VerifyOptions, type VerifyResult, waitForDeployment } from './waiter.js';
 
 export type StrategyKind = Config['strategy']['kind'];
 const ECS_STRATEGY: Record<StrategyKind, string> = { rolling: 'ROLLING', 'blue-green': 'BLUE_GREEN', canary: 'CANARY', linear: 'LINEAR' };
@@ -125,8 +136,11 @@ export async function stopWithRollback(runner: Runner, config: Config, arn: stri
   );
 }
 
-/** The service deployment still in progress, if any (rollback stops it rather than start another one). */
-export async function deploymentInProgress(runner: Runner, config: Config): Promise<string | undefined> {
+/**
+ * The service deployment still in progress, if any (rollback stops it rather than start another one), and the id of
+ * the ECS deployment it is (the service's primary one).
+ */
+export async function deploymentInProgress(runner: Runner, config: Config): Promise<{ arn: string; deploymentId?: string } | undefined> {
   const { cluster, service } = config.names;
   runner.echoCommand(
     'aws',
@@ -137,8 +151,12 @@ export async function deploymentInProgress(runner: Runner, config: Config): Prom
   const { ecs } = await loadSdk();
   const c = clients(config.region);
   try {
-    const r = await c.ecs.send(new ecs.ListServiceDeploymentsCommand({ cluster, service, status: ['PENDING', 'IN_PROGRESS'] }));
-    return r.serviceDeployments?.[0]?.serviceDeploymentArn;
+    const [r, svc] = await Promise.all([
+      c.ecs.send(new ecs.ListServiceDeploymentsCommand({ cluster, service, status: ['PENDING', 'IN_PROGRESS'] })),
+      readService(c, config),
+    ]);
+    const arn = r.serviceDeployments?.[0]?.serviceDeploymentArn;
+    return arn ? { arn, deploymentId: svc?.deployments?.find((d) => d.status === 'PRIMARY')?.id } : undefined;
   } finally {
     c.ecs.destroy();
     c.elb.destroy();
@@ -198,8 +216,8 @@ export async function followServiceDeployment(
     while (Date.now() - started < timeoutMs) {
       const [d, weights] = await Promise.all([describeServiceDeployment(c, arn), rule ? ruleWeights(c, rule) : undefined]);
       if (!d) return result('failed', `service deployment ${arn} is not there`);
-      // the new release's target group: the one with the least traffic when we first look
-      if (weights?.size && !newTg) newTg = [...weights.entries()].sort((a, b) => a[1] - b[1])[0]![0];
+      // the new release's target group: where its tasks are registered, else the one with the least traffic
+      if (weights?.size && !newTg) newTg = await newTargetGroup(c, config, depId, weights);
       const share = weights && newTg ? (weights.get(newTg) ?? 0) : undefined;
       if (share) served = true;
       const rev = d.targetServiceRevision;
@@ -225,7 +243,9 @@ export async function followServiceDeployment(
         if (options.expectRollback && d.status === 'ROLLBACK_SUCCESSFUL')
           return result('ok', `deployment ${arn.split('/').pop()} rolled back: the release before serves`, { deploymentId: depId });
         const triggered = d.alarms?.triggeredAlarmNames ?? [];
-        const alarms = triggered.length ? await alarmsTripped(await (reader ??= alarmReader(config.region)), triggered, 0) : undefined;
+        const alarms = triggered.length
+          ? await alarmsTripped(await (reader ??= alarmReader(config.region)), triggered, 0, true)
+          : undefined;
         const why = d.rollback?.reason ?? d.statusReason ?? d.status;
         return result(
           'rolled-back',
@@ -261,6 +281,37 @@ export async function followServiceDeployment(
     c.logs.destroy();
     (await reader?.catch(() => undefined))?.destroy();
   }
+}
+
+/** The target group the deployment's tasks are registered in; else, unless the weights tie, the one with less traffic. */
+async function newTargetGroup(
+  c: Clients,
+  config: Config,
+  depId: string | undefined,
+  weights: Map<string, number>,
+): Promise<string | undefined> {
+  const ips = new Set(depId ? (await runningTasksOf(c, config, depId)).map(privateIp) : []);
+  for (const tg of weights.keys()) if (ips.size && (await targetHealth(c, tg)).some((d) => ips.has(d.Target?.Id))) return tg;
+  const [least, other] = [...weights.entries()].sort((a, b) => a[1] - b[1]);
+  return least && (!other || least[1] < other[1]) ? least[0] : undefined;
+}
+
+/**
+ * Follow the deployment an update-service just started: a native one (blue-green, canary, linear) through ECS's
+ * stages to its end, a rolling one with the waiter until its tasks serve. `strategy`: as step 6 knows it (ROLLING,
+ * CANARY, ...); unknown, the service is asked.
+ */
+export async function followDeployment(
+  runner: Runner,
+  config: Config,
+  options: VerifyOptions & { strategy?: string } = {},
+): Promise<{ native: boolean; result: VerifyResult }> {
+  const { strategy, ...verify } = options;
+  const native = isNative(strategy ?? (runner.dryRun ? undefined : strategyOf(await describeService(runner, config))));
+  return {
+    native,
+    result: native ? await followServiceDeployment(runner, config, verify) : await waitForDeployment(runner, config, verify),
+  };
 }
 
 async function answers(url: string): Promise<boolean> {

@@ -136,7 +136,10 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
     const previousTd = svc.deployments?.find((d) => d.id !== depId)?.taskDefinition;
     say(`# deployment ${depId}: ${dep.taskDefinition}, desired ${dep.desiredCount}`);
     const url = options.url ?? (await healthUrl(c, config, svc));
-    const targetGroup = svc.loadBalancers?.[0]?.targetGroupArn;
+    // a native strategy's release may serve from either target group: the targets of both
+    const lb = svc.loadBalancers?.[0];
+    const targetGroup = lb?.targetGroupArn;
+    const targetGroups = [targetGroup, lb?.advancedConfiguration?.alternateTargetGroupArn].filter((x): x is string => !!x);
     const seenEvents = new Set((svc.events ?? []).map((e) => e.id));
     const seenStopped = new Set<string>();
     const stoppedTasks: Task[] = [];
@@ -226,7 +229,7 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
       let oldServing = 0;
       const states: Record<string, number> = {};
       if (targetGroup && (running.length || stoppedTasks.length)) {
-        for (const d of await targetHealth(c, targetGroup)) {
+        for (const d of (await Promise.all(targetGroups.map((tg) => targetHealth(c, tg)))).flat()) {
           const state = d.TargetHealth?.State ?? 'unknown';
           // why a target of this deployment is unhealthy (draining and initial say nothing about the app)
           if (

@@ -14,12 +14,11 @@ import { resolveIdentity } from '../lib/aws.js';
 import { integer, isMain, main, matching, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import { ScriptFailure } from '../lib/errors.js';
 import { newContext, type PipelineStep, runStep } from '../lib/pipeline.js';
-import { bakeDeployment, formatResult, OUTCOME_EXIT, type VerifyResult, waitForDeployment } from '../lib/waiter.js';
+import { bakeDeployment, formatResult, OUTCOME_EXIT, type VerifyResult } from '../lib/waiter.js';
 import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 import { addVerifyPhases } from '../lib/timeline.js';
-import { describeService } from '../lib/ecs.js';
-import { followServiceDeployment, isNative, strategyOf } from '../lib/strategy.js';
+import { followDeployment } from '../lib/strategy.js';
 
 /**
  * The guide's "wait, then look": instead of a blind 10-minute wait, poll until the deployment is serving. Each poll
@@ -36,16 +35,16 @@ export const step: PipelineStep = {
     ctx.identity ??= await resolveIdentity(runner, ctx.config);
     const started = ctx.registered;
     const followStarted = Date.now();
-    // blue-green, canary, linear: ECS's stages and the share of the traffic, to ECS's own end (its bake included)
-    // (step 6 says how the service deploys; step 7 alone asks the service)
-    const native = isNative(started ? started.strategy : runner.dryRun ? undefined : strategyOf(await describeService(runner, ctx.config)));
-    let r = (ctx.verified = native
-      ? await followServiceDeployment(runner, ctx.config, { deploymentId: started?.deploymentId, ...ctx.verify })
-      : await waitForDeployment(runner, ctx.config, {
-          taskDefinitionArn: started?.taskDefinitionArn?.startsWith('arn:') ? started.taskDefinitionArn : undefined,
-          deploymentId: started?.deploymentId,
-          ...ctx.verify,
-        }));
+    // blue-green, canary, linear: ECS's stages and the share of the traffic, to ECS's own end (its bake included);
+    // step 6 says how the service deploys (ROLLING unless it says otherwise), step 7 alone asks the service
+    const followed = await followDeployment(runner, ctx.config, {
+      strategy: started ? (started.strategy ?? 'ROLLING') : undefined,
+      taskDefinitionArn: started?.taskDefinitionArn?.startsWith('arn:') ? started.taskDefinitionArn : undefined,
+      deploymentId: started?.deploymentId,
+      ...ctx.verify,
+    });
+    const native = followed.native;
+    let r = (ctx.verified = followed.result);
     if (native) ctx.timeline.add('ECS stages (traffic shifts, bake)', followStarted, Date.now());
     // a deployment this run started is watched a while longer once healthy: a task that stops then fails it
     if (!native && r.outcome === 'ok' && started?.deploymentId) {

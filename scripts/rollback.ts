@@ -15,7 +15,7 @@ import { checkSchema } from '../lib/releases.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { describeService, newestRevisions, revisionOf } from '../lib/ecs.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
-import { deploymentInProgress, followServiceDeployment, stopWithRollback } from '../lib/strategy.js';
+import { deploymentInProgress, followDeployment, followServiceDeployment, stopWithRollback } from '../lib/strategy.js';
 
 export interface Release {
   revision: number;
@@ -108,12 +108,19 @@ export const spec: ScriptSpec = {
     const inProgress = options.to === undefined && !options.list ? await deploymentInProgress(runner, config) : undefined;
     if (inProgress) {
       if (
-        !(await confirm(`Stop the deployment in progress (${inProgress.split('/').pop()}) of ${config.names.service} with ROLLBACK?`, yes))
+        !(await confirm(
+          `Stop the deployment in progress (${inProgress.arn.split('/').pop()}) of ${config.names.service} with ROLLBACK?`,
+          yes,
+        ))
       )
         return ExitCode.FAILED;
       // not under the deploy lock: the deploy that holds it (in its bake) sees its deployment rolled back, exit 4
-      await stopWithRollback(runner, config, inProgress, 'a deployment is in progress');
-      const stopped = await followServiceDeployment(runner, config, { serviceDeploymentArn: inProgress, expectRollback: true });
+      await stopWithRollback(runner, config, inProgress.arn, 'a deployment is in progress');
+      const stopped = await followServiceDeployment(runner, config, {
+        serviceDeploymentArn: inProgress.arn,
+        deploymentId: inProgress.deploymentId,
+        expectRollback: true,
+      });
       process.stdout.write(`${runner.mask(formatResult(stopped))}\n`);
       return OUTCOME_EXIT[stopped.outcome];
     }
@@ -130,7 +137,7 @@ export const spec: ScriptSpec = {
       return ExitCode.FAILED;
     const result = await underDeployLock(runner, config, options['lock-wait'], `rollback to ${target.revision}`, async () => {
       await rollback(runner, config, target);
-      return waitForDeployment(runner, config, { taskDefinitionArn: target.arn });
+      return (await followDeployment(runner, config, { taskDefinitionArn: target.arn })).result;
     });
     process.stdout.write(`${runner.mask(formatResult(result))}\n`);
     return OUTCOME_EXIT[result.outcome];

@@ -467,6 +467,131 @@ test("deploy of an image that fails its health check: exit 4, Target.ResponseCod
   await assertServes('v2');
 });
 
+/** A client sending requests through the load balancer, every 100 ms, until stopped: what each answered and when. */
+function sendingClient(path: string): { answers: { status: number; body: string }[]; stop: () => Promise<void> } {
+  let sending = true;
+  const answers: { status: number; body: string }[] = [];
+  const loop = (async () => {
+    while (sending) {
+      const r = await albGet(path).catch(() => undefined);
+      if (r) answers.push(r);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  })();
+  return {
+    answers,
+    stop: async () => {
+      sending = false;
+      await loop;
+    },
+  };
+}
+
+test("strategies: with DEPLOY_STRATEGY=canary a release whose work answers 500 meets the canary's share and is rolled back by ECS on its deployment alarm (exit 4 naming the alarm); blue-green and linear releases complete, a client seeing no error; back to rolling", async () => {
+  const app = join(sb.env.LLMOPS_SANDBOX_DIR, 'app');
+  const strategy = (kind: string, extra: Record<string, string> = {}) => ({
+    LLMOPS_ENV_FILE: envFileWith(`strategy-${kind}`, { LLMOPS_DEPLOY_STRATEGY: kind, ...extra }),
+  });
+  const apply = async (env: Record<string, string>, what: string) => {
+    for (const script of ['scripts/03-plan.ts', 'scripts/04-apply.ts']) {
+      const r = await timed(`${what}: ${script}`, () => sb.run(script, ['--yes'], env));
+      assert.is(r.exitCode, 0, r.all.slice(-3000));
+    }
+  };
+  // Terraform makes the second target group, the production rule and the role ECS shifts traffic with
+  const canary = strategy('canary', { LLMOPS_CANARY_PERCENT: '20', LLMOPS_TRAFFIC_STEP_MINUTES: '3' });
+  await apply(canary, 'canary');
+  const rule = (
+    await aws(
+      'elbv2',
+      'describe-rules',
+      '--listener-arn',
+      (
+        await aws(
+          'elbv2',
+          'describe-listeners',
+          '--load-balancer-arn',
+          (await aws('elbv2', 'describe-load-balancers', '--names', `${P}-alb`)).LoadBalancers[0].LoadBalancerArn,
+        )
+      ).Listeners[0].ListenerArn,
+    )
+  ).Rules.find((x: any) => !x.IsDefault);
+  assert.ok(rule, 'the production listener rule');
+
+  // a canary of a release whose work answers 500: 20 % of the requests meet it, its alarm trips, ECS rolls it back
+  commitSampleApp(app, 'v3-canary', 'errors');
+  const before = (await service()).taskDefinition;
+  const client = sendingClient('/cgi-bin/work');
+  const r = await timed('deploy (canary of a release answering 500)', () => sb.run('scripts/deploy.ts', ['--yes'], canary)).finally(
+    client.stop,
+  );
+  assert.is(r.exitCode, 4, r.all.slice(-3000));
+  assert.match(r.all, /--deployment-configuration \S*"strategy":"CANARY"/, 'the strategy goes with the release');
+  assert.match(r.all, /PRODUCTION_TRAFFIC_SHIFT: 20 % of the traffic on the new release, 80 % on the old/);
+  assert.match(
+    r.all,
+    new RegExp(
+      `was rolled back: Service deployment rolled back because the CloudWatch alarm\\(s\\) ${P}-deploy-5xx(-alt)? went into ALARM`,
+    ),
+  );
+  assert.match(
+    r.all,
+    new RegExp(`alarm ${P}-deploy-5xx(-alt)? \\(HTTPCode_Target_5XX_Count Sum >= 5 over 60 s\\)`),
+    'the alarm, its metric and threshold',
+  );
+  assert.is((await service()).taskDefinition, before, 'the release before is the service again');
+  const errors = client.answers.filter((a) => a.status >= 500).length;
+  assert.ok(errors > 0, 'the client met the canary');
+  assert.ok(errors < client.answers.length / 2, `only the canary's share failed: ${errors} of ${client.answers.length}`);
+  await assertServes('v2');
+
+  // blue-green: all at once to the new release once it is healthy, the old one kept through the bake
+  const blueGreen = strategy('blue-green');
+  commitSampleApp(app, 'v3-blue-green');
+  const bgClient = sendingClient('/version');
+  const bg = await timed('deploy (blue-green)', () => sb.run('scripts/deploy.ts', ['--yes'], blueGreen)).finally(bgClient.stop);
+  assert.is(bg.exitCode, 0, bg.all.slice(-3000));
+  assert.match(bg.all, /PRODUCTION_TRAFFIC_SHIFT: 100 % of the traffic on the new release, 0 % on the old/);
+  assert.match(bg.all, /BAKE_TIME/);
+  assert.match(bg.all, /✓ ok: deployment \S+ completed: all traffic on the new release/);
+  assert.equal(
+    bgClient.answers.filter((a) => a.status !== 200),
+    [],
+    'no error while the traffic moved',
+  );
+  assert.ok(bgClient.answers.some((a) => a.body === 'v3-blue-green'));
+  await assertServes('v3-blue-green');
+
+  // linear: half, then all of it, a (scaled) minute apart
+  const linear = strategy('linear', { LLMOPS_LINEAR_STEP_PERCENT: '50' });
+  commitSampleApp(app, 'v3-linear');
+  const linClient = sendingClient('/version');
+  const lin = await timed('deploy (linear)', () => sb.run('scripts/deploy.ts', ['--yes'], linear)).finally(linClient.stop);
+  assert.is(lin.exitCode, 0, lin.all.slice(-3000));
+  assert.match(lin.all, /50 % of the traffic on the new release, 50 % on the old/);
+  assert.match(lin.all, /100 % of the traffic on the new release, 0 % on the old/);
+  assert.equal(
+    linClient.answers.filter((a) => a.status !== 200),
+    [],
+    'no error while the traffic moved',
+  );
+  assert.ok(
+    linClient.answers.some((a) => a.body === 'v3-linear') && linClient.answers.some((a) => a.body === 'v3-blue-green'),
+    'both releases answered during the shift',
+  );
+  await assertServes('v3-linear');
+
+  // back to rolling (the cases below deploy rolling): Terraform removes what the strategies needed; the next release
+  // goes back on the service's own target group
+  await apply({}, 'rolling');
+  commitSampleApp(app, 'v2');
+  const back = await timed('deploy (rolling again)', () => sb.run('scripts/deploy.ts', ['--yes']));
+  assert.is(back.exitCode, 0, back.all.slice(-3000));
+  assert.match(back.all, /--deployment-configuration \S*"strategy":"ROLLING"/);
+  await steady(120_000);
+  await assertServes('v2');
+});
+
 /** SQL in the sandbox's PostgreSQL behind an RDS instance (its own container), as the master user over the local socket. */
 async function sql(instance: string, query: string): Promise<string> {
   const id = execFileSync('docker', ['ps', '-q', '--filter', `label=llmops-sandbox.db=${instance}`], { encoding: 'utf8' })
