@@ -6,10 +6,10 @@
 //   aws ecs describe-service-deployments --service-deployment-arns <arn>
 //   aws elbv2 describe-rules --rule-arns <production listener rule>
 //   aws ecs stop-service-deployment --service-deployment-arn <arn> --stop-type ROLLBACK    (a crash loop, a task lost)
-import type { Service, ServiceDeployment } from '@aws-sdk/client-ecs';
+import type { Service, ServiceDeployment, Task } from '@aws-sdk/client-ecs';
 import { type AlarmReader, alarmReader, alarmsTripped } from './alarms.js';
 import type { Config } from './config.js';
-import { explainStoppedTask } from './diagnosis.js';
+import { diagnose, explainStoppedTask } from './diagnosis.js';
 import {
   type Clients,
   clients,
@@ -209,6 +209,7 @@ export async function followServiceDeployment(
     const timeoutMs = (options.timeoutSeconds ?? config.deployTimeoutSeconds) * 1000;
     const crashLoop = options.crashLoopTasks ?? config.crashLoopTasks;
     const seenStopped = new Set<string>();
+    const stoppedTasks: Task[] = [];
     let newTg: string | undefined;
     let last = '';
     let served = false;
@@ -252,16 +253,20 @@ export async function followServiceDeployment(
           `deployment ${arn.split('/').pop()} ${d.status === 'ROLLBACK_SUCCESSFUL' ? 'was rolled back' : `ended ${d.status}`}: ${why}${stopping ? ` (${stopping})` : ''}`,
           {
             deploymentId: depId,
-            diagnosis: (alarms ?? triggered.map((name) => ({ text: `alarm ${name} is in ALARM` }))).map(
-              (a) =>
-                `${a.text}\n  fix: the release before serves again; look at the new release's logs (npm run logs) before deploying again`,
-            ),
+            diagnosis: [
+              ...(alarms ?? triggered.map((name) => ({ text: `alarm ${name} is in ALARM` }))).map(
+                (a) =>
+                  `${a.text}\n  fix: the release before serves again; look at the new release's logs (npm run logs) before deploying again`,
+              ),
+              ...(stoppedTasks.length ? await diagnose(c, config, stoppedTasks, new Map()) : []),
+            ],
           },
         );
       }
       // a crash loop before any traffic, or a task of the new release lost later: stopped here, with ROLLBACK
       const stopped = depId && !stopping ? await stoppedTasksOf(c, config, depId, seenStopped) : [];
       for (const t of stopped) runner.echo(`  ✗ task ${t.taskArn?.split('/').pop()} stopped: ${explainStoppedTask(t)}`);
+      stoppedTasks.push(...stopped);
       const lost = served ? stopped.length > 0 : crashLoop > 0 && seenStopped.size >= crashLoop;
       if (lost && d.status === 'IN_PROGRESS') {
         stopping = served
