@@ -245,7 +245,12 @@ export async function followServiceDeployment(
           return result('ok', `deployment ${arn.split('/').pop()} rolled back: the release before serves`, { deploymentId: depId });
         const triggered = d.alarms?.triggeredAlarmNames ?? [];
         const alarms = triggered.length
-          ? await alarmsTripped(await (reader ??= alarmReader(config.region)), triggered, 0, true)
+          ? await alarmsTripped(
+              await (reader ??= c.cloudwatch ? Promise.resolve(c.cloudwatch) : alarmReader(config.region)),
+              triggered,
+              0,
+              true,
+            )
           : undefined;
         const why = d.rollback?.reason ?? d.statusReason ?? d.status;
         return result(
