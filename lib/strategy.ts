@@ -25,7 +25,8 @@ import {
 import { ExitCode, ScriptFailure } from './errors.js';
 import { probe } from './http.js';
 import { sh, type Runner } from './run.js';
-import type { Outputs } from './terraform.js';
+import { type Outputs, outputsKey, readStateObject } from './terraform.js';
+import { sdkOptions, sdkRead } from './aws.js';
 import { pollDelayMs, type VerifyOptions, type VerifyResult, waitForDeployment } from './waiter.js';
 
 export type StrategyKind = Config['strategy']['kind'];
@@ -96,6 +97,38 @@ export function strategyChange(
 }
 
 const json = (v: unknown) => JSON.stringify(v ?? null, v && typeof v === 'object' ? Object.keys(v).sort() : undefined);
+
+/**
+ * Going back to rolling removes the alternate target group: refused while it carries the production traffic (after
+ * an odd number of native deployments), or the app would answer 503 from the apply until the next deploy. Read from
+ * the stack's published outputs and the production rule (`aws elbv2 describe-rules`, through the SDK).
+ */
+export async function switchBackProblem(runner: Runner, config: Config, account: string): Promise<string | undefined> {
+  if (config.strategy.kind !== 'rolling' || runner.dryRun) return undefined;
+  const outputs = await readStateObject<Record<string, string>>(
+    runner,
+    config,
+    account,
+    outputsKey(config),
+    "the stack's outputs",
+    'apply terraform/ once more',
+  ).catch(() => undefined);
+  const rule = outputs?.production_listener_rule_arn;
+  if (!outputs || (outputs.deployment_strategy ?? 'rolling') === 'rolling' || !rule) return undefined;
+  const { elb } = await loadSdk();
+  const weights = await sdkRead(runner, ['elbv2', 'describe-rules', '--rule-arns', rule], async () => {
+    const client = new elb.ElasticLoadBalancingV2Client(sdkOptions(config.region, 3));
+    try {
+      return await ruleWeights({ elb: client } as unknown as Clients, rule);
+    } finally {
+      client.destroy();
+    }
+  });
+  const alternate = outputs.alternate_target_group_arn;
+  if (!weights || !alternate || !(weights.get(alternate) ?? 0)) return undefined;
+  return `DEPLOY_STRATEGY=rolling removes the alternate target group (${alternate.split(':').pop()}), which serves ${weights.get(alternate)} % of the traffic now: the app would answer 503 until the next deploy.
+  fix: deploy once more with DEPLOY_STRATEGY=${outputs.deployment_strategy} (the release moves to the service's own target group), then plan with DEPLOY_STRATEGY=rolling`;
+}
 
 /** The service's strategy as ECS has it (ROLLING when it names none). */
 export const strategyOf = (service?: Pick<Service, 'deploymentConfiguration'>): string =>

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
-import { ScriptFailure } from '../lib/errors.js';
+import { ExitCode, ScriptFailure } from '../lib/errors.js';
+import { switchBackProblem } from '../lib/strategy.js';
 import { formatSummary, prepareTfvars, showPlan, tfvarsProblems } from '../lib/infra.js';
 import { newContext, type PipelineStep, preflightOf, runStep } from '../lib/pipeline.js';
 import { sh, type Runner } from '../lib/run.js';
@@ -27,6 +28,9 @@ export const step: PipelineStep = {
     runner.echo(
       `# state bucket ${stateBucket(config, identity.account)}: ${runner.dryRun ? 'would be created if missing (versioned, encrypted, private)' : bucket === 'created' ? 'created (versioned, encrypted, private)' : 'exists'}`,
     );
+    // back to rolling while the alternate target group serves: refused before anything is planned
+    const switchBack = await switchBackProblem(runner, config, identity.account);
+    if (switchBack) throw new ScriptFailure(switchBack, ExitCode.PREFLIGHT);
     prepareTfvars(runner, config);
     await terraformInit(runner, config, identity.account);
     await runner.run(sh`terraform ${chdir(config)} plan -input=false -no-color ${varFileArgs(config)} -out=${planFile(config)}`, {
