@@ -86,6 +86,7 @@ export function deployProbes(config: Config, account: string, outputs: Outputs, 
         you(['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [`arn:aws:s3:::${bucket}/${lockKey(config)}`]),
         you(['s3:GetObject', 's3:PutObject'], [`arn:aws:s3:::${bucket}/${releaseKey(config, 1)}`]),
         you(['logs:GetLogEvents'], [`arn:aws:logs:${region}:${account}:log-group:${n.logGroup}:*`]),
+        ...(config.strategy.kind === 'rolling' ? [] : strategyProbes(config, account, outputs, you)),
       ]
     : [];
   const secrets = [values.APP_SECRET_ARN, values.DB_PASSWORD_SECRET_ARN].map(String);
@@ -95,6 +96,27 @@ export function deployProbes(config: Config, account: string, outputs: Outputs, 
     { who: 'the execution role', principal: execution, actions: ['secretsmanager:GetSecretValue'], resources: secrets },
     { who: 'the execution role', principal: execution, actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], resources: [repo] },
     ...decryptProbes(config, outputs, execution, config.migrate ? String(values.MIGRATION_EXECUTION_ROLE_ARN) : undefined),
+  ];
+}
+
+/**
+ * A native strategy (DEPLOY_STRATEGY): step 6 passes ECS the role it shifts traffic with; step 7 follows the service
+ * deployment and reads the production rule's weights; a crash loop is stopped with StopServiceDeployment.
+ */
+function strategyProbes(
+  config: Config,
+  account: string,
+  outputs: Outputs,
+  you: (a: string[], r: string[], c?: Record<string, string>) => Probe,
+): Probe[] {
+  const { region } = config;
+  const service = `arn:aws:ecs:${region}:${account}:service/${config.names.cluster}/${config.names.service}`;
+  const role = typeof outputs.ecs_infrastructure_role_arn === 'string' ? outputs.ecs_infrastructure_role_arn : '';
+  return [
+    you(['ecs:ListServiceDeployments'], [service]),
+    you(['ecs:DescribeServiceDeployments', 'ecs:StopServiceDeployment'], [`${service.replace(':service/', ':service-deployment/')}/*`]),
+    you(['elasticloadbalancing:DescribeRules'], ['*']),
+    ...(role ? [you(['iam:PassRole'], [role], { 'iam:PassedToService': 'ecs.amazonaws.com' })] : []),
   ];
 }
 

@@ -62,6 +62,23 @@ test('the probes: every call of the deploy on its real ARN with the condition ke
   assert.ok(deployProbes(config(), ACCOUNT, outputs, undefined).every((p) => p.who === 'the execution role'));
 });
 
+test('a native strategy: the role ECS shifts traffic with is passed to ECS only, and the service deployments are followed and stopped on this service only', () => {
+  const INFRA = `arn:aws:iam::${ACCOUNT}:role/llmops/llmops-ecs-infrastructure`;
+  const native = { ...OUTPUTS, deployment_strategy: 'canary', ecs_infrastructure_role_arn: INFRA, get: (k: string) => OUTPUTS[k]! } as any;
+  const probes = deployProbes(config({ LLMOPS_DEPLOY_STRATEGY: 'canary' }), ACCOUNT, native, ROLE);
+  const pass = probes.find((p) => p.actions.includes('iam:PassRole') && p.resources.includes(INFRA));
+  assert.equal(pass?.context, { 'iam:PassedToService': 'ecs.amazonaws.com' });
+  assert.equal(probes.find((p) => p.actions.includes('ecs:StopServiceDeployment'))?.resources, [
+    `arn:aws:ecs:us-east-1:${ACCOUNT}:service-deployment/llmops-cluster/llmops-service/*`,
+  ]);
+  assert.ok(probes.some((p) => p.actions.includes('elasticloadbalancing:DescribeRules')));
+  const rolling = deployProbes(config(), ACCOUNT, native, ROLE);
+  assert.not.ok(
+    rolling.some((p) => p.resources.includes(INFRA) || p.actions.includes('ecs:StopServiceDeployment')),
+    'rolling: none of it',
+  );
+});
+
 const KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/0123abcd-4567-89ef-0123-456789abcdef`;
 const withKey = { ...OUTPUTS, secrets_kms_key_arn: KEY, get: (k: string) => ({ ...OUTPUTS, secrets_kms_key_arn: KEY })[k]! } as any;
 

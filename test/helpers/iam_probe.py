@@ -80,6 +80,24 @@ def register(keys, execution, tags=None):
     return client("ecs", keys).register_task_definition(**kwargs)
 
 
+def allowed(call):
+    """The call's authorisation, for an action the plain moto here does not implement past its IAM check."""
+    try:
+        return call()
+    except Exception as e:
+        code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
+        if code in ("AccessDenied", "AccessDeniedException") or "not authorized" in str(e):
+            raise
+        return None
+
+
+def traffic_lb(role):
+    """A load balancer with the advanced configuration of a native strategy: ECS is passed `role` to shift traffic."""
+    return {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1", "containerName": "app", "containerPort": 80,
+            "advancedConfiguration": {"alternateTargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t-alt/2",
+                                      "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/a/1/2/3", "roleArn": role}}
+
+
 # one representative call per statement of config/iam-deploy-policy.json (its Sid)
 CALLS = {
     "EcrLogin": lambda k: client("ecr", k).get_authorization_token(),
@@ -87,6 +105,8 @@ CALLS = {
     "TaskDefinitions": lambda k: client("ecs", k).list_task_definitions(familyPrefix=n["family"]),
     "TagTheReleaseRecord": lambda k: register(k, roles[n["executionRole"]], tags=[{"key": "llmops:git-sha", "value": "abc"}]),
     "TheOneService": lambda k: client("ecs", k).update_service(cluster=n["cluster"], service=n["service"], desiredCount=0),
+    "FollowAndStopTheServiceDeployments": lambda k: allowed(lambda: client("ecs", k).list_service_deployments(cluster=n["cluster"], service=n["service"])),
+    "PassTheTrafficRoleToEcs": lambda k: client("ecs", k).update_service(cluster=n["cluster"], service=n["service"], loadBalancers=[traffic_lb(f"arn:aws:iam::123456789012:role/{n['project']}/{n['project']}-ecs-infrastructure")]),
     "FollowTheDeployment": lambda k: client("ecs", k).list_tasks(cluster=n["cluster"], serviceName=n["service"]),
     "TargetHealth": lambda k: client("elbv2", k).describe_target_groups(),
     "ReadTheAppLogs": lambda k: client("logs", k).filter_log_events(logGroupName=n["logGroup"]),
@@ -109,6 +129,8 @@ NEVER = {
     "update the service of another cluster": lambda k: client("ecs", k).update_service(cluster="other-cluster", service=n["service"], desiredCount=0),
     "list the tasks of another cluster": lambda k: client("ecs", k).list_tasks(cluster="other-cluster"),
     "pass another role to ECS": lambda k: register(k, roles["someone-elses-role"]),
+    "pass another role to ECS to shift traffic with": lambda k: client("ecs", k).update_service(cluster=n["cluster"], service=n["service"], loadBalancers=[traffic_lb(roles["someone-elses-role"])]),
+    "stop another service's deployment": lambda k: client("ecs", k).stop_service_deployment(serviceDeploymentArn=f"arn:aws:ecs:us-east-1:123456789012:service-deployment/{n['cluster']}/other-service/abc", stopType="ROLLBACK"),
     "run another family's task": lambda k: run_task(k, n["cluster"], other_td),
     "run the migration's task in another cluster": lambda k: run_task(k, "other-cluster", migrate_td),
     "run the service's task definition as a one-off (only the migration's family)": lambda k: run_task(k, n["cluster"], td),
