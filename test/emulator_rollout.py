@@ -43,7 +43,7 @@ class FakeTask:
                     d["failedTasks"] = d.get("failedTasks", 0) + 1
 
 
-class Rollout(unittest.TestCase):
+class RolloutBase(unittest.TestCase):
     def setUp(self):
         emulator.TASKS.clear()
         self.launched: list[FakeTask] = []
@@ -64,6 +64,7 @@ class Rollout(unittest.TestCase):
     def service(self, desired=1, circuit_breaker=True, td=TD2):
         s = SimpleNamespace(
             name="llmops-service", status="ACTIVE", desired_count=desired, deployments=[], launch_type="FARGATE",
+            arn="arn:aws:ecs:us-east-1:123456789012:service/llmops-cluster/llmops-service", cluster_name="llmops-cluster",
             network_configuration=None, task_definition=None, events=[], running_count=0, pending_count=0,
             deployment_configuration={"deploymentCircuitBreaker": {"enable": circuit_breaker, "rollback": circuit_breaker}},
         )
@@ -77,6 +78,8 @@ class Rollout(unittest.TestCase):
         for t in tasks:
             t.task.last_status, t.healthy = "RUNNING", True
 
+
+class Rollout(RolloutBase):
     def test_launches_the_desired_count_and_completes_when_all_run_healthy(self):
         s = self.service(desired=2)
         self.reconcile(s)
@@ -270,6 +273,109 @@ class Alarms(unittest.TestCase):
         self.evaluate(slow, elsewhere, cpu)
         self.assertEqual((slow.state_value, elsewhere.state_value, cpu.state_value), ("ALARM", "OK", "INSUFFICIENT_DATA"))
         self.assertIn("[2.5 (", self.states[0][1])
+
+
+TG_ALT = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/llmops-tg-alt/3"
+RULE = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/alb/1/2/3"
+
+
+class Native(RolloutBase):
+    """ECS's native strategies: the new release starts in the target group without production traffic, the rule's
+    weights move to it (a canary's share, then all), ECS bakes, then the old release stops; an alarm or a stop
+    request puts the weights back and stops the new tasks, the old release serving throughout."""
+
+    def setUp(self):
+        super().setUp()
+        emulator.ARGS = SimpleNamespace(time_scale=0.0)  # every scaled delay is the 0.2 s floor
+        emulator.SERVICE_DEPLOYMENTS.clear()
+        emulator.NATIVE.clear()
+        self.rule = SimpleNamespace(actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": TG_PROD, "Weight": 100}, {"TargetGroupArn": TG_ALT, "Weight": 0}]}}])
+        self._orig_find_rule, self._orig_tripped = emulator.find_rule, emulator.tripped_alarms
+        emulator.find_rule = lambda arn: self.rule if arn == RULE else None
+        self.tripped: list[str] = []
+        emulator.tripped_alarms = lambda service, since: list(self.tripped)
+
+    def tearDown(self):
+        emulator.find_rule, emulator.tripped_alarms = self._orig_find_rule, self._orig_tripped
+        super().tearDown()
+
+    def weights(self):
+        return {g["TargetGroupArn"]: g["Weight"] for g in self.rule.actions[0]["ForwardConfig"]["TargetGroups"]}
+
+    def canary_service(self):
+        s = self.service(desired=1, td=TD1)
+        self.reconcile(s)
+        self.run_healthy(self.launched)
+        self.reconcile(s)  # the first release, rolling: COMPLETED on the service's own target group
+        s.load_balancers = [{"targetGroupArn": TG_PROD, "advancedConfiguration": {"alternateTargetGroupArn": TG_ALT, "productionListenerRule": RULE}}]
+        s.deployment_configuration = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}, "strategy": "CANARY",
+                                      "alarms": {"alarmNames": ["llmops-deploy-5xx-alt"], "enable": True, "rollback": True},
+                                      "bakeTimeInMinutes": 1, "canaryConfiguration": {"canaryPercent": 10, "canaryBakeTimeInMinutes": 1}}
+        dep = emulator.start_deployment(s, TD2)
+        return s, dep, emulator.SERVICE_DEPLOYMENTS[dep["id"]]
+
+    def test_a_canary_takes_its_share_then_all_then_bakes_and_stops_the_old_release(self):
+        s, dep, sd = self.canary_service()
+        self.assertEqual(emulator.NATIVE[dep["id"]]["new_tg"], TG_ALT, "the target group without production traffic")
+        old = self.launched[0]
+        self.reconcile(s)
+        self.assertEqual(sd["lifecycleStage"], "SCALE_UP")
+        self.run_healthy(self.launched[1:])
+        stages = []
+        for _ in range(40):
+            self.reconcile(s)
+            stages.append((sd["lifecycleStage"], self.weights()[TG_ALT]))
+            if sd["status"] != "IN_PROGRESS":
+                break
+            emulator.time.sleep(0.05)
+        self.assertIn(("PRODUCTION_TRAFFIC_SHIFT", 10), stages)
+        self.assertIn(("BAKE_TIME", 100), stages)
+        self.assertLess(stages.index(("PRODUCTION_TRAFFIC_SHIFT", 10)), stages.index(("BAKE_TIME", 100)))
+        self.assertEqual((sd["status"], dep["rolloutState"]), ("SUCCESSFUL", "COMPLETED"))
+        self.assertTrue(old.stopping, "the old release stops after the bake")
+        self.assertEqual(s.last_completed_task_definition, TD2)
+
+    def test_an_alarm_puts_the_traffic_back_and_stops_the_new_tasks_the_old_release_primary_again(self):
+        s, dep, sd = self.canary_service()
+        old = self.launched[0]
+        self.reconcile(s)
+        self.run_healthy(self.launched[1:])
+        for _ in range(3):
+            self.reconcile(s)
+        self.assertEqual(self.weights()[TG_ALT], 10)
+        self.tripped = ["llmops-deploy-5xx-alt"]
+        self.reconcile(s)
+        self.assertEqual(self.weights(), {TG_PROD: 100, TG_ALT: 0})
+        self.assertTrue(all(t.stopping for t in self.launched[1:]))
+        self.assertFalse(old.stopping)
+        self.assertEqual((s.deployments[0]["taskDefinition"], s.deployments[0]["status"]), (TD1, "PRIMARY"))
+        self.assertEqual(dep["rolloutState"], "FAILED")
+        self.assertEqual(sd["status"], "ROLLBACK_SUCCESSFUL")
+        self.assertEqual(sd["alarms"], {"status": "TRIGGERED", "alarmNames": ["llmops-deploy-5xx-alt"], "triggeredAlarmNames": ["llmops-deploy-5xx-alt"]})
+        self.assertIn("llmops-deploy-5xx-alt", sd["rollback"]["reason"])
+
+
+class Rules(unittest.TestCase):
+    """The load balancer emulation takes a listener's rules by priority (path, host, header), else its default."""
+
+    def listener(self):
+        rule = lambda priority, conditions, tg: SimpleNamespace(priority=priority, conditions=conditions, actions=[{"Type": "forward", "TargetGroupArn": tg}])
+        return SimpleNamespace(
+            _non_default_rules={
+                "b": rule(2, [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}], TG_ALT),
+                "a": rule(1, [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Origin-Verify", "Values": ["s3cret"]}}], TG_STAGING),
+            },
+            default_actions=[{"Type": "forward", "TargetGroupArn": TG_PROD}],
+        )
+
+    def test_the_first_matching_rule_by_priority_else_the_default(self):
+        listener = self.listener()
+        self.assertEqual(emulator.listener_action(listener, "/x", {"X-Origin-Verify": "s3cret"})["TargetGroupArn"], TG_STAGING)
+        self.assertEqual(emulator.listener_action(listener, "/x?y=1", {})["TargetGroupArn"], TG_ALT)
+        del listener._non_default_rules["b"]
+        self.assertEqual(emulator.listener_action(listener, "/x", {"X-Origin-Verify": "wrong"})["TargetGroupArn"], TG_PROD)
+        self.assertEqual(emulator.forward_groups({"ForwardConfig": {"TargetGroups": [{"TargetGroupArn": TG_ALT, "Weight": 0}]}}), [{"TargetGroupArn": TG_ALT, "Weight": 0}])
 
 
 if __name__ == "__main__":
