@@ -26,7 +26,7 @@ import { ExitCode, ScriptFailure } from './errors.js';
 import { probe } from './http.js';
 import { sh, type Runner } from './run.js';
 import { type Outputs, outputsKey, readStateObject } from './terraform.js';
-import { sdkOptions, sdkRead } from './aws.js';
+import { sdkRead } from './aws.js';
 import { pollDelayMs, type VerifyOptions, type VerifyResult, waitForDeployment } from './waiter.js';
 
 export type StrategyKind = Config['strategy']['kind'];
@@ -115,13 +115,15 @@ export async function switchBackProblem(runner: Runner, config: Config, account:
   ).catch(() => undefined);
   const rule = outputs?.production_listener_rule_arn;
   if (!outputs || (outputs.deployment_strategy ?? 'rolling') === 'rolling' || !rule) return undefined;
-  const { elb } = await loadSdk();
+  await loadSdk();
   const weights = await sdkRead(runner, ['elbv2', 'describe-rules', '--rule-arns', rule], async () => {
-    const client = new elb.ElasticLoadBalancingV2Client(sdkOptions(config.region, 3));
+    const c = clients(config.region);
     try {
-      return await ruleWeights({ elb: client } as unknown as Clients, rule);
+      return await ruleWeights(c, rule);
     } finally {
-      client.destroy();
+      c.ecs.destroy();
+      c.elb.destroy();
+      c.logs.destroy();
     }
   });
   const alternate = outputs.alternate_target_group_arn;
