@@ -40,6 +40,7 @@ export const SUITES: Record<string, string> = {
   'lib/tasks.ts': 'adapters',
   'lib/lock.ts': 'lock|deploylock|least-privilege',
   'lib/http.ts': 'http|image|waiter',
+  'lib/strategy.ts': 'strategy',
   // the guide's steps: their commands and decisions live in the numbered scripts
   'scripts/01-prereqs.ts': 'checks|prereqs|pipeline',
   'scripts/02-build.ts': 'image|steps|pipeline',
@@ -47,7 +48,7 @@ export const SUITES: Record<string, string> = {
   'scripts/04-apply.ts': 'infra|pipeline',
   'scripts/05-push.ts': 'adapters|pipeline',
   'scripts/06-taskdef.ts': 'taskdef|pipeline|least-privilege',
-  'scripts/07-verify.ts': 'waiter|pipeline',
+  'scripts/07-verify.ts': 'waiter|pipeline|strategy',
   'scripts/08-dns.ts': 'adapters|pipeline',
 };
 
