@@ -88,6 +88,8 @@ export async function releaseTaskDefinition(
 
   if (!service && !runner.dryRun)
     throw new ScriptFailure(`service ${serviceName} is not ACTIVE in cluster ${cluster}: run \`npm run step:4\` first`, ExitCode.PREFLIGHT);
+  // DEPLOY_STRATEGY against what the stack was applied for, and what the service lacks of it: before any change
+  const strategy = service && !runner.dryRun ? strategyChange(config, outputs, service) : undefined;
   const current = service?.taskDefinition ? await describeTaskDefinition(runner, config, service.taskDefinition) : undefined;
   const diff = taskDefinitionDiff(current, td);
 
@@ -151,7 +153,6 @@ export async function releaseTaskDefinition(
   // 6. point the service at the new revision: ECS starts a deployment (step 7 follows it). DEPLOY_STRATEGY goes with
   //    it when the service does not deploy that way yet (the Terraform provider here cannot set it): the whole
   //    deployment configuration, and the load balancer with the second target group and the rule ECS shifts
-  const strategy = service && !runner.dryRun ? strategyChange(config, outputs, service) : undefined;
   if (strategy && !(changed || needsCount))
     runner.echo(`# DEPLOY_STRATEGY=${config.strategy.kind} is not yet the service's: it goes with the next release`);
   const strategyArgs = strategy

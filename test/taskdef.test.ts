@@ -52,13 +52,13 @@ const OUTPUTS = Object.fromEntries(
  * object, the service (`sdk.service`: FAKE_SERVICE), the task definition it runs (`current.json` beside the fakes),
  * the scan (one HIGH finding); each recorded in the fakes' log, so that their calls list them in order.
  */
-const sdk = { fb: undefined as FakeBins | undefined, service: '{}' };
+const sdk = { fb: undefined as FakeBins | undefined, service: '{}', outputs: {} as Record<string, string> };
 let endpoint: FakeAws;
 let restoreEnv: () => void;
 test.before(async () => {
   endpoint = await fakeAws(
     (call) => {
-      if (call.name === 's3 cp') return Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, v.value]));
+      if (call.name === 's3 cp') return { ...Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, v.value])), ...sdk.outputs };
       if (call.name === 'ecs describe-services') return JSON.parse(sdk.service);
       if (call.name === 'ecs describe-task-definition') {
         if (!isDeepStrictEqual(call.input.include, ['TAGS'])) return new AwsError(400, 'Unexpected', 'without its tags');
@@ -130,7 +130,7 @@ const ref = { sha: 'a'.repeat(40), tag: 'aaaaaaaaaaaa', local: 'llmops-system:aa
 /** Step 6 against the fakes, as bootstrap runs it (the image and digest step 5 pushed). */
 async function release(fb: FakeBins, fake: Record<string, string>, env: Record<string, string> = {}, known: any = { ref, digest: DIGEST }) {
   const lines: string[] = [];
-  Object.assign(sdk, { fb, service: fake.FAKE_SERVICE ?? '{}' });
+  Object.assign(sdk, { fb, service: fake.FAKE_SERVICE ?? '{}', outputs: JSON.parse(fake.FAKE_OUTPUTS ?? '{}') });
   const runner = new Runner({
     echo: (l) => lines.push(l),
     env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, ...fake },
@@ -208,6 +208,66 @@ test('a new image: a revision registered with the release tags and deployed; its
   const update = fb.calls().find((c) => c[2] === 'update-service')!;
   assert.not.ok(update.includes('--desired-count'), 'a running service keeps its count (autoscaling owns it)');
   assert.ok(update.join(' ').includes(`--task-definition ${TD(18)}`));
+});
+
+test("DEPLOY_STRATEGY=canary: the strategy goes with the release's update-service (Terraform's configuration sent back whole, the second target group, the rule, the role); a service that deploys so already gets none; a stack not applied for it is refused before anything is registered", async () => {
+  const ALT = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/llmops-targets-alt/2';
+  const RULE = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/llmops-alb/1/2/3';
+  const ROLE = `arn:aws:iam::${TEST_ACCOUNT}:role/llmops/llmops-ecs-infrastructure`;
+  const canary = JSON.stringify({
+    deployment_strategy: 'canary',
+    alternate_target_group_arn: ALT,
+    production_listener_rule_arn: RULE,
+    ecs_infrastructure_role_arn: ROLE,
+  });
+  const terraforms = {
+    deploymentCircuitBreaker: { enable: true, rollback: true },
+    alarms: { alarmNames: ['llmops-deploy-5xx'], enable: true, rollback: true },
+  };
+  const lb = {
+    targetGroupArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/llmops-targets/1',
+    containerName: 'llmops-app',
+    containerPort: 3000,
+  };
+  const withLb = (deploymentConfiguration: any, loadBalancers: any[]) => {
+    const s = JSON.parse(service(TD(7)));
+    Object.assign(s.services[0], { deploymentConfiguration, loadBalancers });
+    return JSON.stringify(s);
+  };
+  const env = { LLMOPS_DEPLOY_STRATEGY: 'canary', LLMOPS_CANARY_PERCENT: '20' };
+  const old = renderTaskDefinition(valuesFor('llmops-system@sha256:old'));
+  const current = JSON.stringify({ taskDefinition: { ...old, taskDefinitionArn: TD(7), revision: 7 } });
+
+  const fb = fakeCli();
+  writeFileSync(join(fb.dir, 'current.json'), current);
+  const first = await release(fb, { FAKE_SERVICE: withLb(terraforms, [lb]), FAKE_OUTPUTS: canary }, env);
+  assert.is(first.result.strategy, 'CANARY', 'step 7 follows its stages');
+  const update = fb.calls().find((c) => c[2] === 'update-service')!;
+  const arg = (name: string) => JSON.parse(update[update.indexOf(name) + 1]!);
+  const sent = arg('--deployment-configuration');
+  assert.equal(sent, {
+    ...terraforms,
+    strategy: 'CANARY',
+    bakeTimeInMinutes: 1,
+    canaryConfiguration: { canaryPercent: 20, canaryBakeTimeInMinutes: 1 },
+  });
+  assert.equal(arg('--load-balancers'), [
+    { ...lb, advancedConfiguration: { alternateTargetGroupArn: ALT, productionListenerRule: RULE, roleArn: ROLE } },
+  ]);
+
+  const again = fakeCli();
+  writeFileSync(join(again.dir, 'current.json'), current);
+  await release(again, { FAKE_SERVICE: withLb(sent, arg('--load-balancers')), FAKE_OUTPUTS: canary }, env);
+  const second = again.calls().find((c) => c[2] === 'update-service')!;
+  assert.not.ok(second.includes('--deployment-configuration') || second.includes('--load-balancers'), 'already so: only the release');
+
+  const refused = fakeCli();
+  writeFileSync(join(refused.dir, 'current.json'), current);
+  const r = await release(refused, { FAKE_SERVICE: withLb(terraforms, [lb]) }, env);
+  assert.instance(r.result, ScriptFailure);
+  assert.is(r.result.exitCode, ExitCode.PREFLIGHT);
+  assert.match(r.result.message, 'DEPLOY_STRATEGY=canary, but the stack was applied with deployment_strategy=rolling');
+  assert.not.ok(r.calls.includes('ecs register-task-definition') || r.calls.includes('ecs update-service'), r.calls.join(', '));
 });
 
 /** The values step 6 renders with, for an image: what the running revision would have been made from. */
@@ -324,7 +384,7 @@ test('refused before anything changes: no service, no image in ECR', async () =>
 
 test('step 6, the definition: what step 5 pushed is deployed without asking ECR again; what it registered is reported; an unchanged release is a skip', async () => {
   const viaStep = async (fb: FakeBins, fake: Record<string, string>) => {
-    Object.assign(sdk, { fb, service: fake.FAKE_SERVICE ?? '{}' });
+    Object.assign(sdk, { fb, service: fake.FAKE_SERVICE ?? '{}', outputs: JSON.parse(fake.FAKE_OUTPUTS ?? '{}') });
     const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, ...fake } });
     const ctx = newContext(loadConfig({ env: { TF_DIR: mkdtempSync(join(tmpdir(), 'taskdef-tf-')) }, envFile: '' }), runner, true);
     ctx.ref = ref;
