@@ -581,6 +581,27 @@ test("strategies: with DEPLOY_STRATEGY=canary a release whose work answers 500 m
   );
   await assertServes('v3-linear');
 
+  // rollback while a deployment is in progress (linear, its first share held): the deployment is stopped with
+  // ROLLBACK and no other one started; the deploy that began it says it was rolled back (exit 4)
+  commitSampleApp(app, 'v3-stopped');
+  const slowEnv = {
+    LLMOPS_ENV_FILE: envFileWith('strategy-linear-slow', {
+      LLMOPS_DEPLOY_STRATEGY: 'linear',
+      LLMOPS_LINEAR_STEP_PERCENT: '50',
+      LLMOPS_TRAFFIC_STEP_MINUTES: '5',
+    }),
+  };
+  const running = startScript('scripts/deploy.ts', ['--yes'], slowEnv);
+  await until(() => running.out.includes('PRODUCTION_TRAFFIC_SHIFT: 50 %') || running.exit !== undefined, 180_000);
+  const stop = await timed('rollback during the shift', () => sb.run('scripts/rollback.ts', ['--yes'], slowEnv));
+  assert.is(stop.exitCode, 0, stop.all.slice(-3000));
+  assert.match(stop.all, /\$ aws ecs stop-service-deployment --service-deployment-arn \S+ --stop-type ROLLBACK/);
+  assert.match(stop.all, 'rolled back: the release before serves');
+  assert.not.match(stop.all, 'aws ecs update-service', 'no other deployment started');
+  assert.is(await running.done, 4, running.out.slice(-3000));
+  assert.match(running.out, 'rolled back because of a stop request');
+  await assertServes('v3-linear');
+
   // back to rolling (the cases below deploy rolling): Terraform removes what the strategies needed; the next release
   // goes back on the service's own target group
   await apply({}, 'rolling');
