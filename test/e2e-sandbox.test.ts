@@ -487,41 +487,24 @@ function sendingClient(path: string): { answers: { status: number; body: string 
   };
 }
 
-test("strategies: with DEPLOY_STRATEGY=canary a release whose work answers 500 meets the canary's share and is rolled back by ECS on its deployment alarm (exit 4 naming the alarm); blue-green and linear releases complete, a client seeing no error; back to rolling", async () => {
-  const app = join(sb.env.LLMOPS_SANDBOX_DIR, 'app');
-  const strategy = (kind: string, extra: Record<string, string> = {}) => ({
-    LLMOPS_ENV_FILE: envFileWith(`strategy-${kind}`, { LLMOPS_DEPLOY_STRATEGY: kind, ...extra }),
-  });
-  const apply = async (env: Record<string, string>, what: string) => {
-    for (const script of ['scripts/03-plan.ts', 'scripts/04-apply.ts']) {
-      const r = await timed(`${what}: ${script}`, () => sb.run(script, ['--yes'], env));
-      assert.is(r.exitCode, 0, r.all.slice(-3000));
-    }
-  };
-  // Terraform makes the second target group, the production rule and the role ECS shifts traffic with
-  const canary = strategy('canary', { LLMOPS_CANARY_PERCENT: '20', LLMOPS_TRAFFIC_STEP_MINUTES: '3' });
-  await apply(canary, 'canary');
-  const rule = (
-    await aws(
-      'elbv2',
-      'describe-rules',
-      '--listener-arn',
-      (
-        await aws(
-          'elbv2',
-          'describe-listeners',
-          '--load-balancer-arn',
-          (await aws('elbv2', 'describe-load-balancers', '--names', `${P}-alb`)).LoadBalancers[0].LoadBalancerArn,
-        )
-      ).Listeners[0].ListenerArn,
-    )
-  ).Rules.find((x: any) => !x.IsDefault);
-  assert.ok(rule, 'the production listener rule');
+const strategyApp = () => join(sb.env.LLMOPS_SANDBOX_DIR, 'app');
+const strategy = (kind: string, extra: Record<string, string> = {}) => ({
+  LLMOPS_ENV_FILE: envFileWith(`strategy-${kind}`, { LLMOPS_DEPLOY_STRATEGY: kind, ...extra }),
+});
+/** Steps 3 and 4 with these settings (Terraform adds or removes what the native strategies need). */
+async function applyWith(env: Record<string, string>, what: string): Promise<void> {
+  for (const script of ['scripts/03-plan.ts', 'scripts/04-apply.ts']) {
+    const r = await timed(`${what}: ${script}`, () => sb.run(script, ['--yes'], env));
+    assert.is(r.exitCode, 0, r.all.slice(-3000));
+  }
+}
 
-  // a canary of a release whose work answers 500: 20 % of the requests meet it, its alarm trips, ECS rolls it back
-  commitSampleApp(app, 'v3-canary', 'errors');
+test("strategies: with DEPLOY_STRATEGY=canary (steps 3 and 4 first), a release whose work answers 500 meets the canary's share and is rolled back by ECS on its deployment alarm: exit 4 naming the alarm; the client saw errors only from the canary's share", async () => {
+  await applyWith(strategy('canary'), 'canary');
+  commitSampleApp(strategyApp(), 'v3-canary', 'errors');
   const before = (await service()).taskDefinition;
   const client = sendingClient('/cgi-bin/work');
+  const canary = strategy('canary', { LLMOPS_CANARY_PERCENT: '20', LLMOPS_TRAFFIC_STEP_MINUTES: '3' });
   const r = await timed('deploy (canary of a release answering 500)', () => sb.run('scripts/deploy.ts', ['--yes'], canary)).finally(
     client.stop,
   );
@@ -537,63 +520,59 @@ test("strategies: with DEPLOY_STRATEGY=canary a release whose work answers 500 m
   assert.match(
     r.all,
     new RegExp(`alarm ${P}-deploy-5xx(-alt)? \\(HTTPCode_Target_5XX_Count Sum >= 5 over 60 s\\)`),
-    'the alarm, its metric and threshold',
+    'its metric and threshold',
   );
   assert.is((await service()).taskDefinition, before, 'the release before is the service again');
   const errors = client.answers.filter((a) => a.status >= 500).length;
   assert.ok(errors > 0, 'the client met the canary');
   assert.ok(errors < client.answers.length / 2, `only the canary's share failed: ${errors} of ${client.answers.length}`);
   await assertServes('v2');
+});
 
-  // blue-green: all at once to the new release once it is healthy, the old one kept through the bake
-  const blueGreen = strategy('blue-green');
-  commitSampleApp(app, 'v3-blue-green');
-  const bgClient = sendingClient('/version');
-  const bg = await timed('deploy (blue-green)', () => sb.run('scripts/deploy.ts', ['--yes'], blueGreen)).finally(bgClient.stop);
+test('strategies: a blue-green release completes, all the traffic at once after it is healthy; a client sees no error', async () => {
+  commitSampleApp(strategyApp(), 'v3-blue-green');
+  const client = sendingClient('/version');
+  const bg = await timed('deploy (blue-green)', () => sb.run('scripts/deploy.ts', ['--yes'], strategy('blue-green'))).finally(client.stop);
   assert.is(bg.exitCode, 0, bg.all.slice(-3000));
   // all of it at once (the shift itself lasts less than a poll): ECS's bake with the old release still running
   assert.match(bg.all, /BAKE_TIME: 100 % of the traffic on the new release, 0 % on the old/);
   assert.match(bg.all, /✓ ok: deployment \S+ completed: all traffic on the new release/);
   assert.equal(
-    bgClient.answers.filter((a) => a.status !== 200),
+    client.answers.filter((a) => a.status !== 200),
     [],
     'no error while the traffic moved',
   );
-  assert.ok(bgClient.answers.some((a) => a.body === 'v3-blue-green'));
+  assert.ok(client.answers.some((a) => a.body === 'v3-blue-green'));
   await assertServes('v3-blue-green');
+});
 
-  // linear: half, then all of it, a (scaled) minute apart
-  const linear = strategy('linear', { LLMOPS_LINEAR_STEP_PERCENT: '50' });
-  commitSampleApp(app, 'v3-linear');
-  const linClient = sendingClient('/version');
-  const lin = await timed('deploy (linear)', () => sb.run('scripts/deploy.ts', ['--yes'], linear)).finally(linClient.stop);
+test("strategies: a linear release completes in steps, both releases answering between them, a client seeing no error; rollback during the next one's shift stops it with ROLLBACK (the deploy exits 4)", async () => {
+  commitSampleApp(strategyApp(), 'v3-linear');
+  const client = sendingClient('/version');
+  const lin = await timed('deploy (linear)', () =>
+    sb.run('scripts/deploy.ts', ['--yes'], strategy('linear', { LLMOPS_LINEAR_STEP_PERCENT: '50' })),
+  ).finally(client.stop);
   assert.is(lin.exitCode, 0, lin.all.slice(-3000));
   assert.match(lin.all, /50 % of the traffic on the new release, 50 % on the old/);
   assert.match(lin.all, /BAKE_TIME: 100 % of the traffic on the new release, 0 % on the old/);
   assert.equal(
-    linClient.answers.filter((a) => a.status !== 200),
+    client.answers.filter((a) => a.status !== 200),
     [],
     'no error while the traffic moved',
   );
   assert.ok(
-    linClient.answers.some((a) => a.body === 'v3-linear') && linClient.answers.some((a) => a.body === 'v3-blue-green'),
+    client.answers.some((a) => a.body === 'v3-linear') && client.answers.some((a) => a.body === 'v3-blue-green'),
     'both releases answered during the shift',
   );
   await assertServes('v3-linear');
 
-  // rollback while a deployment is in progress (linear, its first share held): the deployment is stopped with
-  // ROLLBACK and no other one started; the deploy that began it says it was rolled back (exit 4)
-  commitSampleApp(app, 'v3-stopped');
-  const slowEnv = {
-    LLMOPS_ENV_FILE: envFileWith('strategy-linear-slow', {
-      LLMOPS_DEPLOY_STRATEGY: 'linear',
-      LLMOPS_LINEAR_STEP_PERCENT: '50',
-      LLMOPS_TRAFFIC_STEP_MINUTES: '5',
-    }),
-  };
-  const running = startScript('scripts/deploy.ts', ['--yes'], slowEnv);
+  // rollback while a deployment is in progress (its first share held): the deployment is stopped with ROLLBACK and
+  // no other one started; the deploy that began it says it was rolled back (exit 4)
+  commitSampleApp(strategyApp(), 'v3-stopped');
+  const slow = strategy('linear', { LLMOPS_LINEAR_STEP_PERCENT: '50', LLMOPS_TRAFFIC_STEP_MINUTES: '5' });
+  const running = startScript('scripts/deploy.ts', ['--yes'], slow);
   await until(() => running.out.includes('PRODUCTION_TRAFFIC_SHIFT: 50 %') || running.exit !== undefined, 180_000);
-  const stop = await timed('rollback during the shift', () => sb.run('scripts/rollback.ts', ['--yes'], slowEnv));
+  const stop = await timed('rollback during the shift', () => sb.run('scripts/rollback.ts', ['--yes'], slow));
   assert.is(stop.exitCode, 0, stop.all.slice(-3000));
   assert.match(stop.all, /\$ aws ecs stop-service-deployment --service-deployment-arn \S+ --stop-type ROLLBACK/);
   assert.match(stop.all, 'rolled back: the release before serves');
@@ -601,11 +580,11 @@ test("strategies: with DEPLOY_STRATEGY=canary a release whose work answers 500 m
   assert.is(await running.done, 4, running.out.slice(-3000));
   assert.match(running.out, 'rolled back because of a stop request');
   await assertServes('v3-linear');
+});
 
-  // back to rolling (the cases below deploy rolling): Terraform removes what the strategies needed; the next release
-  // goes back on the service's own target group
-  await apply({}, 'rolling');
-  commitSampleApp(app, 'v2');
+test("strategies: back to rolling (steps 3 and 4 remove the second target group); the next release goes back on the service's own target group", async () => {
+  await applyWith({}, 'rolling');
+  commitSampleApp(strategyApp(), 'v2');
   const back = await timed('deploy (rolling again)', () => sb.run('scripts/deploy.ts', ['--yes']));
   assert.is(back.exitCode, 0, back.all.slice(-3000));
   assert.match(back.all, /--deployment-configuration \S*"strategy":"ROLLING"/);
