@@ -163,11 +163,16 @@ async function networkSection(look: Look): Promise<Finding[]> {
   const [{ tg, lb }, dbi, health] = await Promise.all([
     loadBalancer(),
     json(runner, config, ['rds', 'describe-db-instances', '--db-instance-identifier', dbInstance]).then((r) => r?.DBInstances?.[0]),
-    tgArn
-      ? json(runner, config, ['elbv2', 'describe-target-health', '--target-group-arn', tgArn]).then(
-          (r) => r?.TargetHealthDescriptions ?? [],
-        )
-      : Promise.resolve([]),
+    // a native strategy's release serves from either target group: the targets of both
+    Promise.all(
+      [tgArn, svc.loadBalancers?.[0]?.advancedConfiguration?.alternateTargetGroupArn]
+        .filter((arn): arn is string => !!arn)
+        .map((arn) =>
+          json(runner, config, ['elbv2', 'describe-target-health', '--target-group-arn', arn]).then(
+            (r) => r?.TargetHealthDescriptions ?? [],
+          ),
+        ),
+    ).then((all) => all.flat()),
   ]);
   const albSg: string | undefined = lb?.SecurityGroups?.[0];
   const dbSg: string | undefined = dbi?.VpcSecurityGroups?.[0]?.VpcSecurityGroupId;
