@@ -237,6 +237,16 @@ test('the rendered deploy policy: no wildcard action, PassRole scoped and condit
     'arn:aws:iam::123456789012:role/llmops-ecs-task',
     'arn:aws:iam::123456789012:role/*/llmops-ecs-task',
   ]);
+  // the role ECS shifts a native strategy's traffic with: the stack's own, to ECS itself, never to ECS tasks
+  const traffic = policy.Statement.find((s: any) => s.Sid === 'PassTheTrafficRoleToEcs');
+  assert.is(traffic.Resource, 'arn:aws:iam::123456789012:role/llmops/llmops-ecs-infrastructure');
+  assert.equal(traffic.Condition, { StringEquals: { 'iam:PassedToService': 'ecs.amazonaws.com' } });
+  const toTasks = { ...traffic, Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } } };
+  assert.equal(deployPolicyViolations({ Statement: [toTasks] }), [
+    'PassTheTrafficRoleToEcs: PassRole without iam:PassedToService = ecs.amazonaws.com',
+  ]);
+  const anyRoleToEcs = { ...pass, Condition: { StringEquals: { 'iam:PassedToService': 'ecs.amazonaws.com' } } };
+  assert.ok(deployPolicyViolations({ Statement: [anyRoleToEcs] }).some((v) => v.includes('= ecs-tasks.amazonaws.com')));
   assert.is(
     policy.Statement.find((s: any) => s.Sid === 'TheOneService').Resource,
     'arn:aws:ecs:us-east-1:123456789012:service/llmops-cluster/llmops-service',

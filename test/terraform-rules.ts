@@ -566,7 +566,7 @@ export function runRules(plan: any): { id: string; what: string; violations: str
 
 const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
-/** No "*" or service-wide action; iam:PassRole only on named roles and only to ECS tasks. */
+/** No "*" or service-wide action; iam:PassRole only on named roles, only to ECS tasks (the traffic role: to ECS). */
 export function deployPolicyViolations(doc: any): string[] {
   const out: string[] = [];
   for (const s of asArray<any>(doc?.Statement)) {
@@ -578,8 +578,11 @@ export function deployPolicyViolations(doc: any): string[] {
       const resources = asArray<string>(s.Resource);
       if (resources.some((r) => r === '*' || /role\/\*$/.test(r))) out.push(`${s.Sid}: PassRole on ${resources.join(', ')}`);
       const passed = s.Condition?.StringEquals?.['iam:PassedToService'];
-      if (passed !== 'ecs-tasks.amazonaws.com' && !asArray<string>(passed).every((x) => x === 'ecs-tasks.amazonaws.com'))
-        out.push(`${s.Sid}: PassRole without iam:PassedToService = ecs-tasks.amazonaws.com`);
+      // the role ECS shifts a native strategy's traffic with goes to ECS itself; every other role to ECS tasks only
+      const to =
+        resources.length && resources.every((r) => /\/[^/]+-ecs-infrastructure$/.test(r)) ? 'ecs.amazonaws.com' : 'ecs-tasks.amazonaws.com';
+      if (passed !== to && !(asArray<string>(passed).length && asArray<string>(passed).every((x) => x === to)))
+        out.push(`${s.Sid}: PassRole without iam:PassedToService = ${to}`);
       if (!passed) out.push(`${s.Sid}: PassRole without a condition`);
     }
   }
