@@ -103,7 +103,7 @@ const json = (v: unknown) => JSON.stringify(v ?? null, v && typeof v === 'object
  * an odd number of native deployments), or the app would answer 503 from the apply until the next deploy. Read from
  * the stack's published outputs and the production rule (`aws elbv2 describe-rules`, through the SDK).
  */
-export async function switchBackProblem(runner: Runner, config: Config, account: string): Promise<string | undefined> {
+export async function switchBackProblem(runner: Runner, config: Config, account: string, given?: Clients): Promise<string | undefined> {
   if (config.strategy.kind !== 'rolling' || runner.dryRun) return undefined;
   const outputs = await readStateObject<Record<string, string>>(
     runner,
@@ -117,19 +117,30 @@ export async function switchBackProblem(runner: Runner, config: Config, account:
   if (!outputs || (outputs.deployment_strategy ?? 'rolling') === 'rolling' || !rule) return undefined;
   await loadSdk();
   const weights = await sdkRead(runner, ['elbv2', 'describe-rules', '--rule-arns', rule], async () => {
-    const c = clients(config.region);
+    const c = given ?? clients(config.region);
     try {
       return await ruleWeights(c, rule);
     } finally {
-      c.ecs.destroy();
-      c.elb.destroy();
-      c.logs.destroy();
+      if (!given) destroyClients(c);
     }
   });
+  return switchBackRefusal(outputs, weights);
+}
+
+/** The refusal of a switch back to rolling, from the stack's outputs and the production rule's weights: none while
+ *  the alternate target group carries no traffic. */
+export function switchBackRefusal(outputs: Record<string, string>, weights: Map<string, number> | undefined): string | undefined {
   const alternate = outputs.alternate_target_group_arn;
-  if (!weights || !alternate || !(weights.get(alternate) ?? 0)) return undefined;
-  return `DEPLOY_STRATEGY=rolling removes the alternate target group (${alternate.split(':').pop()}), which serves ${weights.get(alternate)} % of the traffic now: the app would answer 503 until the next deploy.
+  const share = alternate ? (weights?.get(alternate) ?? 0) : 0;
+  if (!share) return undefined;
+  return `DEPLOY_STRATEGY=rolling removes the alternate target group (${alternate!.split(':').pop()}), which serves ${share} % of the traffic now: the app would answer 503 until the next deploy.
   fix: deploy once more with DEPLOY_STRATEGY=${outputs.deployment_strategy} (the release moves to the service's own target group), then plan with DEPLOY_STRATEGY=rolling`;
+}
+
+function destroyClients(c: Clients): void {
+  c.ecs.destroy();
+  c.elb.destroy();
+  c.logs.destroy();
 }
 
 /** The service's strategy as ECS has it (ROLLING when it names none). */
@@ -175,7 +186,11 @@ export async function stopWithRollback(runner: Runner, config: Config, arn: stri
  * The service deployment still in progress, if any (rollback stops it rather than start another one), and the id of
  * the ECS deployment it is (the service's primary one).
  */
-export async function deploymentInProgress(runner: Runner, config: Config): Promise<{ arn: string; deploymentId?: string } | undefined> {
+export async function deploymentInProgress(
+  runner: Runner,
+  config: Config,
+  given?: Clients,
+): Promise<{ arn: string; deploymentId?: string } | undefined> {
   const { cluster, service } = config.names;
   runner.echoCommand(
     'aws',
@@ -184,7 +199,7 @@ export async function deploymentInProgress(runner: Runner, config: Config): Prom
   );
   if (runner.dryRun) return undefined;
   const { ecs } = await loadSdk();
-  const c = clients(config.region);
+  const c = given ?? clients(config.region);
   try {
     const [r, svc] = await Promise.all([
       c.ecs.send(new ecs.ListServiceDeploymentsCommand({ cluster, service, status: ['PENDING', 'IN_PROGRESS'] })),
@@ -193,9 +208,7 @@ export async function deploymentInProgress(runner: Runner, config: Config): Prom
     const arn = r.serviceDeployments?.[0]?.serviceDeploymentArn;
     return arn ? { arn, deploymentId: svc?.deployments?.find((d) => d.status === 'PRIMARY')?.id } : undefined;
   } finally {
-    c.ecs.destroy();
-    c.elb.destroy();
-    c.logs.destroy();
+    if (!given) destroyClients(c);
   }
 }
 
@@ -321,9 +334,7 @@ export async function followServiceDeployment(
       `gave up after ${Math.round(timeoutMs / 1000)} s (DEPLOY_TIMEOUT_SECONDS); last: ${last.trim()}. ECS carries on: npm run step:7`,
     );
   } finally {
-    c.ecs.destroy();
-    c.elb.destroy();
-    c.logs.destroy();
+    destroyClients(c);
     (await reader?.catch(() => undefined))?.destroy();
   }
 }

@@ -12,8 +12,13 @@ an explicit deny. That would prove nothing about a least-privilege policy. insta
   RegisterTaskDefinition: `iam:PassRole` on each role it names with `iam:PassedToService`, and
   `ecs:TagResource` with `ecs:CreateAction` when it carries tags; a TagResource / UntagResource of its own
   names its resource ARN and carries no `ecs:CreateAction`;
-- conditions use StringEquals / StringLike / ArnEquals / ArnLike; a missing key or an unknown operator
-  does not hold; a statement whose condition does not hold does not apply (neither allows nor denies);
+- EC2, RDS, ECS and Elastic Load Balancing requests carry `aws:ResourceTag/<key>` (the tags, in moto's
+  backend, of the resource they name: a security group, VPC or subnet; a DB instance; a cluster or service;
+  a load balancer, target group or listener) and `aws:RequestTag/<key>` (the tags they set), so a statement
+  conditioned on a stack's tag means what it says;
+- conditions use StringEquals / StringNotEquals / StringLike / ArnEquals / ArnLike / Null; a missing key does
+  not hold (but for StringNotEquals, which holds, and Null, which tests it), nor does an unknown operator; a
+  statement whose condition does not hold does not apply (neither allows nor denies);
 - IAM requests carry the role ARN (also before the role exists), `iam:PermissionsBoundary` and
   `iam:PolicyARN` as AWS sets them, and CreateFlowLogs implies `iam:PassRole` to vpc-flow-logs;
 - Secrets Manager requests name the secret's ARN (`secret:<name>-??????` before it exists), so a
@@ -49,7 +54,79 @@ def _params(req):
     return {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in (req._data or {}).items()}
 
 
+TAGGED_SERVICES = {"ec2", "rds", "ecs", "elasticloadbalancing"}
+EC2_IDS = ("GroupId", "VpcId", "SubnetId", "RouteTableId", "InternetGatewayId", "NatGatewayId", "ResourceId.1")
+ELB_ARNS = ("LoadBalancerArn", "TargetGroupArn", "ListenerArn", "RuleArn", "ResourceArns.member.1")
+
+
+def _resource_tags(service, p, account, region):
+    """The tags of the resource a request names, as moto's backend holds them: {key: value} ({} when none)."""
+    try:
+        if service == "ec2":
+            from moto.ec2.models import ec2_backends
+
+            rid = next((str(p[k]) for k in EC2_IDS if p.get(k)), None)
+            return dict(ec2_backends[account][region].tags.get(rid, {})) if rid else {}
+        if service == "rds":
+            from moto.rds.models import rds_backends
+
+            arn = p.get("ResourceName") or (p.get("DBInstanceIdentifier") and f"arn:aws:rds:{region}:{account}:db:{p['DBInstanceIdentifier']}")
+            tags = rds_backends[account][region].list_tags_for_resource(str(arn)) if arn else []
+            return {t["Key"]: t["Value"] for t in tags}
+        if service == "ecs":
+            from moto.ecs.models import ecs_backends
+
+            backend = ecs_backends[account][region]
+            cluster = str(p.get("cluster") or "default").split("/")[-1]
+            arn = p.get("resourceArn")
+            if not arn and p.get("service"):
+                name = str(p["service"]).split("/")[-1]
+                arn = next((s.arn for s in backend.services.values() if s.name == name and s.cluster_name == cluster), None)
+            if not arn and p.get("cluster"):
+                arn = f"arn:aws:ecs:{region}:{account}:cluster/{cluster}"
+            tags = backend.list_tags_for_resource(str(arn)) if arn else []
+            return {t["key"]: t["value"] for t in tags or []}
+        if service == "elasticloadbalancing":
+            from moto.elbv2.models import elbv2_backends
+
+            arn = next((str(p[k]) for k in ELB_ARNS if p.get(k)), None)
+            return elbv2_backends[account][region].tagging_service.get_tag_dict_for_resource(arn) if arn else {}
+    except Exception:  # noqa: BLE001 - not there (yet): no resource tags
+        return {}
+    return {}
+
+
+def _request_tags(p):
+    """The tags a request sets, in any of the four services' forms: {key: value}."""
+    if isinstance(p.get("tags"), list):  # ECS (JSON)
+        return {str(t.get("key")): str(t.get("value")) for t in p["tags"] if isinstance(t, dict)}
+    out = {}
+    for k, v in p.items():
+        # EC2: TagSpecification.N.Tag.M.Key and CreateTags' Tag.N.Key; RDS, ELB: Tags.member.N.Key
+        if k.endswith(".Key") and (k.startswith("TagSpecification.") or k.startswith("Tag.") or k.startswith("Tags.member.")):
+            out[str(v)] = str(p.get(k[: -len("Key")] + "Value", ""))
+    return out
+
+
+def _tag_context(service, p, account, region):
+    """aws:ResourceTag/<key> and aws:RequestTag/<key> of a request, as AWS sets them for tag-based access."""
+    ctx = {f"aws:ResourceTag/{k}": v for k, v in _resource_tags(service, p, account, region).items()}
+    ctx.update({f"aws:RequestTag/{k}": v for k, v in _request_tags(p).items()})
+    return ctx
+
+
 def _checks(req, resource):
+    """(action, resource ARN, condition context) triples the request must be allowed; the service's own action
+    carries its resource's and its request's tags (EC2, RDS, ECS, ELB)."""
+    out = _service_checks(req, resource)
+    service = req._action.split(":", 1)[0]
+    if service not in TAGGED_SERVICES:
+        return out
+    tags = _tag_context(service, _params(req), req.account_id, req._region)
+    return [(a, r, {**ctx, **tags}) if a.startswith(f"{service}:") else (a, r, ctx) for a, r, ctx in out]
+
+
+def _service_checks(req, resource):
     """(action, resource ARN, condition context) triples the request must be allowed."""
     service, name = req._action.split(":", 1)
     region, account = req._region, req.account_id
@@ -190,6 +267,16 @@ def _conditions_hold(statement, context):
         for key, expected in pairs.items():
             expected = expected if isinstance(expected, list) else [expected]
             actual = (context or {}).get(key)
+            if operator == "Null":
+                # "true": the key is absent; "false": it is present
+                if (actual is None) != (str(expected[0]).lower() == "true"):
+                    return False
+                continue
+            if operator == "StringNotEquals":
+                # a negated operator holds when the key is absent (AWS pairs it with Null for that reason)
+                if actual is not None and actual in expected:
+                    return False
+                continue
             if actual is None:
                 return False
             if operator in ("StringEquals", "ArnEquals"):

@@ -131,8 +131,11 @@ resource "aws_iam_role_policy" "github_deploy" {
 # - it reaches only this stack's secrets and, in the state bucket, only this stack's keys;
 # - it trusts its own GitHub environment (github_infra_environment, e.g. `infra` with required reviewers),
 #   never the deploy job's subjects.
-# What stays account-wide (PowerUserAccess): the services with no per-stack resource names in this stack
-# (EC2 networking, RDS, ECS, ELB, CloudWatch, WAF, CloudFront). terraform/README.md lists them.
+# - in EC2, RDS, ECS and Elastic Load Balancing it never touches a resource tagged as another stack's (the
+#   `Project` tag every resource of a stack carries, from default_tags) and never tags one as another stack's.
+# What stays account-wide (PowerUserAccess): those services' resources that carry no `Project` tag (another
+# tool's), the actions AWS authorises without a resource tag (Describe*, List*), and CloudWatch, WAF and
+# CloudFront. terraform/README.md lists them.
 # The boundary and this role are created by an administrator's first apply; from then on CI applies as it.
 locals {
   github_infra      = local.github && var.create_github_infra_role
@@ -166,6 +169,8 @@ locals {
     "arn:${data.aws_partition.current.partition}:s3:::${local.state_bucket_name}/${local.name}/*",
     "arn:${data.aws_partition.current.partition}:s3:::${local.name}-alb-logs-${local.account_id}/*",
   ]
+  # the services whose resources the infra role reaches by their stack tag (aws:ResourceTag / aws:RequestTag)
+  stack_tagged_services = ["ec2:*", "rds:*", "ecs:*", "elasticloadbalancing:*"]
 }
 
 data "aws_iam_policy_document" "role_boundary" {
@@ -325,6 +330,46 @@ data "aws_iam_policy_document" "github_infra_iam" {
     effect    = "Deny"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:PutResourcePolicy"]
     resources = ["${local.secret_arn}:rds!*"]
+  }
+
+  # EC2, RDS, ECS and ELB resources have no per-stack names to scope by; every one a stack creates carries its
+  # `Project` tag (default_tags): one tagged as another stack's is out of reach, and none is tagged as another's
+  statement {
+    sid       = "NeverTouchAnotherStacksResources"
+    effect    = "Deny"
+    actions   = local.stack_tagged_services
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/Project"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [local.name]
+    }
+  }
+
+  statement {
+    sid       = "NeverTagAsAnotherStack"
+    effect    = "Deny"
+    actions   = local.stack_tagged_services
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/Project"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:RequestTag/Project"
+      values   = [local.name]
+    }
   }
 
   statement {

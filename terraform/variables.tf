@@ -566,6 +566,12 @@ variable "tags" {
   description = "Extra tags for every resource."
   type        = map(string)
   default     = {}
+
+  validation {
+    # the infra role reaches EC2, RDS, ECS and ELB resources by their Project tag (github.tf)
+    condition     = !contains([for k in keys(var.tags) : lower(k)], "project")
+    error_message = "tags must not set Project: every resource carries Project = <project_name>[-<environment>] (the stack's name), and the infra role reaches only the resources tagged with its own stack's name."
+  }
 }
 
 variable "target_group_name" {

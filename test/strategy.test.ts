@@ -9,7 +9,15 @@ import { loadConfig } from '../lib/config.js';
 import type { Clients } from '../lib/ecs.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { Runner } from '../lib/run.js';
-import { followDeployment, followServiceDeployment, strategyChange, strategyOf } from '../lib/strategy.js';
+import {
+  deploymentInProgress,
+  followDeployment,
+  followServiceDeployment,
+  strategyChange,
+  strategyOf,
+  switchBackProblem,
+  switchBackRefusal,
+} from '../lib/strategy.js';
 import type { Outputs } from '../lib/terraform.js';
 import { fakeBins } from './helpers/fake-bin.js';
 
@@ -40,6 +48,39 @@ test('rolling on a rolling service changes nothing; the outputs of a stack appli
   assert.is(strategyChange(config(), outputs('rolling'), { deploymentConfiguration: TERRAFORMS, loadBalancers: [LB] }), undefined);
   const old = { get: (n: string) => n } as unknown as Outputs;
   assert.is(strategyChange(config(), old, { deploymentConfiguration: TERRAFORMS, loadBalancers: [LB] }), undefined);
+});
+
+test("a change in any of the strategy's numbers, its kind or the load balancer's configuration is sent; the same one in another key order is not", () => {
+  const c = config({ DEPLOY_STRATEGY: 'canary', CANARY_PERCENT: '20', TRAFFIC_STEP_MINUTES: '3', BAKE_SECONDS: '61' });
+  const applied = strategyChange(c, outputs('canary'), { deploymentConfiguration: TERRAFORMS, loadBalancers: [LB] })!;
+  const current = { deploymentConfiguration: applied.deploymentConfiguration as any, loadBalancers: applied.loadBalancers as any };
+  const differs = (env: Record<string, string>, o = outputs('canary'), svc = current) => strategyChange(config(env), o, svc);
+  const same = { DEPLOY_STRATEGY: 'canary', CANARY_PERCENT: '20', TRAFFIC_STEP_MINUTES: '3', BAKE_SECONDS: '61' };
+  assert.is(differs(same), undefined);
+  assert.ok(differs({ ...same, BAKE_SECONDS: '181' }), "ECS's bake");
+  assert.ok(differs({ ...same, CANARY_PERCENT: '30' }), "the canary's share");
+  assert.ok(differs({ ...same, TRAFFIC_STEP_MINUTES: '4' }), "the canary's hold");
+  assert.ok(differs({ ...same, DEPLOY_STRATEGY: 'blue-green' }), 'the kind');
+  assert.ok(differs(same, { ...outputs('canary'), ecs_infrastructure_role_arn: `${ROLE}-2` } as unknown as Outputs), 'the role');
+  const linear = { DEPLOY_STRATEGY: 'linear', LINEAR_STEP_PERCENT: '25', BAKE_SECONDS: '60' };
+  const onLinear = strategyChange(config(linear), outputs('canary'), current)!;
+  const linearNow = { deploymentConfiguration: onLinear.deploymentConfiguration as any, loadBalancers: onLinear.loadBalancers as any };
+  assert.is(differs(linear, outputs('canary'), linearNow), undefined);
+  assert.ok(differs({ ...linear, LINEAR_STEP_PERCENT: '50' }, outputs('canary'), linearNow), "the linear step's share");
+  // ECS answers the same configuration with its keys in its own order: not a change
+  const reordered = {
+    deploymentConfiguration: {
+      ...linearNow.deploymentConfiguration,
+      linearConfiguration: { stepBakeTimeInMinutes: 1, stepPercent: 25 },
+    },
+    loadBalancers: [{ ...LB, advancedConfiguration: { roleArn: ROLE, productionListenerRule: RULE, alternateTargetGroupArn: ALT } }],
+  };
+  assert.is(differs(linear, outputs('canary'), reordered as any), undefined);
+  // a rolling service that still carries a native strategy's load balancer configuration gets it taken off
+  const stale = { deploymentConfiguration: { ...TERRAFORMS, strategy: 'ROLLING' }, loadBalancers: current.loadBalancers };
+  assert.equal(strategyChange(config(), outputs('rolling'), stale as any)?.loadBalancers, [LB]);
+  // a service with no strategy named is a rolling one
+  assert.is(strategyChange(config(), outputs('rolling'), { deploymentConfiguration: undefined, loadBalancers: undefined }), undefined);
 });
 
 test("canary: the strategy, ECS's bake in whole minutes and the canary's share go with the whole configuration Terraform set; the load balancer gains the second target group, the rule and the role; the same again changes nothing", () => {
@@ -82,6 +123,9 @@ test('a strategy the stack was not applied for is refused before anything change
       assert.is(e.exitCode, ExitCode.PREFLIGHT);
       assert.match(e.message, `DEPLOY_STRATEGY=${kind}, but the stack was applied with deployment_strategy=${applied}`);
       assert.match(e.message, 'npm run step:3 && npm run step:4');
+      const why = ': a native strategy needs the second target group and the production listener rule Terraform makes for it.';
+      if (kind === 'rolling') assert.not.match(e.message, why);
+      else assert.match(e.message, why);
     }
   }
 });
@@ -120,24 +164,30 @@ const newTask = (id: string, ip: string, extra: Partial<Task> = {}): Task =>
     ...extra,
   }) as any;
 
-function canned(timeline: (poll: number) => World): { clients: Clients; sent: string[] } {
+function canned(
+  timeline: (poll: number) => World,
+  the: { service?: () => Service | undefined; listed?: { serviceDeploymentArn: string; createdAt: Date }[] } = {},
+): { clients: Clients; sent: string[]; inputs: [string, any][] } {
   let poll = -1;
   const sent: string[] = [];
+  const inputs: [string, any][] = [];
   const world = () => timeline(Math.max(poll, 0));
   const answer = async (command: any): Promise<any> => {
     const input = command.input;
     sent.push(command.constructor.name);
+    inputs.push([command.constructor.name, input]);
     switch (command.constructor.name) {
-      case 'DescribeServicesCommand':
-        return { services: [service()] };
+      case 'DescribeServicesCommand': {
+        const svc = the.service ? the.service() : service();
+        return { services: svc ? [svc] : [] };
+      }
       case 'ListServiceDeploymentsCommand':
         assert.is(input.cluster, 'llmops-cluster');
         assert.is(input.service, 'llmops-service');
-        return { serviceDeployments: [{ serviceDeploymentArn: SD, createdAt: new Date() }] };
+        return { serviceDeployments: the.listed ?? [{ serviceDeploymentArn: SD, createdAt: new Date() }] };
       case 'DescribeServiceDeploymentsCommand':
-        assert.equal(input.serviceDeploymentArns, [SD]);
         poll++;
-        return { serviceDeployments: [world().sd] };
+        return { serviceDeployments: input.serviceDeploymentArns.includes(world().sd?.serviceDeploymentArn) ? [world().sd] : [] };
       case 'DescribeRulesCommand': {
         assert.equal(input.RuleArns, [RULE]);
         const [old, fresh] = world().weights ?? [100, 0];
@@ -183,7 +233,7 @@ function canned(timeline: (poll: number) => World): { clients: Clients; sent: st
     }
   };
   const client = { send: answer, destroy() {} } as any;
-  return { clients: { ecs: client, elb: client, logs: client, cloudwatch: client }, sent };
+  return { clients: { ecs: client, elb: client, logs: client, cloudwatch: client }, sent, inputs };
 }
 
 function quietRunner(): { runner: Runner; lines: string[] } {
@@ -314,6 +364,8 @@ test('rollback of a deployment in progress: ROLLBACK_SUCCESSFUL is its success; 
     pollDelay: () => 1,
   });
   assert.is(late.outcome, 'failed');
+  assert.is(late.message, 'deployment abc completed before the rollback took effect');
+  assert.is(ok.message, 'deployment abc rolled back: the release before serves');
 });
 
 test('followDeployment: a native strategy through its stages, ROLLING with the waiter (as step 6 says; never the other)', async () => {
@@ -336,6 +388,255 @@ test('followDeployment: a native strategy through its stages, ROLLING with the w
   }).catch((e) => ({ native: false, error: e }));
   assert.is(w.native, false);
   assert.not.ok(rolling.sent.includes('DescribeServiceDeploymentsCommand'));
+});
+
+test('following: the newest service deployment, the primary ECS deployment when none is given, the health URL asked when it completes', async () => {
+  const { runner, lines } = quietRunner();
+  const older = 'arn:aws:ecs:us-east-1:123456789012:service-deployment/llmops-cluster/llmops-service/old';
+  const svc = () =>
+    ({
+      ...service(),
+      deployments: [
+        { id: 'ecs-svc/1', status: 'ACTIVE' },
+        { id: 'ecs-svc/2', status: 'PRIMARY' },
+      ],
+    }) as any;
+  const world = canned(() => ({ sd: sd('IN_PROGRESS', 'SCALE_UP', { status: 'STOPPED', statusReason: 'stopped by a user' } as any) }), {
+    service: svc,
+    listed: [
+      { serviceDeploymentArn: older, createdAt: new Date(Date.now() - 60_000) },
+      { serviceDeploymentArn: SD, createdAt: new Date() },
+    ],
+  });
+  const since = Date.now() - 1000;
+  const r = await followServiceDeployment(runner, config(), { clients: world.clients, pollDelay: () => 1, timeoutSeconds: 10, since });
+  assert.is(r.outcome, 'rolled-back', r.message);
+  assert.is(r.deploymentId, 'ecs-svc/2', 'the primary ECS deployment');
+  assert.is(r.message, 'deployment abc ended STOPPED: stopped by a user');
+  const list = world.inputs.find(([n]) => n === 'ListServiceDeploymentsCommand')![1];
+  assert.equal(list.createdAt.after, new Date(since - 5000), 'created since the update (5 s of clock skew allowed)');
+  assert.equal(world.inputs.find(([n]) => n === 'DescribeServiceDeploymentsCommand')![1].serviceDeploymentArns, [SD], 'the newest one');
+  assert.ok(
+    world.inputs.filter(([n]) => n === 'ListTasksCommand').every(([, i]) => i.startedBy === 'ecs-svc/2'),
+    "the new release's tasks: those of the primary deployment",
+  );
+  assert.ok(
+    lines.includes(
+      '# following CANARY deployment abc of llmops-service (SDK polling: ecs describe-service-deployments, elbv2 describe-rules)',
+    ),
+    lines.join('\n'),
+  );
+
+  const failed = sd('ROLLBACK_FAILED', 'PRODUCTION_TRAFFIC_SHIFT', { statusReason: 'the old tasks could not start' } as any);
+  const f = await followServiceDeployment(runner, config(), { clients: canned(() => ({ sd: failed })).clients, pollDelay: () => 1 });
+  assert.is(f.outcome, 'rolled-back');
+  assert.is(f.message, 'deployment abc ended ROLLBACK_FAILED: the old tasks could not start');
+});
+
+test('following: no service or no deployment is preflight; a deployment that vanishes fails; a dry run only shows the polls', async () => {
+  const { runner } = quietRunner();
+  const none = canned(() => ({ sd: sd('IN_PROGRESS', 'SCALE_UP') }), { service: () => undefined });
+  assert.is((await followServiceDeployment(runner, config(), { clients: none.clients })).outcome, 'preflight');
+  const empty = canned(() => ({ sd: sd('IN_PROGRESS', 'SCALE_UP') }), { listed: [] });
+  const e = await followServiceDeployment(runner, config(), { clients: empty.clients });
+  assert.is(e.outcome, 'preflight');
+  assert.is(e.message, 'service llmops-service has no deployment to follow');
+  const gone = canned(() => ({ sd: sd('IN_PROGRESS', 'SCALE_UP', { serviceDeploymentArn: 'elsewhere' } as any) }));
+  const g = await followServiceDeployment(runner, config(), { clients: gone.clients, serviceDeploymentArn: SD });
+  assert.is(g.outcome, 'failed');
+  assert.is(g.message, `service deployment ${SD} is not there`);
+  const lines: string[] = [];
+  const dry = new Runner({ echo: (l) => lines.push(l), dryRun: true });
+  const asked = canned(() => ({ sd: sd('IN_PROGRESS', 'SCALE_UP') }));
+  const d = await followServiceDeployment(dry, config(), { clients: asked.clients });
+  assert.is(d.outcome, 'ok');
+  assert.equal(asked.sent, [], 'a dry run asks nothing');
+  assert.equal(lines, [
+    '[dry-run] $ aws ecs list-service-deployments --cluster llmops-cluster --service llmops-service   # via the SDK',
+    "[dry-run] $ aws ecs describe-service-deployments --service-deployment-arns '<ARN>'   # polled via the SDK",
+    "[dry-run] $ aws elbv2 describe-rules --rule-arns '<PRODUCTION_LISTENER_RULE_ARN>'   # polled via the SDK",
+  ]);
+  assert.is(d.message, 'dry run');
+});
+
+test('following gives up after DEPLOY_TIMEOUT_SECONDS with the last state said, ECS carrying on', async () => {
+  const { runner } = quietRunner();
+  const world = canned(() => ({ sd: sd('IN_PROGRESS', 'BAKE_TIME'), weights: [0, 100], running: [newTask('t1', '10.0.1.5')] }));
+  const r = await followServiceDeployment(runner, config(), {
+    clients: world.clients,
+    deploymentId: 'ecs-svc/2',
+    pollDelay: () => 5,
+    timeoutSeconds: 0.2,
+  });
+  assert.is(r.outcome, 'timeout');
+  assert.is(
+    r.message,
+    'gave up after 0 s (DEPLOY_TIMEOUT_SECONDS); last: IN_PROGRESS BAKE_TIME: 100 % of the traffic on the new release, 0 % on the old; tasks 2/2 running. ECS carries on: npm run step:7',
+  );
+  assert.ok(world.sent.filter((n) => n === 'DescribeServiceDeploymentsCommand').length > 1, 'polled until the limit');
+});
+
+test('following: done only when the health URL answers 200; without a rule no share is claimed; tied weights name no release', async () => {
+  const { createServer } = await import('node:http');
+  let status = 200;
+  const server = createServer((_, res) => res.writeHead(status).end()).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const url = `http://127.0.0.1:${(server.address() as any).port}/health`;
+  try {
+    const noRule = () => ({ ...service(), loadBalancers: [LB] }) as any;
+    for (const [code, outcome] of [
+      [200, 'ok'],
+      [500, 'failed'],
+    ] as const) {
+      status = code;
+      const { runner, lines } = quietRunner();
+      const world = canned(() => ({ sd: sd('SUCCESSFUL', 'CLEAN_UP') }), { service: noRule });
+      const r = await followServiceDeployment(runner, config(), { clients: world.clients, url, deploymentId: 'ecs-svc/2' });
+      assert.is(r.outcome, outcome, r.message);
+      assert.is(r.url, url);
+      assert.is(
+        r.message,
+        `deployment abc completed: all traffic on the new release, ${url} ${code === 200 ? 'answers' : 'does not answer'}`,
+      );
+      assert.ok(lines.includes(code === 200 ? `  ✓ ${url} answered 200` : `  ✗ ${url} did not answer 200`), lines.join('\n'));
+      assert.ok(
+        lines.some((l) => l.startsWith('  SUCCESSFUL CLEAN_UP; tasks 2/2 running')),
+        'no rule: no share claimed',
+      );
+      assert.not.ok(world.sent.includes('DescribeRulesCommand'));
+    }
+  } finally {
+    server.close();
+  }
+  // no task registered yet: the release with less traffic is the new one; tied, neither is named
+  for (const [weights, said] of [
+    [[100, 0], '0 % of the traffic on the new release'],
+    [[50, 50], undefined],
+  ] as const) {
+    const { runner, lines } = quietRunner();
+    const world = canned(() => ({ sd: sd('ROLLBACK_SUCCESSFUL', 'SCALE_UP'), weights: [...weights] as [number, number] }));
+    await followServiceDeployment(runner, config(), { clients: world.clients, deploymentId: 'ecs-svc/2', pollDelay: () => 1 });
+    const line = lines.find((l) => l.startsWith('  ROLLBACK_SUCCESSFUL'))!;
+    if (said) assert.match(line, said);
+    else assert.not.match(line, '%');
+  }
+});
+
+test('CRASH_LOOP_TASKS=0 leaves a crash loop to ECS: nothing stopped here', async () => {
+  const fb = fakeBins({ aws: 'echo "{}"' });
+  const runner = new Runner({ echo: () => {}, env: { PATH: `${fb.dir}:${process.env.PATH}` } });
+  const dead = Array.from({ length: 4 }, (_, i) =>
+    newTask(`d${i}`, `10.0.2.${i}`, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', containers: [{ exitCode: 3 }] } as any),
+  );
+  const steps: World[] = [
+    { sd: sd('IN_PROGRESS', 'SCALE_UP'), weights: [100, 0], stopped: dead },
+    { sd: sd('IN_PROGRESS', 'SCALE_UP'), weights: [100, 0], stopped: dead },
+    { sd: sd('ROLLBACK_SUCCESSFUL', 'SCALE_UP', { rollback: { reason: 'circuit breaker' } } as any), weights: [100, 0], stopped: dead },
+  ];
+  const world = canned((poll) => steps[Math.min(poll, steps.length - 1)]!);
+  const r = await followServiceDeployment(runner, config({ CRASH_LOOP_TASKS: '0' }), {
+    clients: world.clients,
+    deploymentId: 'ecs-svc/2',
+    pollDelay: () => 1,
+  });
+  assert.is(r.outcome, 'rolled-back');
+  assert.is(r.message, 'deployment abc was rolled back: circuit breaker');
+  assert.equal(fb.calls(), [], 'no stop-service-deployment');
+  assert.ok(r.diagnosis.length >= 1, 'the stopped tasks are explained: their exit codes');
+});
+
+test('back to rolling is refused while the alternate target group carries traffic, with its share and the fix; never otherwise', () => {
+  const applied = { deployment_strategy: 'canary', alternate_target_group_arn: ALT, production_listener_rule_arn: RULE };
+  const refusal = switchBackRefusal(
+    applied,
+    new Map([
+      [TG, 0],
+      [ALT, 100],
+    ]),
+  );
+  assert.is(
+    refusal,
+    `DEPLOY_STRATEGY=rolling removes the alternate target group (targetgroup/llmops-targets-alt/2), which serves 100 % of the traffic now: the app would answer 503 until the next deploy.
+  fix: deploy once more with DEPLOY_STRATEGY=canary (the release moves to the service's own target group), then plan with DEPLOY_STRATEGY=rolling`,
+  );
+  assert.match(
+    switchBackRefusal(
+      applied,
+      new Map([
+        [TG, 75],
+        [ALT, 25],
+      ]),
+    )!,
+    'which serves 25 % of the traffic now',
+  );
+  assert.is(
+    switchBackRefusal(
+      applied,
+      new Map([
+        [TG, 100],
+        [ALT, 0],
+      ]),
+    ),
+    undefined,
+    'the service target group serves: Terraform may remove the other',
+  );
+  assert.is(switchBackRefusal(applied, new Map([[TG, 100]])), undefined, 'the rule does not name it');
+  assert.is(switchBackRefusal(applied, undefined), undefined, 'no rule read');
+  assert.is(switchBackRefusal({ deployment_strategy: 'canary' }, new Map([[ALT, 100]])), undefined, 'no alternate target group');
+});
+
+test('switchBackProblem asks nothing unless DEPLOY_STRATEGY=rolling, and nothing in a dry run', async () => {
+  const fb = fakeBins({ aws: 'echo "unexpected" >&2; exit 9' });
+  const env = { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
+  const lines: string[] = [];
+  const canary = new Runner({ echo: (l) => lines.push(l), env });
+  assert.is(await switchBackProblem(canary, config({ DEPLOY_STRATEGY: 'canary' }), '123456789012'), undefined);
+  const dry = new Runner({ echo: (l) => lines.push(l), env, dryRun: true });
+  assert.is(await switchBackProblem(dry, config(), '123456789012'), undefined);
+  assert.equal(lines, [], 'no read shown or made');
+  assert.equal(fb.calls(), []);
+});
+
+test('the deployment in progress: the newest pending or in-progress service deployment and the primary ECS deployment; none, nothing; a dry run only shows the line', async () => {
+  const asked: any[] = [];
+  const world = (listed: { serviceDeploymentArn: string }[]) => {
+    const client = {
+      send: async (command: any) => {
+        asked.push([command.constructor.name, command.input]);
+        if (command.constructor.name === 'ListServiceDeploymentsCommand') return { serviceDeployments: listed };
+        if (command.constructor.name === 'DescribeServicesCommand')
+          return {
+            services: [
+              {
+                ...service(),
+                deployments: [
+                  { id: 'ecs-svc/1', status: 'ACTIVE' },
+                  { id: 'ecs-svc/2', status: 'PRIMARY' },
+                ],
+              },
+            ],
+          };
+        throw new Error(`unexpected ${command.constructor.name}`);
+      },
+      destroy() {},
+    } as any;
+    return { ecs: client, elb: client, logs: client } as Clients;
+  };
+  const { runner, lines } = quietRunner();
+  assert.equal(await deploymentInProgress(runner, config(), world([{ serviceDeploymentArn: SD }])), { arn: SD, deploymentId: 'ecs-svc/2' });
+  const list = asked.find(([name]) => name === 'ListServiceDeploymentsCommand')[1];
+  assert.equal(list, { cluster: 'llmops-cluster', service: 'llmops-service', status: ['PENDING', 'IN_PROGRESS'] });
+  assert.ok(
+    lines.some((l) =>
+      l.includes('aws ecs list-service-deployments --cluster llmops-cluster --service llmops-service --status IN_PROGRESS'),
+    ),
+    lines.join('\n'),
+  );
+  assert.is(await deploymentInProgress(runner, config(), world([])), undefined, 'nothing in progress');
+  asked.length = 0;
+  const dry = new Runner({ echo: () => {}, dryRun: true });
+  assert.is(await deploymentInProgress(dry, config(), world([{ serviceDeploymentArn: SD }])), undefined);
+  assert.equal(asked, [], 'a dry run asks nothing');
 });
 
 test.run();

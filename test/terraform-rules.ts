@@ -556,6 +556,36 @@ export const RULES: Rule[] = [
       return [...roles, ...unbounded];
     },
   },
+  {
+    id: 'IAM.stack-tag',
+    what: "the infra role never touches an EC2, RDS, ECS or ELB resource tagged as another stack's, nor tags one so; every resource carries its stack's Project tag",
+    check: (p) => {
+      if (!ofType(p, 'aws_iam_role').some((r) => r.name === 'github_infra')) return [];
+      const name = ofType(p, 'aws_iam_role')
+        .find((r) => r.name === 'github_infra')!
+        .values.name.replace(/-github-infra$/, '');
+      const services = ['ec2:*', 'rds:*', 'ecs:*', 'elasticloadbalancing:*'];
+      const statements = ofType(p, 'aws_iam_role_policy')
+        .filter((r) => r.name === 'github_infra_iam')
+        .flatMap((r) => [].concat(parse(r.values.policy).Statement ?? []));
+      const guards = (key: string) =>
+        statements.some(
+          (s: any) =>
+            s.Effect === 'Deny' &&
+            one(s.Resource) === '*' &&
+            services.every((a) => [].concat(s.Action ?? []).includes(a as never)) &&
+            String(s.Condition?.Null?.[key]) === 'false' &&
+            [].concat(s.Condition?.StringNotEquals?.[key] ?? []).join() === name,
+        );
+      const missing = ['aws:ResourceTag/Project', 'aws:RequestTag/Project']
+        .filter((key) => !guards(key))
+        .map((key) => `github_infra_iam: no Deny of ${services.join(', ')} where ${key} is set and is not ${name}`);
+      const untagged = resources(p)
+        .filter((r) => r.values && 'tags_all' in r.values && r.values.tags_all?.Project !== name)
+        .map((r) => `${r.address}: Project tag ${r.values.tags_all?.Project ?? '(none)'} is not the stack's (${name})`);
+      return [...missing, ...untagged];
+    },
+  },
 ];
 
 export function runRules(plan: any): { id: string; what: string; violations: string[] }[] {

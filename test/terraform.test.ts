@@ -172,6 +172,28 @@ test("the infra role reaches its own stack only: another stack's secret and stat
   assert.is(own.exitCode, 0, `its own key (the denial is the scoping's doing): ${own.stderr}`);
 });
 
+test("the infra role reaches its own stack's EC2, RDS, ECS and ELB resources only: another stack's, by its Project tag, are denied", async () => {
+  const { probes } = await domain;
+  const denied: [string, RegExp][] = [
+    ["delete another stack's database", /rds:DeleteDBInstance/],
+    ["reset another stack's database's master password", /rds:ModifyDBInstance/],
+    ["delete another stack's cluster", /ecs:DeleteCluster/],
+    ["open another stack's security group", /ec2:AuthorizeSecurityGroupIngress/],
+    ["delete another stack's target group", /elasticloadbalancing:DeleteTargetGroup/],
+    ["create a security group tagged as another stack's", /ec2:CreateSecurityGroup/],
+  ];
+  for (const [name, action] of denied) {
+    const p = probes[name]!;
+    assert.is.not(p.exitCode, 0, `${name}: allowed`);
+    assert.match(p.stderr, /AccessDenied|UnauthorizedOperation|not authorized/, name);
+    assert.match(p.stderr, action, `${name}: the denial names the action`);
+  }
+  // the neighbours of the denials: the tag decides, not the action
+  for (const name of ["create a security group tagged as its own stack's", "tag its own stack's database"]) {
+    assert.is(probes[name]!.exitCode, 0, `${name}: ${probes[name]!.stderr}`);
+  }
+});
+
 test("with migrations, only the migration's execution role reads the master's secret; the service's reads the app user's", async () => {
   const { probes } = await domain;
   const denied = probes["the service's execution role reads the master's secret"]!;
@@ -318,6 +340,12 @@ const BREAKS: Record<string, (plan: any) => void> = {
     all(p, 'aws_lb_listener').find((l) => l.protocol === 'HTTP').default_action = [{ type: 'forward' }];
   },
   'IAM.boundary': (p) => (all(p, 'aws_iam_role').find((r) => r.name.endsWith('-ecs-task')).permissions_boundary = null),
+  'IAM.stack-tag': (p) => {
+    const infra = all(p, 'aws_iam_role_policy').find((r) => r.name === 'manage-llmops-roles');
+    const doc = JSON.parse(infra.policy);
+    doc.Statement = doc.Statement.filter((s: any) => s.Sid !== 'NeverTouchAnotherStacksResources');
+    infra.policy = JSON.stringify(doc);
+  },
 };
 
 test('every rule has its break, and each break fails exactly its rule (table: rule id -> smallest broken plan)', () => {

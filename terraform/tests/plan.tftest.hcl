@@ -457,6 +457,37 @@ run "without_a_github_environment_the_branch_subject_alone" {
   }
 }
 
+run "rejects_a_project_tag_of_its_own" {
+  command = plan
+
+  variables {
+    tags = { project = "shared" }
+  }
+
+  expect_failures = [var.tags]
+}
+
+run "every_resource_carries_the_stacks_project_tag_the_infra_role_is_scoped_by" {
+  command = plan
+
+  variables {
+    github_repository        = "acme/app"
+    create_github_infra_role = true
+    environment              = "staging"
+    tags                     = { team = "web" }
+  }
+
+  assert {
+    condition     = local.tags.Project == local.name && local.tags.team == "web"
+    error_message = "default_tags carry Project = the stack's name beside the extra tags"
+  }
+
+  assert {
+    condition     = local.stack_tagged_services == ["ec2:*", "rds:*", "ecs:*", "elasticloadbalancing:*"]
+    error_message = "the infra role's tag guard covers EC2, RDS, ECS and ELB"
+  }
+}
+
 run "rejects_root_as_the_user_part_of_user_group" {
   command = plan
   variables {

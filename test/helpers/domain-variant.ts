@@ -180,8 +180,8 @@ async function run(): Promise<DomainVariant> {
     const outputs = JSON.parse((await terraform(dir, ['output', '-json'], env)).stdout || '{}');
     const publishedObject = await execa('aws', ['s3', 'cp', `s3://${STATE_BUCKET}/llmops/outputs.json`, '-'], { env, reject: false });
     const published = JSON.parse(publishedObject.stdout || '{}');
-    await anotherStack(env);
-    const probes = { ...(await infraProbes(infra)), ...(await trustProbes(env)), ...(await executionRoleProbes(env)) };
+    const staging = await anotherStack(env);
+    const probes = { ...(await infraProbes(infra, staging)), ...(await trustProbes(env)), ...(await executionRoleProbes(env)) };
     const state = existsSync(join(dir, 'terraform.tfstate')) ? readFileSync(join(dir, 'terraform.tfstate'), 'utf8') : '';
     const planText = (await terraform(dir, ['show', '-json', 'tfplan'], env)).stdout;
     const secret = await execa(
@@ -286,8 +286,9 @@ async function executionRoleProbes(env: Record<string, string>): Promise<DomainV
   return out;
 }
 
-/** What a second stack of the project (staging) keeps in the same account: an infra role, a secret, its state. */
-async function anotherStack(env: Record<string, string>): Promise<void> {
+/** What a second stack of the project (staging) keeps in the same account: an infra role, a secret, its state,
+ *  and its EC2, RDS, ECS and ELB resources (tagged Project = llmops-staging, as its default_tags do). */
+async function anotherStack(env: Record<string, string>): Promise<StagingResources> {
   const trust = JSON.stringify({
     Version: '2012-10-17',
     Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }],
@@ -298,6 +299,71 @@ async function anotherStack(env: Record<string, string>): Promise<void> {
     ['s3api', 'put-object', '--bucket', STATE_BUCKET, '--key', 'llmops-staging/terraform.tfstate', '--content-type', 'application/json'],
   ];
   for (const args of calls) await execa('aws', args, { env });
+  // the aws CLI v1 sends rds requests to AWS whatever AWS_ENDPOINT_URL says: every call names the endpoint
+  const text = async (args: string[]) =>
+    (await execa('aws', [...args, '--endpoint-url', env.AWS_ENDPOINT_URL!, '--output', 'text'], { env })).stdout.trim();
+  const vpc = await text(['ec2', 'describe-vpcs', '--filters', 'Name=is-default,Values=true', '--query', 'Vpcs[0].VpcId']);
+  const tag = 'Key=Project,Value=llmops-staging';
+  await text([
+    'rds',
+    'create-db-instance',
+    '--db-instance-identifier',
+    'llmops-staging-db',
+    '--db-instance-class',
+    'db.t4g.micro',
+    '--engine',
+    'postgres',
+    '--allocated-storage',
+    '20',
+    '--master-username',
+    'llmops',
+    '--master-user-password',
+    'staging-password-1',
+    '--tags',
+    tag,
+    '--query',
+    'DBInstance.DBInstanceIdentifier',
+  ]);
+  await text(['ecs', 'create-cluster', '--cluster-name', 'llmops-staging-cluster', '--tags', 'key=Project,value=llmops-staging']);
+  const sg = await text([
+    'ec2',
+    'create-security-group',
+    '--group-name',
+    'llmops-staging-tasks',
+    '--description',
+    'staging tasks',
+    '--vpc-id',
+    vpc,
+    '--tag-specifications',
+    `ResourceType=security-group,Tags=[{${tag}}]`,
+    '--query',
+    'GroupId',
+  ]);
+  const tg = await text([
+    'elbv2',
+    'create-target-group',
+    '--name',
+    'llmops-staging-targets',
+    '--protocol',
+    'HTTP',
+    '--port',
+    '3000',
+    '--target-type',
+    'ip',
+    '--vpc-id',
+    vpc,
+    '--tags',
+    tag,
+    '--query',
+    'TargetGroups[0].TargetGroupArn',
+  ]);
+  return { vpc, sg, tg };
+}
+
+interface StagingResources {
+  vpc: string;
+  sg: string;
+  tg: string;
 }
 
 const BOUNDARY = 'arn:aws:iam::123456789012:policy/llmops-role-boundary';
@@ -308,8 +374,66 @@ const TRUST = JSON.stringify({
 const ADMIN = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] });
 
 /** What the infra role must not do (and the one thing next to it that it may), as the infra role. */
-async function infraProbes(env: Record<string, string>): Promise<DomainVariant['probes']> {
+async function infraProbes(env: Record<string, string>, staging: StagingResources): Promise<DomainVariant['probes']> {
+  const sgTagged = (project: string, name: string) => [
+    'ec2',
+    'create-security-group',
+    '--group-name',
+    name,
+    '--description',
+    'probe',
+    '--vpc-id',
+    staging.vpc,
+    '--tag-specifications',
+    `ResourceType=security-group,Tags=[{Key=Project,Value=${project}}]`,
+  ];
+  const ownDb = `arn:aws:rds:us-east-1:123456789012:db:${tfNameVars().TF_VAR_db_identifier}`;
+  const endpoint = ['--endpoint-url', env.AWS_ENDPOINT_URL!]; // the aws CLI v1's rds commands ignore AWS_ENDPOINT_URL
   const calls: Record<string, string[]> = {
+    // EC2, RDS, ECS and ELB: by the stack's Project tag
+    "delete another stack's database": [
+      'rds',
+      'delete-db-instance',
+      '--db-instance-identifier',
+      'llmops-staging-db',
+      '--skip-final-snapshot',
+      ...endpoint,
+    ],
+    "reset another stack's database's master password": [
+      'rds',
+      'modify-db-instance',
+      '--db-instance-identifier',
+      'llmops-staging-db',
+      '--master-user-password',
+      'taken-over-password-1',
+      '--apply-immediately',
+      ...endpoint,
+    ],
+    "delete another stack's cluster": ['ecs', 'delete-cluster', '--cluster', 'llmops-staging-cluster'],
+    "open another stack's security group": [
+      'ec2',
+      'authorize-security-group-ingress',
+      '--group-id',
+      staging.sg,
+      '--protocol',
+      'tcp',
+      '--port',
+      '5432',
+      '--cidr',
+      '0.0.0.0/0',
+    ],
+    "delete another stack's target group": ['elbv2', 'delete-target-group', '--target-group-arn', staging.tg],
+    "create a security group tagged as another stack's": sgTagged('llmops-staging', 'llmops-probe-staging'),
+    "create a security group tagged as its own stack's": sgTagged('llmops', 'llmops-probe'),
+    "tag its own stack's database": [
+      'rds',
+      'add-tags-to-resource',
+      '--resource-name',
+      ownDb,
+      '--tags',
+      'Key=note,Value=probe',
+      ...endpoint,
+    ],
     'create a role without the boundary': ['iam', 'create-role', '--role-name', 'llmops-escape', '--assume-role-policy-document', TRUST],
     "create a role on the stack's path, with the boundary, under a name the stack does not define": [
       'iam',
