@@ -585,6 +585,56 @@ test('back to rolling is refused while the alternate target group carries traffi
   assert.is(switchBackRefusal({ deployment_strategy: 'canary' }, new Map([[ALT, 100]])), undefined, 'no alternate target group');
 });
 
+test("switchBackProblem reads the stack's published outputs and the production rule: refused while the alternate target group serves; a rolling stack or none published, no rule read", async () => {
+  const { createServer } = await import('node:http');
+  let published: Record<string, string> | undefined;
+  const server = createServer((req, res) => {
+    const ok = published && req.method === 'GET' && req.url?.split('?')[0]!.endsWith('/llmops/outputs.json');
+    res.writeHead(ok ? 200 : 404, { 'content-type': ok ? 'application/json' : 'application/xml' });
+    res.end(ok ? JSON.stringify(published) : '<Error><Code>NoSuchKey</Code><Message>none</Message></Error>');
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.address() as any).port}`,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+  });
+  try {
+    const serving = (alt: number) => canned(() => ({ sd: sd('SUCCESSFUL', 'CLEAN_UP'), weights: [100 - alt, alt] }));
+    published = { deployment_strategy: 'blue-green', alternate_target_group_arn: ALT, production_listener_rule_arn: RULE };
+    const { runner, lines } = quietRunner();
+    const world = serving(100);
+    const refusal = await switchBackProblem(runner, config(), '123456789012', world.clients);
+    assert.match(refusal ?? '', 'which serves 100 % of the traffic now');
+    assert.match(refusal ?? '', 'deploy once more with DEPLOY_STRATEGY=blue-green');
+    assert.ok(
+      lines.some((l) => /aws s3 cp s3:\/\/\S+\/llmops\/outputs\.json -/.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => l.includes(`aws elbv2 describe-rules --rule-arns ${RULE}`)),
+      lines.join('\n'),
+    );
+    assert.equal(world.inputs.find(([n]) => n === 'DescribeRulesCommand')?.[1], { RuleArns: [RULE] });
+    assert.is(await switchBackProblem(runner, config(), '123456789012', serving(0).clients), undefined, 'the service target group serves');
+    for (const outputs of [
+      undefined,
+      { deployment_strategy: 'rolling' },
+      { alternate_target_group_arn: ALT, production_listener_rule_arn: RULE },
+    ]) {
+      published = outputs;
+      const none = serving(100);
+      assert.is(await switchBackProblem(runner, config(), '123456789012', none.clients), undefined, JSON.stringify(outputs));
+      assert.not.ok(none.sent.includes('DescribeRulesCommand'), `no rule read: ${JSON.stringify(outputs)}`);
+    }
+  } finally {
+    process.env = saved;
+    server.close();
+  }
+});
+
 test('switchBackProblem asks nothing unless DEPLOY_STRATEGY=rolling, and nothing in a dry run', async () => {
   const fb = fakeBins({ aws: 'echo "unexpected" >&2; exit 9' });
   const env = { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
