@@ -17,7 +17,8 @@ import type { Clients } from '../lib/ecs.js';
 import { fakeBins } from './helpers/fake-bin.js';
 import { bakeDeployment, formatResult, OUTCOME_EXIT, pollDelayMs, waitForDeployment, type VerifyOptions } from '../lib/waiter.js';
 import { newContext } from '../lib/pipeline.js';
-import { step as verifyStep } from '../scripts/07-verify.js';
+import { spec as verifySpec, step as verifyStep } from '../scripts/07-verify.js';
+import { helpText, parseFlags } from '../lib/cli.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const TD = (n: number) => `arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:${n}`;
@@ -1186,6 +1187,46 @@ test("step 7, the definition: it follows the deployment step 6 started, reports 
   );
   assert.match(back.reported[0]!, /^✗ rolled-back: /);
   assert.is(back.ctx.url, undefined, 'no URL for a release that is not serving');
+});
+
+test('npm run step:7 -- --task-definition/--timeout/--url: each value parsed or refused naming the flag and what it expects; --help lists them', () => {
+  const parse = (...argv: string[]) => parseFlags(verifySpec, argv);
+  const arn = 'arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:12';
+  assert.equal(parse('--task-definition', arn, '--timeout', '7200', '--url', 'https://app.example.com/health').values, {
+    'task-definition': arn,
+    timeout: 7200,
+    url: 'https://app.example.com/health',
+  });
+  for (const ok of ['llmops-task:3', 'llmops-task', 'arn:aws-cn:ecs:cn-north-1:123456789012:task-definition/x_y-z']) {
+    assert.equal(parse('--task-definition', ok).problems, [], ok);
+  }
+  assert.is(parse('--timeout', '1').values.timeout, 1);
+  assert.is(parse('--url', 'http://127.0.0.1:8080/health').values.url, 'http://127.0.0.1:8080/health');
+  const refused: [string[], string][] = [
+    [['--task-definition', 'llmops task:1'], '--task-definition expects a task definition ARN or family:revision, got "llmops task:1"'],
+    [['--task-definition', 'llmops-task:v2'], '--task-definition expects a task definition ARN or family:revision'],
+    [['--task-definition', 'arn:aws:ecs:us-east-1:12345:task-definition/x:1'], '--task-definition expects a task definition ARN'],
+    [['--timeout', '10m'], '--timeout expects'],
+    [['--timeout', '0'], '--timeout expects'],
+    [['--timeout', '7201'], '--timeout expects'],
+    [['--url', 'file:///etc/passwd'], '--url expects an http:// or https:// URL, got "file:///etc/passwd"'],
+    [['--url', 'http://a b'], '--url expects an http:// or https:// URL'],
+  ];
+  for (const [argv, problem] of refused) {
+    const { problems } = parse(...argv);
+    assert.is(problems.length, 1, argv.join(' '));
+    assert.match(problems[0]!, problem, argv.join(' '));
+  }
+  const help = helpText(verifySpec);
+  assert.match(help, 'npm run step:7 -- [options]');
+  for (const line of [
+    "--task-definition <ARN>  the task definition ARN the deployment must run (default: the service's current one)",
+    '--timeout <seconds>',
+    'seconds to wait (default: DEPLOY_TIMEOUT_SECONDS)',
+    '--url <url>',
+    'URL to probe instead of http://<ALB DNS name><HEALTH_PATH>',
+  ])
+    assert.match(help, line);
 });
 
 test.run();
