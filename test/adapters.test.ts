@@ -16,7 +16,21 @@ import { pushImage, step as pushStep } from '../scripts/05-push.js';
 import { newContext } from '../lib/pipeline.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { Runner } from '../lib/run.js';
-import { describeService, newestRevisions, serviceOf } from '../lib/ecs.js';
+import {
+  type Clients,
+  describeService,
+  describeTaskDefinition,
+  healthUrl,
+  lastLogLines,
+  loadSdk,
+  newestRevisions,
+  privateIp,
+  revisionOf,
+  runningTasksOf,
+  serviceOf,
+  stoppedTasksOf,
+  targetHealth,
+} from '../lib/ecs.js';
 import { chooseRenderer, taskList, taskRunner } from '../lib/tasks.js';
 import {
   backendConfig,
@@ -547,6 +561,215 @@ test('the newest revisions: echoed as the CLI commands they stand for; through t
   } finally {
     ecs.close();
   }
+});
+
+test('the newest revisions: the one asked for (`also`) is kept however old; an empty family lists nothing', async () => {
+  const config = configOf();
+  const arn = (n: number) => `arn:aws:ecs:us-east-1:${ACCOUNT}:task-definition/llmops-task:${n}`;
+  let listed: string[] | undefined = [arn(3), arn(1), arn(2)];
+  const ecs = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const action = String(req.headers['x-amz-target']).split('.').pop();
+      const input = JSON.parse(body || '{}');
+      res.setHeader('content-type', 'application/x-amz-json-1.1');
+      if (action === 'ListTaskDefinitions') return res.end(JSON.stringify(listed ? { taskDefinitionArns: listed } : {}));
+      res.end(JSON.stringify({ taskDefinition: { taskDefinitionArn: input.taskDefinition } }));
+    });
+  });
+  const endpoint = await listening(ecs);
+  try {
+    const live = new Runner({ echo: () => {} });
+    const kept = await withEnv({ ...KEYS, AWS_ENDPOINT_URL_ECS: endpoint }, () => newestRevisions(live, config, 1, 1));
+    assert.equal(
+      kept.map((r) => r.arn),
+      [arn(3), arn(1)],
+    );
+    listed = undefined;
+    assert.equal(await withEnv({ ...KEYS, AWS_ENDPOINT_URL_ECS: endpoint }, () => newestRevisions(live, config, 3)), []);
+  } finally {
+    ecs.close();
+  }
+});
+
+test('a task definition with its tags (describe-task-definition --include TAGS through the SDK); none tagged, no tags; a failure names the call', async () => {
+  const config = configOf();
+  let answer: any = { taskDefinition: { family: 'llmops-task', revision: 4 }, tags: [{ key: 'llmops:commit', value: 'abc' }] };
+  const asked: any[] = [];
+  const ecs = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      asked.push(JSON.parse(body || '{}'));
+      res.setHeader('content-type', 'application/x-amz-json-1.1');
+      if (answer === 'fail')
+        return res.writeHead(400).end(JSON.stringify({ __type: 'ClientException', message: 'Unable to describe task definition.' }));
+      res.end(JSON.stringify(answer));
+    });
+  });
+  const endpoint = await listening(ecs);
+  try {
+    const lines: string[] = [];
+    const live = new Runner({ echo: (l) => lines.push(l) });
+    const read = () => withEnv({ ...KEYS, AWS_ENDPOINT_URL_ECS: endpoint }, () => describeTaskDefinition(live, config, 'llmops-task:4'));
+    assert.equal(await read(), { family: 'llmops-task', revision: 4, tags: [{ key: 'llmops:commit', value: 'abc' }] });
+    assert.equal(asked[0], { taskDefinition: 'llmops-task:4', include: ['TAGS'] });
+    assert.equal(lines, ['$ aws ecs describe-task-definition --task-definition llmops-task:4 --include TAGS   # via the SDK']);
+    answer = { taskDefinition: { family: 'llmops-task', revision: 4 } };
+    assert.equal(await read(), { family: 'llmops-task', revision: 4, tags: [] });
+    answer = {};
+    assert.is(await read(), undefined);
+    answer = 'fail';
+    const error = await read().catch((e) => e);
+    assert.is(
+      error.message,
+      'aws ecs describe-task-definition failed: An error occurred (ClientException): Unable to describe task definition.',
+    );
+  } finally {
+    ecs.close();
+  }
+  assert.is(revisionOf('arn:aws:ecs:us-east-1:1:task-definition/llmops-task:12'), 12);
+  assert.is(revisionOf('llmops-task'), 0);
+});
+
+/** ECS, ELB and CloudWatch Logs answering from a table of canned answers, each request recorded. */
+test.before(async () => {
+  await loadSdk(); // the readers build their commands from the SDK modules, loaded on first use
+});
+
+function cannedClients(answers: Record<string, (input: any) => any>): { clients: Clients; asked: [string, any][] } {
+  const asked: [string, any][] = [];
+  const client = {
+    send: async (command: any) => {
+      const name = command.constructor.name;
+      asked.push([name, command.input]);
+      const answer = answers[name];
+      if (!answer) throw new Error(`unexpected ${name}`);
+      return answer(command.input);
+    },
+    destroy() {},
+  } as any;
+  return { clients: { ecs: client, elb: client, logs: client }, asked };
+}
+
+test("a deployment's tasks: running ones still meant to run, stopped ones once each; nothing described when none is listed; a task's private IP from either field", async () => {
+  const config = configOf();
+  const task = (id: string, extra: any) => ({ taskArn: `arn:aws:ecs:us-east-1:${ACCOUNT}:task/llmops-cluster/${id}`, ...extra });
+  const running = [
+    task('r1', { desiredStatus: 'RUNNING', lastStatus: 'RUNNING' }),
+    task('r2', { desiredStatus: 'STOPPED', lastStatus: 'RUNNING' }),
+  ];
+  const stopped = [
+    task('s1', { desiredStatus: 'STOPPED', lastStatus: 'STOPPED' }),
+    task('s2', { desiredStatus: 'STOPPED', lastStatus: 'DEPROVISIONING' }),
+  ];
+  const { clients, asked } = cannedClients({
+    ListTasksCommand: (i) => ({ taskArns: (i.desiredStatus === 'RUNNING' ? running : stopped).map((t) => t.taskArn) }),
+    DescribeTasksCommand: (i) => ({ tasks: [...running, ...stopped].filter((t) => i.tasks.includes(t.taskArn)) }),
+  });
+  assert.equal(
+    (await runningTasksOf(clients, config, 'ecs-svc/9')).map((t) => t.taskArn!.split('/').pop()),
+    ['r1'],
+  );
+  assert.equal(asked[0], ['ListTasksCommand', { cluster: 'llmops-cluster', startedBy: 'ecs-svc/9', desiredStatus: 'RUNNING' }]);
+  assert.equal(asked[1]![1], { cluster: 'llmops-cluster', tasks: running.map((t) => t.taskArn) });
+  const seen = new Set<string>();
+  assert.equal(
+    (await stoppedTasksOf(clients, config, 'ecs-svc/9', seen)).map((t) => t.taskArn!.split('/').pop()),
+    ['s1'],
+  );
+  assert.equal(await stoppedTasksOf(clients, config, 'ecs-svc/9', seen), [], 'each stopped task once');
+  const none = cannedClients({ ListTasksCommand: () => ({}) });
+  assert.equal(await runningTasksOf(none.clients, config, 'ecs-svc/9'), []);
+  assert.equal(
+    none.asked.map(([n]) => n),
+    ['ListTasksCommand'],
+    'nothing to describe',
+  );
+  assert.is(privateIp({ containers: [{ networkInterfaces: [{ privateIpv4Address: '10.0.1.7' }] }] } as any), '10.0.1.7');
+  assert.is(
+    privateIp({
+      attachments: [
+        {
+          details: [
+            { name: 'subnetId', value: 's' },
+            { name: 'privateIPv4Address', value: '10.0.2.8' },
+          ],
+        },
+      ],
+    } as any),
+    '10.0.2.8',
+  );
+  assert.is(privateIp({ containers: [{}], attachments: [{}] } as any), undefined);
+  assert.is(privateIp({} as any), undefined);
+});
+
+test("the health URL: DOMAIN_NAME's over HTTPS, else the load balancer's DNS name found from the service's target group; none when any link is missing", async () => {
+  const svc = { loadBalancers: [{ targetGroupArn: 'tg-1' }] } as any;
+  const lbArn = 'arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/llmops-alb/1';
+  const world = (groups: any, lbs: any) =>
+    cannedClients({ DescribeTargetGroupsCommand: () => groups, DescribeLoadBalancersCommand: () => lbs });
+  const full = world({ TargetGroups: [{ LoadBalancerArns: [lbArn] }] }, { LoadBalancers: [{ DNSName: 'llmops-alb-1.elb.amazonaws.com' }] });
+  assert.is(await healthUrl(full.clients, configOf(), svc), 'http://llmops-alb-1.elb.amazonaws.com/health');
+  assert.equal(full.asked, [
+    ['DescribeTargetGroupsCommand', { TargetGroupArns: ['tg-1'] }],
+    ['DescribeLoadBalancersCommand', { LoadBalancerArns: [lbArn] }],
+  ]);
+  assert.is(
+    await healthUrl(full.clients, configOf({ LLMOPS_DOMAIN_NAME: 'app.example.com', LLMOPS_HOSTED_ZONE_ID: 'Z123' }), svc),
+    'https://app.example.com/health',
+  );
+  assert.is(await healthUrl(full.clients, configOf(), {} as any), undefined, 'no load balancer');
+  assert.is(await healthUrl(world({ TargetGroups: [{}] }, {}).clients, configOf(), svc), undefined, 'a target group in no load balancer');
+  assert.is(await healthUrl(world({}, {}).clients, configOf(), svc), undefined, 'no such target group');
+  assert.is(
+    await healthUrl(world({ TargetGroups: [{ LoadBalancerArns: [lbArn] }] }, { LoadBalancers: [{}] }).clients, configOf(), svc),
+    undefined,
+  );
+  const health = cannedClients({
+    DescribeTargetHealthCommand: (i) => ({ TargetHealthDescriptions: [{ Target: { Id: i.TargetGroupArn } }] }),
+  });
+  assert.equal(await targetHealth(health.clients, 'tg-9'), [{ Target: { Id: 'tg-9' } }]);
+  assert.equal(await targetHealth(cannedClients({ DescribeTargetHealthCommand: () => ({}) }).clients, 'tg-9'), []);
+});
+
+test("a stopped task's last log lines: from the awslogs stream its task definition names (prefix/container/task id), newest last; none for another log driver or a failed read", async () => {
+  const config = configOf();
+  const task = { taskArn: `arn:aws:ecs:us-east-1:${ACCOUNT}:task/llmops-cluster/abc123`, taskDefinitionArn: 'llmops-task:4' } as any;
+  const logged = (logConfiguration: any) =>
+    cannedClients({
+      DescribeTaskDefinitionCommand: () => ({ taskDefinition: { containerDefinitions: [{ name: 'llmops-app', logConfiguration }] } }),
+      GetLogEventsCommand: () => ({ events: [{ message: 'listening on 3000' }, {}, { message: 'exit 3' }] }),
+    });
+  const own = logged({ logDriver: 'awslogs', options: { 'awslogs-group': '/ecs/other', 'awslogs-stream-prefix': 'app' } });
+  assert.equal(await lastLogLines(own.clients, config, task, 5), ['listening on 3000', '', 'exit 3']);
+  assert.equal(own.asked[0], ['DescribeTaskDefinitionCommand', { taskDefinition: 'llmops-task:4' }]);
+  assert.equal(own.asked[1], [
+    'GetLogEventsCommand',
+    { logGroupName: '/ecs/other', logStreamName: 'app/llmops-app/abc123', limit: 5, startFromHead: false },
+  ]);
+  const defaults = logged({ logDriver: 'awslogs' });
+  await lastLogLines(defaults.clients, config, task);
+  assert.equal(defaults.asked[1]![1], {
+    logGroupName: config.names.logGroup,
+    logStreamName: 'ecs/llmops-app/abc123',
+    limit: 15,
+    startFromHead: false,
+  });
+  const other = logged({ logDriver: 'fluentd', options: { 'awslogs-group': '/ecs/other' } });
+  assert.equal(await lastLogLines(other.clients, config, task), []);
+  assert.equal(other.asked.length, 1, 'no log read without awslogs');
+  assert.equal(await lastLogLines(logged(undefined).clients, config, task), []);
+  const failing = cannedClients({ DescribeTaskDefinitionCommand: () => Promise.reject(new Error('AccessDenied')) });
+  assert.equal(await lastLogLines(failing.clients, config, task), []);
+  const empty = cannedClients({
+    DescribeTaskDefinitionCommand: () => ({
+      taskDefinition: { containerDefinitions: [{ name: 'x', logConfiguration: { logDriver: 'awslogs' } }] },
+    }),
+    GetLogEventsCommand: () => ({}),
+  });
+  assert.equal(await lastLogLines(empty.clients, config, task), []);
 });
 
 // --- Terraform ---------------------------------------------------------------------------------------------

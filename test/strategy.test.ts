@@ -587,7 +587,7 @@ test('back to rolling is refused while the alternate target group carries traffi
 
 test("switchBackProblem reads the stack's published outputs and the production rule: refused while the alternate target group serves; a rolling stack or none published, no rule read", async () => {
   const { createServer } = await import('node:http');
-  let published: Record<string, string> | undefined;
+  let published: Record<string, string | undefined> | undefined;
   const server = createServer((req, res) => {
     const ok = published && req.method === 'GET' && req.url?.split('?')[0]!.endsWith('/llmops/outputs.json');
     res.writeHead(ok ? 200 : 404, { 'content-type': ok ? 'application/json' : 'application/xml' });
