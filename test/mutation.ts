@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -41,6 +42,13 @@ export const SUITES: Record<string, string> = {
   'lib/lock.ts': 'lock|deploylock|least-privilege',
   'lib/http.ts': 'http|image|waiter',
   'lib/strategy.ts': 'strategy',
+  // the modules added since the lists were last completed (2026-11-27)
+  'lib/alarms.ts': 'waiter|strategy',
+  'lib/cost.ts': 'cost|diff',
+  'lib/diff.ts': 'diff',
+  'lib/preflight.ts': 'preflight',
+  'lib/releases.ts': 'releases',
+  'lib/timeline.ts': 'timeline|waiter|pipeline|outcomes',
   // the guide's steps: their commands and decisions live in the numbered scripts
   'scripts/01-prereqs.ts': 'checks|prereqs|pipeline',
   'scripts/02-build.ts': 'image|steps|pipeline',
@@ -85,50 +93,54 @@ function line(r: { killed: number; timedOut: number; survived: number; noCoverag
   return `${score} % | ${r.killed} | ${r.timedOut} | ${r.survived} | ${r.noCoverage}`;
 }
 
-const wanted = process.argv.slice(2).filter((a) => a !== '--');
-if (wanted.includes('--summary')) {
-  summary();
-  process.exit(0);
-}
-const modules = wanted.length ? wanted : Object.keys(SUITES);
-let failed = 0;
-for (const module of modules) {
-  const suite = SUITES[module];
-  if (!suite) {
-    process.stderr.write(`✗ ${module}: no fast test files listed for it in test/mutation.ts (SUITES)\n`);
-    failed++;
-    continue;
+// run as `npm run mutation`; imported (test/structure.test.ts reads SUITES), nothing runs
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) run(process.argv.slice(2).filter((a) => a !== '--'));
+
+function run(wanted: string[]): void {
+  if (wanted.includes('--summary')) {
+    summary();
+    process.exit(0);
   }
-  const files = suite.split('|').map((name) => `test/${name}.test.ts`);
-  process.stdout.write(`\n# ${module}: stryker run (tests: ${files.join(', ')})\n`);
-  const name = module.replace(/\W/g, '_');
-  const config = join(ROOT, '.stryker-tmp', `${name}.config.json`);
-  mkdirSync(dirname(config), { recursive: true });
-  writeFileSync(
-    config,
-    JSON.stringify({
-      // test/stryker/uvu-runner.mjs: the test files loaded once per worker, a mutant runs only the tests that
-      // reach it (per-test coverage, the scripts they start included)
-      testRunner: 'uvu',
-      appendPlugins: [join(ROOT, 'test/stryker/uvu-runner.mjs')],
-      testRunnerNodeArgs: ['--import', 'tsx'],
-      uvu: { files },
-      warnings: { unknownOptions: false },
-      mutate: [module],
-      coverageAnalysis: 'perTest',
-      concurrency: 2,
-      // on top of 1.5 times the dry-run time of the tests a mutant runs: a mutant that hangs (a poll loop
-      // that never ends) costs this much; a legitimately slow run stays well inside it
-      timeoutMS: 15_000,
-      incremental: true,
-      incrementalFile: `.stryker-tmp/${name}.incremental.json`,
-      reporters: ['clear-text', 'progress', 'json'],
-      jsonReporter: { fileName: `reports/mutation/${name}.json` },
-      tempDirName: '.stryker-tmp',
-      ignorePatterns: ['.sandbox', 'reports', '.cache', '.llmops', 'terraform/.terraform', '**/.terraform'],
-    }),
-  );
-  const r = spawnSync(join(ROOT, 'node_modules/.bin/stryker'), ['run', config], { cwd: ROOT, stdio: 'inherit' });
-  if (r.status !== 0) failed++;
+  const modules = wanted.length ? wanted : Object.keys(SUITES);
+  let failed = 0;
+  for (const module of modules) {
+    const suite = SUITES[module];
+    if (!suite) {
+      process.stderr.write(`✗ ${module}: no fast test files listed for it in test/mutation.ts (SUITES)\n`);
+      failed++;
+      continue;
+    }
+    const files = suite.split('|').map((name) => `test/${name}.test.ts`);
+    process.stdout.write(`\n# ${module}: stryker run (tests: ${files.join(', ')})\n`);
+    const name = module.replace(/\W/g, '_');
+    const config = join(ROOT, '.stryker-tmp', `${name}.config.json`);
+    mkdirSync(dirname(config), { recursive: true });
+    writeFileSync(
+      config,
+      JSON.stringify({
+        // test/stryker/uvu-runner.mjs: the test files loaded once per worker, a mutant runs only the tests that
+        // reach it (per-test coverage, the scripts they start included)
+        testRunner: 'uvu',
+        appendPlugins: [join(ROOT, 'test/stryker/uvu-runner.mjs')],
+        testRunnerNodeArgs: ['--import', 'tsx'],
+        uvu: { files },
+        warnings: { unknownOptions: false },
+        mutate: [module],
+        coverageAnalysis: 'perTest',
+        concurrency: 2,
+        // on top of 1.5 times the dry-run time of the tests a mutant runs: a mutant that hangs (a poll loop
+        // that never ends) costs this much; a legitimately slow run stays well inside it
+        timeoutMS: 15_000,
+        incremental: true,
+        incrementalFile: `.stryker-tmp/${name}.incremental.json`,
+        reporters: ['clear-text', 'progress', 'json'],
+        jsonReporter: { fileName: `reports/mutation/${name}.json` },
+        tempDirName: '.stryker-tmp',
+        ignorePatterns: ['.sandbox', 'reports', '.cache', '.llmops', 'terraform/.terraform', '**/.terraform'],
+      }),
+    );
+    const r = spawnSync(join(ROOT, 'node_modules/.bin/stryker'), ['run', config], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) failed++;
+  }
+  process.exitCode = failed ? 1 : 0;
 }
-process.exitCode = failed ? 1 : 0;

@@ -11,6 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { helpText, scriptHeader, type ScriptSpec } from '../lib/cli.js';
 import { ROOT } from './helpers/script.js';
+import { SUITES } from './mutation.js';
 
 interface Import {
   from: string;
@@ -169,6 +170,27 @@ test("each command of steps 1-8 is written once, in its step's file (or as anoth
   }
   // the check can fail: a second copy is found
   assert.is((code('scripts/05-push.ts').match(/sh`docker push /g) ?? []).length, 1);
+});
+
+test('mutation testing: every lib module and guide step file has the fast test files that hold its guarantees listed (test/mutation.ts), and each listed file exists', () => {
+  const modules = [...tsFiles('lib'), ...stepFiles].sort();
+  assert.equal(
+    modules.filter((m) => !SUITES[m]),
+    [],
+    'modules with no test files listed: npm run mutation cannot score them',
+  );
+  const missing = Object.entries(SUITES).flatMap(([m, suite]) =>
+    suite
+      .split('|')
+      .filter((name) => !tsFiles('test').includes(`test/${name}.test.ts`))
+      .map((name) => `${m}: test/${name}.test.ts`),
+  );
+  assert.equal(missing, []);
+  assert.equal(
+    Object.keys(SUITES).filter((m) => !modules.includes(m)),
+    [],
+    'listed modules that no longer exist',
+  );
 });
 
 test('small files: no TypeScript file of lib/ or scripts/ is over 400 lines', () => {
