@@ -1201,7 +1201,8 @@ test('npm run step:7 -- --task-definition/--timeout/--url: each value parsed or 
     assert.equal(parse('--task-definition', ok).problems, [], ok);
   }
   assert.is(parse('--timeout', '1').values.timeout, 1);
-  assert.is(parse('--url', 'http://127.0.0.1:8080/health').values.url, 'http://127.0.0.1:8080/health');
+  assert.equal(parse('--url', 'http://127.0.0.1:8080/health').problems, []);
+  assert.equal(parse('--task-definition', arn, '--timeout', '7200', '--url', 'https://app.example.com/health').problems, []);
   const refused: [string[], string][] = [
     [['--task-definition', 'llmops task:1'], '--task-definition expects a task definition ARN or family:revision, got "llmops task:1"'],
     [['--task-definition', 'llmops-task:v2'], '--task-definition expects a task definition ARN or family:revision'],
@@ -1211,6 +1212,9 @@ test('npm run step:7 -- --task-definition/--timeout/--url: each value parsed or 
     [['--timeout', '7201'], '--timeout expects'],
     [['--url', 'file:///etc/passwd'], '--url expects an http:// or https:// URL, got "file:///etc/passwd"'],
     [['--url', 'http://a b'], '--url expects an http:// or https:// URL'],
+    [['--url', 'ftp://host/http://x'], '--url expects an http:// or https:// URL'],
+    [['--url', `http://${'a'.repeat(2001)}`], '--url expects an http:// or https:// URL'],
+    [['--task-definition', `x${':1'.repeat(2)}`], '--task-definition expects'],
   ];
   for (const [argv, problem] of refused) {
     const { problems } = parse(...argv);
