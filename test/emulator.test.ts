@@ -7,10 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers/script.js';
 
-test("reconcile_service: launch, complete, retire, circuit breaker, rollback, scale down; the ALB's targets; unique task IPs", async () => {
+test("reconcile_service: launch, complete, retire, circuit breaker, rollback, scale down; the ALB's targets; unique task IPs; the IAM evaluation's tag conditions", async () => {
   const r = await execa('python3', [join(ROOT, 'test/emulator_rollout.py'), '-v'], { reject: false, all: true, timeout: 120_000 });
   assert.is(r.exitCode, 0, r.all);
-  assert.match(r.all ?? '', /Ran 17 tests/);
+  assert.match(r.all ?? '', /Ran 19 tests/);
   assert.match(r.all ?? '', /\nOK\s*$/);
 });
 

@@ -378,5 +378,38 @@ class Rules(unittest.TestCase):
         self.assertEqual(emulator.forward_groups({"ForwardConfig": {"TargetGroups": [{"TargetGroupArn": TG_ALT, "Weight": 0}]}}), [{"TargetGroupArn": TG_ALT, "Weight": 0}])
 
 
+class TagConditions(unittest.TestCase):
+    """sandbox/iam_enforce.py: a stack's tag guard (Null + StringNotEquals on aws:ResourceTag/Project) as AWS
+    evaluates it, and the tags a request sets, in each service's form."""
+
+    GUARD = {"Condition": {"Null": {"aws:ResourceTag/Project": "false"}, "StringNotEquals": {"aws:ResourceTag/Project": ["llmops"]}}}
+
+    def setUp(self):
+        import iam_enforce
+
+        self.ie = iam_enforce
+
+    def test_the_guard_holds_only_for_another_stacks_tag(self):
+        holds = lambda ctx: self.ie._conditions_hold(self.GUARD, ctx)  # noqa: E731
+        self.assertTrue(holds({"aws:ResourceTag/Project": "llmops-staging"}))
+        self.assertFalse(holds({"aws:ResourceTag/Project": "llmops"}), "its own stack")
+        self.assertFalse(holds({}), "untagged: Null false does not hold")
+        # StringNotEquals alone holds on a missing key (AWS's negated operators), Null "true" only then
+        self.assertTrue(self.ie._conditions_hold({"Condition": {"StringNotEquals": {"k": "v"}}}, {}))
+        self.assertTrue(self.ie._conditions_hold({"Condition": {"Null": {"k": "true"}}}, {}))
+        self.assertFalse(self.ie._conditions_hold({"Condition": {"Null": {"k": "true"}}}, {"k": "v"}))
+
+    def test_request_tags_in_each_services_form(self):
+        tags = self.ie._request_tags
+        self.assertEqual(tags({"tags": [{"key": "Project", "value": "a"}]}), {"Project": "a"})
+        self.assertEqual(
+            tags({"TagSpecification.1.ResourceType": "security-group", "TagSpecification.1.Tag.1.Key": "Project", "TagSpecification.1.Tag.1.Value": "b"}),
+            {"Project": "b"},
+        )
+        self.assertEqual(tags({"Tag.1.Key": "Project", "Tag.1.Value": "c", "ResourceId.1": "sg-1"}), {"Project": "c"})
+        self.assertEqual(tags({"Tags.member.1.Key": "Project", "Tags.member.1.Value": "d"}), {"Project": "d"})
+        self.assertEqual(tags({"GroupName": "x", "Description": "Key"}), {})
+
+
 if __name__ == "__main__":
     unittest.main()
