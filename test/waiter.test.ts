@@ -19,6 +19,7 @@ import { bakeDeployment, formatResult, OUTCOME_EXIT, pollDelayMs, waitForDeploym
 import { newContext } from '../lib/pipeline.js';
 import { spec as verifySpec, step as verifyStep } from '../scripts/07-verify.js';
 import { helpText, parseFlags } from '../lib/cli.js';
+import { alarmsTripped, deploymentAlarms, watchAlarms } from '../lib/alarms.js';
 
 const config = loadConfig({ env: {}, envFile: '' });
 const TD = (n: number) => `arn:aws:ecs:us-east-1:123456789012:task-definition/llmops-task:${n}`;
@@ -1231,6 +1232,82 @@ test('npm run step:7 -- --task-definition/--timeout/--url: each value parsed or 
     'URL to probe instead of http://<ALB DNS name><HEALTH_PATH>',
   ])
     assert.match(help, line);
+});
+
+test("the deployment alarms: ECS's own list when they are on; each said with its metric, operator, threshold and reason; one that tripped before the deployment is not held against it", async () => {
+  const on = { deploymentConfiguration: { alarms: { enable: true, rollback: true, alarmNames: ['a-5xx', 'a-latency'] } } } as any;
+  assert.equal(deploymentAlarms(on), ['a-5xx', 'a-latency']);
+  assert.equal(deploymentAlarms({ deploymentConfiguration: { alarms: { enable: false, alarmNames: ['a-5xx'] } } } as any), []);
+  assert.equal(deploymentAlarms({ deploymentConfiguration: { alarms: { enable: true } } } as any), []);
+  assert.equal(deploymentAlarms({} as any), []);
+  assert.equal(deploymentAlarms(undefined), []);
+
+  const since = Date.parse('2026-12-04T10:00:00Z');
+  const alarm = (name: string, op: string, state: string, updated: unknown) => ({
+    AlarmName: name,
+    MetricName: 'HTTPCode_Target_5XX_Count',
+    Statistic: 'Sum',
+    ComparisonOperator: op,
+    Threshold: 5,
+    Period: 60,
+    StateValue: state,
+    StateReason: 'why',
+    StateUpdatedTimestamp: updated,
+  });
+  const asked: any[] = [];
+  const reader = (alarms: any[] | Error) => ({
+    send: async (c: any) => {
+      asked.push(c.input);
+      if (alarms instanceof Error) throw alarms;
+      return { MetricAlarms: alarms };
+    },
+    destroy() {},
+  });
+  const all = [
+    alarm('ge', 'GreaterThanOrEqualToThreshold', 'ALARM', new Date(since)),
+    alarm('gt', 'GreaterThanThreshold', 'ALARM', (since - 1000) / 1000),
+    alarm('lt', 'LessThanThreshold', 'ALARM', new Date(since - 1001).toISOString()),
+    alarm('le', 'LessThanOrEqualToThreshold', 'ALARM', undefined),
+    alarm('odd', 'LessThanLowerThreshold', 'ALARM', new Date(since - 60_000)),
+    alarm('ok', 'GreaterThanThreshold', 'OK', new Date(since)),
+  ];
+  const tripped = await alarmsTripped(reader(all), ['ge', 'gt', 'lt', 'le', 'odd', 'ok'], since);
+  assert.equal(asked[0], { AlarmNames: ['ge', 'gt', 'lt', 'le', 'odd', 'ok'], StateValue: 'ALARM' });
+  assert.equal(
+    tripped?.map((t) => [t.name, t.text, t.earlier]),
+    [
+      ['ge', 'alarm ge (HTTPCode_Target_5XX_Count Sum >= 5 over 60 s) is in ALARM: why', false],
+      ['gt', 'alarm gt (HTTPCode_Target_5XX_Count Sum > 5 over 60 s) is in ALARM: why', false],
+      ['lt', 'alarm lt (HTTPCode_Target_5XX_Count Sum < 5 over 60 s) is in ALARM: why', true],
+      ['le', 'alarm le (HTTPCode_Target_5XX_Count Sum <= 5 over 60 s) is in ALARM: why', false],
+      ['odd', 'alarm odd (HTTPCode_Target_5XX_Count Sum LessThanLowerThreshold 5 over 60 s) is in ALARM: why', true],
+    ],
+    'an alarm in OK is not tripped; a second (Date, epoch seconds, ISO text) decides what came before',
+  );
+  const any = await alarmsTripped(reader(all), ['ok'], since, true);
+  assert.equal(asked[1], { AlarmNames: ['ok'] }, 'whatever their state: no StateValue');
+  assert.ok(any?.some((t) => t.text === 'alarm ok (HTTPCode_Target_5XX_Count Sum > 5 over 60 s) tripped (OK now): why'));
+  assert.is(await alarmsTripped(reader(new Error('AccessDenied')), ['ge'], since), undefined);
+
+  // the bake's watch: said once; what tripped before is said once and not returned; unreadable is said once
+  const lines: string[] = [];
+  const runner = new Runner({ echo: (l) => lines.push(l) });
+  assert.equal(await watchAlarms(runner, async () => reader(all), undefined, since)(), []);
+  assert.equal(lines, [], 'no alarms: nothing said or read');
+  const watch = watchAlarms(runner, async () => reader([all[0], all[2]]), on, since);
+  assert.equal(lines, [
+    '# bake: and its deployment alarms, every poll: aws cloudwatch describe-alarms --alarm-names a-5xx a-latency --state-value ALARM   # via the SDK',
+  ]);
+  assert.equal(await watch(), ['alarm ge (HTTPCode_Target_5XX_Count Sum >= 5 over 60 s) is in ALARM: why']);
+  await watch();
+  assert.equal(
+    lines.filter((l) => l.includes('was in ALARM before')),
+    ["  (lt was in ALARM before this deployment began: an earlier release's, not held against this one)"],
+  );
+  const blind = watchAlarms(runner, async () => reader(new Error('AccessDenied')), on, since);
+  assert.equal(await blind(), []);
+  await blind();
+  assert.is(lines.filter((l) => l.includes('could not be read')).length, 1);
 });
 
 test.run();
