@@ -62,6 +62,85 @@ test('the probes: every call of the deploy on its real ARN with the condition ke
   assert.ok(deployProbes(config(), ACCOUNT, outputs, undefined).every((p) => p.who === 'the execution role'));
 });
 
+test('the whole list a deploy is asked for (a migration, a canary): each action on its ARN with its condition keys, in the order of the deploy', () => {
+  const all = { ...OUTPUTS, ecs_infrastructure_role_arn: `arn:aws:iam::${ACCOUNT}:role/llmops/llmops-ecs-infrastructure` };
+  const probes = deployProbes(
+    config({ LLMOPS_MIGRATE_COMMAND: '/bin/migrate', LLMOPS_DEPLOY_STRATEGY: 'canary' }),
+    ACCOUNT,
+    { ...all, get: (k: string) => (all as any)[k] } as any,
+    ROLE,
+  );
+  const arn = (service: string, rest: string) => `arn:aws:${service}:us-east-1:${ACCOUNT}:${rest}`;
+  const repo = arn('ecr', 'repository/llmops-system');
+  const service = arn('ecs', 'service/llmops-cluster/llmops-service');
+  const cluster = { 'ecs:cluster': arn('ecs', 'cluster/llmops-cluster') };
+  const state = `arn:aws:s3:::llmops-tfstate-${ACCOUNT}/llmops`;
+  assert.equal(
+    probes.map((p) => [p.who === 'you' ? p.principal === ROLE && 'you' : p.principal, p.actions, p.resources, p.context ?? null]),
+    [
+      [
+        'you',
+        [
+          'ecr:GetAuthorizationToken',
+          'ecs:RegisterTaskDefinition',
+          'ecs:DescribeTaskDefinition',
+          'elasticloadbalancing:DescribeTargetHealth',
+          'cloudwatch:DescribeAlarms',
+        ],
+        ['*'],
+        null,
+      ],
+      [
+        'you',
+        [
+          'ecr:BatchCheckLayerAvailability',
+          'ecr:InitiateLayerUpload',
+          'ecr:UploadLayerPart',
+          'ecr:CompleteLayerUpload',
+          'ecr:PutImage',
+          'ecr:DescribeImages',
+          'ecr:DescribeImageScanFindings',
+        ],
+        [repo],
+        null,
+      ],
+      ['you', ['ecs:TagResource'], [arn('ecs', 'task-definition/llmops-task:*')], { 'ecs:CreateAction': 'RegisterTaskDefinition' }],
+      ['you', ['ecs:DescribeServices', 'ecs:UpdateService'], [service], null],
+      ['you', ['ecs:ListTasks', 'ecs:DescribeTasks'], ['*'], cluster],
+      ['you', ['ecs:RunTask'], [arn('ecs', 'task-definition/llmops-task-migrate:*')], cluster],
+      [
+        'you',
+        ['iam:PassRole'],
+        [OUTPUTS.execution_role_arn, OUTPUTS.task_role_arn, OUTPUTS.migration_execution_role_arn],
+        { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+      ],
+      ['you', ['s3:GetObject'], [`${state}/outputs.json`], null],
+      ['you', ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [`${state}/locks/llmops-service.json`], null],
+      ['you', ['s3:GetObject', 's3:PutObject'], [`${state}/releases/llmops-task-1.json`], null],
+      ['you', ['logs:GetLogEvents'], [arn('logs', 'log-group:/ecs/llmops-task:*')], null],
+      ['you', ['ecs:ListServiceDeployments'], [service], null],
+      [
+        'you',
+        ['ecs:DescribeServiceDeployments', 'ecs:StopServiceDeployment'],
+        [arn('ecs', 'service-deployment/llmops-cluster/llmops-service/*')],
+        null,
+      ],
+      ['you', ['elasticloadbalancing:DescribeRules'], ['*'], null],
+      ['you', ['iam:PassRole'], [all.ecs_infrastructure_role_arn], { 'iam:PassedToService': 'ecs.amazonaws.com' }],
+      [OUTPUTS.execution_role_arn, ['secretsmanager:GetSecretValue'], [OUTPUTS.app_secret_arn, OUTPUTS.db_app_secret_arn], null],
+      [OUTPUTS.execution_role_arn, ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], [repo], null],
+    ],
+  );
+  // a canary on a stack whose outputs name no traffic role: nothing to pass
+  const noRole = deployProbes(config({ LLMOPS_DEPLOY_STRATEGY: 'canary' }), ACCOUNT, outputs, ROLE);
+  assert.is(noRole.filter((p) => p.actions.includes('iam:PassRole')).length, 1);
+  const ownBucket = deployProbes(config({ TF_STATE_BUCKET: 'acme-state' }), ACCOUNT, outputs, ROLE);
+  assert.ok(
+    ownBucket.some((p) => p.resources.includes('arn:aws:s3:::acme-state/llmops/outputs.json')),
+    'TF_STATE_BUCKET names the bucket',
+  );
+});
+
 test('a native strategy: the role ECS shifts traffic with is passed to ECS only, and the service deployments are followed and stopped on this service only', () => {
   const INFRA = `arn:aws:iam::${ACCOUNT}:role/llmops/llmops-ecs-infrastructure`;
   const native = { ...OUTPUTS, deployment_strategy: 'canary', ecs_infrastructure_role_arn: INFRA, get: (k: string) => OUTPUTS[k]! } as any;
@@ -162,6 +241,24 @@ test('the role behind assumed-role credentials is read with its path; a user is 
   assert.is(e.exitCode, ExitCode.PREFLIGHT);
   assert.match(e.message, 'allow it iam:GetRole and iam:SimulatePrincipalPolicy on itself');
   assert.match(e.message, '--skip-preflight');
+  assert.match(
+    e.message,
+    'preflight: cannot read the role behind these credentials (old-role): An error occurred (AccessDenied) when calling the GetRole operation',
+  );
+  // other partitions' ARNs; nothing that only contains one
+  const china = fakeBins({ aws: `echo 'arn:aws-cn:iam::${ACCOUNT}:role/r'` });
+  const cn = new Runner({ echo: () => {}, env: { PATH: `${china.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '' } });
+  assert.is(await callerPrincipal(cn, identity(`arn:aws-cn:sts::${ACCOUNT}:assumed-role/r/s`)), `arn:aws-cn:iam::${ACCOUNT}:role/r`);
+  assert.is(await callerPrincipal(cn, identity(`arn:aws-us-gov:iam::${ACCOUNT}:user/u`)), `arn:aws-us-gov:iam::${ACCOUNT}:user/u`);
+  assert.is(await callerPrincipal(cn, identity(`x:arn:aws:iam::${ACCOUNT}:user/u`)), undefined);
+  assert.is(await callerPrincipal(cn, identity(`x:arn:aws:sts::${ACCOUNT}:assumed-role/r/s`)), undefined);
+  assert.is(await callerPrincipal(cn, identity(`arn:aws:iam::${ACCOUNT}:user`)), undefined, 'no user name');
+  assert.is(china.calls().length, 1, 'the role read once, for the assumed role only');
+  // a dry run shows the read and names a placeholder
+  const lines: string[] = [];
+  const dry = new Runner({ echo: (l) => lines.push(l), dryRun: true });
+  assert.is(await callerPrincipal(dry, identity(`arn:aws:sts::${ACCOUNT}:assumed-role/r/s`)), '<CALLER_ROLE_ARN>');
+  assert.equal(lines, ["[dry-run] $ aws iam get-role --role-name '<ROLE_NAME>' --query Role.Arn --output text"]);
 });
 
 test('each denial is one line with the statement that grants it; exit 3, nothing else called; all allowed returns the count', async () => {
@@ -174,6 +271,7 @@ done
 out='{"EvaluationResults":['; sep=''
 for a in "\${actions[@]}"; do for r in "\${resources[@]}"; do
   d=allowed; [ "$a" = iam:PassRole ] && [ -z "$ALLOW_ALL" ] && d=implicitDeny; [ "$a" = s3:DeleteObject ] && [ -z "$ALLOW_ALL" ] && d=explicitDeny
+  [ "$a" = secretsmanager:GetSecretValue ] && [ -n "$DENY_SECRETS" ] && d=implicitDeny
   out="$out$sep{\\"EvalActionName\\":\\"$a\\",\\"EvalResourceName\\":\\"$r\\",\\"EvalDecision\\":\\"$d\\"}"; sep=','
 done; done
 echo "$out]}"`;
@@ -183,7 +281,11 @@ echo "$out]}"`;
   const e = await preflight(runner, config(), identity, outputs).catch((x) => x);
   assert.instance(e, ScriptFailure);
   assert.is(e.exitCode, ExitCode.PREFLIGHT);
-  assert.match(e.message, /^preflight: 3 of the \d+ calls this deploy makes would be denied; nothing was changed:/);
+  assert.match(e.message, /^preflight: 3 of the 30 calls this deploy makes would be denied; nothing was changed:\n  ✗ iam:PassRole/);
+  assert.match(
+    e.message,
+    /\n  fix: add those statements to the policy of the principal named \(config\/iam-deploy-policy.json renders the deploy role's: npm run iam-policy; the execution role's are in terraform\/iam.tf\), or --skip-preflight$/,
+  );
   assert.match(
     e.message,
     `  ✗ iam:PassRole on ${OUTPUTS.execution_role_arn} (implicitDeny, ${ROLE}): add {"Effect":"Allow","Action":"iam:PassRole","Resource":"${OUTPUTS.execution_role_arn}","Condition":{"StringEquals":{"iam:PassedToService":"ecs-tasks.amazonaws.com"}}}`,
@@ -196,7 +298,24 @@ echo "$out]}"`;
   const all = fakeBins({ aws: answer });
   const ok = new Runner({ echo: () => {}, env: { PATH: `${all.dir}:${process.env.PATH}`, ALLOW_ALL: '1' } });
   const calls = await preflight(ok, config(), identity, outputs);
-  assert.ok(calls > 20, String(calls));
+  assert.is(calls, 30, 'each action on each resource');
+  // the execution role's reads are said as its own; credentials of no role or user: only those are simulated
+  const lines: string[] = [];
+  const secrets = new Runner({
+    echo: (l) => lines.push(l),
+    env: { PATH: `${all.dir}:${process.env.PATH}`, ALLOW_ALL: '1', DENY_SECRETS: '1' },
+  });
+  const root = { ...identity, arn: `arn:aws:iam::${ACCOUNT}:root` };
+  const denied = await preflight(secrets, config(), root, outputs).catch((x) => x);
+  assert.match(denied.message, /^preflight: 2 of the 4 calls this deploy makes would be denied/);
+  assert.match(
+    denied.message,
+    `\n  ✗ the execution role secretsmanager:GetSecretValue on ${OUTPUTS.app_secret_arn} (implicitDeny, ${OUTPUTS.execution_role_arn})`,
+  );
+  assert.equal(
+    lines.filter((l) => l.startsWith('#')),
+    [`# preflight: arn:aws:iam::${ACCOUNT}:root is no IAM role or user: what it may do is not simulated, only the execution role's reads`],
+  );
   assert.is(statementFor({ action: 'ecr:PutImage', resource: 'arn:r' }), '{"Effect":"Allow","Action":"ecr:PutImage","Resource":"arn:r"}');
 });
 
