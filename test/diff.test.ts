@@ -106,4 +106,146 @@ test('Markdown for a pull request: a heading, the task definition in a diff bloc
   assert.not.match(formatDiff(buildDiff(inputs())), '```');
 });
 
+test('a release recorded before the git-sha tag: the image is compared by its reference; the cost changes only with a running shape', () => {
+  const byTag = { ...running, containerDefinitions: [{ image: `${REPO}:${SHA.slice(0, 12)}` }] };
+  assert.is(buildDiff(inputs({ runningTd: byTag, runningTags: {} })).image.changed, false, 'the same tag');
+  assert.is(buildDiff(inputs({ runningTd: byTag, runningTags: undefined })).image.changed, false);
+  const other = { ...running, containerDefinitions: [{ image: `x/${REPO}:${SHA.slice(0, 12)}` }] };
+  assert.is(buildDiff(inputs({ runningTd: other, runningTags: {} })).image.changed, true, 'the reference must start the image');
+  assert.is(buildDiff(inputs({ runningTd: { ...running, containerDefinitions: [] }, runningTags: {} })).image.running, null);
+  const fresh = buildDiff(inputs({ running: undefined, wanted: { ...wanted, desiredCount: 9 } }));
+  assert.equal([fresh.cost.changes, fresh.cost.monthlyDelta], [[], 0], 'no running shape: no delta');
+  assert.is(buildDiff(inputs()).cost.prices, `${prices.date}, ${prices.region}`);
+});
+
+test('the whole report, as text and as Markdown: every section with its lines', () => {
+  const report = DiffReportSchema.parse({
+    schema: 1,
+    service: 'llmops-service',
+    cluster: 'llmops-cluster',
+    environment: 'staging',
+    changed: true,
+    image: {
+      running: `${REPO}@sha256:${'1'.repeat(64)}`,
+      runningGitSha: 'b'.repeat(40),
+      gitSha: SHA,
+      tag: SHA.slice(0, 12),
+      inEcr: false,
+      changed: true,
+    },
+    taskDefinition: { running: running.taskDefinitionArn, changes: ['- cpu: 512', '+ cpu: 1024'] },
+    infrastructure: {
+      planned: true,
+      add: ['aws_sqs_queue.jobs'],
+      change: ['aws_ecs_service.app'],
+      replace: ['aws_db_instance.this'],
+      destroy: ['aws_s3_bucket.old'],
+    },
+    migration: { command: '/bin/migrate', runs: true },
+    cost: { changes: ['cpu: 512 -> 1024'], monthlyBefore: 100, monthlyAfter: 129.55, monthlyDelta: 29.55, prices: '2026-11-01, us-east-1' },
+  });
+  assert.is(
+    formatDiff(report),
+    [
+      'What a deploy would change (llmops-service in llmops-cluster, staging):',
+      '',
+      'Image:',
+      `  bbbbbbbbbbbb -> ${SHA.slice(0, 12)} (built and pushed by the deploy)`,
+      '',
+      'Task definition:',
+      '  - cpu: 512',
+      '  + cpu: 1024',
+      '',
+      'Infrastructure (terraform plan):',
+      '  add aws_sqs_queue.jobs',
+      '  change aws_ecs_service.app',
+      '  REPLACE aws_db_instance.this',
+      '  DESTROY aws_s3_bucket.old',
+      '',
+      'Migration:',
+      '  /bin/migrate runs once, as a one-off task, before the service update',
+      '',
+      'Monthly cost (estimate):',
+      '  $100.00 -> $129.55 (+$29.55): cpu: 512 -> 1024; list prices of 2026-11-01, us-east-1',
+      '',
+    ].join('\n'),
+  );
+  assert.is(
+    formatDiff(report, true),
+    [
+      '### 📋 What a deploy would change — `llmops-service` (staging)',
+      '',
+      '#### Image',
+      `- \`bbbbbbbbbbbb\` -> \`${SHA.slice(0, 12)}\` (built and pushed by the deploy)`,
+      '',
+      '#### Task definition',
+      '```diff',
+      '- cpu: 512',
+      '+ cpu: 1024',
+      '```',
+      '',
+      '#### Infrastructure (terraform plan)',
+      '- add `aws_sqs_queue.jobs`',
+      '- change `aws_ecs_service.app`',
+      '- REPLACE `aws_db_instance.this`',
+      '- DESTROY `aws_s3_bucket.old`',
+      '',
+      '#### Migration',
+      '- `/bin/migrate` runs once, as a one-off task, before the service update',
+      '',
+      '#### Monthly cost (estimate)',
+      '- $100.00 -> $129.55 (+$29.55): cpu: 512 -> 1024; list prices of 2026-11-01, us-east-1',
+      '',
+    ].join('\n'),
+  );
+  const quiet = DiffReportSchema.parse({
+    ...report,
+    environment: null,
+    changed: false,
+    image: { ...report.image, runningGitSha: null, running: null, inEcr: true, changed: false },
+    taskDefinition: { running: null, changes: [] },
+    infrastructure: { planned: false, reason: 'no state yet' },
+    migration: { command: '/bin/migrate', runs: false },
+    cost: { ...report.cost, changes: [], monthlyAfter: 95, monthlyDelta: -5 },
+  });
+  assert.is(
+    formatDiff(quiet),
+    [
+      'What a deploy would change (llmops-service in llmops-cluster):',
+      '',
+      'Nothing: the running release and the infrastructure match the checkout and .env.',
+      '',
+      'Image:',
+      `  unchanged: ${SHA.slice(0, 12)}`,
+      '',
+      'Task definition:',
+      '  unchanged: no new revision',
+      '',
+      'Infrastructure (terraform plan):',
+      '  not planned: no state yet',
+      '',
+      'Migration:',
+      '  /bin/migrate does not run (no new revision)',
+      '',
+      'Monthly cost (estimate):',
+      '  $100.00 -> $95.00 (-$5.00); list prices of 2026-11-01, us-east-1',
+      '',
+    ].join('\n'),
+  );
+  assert.match(formatDiff(quiet, true), '### ✅ What a deploy would change — `llmops-service`\n');
+  const none = DiffReportSchema.parse({
+    ...quiet,
+    changed: true,
+    image: { ...quiet.image, changed: true },
+    infrastructure: { planned: true, add: [], change: [], replace: [], destroy: [] },
+    migration: { command: null, runs: false },
+    cost: { ...quiet.cost, monthlyAfter: 100, monthlyDelta: 0 },
+  });
+  const text = formatDiff(none);
+  assert.match(text, `Image:\n  none -> ${SHA.slice(0, 12)} (in ECR)\n`);
+  assert.match(text, 'Infrastructure (terraform plan):\n  no changes\n');
+  assert.match(text, 'Migration:\n  none (MIGRATE_COMMAND is not set)\n');
+  assert.match(text, '$100.00 -> $100.00 (+$0.00); list');
+});
+
 test.run();
