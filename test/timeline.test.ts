@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { jobSummary, type PipelineContext } from '../lib/pipeline.js';
 import { Runner } from '../lib/run.js';
-import { mermaidGantt, Timeline, timelineRecord, timelineTable } from '../lib/timeline.js';
+import { addVerifyPhases, mermaidGantt, Timeline, timelineRecord, timelineTable } from '../lib/timeline.js';
 import { layersPushed } from '../scripts/05-push.js';
 
 const T0 = Date.UTC(2026, 11, 4, 10, 0, 0);
@@ -23,9 +23,63 @@ test('phases in the order they started, a step before the phases inside it; impo
   t.add('no start', undefined, T0);
   t.add('backwards', T0 + 5000, T0 + 1000);
   t.add('not a number', Number.NaN, T0);
+  t.add('no end', T0, undefined);
+  t.add('infinite', T0, Number.POSITIVE_INFINITY);
+  t.add('instant', T0 + 61_000, T0 + 61_000);
   assert.equal(
     t.ordered().map((p) => p.name),
-    ['2. Build and smoke-test', '5. Push the image to ECR', 'docker push', '7. Verify the deployment'],
+    ['2. Build and smoke-test', '5. Push the image to ECR', 'docker push', '7. Verify the deployment', 'instant'],
+  );
+  // two starting together: the longer (the step) first
+  const same = new Timeline(T0);
+  same.add('inner', T0, T0 + 1000);
+  same.add('outer', T0, T0 + 5000);
+  assert.equal(
+    same.ordered().map((p) => p.name),
+    ['outer', 'inner'],
+  );
+});
+
+test("step 7's phases from the waiter's milestones; none for a deployment already healthy at the first look", () => {
+  const m = {
+    created: T0,
+    pullStarted: T0 + 1000,
+    pullStopped: T0 + 3000,
+    started: T0 + 4000,
+    firstHealthy: T0 + 6500,
+    allHealthy: T0 + 9000,
+    oldOut: T0 + 9500,
+    firstLook: T0,
+  };
+  const t = new Timeline(T0);
+  addVerifyPhases(t, m);
+  assert.equal(
+    t.ordered().map((p) => [p.name, p.start - T0, p.end - T0, p.detail]),
+    [
+      ['tasks provisioning', 0, 1000, undefined],
+      ['image pull', 1000, 3000, undefined],
+      ['container start', 3000, 4000, undefined],
+      ['health checks', 4000, 9000, 'first healthy after 2.5 s'],
+      ['old tasks out', 9000, 9500, undefined],
+    ],
+  );
+  const steady = new Timeline(T0);
+  addVerifyPhases(steady, { ...m, allHealthy: T0 + 100, firstLook: T0 + 100 });
+  assert.equal(steady.phases, [], 'healthy before this run looked');
+  addVerifyPhases(steady, undefined);
+  assert.equal(steady.phases, []);
+  const unseen = new Timeline(T0);
+  addVerifyPhases(unseen, { started: T0 + 4000, allHealthy: T0 + 9000 });
+  assert.equal(
+    unseen.phases.map((p) => [p.name, p.detail]),
+    [['health checks', undefined]],
+    'no first-healthy poll: no detail',
+  );
+  const noStart = new Timeline(T0);
+  addVerifyPhases(noStart, { firstHealthy: T0 + 5000, allHealthy: T0 + 9000, oldOut: T0 + 9100 });
+  assert.equal(
+    noStart.phases.map((p) => [p.name, p.detail]),
+    [['old tasks out', undefined]],
   );
 });
 
@@ -58,6 +112,10 @@ test("the gantt: Mermaid's, in milliseconds from the start, names without Mermai
     '```',
   ]);
   assert.is(mermaidGantt(new Timeline()), '');
+  assert.match(mermaidGantt(deploy()), '\n  title Deploy timeline\n', 'the default title');
+  const short = new Timeline(T0);
+  short.add(' spaced ', T0, T0);
+  assert.match(mermaidGantt(short), '\n  spaced : p0, 0, 1\n', 'trimmed; at least one millisecond long');
 });
 
 test('the record: the start as ISO time, each phase in seconds (one decimal)', () => {
