@@ -149,6 +149,21 @@ async function listening(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** A fake ECS endpoint in the SDK's JSON protocol: each request's action and input go to `answer`, whose object is the
+ *  answer (a `{ status, body }` of its own for an error). */
+function ecsServer(answer: (action: string, input: any) => any): Server {
+  return createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const out = answer(String(req.headers['x-amz-target']).split('.').pop()!, JSON.parse(body || '{}'));
+      res.setHeader('content-type', 'application/x-amz-json-1.1');
+      if (out?.status) return res.writeHead(out.status).end(JSON.stringify(out.body));
+      res.end(JSON.stringify(out));
+    });
+  });
+}
+
 // --- ECR ---------------------------------------------------------------------------------------------------
 
 /** aws: describe-images as FAKE_ECR says (a digest, not found, no repository, denied; `later`: found the second time). */
@@ -492,46 +507,26 @@ test('the newest revisions: echoed as the CLI commands they stand for; through t
   const arn = (family: string, n: number) => `arn:aws:ecs:us-east-1:${ACCOUNT}:task-definition/${family}:${n}`;
   const asked: string[] = [];
   let fail = false;
-  const ecs = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const action = String(req.headers['x-amz-target']).split('.').pop();
-      const input = JSON.parse(body || '{}');
-      asked.push(`${action} ${input.familyPrefix ?? input.taskDefinition} ${input.sort ?? (input.include ?? []).join(',')}`);
-      res.setHeader('content-type', 'application/x-amz-json-1.1');
-      if (fail)
-        return res.writeHead(400).end(
-          JSON.stringify({
-            __type: 'ClientException',
-            message: 'no such family',
-          }),
-        );
-      if (action === 'ListTaskDefinitions') {
-        // unsorted, and another family whose name starts with this one's
-        return res.end(
-          JSON.stringify({
-            taskDefinitionArns: [
-              arn('llmops-task', 9),
-              arn('llmops-task-old', 12),
-              arn('llmops-task', 10),
-              arn('llmops-task', 2),
-              arn('llmops-task', 8),
-            ],
-          }),
-        );
-      }
-      const n = Number(String(input.taskDefinition).split(':').pop());
-      res.end(
-        JSON.stringify({
-          taskDefinition: {
-            taskDefinitionArn: input.taskDefinition,
-            revision: n,
-          },
-          ...(n === 10 ? { tags: [{ key: 'commit', value: 'abc' }] } : {}),
-        }),
-      );
-    });
+  const ecs = ecsServer((action, input) => {
+    asked.push(`${action} ${input.familyPrefix ?? input.taskDefinition} ${input.sort ?? (input.include ?? []).join(',')}`);
+    if (fail) return { status: 400, body: { __type: 'ClientException', message: 'no such family' } };
+    if (action === 'ListTaskDefinitions') {
+      // unsorted, and another family whose name starts with this one's
+      return {
+        taskDefinitionArns: [
+          arn('llmops-task', 9),
+          arn('llmops-task-old', 12),
+          arn('llmops-task', 10),
+          arn('llmops-task', 2),
+          arn('llmops-task', 8),
+        ],
+      };
+    }
+    const n = Number(String(input.taskDefinition).split(':').pop());
+    return {
+      taskDefinition: { taskDefinitionArn: input.taskDefinition, revision: n },
+      ...(n === 10 ? { tags: [{ key: 'commit', value: 'abc' }] } : {}),
+    };
   });
   const endpoint = await listening(ecs);
   try {
@@ -567,17 +562,13 @@ test('the newest revisions: the one asked for (`also`) is kept however old; an e
   const config = configOf();
   const arn = (n: number) => `arn:aws:ecs:us-east-1:${ACCOUNT}:task-definition/llmops-task:${n}`;
   let listed: string[] | undefined = [arn(3), arn(1), arn(2)];
-  const ecs = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const action = String(req.headers['x-amz-target']).split('.').pop();
-      const input = JSON.parse(body || '{}');
-      res.setHeader('content-type', 'application/x-amz-json-1.1');
-      if (action === 'ListTaskDefinitions') return res.end(JSON.stringify(listed ? { taskDefinitionArns: listed } : {}));
-      res.end(JSON.stringify({ taskDefinition: { taskDefinitionArn: input.taskDefinition } }));
-    });
-  });
+  const ecs = ecsServer((action, input) =>
+    action === 'ListTaskDefinitions'
+      ? listed
+        ? { taskDefinitionArns: listed }
+        : {}
+      : { taskDefinition: { taskDefinitionArn: input.taskDefinition } },
+  );
   const endpoint = await listening(ecs);
   try {
     const live = new Runner({ echo: () => {} });
@@ -597,16 +588,11 @@ test('a task definition with its tags (describe-task-definition --include TAGS t
   const config = configOf();
   let answer: any = { taskDefinition: { family: 'llmops-task', revision: 4 }, tags: [{ key: 'llmops:commit', value: 'abc' }] };
   const asked: any[] = [];
-  const ecs = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      asked.push(JSON.parse(body || '{}'));
-      res.setHeader('content-type', 'application/x-amz-json-1.1');
-      if (answer === 'fail')
-        return res.writeHead(400).end(JSON.stringify({ __type: 'ClientException', message: 'Unable to describe task definition.' }));
-      res.end(JSON.stringify(answer));
-    });
+  const ecs = ecsServer((_action, input) => {
+    asked.push(input);
+    return answer === 'fail'
+      ? { status: 400, body: { __type: 'ClientException', message: 'Unable to describe task definition.' } }
+      : answer;
   });
   const endpoint = await listening(ecs);
   try {
