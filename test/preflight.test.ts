@@ -256,7 +256,7 @@ test('the role behind assumed-role credentials is read with its path; a user is 
   assert.is(china.calls().length, 1, 'the role read once, for the assumed role only');
   // a dry run shows the read and names a placeholder
   const lines: string[] = [];
-  const dry = new Runner({ echo: (l) => lines.push(l), dryRun: true });
+  const dry = new Runner({ echo: (l) => lines.push(l), dryRun: true, env: { AWS_ENDPOINT_URL: '' } });
   assert.is(await callerPrincipal(dry, identity(`arn:aws:sts::${ACCOUNT}:assumed-role/r/s`)), '<CALLER_ROLE_ARN>');
   assert.equal(lines, ["[dry-run] $ aws iam get-role --role-name '<ROLE_NAME>' --query Role.Arn --output text"]);
 });

@@ -594,7 +594,8 @@ test("switchBackProblem reads the stack's published outputs and the production r
     res.end(ok ? JSON.stringify(published) : '<Error><Code>NoSuchKey</Code><Message>none</Message></Error>');
   }).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
-  const saved = { ...process.env };
+  const keys = ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'] as const;
+  const saved = keys.map((k) => [k, process.env[k]] as const);
   Object.assign(process.env, {
     AWS_ENDPOINT_URL: `http://127.0.0.1:${(server.address() as any).port}`,
     AWS_ACCESS_KEY_ID: 'testing',
@@ -630,7 +631,10 @@ test("switchBackProblem reads the stack's published outputs and the production r
       assert.not.ok(none.sent.includes('DescribeRulesCommand'), `no rule read: ${JSON.stringify(outputs)}`);
     }
   } finally {
-    process.env = saved;
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
     server.close();
   }
 });
