@@ -184,6 +184,13 @@ export function clients(region: string): Clients {
   };
 }
 
+/** Close the clients `clients` made (their sockets would keep Node alive). */
+export function destroyClients(c: Clients): void {
+  c.ecs.destroy();
+  c.elb.destroy();
+  c.logs.destroy();
+}
+
 /** The service, as the waiter polls it (ecs describe-services). */
 export async function readService(c: Clients, config: Config): Promise<Service | undefined> {
   const r = await c.ecs.send(new sdk.ecs.DescribeServicesCommand({ cluster: config.names.cluster, services: [config.names.service] }));

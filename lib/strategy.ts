@@ -14,6 +14,7 @@ import {
   type Clients,
   clients,
   describeService,
+  destroyClients,
   healthUrl,
   loadSdk,
   privateIp,
@@ -135,12 +136,6 @@ export function switchBackRefusal(outputs: Record<string, string>, weights: Map<
   if (!share) return undefined;
   return `DEPLOY_STRATEGY=rolling removes the alternate target group (${alternate!.split(':').pop()}), which serves ${share} % of the traffic now: the app would answer 503 until the next deploy.
   fix: deploy once more with DEPLOY_STRATEGY=${outputs.deployment_strategy} (the release moves to the service's own target group), then plan with DEPLOY_STRATEGY=rolling`;
-}
-
-function destroyClients(c: Clients): void {
-  c.ecs.destroy();
-  c.elb.destroy();
-  c.logs.destroy();
 }
 
 /** The service's strategy as ECS has it (ROLLING when it names none). */

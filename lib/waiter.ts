@@ -5,7 +5,8 @@ import type { Task } from '@aws-sdk/client-ecs';
 import type { Config } from './config.js';
 import type { Runner } from './run.js';
 import { diagnose, explainStoppedTask } from './diagnosis.js';
-import { type Clients, clients, healthUrl, loadSdk, privateIp, readService, runningTasksOf, stoppedTasksOf, targetHealth } from './ecs.js';
+import { type Clients, clients, destroyClients, loadSdk, readService } from './ecs.js';
+import { healthUrl, privateIp, runningTasksOf, stoppedTasksOf, targetHealth } from './ecs.js';
 import { ExitCode } from './errors.js';
 import { probe } from './http.js';
 import { type AlarmReader, alarmReader, watchAlarms } from './alarms.js';
@@ -292,9 +293,7 @@ export async function waitForDeployment(runner: Runner, config: Config, options:
     }
     throw error;
   } finally {
-    c.ecs.destroy();
-    c.elb.destroy();
-    c.logs.destroy();
+    destroyClients(c);
   }
 }
 
@@ -354,9 +353,7 @@ export async function bakeDeployment(
     }
     return { ...ok, message: `${ok.message}; baked ${seconds} s`, elapsedMs: ok.elapsedMs + Date.now() - started };
   } finally {
-    c.ecs.destroy();
-    c.elb.destroy();
-    c.logs.destroy();
+    destroyClients(c);
     (await alarms?.catch(() => undefined))?.destroy();
   }
 }
