@@ -96,14 +96,17 @@ test('a lock that keeps being renewed is never taken over, even past its time to
     quiet(),
     config,
     ACCOUNT,
-    { waitSeconds: 10, pollMs: 100, what: 'long build', ttlSeconds: 1, renewMs: 200 },
+    // a ttl of several renewal intervals: on a loaded machine one renewal can come a second late (S3's
+    // clock counts whole seconds), which is not what this test is about
+    { waitSeconds: 10, pollMs: 100, what: 'long build', ttlSeconds: 3, renewMs: 200 },
     async () => {
       started = true;
-      await sleep(2500);
+      await sleep(5000);
     },
   );
   while (!started) await sleep(50);
-  const other = withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 1, what: 'second', ttlSeconds: 1, pollMs: 100 }, async () => {
+  // tries for 4 s, past the 3 s ttl: a lock that were not renewed would be taken over
+  const other = withDeployLock(quiet(), config, ACCOUNT, { waitSeconds: 4, what: 'second', ttlSeconds: 3, pollMs: 100 }, async () => {
     takenOver = true;
   }).catch((e) => e);
   assert.instance(await other, LockedError, 'the renewed lock held');
@@ -185,19 +188,21 @@ async function renewalsFailing(project: string, faults: RequestFault[]) {
       new Runner({ echo: (l) => lines.push(l) }),
       config,
       ACCOUNT,
-      { waitSeconds: 10, pollMs: 100, what, ttlSeconds: 2, renewMs: 200 },
+      // the ttl leaves room for a loaded machine: the failed attempts, their SDK back-off and a late renewal
+      // interval took more than 2 s in a CI run (S3's clock counts whole seconds), and the second deploy got in
+      { waitSeconds: 10, pollMs: 100, what, ttlSeconds: 4, renewMs: 200 },
       async () => {
         started = true;
-        await sleep(3500);
+        await sleep(6500);
       },
     );
     while (!started) await sleep(20);
-    // tries for 3 s (past the 2 s ttl): a holder that stopped renewing would be taken over
+    // tries for 5 s (past the 4 s ttl): a holder that stopped renewing would be taken over
     const other = await withDeployLock(
       quiet(),
       config,
       ACCOUNT,
-      { waitSeconds: 3, pollMs: 100, what: 'second', ttlSeconds: 2 },
+      { waitSeconds: 5, pollMs: 100, what: 'second', ttlSeconds: 4 },
       async () => {
         second = true;
       },
