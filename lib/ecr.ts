@@ -120,6 +120,23 @@ export async function ecrDigest(runner: Runner, config: Config, tag: string): Pr
   }
 }
 
+/**
+ * What `aws ecr get-login-password` prints, through the SDK (no aws CLI start-up on a release's path): the password of
+ * GetAuthorizationToken's token, base64 of `AWS:<password>`. Only for a pipe's stdin (Runner: firstOutput).
+ */
+export async function ecrLoginPassword(config: Config): Promise<string> {
+  let token: string | undefined;
+  try {
+    const out = await withEcr(config, (ecr, client) => client.send(new ecr.GetAuthorizationTokenCommand({})));
+    token = out.authorizationData?.[0]?.authorizationToken;
+  } catch (error: any) {
+    throw new ScriptFailure(`aws ecr get-login-password failed: ${awsErrorText(error)}`);
+  }
+  const password = token ? Buffer.from(token, 'base64').toString('utf8').replace(/^AWS:/, '') : '';
+  if (!password) throw new ScriptFailure('aws ecr get-login-password failed: ECR returned no authorization token');
+  return password;
+}
+
 /** One call with an ECR client (its module loaded on the first call, not when a script starts). */
 async function withEcr<T>(config: Config, call: (ecr: typeof import('@aws-sdk/client-ecr'), client: ECRClient) => Promise<T>): Promise<T> {
   const ecr = await import('@aws-sdk/client-ecr');

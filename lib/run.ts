@@ -36,6 +36,11 @@ export interface RunOptions {
    * terminal's process group; nothing is captured, so nothing can be masked: only for what the user types.
    */
   terminal?: boolean;
+  /**
+   * The first command's stdout, made another way (through the SDK: no process start-up); the rest of the pipe
+   * gets it on stdin, masked as a secret. The line printed is still the whole pipe, noted `# <first> via the SDK`.
+   */
+  firstOutput?: () => Promise<string>;
 }
 
 export interface RunnerOptions {
@@ -220,23 +225,24 @@ export class Runner {
   }
 
   /**
-   * `a | b`: stdout of each command feeds the next, process to process, so a password from
-   * `aws ecr get-login-password` never passes through this process or any argv.
+   * `a | b`: stdout of each command feeds the next, process to process, never through any argv (a first output
+   * made through the SDK, `firstOutput`, goes from this process to the next command's stdin, masked).
    */
   async runPipeline(given: Cmd[], options: RunOptions = {}): Promise<RunResult> {
     const cmds = given.map((c) => this.withEndpoint(c));
     if (options.input !== undefined && options.inputIsSecret !== false) this.addSecret(options.input);
     cmds.forEach((c) => this.assertNoSecretInArgv(c));
     const command = this.commandLine(cmds);
+    const note = options.firstOutput ? `   # ${cmds[0]!.bin} ${cmds[0]!.args.slice(0, 2).join(' ')} via the SDK` : '';
     if (this.dryRun && !options.readOnly) {
-      this.echoSink(`[dry-run] $ ${command}`);
+      this.echoSink(`[dry-run] $ ${command}${note}`);
       return { command, exitCode: 0, stdout: '', stderr: '', ok: true, dryRun: true };
     }
-    this.echoSink(`$ ${command}`);
+    this.echoSink(`$ ${command}${note}`);
     const retries = options.retries ?? (cmds.some((c) => c.bin === 'aws') ? 3 : 0);
     for (let attempt = 0; ; attempt++) {
       if (interruptedBy) throw new InterruptedError(interruptedBy, command, 'not started');
-      const result = await this.execute(cmds, options, command);
+      const result = options.firstOutput ? await this.afterFirst(cmds, options, command) : await this.execute(cmds, options, command);
       if (interruptedBy && !result.ok) throw new InterruptedError(interruptedBy, command, tailOf(result));
       if (result.ok || (options.nothrow && !isTransient(result.stderr))) return result;
       if (attempt < retries && isTransient(result.stderr)) {
@@ -248,6 +254,13 @@ export class Runner {
       if (options.nothrow) return result;
       throw this.errorFor(cmds, result);
     }
+  }
+
+  /** The pipe after its first command, whose output `options.firstOutput` makes (masked from then on). */
+  private async afterFirst(cmds: Cmd[], options: RunOptions, command: string): Promise<RunResult> {
+    const output = await options.firstOutput!();
+    this.addSecret(output);
+    return this.execute(cmds.slice(1), { ...options, input: output }, command);
   }
 
   private errorFor(cmds: Cmd[], result: RunResult): CommandError {

@@ -106,6 +106,7 @@ export function settingsLine(lang: 'ko' | 'en', settings: [string, string][]): s
  */
 export const KO_COMMENTS: [RegExp, string][] = [
   [/^# via the SDK$/, '# SDK로 호출'],
+  [/^# (aws \S+ \S+) via the SDK$/, '# $1 은 SDK로 호출'],
   [/^# polled through the SDK until the deployment is healthy$/, '# 배포가 정상이 될 때까지 SDK로 폴링'],
   [/^# the deploy lock$/, '# 배포 잠금'],
   [/^# wait for (\S+) to answer 200, then:$/, '# $1 이 200으로 응답할 때까지 기다린 다음:'],

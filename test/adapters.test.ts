@@ -78,6 +78,8 @@ const sdk = {
   objects: {} as Record<string, unknown>,
   log: undefined as string | undefined,
   asked: 0,
+  /** ECR's GetAuthorizationToken: a token, denied, or no authorization data. */
+  token: 'ok' as 'ok' | 'denied' | 'empty',
 };
 let endpoint: FakeAws;
 let restoreEnv: () => void;
@@ -100,6 +102,11 @@ test.before(async () => {
           return new AwsError(400, 'Unexpected', JSON.stringify(call.input));
         return sdk.service;
       }
+      if (call.name === 'ecr get-authorization-token') {
+        if (sdk.token === 'denied') return new AwsError(400, 'AccessDeniedException', 'not allowed: ecr:GetAuthorizationToken');
+        if (sdk.token === 'empty') return { authorizationData: [] };
+        return { authorizationData: [{ authorizationToken: Buffer.from('AWS:s3cr3t-ecr-token').toString('base64') }] };
+      }
       if (call.name === 's3 cp') return sdk.objects[call.input.url];
       return new AwsError(400, 'Unexpected', call.name);
     },
@@ -117,6 +124,7 @@ function runnerOn(fb: FakeBins, env: Record<string, string> = {}, dryRun = false
   const lines: string[] = [];
   sdk.log = fb.log;
   sdk.asked = 0;
+  sdk.token = 'ok';
   if (env.FAKE_ECR) sdk.ecr = env.FAKE_ECR;
   const outputs = `s3://llmops-tfstate-${ACCOUNT}/llmops/outputs.json`;
   sdk.objects = env.FAKE_PUBLISHED_ERROR
@@ -182,7 +190,6 @@ function fakeEcr(platform = 'linux/amd64') {
       norepo) echo "An error occurred (RepositoryNotFoundException) when calling the DescribeImages operation: no repo" >&2; exit 254;;
       *) printf 'warning: something\\nAn error occurred (AccessDeniedException): not allowed\\n' >&2; exit 254;;
     esac;;
-  "ecr get-login-password") echo "s3cr3t-ecr-token";;
   *) echo "unexpected: $*" >&2; exit 9;;
 esac`,
     docker: `case "$1" in
@@ -265,12 +272,17 @@ test('ECR push: skipped when the tag is there; login on stdin, tag, push, the di
     `tag llmops-system:abc123 ${url}:abc123`,
     `push ${url}:abc123`,
   ]);
-  assert.equal(callsOf(fb, 'aws').slice(1), ['ecr get-login-password --region us-east-1']);
-  // looked at, checked, locked, then logged in (the password piped from aws to docker: either may start first) and pushed
+  // the login password through the SDK (no aws CLI started), then on docker login's stdin (the fake docker checks it)
+  assert.equal(callsOf(fb, 'aws'), ['ecr describe-images', 'ecr get-authorization-token']);
+  assert.ok(
+    lines.includes(
+      `$ aws ecr get-login-password --region us-east-1 | docker login --username AWS --password-stdin ${ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com   # aws ecr get-login-password via the SDK`,
+    ),
+    lines.join('\n'),
+  );
+  // looked at, checked, locked, then logged in and pushed
   const order = fb.calls().map((c) => c.slice(0, 2).join(' '));
-  assert.equal(order.slice(0, 3), ['aws ecr', 'docker image', 'LOCK take']);
-  assert.equal(order.slice(3, 5).sort(), ['aws ecr', 'docker login']);
-  assert.equal(order.slice(5), ['docker tag', 'docker push']);
+  assert.equal(order, ['aws ecr', 'docker image', 'LOCK take', 'aws ecr', 'docker login', 'docker tag', 'docker push']);
   assert.ok(lines.includes(`  The push refers to repository [${url}:abc123]`), "the push's output is streamed as it comes");
   assert.not.ok(lines.join('\n').includes('s3cr3t-ecr-token'), 'the login password is never printed');
 });
@@ -364,6 +376,26 @@ test('ECR push: the digest read back when the push does not print it; refused wi
   });
   assert.equal(dryBins.calls(), []);
   assert.ok(dry.lines.some((l) => l.includes(`docker push ${url}:abc123`)));
+});
+
+test('ECR login: a denied or empty authorization token fails naming the call, and nothing is logged in, tagged or pushed', async () => {
+  const config = configOf();
+  for (const [token, message] of [
+    ['denied', 'aws ecr get-login-password failed: An error occurred (AccessDeniedException): not allowed: ecr:GetAuthorizationToken'],
+    ['empty', 'aws ecr get-login-password failed: ECR returned no authorization token'],
+  ] as const) {
+    const fb = fakeEcr();
+    const { runner } = runnerOn(fb, { FAKE_ECR: 'missing' });
+    sdk.token = token;
+    const failed = await pushImage(runner, config, ref, ACCOUNT).catch((e) => e);
+    assert.instance(failed, ScriptFailure, token);
+    assert.is(failed.message, message);
+    assert.equal(
+      callsOf(fb, 'docker'),
+      ['image inspect --format {{.Os}}/{{.Architecture}} llmops-system:abc123'],
+      `${token}: nothing pushed`,
+    );
+  }
 });
 
 // --- the ECS service ---------------------------------------------------------------------------------------

@@ -452,6 +452,42 @@ test('retries: the delay doubles and is said; a transient error is retried even 
   assert.is(piped.stdout, 'ok\n', 'the aws stage retried by default');
 });
 
+test("a pipe's first output made through the SDK: that command never starts, the next reads it on stdin, it is masked, the whole pipe is printed; a dry run makes nothing", async () => {
+  const fakes = fakeBins({ aws: 'echo started >&2; exit 9', login: 'read -r p; echo "got $p"; echo "stderr $p" >&2' });
+  const lines: string[] = [];
+  const env = { PATH: `${fakes.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: '' };
+  const runner = new Runner({ echo: (l) => lines.push(l), env });
+  let made = 0;
+  const firstOutput = async () => (made++, 'pa55-from-sdk');
+  const r = await runner.runPipeline([sh`aws ecr get-login-password --region r`, sh`login --stdin`], { firstOutput });
+  assert.equal([r.ok, r.stdout, made], [true, 'got ***\n', 1]);
+  assert.equal(
+    fakes.calls().map((c) => c[0]),
+    ['login'],
+    'the aws CLI was not started',
+  );
+  assert.equal(lines, ['$ aws ecr get-login-password --region r | login --stdin   # aws ecr get-login-password via the SDK']);
+  assert.not.ok(runner.mask('x pa55-from-sdk y').includes('pa55'), 'masked from now on');
+  // a failure of the next command names the whole pipe, masked
+  const failing = await runner.runPipeline([sh`aws ecr get-login-password`, sh`sh -c ${'read -r p; echo "bad $p" >&2; exit 3'}`], {
+    firstOutput,
+    nothrow: true,
+  });
+  assert.equal([failing.ok, failing.exitCode, failing.stderr.trim()], [false, 3, 'bad ***']);
+  // an error of the SDK call is the error
+  const sdkError = await runner
+    .runPipeline([sh`aws ecr get-login-password`, sh`login`], { firstOutput: () => Promise.reject(new Error('denied')) })
+    .catch((e) => e);
+  assert.is(sdkError.message, 'denied');
+  // a dry run prints the pipe and makes nothing
+  const dry: string[] = [];
+  made = 0;
+  await new Runner({ dryRun: true, echo: (l) => dry.push(l), env }).runPipeline([sh`aws ecr get-login-password`, sh`login`], {
+    firstOutput,
+  });
+  assert.equal([dry, made], [['[dry-run] $ aws ecr get-login-password | login   # aws ecr get-login-password via the SDK'], 0]);
+});
+
 test('the endpoint goes to aws only, once, never to --version; the signal handlers are removed by the function returned', async () => {
   const fakes = fakeBins({ aws: '', other: '' });
   const runner = new Runner({ echo: () => {}, env: { PATH: fakes.dir, AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' } });
