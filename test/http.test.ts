@@ -59,7 +59,8 @@ test('a server that accepts and never answers: "no answer within" the limit, and
     const started = Date.now();
     assert.equal(await probe(`${base}/health`, 300), { error: 'no answer within 0.3 s' });
     const took = Date.now() - started;
-    assert.ok(took >= 290 && took < 2000, `took ${took} ms`);
+    // well below a hang, with room for a loaded machine
+    assert.ok(took >= 290 && took < 5000, `took ${took} ms`);
     // the request is aborted, not left open: the server sees the connection closed
     const closed = await Promise.race([
       new Promise((r) => sockets[0].once('close', () => r(true))),
