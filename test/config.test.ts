@@ -7,6 +7,7 @@ import { loadConfig, secretValues } from '../lib/config.js';
 import { fakeBins, HEALTHY_TOOLS } from './helpers/fake-bin.js';
 import { runScriptFile } from './helpers/script.js';
 import { ConfigError } from '../lib/errors.js';
+import { characterClasses, regionSuggestion } from '../lib/schema.js';
 
 const noFile = '';
 /** The toolkit reads its settings from the environment as LLMOPS_<NAME> (AWS_* / TF_* settings bare too). */
@@ -268,6 +269,136 @@ test('a region typed as people name it gets its code suggested; anything else on
     'AWS_REGION: expected an AWS region code such as "us-east-1": for north virginia, AWS_REGION=us-east-1',
   ]);
   assert.equal(messages({ AWS_REGION: 'narnia' }), ['AWS_REGION: expected an AWS region code such as "us-east-1"']);
+});
+
+// The exact words of each refusal the schema makes beyond a value's form: what a user reads is the fix.
+const BUCKET = 'TF_STATE_BUCKET: S3 refuses this bucket name: ';
+const PROJECT_DASHES =
+  'PROJECT_NAME: must not hold "--" or end with "-": the RDS identifier and bucket names made from it would be refused by AWS';
+const PROJECT_PREFIX = 'PROJECT_NAME: must not start with "sthree", "amzn-s3-demo" or "xn--": S3 reserves those prefixes for bucket names';
+const KMS = 'SECRETS_KMS_KEY_ARN: expected arn:aws:kms:<region>:<12-digit account>:key/<key id> (a key ARN, not an alias)';
+const PRINTABLE = 'DB_PASSWORD: expected 8-128 printable characters';
+const WEAK =
+  'DB_PASSWORD: is too weak: use 12 or more characters with three of lowercase, uppercase, digits and symbols (a word such as "terraform" would also be masked in every line that contains it), or leave it unset and RDS manages the password';
+const shell = (operator: string) =>
+  `MIGRATE_COMMAND: holds "${operator}", which only a shell reads, and none runs this command: write it as a JSON array, e.g. ["sh", "-c", "a && b"], or put the steps in a script`;
+const REFUSED: [Record<string, string>, string[]][] = [
+  [{ PROJECT_NAME: 'ab--c' }, [PROJECT_DASHES]],
+  [{ PROJECT_NAME: 'abc-' }, [PROJECT_DASHES]],
+  [{ PROJECT_NAME: 'sthreeapp' }, [PROJECT_PREFIX]],
+  [{ PROJECT_NAME: 'amzn-s3-demo-x' }, [PROJECT_PREFIX]],
+  [{ PROJECT_NAME: 'xn--abc' }, [PROJECT_DASHES, PROJECT_PREFIX]],
+  ...['', '   '].map((v): [Record<string, string>, string[]] => [
+    { EXPECTED_ACCOUNT_ID: v },
+    [
+      'EXPECTED_ACCOUNT_ID: is empty, which would turn the account guard off: set the 12-digit account id, or remove the line (and the variable) to run without the guard',
+    ],
+  ]),
+  [{ SECRETS_KMS_KEY_ARN: 'alias/mine' }, [KMS]],
+  [{ SECRETS_KMS_KEY_ARN: 'x arn:aws:kms:us-east-1:123456789012:key/12345678-1234-1234-1234-123456789012' }, [KMS]],
+  [{ DB_PASSWORD: 'short' }, [PRINTABLE, WEAK]],
+  [{ DB_PASSWORD: 'abcdefghijkl' }, [WEAK]],
+  [{ DB_PASSWORD: 'Abcdefg1234' }, [WEAK]],
+  [{ DB_PASSWORD: 'x Abcdefgh1234' }, [PRINTABLE]],
+  [{ DB_PASSWORD: 'Abcdefgh1234 x' }, [PRINTABLE]],
+  [{ TF_STATE_BUCKET: 'a..b' }, [`${BUCKET}no two adjacent periods`]],
+  [{ TF_STATE_BUCKET: '192.168.1.1' }, [`${BUCKET}not formatted as an IP address`]],
+  [{ TF_STATE_BUCKET: 'a.-b' }, [`${BUCKET}no period next to a hyphen`]],
+  [{ TF_STATE_BUCKET: 'a-.b' }, [`${BUCKET}no period next to a hyphen`]],
+  ...['xn--', 'sthree-', 'amzn-s3-demo-'].map((p): [Record<string, string>, string[]] => [
+    { TF_STATE_BUCKET: `${p}bucket` },
+    [`${BUCKET}no reserved prefix ("${p}")`],
+  ]),
+  ...['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'].map((x): [Record<string, string>, string[]] => [
+    { TF_STATE_BUCKET: `bucket${x}` },
+    [`${BUCKET}no reserved suffix ("${x}")`],
+  ]),
+  [
+    { DEPLOY_STRATEGY: 'fast' },
+    [
+      'DEPLOY_STRATEGY: expected rolling (the default: new tasks replace the old behind one target group), blue-green (all traffic at once to the new release, the old one kept through the bake), canary (CANARY_PERCENT first, the rest after TRAFFIC_STEP_MINUTES) or linear (LINEAR_STEP_PERCENT every TRAFFIC_STEP_MINUTES)',
+    ],
+  ],
+  [
+    { SCAN_SEVERITY: 'critical' },
+    [
+      'SCAN_SEVERITY: expected the lowest severity of an image scan finding that stops a release: CRITICAL (the default), HIGH, MEDIUM, LOW, INFORMATIONAL, or off',
+    ],
+  ],
+  [
+    { DB_SSL_MODE: 'disable' },
+    [
+      "DB_SSL_MODE: expected verify-full (the default: TLS, and the server's certificate checked against DB_CA_BUNDLE and its name against the endpoint), verify-ca (the certificate, not the name) or require (TLS that checks nothing: a server that is not the database is not noticed)",
+    ],
+  ],
+  ...['certs/rds.pem', '/etc/x.pem '].map((v): [Record<string, string>, string[]] => [
+    { DB_CA_BUNDLE: v },
+    ['DB_CA_BUNDLE: expected the absolute path, inside the image, of the RDS CA bundle, e.g. "/etc/ssl/certs/rds-global-bundle.pem"'],
+  ]),
+  [{ CRASH_LOOP_TASKS: '201' }, ['CRASH_LOOP_TASKS: expected a number of tasks from 0 (off) to 200']],
+  [{ BAKE_SECONDS: 'ten' }, ['BAKE_SECONDS: expected seconds from 0 (no bake) to 3600, written in decimal digits']],
+  [{ BAKE_SECONDS: '0x10' }, ['BAKE_SECONDS: expected seconds from 0 (no bake) to 3600, written in decimal digits']],
+  [{ CANARY_PERCENT: '0' }, ['CANARY_PERCENT: expected a whole percentage of the traffic from 1 to 99']],
+  [
+    { LINEAR_STEP_PERCENT: '2' },
+    ['LINEAR_STEP_PERCENT: expected a whole percentage of the traffic from 3 to 100 (ECS shifts at least 3 % a step)'],
+  ],
+  [{ TRAFFIC_STEP_MINUTES: '1441' }, ['TRAFFIC_STEP_MINUTES: expected minutes from 0 to 1440']],
+  [{ SCAN_TIMEOUT_SECONDS: '5' }, ['SCAN_TIMEOUT_SECONDS: expected seconds from 10 to 3600']],
+  [{ MIGRATE_COMMAND: 'migrate && seed' }, [shell('&&')]],
+  [{ MIGRATE_COMMAND: 'migrate; seed' }, [shell('migrate;')]],
+  [{ MIGRATE_COMMAND: 'a|b' }, [shell('a|b')]],
+  ...['>', '>>', '<', '2>&1', '&', '||'].map((op): [Record<string, string>, string[]] => [{ MIGRATE_COMMAND: `a ${op} b` }, [shell(op)]]),
+];
+
+test('each refusal beyond the form, in its exact words: the project prefix, the account guard, the KMS key, the DB password, the state bucket, the strategies, TLS, the migration command', () => {
+  for (const [env, expected] of REFUSED) assert.equal(messages(env), expected, JSON.stringify(env));
+});
+
+test('the values next to those refusals are accepted; an empty optional setting is unset', () => {
+  for (const env of <Record<string, string>[]>[
+    { SECRETS_KMS_KEY_ARN: 'arn:aws:kms:us-east-1:123456789012:key/12345678-1234-1234-1234-123456789012' },
+    { SECRETS_KMS_KEY_ARN: `arn:aws:kms:us-east-1:123456789012:key/mrk-${'0'.repeat(32)}` },
+    { DB_PASSWORD: 'Abcdefgh1234' },
+    { DB_PASSWORD: 'abcdefgh12!?' },
+    { TF_STATE_BUCKET: 'my.bucket-1' },
+    { TF_STATE_BUCKET: '1.2.3.4.5' },
+    { TF_STATE_BUCKET: 'v1.2.3.4' },
+    { SLACK_WEBHOOK: '' },
+  ])
+    assert.not.throws(() => load(env), JSON.stringify(env));
+  assert.is(load({ SLACK_WEBHOOK: '' }).secrets.slackWebhook, undefined);
+});
+
+test('every region name people type has its code; the name is echoed trimmed', () => {
+  const names: Record<string, string> = {
+    seoul: 'ap-northeast-2',
+    korea: 'ap-northeast-2',
+    tokyo: 'ap-northeast-1',
+    osaka: 'ap-northeast-3',
+    singapore: 'ap-southeast-1',
+    sydney: 'ap-southeast-2',
+    jakarta: 'ap-southeast-3',
+    mumbai: 'ap-south-1',
+    'Hong Kong': 'ap-east-1',
+    frankfurt: 'eu-central-1',
+    ireland: 'eu-west-1',
+    london: 'eu-west-2',
+    paris: 'eu-west-3',
+    stockholm: 'eu-north-1',
+    virginia: 'us-east-1',
+    ohio: 'us-east-2',
+    california: 'us-west-1',
+    oregon: 'us-west-2',
+    canada: 'ca-central-1',
+    'Sao Paulo': 'sa-east-1',
+  };
+  for (const [name, code] of Object.entries(names)) assert.is(regionSuggestion(name), `: for ${name}, AWS_REGION=${code}`, name);
+  assert.is(regionSuggestion('  Tokyo '), ': for Tokyo, AWS_REGION=ap-northeast-1');
+});
+
+test('character classes: lowercase, uppercase, digits and symbols, each counted once', () => {
+  assert.equal(['abc', 'ABC', '123', '!?-', 'aB', 'a1', 'A!', 'aB1', 'aB1!', 'ü'].map(characterClasses), [1, 1, 1, 1, 2, 2, 2, 3, 4, 1]);
 });
 
 test.run();
