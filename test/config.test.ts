@@ -365,6 +365,9 @@ test('the values next to those refusals are accepted; an empty optional setting 
     { TF_STATE_BUCKET: '1.2.3.4.5' },
     { TF_STATE_BUCKET: 'v1.2.3.4' },
     { SLACK_WEBHOOK: '' },
+    ...['rolling', 'blue-green', 'canary', 'linear'].map((v) => ({ DEPLOY_STRATEGY: v })),
+    ...['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'INFORMATIONAL', 'off'].map((v) => ({ SCAN_SEVERITY: v })),
+    ...['verify-full', 'verify-ca', 'require'].map((v) => ({ DB_SSL_MODE: v })),
   ])
     assert.not.throws(() => load(env), JSON.stringify(env));
   assert.is(load({ SLACK_WEBHOOK: '' }).secrets.slackWebhook, undefined);
