@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { environmentOf, environmentProblems, envFilesWin, readEnvFiles, settingFromEnvironment, settingFromFiles } from './envfiles.js';
-import { DEFAULTS, KNOWN_VARIABLES, maskValue, type Raw, schema, SECRET_VARIABLES } from './schema.js';
+import { DEFAULTS, KNOWN_VARIABLES, maskValue, type Raw, rdsRegionBundleUrl, schema, SECRET_VARIABLES } from './schema.js';
 import { prefixed, SETTING_NAMES } from './variables.js';
 import { userPath } from './flags.js';
 
@@ -75,6 +75,12 @@ export interface Config {
   scan: { severity: 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'INFORMATIONAL' | 'off'; timeoutSeconds: number };
   /** How the tasks' PostgreSQL clients check the server (PGSSLMODE) and the CA bundle in the image they check it with (PGSSLROOTCERT). */
   dbTls: { mode: 'verify-full' | 'verify-ca' | 'require'; caBundle: string };
+  /**
+   * Whom the service connects as: `app`, its own database user, which step 6 creates (or whose password it sets)
+   * with a one-off task of `clientImage` (psql) that checks the server against the bundle at `caBundleUrl`; or
+   * `master`, the guide's way.
+   */
+  dbUser: { connectAs: 'app' | 'master'; clientImage: string; caBundleUrl: string };
   secrets: { dbPassword?: string; slackWebhook?: string };
   /** Terraform sends DB_PASSWORD (write-only) again only when this changes. */
   dbPasswordVersion: number;
@@ -199,6 +205,11 @@ function toConfig(v: Raw, environment?: string): Config {
     migrate: v.MIGRATE_COMMAND ? { command: JSON.parse(v.MIGRATE_COMMAND), timeoutSeconds: v.MIGRATE_TIMEOUT_SECONDS } : undefined,
     dbCheckCommand: v.DB_CHECK_COMMAND ? JSON.parse(v.DB_CHECK_COMMAND) : undefined,
     dbTls: { mode: v.DB_SSL_MODE, caBundle: v.DB_CA_BUNDLE },
+    dbUser: {
+      connectAs: v.DB_CONNECT_AS,
+      clientImage: v.DB_CLIENT_IMAGE,
+      caBundleUrl: v.DB_CA_BUNDLE_URL ?? rdsRegionBundleUrl(v.AWS_REGION),
+    },
     scan: { severity: v.SCAN_SEVERITY, timeoutSeconds: v.SCAN_TIMEOUT_SECONDS },
     secrets: { dbPassword: v.DB_PASSWORD, slackWebhook: v.SLACK_WEBHOOK },
     dbPasswordVersion: v.DB_PASSWORD_VERSION,

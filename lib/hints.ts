@@ -87,7 +87,7 @@ const CA_BUNDLE_LINE = caBundleLine();
 const DATABASE_ERRORS: [RegExp, string][] = [
   [
     /password authentication failed/i,
-    "the database refused the password the task got: DATABASE_PASSWORD must come from the DB secret (secrets[].valueFrom in the task definition); after the password changed, restart the tasks: aws ecs update-service --force-new-deployment; the app's own user (db_app_username) gets its password from the migration: npm run migrate",
+    "the database refused the password the task got: DATABASE_PASSWORD must come from the DB secret (secrets[].valueFrom in the task definition); after the password changed, restart the tasks: aws ecs update-service --force-new-deployment; the app's own user (db_app_username) gets its password from step 6 before the release that carries it: npm run deploy; a database that lost it (a restored snapshot): raise db_app_password_version (TF_VAR_db_app_password_version), npm run step:3 && npm run step:4, then npm run deploy",
   ],
   [
     /no encryption|SSL off|SSL is not enabled|requires SSL/i,
@@ -116,7 +116,7 @@ const DATABASE_ERRORS: [RegExp, string][] = [
   [/database "[^"]*" does not exist/i, 'DATABASE_NAME names no database on the instance: it must be terraform output db_name'],
   [
     /role "[^"]*" does not exist/i,
-    "DATABASE_USER is not a user of the database: the master is terraform output db_username; the app's own user (db_app_username) is created by the migration: npm run migrate",
+    "DATABASE_USER is not a user of the database: the master is terraform output db_username; the app's own user (db_app_username) is created by step 6 (npm run deploy); a database that lost it (a restored snapshot): raise db_app_password_version (TF_VAR_db_app_password_version), npm run step:3 && npm run step:4, then npm run deploy",
   ],
 ];
 

@@ -55,8 +55,8 @@ export function tfvarsFromConfig(config: Config): Record<string, string | number
     hosted_zone_id: config.domain?.hostedZoneId,
     acm_certificate_arn: config.domain?.certificateArn,
     allow_plain_http: config.allowPlainHttp || undefined,
-    // with a migration the app connects as its own user, and only the migration's role reads the master's secret
-    migrations: !!config.migrate,
+    // the app connects as its own user, and only the migration's role reads the master's secret (unless master)
+    db_connect_as: config.dbUser.connectAs,
     state_bucket_name: config.terraform.stateBucket,
     db_ssl_mode: config.dbTls.mode,
     db_ca_bundle: config.dbTls.caBundle,

@@ -16,7 +16,10 @@ export interface OneOff {
   /** What the task is for, in messages: "migration". */
   what: string;
   taskDefinitionArn: string;
-  command: readonly string[];
+  /** The container's command instead of its task definition's (none: the task definition's own). */
+  command?: readonly string[];
+  /** The container that runs it and whose log lines are printed (default CONTAINER_NAME). */
+  container?: string;
   /** --started-by: how the task is found later in the console and list-tasks. */
   startedBy: string;
   timeoutSeconds: number;
@@ -46,8 +49,9 @@ export async function runOneOff(runner: Runner, config: Config, job: OneOff): Pr
     );
   // (a dry run writes neither file: it prints the commands that name them)
   const network = writeRendered(runner, `${job.startedBy}-network.json`, { awsvpcConfiguration: where });
+  const container = job.container ?? config.names.container;
   const overrides = writeRendered(runner, `${job.startedBy}-overrides.json`, {
-    containerOverrides: [{ name: config.names.container, command: [...job.command] }],
+    containerOverrides: job.command ? [{ name: container, command: [...job.command] }] : [],
   });
   const started = await runner.json(
     sh`aws ecs run-task --cluster ${cluster} --task-definition ${job.taskDefinitionArn} --launch-type FARGATE --network-configuration file://${network} --overrides file://${overrides} --started-by ${job.startedBy} --count 1 ${region}`,
@@ -56,7 +60,7 @@ export async function runOneOff(runner: Runner, config: Config, job: OneOff): Pr
     runner.echo(`[dry-run] # every few seconds until the task is STOPPED (at most ${job.timeoutSeconds} s):`);
     await runner.run(sh`aws ecs describe-tasks --cluster ${cluster} --tasks ${'<TASK_ARN>'} ${region}`);
     await runner.run(
-      sh`aws logs get-log-events --log-group-name ${config.names.logGroup} --log-stream-name ${`ecs/${config.names.container}/<TASK_ID>`} --start-from-head ${region}`,
+      sh`aws logs get-log-events --log-group-name ${config.names.logGroup} --log-stream-name ${`ecs/${container}/<TASK_ID>`} --start-from-head ${region}`,
     );
     return { taskArn: '<TASK_ARN>', logLines: [] };
   }
@@ -80,7 +84,7 @@ export async function runOneOff(runner: Runner, config: Config, job: OneOff): Pr
       await runner.run(
         sh`aws ecs stop-task --cluster ${cluster} --task ${taskArn} --reason ${`${job.what} timed out after ${job.timeoutSeconds} s`} ${region}`,
       );
-      const logLines = await printLogs(runner, config, taskArn);
+      const logLines = await printLogs(runner, config, taskArn, container);
       throw Object.assign(
         new ScriptFailure(
           `the ${job.what} did not finish within ${job.timeoutSeconds} s: the task was stopped (raise MIGRATE_TIMEOUT_SECONDS if it needs longer)`,
@@ -91,13 +95,13 @@ export async function runOneOff(runner: Runner, config: Config, job: OneOff): Pr
     }
     await sleep(pollDelayMs(Date.now() - begin));
   }
-  const container = (task.containers ?? []).find((c: any) => c.name === config.names.container) ?? task.containers?.[0];
+  const stopped = (task.containers ?? []).find((c: any) => c.name === container) ?? task.containers?.[0];
   const result: OneOffResult = {
     taskArn,
-    exitCode: container?.exitCode ?? undefined,
+    exitCode: stopped?.exitCode ?? undefined,
     stopCode: task.stopCode,
-    stoppedReason: [task.stoppedReason, container?.reason].filter(Boolean).join(' — ') || undefined,
-    logLines: await printLogs(runner, config, taskArn),
+    stoppedReason: [task.stoppedReason, stopped?.reason].filter(Boolean).join(' — ') || undefined,
+    logLines: await printLogs(runner, config, taskArn, container),
   };
   runner.echo(`# ${job.what}: task ${taskArn.split('/').pop()} ${result.exitCode === undefined ? 'stopped' : `exited ${result.exitCode}`}`);
   return result;
@@ -112,8 +116,8 @@ export function oneOffFailure(result: OneOffResult): string | undefined {
 }
 
 /** The task's log stream (awslogs, prefix "ecs"): each line printed, masked by the runner. */
-async function printLogs(runner: Runner, config: Config, taskArn: string): Promise<string[]> {
-  const stream = `ecs/${config.names.container}/${taskArn.split('/').pop()}`;
+async function printLogs(runner: Runner, config: Config, taskArn: string, container: string): Promise<string[]> {
+  const stream = `ecs/${container}/${taskArn.split('/').pop()}`;
   const out = await runner.json(
     sh`aws logs get-log-events --log-group-name ${config.names.logGroup} --log-stream-name ${stream} --start-from-head --region ${config.region} --output json`,
     { nothrow: true },

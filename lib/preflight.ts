@@ -41,7 +41,9 @@ export function deployProbes(config: Config, account: string, outputs: Outputs, 
   const bucket = config.terraform.stateBucket ?? `${config.project}-tfstate-${account}`;
   const values = templateValues(config, outputs, `${repo}@<digest>`, '<tag>');
   const roles = [String(values.EXECUTION_ROLE_ARN), String(values.TASK_ROLE_ARN)];
-  if (config.migrate) roles.push(String(values.MIGRATION_EXECUTION_ROLE_ARN));
+  // the migration's role runs the migration and the database user's task (step 6)
+  const migrationRole = config.migrate || config.dbUser.connectAs === 'app';
+  if (migrationRole) roles.push(String(values.MIGRATION_EXECUTION_ROLE_ARN));
   const you = (actions: string[], resources: string[], context?: Record<string, string>): Probe => ({
     who: 'you',
     principal: caller!,
@@ -81,6 +83,9 @@ export function deployProbes(config: Config, account: string, outputs: Outputs, 
         ...(config.migrate
           ? [you(['ecs:RunTask'], [`arn:aws:ecs:${region}:${account}:task-definition/${n.family}-migrate:*`], { 'ecs:cluster': cluster })]
           : []),
+        ...(config.dbUser.connectAs === 'app'
+          ? [you(['ecs:RunTask'], [`arn:aws:ecs:${region}:${account}:task-definition/${n.family}-db-user:*`], { 'ecs:cluster': cluster })]
+          : []),
         you(['iam:PassRole'], roles, { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }),
         you(['s3:GetObject'], [`arn:aws:s3:::${bucket}/${outputsKey(config)}`]),
         you(['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [`arn:aws:s3:::${bucket}/${lockKey(config)}`]),
@@ -95,7 +100,7 @@ export function deployProbes(config: Config, account: string, outputs: Outputs, 
     ...callerProbes,
     { who: 'the execution role', principal: execution, actions: ['secretsmanager:GetSecretValue'], resources: secrets },
     { who: 'the execution role', principal: execution, actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], resources: [repo] },
-    ...decryptProbes(config, outputs, execution, config.migrate ? String(values.MIGRATION_EXECUTION_ROLE_ARN) : undefined),
+    ...decryptProbes(config, outputs, execution, migrationRole ? String(values.MIGRATION_EXECUTION_ROLE_ARN) : undefined),
   ];
 }
 

@@ -248,6 +248,19 @@ export const schema = z
     DB_CA_BUNDLE: z.string().regex(/^\/[\w.+/-]{1,1000}$/, {
       error: 'expected the absolute path, inside the image, of the RDS CA bundle, e.g. "/etc/ssl/certs/rds-global-bundle.pem"',
     }),
+    DB_CONNECT_AS: z.enum(['app', 'master'], {
+      error:
+        "expected app (the default: the service connects as its own database user, which the toolkit creates, and only the migration's role reads the master's secret) or master (the guide's way: the service connects as the master user)",
+    }),
+    DB_CLIENT_IMAGE: z.string().regex(/^[a-z0-9][a-z0-9._:/@-]{0,400}$/, {
+      error: 'expected an image reference with psql in it, e.g. "public.ecr.aws/docker/library/postgres:15-alpine"',
+    }),
+    DB_CA_BUNDLE_URL: optional(
+      z.string().regex(/^(https:\/\/[\w.-]+(:\d+)?\/[\w.+/%-]*|file:\/\/\/[\w.+/-]+)$/, {
+        error:
+          "expected the https:// address (or a file:/// path) of the RDS CA bundle the database user's task checks the server with; leave it out for AWS's bundle of AWS_REGION",
+      }),
+    ),
   })
   .superRefine((v, ctx) => {
     const memories = FARGATE_SIZES[v.TASK_CPU];
@@ -262,6 +275,14 @@ export const schema = z
         code: 'custom',
         path: ['TASK_MEMORY'],
         message: `is not a valid Fargate size with TASK_CPU=${v.TASK_CPU}: expected one of ${memories.join(', ')}`,
+      });
+    }
+    if (v.DB_CONNECT_AS === 'master' && v.MIGRATE_COMMAND) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DB_CONNECT_AS'],
+        message:
+          'is master while MIGRATE_COMMAND is set: with a migration the service connects as its own user; remove DB_CONNECT_AS=master',
       });
     }
     if (v.DOMAIN_NAME && !v.HOSTED_ZONE_ID) {
@@ -312,7 +333,12 @@ export const DEFAULTS: Record<string, string> = {
   SCAN_TIMEOUT_SECONDS: '300',
   DB_SSL_MODE: 'verify-full',
   DB_CA_BUNDLE: RDS_CA_BUNDLE,
+  DB_CONNECT_AS: 'app',
+  DB_CLIENT_IMAGE: 'public.ecr.aws/docker/library/postgres:15-alpine',
 };
+
+/** AWS's RDS CA bundle of one region (a few certificates: small enough for a task definition), unless DB_CA_BUNDLE_URL says otherwise. */
+export const rdsRegionBundleUrl = (region: string) => `https://truststore.pki.rds.amazonaws.com/${region}/${region}-bundle.pem`;
 
 /**
  * MIGRATE_COMMAND / DB_CHECK_COMMAND as the container's command: words separated by spaces (`/bin/migrate up`), or a JSON array

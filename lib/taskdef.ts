@@ -97,19 +97,33 @@ export function templateValues(config: Config, outputs: Outputs, image: string, 
 }
 
 /**
- * The database user the service connects as: the app's own user when a migration runs (it creates that role and
- * sets its password), else the master user, as the guide does; and both, for the migration's overlay.
+ * The database user the service connects as: the app's own user (step 6 creates it, or sets its password, before a
+ * release that changes DATABASE_CREDENTIAL_VERSION), else with DB_CONNECT_AS=master the master user, as the guide
+ * does; and both, for the migration's overlay and the database user's task.
  */
 export function databaseUser(config: Config, outputs: Outputs): Record<string, string> {
   const master = { DB_MASTER_USER: outputs.get('db_username'), DB_MASTER_SECRET_ARN: outputs.get('db_password_secret_arn') };
-  if (!config.migrate) return { DB_USER: master.DB_MASTER_USER, DB_PASSWORD_SECRET_ARN: master.DB_MASTER_SECRET_ARN, ...master };
+  if (config.dbUser.connectAs === 'master')
+    return {
+      DB_USER: master.DB_MASTER_USER,
+      DB_PASSWORD_SECRET_ARN: master.DB_MASTER_SECRET_ARN,
+      DB_CREDENTIAL_VERSION: 'master',
+      ...master,
+    };
   const app = {
     DB_APP_USER: outputs.get('db_app_username'),
     DB_APP_SECRET_ARN: outputs.get('db_app_secret_arn'),
-    // the migration's own execution role: the only one that may read the master's secret
+    // the migration's and the database user's own execution role: the only one that may read the master's secret
     MIGRATION_EXECUTION_ROLE_ARN: outputs.get('migration_execution_role_arn'),
   };
-  return { DB_USER: app.DB_APP_USER, DB_PASSWORD_SECRET_ARN: app.DB_APP_SECRET_ARN, ...master, ...app };
+  return {
+    DB_USER: app.DB_APP_USER,
+    DB_PASSWORD_SECRET_ARN: app.DB_APP_SECRET_ARN,
+    // a new password (db_app_password_version) is a new release: its tasks start with it, after step 6 set it
+    DB_CREDENTIAL_VERSION: outputs.get('db_app_secret_version'),
+    ...master,
+    ...app,
+  };
 }
 
 /** Entries of `environment` / `secrets` by name: the overlay's replace the release's, new ones are added. */

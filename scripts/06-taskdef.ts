@@ -16,6 +16,7 @@ import {
   type ScriptSpec,
 } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
+import { caBundlePem, DB_USER_TAG, dbUserMarker, dbUserNeeded, dbUserTaskDefinition, setDbUser } from '../lib/dbuser.js';
 import { ecrDigest, imageScan, repositoryUrl, type ScanAllow, SEVERITIES } from '../lib/ecr.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { imageRef, type ImageRef } from '../lib/image.js';
@@ -93,7 +94,9 @@ export async function releaseTaskDefinition(
   const current = service?.taskDefinition ? await describeTaskDefinition(runner, config, service.taskDefinition) : undefined;
   const diff = taskDefinitionDiff(current, td);
 
-  // 3. register a new revision, tagged with the release, only when something changed
+  // 3. register a new revision, tagged with the release, only when something changed (and with the password
+  //    version and grants its database user is given in 5)
+  const marker = dbUserMarker(config, values);
   let arn = service?.taskDefinition ?? '<TASK_DEFINITION_ARN>';
   let changed = false;
   let tags: { key: string; value: string }[] = [];
@@ -112,7 +115,7 @@ export async function releaseTaskDefinition(
     if (!runner.dryRun && !(await confirm(`Register a new revision of ${family} and deploy it to ${serviceName}?`, yes)))
       throw new ScriptFailure('not registered (declined)');
     await beforeChange?.();
-    tags = [...releaseTags(ref, digest), ...scanTags];
+    tags = [...releaseTags(ref, digest), ...scanTags, ...(config.dbUser.connectAs === 'app' ? [{ key: DB_USER_TAG, value: marker }] : [])];
     arn = await registerTaskDefinition(runner, config, 'ecs-task-definition.json', { ...td, tags }, '<TASK_DEFINITION_ARN>');
     changed = true;
   } else {
@@ -128,7 +131,28 @@ export async function releaseTaskDefinition(
     runner.echo(`# deployment ${service.inProgress} ended: ${previous.outcome}`);
   }
 
-  // 5. the migration runs once per release: with the revision just registered, before any task runs it; a
+  // 5. the app's own database user (DB_CONNECT_AS=app): created, or its password and grants set, before any task of
+  //    a release whose password version or grants the running release was not given (a first release, a new
+  //    db_app_password_version, MIGRATE_COMMAND set or removed), as a one-off task with the migration's role
+  if (changed && dbUserNeeded(config, current, marker)) {
+    const dbUserStarted = Date.now();
+    try {
+      const pem = await caBundlePem(runner, config);
+      const dbUser = dbUserTaskDefinition(config, values, pem);
+      const dbUserArn = await registerTaskDefinition(
+        runner,
+        config,
+        'ecs-db-user-task-definition.json',
+        dbUser,
+        '<DB_USER_TASK_DEFINITION_ARN>',
+      );
+      await setDbUser(runner, config, dbUserArn, service?.network);
+    } finally {
+      timeline?.add('database user', dbUserStarted, Date.now());
+    }
+  }
+
+  // 6. the migration runs once per release: with the revision just registered, before any task runs it; a
   //    no-op deploy (no new revision) and a rollback (an existing one) never migrate
   let migrated: OneOffResult | undefined;
   if (changed && config.migrate) {
@@ -150,7 +174,7 @@ export async function releaseTaskDefinition(
     if (migrated) await recordSchema(runner, config, identity.account, migrated.logLines, { family, revision: revisionOf(arn) });
   }
 
-  // 6. point the service at the new revision: ECS starts a deployment (step 7 follows it). DEPLOY_STRATEGY goes with
+  // 7. point the service at the new revision: ECS starts a deployment (step 7 follows it). DEPLOY_STRATEGY goes with
   //    it when the service does not deploy that way yet (the Terraform provider here cannot set it): the whole
   //    deployment configuration, and the load balancer with the second target group and the rule ECS shifts
   if (strategy && !(changed || needsCount))

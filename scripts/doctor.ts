@@ -296,7 +296,10 @@ async function databaseSection(look: Look): Promise<Finding[]> {
         check: 'secret changed after the tasks started',
         ok: false,
         detail: `${name} changed ${new Date(changed).toISOString()}, after the oldest running task started (${new Date(oldest).toISOString()}): tasks read secrets only when they start, so they hold the old value (a rotated DB password is refused)`,
-        fix: `${name === config.names.dbAppSecret ? "set the app user's new password in the database first: npm run migrate; then " : ''}restart the tasks: aws ecs update-service --cluster ${cluster} --service ${serviceName} --force-new-deployment (or npm run deploy)`,
+        fix:
+          name === config.names.dbAppSecret
+            ? "npm run deploy: step 6 sets the app user's new password in the database, then starts tasks that hold it (a restart alone would give them a password the database does not know yet)"
+            : `restart the tasks: aws ecs update-service --cluster ${cluster} --service ${serviceName} --force-new-deployment (or npm run deploy)`,
       });
     else f.push({ check: 'secret', ok: true, detail: `${name}: unchanged since the running tasks started` });
   }

@@ -33,12 +33,12 @@ locals {
       { name = "DATABASE_HOST", value = aws_db_instance.this.address },
       { name = "DATABASE_PORT", value = tostring(aws_db_instance.this.port) },
       { name = "DATABASE_NAME", value = var.db_name },
-      { name = "DATABASE_USER", value = var.db_username },
+      { name = "DATABASE_USER", value = var.db_connect_as == "master" ? var.db_username : local.db_app_username },
       { name = "PGSSLMODE", value = var.db_ssl_mode },      # the database accepts TLS only (rds.force_ssl); verify-full checks whom it talks to
       { name = "PGSSLROOTCERT", value = var.db_ca_bundle }, # the RDS CA bundle inside the image
     ]
     secrets = [
-      { name = "DATABASE_PASSWORD", valueFrom = "${local.db_password_secret_arn}:password::" },
+      { name = "DATABASE_PASSWORD", valueFrom = "${var.db_connect_as == "master" ? local.db_password_secret_arn : aws_secretsmanager_secret.db_app.arn}:password::" },
       { name = "APP_SECRETS", valueFrom = aws_secretsmanager_secret.app_env.arn },
     ]
     logConfiguration = {

@@ -48,14 +48,14 @@ data "aws_iam_policy_document" "decrypt_secrets" {
   }
 }
 
-# The service reads the app's environment and the app's own database user (a MIGRATE_COMMAND set later needs no
-# apply first); the master's secret only without migrations (the guide's way), never once migrations run
+# The service reads the app's environment and the app's own database user; the master's secret only when it
+# connects as the master (db_connect_as = master, the guide's way)
 data "aws_iam_policy_document" "execution_secrets" {
   source_policy_documents = data.aws_iam_policy_document.decrypt_secrets[*].json
   statement {
     sid       = "ReadTheTaskSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = concat([aws_secretsmanager_secret.app_env.arn, aws_secretsmanager_secret.db_app.arn], var.migrations ? [] : [local.db_password_secret_arn])
+    resources = concat([aws_secretsmanager_secret.app_env.arn, aws_secretsmanager_secret.db_app.arn], var.db_connect_as == "master" ? [local.db_password_secret_arn] : [])
   }
 }
 
@@ -65,8 +65,9 @@ resource "aws_iam_role_policy" "execution" {
   policy = data.aws_iam_policy_document.execution_secrets.json
 }
 
-# The migration's own execution role (config/ecs-migration-task-definition.json names it): the master's secret, to
-# create the app's user and set its password, and the app's user's and environment
+# The migration's own execution role (config/ecs-migration-task-definition.json and
+# config/ecs-db-user-task-definition.json name it): the master's secret, to create the app's user and set its
+# password (step 6), and the app's user's and environment
 resource "aws_iam_role" "migration_execution" {
   name                 = "${local.name}-ecs-migrate-execution"
   path                 = local.role_path

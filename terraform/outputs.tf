@@ -18,6 +18,7 @@ locals {
     container_port               = var.container_port
     dashboard_name               = aws_cloudwatch_dashboard.this.dashboard_name
     db_app_secret_arn            = aws_secretsmanager_secret.db_app.arn
+    db_app_secret_version        = aws_secretsmanager_secret_version.db_app.version_id
     db_app_username              = local.db_app_username
     db_name                      = var.db_name
     db_password_secret_arn       = local.db_password_secret_arn
@@ -118,12 +119,17 @@ output "dashboard_name" {
 }
 
 output "db_app_secret_arn" {
-  description = "Secret of the app's database user (JSON: username, password): the service's DATABASE_PASSWORD when migrations run."
+  description = "Secret of the app's database user (JSON: username, password): the service's DATABASE_PASSWORD unless it connects as the master (db_connect_as)."
   value       = local.outputs.db_app_secret_arn
 }
 
+output "db_app_secret_version" {
+  description = "Version id of the app user's password in its secret: step 6 sets the role's password when the service's differs (DATABASE_CREDENTIAL_VERSION)."
+  value       = local.outputs.db_app_secret_version
+}
+
 output "db_app_username" {
-  description = "Database user the app connects as (created by the migration)."
+  description = "Database user the app connects as (created by step 6)."
   value       = local.outputs.db_app_username
 }
 
@@ -183,7 +189,7 @@ output "execution_role_arn" {
 }
 
 output "migration_execution_role_arn" {
-  description = "Task execution role of the migration (the only one that reads the master's secret when migrations run)."
+  description = "Task execution role of the migration and of the database user's task (the only one that reads the master's secret unless the service connects as the master)."
   value       = local.outputs.migration_execution_role_arn
 }
 

@@ -38,15 +38,15 @@ resource "aws_secretsmanager_secret_version" "db_password" {
 
 # The app's own database user (not the master): its name and a generated password, stored through a write-only
 # argument, so the password is in neither the state nor a saved plan. The service's task definition reads only
-# this secret; the migration's (<family>-migrate) reads it and the master secret, and the migration creates the
-# role or sets its password (README: "The app's database user"). Raise db_app_password_version to store a new
-# password, then run `npm run migrate` and restart the tasks.
+# this secret; the database user's one-off task (<family>-db-user, step 6) reads it and the master secret, and
+# creates the role or sets its password (docs/operations.md: "The app's database user"). Raise
+# db_app_password_version to store a new password, then deploy: step 6 sets it, then restarts the tasks.
 # The password is two UUIDs (uuid() draws from crypto/rand: 244 random bits, hex only, so safe in any
 # connection string). Not the ephemeral aws_secretsmanager_random_password: mocked providers cannot open
 # ephemeral resources (Terraform 1.11), so `terraform test` could not plan this file at all.
 resource "aws_secretsmanager_secret" "db_app" {
   name                    = local.db_app_secret_name
-  description             = "Database user ${local.db_app_username} of ${local.service_name} (JSON: username, password), set by the migration"
+  description             = "Database user ${local.db_app_username} of ${local.service_name} (JSON: username, password), set by step 6"
   recovery_window_in_days = var.secret_recovery_window_days
   kms_key_id              = local.secrets_kms_key_id
 }

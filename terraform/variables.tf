@@ -154,7 +154,7 @@ variable "db_app_password" {
 }
 
 variable "db_app_password_version" {
-  description = "Version of the app database user's generated password: raise it (2, 3, …) to store a new one, then run `npm run migrate` (it sets the role's password) and deploy (tasks read secrets when they start)."
+  description = "Version of the app database user's generated password: raise it (2, 3, …) to store a new one, then deploy: step 6 sets the role's password, then starts tasks that read the new one."
   type        = number
   default     = 1
 
@@ -171,7 +171,7 @@ variable "db_app_secret_name" {
 }
 
 variable "db_app_username" {
-  description = "Database user the app connects as, created by the migration (default <db_username>_app). Not the master user."
+  description = "Database user the app connects as (db_connect_as = app), created by step 6 (default <db_username>_app). Not the master user."
   type        = string
   default     = ""
 
@@ -635,10 +635,14 @@ variable "vpc_cidr" {
   }
 }
 
-variable "migrations" {
-  description = "A migration runs before each release (MIGRATE_COMMAND; npm run step:3 passes it): the app connects as its own database user, and only the migration's execution role may read the master user's secret. Off, the app connects as the master (the guide's way) and the service's execution role reads its secret."
-  type        = bool
-  default     = false
+variable "db_connect_as" {
+  description = "Whom the service connects to the database as (npm run step:3 passes DB_CONNECT_AS): app (the default), its own user db_app_username, which step 6 creates or whose password it sets as a one-off task with the migration's execution role, the only role that reads the master user's secret; or master (the guide's way: the service's execution role reads the master's secret)."
+  type        = string
+  default     = "app"
+  validation {
+    condition     = contains(["app", "master"], var.db_connect_as)
+    error_message = "db_connect_as must be app (the service connects as its own database user) or master (the guide's way)."
+  }
 }
 
 variable "db_ssl_mode" {

@@ -126,7 +126,7 @@ const DATABASE: [string, string][] = [
   ['FATAL:  password authentication failed for user "app"', 'restart the tasks: aws ecs update-service --force-new-deployment'],
   [
     'FATAL:  password authentication failed for user "llmops_app"',
-    "the app's own user (db_app_username) gets its password from the migration",
+    "the app's own user (db_app_username) gets its password from step 6 before the release that carries it: npm run deploy",
   ],
   ['pg_hba.conf rejects connection for host "10.0.1.5", user "app", database "app", no encryption', 'PGSSLMODE=verify-full'],
   ['FATAL:  SSL off', 'the database requires TLS (rds.force_ssl = 1)'],
@@ -154,7 +154,10 @@ const DATABASE: [string, string][] = [
   ['connect ETIMEDOUT 10.0.2.3:5432', 'and that RDS is available'],
   ['FATAL:  database "nope" does not exist', 'DATABASE_NAME names no database on the instance: it must be terraform output db_name'],
   ['FATAL:  role "bob" does not exist', 'DATABASE_USER is not a user of the database: the master is terraform output db_username'],
-  ['FATAL:  role "llmops_app" does not exist', 'is created by the migration: npm run migrate'],
+  [
+    'FATAL:  role "llmops_app" does not exist',
+    'is created by step 6 (npm run deploy); a database that lost it (a restored snapshot): raise db_app_password_version',
+  ],
 ];
 
 test("a database client's error, each way libpq and drivers print it, gets its own fix", () => {

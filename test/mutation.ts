@@ -36,6 +36,7 @@ export const SUITES: Record<string, string> = {
   'lib/template.ts': 'template|outcomes',
   'lib/aws.ts': 'outcomes|adapters',
   'lib/oneoff.ts': 'oneoff',
+  'lib/dbuser.ts': 'dbuser|taskdef',
   'lib/ecr.ts': 'adapters',
   'lib/terraform.ts': 'adapters',
   'lib/tasks.ts': 'adapters',

@@ -20,6 +20,7 @@ const OUTPUTS: Record<string, string> = {
   db_password_secret_arn: `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:rds!db-1-xyz789`,
   db_app_secret_arn: `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:llmops/db/app-def456`,
   db_app_username: 'llmops_app',
+  db_app_secret_version: 'v-1111',
   db_username: 'llmops',
   rds_address: 'db.example',
   rds_port: '5432',
@@ -31,33 +32,39 @@ const config = (env: Record<string, string> = {}) => loadConfig({ env, envFile: 
 test('the probes: every call of the deploy on its real ARN with the condition keys its policy reads, and the execution role reads its secrets and image', () => {
   const probes = deployProbes(config(), ACCOUNT, outputs, ROLE);
   const find = (action: string) => probes.find((p) => p.actions.includes(action))!;
+  // the app's own database user (the default): step 6 runs its task with the migration's role
   assert.equal(find('iam:PassRole'), {
     who: 'you',
     principal: ROLE,
     actions: ['iam:PassRole'],
-    resources: [OUTPUTS.execution_role_arn, OUTPUTS.task_role_arn],
+    resources: [OUTPUTS.execution_role_arn, OUTPUTS.task_role_arn, OUTPUTS.migration_execution_role_arn],
     context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
   });
   assert.equal(find('ecs:UpdateService').resources, [`arn:aws:ecs:us-east-1:${ACCOUNT}:service/llmops-cluster/llmops-service`]);
   assert.equal(find('ecs:ListTasks').context, { 'ecs:cluster': `arn:aws:ecs:us-east-1:${ACCOUNT}:cluster/llmops-cluster` });
   assert.equal(find('s3:PutObject').resources, [`arn:aws:s3:::llmops-tfstate-${ACCOUNT}/llmops/locks/llmops-service.json`]);
   assert.equal(find('ecr:PutImage').resources, [`arn:aws:ecr:us-east-1:${ACCOUNT}:repository/llmops-system`]);
-  const secrets = probes.find((p) => p.who === 'the execution role' && p.actions.includes('secretsmanager:GetSecretValue'))!;
-  assert.equal(secrets.principal, OUTPUTS.execution_role_arn);
-  assert.equal(secrets.resources, [OUTPUTS.app_secret_arn, OUTPUTS.db_password_secret_arn], 'the master secret: no migration');
-  assert.not.ok(
-    probes.some((p) => p.actions.includes('ecs:RunTask')),
-    'no migration, no one-off task',
-  );
+  const readsOf = (ps: typeof probes) =>
+    ps.find((p) => p.who === 'the execution role' && p.actions.includes('secretsmanager:GetSecretValue'))!;
+  assert.equal(readsOf(probes).principal, OUTPUTS.execution_role_arn);
+  assert.equal(readsOf(probes).resources, [OUTPUTS.app_secret_arn, OUTPUTS.db_app_secret_arn], "the app user's secret, never the master's");
+  const runs = (ps: typeof probes) => ps.filter((p) => p.actions.includes('ecs:RunTask')).flatMap((p) => p.resources);
+  assert.equal(runs(probes), [`arn:aws:ecs:us-east-1:${ACCOUNT}:task-definition/llmops-task-db-user:*`], "the database user's task");
 
-  // with a migration: the app user's secret, the migration's role passed, its task run in the cluster
+  // as the master (DB_CONNECT_AS=master, the guide's way): its secret, no one-off task, no migration role
+  const master = deployProbes(config({ LLMOPS_DB_CONNECT_AS: 'master' }), ACCOUNT, outputs, ROLE);
+  assert.equal(readsOf(master).resources, [OUTPUTS.app_secret_arn, OUTPUTS.db_password_secret_arn]);
+  assert.equal(runs(master), [], 'no one-off task');
+  assert.equal(master.find((p) => p.actions.includes('iam:PassRole'))!.resources, [OUTPUTS.execution_role_arn, OUTPUTS.task_role_arn]);
+
+  // with a migration: its task run in the cluster too
   const migrating = deployProbes(config({ LLMOPS_MIGRATE_COMMAND: '/bin/migrate' }), ACCOUNT, outputs, ROLE);
   assert.equal(migrating.find((p) => p.actions.includes('iam:PassRole'))!.resources.at(-1), OUTPUTS.migration_execution_role_arn);
-  assert.equal(migrating.find((p) => p.actions.includes('secretsmanager:GetSecretValue'))!.resources, [
-    OUTPUTS.app_secret_arn,
-    OUTPUTS.db_app_secret_arn,
+  assert.equal(readsOf(migrating).resources, [OUTPUTS.app_secret_arn, OUTPUTS.db_app_secret_arn]);
+  assert.equal(runs(migrating), [
+    `arn:aws:ecs:us-east-1:${ACCOUNT}:task-definition/llmops-task-migrate:*`,
+    `arn:aws:ecs:us-east-1:${ACCOUNT}:task-definition/llmops-task-db-user:*`,
   ]);
-  assert.ok(migrating.some((p) => p.actions.includes('ecs:RunTask')));
   // no IAM role or user behind the credentials: only the execution role is asked about
   assert.ok(deployProbes(config(), ACCOUNT, outputs, undefined).every((p) => p.who === 'the execution role'));
 });
@@ -108,6 +115,7 @@ test('the whole list a deploy is asked for (a migration, a canary): each action 
       ['you', ['ecs:DescribeServices', 'ecs:UpdateService'], [service], null],
       ['you', ['ecs:ListTasks', 'ecs:DescribeTasks'], ['*'], cluster],
       ['you', ['ecs:RunTask'], [arn('ecs', 'task-definition/llmops-task-migrate:*')], cluster],
+      ['you', ['ecs:RunTask'], [arn('ecs', 'task-definition/llmops-task-db-user:*')], cluster],
       [
         'you',
         ['iam:PassRole'],
@@ -164,16 +172,18 @@ const withKey = { ...OUTPUTS, secrets_kms_key_arn: KEY, get: (k: string) => ({ .
 test('a customer managed key: each execution role that reads a secret is asked kms:Decrypt on it through Secrets Manager; none without', () => {
   const via = { 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' };
   const decrypts = (probes: ReturnType<typeof deployProbes>) => probes.filter((p) => p.actions.includes('kms:Decrypt'));
-  assert.equal(decrypts(deployProbes(config(), ACCOUNT, withKey, ROLE)), [
+  assert.equal(decrypts(deployProbes(config({ LLMOPS_DB_CONNECT_AS: 'master' }), ACCOUNT, withKey, ROLE)), [
     { who: 'the execution role', principal: OUTPUTS.execution_role_arn, actions: ['kms:Decrypt'], resources: [KEY], context: via },
   ]);
-  assert.equal(
-    decrypts(deployProbes(config({ LLMOPS_MIGRATE_COMMAND: '/bin/migrate' }), ACCOUNT, withKey, ROLE)).map((p) => [p.who, p.principal]),
-    [
-      ['the execution role', OUTPUTS.execution_role_arn],
-      ["the migration's execution role", OUTPUTS.migration_execution_role_arn],
-    ],
-  );
+  // the app's own user (the default, with a migration or without): the migration's role runs its task
+  for (const env of [{}, { LLMOPS_MIGRATE_COMMAND: '/bin/migrate' }] as Record<string, string>[])
+    assert.equal(
+      decrypts(deployProbes(config(env), ACCOUNT, withKey, ROLE)).map((p) => [p.who, p.principal]),
+      [
+        ['the execution role', OUTPUTS.execution_role_arn],
+        ["the migration's execution role", OUTPUTS.migration_execution_role_arn],
+      ],
+    );
   // the AWS managed key (empty), and a stack applied before the output existed: nothing to ask
   assert.equal(decrypts(deployProbes(config(), ACCOUNT, outputs, ROLE)), []);
   assert.equal(decryptProbes(config(), { ...withKey, secrets_kms_key_arn: '' }, 'x', 'y'), []);
@@ -281,7 +291,7 @@ echo "$out]}"`;
   const e = await preflight(runner, config(), identity, outputs).catch((x) => x);
   assert.instance(e, ScriptFailure);
   assert.is(e.exitCode, ExitCode.PREFLIGHT);
-  assert.match(e.message, /^preflight: 3 of the 30 calls this deploy makes would be denied; nothing was changed:\n  ✗ iam:PassRole/);
+  assert.match(e.message, /^preflight: 4 of the 32 calls this deploy makes would be denied; nothing was changed:\n  ✗ iam:PassRole/);
   assert.match(
     e.message,
     /\n  fix: add those statements to the policy of the principal named \(config\/iam-deploy-policy.json renders the deploy role's: npm run iam-policy; the execution role's are in terraform\/iam.tf\), or --skip-preflight$/,
@@ -298,7 +308,7 @@ echo "$out]}"`;
   const all = fakeBins({ aws: answer });
   const ok = new Runner({ echo: () => {}, env: { PATH: `${all.dir}:${process.env.PATH}`, ALLOW_ALL: '1' } });
   const calls = await preflight(ok, config(), identity, outputs);
-  assert.is(calls, 30, 'each action on each resource');
+  assert.is(calls, 32, "each action on each resource (the database user's task and its role among them)");
   // the execution role's reads are said as its own; credentials of no role or user: only those are simulated
   const lines: string[] = [];
   const secrets = new Runner({

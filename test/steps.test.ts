@@ -50,6 +50,7 @@ const VALUES = {
   DB_PORT: '5432',
   DB_NAME: 'llmops',
   DB_USER: 'llmops',
+  DB_CREDENTIAL_VERSION: 'master',
   DB_PASSWORD_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc',
   APP_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app-abc',
   DB_SSL_MODE: 'verify-full',
@@ -212,18 +213,29 @@ const OUTPUTS = {
   db_password_secret_arn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-master',
   db_app_username: 'llmops_app',
   db_app_secret_arn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:llmops/db/app',
+  db_app_secret_version: 'v-2222',
 };
 const outputs = { get: (k: string) => (OUTPUTS as Record<string, string>)[k] ?? `<${k}>` } as any;
 
-test("the app's database user: its own user and secret when a migration runs, the master as the guide does without one", () => {
+test("the app's database user: its own user and secret by default, with a migration or without; the master only with DB_CONNECT_AS=master, as the guide does", () => {
   const withMigration = loadConfig({ env: { LLMOPS_MIGRATE_COMMAND: '/bin/migrate' }, envFile: '' });
-  const app = databaseUser(withMigration, outputs);
-  assert.is(app.DB_USER, 'llmops_app');
-  assert.is(app.DB_PASSWORD_SECRET_ARN, OUTPUTS.db_app_secret_arn);
-  const master = databaseUser(config, outputs);
+  for (const c of [config, withMigration]) {
+    const app = databaseUser(c, outputs);
+    assert.is(app.DB_USER, 'llmops_app');
+    assert.is(app.DB_PASSWORD_SECRET_ARN, OUTPUTS.db_app_secret_arn);
+    assert.is(app.DB_CREDENTIAL_VERSION, 'v-2222', "the app password's version: a new one is a new release");
+    assert.is(app.DB_MASTER_SECRET_ARN, OUTPUTS.db_password_secret_arn, "for the migration's and the user's task only");
+  }
+  const master = databaseUser(loadConfig({ env: { LLMOPS_DB_CONNECT_AS: 'master' }, envFile: '' }), outputs);
   assert.is(master.DB_USER, 'llmops');
   assert.is(master.DB_PASSWORD_SECRET_ARN, OUTPUTS.db_password_secret_arn);
   assert.is(master.DB_APP_USER, undefined, 'no app user is named where nothing creates it');
+  assert.is(master.DB_CREDENTIAL_VERSION, 'master');
+  // a migration always has the service connect as its own user
+  assert.throws(
+    () => loadConfig({ env: { LLMOPS_DB_CONNECT_AS: 'master', LLMOPS_MIGRATE_COMMAND: '/bin/migrate' }, envFile: '' }),
+    /DB_CONNECT_AS="master" .*: is master while MIGRATE_COMMAND is set: with a migration the service connects as its own user/,
+  );
 });
 
 test("the migration's task definition: <family>-migrate, master and app credentials, the service's keeps only the app's", () => {

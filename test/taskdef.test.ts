@@ -19,6 +19,7 @@ import {
   validateTaskDefinition,
 } from '../lib/taskdef.js';
 import { releaseMigration } from '../scripts/migrate.js';
+import { DB_USER_TAG, dbUserMarker } from '../lib/dbuser.js';
 import { releaseTaskDefinition, step as taskDefinitionStep } from '../scripts/06-taskdef.js';
 import { newContext } from '../lib/pipeline.js';
 import { fakeBins, type FakeBins } from './helpers/fake-bin.js';
@@ -43,6 +44,7 @@ const OUTPUTS = Object.fromEntries(
     db_password_secret_arn: `arn:aws:secretsmanager:us-east-1:${TEST_ACCOUNT}:secret:llmops/db/password`,
     db_app_username: 'llmops_app',
     db_app_secret_arn: `arn:aws:secretsmanager:us-east-1:${TEST_ACCOUNT}:secret:llmops/db/app`,
+    db_app_secret_version: 'v-1111',
     app_secret_arn: `arn:aws:secretsmanager:us-east-1:${TEST_ACCOUNT}:secret:llmops/app/env`,
   }).map(([k, v]) => [k, { value: v }]),
 );
@@ -52,7 +54,12 @@ const OUTPUTS = Object.fromEntries(
  * object, the service (`sdk.service`: FAKE_SERVICE), the task definition it runs (`current.json` beside the fakes),
  * the scan (one HIGH finding); each recorded in the fakes' log, so that their calls list them in order.
  */
-const sdk = { fb: undefined as FakeBins | undefined, service: '{}', outputs: {} as Record<string, string> };
+const sdk = {
+  fb: undefined as FakeBins | undefined,
+  service: '{}',
+  outputs: {} as Record<string, string>,
+  tags: [] as { key: string; value: string }[],
+};
 let endpoint: FakeAws;
 let restoreEnv: () => void;
 test.before(async () => {
@@ -62,7 +69,8 @@ test.before(async () => {
       if (call.name === 'ecs describe-services') return JSON.parse(sdk.service);
       if (call.name === 'ecs describe-task-definition') {
         if (!isDeepStrictEqual(call.input.include, ['TAGS'])) return new AwsError(400, 'Unexpected', 'without its tags');
-        return JSON.parse(readFileSync(join(sdk.fb!.dir, 'current.json'), 'utf8'));
+        // the running release's tags: by default those of a release whose database user step 6 already set
+        return { tags: sdk.tags, ...JSON.parse(readFileSync(join(sdk.fb!.dir, 'current.json'), 'utf8')) };
       }
       if (call.name === 'ecr describe-image-scan-findings')
         return { imageScanStatus: { status: 'COMPLETE' }, imageScanFindings: { findings: [{ name: 'CVE-1', severity: 'HIGH' }] } };
@@ -96,11 +104,12 @@ case "$1 $2" in
   "ecs register-task-definition")
     n=$(ls "$here" | grep -c '^registered-'); cp "\${4#file://}" "$here/registered-$n.json"
     family=$(sed -n 's/.*"family": "\\([^"]*\\)".*/\\1/p' "$here/registered-$n.json" | head -1)
-    [ "\${family%-migrate}" = "$family" ] && rev=18 || rev=3
+    case "$family" in *-migrate) rev=3;; *-db-user) rev=5;; *) rev=18;; esac
     echo "{\\"taskDefinition\\":{\\"taskDefinitionArn\\":\\"arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task-definition/$family:$rev\\"}}";;
   "ecs update-service") echo '{"id":"ecs-svc/42","status":"PRIMARY","rolloutState":"IN_PROGRESS"}';;
-  "ecs run-task") echo '{"tasks":[{"taskArn":"arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task/llmops-cluster/m1"}],"failures":[]}';;
-  "ecs describe-tasks") echo "{\\"tasks\\":[{\\"lastStatus\\":\\"STOPPED\\",\\"containers\\":[{\\"name\\":\\"llmops-app\\",\\"exitCode\\":\${FAKE_MIGRATION_EXIT:-0}}]}]}";;
+  "ecs run-task") case "$6" in *-db-user:*) t=u1;; *) t=m1;; esac; echo "{\\"tasks\\":[{\\"taskArn\\":\\"arn:aws:ecs:us-east-1:${TEST_ACCOUNT}:task/llmops-cluster/$t\\"}],\\"failures\\":[]}";;
+  "ecs describe-tasks") case "$6" in */u1) echo "{\\"tasks\\":[{\\"lastStatus\\":\\"STOPPED\\",\\"containers\\":[{\\"name\\":\\"db-user\\",\\"exitCode\\":\${FAKE_DB_USER_EXIT:-0}}]}]}";;
+    *) echo "{\\"tasks\\":[{\\"lastStatus\\":\\"STOPPED\\",\\"containers\\":[{\\"name\\":\\"llmops-app\\",\\"exitCode\\":\${FAKE_MIGRATION_EXIT:-0}}]}]}";; esac;;
   "logs get-log-events") echo '{"events":[{"message":"migrated"}]}';;
   "ecr describe-image-scan-findings") echo '{"imageScanStatus":{"status":"COMPLETE"},"imageScanFindings":{"findings":[{"name":"CVE-1","severity":"HIGH"}]}}';;
   "s3 cp") echo '${JSON.stringify(Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, v.value])))}';;
@@ -136,6 +145,9 @@ async function release(fb: FakeBins, fake: Record<string, string>, env: Record<s
     env: { PATH: `${fb.dir}:${process.env.PATH}`, AWS_ENDPOINT_URL: undefined, ...fake },
   });
   const config = loadConfig({ env: { TF_DIR: mkdtempSync(join(tmpdir(), 'taskdef-tf-')), ...env }, envFile: '' });
+  sdk.tags = fake.FAKE_RUNNING_TAGS
+    ? JSON.parse(fake.FAKE_RUNNING_TAGS)
+    : [{ key: DB_USER_TAG, value: dbUserMarker(config, { DB_CREDENTIAL_VERSION: OUTPUTS.db_app_secret_version!.value }) }];
   const sts = await stsEndpoint();
   try {
     const result = await withEnv(
@@ -191,6 +203,7 @@ test('a new image: a revision registered with the release tags and deployed; its
     'llmops:released-at',
     'llmops:released-by',
     'llmops:scan',
+    'llmops:db-user',
   ]);
   assert.is(tags['llmops:scan'], 'HIGH=1', 'what the scan found, below the gate (CRITICAL)');
   assert.equal(
@@ -365,6 +378,124 @@ test('the migration runs with the new revision before the service is updated; a 
   assert.instance(failed.result, ScriptFailure);
   assert.match(failed.result.message, 'the migration failed: it exited with code 3');
   assert.not.ok(failed.calls.includes('ecs update-service'), 'the service still runs the previous release');
+});
+
+const CA_PEM = '-----BEGIN CERTIFICATE-----\nMIIBsandboxRDSCA\n-----END CERTIFICATE-----';
+
+test("the app's database user: a release whose password version or grants the running one was not given sets it first (<family>-db-user, the migration's role, the CA in it), before the migration and the service update; a failure updates nothing; the same version, or the master, runs nothing", async () => {
+  const caFile = join(mkdtempSync(join(tmpdir(), 'rds-ca-')), 'bundle.pem');
+  writeFileSync(caFile, `${CA_PEM}\n`);
+  const env = { LLMOPS_DB_CA_BUNDLE_URL: `file://${caFile}` };
+  const old = renderTaskDefinition(valuesFor('llmops-system@sha256:old'));
+  const current = JSON.stringify({ taskDefinition: { ...old, taskDefinitionArn: TD(7), revision: 7 } });
+  const prior = JSON.stringify([{ key: DB_USER_TAG, value: 'v-0000 ddl' }]); // a release before db_app_password_version was raised
+
+  const fb = fakeCli();
+  writeFileSync(join(fb.dir, 'current.json'), current);
+  const ok = await release(
+    fb,
+    { FAKE_SERVICE: service(TD(7)), FAKE_RUNNING_TAGS: prior },
+    { ...env, LLMOPS_MIGRATE_COMMAND: '/bin/migrate' },
+  );
+  assert.not.instance(ok.result, Error, String(ok.result?.message));
+  assert.equal(ok.calls, [
+    's3 cp',
+    'ecs describe-services',
+    'ecs describe-task-definition',
+    'ecr describe-image-scan-findings',
+    'LOCK take',
+    'ecs register-task-definition',
+    'ecs register-task-definition',
+    'ecs run-task',
+    'ecs describe-tasks',
+    'logs get-log-events',
+    'ecs register-task-definition',
+    'ecs run-task',
+    'ecs describe-tasks',
+    'logs get-log-events',
+    'ecs update-service',
+  ]);
+  const runs = fb.calls().filter((c) => c[2] === 'run-task');
+  assert.equal(
+    runs.map((c) => c[c.indexOf('--task-definition') + 1]),
+    [TD(5, 'llmops-task-db-user'), TD(3, 'llmops-task-migrate')],
+    'the user first, then the migration',
+  );
+  assert.is(runs[0]![runs[0]!.indexOf('--started-by') + 1], 'llmops-db-user');
+  const registered = [0, 1, 2].map((n) => JSON.parse(readFileSync(join(fb.dir, `registered-${n}.json`), 'utf8')));
+  const dbUser = registered.find((td) => td.family === 'llmops-task-db-user')!;
+  const c = dbUser.containerDefinitions[0];
+  const envOf = Object.fromEntries(c.environment.map((e: any) => [e.name, e.value]));
+  const secretsOf = Object.fromEntries(c.secrets.map((e: any) => [e.name, e.valueFrom]));
+  assert.is(
+    dbUser.executionRoleArn,
+    OUTPUTS.migration_execution_role_arn!.value,
+    "the migration's role: the only one that reads the master's secret",
+  );
+  assert.equal(
+    [c.name, c.image, c.user, c.readonlyRootFilesystem],
+    ['db-user', 'public.ecr.aws/docker/library/postgres:15-alpine', '70:70', true],
+  );
+  assert.equal(c.entryPoint, ['/bin/sh', '-c']);
+  assert.match(c.command[0], 'alter role :"app_user" with login password');
+  assert.match(c.command[0], 'revoke create on schema public', 'with a migration the app does not change the schema');
+  assert.equal(
+    [envOf.PGUSER, envOf.APP_DATABASE_USER, envOf.PGHOST, envOf.PGSSLMODE, envOf.APP_CREATES_TABLES, envOf.RDS_CA_PEM],
+    ['llmops_admin', 'llmops_app', 'llmops-db.example.rds.amazonaws.com', 'verify-full', 'off', CA_PEM],
+  );
+  assert.equal(secretsOf, {
+    PGPASSWORD: `${OUTPUTS.db_password_secret_arn!.value}:password::`,
+    APP_DATABASE_PASSWORD: `${OUTPUTS.db_app_secret_arn!.value}:password::`,
+  });
+  // the release says which password version and grants its tasks were given; it starts with the new version
+  const serviceTd = registered.find((td) => td.family === 'llmops-task')!;
+  assert.equal(
+    serviceTd.tags.find((t: any) => t.key === DB_USER_TAG),
+    { key: DB_USER_TAG, value: 'v-1111 dml' },
+  );
+  assert.ok(
+    serviceTd.containerDefinitions[0].environment.some((e: any) => e.name === 'DATABASE_CREDENTIAL_VERSION' && e.value === 'v-1111'),
+  );
+  assert.match(
+    ok.lines.join('\n'),
+    `the RDS CA bundle the database user's task checks the server with: file://${caFile} (DB_CA_BUNDLE_URL)`,
+  );
+
+  // a failed user task: nothing migrated, the service untouched, the fix named
+  const failing = fakeCli();
+  writeFileSync(join(failing.dir, 'current.json'), current);
+  const failed = await release(failing, { FAKE_SERVICE: service(TD(7)), FAKE_RUNNING_TAGS: prior, FAKE_DB_USER_EXIT: '2' }, env);
+  assert.instance(failed.result, ScriptFailure);
+  assert.match(failed.result.message, "the database user's task failed: it exited with code 2");
+  assert.match(failed.result.message, 'DB_CA_BUNDLE_URL must be the CA bundle of the database');
+  assert.not.ok(failed.calls.includes('ecs update-service'), 'the service still runs the previous release');
+
+  // a first release (the bootstrap's: no tag) sets it too; without a migration the app may create its tables
+  const first = fakeCli();
+  writeFileSync(join(first.dir, 'current.json'), current);
+  const bootstrap = await release(first, { FAKE_SERVICE: service(TD(7)), FAKE_RUNNING_TAGS: '[]' }, env);
+  assert.not.instance(bootstrap.result, Error, String(bootstrap.result?.message));
+  const firstUser = JSON.parse(readFileSync(join(first.dir, 'registered-1.json'), 'utf8'));
+  assert.is(firstUser.family, 'llmops-task-db-user');
+  assert.is(firstUser.containerDefinitions[0].environment.find((e: any) => e.name === 'APP_CREATES_TABLES').value, 'on');
+
+  // the running release already holds this version and these grants (the default here): no user task
+  const same = fakeCli();
+  writeFileSync(join(same.dir, 'current.json'), current);
+  const steady = await release(same, { FAKE_SERVICE: service(TD(7)) }, env);
+  assert.not.ok(steady.calls.includes('ecs run-task'), 'a new image alone sets nothing');
+  // as the master (the guide's way): never, and the release names the master
+  const asMaster = fakeCli();
+  writeFileSync(join(asMaster.dir, 'current.json'), current);
+  const guide = await release(
+    asMaster,
+    { FAKE_SERVICE: service(TD(7)), FAKE_RUNNING_TAGS: '[]' },
+    { ...env, LLMOPS_DB_CONNECT_AS: 'master' },
+  );
+  assert.not.ok(guide.calls.includes('ecs run-task'));
+  const masterTd = JSON.parse(readFileSync(join(asMaster.dir, 'registered-0.json'), 'utf8'));
+  assert.not.ok(masterTd.tags.some((t: any) => t.key === DB_USER_TAG));
+  assert.ok(masterTd.containerDefinitions[0].environment.some((e: any) => e.name === 'DATABASE_USER' && e.value === 'llmops_admin'));
 });
 
 test('refused before anything changes: no service, no image in ECR', async () => {

@@ -194,7 +194,7 @@ test("the infra role reaches its own stack's EC2, RDS, ECS and ELB resources onl
   }
 });
 
-test("with migrations, only the migration's execution role reads the master's secret; the service's reads the app user's", async () => {
+test("by default (db_connect_as = app), only the migration's execution role reads the master's secret; the service's reads the app user's", async () => {
   const { probes } = await domain;
   const denied = probes["the service's execution role reads the master's secret"]!;
   assert.is.not(denied.exitCode, 0, "the service's execution role read the master's secret");

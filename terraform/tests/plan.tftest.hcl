@@ -704,3 +704,38 @@ run "rejects_an_unknown_strategy" {
 
   expect_failures = [var.deployment_strategy]
 }
+
+run "the_service_connects_as_the_app_user_by_default" {
+  command = plan
+
+  assert {
+    condition = (
+      contains(jsondecode(aws_ecs_task_definition.app.container_definitions)[0].environment, { name = "DATABASE_USER", value = "llmops_app" }) &&
+      !strcontains(aws_ecs_task_definition.app.container_definitions, local.db_password_secret_arn)
+    )
+    error_message = "by default the bootstrap task definition connects as the app's user (db_app_username), never with the master's secret"
+  }
+}
+
+run "the_guide_s_way_connects_as_the_master" {
+  command = plan
+
+  variables {
+    db_connect_as = "master"
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.app.container_definitions)[0].environment, { name = "DATABASE_USER", value = "llmops" }) && strcontains(aws_ecs_task_definition.app.container_definitions, local.db_password_secret_arn)
+    error_message = "db_connect_as = master connects as the master user"
+  }
+}
+
+run "rejects_an_unknown_database_user" {
+  command = plan
+
+  variables {
+    db_connect_as = "admin"
+  }
+
+  expect_failures = [var.db_connect_as]
+}

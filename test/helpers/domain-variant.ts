@@ -137,8 +137,7 @@ async function run(): Promise<DomainVariant> {
       TF_VAR_github_repository: 'acme/llmops-system',
       TF_VAR_github_environment: 'production',
       TF_VAR_create_github_infra_role: 'true',
-      // a migration runs before each release: the service connects as the app's user, the migration as the master
-      TF_VAR_migrations: 'true',
+      // (db_connect_as by default: the service connects as the app's user; the migration and the user's task as the master)
       // a password of our own (the guide's way): write-only, so in no state and no plan file
       TF_VAR_db_password: DB_PASSWORD_CANARY,
       TF_VAR_db_password_version: '1',
