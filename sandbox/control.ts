@@ -1,11 +1,12 @@
 // The local sandbox's control: start and stop the emulator, the Docker engine and the registry; write the env
 // file and the Terraform override; report status. `npm run sandbox:up|down|status` (scripts/sandbox.ts) drives it.
 import { spawn } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
 import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { formatCommand, quote, type Runner, sh } from '../lib/run.js';
-import { commitSampleApp } from './sample-app.js';
-import { sandboxCa } from './rds-ca.js';
+import { commitSampleApp, writeDbClientImage } from './sample-app.js';
+import { caRoot, sandboxCa } from './rds-ca.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { RDS_CA_BUNDLE } from '../lib/schema.js';
 
@@ -188,6 +189,27 @@ async function ensureRegistry(runner: Runner, state: State, s: Settings): Promis
   );
 }
 
+/** DB_CLIENT_IMAGE in the sandbox: psql, in the sandbox's registry under the ECR host name the tasks pull from. */
+export const sandboxDbClientImage = (region: string) => `${SANDBOX_ACCOUNT}.dkr.ecr.${region}.amazonaws.com/sandbox/psql:15`;
+
+/** Build and push the sandbox's psql image once (step 6's database user task runs in it). */
+async function ensureDbClientImage(runner: Runner, s: Settings): Promise<void> {
+  const image = sandboxDbClientImage(s.region);
+  const manifest = `http://${s.registryIp}:80/v2/sandbox/psql/manifests/15`;
+  const there = await fetch(manifest, { signal: AbortSignal.timeout(5000) }).then(
+    (r) => r.ok,
+    () => false,
+  );
+  if (there || runner.dryRun) return runner.echo(`# ${image} (psql, DB_CLIENT_IMAGE) already in the sandbox's registry`);
+  const dir = join(SANDBOX_DIR, 'db-client');
+  writeDbClientImage(dir);
+  // the emulator writes the registry's host name into the hosts file just after it starts
+  const host = image.split('/')[0]!;
+  await waitFor(`${host} in ${s.hostsFile}`, async () => (await lookup(host)).address === s.registryIp, 30_000);
+  await runner.run(sh`docker build -q -t ${image} ${dir}`, { timeoutMs: 300_000 });
+  await runner.run(sh`docker push ${image}`, { timeoutMs: 300_000 });
+}
+
 async function ensureEmulator(runner: Runner, state: State, s: Settings): Promise<void> {
   if (alive(state.emulator) || runner.dryRun) return runner.echo(`# AWS emulator already running (pid ${state.emulator})`);
   const args = [
@@ -295,8 +317,16 @@ export function sandboxEnv(s: Pick<Settings, 'port' | 'region'>, user: UserSetti
     ...(user.buildContext
       ? // your image carries AWS's RDS CA bundle, which did not sign the sandbox's database: TLS without the check
         { LLMOPS_DB_SSL_MODE: 'require' }
-      : // the sample app carries the sandbox's RDS CA (sandbox/rds-ca.ts) where DB_CA_BUNDLE says by default
-        { LLMOPS_DOCKERFILE: 'Dockerfile', LLMOPS_DB_SSL_MODE: 'verify-full', LLMOPS_DB_CA_BUNDLE: RDS_CA_BUNDLE }),
+      : // the sample app carries the sandbox's RDS CA (sandbox/rds-ca.ts) where DB_CA_BUNDLE says by default; the
+        // database user's task is given the same CA, as AWS's bundle of the region is given in AWS
+        {
+          LLMOPS_DOCKERFILE: 'Dockerfile',
+          LLMOPS_DB_SSL_MODE: 'verify-full',
+          LLMOPS_DB_CA_BUNDLE: RDS_CA_BUNDLE,
+          LLMOPS_DB_CA_BUNDLE_URL: `file://${join(caRoot(), 'rds-ca', 'ca.pem')}`,
+        }),
+    // psql for the database user's task (step 6): built by sandbox:up into the sandbox's registry
+    LLMOPS_DB_CLIENT_IMAGE: sandboxDbClientImage(s.region),
     LLMOPS_ALARM_EMAIL: user.alarmEmail ?? 'ops@example.com',
     // no certificate in the sandbox without a domain: plain HTTP on loopback, opted into
     LLMOPS_ALLOW_PLAIN_HTTP: 'true',
@@ -370,6 +400,7 @@ export async function sandboxUp(runner: Runner, region: string, tfDir: string, u
   await ensureRegistry(runner, state, s);
   await ensureEmulator(runner, state, s);
   writeState(state);
+  await ensureDbClientImage(runner, s);
   if (!runner.dryRun) {
     writeEnvFiles(s, tfDir, user);
     if (!existsSync(join(SANDBOX_DIR, 'app', '.git'))) commitSampleApp(join(SANDBOX_DIR, 'app'), 'v1');

@@ -16,7 +16,7 @@
 // `vulnerable` declares a critical and a high finding, which the sandbox's ECR scan on push reports; `late-exit`
 // serves healthy, then exits 3 after 30 s of answering /health (a release that fails its bake); `errors` is
 // healthy but answers its real work, /cgi-bin/work, with 500 (what a deployment alarm on the targets' 5xx catches).
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { RDS_CA_BUNDLE } from '../lib/schema.js';
@@ -202,6 +202,35 @@ function migrations(version: string, broken: Broken): Record<string, string> {
 function writeExecutable(path: string, text: string): void {
   writeFileSync(path, text);
   chmodSync(path, 0o755);
+}
+
+/**
+ * The sandbox's DB_CLIENT_IMAGE (public.ecr.aws/docker/library/postgres:15-alpine cannot be pulled here): FROM
+ * scratch, busybox's sh at /bin/sh and Debian's psql, run as the task definition's user 70 (postgres in the alpine
+ * image). Step 6's database user task runs its script in it.
+ */
+export function writeDbClientImage(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(join(dir, 'busybox'))) {
+    copyFileSync(busyboxPath(), join(dir, 'busybox'));
+    chmodSync(join(dir, 'busybox'), 0o755);
+  }
+  copyPsql(dir);
+  rmSync(join(dir, 'rootfs', 'bin', 'sh'), { force: true });
+  symlinkSync('busybox', join(dir, 'rootfs', 'bin', 'sh'));
+  writeFileSync(join(dir, 'rootfs', 'etc', 'passwd'), 'postgres:x:70:70:postgres:/tmp:/bin/sh\n');
+  writeFileSync(join(dir, 'rootfs', 'etc', 'group'), 'postgres:x:70:\n');
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    [
+      '# DB_CLIENT_IMAGE of the llmops-deploy sandbox: sh and psql, nothing else',
+      'FROM scratch',
+      'COPY busybox /bin/busybox',
+      'COPY rootfs/ /',
+      'USER 70:70',
+      '',
+    ].join('\n'),
+  );
 }
 
 /** Write (or rewrite) the app's files; does not commit. */

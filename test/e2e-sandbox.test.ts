@@ -14,6 +14,7 @@ import { type DiffReport, DiffReportSchema } from '../lib/diff.js';
 import { databaseHint } from '../lib/hints.js';
 import { RDS_CA_BUNDLE } from '../lib/schema.js';
 import { commitSampleApp } from '../sandbox/sample-app.js';
+import { sandboxCa } from '../sandbox/rds-ca.js';
 import { testSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { awsFaultProxy, dockerFaultProxy } from './helpers/fault-proxy.js';
 import { killTree, ROOT, spawnScript, type ScriptRun } from './helpers/script.js';
@@ -221,6 +222,33 @@ test('bootstrap killed in the middle resumes and completes; the app answers thro
   assert.equal(res, { status: 200, body: 'v1' });
   assert.match(r.stdout, 'URL:');
   assert.match(r.stdout, 'roll back:');
+  // the app connects as its own database user, which step 6 created before the service update (with no
+  // MIGRATE_COMMAND): psql in DB_CLIENT_IMAGE as the master, through the migration's execution role, TLS checked
+  // against the region's CA bundle (here the sandbox's RDS CA)
+  assert.match(
+    r.all,
+    new RegExp(`\\$ aws ecs run-task --cluster ${P}-cluster --task-definition \\S+:task-definition/${P}-task-db-user:1 `),
+  );
+  assert.match(r.all, '| db-user: llmops_app has its password and its grants (it creates its own tables)');
+  assert.ok(r.all.indexOf('| db-user: llmops_app') < r.all.search(/\$ aws ecs update-service/), 'the user before the service update');
+  const td = await aws('ecs', 'describe-task-definition', '--task-definition', (await service()).taskDefinition, '--include', 'TAGS');
+  const app = td.taskDefinition.containerDefinitions[0];
+  const envOf = (name: string) => app.environment.find((e: any) => e.name === name)?.value;
+  assert.equal([envOf('DATABASE_USER'), envOf('PGSSLMODE')], ['llmops_app', 'verify-full']);
+  assert.match(app.secrets.find((x: any) => x.name === 'DATABASE_PASSWORD').valueFrom, `:secret:${P}/db/app-`);
+  assert.match(td.tags.find((t: any) => t.key === 'llmops:db-user').value, new RegExp(`^${envOf('DATABASE_CREDENTIAL_VERSION')} ddl$`));
+  const dbUser = (await aws('ecs', 'describe-task-definition', '--task-definition', `${P}-task-db-user`)).taskDefinition;
+  assert.match(dbUser.executionRoleArn, /role\/.*-ecs-migrate-execution$/, "the migration's execution role reads the master's secret");
+  assert.match(
+    await sql(
+      `${P}-db`,
+      "select rolsuper::text || ' ' || has_schema_privilege('llmops_app', 'public', 'create')::text from pg_roles where rolname = 'llmops_app'",
+    ),
+    'false true',
+    'no superuser; without a migration it creates its own tables',
+  );
+  // the tasks reached the database as that user: the health check connects each time it answers
+  assert.equal(await albGet('/health'), { status: 200, body: 'ok db=ok schema=none' });
 });
 
 test('a second bootstrap changes nothing and is much faster', async () => {
@@ -610,6 +638,22 @@ async function sql(instance: string, query: string): Promise<string> {
 test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the service update; a failing one stops the deploy with its log lines, the release before still serving', async () => {
   const env = { LLMOPS_ENV_FILE: envFileWith('migrate', { MIGRATE_COMMAND: '/bin/migrate' }) };
   commitSampleApp(join(sb.env.LLMOPS_SANDBOX_DIR, 'app'), 'v-mig');
+  // the grants change with MIGRATE_COMMAND (the migration, not the app, changes the schema): the database user's
+  // task runs first; given a CA bundle that did not sign the database's certificate, it fails, nothing changes
+  const before = (await service()).taskDefinition;
+  const foreign = {
+    LLMOPS_ENV_FILE: envFileWith('migrate-foreign-ca', {
+      MIGRATE_COMMAND: '/bin/migrate',
+      LLMOPS_DB_CA_BUNDLE_URL: `file://${sandboxCa('foreign-ca').cert}`,
+    }),
+  };
+  const wrongCa = await timed('deploy with the wrong CA bundle', () => sb.run('scripts/deploy.ts', ['--yes'], foreign));
+  assert.is(wrongCa.exitCode, 1, wrongCa.all.slice(-3000));
+  assert.match(wrongCa.all, /\| psql: error: .*certificate verify failed/, "psql's own line: the server was checked and refused");
+  assert.match(wrongCa.all, "the database user's task failed: it exited with code 2");
+  assert.match(wrongCa.all, 'fix: a certificate error: DB_CA_BUNDLE_URL must be the CA bundle of the database');
+  assert.not.match(wrongCa.all, /\$ aws ecs run-task .*task-migrate/, 'no migration');
+  assert.is((await service()).taskDefinition, before, 'the service untouched');
   const r = await timed('deploy with a migration', () => sb.run('scripts/deploy.ts', ['--yes'], env));
   assert.is(r.exitCode, 0, r.all.slice(-3000));
   assert.match(
@@ -619,7 +663,8 @@ test('migration: a deploy runs MIGRATE_COMMAND once as a one-off task before the
     ),
   );
   assert.match(r.all, '| migrate: applying 001_create_items');
-  assert.match(r.all, '| migrate: database user llmops_app has its password and its grants');
+  assert.match(r.all, '| db-user: llmops_app has its password and its grants (DML on the tables; the migration changes the schema)');
+  assert.ok(r.all.indexOf('| db-user: llmops_app') < r.all.indexOf('| migrate: applying'), 'the user before the migration');
   assert.ok(
     r.all.indexOf('migrate: 001_create_items applied') < r.all.search(/\$ aws ecs update-service/),
     'migrated before the service update',
@@ -904,8 +949,8 @@ test('least privilege: a role made from config/iam-deploy-policy.json, assumed a
   );
   assert.match(
     weakPreflight.all,
-    /preflight: 2 of the \d+ calls this deploy makes would be denied; nothing was changed/,
-    'the execution role and the task role',
+    /preflight: 3 of the \d+ calls this deploy makes would be denied; nothing was changed/,
+    "the execution role, the task role and the migration's (the database user's task runs with it)",
   );
   assert.is(rolePreflight.exitCode, 0, rolePreflight.all.slice(-3000));
   assert.match(rolePreflight.stdout, /✓ preflight: the \d+ calls a deploy makes are allowed/);
@@ -1219,7 +1264,7 @@ test('doctor: healthy stack passes; a broken security-group rule and a failing t
   assert.match(ok.stdout, /✓ tasks -> database: a task of \S+ connected \(\/bin\/dbcheck exited 0\)/);
   assert.match(
     ok.all,
-    /\| dbcheck: connected to \w+ as \w+, TLS TLSv1\.[23], sslmode verify-full with \/etc\/ssl\/certs\/rds-global-bundle\.pem/,
+    /\| dbcheck: connected to \w+ as llmops_app, TLS TLSv1\.[23], sslmode verify-full with \/etc\/ssl\/certs\/rds-global-bundle\.pem/,
   );
   assert.is(dry.exitCode, 0, `doctor --dry-run makes no diagnosis from no answers (was exit 1)\n${dry.all}`);
   assert.match(dry.stdout, 'no diagnosis without their answers');
