@@ -12,7 +12,7 @@ import { UsageError } from './errors.js';
 export const TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'ecs-task-definition.json');
 /**
  * What the migration's task definition (family <family>-migrate) changes in the release's: the master user and
- * secret, and the app user's name and secret, so the migration can create the app's role or set its password.
+ * secret, and the app user's name and secret (step 6 creates that role; a migration may still set it itself).
  * The service's own task definition reads only the app user's secret.
  */
 export const MIGRATION_OVERLAY = resolve(import.meta.dirname, '..', 'config', 'ecs-migration-task-definition.json');

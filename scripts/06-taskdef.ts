@@ -1,6 +1,8 @@
 // Step 6 — render config/ecs-task-definition.json with the image by digest, the Terraform outputs and secrets by ARN;
 // show the diff against the running task definition (ECS defaults filled, so no false diffs); register it with
-// release tags (git sha, digest, time) and point the service at it. Nothing changed: no new revision.
+// release tags (git sha, digest, time); before a release whose tasks hold a new password version of the app's
+// own database user (or other grants), create that user or set its password (<family>-db-user, a one-off psql
+// task); migrate (MIGRATE_COMMAND); point the service at it. Nothing changed: no new revision.
 // Needs:    the image in ECR (step 5), Terraform outputs (step 4)
 // Produces: a task definition revision and a new ECS deployment
 // Next:     npm run step:7 (verify the deployment)

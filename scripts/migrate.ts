@@ -2,7 +2,8 @@
 // --task-definition family:N) as the migration's task definition (<family>-migrate: the master user's secret and
 // the app user's, config/ecs-migration-task-definition.json; registered when it changed) once as a one-off task
 // with MIGRATE_COMMAND, in the service's private subnets and security group, under the deploy lock; its log lines
-// printed, its exit code this script's. The migration creates the app's database user or sets its password.
+// printed, its exit code this script's. Step 6 creates the app's database user (lib/dbuser.ts); the migration
+// gets its name and secret too, for one that still sets them itself.
 // Needs:    a deployed service, MIGRATE_COMMAND (e.g. MIGRATE_COMMAND=/bin/migrate in .env)
 // Produces: the migrated database (exit 1 when the migration fails, 5 when it times out: the task is stopped)
 // Next:     npm run deploy (it migrates each new release itself)

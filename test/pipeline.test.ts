@@ -127,6 +127,12 @@ test('bootstrap in a dry run: steps 1-8 print their commands in order and run no
     // the scan gate: the image's findings before anything is registered
     'aws ecr describe-image-scan-findings',
     'aws ecs register-task-definition',
+    // the app's own database user, before any task of the release: its task registered and run once
+    'aws ecs register-task-definition',
+    'aws ecs describe-services',
+    'aws ecs run-task',
+    'aws ecs describe-tasks',
+    'aws logs get-log-events',
     'aws ecs update-service',
     // 7: verify
     'aws ecs describe-services',

@@ -146,7 +146,8 @@ const code = (file: string) =>
  * a script of another guide section that runs the same verb for its own purpose.
  */
 const STEP_COMMANDS: [RegExp, string[]][] = [
-  [/sh`docker build /, ['scripts/02-build.ts']],
+  // the sandbox builds and pushes a fixture of its own, its psql image (DB_CLIENT_IMAGE), never the app
+  [/sh`docker build /, ['scripts/02-build.ts', 'sandbox/control.ts']],
   [/sh`docker run -d /, ['scripts/02-build.ts']],
   [/sh`aws s3api create-bucket /, ['scripts/03-plan.ts']],
   // destroy plans the destruction; diff plans read-only (-lock=false) into a plan file of its own
@@ -154,7 +155,7 @@ const STEP_COMMANDS: [RegExp, string[]][] = [
   [/sh`terraform \$\{chdir\(config\)\} apply -input=false -no-color \$\{planFile/, ['scripts/04-apply.ts']],
   [/sh`aws ecr get-login-password /, ['scripts/05-push.ts']],
   [/sh`docker tag /, ['scripts/05-push.ts']],
-  [/sh`docker push /, ['scripts/05-push.ts']],
+  [/sh`docker push /, ['scripts/05-push.ts', 'sandbox/control.ts']],
   // the migration's own task definition (npm run migrate) registers with a line of its own
   [/sh`aws ecs register-task-definition /, ['scripts/06-taskdef.ts', 'scripts/migrate.ts']],
   // rollback and scale point the service at a revision or a count of their own; step 7 at the one before a crash loop

@@ -37,6 +37,7 @@ for cluster in (n["cluster"], "other-cluster"):
     ecs.create_cluster(clusterName=cluster)
 td = ecs.register_task_definition(family=n["family"], containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
 migrate_td = ecs.register_task_definition(family=n["family"] + "-migrate", containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
+db_user_td = ecs.register_task_definition(family=n["family"] + "-db-user", containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
 other_td = ecs.register_task_definition(family="other-family", containerDefinitions=[{"name": "app", "image": "x", "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
 for cluster, service in ((n["cluster"], n["service"]), (n["cluster"], "other-service"), ("other-cluster", n["service"])):
     ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=td, desiredCount=0)
@@ -115,7 +116,8 @@ CALLS = {
     "PassOnlyTheTaskRolesToEcs": lambda k: register(k, roles[n["executionRole"]]),
     "ReadTheDeployOutputs": lambda k: client("s3", k).get_object(Bucket=n["bucket"], Key=f"{n['project']}/outputs.json"),
     "ListTheStateBucket": lambda k: client("s3", k).list_objects_v2(Bucket=n["bucket"], MaxKeys=1),
-    "MigrationTask": lambda k: run_task(k, n["cluster"], migrate_td),
+    # the migration's family and the database user's (step 6), both in the service's cluster
+    "MigrationTask": lambda k: (run_task(k, n["cluster"], migrate_td), run_task(k, n["cluster"], db_user_td)),
     "TheDeployLock": lambda k: client("s3", k).put_object(Bucket=n["bucket"], Key=f"{n['project']}/locks/{n['service']}.json", Body=b"{}"),
     # the deploy's timeline and outcome beside the state (lib/pipeline.ts, recordRelease), and the database's
     # schema a rollback is checked against (lib/releases.ts)
