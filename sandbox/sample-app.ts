@@ -4,9 +4,8 @@
 //   DATABASE_PASSWORD, TLS as PGSSLMODE asks), its body "ok db=ok schema=<newest migration>"; without
 //   DATABASE_HOST (the local smoke test) "ok db=none". A background loop re-checks every 2 s.
 // - /bin/migrate applies /migrations/*.sql not yet in schema_migrations, each in one transaction, and
-//   exits non-zero on the first error: the migration command of the task definition (MIGRATE_COMMAND).
-//   Given APP_DATABASE_USER / APP_DATABASE_PASSWORD (the migration's task definition), it then creates the
-//   app's own database role, sets its password and grants it DML on the tables: the service connects as it.
+//   exits non-zero on the first error: the migration command of the task definition (MIGRATE_COMMAND). It runs
+//   as the master; the app's own database role, which the service connects as, is step 6's (lib/dbuser.ts).
 //   It reports the schema it leaves in a line `schema: <newest migration>`, which rollback's check keeps.
 // - /bin/dbcheck connects once as the app does and says how (DB_CHECK_COMMAND, which doctor runs).
 // Broken variants pass the local smoke test (step 2) and fail only in ECS, as real apps do when their
@@ -149,30 +148,7 @@ const MIGRATE = [
   'done',
   "# the schema it leaves, the line the toolkit keeps for rollback's check (lib/releases.ts)",
   `echo "schema: $(${PSQL} -tAc "select coalesce(max(version), 'none') from schema_migrations")"`,
-  "# the migration task holds the master user and the app user's secret: it creates the app's role or sets its password",
-  'if [ -n "$APP_DATABASE_USER" ]; then',
-  `  ${PSQL} -1 -f /etc/app-role.sql`,
-  '  echo "migrate: database user $APP_DATABASE_USER has its password and its grants"',
-  'fi',
   'echo "migrate: done"',
-  '',
-].join('\n');
-
-/**
- * The app's own database user, from APP_DATABASE_USER / APP_DATABASE_PASSWORD (psql reads them itself: the
- * password is in no argument): created once, its password set on every run, DML on the schema's tables only.
- */
-const APP_ROLE = [
-  '\\getenv app_user APP_DATABASE_USER',
-  '\\getenv app_password APP_DATABASE_PASSWORD',
-  "select format('create role %I login', :'app_user') where not exists (select 1 from pg_roles where rolname = :'app_user') \\gexec",
-  'alter role :"app_user" with login password :\'app_password\';',
-  'grant connect on database :"DBNAME" to :"app_user";',
-  'grant usage on schema public to :"app_user";',
-  'grant select, insert, update, delete on all tables in schema public to :"app_user";',
-  'grant usage, select on all sequences in schema public to :"app_user";',
-  'alter default privileges in schema public grant select, insert, update, delete on tables to :"app_user";',
-  'alter default privileges in schema public grant usage, select on sequences to :"app_user";',
   '',
 ].join('\n');
 
@@ -246,7 +222,6 @@ export function writeSampleApp(dir: string, version: string, broken?: Broken): v
   writeExecutable(join(dir, 'rootfs', 'bin', 'migrate'), MIGRATE);
   writeExecutable(join(dir, 'rootfs', 'bin', 'dbcheck'), DBCHECK);
   mkdirSync(join(dir, 'rootfs', 'etc'), { recursive: true });
-  writeFileSync(join(dir, 'rootfs', 'etc', 'app-role.sql'), APP_ROLE);
   writeFileSync(join(dir, 'rootfs', 'etc', 'health.sql'), HEALTH_SQL);
   // the CA bundle the database's certificate is checked against (verify-full): the sandbox's "RDS CA", or for
   // the broken variant `ca` a bundle of another CA, as an image that ships the wrong region's bundle
