@@ -44,6 +44,8 @@ export const DiffReportSchema = z
       z.object({ planned: z.literal(false), reason: z.string() }).strict(),
     ]),
     migration: z.object({ command: z.string().nullable(), runs: z.boolean() }).strict(),
+    /** The app's own database user (null: the service connects as the master); runs: step 6 sets it first. */
+    databaseUser: z.object({ user: z.string().nullable(), runs: z.boolean() }).strict(),
     cost: z
       .object({
         /** What differs between the running service and .env: `desiredCount: 2 -> 3`. */
@@ -68,6 +70,8 @@ export interface DiffInputs {
   tdChanges: string[];
   plan: PlanSummary | { skipped: string };
   migrateCommand?: string;
+  /** The app's database user, and whether the release's password version or grants differ from the running one's. */
+  dbUser?: { user: string; needed: boolean };
   running?: StackShape;
   wanted: StackShape;
   prices: Prices;
@@ -104,6 +108,8 @@ export function buildDiff(i: DiffInputs): DiffReport {
     infrastructure,
     // step 6 migrates only when it registers a new revision
     migration: { command: i.migrateCommand ?? null, runs: !!i.migrateCommand && i.tdChanges.length > 0 },
+    // and sets the app's database user before it, when the new revision's password version or grants are new
+    databaseUser: { user: i.dbUser?.user ?? null, runs: !!i.dbUser?.needed && i.tdChanges.length > 0 },
     cost: {
       changes,
       monthlyBefore: before,
@@ -162,6 +168,17 @@ export function formatDiff(r: DiffReport, markdown = false): string {
           ? `${code(r.migration.command)} runs once, as a one-off task, before the service update`
           : `${code(r.migration.command)} does not run (no new revision)`
         : 'none (MIGRATE_COMMAND is not set)',
+    ),
+  );
+  out.push('', h('Database user'));
+  const user = r.databaseUser.user;
+  out.push(
+    item(
+      user
+        ? r.databaseUser.runs
+          ? `${code(user)} is created or given its new password (a one-off task, as the master) before the service update`
+          : `${code(user)}: unchanged (the running release holds its password version and grants)`
+        : 'the service connects as the master (DB_CONNECT_AS=master)',
     ),
   );
   out.push('', h('Monthly cost (estimate)'));

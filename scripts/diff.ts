@@ -8,6 +8,7 @@
 // Next:     npm run deploy (or npm run step:3 and step:4 for the infrastructure)
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { dbUserMarker, dbUserNeeded } from '../lib/dbuser.js';
 import { resolveIdentity } from '../lib/aws.js';
 import { isMain, main, type ScriptContext, type ScriptSpec } from '../lib/cli.js';
 import type { Config } from '../lib/config.js';
@@ -55,7 +56,8 @@ export const spec: ScriptSpec = {
     const image = digest ? `${url}@${digest}` : `${url}:${ref.tag}`;
     // the task definition step 6 would register, against the one running
     const outputs = await terraformOutputs(runner, config, identity.account);
-    const proposed = renderTaskDefinition(templateValues(config, outputs, image, ref.tag));
+    const values = templateValues(config, outputs, image, ref.tag);
+    const proposed = renderTaskDefinition(values);
     const service = await describeService(runner, config);
     const running = service?.taskDefinition
       ? await runner.json(
@@ -74,6 +76,10 @@ export const spec: ScriptSpec = {
       tdChanges: taskDefinitionDiff(running?.taskDefinition, proposed),
       plan,
       migrateCommand: config.migrate?.command.join(' '),
+      dbUser:
+        config.dbUser.connectAs === 'app'
+          ? { user: String(values.DB_APP_USER), needed: dbUserNeeded(config, running, dbUserMarker(config, values)) }
+          : undefined,
       running: service && running ? runningShape(wanted, service, running.taskDefinition) : undefined,
       wanted,
       prices: loadPrices(),

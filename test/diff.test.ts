@@ -85,6 +85,13 @@ test('the migration runs only with a new revision (as step 6 decides)', () => {
     runs: true,
   });
   assert.equal(buildDiff(inputs({ tdChanges: ['+ x'] })).migration, { command: null, runs: false });
+  // the app's database user: set first when the new revision's password version or grants are new, and only then
+  const user = (needed: boolean, tdChanges: string[]) =>
+    buildDiff(inputs({ dbUser: { user: 'llmops_app', needed }, tdChanges })).databaseUser;
+  assert.equal(user(true, ['+ x']), { user: 'llmops_app', runs: true });
+  assert.equal(user(true, []), { user: 'llmops_app', runs: false }, 'no new revision: nothing runs');
+  assert.equal(user(false, ['+ x']), { user: 'llmops_app', runs: false });
+  assert.equal(buildDiff(inputs({ tdChanges: ['+ x'] })).databaseUser, { user: null, runs: false }, 'as the master');
 });
 
 test('the schema: a skipped plan says why; a report with a field missing or extra is refused', () => {
@@ -142,6 +149,7 @@ test('the whole report, as text and as Markdown: every section with its lines', 
       destroy: ['aws_s3_bucket.old'],
     },
     migration: { command: '/bin/migrate', runs: true },
+    databaseUser: { user: 'llmops_app', runs: true },
     cost: { changes: ['cpu: 512 -> 1024'], monthlyBefore: 100, monthlyAfter: 129.55, monthlyDelta: 29.55, prices: '2026-11-01, us-east-1' },
   });
   assert.is(
@@ -164,6 +172,9 @@ test('the whole report, as text and as Markdown: every section with its lines', 
       '',
       'Migration:',
       '  /bin/migrate runs once, as a one-off task, before the service update',
+      '',
+      'Database user:',
+      '  llmops_app is created or given its new password (a one-off task, as the master) before the service update',
       '',
       'Monthly cost (estimate):',
       '  $100.00 -> $129.55 (+$29.55): cpu: 512 -> 1024; list prices of 2026-11-01, us-east-1',
@@ -193,6 +204,9 @@ test('the whole report, as text and as Markdown: every section with its lines', 
       '#### Migration',
       '- `/bin/migrate` runs once, as a one-off task, before the service update',
       '',
+      '#### Database user',
+      '- `llmops_app` is created or given its new password (a one-off task, as the master) before the service update',
+      '',
       '#### Monthly cost (estimate)',
       '- $100.00 -> $129.55 (+$29.55): cpu: 512 -> 1024; list prices of 2026-11-01, us-east-1',
       '',
@@ -206,6 +220,7 @@ test('the whole report, as text and as Markdown: every section with its lines', 
     taskDefinition: { running: null, changes: [] },
     infrastructure: { planned: false, reason: 'no state yet' },
     migration: { command: '/bin/migrate', runs: false },
+    databaseUser: { user: 'llmops_app', runs: false },
     cost: { ...report.cost, changes: [], monthlyAfter: 95, monthlyDelta: -5 },
   });
   assert.is(
@@ -227,6 +242,9 @@ test('the whole report, as text and as Markdown: every section with its lines', 
       'Migration:',
       '  /bin/migrate does not run (no new revision)',
       '',
+      'Database user:',
+      '  llmops_app: unchanged (the running release holds its password version and grants)',
+      '',
       'Monthly cost (estimate):',
       '  $100.00 -> $95.00 (-$5.00); list prices of 2026-11-01, us-east-1',
       '',
@@ -239,12 +257,14 @@ test('the whole report, as text and as Markdown: every section with its lines', 
     image: { ...quiet.image, changed: true },
     infrastructure: { planned: true, add: [], change: [], replace: [], destroy: [] },
     migration: { command: null, runs: false },
+    databaseUser: { user: null, runs: false },
     cost: { ...quiet.cost, monthlyAfter: 100, monthlyDelta: 0 },
   });
   const text = formatDiff(none);
   assert.match(text, `Image:\n  none -> ${SHA.slice(0, 12)} (in ECR)\n`);
   assert.match(text, 'Infrastructure (terraform plan):\n  no changes\n');
   assert.match(text, 'Migration:\n  none (MIGRATE_COMMAND is not set)\n');
+  assert.match(text, 'Database user:\n  the service connects as the master (DB_CONNECT_AS=master)\n');
   assert.match(text, '$100.00 -> $100.00 (+$0.00); list');
 });
 

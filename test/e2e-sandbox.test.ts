@@ -810,9 +810,11 @@ test('diff: a new commit and a changed .env (count, size) are listed exactly, wi
   assert.equal(report.cost.changes, ['cpu: 512 -> 1024', 'memory: 1024 -> 2048', 'desiredCount: 2 -> 3']);
   assert.ok(report.cost.monthlyDelta > 0);
   assert.equal(report.migration, { command: '/bin/migrate', runs: true });
-  // the size is Terraform's too (the bootstrap task definition it registers), and so is MIGRATE_COMMAND (which
-  // secrets the service's execution role reads): those two, and nothing else, the change adds to the plan; the
-  // count is not (the service's desired count is left to deploys)
+  // the app's user: the running release (the migration case's) was given this password version and DML only
+  assert.equal(report.databaseUser, { user: 'llmops_app', runs: false });
+  // the size is Terraform's too (the bootstrap task definition it registers): that, and nothing else, the change
+  // adds to the plan (MIGRATE_COMMAND changes no role: the app connects as its own user either way); the count is
+  // not (the service's desired count is left to deploys)
   assert.ok(base.planned && report.infrastructure.planned);
   const lines = (i: DiffReport['infrastructure']) =>
     i.planned
@@ -820,7 +822,7 @@ test('diff: a new commit and a changed .env (count, size) are listed exactly, wi
       : [];
   assert.equal(
     lines(report.infrastructure).filter((l) => !lines(base).includes(l)),
-    ['~aws_iam_role_policy.execution', '!aws_ecs_task_definition.app'],
+    ['!aws_ecs_task_definition.app'],
     JSON.stringify({ base, changed: report.infrastructure }),
   );
   assert.not.ok(lines(base).filter((l) => !lines(report.infrastructure).includes(l)).length);
