@@ -290,7 +290,7 @@ test('staging starts bootstrapping beside production, in the background while th
   // and its own master password (DB_PASSWORD: Terraform keeps it in <project>-staging/db/password, JSON)
   writeFileSync(
     join(sb.dir, '.env.staging'),
-    '# staging: one task, ECS Exec on\nDESIRED_COUNT=1\nTF_VAR_enable_execute_command=true\nDB_PASSWORD=Staging-First-pw1\n',
+    "# staging: one task, ECS Exec on, the guide's database user (the master)\nDESIRED_COUNT=1\nTF_VAR_enable_execute_command=true\nDB_PASSWORD=Staging-First-pw1\nDB_CONNECT_AS=master\n",
   );
   commitSampleApp(stagingApp(), 'staging-v1');
   stagingBoot = timed('bootstrap (staging, beside production)', () => staging('scripts/bootstrap.ts', ['--yes']));
@@ -993,6 +993,14 @@ test('staging beside production: its own names and URL; its deploy and rollback 
   assert.is(boot.exitCode, 0, boot.all.slice(-3000));
   assert.match(boot.all, new RegExp(`✓ ok: deployment ecs-svc/\\d+ is healthy: 1/1 tasks running`));
   assert.match(boot.all, `-backend-config=key=${P}-staging/terraform.tfstate`);
+  // staging connects as the master (DB_CONNECT_AS=master, the guide's way): no database user's task
+  assert.not.match(boot.all, 'task-db-user');
+  const stagingTd = await aws('ecs', 'describe-task-definition', '--task-definition', `${P}-staging-task`);
+  const stagingEnv = stagingTd.taskDefinition.containerDefinitions[0].environment;
+  assert.equal(
+    ['DATABASE_USER', 'DATABASE_CREDENTIAL_VERSION'].map((n) => stagingEnv.find((e: any) => e.name === n)?.value),
+    ['llmops', 'master'],
+  );
   assert.equal(await albGet('/version', `${P}-staging-alb`), { status: 200, body: 'staging-v1' });
   // two databases in one sandbox: each its own resource id (moto's constant one made Terraform lose staging's)
   const ids = (await aws('rds', 'describe-db-instances')).DBInstances.map((d: any) => d.DbiResourceId);
@@ -1011,7 +1019,7 @@ test('staging beside production: its own names and URL; its deploy and rollback 
   assert.equal(await production(), before, 'production untouched');
 
   // a new master password through npm run secrets: set on the database and stored as Terraform keeps it (the
-  // JSON the task definition reads as :password::); after the documented restart the app connects with it
+  // JSON the task definition reads as :password::); after the documented restart the app (as the master) connects with it
   // (a file, as from a vault: staging's .env.staging gives DB_PASSWORD, and LLMOPS_ENV_FILE's files win over the environment)
   const passwordFile = join(mkdtempSync(join(tmpdir(), 'staging-pw-')), 'password');
   writeFileSync(passwordFile, 'Staging-Second-pw2\n', { mode: 0o600 });
