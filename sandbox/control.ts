@@ -207,7 +207,13 @@ async function ensureDbClientImage(runner: Runner, s: Settings): Promise<void> {
   const host = image.split('/')[0]!;
   await waitFor(`${host} in ${s.hostsFile}`, async () => (await lookup(host)).address === s.registryIp, 30_000);
   await runner.run(sh`docker build -q -t ${image} ${dir}`, { timeoutMs: 300_000 });
-  await runner.run(sh`docker push ${image}`, { timeoutMs: 300_000 });
+  // dockerd resolves through Go's resolver, which keeps the hosts file it read for 5 s: a push right after the
+  // emulator wrote it may not see the name yet
+  for (let attempt = 1; ; attempt++) {
+    const pushed = await runner.run(sh`docker push ${image}`, { timeoutMs: 300_000, nothrow: attempt < 5 });
+    if (pushed.ok) break;
+    await new Promise((r) => setTimeout(r, 3000));
+  }
 }
 
 async function ensureEmulator(runner: Runner, state: State, s: Settings): Promise<void> {
