@@ -26,7 +26,7 @@ const MAX_CA_BYTES = 32 * 1024;
 /**
  * What the task runs (its command, in its task definition): the CA bundle written to /tmp, then psql as the master
  * user, reading both names and passwords from its environment (never an argument): the role created once, its
- * password set, DML on the schema's tables now and later; and the right to create tables unless a migration owns
+ * password set, DML on the master's tables now and later; and the right to create tables unless a migration owns
  * the schema (MIGRATE_COMMAND). Each statement is idempotent: running it twice changes nothing.
  */
 export const DB_USER_SCRIPT = [
@@ -39,8 +39,10 @@ export const DB_USER_SCRIPT = [
   'alter role :"app_user" with login password :\'app_password\';',
   'grant connect on database :"DBNAME" to :"app_user";',
   'grant usage on schema public to :"app_user";',
-  'grant select, insert, update, delete on all tables in schema public to :"app_user";',
-  'grant usage, select on all sequences in schema public to :"app_user";',
+  // the master's tables and sequences only: one the app made itself is its own, and granting on it is refused to
+  // a master that is not a superuser (RDS's never is), which "on all tables in schema public" would try
+  "select format('grant select, insert, update, delete on table public.%I to %I', c.relname, :'app_user') from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'f') and c.relowner = current_user::regrole \\gexec",
+  "select format('grant usage, select on sequence public.%I to %I', c.relname, :'app_user') from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind = 'S' and c.relowner = current_user::regrole \\gexec",
   'alter default privileges in schema public grant select, insert, update, delete on tables to :"app_user";',
   'alter default privileges in schema public grant usage, select on sequences to :"app_user";',
   '\\if :app_creates',

@@ -1,15 +1,18 @@
 // The app's own database user (lib/dbuser.ts): when step 6 sets it, the CA bundle its task checks the server with,
 // and the task definition it runs. Step 6's use of it (order, failure, the master) is in taskdef.test.ts; the
 // SQL against a real PostgreSQL, through the sandbox's ECS, in e2e-sandbox.test.ts.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
 import { caBundlePem, DB_USER_SCRIPT, DB_USER_TAG, dbUserMarker, dbUserNeeded, dbUserTaskDefinition } from '../lib/dbuser.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { Runner } from '../lib/run.js';
+import { psqlPath } from '../sandbox/sample-app.js';
 
 const config = (env: Record<string, string> = {}) => loadConfig({ env, envFile: '' });
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBroot\n-----END CERTIFICATE-----';
@@ -123,6 +126,166 @@ test("the task definition: psql as the master with both secrets by reference, th
   assert.match(DB_USER_SCRIPT, 'ON_ERROR_STOP=1');
   assert.match(DB_USER_SCRIPT, /^set -eu/);
   assert.not.match(DB_USER_SCRIPT, /superuser|createrole|createdb/i, 'no attribute only a superuser may change (RDS has none)');
+});
+
+test('a https bundle is fetched; an answer that is not 200 names its status', async () => {
+  const server = createServer((req, res) => {
+    if (req.url === '/us-east-1-bundle.pem') res.end(`${PEM}\n`);
+    else res.writeHead(404).end('not found');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  // the schema takes https:// only; the fetch itself is the same for a local address
+  const at = (path: string) => ({ ...config(), dbUser: { ...config().dbUser, caBundleUrl: `http://127.0.0.1:${port}${path}` } });
+  try {
+    assert.is(await caBundlePem(quiet(), at('/us-east-1-bundle.pem')), PEM);
+    const e = await caBundlePem(quiet(), at('/nope.pem')).catch((x) => x);
+    assert.instance(e, ScriptFailure);
+    assert.match(e.message, `could not read the RDS CA bundle http://127.0.0.1:${port}/nope.pem (DB_CA_BUNDLE_URL): HTTP 404`);
+  } finally {
+    server.close();
+  }
+});
+
+test('the bundle is PEM from its first line to its last; one of exactly the most a task definition carries is taken', async () => {
+  const refusedAs = async (text: string) =>
+    ((await caBundlePem(quiet(), config({ LLMOPS_DB_CA_BUNDLE_URL: file(text) })).catch((x) => x)) as Error).message;
+  assert.match(await refusedAs(`<p>moved</p>\n${PEM}`), 'is not a PEM bundle');
+  assert.match(await refusedAs(`${PEM}\n<p>footer</p>`), 'is not a PEM bundle');
+  const edge = `-----BEGIN CERTIFICATE-----\n${'A'.repeat(32 * 1024 - 54)}\n-----END CERTIFICATE-----`;
+  assert.is(edge.length, 32 * 1024);
+  assert.is(await caBundlePem(quiet(), config({ LLMOPS_DB_CA_BUNDLE_URL: file(edge) })), edge);
+  assert.match(await refusedAs(`${edge}\n`.replace('AAAA', 'AAAAA')), 'more than a task definition can carry');
+  assert.ok(dbUserNeeded(config(), {}, 'v1 ddl'), 'a release described without tags');
+});
+
+/**
+ * A PostgreSQL of our own on a Unix socket (initdb as the postgres user when run as root): a superuser makes the
+ * master as RDS does (not a superuser: CREATEROLE and the database's owner), and the master a table.
+ */
+function postgres(): {
+  env: Record<string, string>;
+  sql: (user: string, password: string, query: string) => ReturnType<typeof spawnSync>;
+  stop: () => void;
+} {
+  const bin = dirname(psqlPath());
+  const dir = mkdtempSync(join(tmpdir(), 'dbuser-pg-'));
+  chmodSync(dir, 0o755);
+  const asPostgres = (cmd: string, args: string[]) =>
+    process.getuid?.() === 0
+      ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' })
+      : execFileSync(cmd, args, { stdio: 'pipe' });
+  if (process.getuid?.() === 0) {
+    const ids = execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim();
+    const gid = execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim();
+    chownSync(dir, Number(ids), Number(gid));
+  }
+  writeFileSync(join(dir, 'pw'), 'admin-pw\n');
+  chmodSync(join(dir, 'pw'), 0o644);
+  asPostgres(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', 'admin', `--pwfile=${join(dir, 'pw')}`, '--auth=scram-sha-256']);
+  asPostgres(join(bin, 'pg_ctl'), [
+    '-D',
+    join(dir, 'data'),
+    '-o',
+    `-k ${dir} -c listen_addresses='' -p 5499`,
+    '-w',
+    'start',
+    '-l',
+    join(dir, 'log'),
+  ]);
+  const env = { PATH: `${bin}:${process.env.PATH}`, PGHOST: dir, PGPORT: '5499', PGGSSENCMODE: 'disable', PGSSLMODE: 'disable' };
+  const sql = (user: string, password: string, query: string) =>
+    spawnSync(join(bin, 'psql'), ['-X', '-q', '-tA', '-v', 'ON_ERROR_STOP=1', '-d', 'app', '-U', user, '-c', query], {
+      encoding: 'utf8',
+      env: { ...env, PGPASSWORD: password },
+    });
+  const admin = spawnSync(
+    join(bin, 'psql'),
+    [
+      '-X',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-d',
+      'postgres',
+      '-U',
+      'admin',
+      '-c',
+      "create role master login createrole createdb password 'master-pw'",
+      '-c',
+      'create database app owner master',
+    ],
+    { encoding: 'utf8', env: { ...env, PGPASSWORD: 'admin-pw' } },
+  );
+  if (admin.status !== 0) throw new Error(admin.stderr);
+  return { env, sql, stop: () => asPostgres(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-m', 'immediate', 'stop']) };
+}
+
+test('the script against a real PostgreSQL, as an RDS master (no superuser): the role with its password, DML now and later, CREATE by the mode; twice, a new password, the mode changed', () => {
+  const pg = postgres();
+  try {
+    const ok = (r: ReturnType<typeof spawnSync>, what: string) => {
+      assert.is(r.status, 0, `${what}: ${String(r.stderr)}`);
+      return String(r.stdout).trim();
+    };
+    ok(pg.sql('master', 'master-pw', 'create table items (id serial primary key, name text)'), 'the master makes a table');
+    const run = (password: string, creates: 'on' | 'off') =>
+      spawnSync('sh', ['-c', DB_USER_SCRIPT], {
+        encoding: 'utf8',
+        env: {
+          ...pg.env,
+          PGDATABASE: 'app',
+          PGUSER: 'master',
+          PGPASSWORD: 'master-pw',
+          APP_DATABASE_USER: 'llmops_app',
+          APP_DATABASE_PASSWORD: password,
+          APP_CREATES_TABLES: creates,
+          RDS_CA_PEM: '',
+        },
+      });
+    const first = run('first-app-pw-0123456789', 'on');
+    assert.is(ok(first, 'the script'), 'db-user: llmops_app has its password and its grants (it creates its own tables)');
+    assert.not.match(String(first.stdout) + String(first.stderr), 'first-app-pw', 'the password is in no output');
+    const app = (query: string, password = 'first-app-pw-0123456789') => pg.sql('llmops_app', password, query);
+    assert.is(ok(app("insert into items (name) values ('a') returning id"), 'DML on a table made before'), '1');
+    assert.is(ok(app('create table mine (id int); select 1'), 'without a migration the app makes its own tables'), '1');
+    ok(pg.sql('master', 'master-pw', 'create table later (id serial primary key)'), 'a table the master makes later');
+    assert.is(ok(app('insert into later default values returning id'), 'DML on it and its sequence'), '1');
+    assert.is(
+      ok(
+        pg.sql('master', 'master-pw', "select rolsuper::text || ' ' || rolcreaterole::text from pg_roles where rolname = 'llmops_app'"),
+        'attributes',
+      ),
+      'false false',
+    );
+    // twice: the same; a new password: the old one refused, the new one taken; a migration's mode: no CREATE
+    ok(run('first-app-pw-0123456789', 'on'), 'a second run');
+    const second = run('second-app-pw-9876543210', 'off');
+    assert.is(
+      ok(second, 'the new password, with a migration'),
+      'db-user: llmops_app has its password and its grants (DML on the tables; the migration changes the schema)',
+    );
+    assert.match(String(app('select 1').stderr), 'password authentication failed for user "llmops_app"');
+    assert.is(ok(app('select count(*) from items', 'second-app-pw-9876543210'), 'the new password'), '1');
+    assert.match(String(app('create table again (id int)', 'second-app-pw-9876543210').stderr), 'permission denied for schema public');
+    // a failing statement stops the script with psql's exit code (ON_ERROR_STOP, set -e)
+    const broken = spawnSync('sh', ['-c', DB_USER_SCRIPT], {
+      encoding: 'utf8',
+      env: {
+        ...pg.env,
+        PGDATABASE: 'app',
+        PGUSER: 'master',
+        PGPASSWORD: 'wrong',
+        APP_DATABASE_USER: 'x',
+        APP_DATABASE_PASSWORD: 'y',
+        APP_CREATES_TABLES: 'on',
+      },
+    });
+    assert.is(broken.status, 2, String(broken.stderr));
+    assert.not.match(String(broken.stdout), 'db-user:', 'no success line after a failure');
+  } finally {
+    pg.stop();
+  }
 });
 
 test.run();

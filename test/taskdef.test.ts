@@ -422,6 +422,16 @@ test("the app's database user: a release whose password version or grants the ru
     'the user first, then the migration',
   );
   assert.is(runs[0]![runs[0]!.indexOf('--started-by') + 1], 'llmops-db-user');
+  // its own container's log lines (ecs/db-user/<task id>), and what it is said as
+  const logs = fb.calls().filter((c) => c[2] === 'get-log-events');
+  assert.is(logs[0]![logs[0]!.indexOf('--log-stream-name') + 1], 'ecs/db-user/u1');
+  assert.ok(
+    ok.lines.includes("# the app's database user: created, or its password set, with llmops-task-db-user:5, before the service is updated"),
+  );
+  assert.ok(
+    ok.lines.some((l) => l.startsWith('# database user: task u1 started')),
+    ok.lines.join('\n'),
+  );
   const registered = [0, 1, 2].map((n) => JSON.parse(readFileSync(join(fb.dir, `registered-${n}.json`), 'utf8')));
   const dbUser = registered.find((td) => td.family === 'llmops-task-db-user')!;
   const c = dbUser.containerDefinitions[0];
