@@ -12,7 +12,8 @@ import type { Config } from './config.js';
 import { ExitCode, ScriptFailure } from './errors.js';
 import { oneOffFailure, runOneOff, type OneOffResult } from './oneoff.js';
 import type { Runner } from './run.js';
-import type { ServiceState } from './ecs.js';
+import { describeTaskDefinition, type ServiceState } from './ecs.js';
+import { terraformOutputs } from './terraform.js';
 import { renderTaskDefinition } from './taskdef.js';
 
 export const DB_USER_TEMPLATE = resolve(import.meta.dirname, '..', 'config', 'ecs-db-user-task-definition.json');
@@ -143,4 +144,32 @@ export async function setDbUser(
         `  fix: a certificate error: DB_CA_BUNDLE_URL must be the CA bundle of the database's region; "could not connect": the tasks' security group must reach the database (npm run doctor)`,
     );
   return result;
+}
+
+/**
+ * Why a rollback to `target` (a task definition as ECS describes it) could not start its tasks, or undefined: while
+ * the service connects as its own user (DB_CONNECT_AS=app), its execution role does not read the master's secret,
+ * so a release made before the switch, which connects as the master, fails at its first task.
+ */
+export function rollbackUserConflict(config: Config, target: any, masterUser: string): string | undefined {
+  if (config.dbUser.connectAs !== 'app') return undefined;
+  const container = (target?.containerDefinitions ?? []).find((c: any) => c.name === config.names.container);
+  const user = (container?.environment ?? []).find((e: any) => e.name === 'DATABASE_USER')?.value;
+  if (user !== masterUser) return undefined;
+  return `revision ${target.revision} connects as the master user (DATABASE_USER=${user}), whose secret the service's execution role no longer reads (DB_CONNECT_AS=app): its tasks could not start`;
+}
+
+/** Before a rollback: refused (exit 2) when the target release connects as the master while the service may not. */
+export async function checkRollbackUser(runner: Runner, config: Config, account: string, targetArn: string): Promise<void> {
+  if (config.dbUser.connectAs !== 'app' || runner.dryRun) return;
+  const [target, outputs] = await Promise.all([
+    describeTaskDefinition(runner, config, targetArn),
+    terraformOutputs(runner, config, account),
+  ]);
+  const conflict = rollbackUserConflict(config, target, outputs.get('db_username'));
+  if (conflict)
+    throw new ScriptFailure(
+      `rollback refused: ${conflict}.\n  fix: roll back to a release made since (npm run rollback -- --list, then --to N), deploy a fix forward (npm run deploy), or go back to the master for good (DB_CONNECT_AS=master, then npm run step:3 && npm run step:4)`,
+      ExitCode.USAGE,
+    );
 }

@@ -1,7 +1,8 @@
 // List the releases (revision, git sha, image digest, date) and roll the service back to the previous one, or to --to
 // N, by pointing it at the existing task definition (nothing is re-registered, nothing deregistered), then verify
 // with the step-7 waiter. A release older than the database's schema (a migration since changed it, and migrations
-// are not undone) is refused with exit 2 unless --force says its code reads the newer schema. A deployment still in
+// are not undone) is refused with exit 2 unless --force says its code reads the newer schema; so is one that connects
+// as the master while the service connects as its own user (its tasks could not read that secret). A deployment still in
 // progress (a canary in its bake) is stopped with ROLLBACK instead: ECS puts the release before back.
 // Needs:    a service deployed by step 6 or deploy
 // Produces: the service on the chosen revision, verified (exit codes as step 7)
@@ -12,6 +13,7 @@ import type { Config } from '../lib/config.js';
 import { sh, type Runner } from '../lib/run.js';
 import { underDeployLock } from '../lib/lock.js';
 import { checkSchema } from '../lib/releases.js';
+import { checkRollbackUser } from '../lib/dbuser.js';
 import { ExitCode, ScriptFailure, UsageError } from '../lib/errors.js';
 import { describeService, newestRevisions, revisionOf } from '../lib/ecs.js';
 import { formatResult, OUTCOME_EXIT, waitForDeployment } from '../lib/waiter.js';
@@ -133,6 +135,7 @@ export const spec: ScriptSpec = {
       return;
     }
     await checkSchema(runner, config, identity.account, target, !!options.force);
+    await checkRollbackUser(runner, config, identity.account, target.arn);
     if (!(await confirm(`Roll ${config.names.service} back to revision ${target.revision} (${(target.gitSha ?? '').slice(0, 12)})?`, yes)))
       return ExitCode.FAILED;
     const result = await underDeployLock(runner, config, options['lock-wait'], `rollback to ${target.revision}`, async () => {

@@ -9,7 +9,15 @@ import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../lib/config.js';
-import { caBundlePem, DB_USER_SCRIPT, DB_USER_TAG, dbUserMarker, dbUserNeeded, dbUserTaskDefinition } from '../lib/dbuser.js';
+import {
+  caBundlePem,
+  DB_USER_SCRIPT,
+  DB_USER_TAG,
+  dbUserMarker,
+  dbUserNeeded,
+  dbUserTaskDefinition,
+  rollbackUserConflict,
+} from '../lib/dbuser.js';
 import { ExitCode, ScriptFailure } from '../lib/errors.js';
 import { Runner } from '../lib/run.js';
 import { psqlPath } from '../sandbox/sample-app.js';
@@ -157,6 +165,29 @@ test('the bundle is PEM from its first line to its last; one of exactly the most
   assert.is(await caBundlePem(quiet(), config({ LLMOPS_DB_CA_BUNDLE_URL: file(edge) })), edge);
   assert.match(await refusedAs(`${edge}\n`.replace('AAAA', 'AAAAA')), 'more than a task definition can carry');
   assert.ok(dbUserNeeded(config(), {}, 'v1 ddl'), 'a release described without tags');
+});
+
+test('a rollback to a release that connects as the master is a conflict while the service connects as its own user; none otherwise', () => {
+  const release = (revision: number, user: string, container = 'llmops-app') => ({
+    revision,
+    containerDefinitions: [
+      {
+        name: container,
+        environment: [
+          { name: 'PORT', value: '3000' },
+          { name: 'DATABASE_USER', value: user },
+        ],
+      },
+    ],
+  });
+  assert.is(
+    rollbackUserConflict(config(), release(7, 'llmops'), 'llmops'),
+    "revision 7 connects as the master user (DATABASE_USER=llmops), whose secret the service's execution role no longer reads (DB_CONNECT_AS=app): its tasks could not start",
+  );
+  assert.is(rollbackUserConflict(config(), release(8, 'llmops_app'), 'llmops'), undefined, 'a release made since the switch');
+  assert.is(rollbackUserConflict(config({ LLMOPS_DB_CONNECT_AS: 'master' }), release(7, 'llmops'), 'llmops'), undefined, 'as the master');
+  assert.is(rollbackUserConflict(config(), release(7, 'llmops', 'sidecar'), 'llmops'), undefined, "another container's environment");
+  assert.is(rollbackUserConflict(config(), undefined, 'llmops'), undefined);
 });
 
 /**
