@@ -23,6 +23,8 @@ export interface OneOff {
   /** --started-by: how the task is found later in the console and list-tasks. */
   startedBy: string;
   timeoutSeconds: number;
+  /** The setting that raises the time limit, named when it runs out (the migration's; the others' are fixed). */
+  timeoutSetting?: string;
   /** Where the service's tasks run, when the caller has just described it (else it is described here). */
   network?: ServiceState['network'];
 }
@@ -87,7 +89,7 @@ export async function runOneOff(runner: Runner, config: Config, job: OneOff): Pr
       const logLines = await printLogs(runner, config, taskArn, container);
       throw Object.assign(
         new ScriptFailure(
-          `the ${job.what} did not finish within ${job.timeoutSeconds} s: the task was stopped (raise MIGRATE_TIMEOUT_SECONDS if it needs longer)`,
+          `the ${job.what} did not finish within ${job.timeoutSeconds} s: the task was stopped${job.timeoutSetting ? ` (raise ${job.timeoutSetting} if it needs longer)` : ''}`,
           ExitCode.TIMEOUT,
         ),
         { logLines },
@@ -143,6 +145,7 @@ export async function migrate(
     command: config.migrate.command,
     startedBy: 'llmops-migrate',
     timeoutSeconds: config.migrate.timeoutSeconds,
+    timeoutSetting: 'MIGRATE_TIMEOUT_SECONDS',
     network,
   });
   const why = runner.dryRun ? undefined : oneOffFailure(result);

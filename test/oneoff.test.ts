@@ -282,6 +282,13 @@ test('one-off task past its timeout is stopped and the run ends with exit 5', as
   assert.instance(error, ScriptFailure);
   assert.is(error.exitCode, ExitCode.TIMEOUT);
   assert.match(error.message, 'did not finish within 0.5 s: the task was stopped');
+  assert.not.match(error.message, 'MIGRATE_TIMEOUT_SECONDS', 'a task without a setting of its own names none');
+  const named = await runOneOff(setup('hangs').runner, config, {
+    ...job,
+    timeoutSeconds: 0.5,
+    timeoutSetting: 'MIGRATE_TIMEOUT_SECONDS',
+  }).catch((e) => e);
+  assert.match(named.message, 'did not finish within 0.5 s: the task was stopped (raise MIGRATE_TIMEOUT_SECONDS if it needs longer)');
   const stop = fb.calls().find((c) => c[2] === 'stop-task')!;
   assert.ok(stop, 'stop-task was called');
   assert.is(stop[stop.indexOf('--task') + 1], TASK);
